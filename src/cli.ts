@@ -1,0 +1,85 @@
+// The waagent command line (design.md §3): single-dash spellings as the Python agent accepts them
+// (it strips any leading "-" or "/"), and "--" spellings.
+import { AgentError } from './errors.ts';
+
+export const COMMANDS = [
+  'help',
+  'version',
+  'daemon',
+  'start',
+  'provision',
+  'run-exthandlers',
+  'deprovision',
+  'deprovision+user',
+  'serialconsole',
+  'show-configuration',
+  'collect-logs',
+  'register-service',
+  'goal-state',
+] as const;
+export type CommandName = (typeof COMMANDS)[number];
+
+export interface Invocation {
+  command: CommandName;
+  verbose: boolean;
+  force: boolean;
+  once: boolean;
+  configPath: string | null;
+}
+
+const ALIASES: Record<string, CommandName> = { usage: 'help', h: 'help', '?': 'help' };
+const FLAGS = new Set(['verbose', 'force', 'once', 'debug']);
+
+export const USAGE = `usage: waagent [-verbose] [-force] [-configuration-path:<path>] <command>
+
+commands:
+  -help                 show this help
+  -version              show the agent version and the distribution
+  -daemon               run the agent: provisioning, then the goal-state, extension and status loop
+  -start                run -daemon in the background
+  -provision            run only the provisioning phase once and exit (0 when Ready was reported)
+  -run-exthandlers      run the goal-state, extension and status loop (with -once: one iteration)
+  -deprovision          clean the VM for capture as an image (asks first unless -force)
+  -deprovision+user     as -deprovision, and also delete the last provisioned user
+  -serialconsole        configure the boot loader to use ttyS0 as the console
+  -show-configuration   print every configuration key with its effective value
+  -collect-logs         write a zip of the agent's logs and state, secrets redacted
+  -register-service     install the systemd unit
+  -goal-state           fetch the goal state once and print it as JSON
+
+flags:
+  -verbose              also log VERBOSE lines, and log to stderr
+  -force                do not ask for confirmation
+  -once                 with -run-exthandlers: one iteration, then exit
+  -configuration-path:<path>   read this file instead of /etc/waagent.conf
+`;
+
+export function parseArgs(argv: readonly string[]): Invocation {
+  const inv: Invocation = { command: 'help', verbose: false, force: false, once: false, configPath: null };
+  let command: CommandName | null = null;
+  for (const arg of argv) {
+    const word = arg.replace(/^[-/]+/, '');
+    const cfg = /^configuration-path(?::|=)(.*)$/.exec(word);
+    if (cfg) {
+      if (!cfg[1]) throw new AgentError('usage', `the option ${arg} needs a file name after the colon`);
+      inv.configPath = cfg[1];
+      continue;
+    }
+    if (FLAGS.has(word)) {
+      if (word === 'verbose' || word === 'debug') inv.verbose = true;
+      if (word === 'force') inv.force = true;
+      if (word === 'once') inv.once = true;
+      continue;
+    }
+    const name = (COMMANDS as readonly string[]).includes(word) ? (word as CommandName) : ALIASES[word];
+    if (!name || word === '' || arg === word) {
+      throw new AgentError('usage', `unknown command or option: ${arg}`);
+    }
+    if (command !== null && command !== name) {
+      throw new AgentError('usage', `two commands given: -${command} and ${arg}`);
+    }
+    command = name;
+  }
+  inv.command = command ?? 'help';
+  return inv;
+}

@@ -1,0 +1,11 @@
+import { AGENT_NAME, COMPAT_AGENT_VERSION, OUR_VERSION } from '../version.ts';
+import { detectDistro } from '../os/distro.ts';
+
+export function versionText(): string {
+  const d = detectDistro();
+  return [
+    `${AGENT_NAME}-${COMPAT_AGENT_VERSION} running on ${d.id} ${d.version}`.trimEnd(),
+    `waagent-ts: ${OUR_VERSION} (node ${process.versions.node}, ${process.arch})`,
+    `Goal state agent: ${COMPAT_AGENT_VERSION}`,
+  ].join('\n');
+}

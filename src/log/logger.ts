@@ -1,0 +1,104 @@
+// Log lines in the Python agent's format (azure-protocol.md §7.3):
+//   <UTC YYYY-MM-DDTHH:MM:SS.ffffffZ> <LEVEL> <thread> [<prefix>] <message>
+// non-ASCII backslash-escaped, secrets redacted.
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { redact } from './redact.ts';
+
+export type Level = 'VERBOSE' | 'INFO' | 'WARNING' | 'ERROR';
+const RANK: Record<Level, number> = { VERBOSE: 0, INFO: 1, WARNING: 2, ERROR: 3 };
+
+export interface LogSink {
+  write(line: string): void;
+}
+
+class FileSink implements LogSink {
+  private readonly path: string;
+  private broken = false;
+  constructor(path: string) {
+    this.path = path;
+  }
+  write(line: string): void {
+    if (this.broken) return;
+    try {
+      appendFileSync(this.path, line + '\n', { mode: 0o644 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+        try {
+          mkdirSync(dirname(this.path), { recursive: true });
+          appendFileSync(this.path, line + '\n', { mode: 0o644 });
+          return;
+        } catch {
+          /* fall through */
+        }
+      }
+      // A log that cannot be written must not stop the agent; say so once.
+      this.broken = true;
+      process.stderr.write(`waagent: cannot write the log file ${this.path}: ${(e as Error).message}\n`);
+    }
+  }
+}
+
+class StreamSink implements LogSink {
+  private readonly fd: 1 | 2;
+  constructor(fd: 1 | 2) {
+    this.fd = fd;
+  }
+  write(line: string): void {
+    (this.fd === 1 ? process.stdout : process.stderr).write(line + '\n');
+  }
+}
+
+export function timestamp(d: Date = new Date()): string {
+  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+function escapeNonAscii(s: string): string {
+  return s.replace(/[^\x09\x0a\x20-\x7e]/g, (c) => {
+    const cp = c.codePointAt(0)!;
+    if (cp <= 0xff) return '\\x' + cp.toString(16).padStart(2, '0');
+    if (cp <= 0xffff) return '\\u' + cp.toString(16).padStart(4, '0');
+    return '\\U' + cp.toString(16).padStart(8, '0');
+  });
+}
+
+export class Logger {
+  private sinks: Array<{ sink: LogSink; min: Level }> = [];
+  thread = 'Daemon';
+  prefix = '';
+
+  addFile(path: string, min: Level = 'INFO'): void {
+    this.sinks.push({ sink: new FileSink(path), min });
+  }
+  addStderr(min: Level = 'INFO'): void {
+    this.sinks.push({ sink: new StreamSink(2), min });
+  }
+  addSink(sink: LogSink, min: Level = 'INFO'): void {
+    this.sinks.push({ sink, min });
+  }
+  reset(): void {
+    this.sinks = [];
+  }
+
+  log(level: Level, msg: string): void {
+    if (this.sinks.length === 0) return;
+    const body = escapeNonAscii(redact(msg));
+    const line = `${timestamp()} ${level} ${this.thread} ${this.prefix ? this.prefix + ' ' : ''}${body}`;
+    for (const { sink, min } of this.sinks) if (RANK[level] >= RANK[min]) sink.write(line);
+  }
+  verbose(msg: string): void {
+    this.log('VERBOSE', msg);
+  }
+  info(msg: string): void {
+    this.log('INFO', msg);
+  }
+  warn(msg: string): void {
+    this.log('WARNING', msg);
+  }
+  error(msg: string): void {
+    this.log('ERROR', msg);
+  }
+}
+
+/** The process-wide logger. Commands configure its sinks once, from the configuration. */
+export const log = new Logger();

@@ -1,0 +1,68 @@
+// Entry point: parse the command line, load the configuration, set up logging, run one command.
+// Command modules are imported lazily so that -version and -help stay cheap to start.
+import { parseArgs, USAGE, type Invocation } from './cli.ts';
+import { AgentError, describeError } from './errors.ts';
+import { log } from './log/logger.ts';
+import { loadConfig, DEFAULT_CONFIG_PATH, Config } from './config/index.ts';
+
+async function dispatch(inv: Invocation, config: Config): Promise<number> {
+  switch (inv.command) {
+    case 'help':
+      process.stdout.write(USAGE);
+      return 0;
+    case 'version': {
+      const { versionText } = await import('./commands/version.ts');
+      process.stdout.write(versionText() + '\n');
+      return 0;
+    }
+    case 'show-configuration': {
+      const { showConfiguration } = await import('./commands/show-configuration.ts');
+      process.stdout.write(showConfiguration(config) + '\n');
+      return 0;
+    }
+    default:
+      throw new AgentError('not-implemented', `-${inv.command} is not implemented yet`, { command: inv.command });
+  }
+}
+
+function setUpLogging(inv: Invocation, config: Config): void {
+  const file = config.str('Logs.File');
+  const verbose = inv.verbose || config.bool('Logs.Verbose');
+  if (file) log.addFile(file, verbose ? 'VERBOSE' : 'INFO');
+  if (inv.verbose) log.addStderr('VERBOSE');
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let inv: Invocation;
+  try {
+    inv = parseArgs(argv);
+  } catch (e) {
+    process.stderr.write(`waagent: ${describeError(e)}\n${USAGE}`);
+    return 2;
+  }
+  if (inv.command === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  let config: Config;
+  try {
+    // -version must work on a machine with no configuration file at all.
+    config = inv.command === 'version' && inv.configPath === null ? Config.defaults() : loadConfig(inv.configPath ?? DEFAULT_CONFIG_PATH);
+  } catch (e) {
+    process.stderr.write(`waagent: ${describeError(e)}\n`);
+    return e instanceof AgentError ? e.exitCode : 2;
+  }
+  if (inv.command !== 'version') setUpLogging(inv, config);
+  for (const w of config.warnings) {
+    process.stderr.write(`waagent: warning: ${w.message}\n`);
+    log.warn(w.message);
+  }
+  try {
+    return await dispatch(inv, config);
+  } catch (e) {
+    const msg = describeError(e);
+    process.stderr.write(`waagent: ${msg}\n`);
+    log.error(msg);
+    return e instanceof AgentError ? e.exitCode : 1;
+  }
+}

@@ -1,0 +1,52 @@
+// The one place that writes files atomically: a temporary file in the same directory, fsync, rename,
+// fsync of the directory. A process killed mid-write leaves either the old file or the new one.
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, chownSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { AgentError } from '../errors.ts';
+
+export interface AtomicWriteOptions {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  /** Create the parent directory (mode 0755) when missing. */
+  mkdir?: boolean;
+}
+
+export function writeFileAtomic(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): void {
+  const dir = dirname(path);
+  if (opts.mkdir) mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  let fd: number | undefined;
+  try {
+    fd = openSync(tmp, 'wx', opts.mode ?? 0o644);
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    if (opts.uid !== undefined || opts.gid !== undefined) chownSync(tmp, opts.uid ?? -1, opts.gid ?? -1);
+    renameSync(tmp, path);
+  } catch (e) {
+    if (fd !== undefined) closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* already gone */
+    }
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === 'ENOSPC' ? 'the disk is full' : err.message;
+    throw new AgentError('io', `cannot write ${path}: ${why}`, { path, code: err.code }, e);
+  }
+  try {
+    const dfd = openSync(dir, 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  } catch {
+    /* some file systems refuse fsync on directories; the rename is still atomic */
+  }
+}

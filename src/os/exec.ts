@@ -1,0 +1,107 @@
+// The one place that runs system commands. Every external tool goes through run(), which logs a
+// failure the same way and turns it into an AgentError of kind 'command'.
+import { spawn } from 'node:child_process';
+import { AgentError } from '../errors.ts';
+import { log } from '../log/logger.ts';
+
+export interface RunOptions {
+  input?: string | Buffer;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  timeoutMs?: number;
+  /** Largest stdout/stderr kept (bytes each); the rest is dropped. */
+  maxOutput?: number;
+  /** Do not throw on a non-zero exit; the caller looks at `code`. */
+  allowFailure?: boolean;
+}
+
+export interface RunResult {
+  code: number;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const [cmd, ...args] = argv;
+  if (!cmd) throw new AgentError('command', 'empty command line');
+  const max = opts.maxOutput ?? 1024 * 1024;
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let outLen = 0;
+    let errLen = 0;
+    child.stdout!.on('data', (b: Buffer) => {
+      if (outLen < max) out.push(b.subarray(0, max - outLen));
+      outLen += b.length;
+    });
+    child.stderr!.on('data', (b: Buffer) => {
+      if (errLen < max) err.push(b.subarray(0, max - errLen));
+      errLen += b.length;
+    });
+    let timedOut = false;
+    const timer =
+      opts.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGKILL');
+          }, opts.timeoutMs);
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      if (timer) clearTimeout(timer);
+      const msg = e.code === 'ENOENT' ? `the command ${cmd} was not found` : `the command ${cmd} could not be started: ${e.message}`;
+      log.verbose(msg);
+      reject(new AgentError('command', msg, { command: argv.join(' ') }, e));
+    });
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      const result: RunResult = {
+        code: code ?? -1,
+        signal,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      };
+      if (timedOut) {
+        const msg = `the command ${argv.join(' ')} timed out after ${opts.timeoutMs} ms`;
+        log.warn(msg);
+        return reject(new AgentError('command', msg, { command: argv.join(' '), timeoutMs: opts.timeoutMs }));
+      }
+      if (result.code !== 0 && !opts.allowFailure) {
+        const detail = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' ');
+        const msg = `the command ${argv.join(' ')} failed with exit code ${result.code}${detail ? ': ' + detail : ''}`;
+        log.warn(msg);
+        return reject(new AgentError('command', msg, { command: argv.join(' '), exitCode: result.code }));
+      }
+      resolve(result);
+    });
+  });
+}
+
+/** Finds an executable on PATH (or the given candidates); null when absent. */
+export async function which(name: string, extraDirs: readonly string[] = ['/usr/sbin', '/sbin', '/usr/bin', '/bin']): Promise<string | null> {
+  const { access, constants } = await import('node:fs/promises');
+  if (name.includes('/')) {
+    try {
+      await access(name, constants.X_OK);
+      return name;
+    } catch {
+      return null;
+    }
+  }
+  const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), ...extraDirs];
+  for (const d of dirs) {
+    try {
+      await access(`${d}/${name}`, constants.X_OK);
+      return `${d}/${name}`;
+    } catch {
+      /* next */
+    }
+  }
+  return null;
+}
