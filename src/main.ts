@@ -5,6 +5,8 @@ import { AgentError, describeError } from './errors.ts';
 import { log } from './log/logger.ts';
 import { loadConfig, DEFAULT_CONFIG_PATH, Config } from './config/index.ts';
 
+const READ_ONLY = new Set<Invocation['command']>(['help', 'version', 'show-configuration']);
+
 async function dispatch(inv: Invocation, config: Config): Promise<number> {
   switch (inv.command) {
     case 'help':
@@ -52,7 +54,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`waagent: ${describeError(e)}\n`);
     return e instanceof AgentError ? e.exitCode : 2;
   }
-  if (inv.command !== 'version') setUpLogging(inv, config);
+  // Read-only commands leave no trace on the machine: no log file is opened for them.
+  if (!READ_ONLY.has(inv.command)) setUpLogging(inv, config);
   for (const w of config.warnings) {
     process.stderr.write(`waagent: warning: ${w.message}\n`);
     log.warn(w.message);
