@@ -102,6 +102,8 @@ async function bundle() {
   await esbuild.build({ ...common, outfile: join(WORK, 'bundle.js') });
   const code = readFileSync(join(WORK, 'bundle.js'), 'utf8');
   writeFileSync(join(DIST, 'waagent.js'), '#!/usr/bin/env node\n' + code, { mode: 0o755 });
+  // The repository's package.json says "type": "module"; the bundle is CommonJS (as it is anywhere it is copied to).
+  writeFileSync(join(DIST, 'package.json'), '{ "type": "commonjs" }\n');
   say(`dist/waagent.js ${(code.length / 1024).toFixed(0)} KiB`);
 }
 
