@@ -24,11 +24,13 @@ export interface Invocation {
   verbose: boolean;
   force: boolean;
   once: boolean;
+  /** -full: with -collect-logs, the Python agent's full collection mode */
+  full: boolean;
   configPath: string | null;
 }
 
 const ALIASES: Record<string, CommandName> = { usage: 'help', h: 'help', '?': 'help' };
-const FLAGS = new Set(['verbose', 'force', 'once', 'debug']);
+const FLAGS = new Set(['verbose', 'force', 'once', 'debug', 'full']);
 
 export const USAGE = `usage: waagent [-verbose] [-force] [-configuration-path:<path>] <command>
 
@@ -51,17 +53,18 @@ flags:
   -verbose              also log VERBOSE lines, and log to stderr
   -force                do not ask for confirmation
   -once                 with -run-exthandlers: one iteration, then exit
+  -full                 with -collect-logs: collect everything, not only the default set
   -configuration-path:<path>   read this file instead of /etc/waagent.conf
 `;
 
 export function parseArgs(argv: readonly string[]): Invocation {
-  const inv: Invocation = { command: 'help', verbose: false, force: false, once: false, configPath: null };
+  const inv: Invocation = { command: 'help', verbose: false, force: false, once: false, full: false, configPath: null };
   let command: CommandName | null = null;
   for (const arg of argv) {
     const word = arg.replace(/^[-/]+/, '');
-    const cfg = /^configuration-path(?::|=)(.*)$/.exec(word);
+    const cfg = /^configuration-path(?:[:=](.*))?$/.exec(word);
     if (cfg) {
-      if (!cfg[1]) throw new AgentError('usage', `the option ${arg} needs a file name after the colon`);
+      if (!cfg[1]) throw new AgentError('usage', `the option ${arg} needs a file name: -configuration-path:<file>`);
       inv.configPath = cfg[1];
       continue;
     }
@@ -69,6 +72,7 @@ export function parseArgs(argv: readonly string[]): Invocation {
       if (word === 'verbose' || word === 'debug') inv.verbose = true;
       if (word === 'force') inv.force = true;
       if (word === 'once') inv.once = true;
+      if (word === 'full') inv.full = true;
       continue;
     }
     const name = (COMMANDS as readonly string[]).includes(word) ? (word as CommandName) : ALIASES[word];

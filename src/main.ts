@@ -22,6 +22,11 @@ async function dispatch(inv: Invocation, config: Config): Promise<number> {
       process.stdout.write(showConfiguration(config) + '\n');
       return 0;
     }
+    case 'goal-state': {
+      const { goalState } = await import('./commands/goal-state.ts');
+      process.stdout.write(JSON.stringify(await goalState(config), null, 2) + '\n');
+      return 0;
+    }
     default:
       throw new AgentError('not-implemented', `-${inv.command} is not implemented yet`, { command: inv.command });
   }

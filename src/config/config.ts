@@ -1,9 +1,10 @@
 // The effective configuration: schema defaults overlaid with a parsed waagent.conf.
 // Passed to the code that needs it, never read from a global (style.md).
 import { readFileSync } from 'node:fs';
-import { parseIni } from '../../vendor/tiny-ini/index.ts';
+import { parseIni, type IniEntry } from '../../vendor/tiny-ini/index.ts';
 import { AgentError } from '../errors.ts';
-import { SCHEMA, isKnownKey, type BoolKey, type ConfigKey, type IntKey, type StringKey } from './schema.ts';
+import { convert } from './convert.ts';
+import { SCHEMA, confSyntax, isKnownKey, specOf, type BoolKey, type ConfigKey, type IntKey, type StringKey, type Value } from './schema.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/waagent.conf';
 
@@ -11,11 +12,11 @@ export interface ConfigWarning {
   file: string;
   line: number;
   key: string;
+  /** the value as written (after "=", surrounding whitespace removed) */
   value: string;
+  /** one sentence: "<file>:<line>: ..." */
   message: string;
 }
-
-type Value = boolean | number | string | null;
 
 export class Config {
   readonly path: string | null;
@@ -32,13 +33,15 @@ export class Config {
     return new Config(new Map(), null, []);
   }
 
-  /** Defaults overlaid with `overrides` (for tests and embedded callers). */
+  /** Defaults overlaid with `overrides`, taken as they are (for tests and embedded callers). */
   static from(overrides: Partial<Record<ConfigKey, Value>>): Config {
     return new Config(new Map(Object.entries(overrides) as Array<[ConfigKey, Value]>), null, []);
   }
 
   private raw(key: ConfigKey): Value {
-    return this.values.has(key) ? this.values.get(key)! : SCHEMA[key].default;
+    if (this.values.has(key)) return this.values.get(key)!;
+    const spec = specOf(key);
+    return spec.defaultFrom !== undefined && isKnownKey(spec.defaultFrom) ? this.raw(spec.defaultFrom) : spec.default;
   }
   bool(key: BoolKey): boolean {
     return this.raw(key) as boolean;
@@ -49,29 +52,19 @@ export class Config {
   str(key: StringKey): string | null {
     return this.raw(key) as string | null;
   }
-  /** Every key with its effective value, sorted by key, as `-show-configuration` prints it. */
+  /** Every key with its effective value, sorted by key (code-unit order, as Python sorts), as -show-configuration prints it. */
   entries(): Array<[ConfigKey, Value]> {
     return (Object.keys(SCHEMA) as ConfigKey[]).sort().map((k) => [k, this.raw(k)]);
   }
 }
 
-/** Converts one raw value; returns undefined when it cannot be used (the default then applies). */
-function convert(key: ConfigKey, value: string): Value | undefined {
-  const spec = SCHEMA[key];
-  switch (spec.type) {
-    case 'bool': {
-      const v = value.toLowerCase();
-      return v === 'y' ? true : v === 'n' ? false : undefined;
-    }
-    case 'int':
-      // Python int(): optional sign, digits, surrounding whitespace already trimmed; underscores between digits.
-      return /^[+-]?\d+(?:_\d+)*$/.test(value) ? Number.parseInt(value.replace(/_/g, ''), 10) : undefined;
-    case 'string':
-      return value;
-  }
+function warning(file: string, e: IniEntry, text: string): ConfigWarning {
+  return { file, line: e.line, key: e.key, value: e.raw, message: `${file}:${e.line}: ${text}` };
 }
 
+/** Parses the text of a waagent.conf (azure-protocol.md §8.8); `file` names it in messages. */
 export function parseConfig(text: string, file: string): Config {
+  // The Python agent refuses an empty file; a file of nothing but whitespace is refused too.
   if (text.replace(/^\ufeff/, '').trim() === '') {
     throw new AgentError('config', `the configuration file ${file} is empty`, { file });
   }
@@ -79,35 +72,43 @@ export function parseConfig(text: string, file: string): Config {
   const values = new Map<ConfigKey, Value>();
   const warnings: ConfigWarning[] = [];
   for (const e of doc.values.values()) {
+    if (e.key === '') {
+      warnings.push(warning(file, e, `the line "=${e.raw}" has no key before "=" and is ignored`));
+      continue;
+    }
     if (!isKnownKey(e.key)) {
-      warnings.push({ file, line: e.line, key: e.key, value: e.raw, message: `${file}:${e.line}: unknown key ${e.key} is ignored` });
+      warnings.push(warning(file, e, `unknown key ${e.key} is ignored`));
       continue;
     }
     if (e.value === null) continue; // None: unset, the default applies
-    const v = convert(e.key, e.value);
-    if (v === undefined) {
-      const want = SCHEMA[e.key].type === 'bool' ? 'y or n' : 'an integer';
-      warnings.push({
-        file,
-        line: e.line,
-        key: e.key,
-        value: e.value,
-        message: `${file}:${e.line}: ${e.key}=${e.value} is not ${want}; the default ${formatValue(SCHEMA[e.key].default)} applies`,
-      });
+    const r = convert(specOf(e.key), e.value);
+    if (!r.ok) {
+      const spec = specOf(e.key);
+      const def = spec.defaultFrom !== undefined ? `(the value of ${spec.defaultFrom})` : confSyntax(spec.default);
+      warnings.push(warning(file, e, `${e.key} = ${JSON.stringify(e.value)} ${r.problem}; the default ${def} applies`));
       continue;
     }
-    values.set(e.key, v);
+    values.set(e.key, r.value);
   }
+  warnings.sort((a, b) => a.line - b.line);
   return new Config(values, file, warnings);
 }
 
+/** Reads and parses a configuration file; an empty, missing or unreadable file is an AgentError of kind 'config'. */
 export function loadConfig(file: string = DEFAULT_CONFIG_PATH): Config {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    const why = err.code === 'ENOENT' ? 'does not exist' : err.code === 'EACCES' ? 'is not readable' : `cannot be read (${err.code ?? err.message})`;
+    const why =
+      err.code === 'ENOENT'
+        ? 'does not exist'
+        : err.code === 'EACCES' || err.code === 'EPERM'
+          ? 'is not readable'
+          : err.code === 'EISDIR'
+            ? 'is a directory'
+            : `cannot be read (${err.code ?? err.message})`;
     throw new AgentError('config', `the configuration file ${file} ${why}`, { file, code: err.code }, e);
   }
   return parseConfig(text, file);

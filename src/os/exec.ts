@@ -13,6 +13,11 @@ export interface RunOptions {
   maxOutput?: number;
   /** Do not throw on a non-zero exit; the caller looks at `code`. */
   allowFailure?: boolean;
+  /**
+   * Run in a process group of its own and kill the whole group on timeout: for scripts whose children
+   * (e.g. a `sleep`) would otherwise outlive the kill and keep the output pipes, and so the call, open.
+   */
+  processGroup?: boolean;
 }
 
 export interface RunResult {
@@ -31,6 +36,7 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
       cwd: opts.cwd,
       env: opts.env ?? process.env,
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      detached: opts.processGroup === true,
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
@@ -50,7 +56,13 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
         ? undefined
         : setTimeout(() => {
             timedOut = true;
-            child.kill('SIGKILL');
+            if (opts.processGroup && child.pid !== undefined) {
+              try {
+                process.kill(-child.pid, 'SIGKILL');
+              } catch {
+                child.kill('SIGKILL');
+              }
+            } else child.kill('SIGKILL');
           }, opts.timeoutMs);
     child.on('error', (e: NodeJS.ErrnoException) => {
       if (timer) clearTimeout(timer);

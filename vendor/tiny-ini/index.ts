@@ -1,20 +1,24 @@
 // tiny-ini: the waagent.conf reader (azure-protocol.md §8.8). Not on the npm registry: this is ours.
 //
-// Rules, exactly as the Python agent applies them:
-//  - the file is split on "\n" (a trailing "\r" is dropped: CRLF files are accepted; a UTF-8 BOM too);
-//  - a line whose first column is "#", or that has no "=", is ignored;
-//  - key = text before the first "=", trimmed; keys are case-sensitive;
-//  - value = text after it, cut at the first "#", then double quotes and spaces stripped from both ends, then trimmed;
-//  - the literal value "None" means unset;
-//  - later lines win.
+// Rules, exactly as the Python agent's ConfigurationProvider.load() applies them:
+//  - the file is split on "\n";
+//  - a line whose first column is "#", or that has no "=", is ignored (so "  # a=b" is NOT a comment);
+//  - key = text before the first "=", whitespace-stripped; keys are case-sensitive;
+//  - value = text after it, cut at the first "#", then spaces and double quotes stripped from both ends
+//    (Python's strip('" ')), then whitespace-stripped (Python's strip());
+//  - the literal value "None" means unset; later lines win (a later "None" unsets an earlier value).
+// Two deliberate departures, both for files edited on other systems: a trailing "\r" is dropped from every
+// line before anything else (Python would keep it inside a quoted value), and a leading UTF-8 BOM is ignored
+// (Python would make it part of the first key).
 
 export interface IniEntry {
+  /** may be "" for a line such as "=value"; the caller decides what to say about it */
   key: string;
   /** null when the value is the literal None */
   value: string | null;
   /** 1-based line number of the line that set it */
   line: number;
-  /** the raw text after "=" before any processing, for messages */
+  /** the text after "=" with only surrounding whitespace removed, for messages */
   raw: string;
 }
 
@@ -23,6 +27,19 @@ export interface IniDocument {
   entries: IniEntry[];
   /** the effective entry of each key (the last one) */
   values: Map<string, IniEntry>;
+}
+
+// Python's str.strip() with no argument removes exactly the characters for which str.isspace() is true.
+// JavaScript's trim() differs (it keeps \x1c-\x1f and \x85, and removes \ufeff), hence our own.
+const PY_SPACE = /[\t\n\v\f\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/;
+
+export function pyStrip(s: string, chars?: string): string {
+  const strip = chars === undefined ? (c: string) => PY_SPACE.test(c) : (c: string) => chars.includes(c);
+  let a = 0;
+  let b = s.length;
+  while (a < b && strip(s[a]!)) a++;
+  while (b > a && strip(s[b - 1]!)) b--;
+  return s.slice(a, b);
 }
 
 export function parseIni(text: string): IniDocument {
@@ -36,25 +53,13 @@ export function parseIni(text: string): IniDocument {
     if (line.startsWith('#')) continue;
     const eq = line.indexOf('=');
     if (eq < 0) continue;
-    const key = line.slice(0, eq).trim();
-    if (key === '') continue;
-    const raw = line.slice(eq + 1);
-    let value = raw;
-    const hash = value.indexOf('#');
-    if (hash >= 0) value = value.slice(0, hash);
-    // Python: value.split('#')[0].strip('" ').strip()
-    value = stripQuotes(value).trim();
-    const entry: IniEntry = { key, value: value === 'None' ? null : value, line: i + 1, raw: raw.trim() };
+    const key = pyStrip(line.slice(0, eq));
+    const after = line.slice(eq + 1);
+    // Python: parts[1].split('#')[0].strip("\" ").strip()
+    const value = pyStrip(pyStrip(after.split('#')[0]!, '" '));
+    const entry: IniEntry = { key, value: value === 'None' ? null : value, line: i + 1, raw: pyStrip(after) };
     entries.push(entry);
     values.set(key, entry);
   }
   return { entries, values };
-}
-
-function stripQuotes(s: string): string {
-  let a = 0;
-  let b = s.length;
-  while (a < b && (s[a] === '"' || s[a] === ' ')) a++;
-  while (b > a && (s[b - 1] === '"' || s[b - 1] === ' ')) b--;
-  return s.slice(a, b);
 }

@@ -1,0 +1,175 @@
+// One goal-state fetch (azure-protocol.md §2.4): goal state → (on a new incarnation, or when forced) its
+// documents in the order of §2.4 → certificates, as one typed object. The HostGAPlugin context is refreshed
+// on every fetch, and a 410 on a document re-fetches the goal state once (§10 item 2).
+import { transportCertHeader, type CertificateSummary } from '../crypto/index.ts';
+import { describeError, isAgentError } from '../errors.ts';
+import { log } from '../log/logger.ts';
+import { writeFileAtomic } from '../os/atomic-file.ts';
+import {
+  isPfxPackage,
+  parseCertificates,
+  parseExtensionsConfig,
+  parseHostingEnvironment,
+  type ExtensionsConfig,
+  type GoalState,
+} from './documents/index.ts';
+import type { HostPluginContext } from './hostplugin.ts';
+import type { TransportCertPair } from './transport-cert-files.ts';
+import type { WireServerClient } from './wireserver.ts';
+
+export type { CertificateSummary };
+
+/** Decrypts the CMS Data of the Certificates document and writes <THUMBPRINT>.crt/.prv into libDir (src/crypto). */
+export type InstallCertificates = (args: {
+  dataBase64: string;
+  transportKeyPem: string;
+  transportCertPem: string;
+  libDir: string;
+  opensslPath: string | null;
+}) => Promise<CertificateSummary[]>;
+
+export interface FullGoalState {
+  /** Opaque; compared for inequality only (§10 item 1). */
+  incarnation: string;
+  containerId: string;
+  roleInstanceId: string;
+  configName: string;
+  deploymentId: string;
+  vmName: string;
+  roleName: string;
+  deploymentName: string;
+  /** null when the goal state names no ExtensionsConfig (an empty extensions goal state, §2.4). */
+  extensionsConfig: ExtensionsConfig | null;
+  extensionsConfigXml: string | null;
+  sharedConfigXml: string;
+  certificates: CertificateSummary[];
+  /** The RemoteAccess document, raw (processed by the JIT-account code), or null. */
+  remoteAccessXml: string | null;
+  goalStateXml: string;
+  urls: Pick<GoalState, 'hostingEnvironmentConfigUrl' | 'sharedConfigUrl' | 'extensionsConfigUrl' | 'certificatesUrl' | 'remoteAccessInfoUrl'>;
+}
+
+export interface GoalStateFetcherOptions {
+  wire: WireServerClient;
+  libDir: string;
+  transport: TransportCertPair;
+  installCertificates: InstallCertificates;
+  opensslPath?: string | null;
+}
+
+export const CERTIFICATES_XML = 'Certificates.xml';
+export const SHARED_CONFIG_XML = 'SharedConfig.xml';
+
+export class GoalStateFetcher {
+  readonly #o: GoalStateFetcherOptions;
+  #current: FullGoalState | null = null;
+  #context: HostPluginContext = { containerId: '', configName: '', deploymentId: '' };
+
+  constructor(opts: GoalStateFetcherOptions) {
+    this.#o = opts;
+  }
+
+  /** The HostGAPlugin headers of the latest goal state (for HostPluginClient's `context`). */
+  context(): HostPluginContext {
+    return this.#context;
+  }
+
+  get current(): FullGoalState | null {
+    return this.#current;
+  }
+
+  /**
+   * Fetches the goal state; fetches its documents when the incarnation differs (string compare) from the last one
+   * seen, or when `force`. `changed` says whether the documents were (re)fetched.
+   */
+  async fetch(force = false): Promise<{ goalState: FullGoalState; changed: boolean }> {
+    let gs = await this.#fetchGoalState();
+    const prev = this.#current;
+    if (prev && !force && prev.incarnation === gs.goalState.incarnation) {
+      const updated = { ...prev, ...this.#ids(gs.goalState), goalStateXml: gs.xml };
+      this.#current = updated;
+      return { goalState: updated, changed: false };
+    }
+    let full: FullGoalState;
+    try {
+      full = await this.#fetchDocuments(gs.goalState, gs.xml);
+    } catch (e) {
+      if (!isAgentError(e, 'resource-gone')) throw e;
+      log.info(`a goal-state document is gone (${describeError(e)}); fetching the goal state again`);
+      gs = await this.#fetchGoalState();
+      full = await this.#fetchDocuments(gs.goalState, gs.xml);
+    }
+    if (prev && prev.incarnation !== full.incarnation) log.info(`new goal state: incarnation ${prev.incarnation} → ${full.incarnation}`);
+    this.#current = full;
+    return { goalState: full, changed: true };
+  }
+
+  async #fetchGoalState(): ReturnType<WireServerClient['fetchGoalState']> {
+    const gs = await this.#o.wire.fetchGoalState();
+    // §2.4: refreshed on every fetch, even without an incarnation change.
+    this.#context = { containerId: gs.goalState.containerId, configName: gs.goalState.configName, deploymentId: gs.goalState.deploymentId };
+    return gs;
+  }
+
+  #ids(g: GoalState) {
+    return { incarnation: g.incarnation, containerId: g.containerId, roleInstanceId: g.roleInstanceId, configName: g.configName, deploymentId: g.deploymentId };
+  }
+
+  /** §2.4 order: ExtensionsConfig, HostingEnvironmentConfig, SharedConfig, Certificates, RemoteAccessInfo. */
+  async #fetchDocuments(g: GoalState, goalStateXml: string): Promise<FullGoalState> {
+    const wire = this.#o.wire;
+    let extensionsConfig: ExtensionsConfig | null = null;
+    let extensionsConfigXml: string | null = null;
+    if (g.extensionsConfigUrl) {
+      extensionsConfigXml = await wire.fetchDocument(g.extensionsConfigUrl);
+      extensionsConfig = parseExtensionsConfig(extensionsConfigXml);
+    }
+    const hosting = parseHostingEnvironment(await wire.fetchDocument(g.hostingEnvironmentConfigUrl));
+    const sharedConfigXml = await wire.fetchDocument(g.sharedConfigUrl);
+    writeFileAtomic(`${this.#o.libDir}/${SHARED_CONFIG_XML}`, sharedConfigXml, { mode: 0o644, mkdir: true });
+    const certificates = g.certificatesUrl ? await this.#fetchCertificates(g.certificatesUrl) : [];
+    let remoteAccessXml: string | null = null;
+    if (g.remoteAccessInfoUrl) {
+      remoteAccessXml = await wire.fetchDocumentWithCert(g.remoteAccessInfoUrl, transportCertHeader(this.#o.transport.certPem));
+    }
+    return {
+      ...this.#ids(g),
+      vmName: hosting.vmName,
+      roleName: hosting.roleName,
+      deploymentName: hosting.deploymentName,
+      extensionsConfig,
+      extensionsConfigXml,
+      sharedConfigXml,
+      certificates,
+      remoteAccessXml,
+      goalStateXml,
+      urls: {
+        hostingEnvironmentConfigUrl: g.hostingEnvironmentConfigUrl,
+        sharedConfigUrl: g.sharedConfigUrl,
+        extensionsConfigUrl: g.extensionsConfigUrl,
+        certificatesUrl: g.certificatesUrl,
+        remoteAccessInfoUrl: g.remoteAccessInfoUrl,
+      },
+    };
+  }
+
+  /** §2.8: save Certificates.xml; no Data or a non-PFX format means no certificates; else decrypt and install. */
+  #fetchCertificates(url: string): Promise<CertificateSummary[]> {
+    const { libDir, transport } = this.#o;
+    return this.#o.wire.fetchCertificates(url, transportCertHeader(transport.certPem), async (xml) => {
+      const doc = parseCertificates(xml);
+      writeFileAtomic(`${libDir}/${CERTIFICATES_XML}`, xml, { mode: 0o600, mkdir: true });
+      if (!isPfxPackage(doc)) {
+        log.info(`the Certificates document holds no PFX package (format ${doc.format ?? 'none'}); no certificates`);
+        return [];
+      }
+      return this.#o.installCertificates({
+        dataBase64: doc.data!,
+        transportKeyPem: transport.keyPem,
+        transportCertPem: transport.certPem,
+        libDir,
+        opensslPath: this.#o.opensslPath ?? null,
+      });
+    });
+  }
+}

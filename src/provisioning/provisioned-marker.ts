@@ -1,0 +1,54 @@
+// The markers in Lib.Dir that record the outcome of provisioning (azure-protocol.md §4.4 steps 1, 13, 14; §7.3):
+// `provisioned` holds the VM id provisioning ran for; `disable_agent` (empty) stops the agent after provisioning.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from '../config/index.ts';
+import { AgentError } from '../errors.ts';
+import { writeFileAtomic } from '../os/atomic-file.ts';
+import { vmIdsMatch } from './vm-id.ts';
+
+export type ProvisionedState = 'none' | 'same-vm' | 'other-vm';
+
+function libDir(config: Config): string {
+  const dir = config.str('Lib.Dir');
+  if (!dir) throw new AgentError('config', 'Lib.Dir is not set, so the provisioning markers have no place');
+  return dir;
+}
+
+export function provisionedMarkerPath(config: Config): string {
+  return join(libDir(config), 'provisioned');
+}
+
+export function disableAgentPath(config: Config): string {
+  return join(libDir(config), 'disable_agent');
+}
+
+/** The VM id stored in the marker, '' for an empty marker (older agents), null when there is none. */
+export function readProvisionedMarker(config: Config): string | null {
+  try {
+    return readFileSync(provisionedMarkerPath(config), 'utf8').trim();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new AgentError('provisioning', `cannot read ${provisionedMarkerPath(config)}: ${(e as Error).message}`, {}, e);
+  }
+}
+
+/** Whether this VM was provisioned already; a marker for another id means the image was captured without deprovisioning. */
+export function provisionedState(config: Config, vmId: string): ProvisionedState {
+  const stored = readProvisionedMarker(config);
+  if (stored === null) return 'none';
+  return vmIdsMatch(stored, vmId) ? 'same-vm' : 'other-vm';
+}
+
+export function writeProvisionedMarker(config: Config, vmId: string): void {
+  writeFileAtomic(provisionedMarkerPath(config), vmId.trim(), { mode: 0o644, mkdir: true });
+}
+
+/** ProvisionGuestAgent=false (§4.2): an empty disable_agent file; true removes nothing (the Python agent neither). */
+export function writeDisableAgent(config: Config): void {
+  writeFileAtomic(disableAgentPath(config), '', { mode: 0o644, mkdir: true });
+}
+
+export function isAgentDisabled(config: Config): boolean {
+  return existsSync(disableAgentPath(config));
+}

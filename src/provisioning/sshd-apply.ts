@@ -1,0 +1,127 @@
+// Applies the sshd settings of §4.5 to the files under OS.SshDir (plan in sshd-config.ts), checks the result with
+// `sshd -t`, and puts the old files back when sshd rejects it: a broken sshd_config locks everyone out of the VM.
+import { accessSync, constants, lstatSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Config } from '../config/index.ts';
+import { AgentError } from '../errors.ts';
+import { log } from '../log/logger.ts';
+import { writeFileAtomic } from '../os/atomic-file.ts';
+import { run, which } from '../os/exec.ts';
+import { DROP_IN_NAME, parseOpensshVersion, parseSshdLines, planSshdConfig, sshdSettings, type SshdSetting } from './sshd-config.ts';
+
+export interface SshdResult {
+  mainPath: string;
+  /** The files written. */
+  written: string[];
+  /** 'ok': sshd -t accepted it; 'unverified': sshd -t could not judge (no sshd, no privilege separation directory). A rejection throws. */
+  check: 'ok' | 'unverified';
+}
+
+async function opensshAtLeast87(): Promise<boolean> {
+  try {
+    const r = await run(['sshd', '-V'], { allowFailure: true, timeoutMs: 3000 });
+    const v = parseOpensshVersion(r.stdout + r.stderr);
+    // Unknown version: the old name, which every OpenSSH still accepts.
+    return v !== null && (v[0] > 8 || (v[0] === 8 && v[1] >= 7));
+  } catch {
+    return false;
+  }
+}
+
+/** Writable in place: not a link into /usr (Flatcar ships it there, read-only) and on a writable file system. */
+function isWritableInPlace(path: string): boolean {
+  try {
+    if (lstatSync(path).isSymbolicLink() && realpathSync(path).startsWith('/usr/')) return false;
+    accessSync(realpathSync(path), constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readOrNull(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/** Drop-ins that sort before ours and set one of our options win over ours: say so (e.g. cloud-init's 50-cloud-init.conf). */
+function warnShadowingDropIns(dropInDir: string, settings: readonly SshdSetting[]): void {
+  let names: string[];
+  try {
+    names = readdirSync(dropInDir).filter((n) => n.endsWith('.conf') && n < DROP_IN_NAME).sort();
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const lines = parseSshdLines(readOrNull(join(dropInDir, n)) ?? '');
+    for (const s of settings) {
+      if (lines.some((l) => l.global && l.keyword !== null && s.names.some((x) => x.toLowerCase() === l.keyword))) {
+        log.warn(`${join(dropInDir, n)} sets ${s.names[0]} before ${DROP_IN_NAME} does, so its value wins`);
+      }
+    }
+  }
+}
+
+/**
+ * `sshd -t` with a throw-away host key, so the check works before the host keys exist (they are regenerated later).
+ * 'ok', the configuration errors sshd printed, or null when sshd -t could not judge.
+ */
+async function sshdCheck(mainPath: string): Promise<'ok' | string | null> {
+  if (!(await which('sshd'))) return null;
+  const dir = mkdtempSync(join(tmpdir(), 'waagent-sshd-'));
+  try {
+    const key = join(dir, 'hostkey');
+    await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', key], { timeoutMs: 5000 });
+    const r = await run(['sshd', '-t', '-f', mainPath, '-h', key], { allowFailure: true, timeoutMs: 5000 });
+    if (r.code === 0) return 'ok';
+    const errors = r.stderr.split('\n').filter((l) => /bad configuration option|unsupported option|terminating|line \d+: (?!Deprecated)/i.test(l));
+    return errors.length > 0 ? errors.join('; ') : null;
+  } catch {
+    return null;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function configureSshd(config: Config, disablePasswordAuth: boolean): Promise<SshdResult> {
+  const sshDir = config.str('OS.SshDir');
+  if (!sshDir) throw new AgentError('config', 'OS.SshDir is not set, so sshd cannot be configured');
+  const mainPath = join(sshDir, 'sshd_config');
+  const mainText = readOrNull(mainPath);
+  if (mainText === null) throw new AgentError('provisioning', `cannot read the sshd configuration ${mainPath}`, { path: mainPath });
+  const settings = sshdSettings(disablePasswordAuth, config.int('OS.SshClientAliveInterval') ?? 180, await opensshAtLeast87());
+  const plan = planSshdConfig(mainText, sshDir, settings, isWritableInPlace(mainPath));
+  for (const s of plan.ineffective) log.warn(`${s.names[0]} ${s.value} cannot take effect: ${mainPath} is read-only and sets it first`);
+
+  const dropInDir = join(sshDir, 'sshd_config.d');
+  const dropInPath = join(dropInDir, DROP_IN_NAME);
+  const oldDropIn = readOrNull(dropInPath);
+  const written: string[] = [];
+  // Through a symlink that is not into /usr (checked above), the target is edited and the link kept.
+  const mainTarget = plan.main === null ? mainPath : realpathSync(mainPath);
+  if (plan.main !== null) {
+    writeFileAtomic(mainTarget, plan.main, { mode: statSync(mainTarget).mode & 0o7777 });
+    written.push(mainPath);
+  }
+  if (plan.dropIn !== null) {
+    writeFileAtomic(dropInPath, plan.dropIn, { mode: 0o644, mkdir: true });
+    written.push(dropInPath);
+    warnShadowingDropIns(dropInDir, settings);
+  }
+  const check = await sshdCheck(mainPath);
+  if (check !== 'ok' && check !== null) {
+    if (plan.main !== null) writeFileAtomic(mainTarget, mainText, { mode: statSync(mainTarget).mode & 0o7777 });
+    if (plan.dropIn !== null) {
+      if (oldDropIn === null) unlinkSync(dropInPath);
+      else writeFileAtomic(dropInPath, oldDropIn, { mode: 0o644 });
+    }
+    throw new AgentError('provisioning', `sshd rejected the edited configuration ${mainPath}, which was restored: ${check}`, { path: mainPath });
+  }
+  if (check === null) log.warn(`the sshd configuration ${mainPath} could not be checked with sshd -t`);
+  log.info(`sshd: ${settings.map((s) => `${s.names[0]} ${s.value}`).join(', ')} in ${written.join(' and ') || mainPath + ' (unchanged)'}`);
+  return { mainPath, written, check: check === 'ok' ? 'ok' : 'unverified' };
+}

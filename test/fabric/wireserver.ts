@@ -1,0 +1,79 @@
+// The WireServer (azure-protocol.md §2, §3.1): versions, goal state and the sub-documents it names, certificates
+// encrypted to the agent's transport certificate, health reports, telemetry and HealthService.
+import { CertificateRequestError, certificateFile, transportCertFromHeader } from './certificates.ts';
+import { badRequest, header, notFound, reply, XML, type Reply, type Request } from './http.ts';
+import type { DocName } from './scenario.ts';
+import type { FabricState } from './state.ts';
+import type { HealthReport } from './types.ts';
+
+const CONFIG_TYPES: Record<string, DocName> = {
+  hostingenvironmentconfig: 'hostingEnv',
+  sharedconfig: 'sharedConfig',
+  extensionsconfig: 'extensionsConfig',
+};
+
+function serveDoc(state: FabricState, name: DocName): Reply {
+  const text = state.doc(name);
+  return text === null ? notFound(`this scenario has no ${name} document`) : reply(200, text, name === 'vmSettings' ? 'application/json' : XML);
+}
+
+export async function wireServer(state: FabricState, req: Request): Promise<Reply> {
+  const comp = req.url.searchParams.get('comp')?.toLowerCase();
+  const path = req.url.pathname.replace(/\/+$/, '');
+  if (req.method === 'GET') {
+    if (comp === 'versions') return serveDoc(state, 'versions');
+    if (comp === 'goalstate' && path === '/machine') return serveDoc(state, 'goalState');
+    if (comp === 'config') {
+      const name = CONFIG_TYPES[req.url.searchParams.get('type')?.toLowerCase() ?? ''];
+      return name ? serveDoc(state, name) : notFound(`no such configuration type ${req.url.searchParams.get('type')}`);
+    }
+    if (comp === 'certificates') return certificates(state, req);
+    if (/remoteaccessinfouri/i.test(path) || comp === 'remoteaccess') return serveDoc(state, 'remoteAccess');
+    return notFound(`no WireServer resource ${req.path}`);
+  }
+  if (req.method === 'POST') {
+    if (comp === 'health' && path === '/machine') {
+      state.healthReports.push(parseHealth(req.body.toString('utf8')));
+      return reply(200);
+    }
+    if (comp === 'telemetrydata' && path === '/machine') return reply(200);
+    if (comp === 'roleproperties' && path === '/machine') return reply(202);
+    if (path === '/HealthService') return reply(200);
+    return notFound(`no WireServer resource ${req.path}`);
+  }
+  return reply(405, `method ${req.method} not allowed\n`, 'text/plain');
+}
+
+/** §2.8: the PFX encrypted now for the transport certificate in the request; 400 without it, as the platform does. */
+async function certificates(state: FabricState, req: Request): Promise<Reply> {
+  const recorded = state.doc('certificates');
+  if (recorded === null) return notFound('this scenario has no Certificates document');
+  try {
+    const transport = transportCertFromHeader(header(req, 'x-ms-guest-agent-public-x509-cert'));
+    if (state.pfx === null) return reply(200, recorded, XML); // --certs-verbatim, or a non-PFX document
+    return reply(200, await certificateFile(state.pfx, transport, header(req, 'x-ms-cipher-name'), state.incarnation()), XML);
+  } catch (e) {
+    if (e instanceof CertificateRequestError) return badRequest(e.message);
+    throw e;
+  }
+}
+
+function element(xml: string, tag: string): string | null {
+  const m = new RegExp(`<${tag}>([^<]*)</${tag}>`).exec(xml);
+  if (!m) return null;
+  return m[1]!.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+}
+
+/** The fields of a health report (§3.1); the emulator records whatever it is sent, well-formed or not. */
+export function parseHealth(body: string): HealthReport {
+  return {
+    time: new Date().toISOString(),
+    incarnation: element(body, 'GoalStateIncarnation'),
+    containerId: element(body, 'ContainerId'),
+    instanceId: element(body, 'InstanceId'),
+    state: element(body, 'State'),
+    subStatus: element(body, 'SubStatus'),
+    description: element(body, 'Description'),
+    body,
+  };
+}

@@ -1,0 +1,25 @@
+# Runs as pid 1 of the sandbox's fresh namespaces (started by sandbox.ts through unshare). $SB is the sandbox's
+# directory on the host. Makes private writable copies of the directories the agent changes, brings up loopback
+# only (no other interface, no route: nothing can leave), then waits on stdin: when the harness closes the pipe
+# (or dies), this process ends and the kernel kills everything in the pid namespace. Meanwhile bash, as pid 1,
+# reaps the orphans reparented to it (cat would leave them as zombies).
+set -euo pipefail
+mount --make-rprivate /
+exec 3<"$SB"
+for d in etc home root var mnt run; do
+  [ -d "/$d" ] || continue
+  mkdir -p "$SB/upper/$d" "$SB/work/$d"
+  mount -t overlay "sandbox-$d" -o "lowerdir=/$d,upperdir=$SB/upper/$d,workdir=$SB/work/$d" "/$d"
+done
+mount -t tmpfs -o mode=1777 sandbox-tmp /tmp
+# the sandbox directory stays visible at its host path (emulator control socket, port files, test files);
+# --no-canonicalize keeps mount from resolving the fd link to the (now covered) path
+mkdir -p "$SB"
+mount --no-canonicalize --bind /proc/self/fd/3 "$SB"
+exec 3<&-
+mount -t sysfs sandbox-sys /sys
+mkdir -p /var/lib/waagent /var/log
+ip link set lo up
+hostname "$SANDBOX_HOSTNAME"
+echo READY
+while read -r _; do :; done

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { run } from '../../src/os/exec.ts';
+import { appendAuthorizedKeys, deployKeyPair, deployPublicKey, inlineKeys, resolveKeyPath } from '../../src/provisioning/ssh-keys.ts';
+import { FIXTURES } from '../helpers/paths.ts';
+import { configOn, rejectsWith, tempRoot } from './prov-helpers.ts';
+
+const WIRE = join(FIXTURES, 'tests/data/wire');
+const owner = { name: 'alice', uid: 1234, gid: 2345 };
+const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJtHTsDvOEuyAcMpjoGrcBSHJbi0XMz8Ro8xMAmLFyQ';
+
+async function keygenPublic(privatePem: string): Promise<string> {
+  const dir = tempRoot();
+  writeFileSync(join(dir, 'k'), privatePem, { mode: 0o600 });
+  return (await run(['ssh-keygen', '-y', '-f', join(dir, 'k')])).stdout.trim();
+}
+
+describe('SSH keys (§4.7)', () => {
+  it('$HOME means OS.HomeDir, paths are normalised and must be absolute', async () => {
+    const config = configOn('/r');
+    assert.equal(resolveKeyPath(config, '$HOME/alice/.ssh/authorized_keys'), '/r/home/alice/.ssh/authorized_keys');
+    assert.equal(resolveKeyPath(config, '/home/./bob//.ssh/authorized_keys'), '/home/bob/.ssh/authorized_keys');
+    await rejectsWith(() => resolveKeyPath(config, 'alice/.ssh/authorized_keys'), 'provisioning', /"alice\/.ssh\/authorized_keys" does not name an absolute file path/);
+  });
+
+  it('inline keys: CR stripped, each must start with ssh-', async () => {
+    assert.deepEqual(inlineKeys(`${KEY} me\r\n`), [`${KEY} me`]);
+    await rejectsWith(() => inlineKeys('ecdsa-sha2-nistp256 AAAA'), 'provisioning', /does not start with ssh-/);
+    await rejectsWith(() => inlineKeys(' \r\n'), 'provisioning', /is empty/);
+  });
+
+  it('appends without duplicating a key, whatever its comment or options', () => {
+    const existing = `# from ignition\ncommand="x" ${KEY} core@flatcar`;
+    assert.equal(appendAuthorizedKeys(existing, [`${KEY} other-comment`]), existing + '\n');
+    assert.equal(appendAuthorizedKeys('', [`${KEY} a`, `${KEY} b`]), `${KEY} a\n`);
+  });
+
+  it('deploys an inline key next to the keys already there, .ssh 0700 and files owned by the user', async () => {
+    const root = tempRoot();
+    const config = configOn(root);
+    const ssh = join(root, 'home', 'alice', '.ssh');
+    mkdirSync(ssh, { recursive: true, mode: 0o755 });
+    writeFileSync(join(ssh, 'authorized_keys'), 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQignition core\n');
+    const path = await deployPublicKey(config, owner, { path: '$HOME/alice/.ssh/authorized_keys', value: `${KEY} alice\r\n`, fingerprint: 'ignored-when-a-value-is-given' });
+    assert.equal(readFileSync(path, 'utf8'), `ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQignition core\n${KEY} alice\n`);
+    const st = statSync(path);
+    assert.deepEqual([st.mode & 0o777, st.uid, st.gid], [0o644, 1234, 2345]);
+    const d = statSync(ssh);
+    assert.deepEqual([d.mode & 0o777, d.uid, d.gid], [0o700, 1234, 2345]);
+  });
+
+  it('deploys the key of a certificate by thumbprint, keeping its SPKI PEM as <FP>.pub 0600', async () => {
+    const root = tempRoot();
+    const config = configOn(root);
+    const work = tempRoot();
+    await run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(work, 'k.pem'), '-out', join(work, 'c.pem'), '-days', '1', '-subj', '/CN=t']);
+    const cert = readFileSync(join(work, 'c.pem'), 'utf8');
+    const fp = new X509Certificate(cert).fingerprint.replace(/:/g, '');
+    mkdirSync(join(root, 'lib'));
+    writeFileSync(join(root, 'lib', `${fp}.crt`), cert);
+    const path = await deployPublicKey(config, owner, { path: '$HOME/alice/.ssh/authorized_keys', fingerprint: fp.toLowerCase() });
+    const expected = await keygenPublic(readFileSync(join(work, 'k.pem'), 'utf8'));
+    assert.equal(readFileSync(path, 'utf8').trim().split(' ').slice(0, 2).join(' '), expected.split(' ').slice(0, 2).join(' '));
+    const pub = join(root, 'lib', `${fp}.pub`);
+    assert.match(readFileSync(pub, 'utf8'), /^-----BEGIN PUBLIC KEY-----/);
+    assert.equal(statSync(pub).mode & 0o777, 0o600);
+  });
+
+  it('fails clearly for a thumbprint without a certificate, or a key with neither', async () => {
+    const root = tempRoot();
+    const fp = 'F6ABAA61098A301EBB8A571C3C7CF77F355F7FA9';
+    await rejectsWith(deployPublicKey(configOn(root), owner, { path: '/x/.ssh/authorized_keys', fingerprint: fp }), 'provisioning', new RegExp(`certificate for the SSH key thumbprint ${fp} was not found`));
+    await rejectsWith(deployPublicKey(configOn(root), owner, { path: '/x/.ssh/authorized_keys', fingerprint: 'zz' }), 'provisioning', /"zz" is not a SHA-1 thumbprint/);
+    await rejectsWith(deployPublicKey(configOn(root), owner, { path: '/x/.ssh/authorized_keys' }), 'provisioning', /has neither a value nor a thumbprint/);
+  });
+
+  it('deploys a key pair: private key 0600, OpenSSH public key 0644 (the deliberate fix of upstream modes)', async () => {
+    const root = tempRoot();
+    const config = configOn(root);
+    const fp = 'B'.repeat(40);
+    mkdirSync(join(root, 'lib'));
+    copyFileSync(join(WIRE, 'rsa-key.pem'), join(root, 'lib', `${fp}.prv`));
+    const path = await deployKeyPair(config, owner, { path: '$HOME/alice/.ssh/id_rsa', fingerprint: fp });
+    assert.equal(readFileSync(path, 'utf8'), readFileSync(join(WIRE, 'rsa-key.pem'), 'utf8'));
+    assert.deepEqual([statSync(path).mode & 0o777, statSync(path).uid], [0o600, 1234]);
+    assert.deepEqual([statSync(`${path}.pub`).mode & 0o777, statSync(`${path}.pub`).uid], [0o644, 1234]);
+    const expected = await keygenPublic(readFileSync(join(WIRE, 'rsa-key.pem'), 'utf8'));
+    assert.equal(readFileSync(`${path}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' '), expected.split(' ').slice(0, 2).join(' '));
+    await rejectsWith(deployKeyPair(config, owner, { path: '$HOME/alice/.ssh/id2', fingerprint: 'C'.repeat(40) }), 'provisioning', /private key for the SSH key thumbprint C{40} was not found/);
+  });
+});

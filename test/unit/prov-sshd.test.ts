@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { run } from '../../src/os/exec.ts';
+import { configureSshd } from '../../src/provisioning/sshd-apply.ts';
+import { editSshdConfig, parseOpensshVersion, planSshdConfig, sshdSettings } from '../../src/provisioning/sshd-config.ts';
+import { findSshdListeners, reloadSshd } from '../../src/provisioning/sshd-reload.ts';
+import { FIXTURES } from '../helpers/paths.ts';
+import { configOn, fakeTools, rejectsWith, tempRoot } from './prov-helpers.ts';
+
+const FIXTURE = join(FIXTURES, 'tests/data/wire/sshd_config');
+const disable = sshdSettings(true, 180, true);
+
+/** Lines of a config that are not comments or blank. */
+function live(text: string): string[] {
+  return text.split('\n').filter((l) => l.trim() !== '' && !l.trim().startsWith('#'));
+}
+
+describe('sshd_config edits (§4.5, §10 item 30)', () => {
+  it('edits the fixture: replaces the global ChallengeResponse line, inserts the rest before its Match block', () => {
+    const text = readFileSync(FIXTURE, 'utf8');
+    const out = editSshdConfig(text, disable);
+    const lines = live(out);
+    const match = lines.indexOf('Match group root');
+    assert.equal(match, lines.length - 1, 'the Match block stays last');
+    assert.deepEqual(lines.slice(match - 2, match), ['PasswordAuthentication no', 'ClientAliveInterval 180']);
+    // the old name was set globally: on OpenSSH >= 8.7 it is the same option, replaced in place
+    assert.ok(lines.includes('KbdInteractiveAuthentication no'));
+    assert.ok(!lines.some((l) => l.startsWith('ChallengeResponseAuthentication')));
+    assert.ok(out.includes('#PasswordAuthentication yes'), 'the commented line is not taken for a setting');
+    assert.equal(out.split('\n').length, text.split('\n').length + 2);
+  });
+
+  it('uses ChallengeResponseAuthentication before OpenSSH 8.7', () => {
+    const out = editSshdConfig('KbdInteractiveAuthentication yes\n', sshdSettings(false, 60, false));
+    // before 8.7 the two are different options: the Kbd line is left alone
+    assert.deepEqual(live(out), ['KbdInteractiveAuthentication yes', 'PasswordAuthentication yes', 'ChallengeResponseAuthentication yes', 'ClientAliveInterval 60']);
+  });
+
+  it('ignores settings inside Match blocks, keyword case and = syntax are sshd\'s', () => {
+    const text = 'Port 22\nMatch user bob\n  PasswordAuthentication yes\nMatch all\npasswordauthentication=yes\n';
+    const out = editSshdConfig(text, [disable[0]!]);
+    // the global line after `Match all` is the first one outside a block: it is replaced, the scoped one is not
+    assert.equal(out, 'Port 22\nMatch user bob\n  PasswordAuthentication yes\nMatch all\nPasswordAuthentication no\n');
+    assert.equal(editSshdConfig('Port 22', [disable[2]!]), 'Port 22\nClientAliveInterval 180\n');
+  });
+
+  it('reads the OpenSSH version', () => {
+    assert.deepEqual(parseOpensshVersion('OpenSSH_9.2p1 Debian-2+deb12u10, OpenSSL 3.0.19'), [9, 2]);
+    assert.deepEqual(parseOpensshVersion('usage: sshd\nOpenSSH_7.4p1, OpenSSL'), [7, 4]);
+    assert.equal(parseOpensshVersion('sshd: command not found'), null);
+  });
+});
+
+describe('drop-in or main file', () => {
+  const debian = (dir: string) =>
+    `Include ${dir}/sshd_config.d/*.conf\nKbdInteractiveAuthentication no\nUsePAM yes\nX11Forwarding yes\nSubsystem sftp /usr/lib/openssh/sftp-server\n`;
+
+  it('puts everything in the drop-in when the Include comes first (Debian 12 layout), main untouched', () => {
+    const plan = planSshdConfig(debian('/etc/ssh'), '/etc/ssh', disable, true);
+    assert.equal(plan.main, null);
+    assert.deepEqual(live(plan.dropIn!), ['PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'ClientAliveInterval 180']);
+  });
+
+  it('resolves a relative Include against the ssh directory', () => {
+    const plan = planSshdConfig('Include sshd_config.d/*.conf\n', '/etc/ssh', disable, true);
+    assert.equal(plan.main, null);
+    assert.notEqual(plan.dropIn, null);
+  });
+
+  it('edits the main file for an option it sets above the Include (that line would win)', () => {
+    const plan = planSshdConfig(`PasswordAuthentication yes\n${debian('/etc/ssh')}`, '/etc/ssh', disable, true);
+    assert.deepEqual(live(plan.main!)[0], 'PasswordAuthentication no');
+    assert.deepEqual(live(plan.dropIn!), ['KbdInteractiveAuthentication no', 'ClientAliveInterval 180']);
+  });
+
+  it('does not count an Include inside a Match block or of another directory', () => {
+    const plan = planSshdConfig('Include /etc/other/*.conf\nMatch user x\n Include /etc/ssh/sshd_config.d/*.conf\n', '/etc/ssh', disable, true);
+    assert.equal(plan.dropIn, null);
+    assert.deepEqual(live(plan.main!).slice(0, 4), ['Include /etc/other/*.conf', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'ClientAliveInterval 180']);
+  });
+
+  it('read-only main (Flatcar): drop-in only; an error when it cannot take effect', async () => {
+    const plan = planSshdConfig(debian('/etc/ssh'), '/etc/ssh', disable, false);
+    assert.equal(plan.main, null);
+    assert.notEqual(plan.dropIn, null);
+    const pinned = planSshdConfig(`ClientAliveInterval 0\n${debian('/etc/ssh')}`, '/etc/ssh', disable, false);
+    assert.deepEqual(pinned.ineffective.map((s) => s.names[0]), ['ClientAliveInterval']);
+    await rejectsWith(
+      () => planSshdConfig('Port 22\n', '/etc/ssh', disable, false),
+      'provisioning',
+      /cannot set PasswordAuthentication and KbdInteractiveAuthentication for sshd: \/etc\/ssh\/sshd_config is read-only and it does not include sshd_config.d/,
+    );
+  });
+});
+
+describe('configureSshd with the real sshd -t', () => {
+  let hostKey = '';
+  before(async () => {
+    // sshd -t needs its privilege separation directory: give it one in a private mount namespace, not on the host.
+    fakeTools({ sshd: `exec unshare -m sh -c 'mount -t tmpfs none /run && mkdir /run/sshd && exec /usr/sbin/sshd "$@"' sh "$@"` });
+    hostKey = join(tempRoot(), 'hostkey');
+    await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
+  });
+
+  async function effective(main: string): Promise<string[]> {
+    const r = await run(['sshd', '-T', '-f', main, '-h', hostKey]);
+    return r.stdout.split('\n').filter((l) => /^(passwordauthentication|kbdinteractiveauthentication|clientaliveinterval) /.test(l)).sort();
+  }
+
+  it('edits the fixture in place; sshd -t accepts it and sshd -T shows the values', async () => {
+    const root = tempRoot();
+    mkdirSync(join(root, 'ssh'));
+    const main = join(root, 'ssh', 'sshd_config');
+    writeFileSync(main, readFileSync(FIXTURE));
+    const r = await configureSshd(configOn(root, { 'OS.SshClientAliveInterval': 120 }), true);
+    assert.deepEqual(r, { mainPath: main, written: [main], check: 'ok' });
+    assert.deepEqual(await effective(main), ['clientaliveinterval 120', 'kbdinteractiveauthentication no', 'passwordauthentication no']);
+  });
+
+  it('writes the drop-in for an including main file; the drop-in wins over the main file', async () => {
+    const root = tempRoot();
+    const dir = join(root, 'ssh');
+    mkdirSync(join(dir, 'sshd_config.d'), { recursive: true });
+    const main = join(dir, 'sshd_config');
+    const text = `Include ${dir}/sshd_config.d/*.conf\nKbdInteractiveAuthentication yes\nPasswordAuthentication yes\nUsePAM yes\n`;
+    writeFileSync(main, text);
+    const r = await configureSshd(configOn(root), true);
+    assert.deepEqual(r.written, [join(dir, 'sshd_config.d', '50-waagent.conf')]);
+    assert.equal(readFileSync(main, 'utf8'), text);
+    assert.deepEqual(await effective(main), ['clientaliveinterval 180', 'kbdinteractiveauthentication no', 'passwordauthentication no']);
+  });
+
+  it('edits the target of a symlink that is not into /usr, keeping the link', async () => {
+    const root = tempRoot();
+    mkdirSync(join(root, 'ssh'));
+    writeFileSync(join(root, 'real_sshd_config'), 'Port 22\n');
+    symlinkSync(join(root, 'real_sshd_config'), join(root, 'ssh', 'sshd_config'));
+    await configureSshd(configOn(root), false);
+    assert.equal(readFileSync(join(root, 'real_sshd_config'), 'utf8'), 'Port 22\nPasswordAuthentication yes\nKbdInteractiveAuthentication yes\nClientAliveInterval 180\n');
+    assert.deepEqual(await effective(join(root, 'ssh', 'sshd_config')), ['clientaliveinterval 180', 'kbdinteractiveauthentication yes', 'passwordauthentication yes']);
+  });
+
+  it('restores the files when sshd -t rejects the result', async () => {
+    const root = tempRoot();
+    const dir = join(root, 'ssh');
+    mkdirSync(dir);
+    const text = `Include ${dir}/sshd_config.d/*.conf\nNoSuchOption yes\n`;
+    writeFileSync(join(dir, 'sshd_config'), text);
+    await rejectsWith(configureSshd(configOn(root), true), 'provisioning', /sshd rejected the edited configuration .*sshd_config, which was restored: .*NoSuchOption/);
+    assert.equal(readFileSync(join(dir, 'sshd_config'), 'utf8'), text);
+    assert.equal(existsSync(join(dir, 'sshd_config.d', '50-waagent.conf')), false);
+  });
+
+  it('names the missing file', async () => {
+    await rejectsWith(configureSshd(configOn(tempRoot()), true), 'provisioning', /cannot read the sshd configuration .*ssh\/sshd_config/);
+  });
+});
+
+describe('finding the sshd to reload', () => {
+  it('picks the listener, not its per-connection children or other programs', () => {
+    const proc = tempRoot();
+    const add = (pid: number, comm: string, ppid: number) => {
+      mkdirSync(join(proc, String(pid)));
+      writeFileSync(join(proc, String(pid), 'comm'), comm + '\n');
+      writeFileSync(join(proc, String(pid), 'stat'), `${pid} (${comm}) S ${ppid} ${pid} ${pid} 0 -1\n`);
+    };
+    add(1, 'init', 0);
+    add(40, 'sshd', 1);
+    add(41, 'sshd', 40);
+    add(50, 'bash', 41);
+    add(60, 'sshd', 50); // an sshd started by hand from a login shell: a listener too
+    writeFileSync(join(proc, 'uptime'), '1 1\n');
+    assert.deepEqual(findSshdListeners(proc).sort((a, b) => a - b), [40, 60]);
+  });
+});
+
+describe('reloading sshd under systemd', () => {
+  it('reloads the unit that is active (Debian names it ssh, others sshd), and nothing when none is', async () => {
+    const root = tempRoot();
+    mkdirSync(join(root, 'systemd-system'));
+    const tools = fakeTools({ systemctl: `[ "$1 $3" = "is-active ssh.service" ] && exit 3; [ "$1" = is-active ] && exit "$(cat '${root}/active')"; exit 0` });
+    writeFileSync(join(root, 'active'), '0');
+    assert.equal(await reloadSshd({ systemdMarker: join(root, 'systemd-system') }), 'systemd');
+    assert.deepEqual(tools.calls(), [
+      'systemctl is-active --quiet ssh.service',
+      'systemctl is-active --quiet sshd.service',
+      'systemctl --job-mode=ignore-dependencies try-reload-or-restart sshd.service',
+    ]);
+    writeFileSync(join(root, 'active'), '3');
+    assert.equal(await reloadSshd({ systemdMarker: join(root, 'systemd-system') }), 'not-running');
+    assert.equal(tools.calls().length, 5);
+  });
+});
