@@ -27,6 +27,10 @@ async function dispatch(inv: Invocation, config: Config): Promise<number> {
       process.stdout.write(JSON.stringify(await goalState(config), null, 2) + '\n');
       return 0;
     }
+    case 'provision': {
+      const { provisionCommand } = await import('./commands/provision.ts');
+      return provisionCommand(config, inv);
+    }
     default:
       throw new AgentError('not-implemented', `-${inv.command} is not implemented yet`, { command: inv.command });
   }

@@ -3,48 +3,17 @@
 // documented retry behaviour (azure-protocol.md §2.1) within a bounded time, never a crash.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSandbox, WAAGENT, type EmulatorHandle, type Sandbox } from '../sandbox/sandbox.ts';
 import type { FaultRule, RecordedRequest } from '../fabric/types.ts';
 import { FIXTURES } from '../helpers/paths.ts';
+import { expectedCertificates } from '../helpers/fixture-certs.ts';
 
 const WIRE = join(FIXTURES, 'tests', 'data', 'wire');
 const fixture = (name: string) => readFileSync(join(WIRE, name), 'utf8');
 const LIB = '/var/lib/waagent';
-
-/**
- * The certificates inside the recorded certs.xml, found independently of the agent's code: the openssl CLI
- * decrypts the CMS with the recorded transport key, node:crypto computes thumbprints and matches the keys.
- */
-function expectedCertificates(): Array<{ thumbprint: string; hasPrivateKey: boolean }> {
-  const dir = mkdtempSync(join(tmpdir(), 'gs-expect-'));
-  try {
-    const data = /<Data>([\s\S]*?)<\/Data>/.exec(fixture('certs.xml'))![1]!;
-    writeFileSync(join(dir, 'c.der'), Buffer.from(data.replace(/\s+/g, ''), 'base64'));
-    const run = (args: string[]) => {
-      const r = spawnSync('openssl', args, { encoding: 'utf8' });
-      assert.equal(r.status, 0, `openssl ${args[0]}: ${r.stderr}`);
-    };
-    run(['cms', '-decrypt', '-inform', 'DER', '-in', join(dir, 'c.der'), '-inkey', join(WIRE, 'trans_prv'), '-recip', join(WIRE, 'trans_cert'), '-out', join(dir, 'c.pfx')]);
-    run(['pkcs12', '-nodes', '-password', 'pass:', '-in', join(dir, 'c.pfx'), '-out', join(dir, 'c.pem')]);
-    const pem = readFileSync(join(dir, 'c.pem'), 'utf8');
-    const certs = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
-    const keys = (pem.match(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g) ?? []).map((k) => createPrivateKey(k));
-    assert.ok(certs.length > 0, 'the fixture holds certificates');
-    return certs
-      .map((c) => {
-        const x = new X509Certificate(c);
-        return { thumbprint: x.fingerprint.replace(/:/g, '').toUpperCase(), hasPrivateKey: keys.some((k) => x.checkPrivateKey(k)) };
-      })
-      .sort((a, b) => a.thumbprint.localeCompare(b.thumbprint));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 interface Run {
   code: number;

@@ -1,0 +1,20 @@
+// waagent -provision (ours, design.md §3): the provisioning phase once. Exit 0 when Ready was reported (or the
+// VM was provisioned already), 1 when provisioning failed (NotReady/ProvisioningFailed was reported).
+import type { Invocation } from '../cli.ts';
+import type { Config } from '../config/index.ts';
+import { runProvisioning } from '../provisioning/provision.ts';
+
+export async function provisionCommand(config: Config, _inv: Invocation): Promise<number> {
+  const r = await runProvisioning(config);
+  switch (r.outcome) {
+    case 'already-provisioned':
+      process.stdout.write('provisioning: already done for this VM; nothing to do\n');
+      return 0;
+    case 'ready':
+      process.stdout.write(`provisioning: Ready reported (${r.provisioner}, ${r.elapsedMs} ms)${r.fingerprint ? `; host key ${r.fingerprint}` : ''}\n`);
+      return 0;
+    case 'failed':
+      process.stderr.write(`waagent: provisioning failed: ${r.reason}\n`);
+      return 1;
+  }
+}

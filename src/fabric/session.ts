@@ -1,0 +1,61 @@
+// One connection to the platform, as every command that talks to it needs it: WireServer discovery, the
+// protocol-version check, the transport certificate and a goal-state fetcher, over one HTTP client. Commands
+// (-goal-state, -provision, -run-exthandlers, -daemon) open a session and close it when they are done.
+import type { Config } from '../config/index.ts';
+import { generateTransportCertificate, installCertificates } from '../crypto/index.ts';
+import { log } from '../log/logger.ts';
+import { discoverWireServer, type DiscoveredEndpoint } from './discovery/index.ts';
+import type { DiscoverOptions } from './discovery/dhcp-send.ts';
+import { platformEndpoints, type PlatformEndpoints } from './endpoints.ts';
+import { GoalStateFetcher } from './goal-state.ts';
+import { createHttpClient, type HttpClient } from './http.ts';
+import { proxySettings } from './proxy.ts';
+import { loadOrCreateTransportCert, regenerateTransportCert, type TransportCertFiles } from './transport-cert-files.ts';
+import { WireServerClient } from './wireserver.ts';
+
+export interface SessionOptions {
+  /** Absolute time (ms) after which no request of this session starts (a bounded command run). */
+  deadline?: number;
+  /** Our own DHCPDISCOVER when nothing else names the WireServer: the daemon only (§10 item 39). */
+  dhcp?: DiscoverOptions | false;
+  /** A fresh transport certificate (the daemon on start) instead of reusing the pair on disk. */
+  newTransportCert?: boolean;
+}
+
+export interface PlatformSession {
+  config: Config;
+  libDir: string;
+  http: HttpClient;
+  endpoint: DiscoveredEndpoint;
+  endpoints: PlatformEndpoints;
+  wire: WireServerClient;
+  transport: TransportCertFiles;
+  fetcher: GoalStateFetcher;
+  close(): Promise<void>;
+}
+
+export function libDirOf(config: Config): string {
+  return config.str('Lib.Dir') ?? '/var/lib/waagent';
+}
+
+/** Discovers the WireServer, checks its protocol versions and readies the transport certificate. */
+export async function openPlatformSession(config: Config, opts: SessionOptions = {}): Promise<PlatformSession> {
+  const libDir = libDirOf(config);
+  const http = createHttpClient({ proxy: proxySettings(config), deadline: opts.deadline });
+  try {
+    const endpoint = await discoverWireServer({ config, dhcp: opts.dhcp ?? false });
+    log.verbose(`WireServer ${endpoint.endpoint} (from ${endpoint.source})`);
+    const endpoints = platformEndpoints(config, endpoint.endpoint);
+    const wire = new WireServerClient({ http, endpoints });
+    // The key pair is made while the versions request is in flight: both take a while on a fresh VM.
+    const transportP = opts.newTransportCert
+      ? regenerateTransportCert(libDir, generateTransportCertificate)
+      : loadOrCreateTransportCert(libDir, generateTransportCertificate);
+    const [, transport] = await Promise.all([wire.checkVersions(), transportP]);
+    const fetcher = new GoalStateFetcher({ wire, libDir, transport, installCertificates, opensslPath: config.str('OS.OpensslPath') });
+    return { config, libDir, http, endpoint, endpoints, wire, transport, fetcher, close: () => http.close() };
+  } catch (e) {
+    await http.close();
+    throw e;
+  }
+}

@@ -1,0 +1,188 @@
+// The provisioning phase (azure-protocol.md §4.4, §10 items 26–35): decide who provisions, read ovf-env.xml,
+// apply it, and report. Work that does not depend on the goal state (host keys, the hostname, the account) runs
+// while the goal state and certificates are fetched; NotReady/Provisioning is sent as soon as the goal state is
+// known and always before Ready, which is sent only after the `provisioned` marker is written (§10 item 26).
+import { join } from 'node:path';
+import type { Config } from '../config/index.ts';
+import { describeError } from '../errors.ts';
+import type { FullGoalState } from '../fabric/goal-state.ts';
+import { libDirOf, openPlatformSession, type PlatformSession } from '../fabric/session.ts';
+import { log } from '../log/logger.ts';
+import { writeFileAtomic } from '../os/atomic-file.ts';
+import { applyAccount, applyCertificateKeys } from './apply-account.ts';
+import { changedVmCleanup } from './changed-vm-cleanup.ts';
+import { decideProvisioner, type Provisioner } from './cloud-init.ts';
+import { waitForCloudInit } from './cloud-init-wait.ts';
+import { handleCustomData } from './custom-data.ts';
+import { hostKeyFingerprint, regenerateHostKeys } from './host-keys.ts';
+import { publishHostname, setHostname } from './hostname.ts';
+import { readOvfEnv, type MediaOptions } from './media/read-ovf-env.ts';
+import { parseOvfEnv, redactOvfEnv, type OvfEnv } from './ovf-env.ts';
+import { readProvisionedMarker, writeDisableAgent, writeProvisionedMarker } from './provisioned-marker.ts';
+import { createReporter, type Reporter } from './reporter.ts';
+import { deleteRootPassword } from './root-password.ts';
+import { reloadSshd } from './sshd-reload.ts';
+import { readVmId, vmIdsMatch } from './vm-id.ts';
+
+/** No request of the provisioning phase starts after this (the Python agent has no bound at all). */
+export const PROTOCOL_DEADLINE_MS = 5 * 60_000;
+export const OVF_ENV_COPY = 'ovf-env.xml';
+
+export type ProvisionResult =
+  | { outcome: 'already-provisioned' }
+  | { outcome: 'ready'; provisioner: Provisioner | 'changed-vm'; elapsedMs: number; fingerprint?: string }
+  | { outcome: 'failed'; reason: string; elapsedMs: number };
+
+export interface ProvisionDeps {
+  media?: MediaOptions;
+  reporter?: Reporter;
+  /** default: the DMI product uuid or dmidecode */
+  readVmId?: () => Promise<string>;
+  cloudInitEnabled?: () => Promise<boolean>;
+  /** bounds of the cloud-init waits (default 1800 s each, as upstream) */
+  cloudInitWaitMs?: number;
+}
+
+async function vmIdOrEmpty(deps: ProvisionDeps): Promise<string> {
+  try {
+    return await (deps.readVmId ?? readVmId)();
+  } catch (e) {
+    // As upstream: without an id, an existing marker counts as this VM's, and a new one is written empty.
+    log.warn(`${describeError(e)}; the provisioned marker cannot name this VM`);
+    return '';
+  }
+}
+
+/** Runs `fn`, and whichever way it ends, waits for every task it started before passing its outcome on. */
+class Tasks {
+  readonly #started: Promise<unknown>[] = [];
+  start<T>(p: Promise<T>): Promise<T> {
+    this.#started.push(p.catch(() => undefined));
+    return p;
+  }
+  async drain(): Promise<void> {
+    await Promise.all(this.#started);
+  }
+}
+
+function saveOvfEnvCopy(config: Config, xml: string): void {
+  // 0600 and without the password (§4.3, §10 item 29): -deprovision+user and cloud-init read it later.
+  writeFileAtomic(join(libDirOf(config), OVF_ENV_COPY), redactOvfEnv(xml), { mode: 0o600, mkdir: true });
+}
+
+export async function runProvisioning(config: Config, deps: ProvisionDeps = {}): Promise<ProvisionResult> {
+  const started = performance.now();
+  const elapsed = () => Math.round(performance.now() - started);
+  const reporter = deps.reporter ?? createReporter();
+  const vmId = await vmIdOrEmpty(deps);
+
+  const marker = readProvisionedMarker(config);
+  if (marker !== null && (vmId === '' || marker === '' || vmIdsMatch(marker, vmId))) {
+    log.info('provisioning already completed for this VM; nothing to do');
+    return { outcome: 'already-provisioned' };
+  }
+
+  // what is known of the platform so far, for the failure report
+  const known: { session: PlatformSession | null; gs: FullGoalState | null; failed: boolean } = { session: null, gs: null, failed: false };
+  const tasks = new Tasks();
+  const connect = async (): Promise<{ session: PlatformSession; gs: FullGoalState }> => {
+    try {
+      const session = (known.session ??= await openPlatformSession(config, { deadline: Date.now() + PROTOCOL_DEADLINE_MS }));
+      const gs = (known.gs = (await session.fetcher.fetch()).goalState);
+      return { session, gs };
+    } catch (e) {
+      known.failed = true;
+      throw e;
+    }
+  };
+  try {
+    if (marker !== null) {
+      // §4.4 step 1: an image captured without deprovisioning. Forget the old VM, then Ready for this one.
+      log.info(`the provisioned marker names VM ${marker}, this is VM ${vmId}`);
+      changedVmCleanup(config);
+      const c = await connect();
+      writeProvisionedMarker(config, vmId);
+      await reporter.ready(c.session, c.gs);
+      return { outcome: 'ready', provisioner: 'changed-vm', elapsedMs: elapsed() };
+    }
+
+    const provisioner = await decideProvisioner(config, deps.cloudInitEnabled);
+    log.info(`provisioning by ${provisioner}`);
+    if (provisioner === 'disabled') {
+      const c = await connect();
+      writeProvisionedMarker(config, vmId);
+      await reporter.ready(c.session, c.gs);
+      return { outcome: 'ready', provisioner, elapsedMs: elapsed() };
+    }
+    if (provisioner === 'cloud-init') {
+      const env = await waitForCloudInit(config, 'ovf-env', deps.cloudInitWaitMs);
+      const c = await connect();
+      const notReady = tasks.start(reporter.notReady(c.session, c.gs));
+      await waitForCloudInit(config, 'host-key', deps.cloudInitWaitMs);
+      writeProvisionedMarker(config, vmId);
+      if (env && !env.provisionGuestAgent) writeDisableAgent(config);
+      await notReady;
+      await reporter.ready(c.session, c.gs);
+      await reporter.kvpSuccess(vmId);
+      return { outcome: 'ready', provisioner, elapsedMs: elapsed() };
+    }
+
+    const media = await readOvfEnv(config, deps.media);
+    log.info(`ovf-env.xml read from ${media.source}`);
+    const env: OvfEnv = parseOvfEnv(media.xml);
+    saveOvfEnvCopy(config, media.xml);
+
+    // Independent work first: the platform, host keys, the hostname and the account, side by side.
+    const platform = tasks.start(connect());
+    const notReady = tasks.start(platform.then((c) => reporter.notReady(c.session, c.gs)));
+    const hostKeys = tasks.start(regenerateHostKeys(config));
+    const hostname = tasks.start(
+      (async () => {
+        await setHostname(env.hostname);
+        await publishHostname(config, env.hostname);
+      })(),
+    );
+    const account = tasks.start(applyAccount(config, env));
+
+    const owner = await account;
+    await platform; // the certificates are in Lib.Dir now
+    await applyCertificateKeys(config, env, owner);
+    await handleCustomData(config, env.customData);
+    if (config.bool('Provisioning.DeleteRootPassword')) deleteRootPassword(config);
+    await hostKeys;
+    const fingerprint = hostKeyFingerprint(config);
+    log.info(`SSH host key fingerprint ${fingerprint}`);
+    await reloadSshd().catch((e: unknown) => log.warn(`sshd was not reloaded: ${describeError(e)}`));
+    await hostname;
+
+    writeProvisionedMarker(config, vmId);
+    if (!env.provisionGuestAgent) {
+      log.info('ProvisionGuestAgent is false: the agent stops after provisioning (disable_agent)');
+      writeDisableAgent(config);
+    }
+    await notReady;
+    const c = await platform;
+    await reporter.ready(c.session, c.gs);
+    await reporter.kvpSuccess(vmId);
+    log.info(`provisioning finished in ${elapsed()} ms`);
+    return { outcome: 'ready', provisioner, elapsedMs: elapsed(), fingerprint };
+  } catch (e) {
+    await tasks.drain();
+    const reason = describeError(e);
+    log.error(`provisioning failed: ${reason}`);
+    if (!known.gs && !known.failed) {
+      // The failure came before the platform was asked (media, ovf-env): reach it now to say so.
+      try {
+        await connect();
+      } catch (ce) {
+        log.warn(`the WireServer cannot be reached to report the failure: ${describeError(ce)}`);
+      }
+    }
+    await reporter.failed(known.session, known.gs, reason, vmId);
+    return { outcome: 'failed', reason, elapsedMs: elapsed() };
+  } finally {
+    await tasks.drain();
+    await known.session?.close();
+  }
+}
+

@@ -1,0 +1,319 @@
+// waagent -provision end to end (issue 4): the BUILT binary in the namespace sandbox, the fabric emulator, a UDF
+// media image given through DVD.Device, and the real useradd / usermod / visudo / ssh-keygen / sshd / hostname.
+// Checked from outside: the machine's state, a real ssh login with each provisioned key, and what the emulator
+// heard (NotReady before Ready, for the goal state's incarnation, container and role instance).
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { decodeRecords } from '../../src/provisioning/kvp.ts';
+import { fixtureCertificates } from '../helpers/fixture-certs.ts';
+import { FIXTURES } from '../helpers/paths.ts';
+import { fakeVmId, ovfEnvXml, udfMedia } from '../helpers/provisioning.ts';
+import { createSandbox, WAAGENT, type EmulatorHandle, type ExecResult, type Sandbox } from '../sandbox/sandbox.ts';
+
+const VM_ID = 'D0DF4C54-4ECB-4A4B-9954-5BDF3ED5C3B8';
+const PASSWORD = 'Pr0v-e2e pass';
+const GOAL_STATE = readFileSync(join(FIXTURES, 'tests/data/wire/goal_state.xml'), 'utf8');
+const tag = (name: string) => new RegExp(`<${name}>([^<]*)</${name}>`).exec(GOAL_STATE)![1];
+const EXPECTED_IDS = { incarnation: tag('Incarnation'), containerId: tag('ContainerId'), instanceId: tag('InstanceId') };
+
+const CERTS = fixtureCertificates();
+const WITH_KEY = CERTS.find((c) => c.hasPrivateKey)!;
+
+async function provision(sb: Sandbox, timeoutMs = 120_000): Promise<ExecResult & { ms: number }> {
+  const t = performance.now();
+  const r = await sb.exec([WAAGENT, '-provision'], { timeoutMs });
+  return { ...r, ms: performance.now() - t };
+}
+
+function kvpRecords(sb: Sandbox): Array<{ key: string; value: string }> {
+  try {
+    return decodeRecords(readFileSync(join(sb.root, 'var/lib/hyperv/.kvp_pool_1')));
+  } catch {
+    return [];
+  }
+}
+
+/** Files a killed or failed atomic write would leave behind. */
+async function leftovers(sb: Sandbox): Promise<string> {
+  const r = await sb.exec(['sh', '-c', 'find /etc /var/lib/waagent /home /root -name ".*.tmp" 2>/dev/null']);
+  return r.stdout.trim();
+}
+
+async function sh(sb: Sandbox, cmd: string): Promise<string> {
+  const r = await sb.exec(['sh', '-c', cmd]);
+  assert.equal(r.code, 0, `${cmd}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+describe('waagent -provision: a VM provisioned against the emulator', () => {
+  let sb: Sandbox;
+  let emu: EmulatorHandle;
+  let first: ExecResult & { ms: number };
+  let inlineKey: string;
+
+  before(async () => {
+    sb = await createSandbox({ hostname: 'before-provisioning' });
+    await fakeVmId(sb, VM_ID);
+    emu = await sb.startEmulator();
+    await sh(sb, `ssh-keygen -q -t ed25519 -N '' -C inline -f ${sb.dir}/inline`);
+    inlineKey = readFileSync(join(sb.dir, 'inline.pub'), 'utf8').trim();
+    sb.writeFile(join(sb.dir, 'certkey'), WITH_KEY.keyPem!, 0o600);
+    // Flatcar's Ignition put a key there first: it must survive
+    sb.writeFile('/home/alice/.ssh/authorized_keys', 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIgnitionKeyKeptByTheAgentXXXXXXXXXXXXXXXXXX ignition\n');
+    const media = udfMedia(
+      sb,
+      ovfEnvXml({
+        hostname: 'prov-e2e-vm',
+        publicKeys: [
+          { path: '$HOME/alice/.ssh/authorized_keys', value: inlineKey.replace(/ inline$/, '') + '\r\n' },
+          { path: '$HOME/alice/.ssh/authorized_keys', fingerprint: WITH_KEY.thumbprint },
+        ],
+        keyPairs: [{ path: '$HOME/alice/.ssh/id_rsa', fingerprint: WITH_KEY.thumbprint }],
+        customData: '#!/bin/sh\necho custom-data-ran > /var/lib/waagent/custom-ran\n',
+      }),
+    );
+    sb.writeConfig({ 'DVD.Device': media, 'Provisioning.ExecuteCustomData': 'y' });
+    first = await provision(sb);
+  });
+  after(() => sb?.close());
+
+  test('exits 0 and says Ready', () => {
+    assert.equal(first.code, 0, `stderr: ${first.stderr}`);
+    assert.match(first.stdout, /^provisioning: Ready reported \(waagent, \d+ ms\); host key SHA256:\S+\n$/);
+  });
+
+  test('the emulator saw NotReady/Provisioning, then Ready, for the goal state it served', async () => {
+    const reports = await emu.healthReports();
+    assert.deepEqual(
+      reports.map((h) => [h.state, h.subStatus, h.description]),
+      [
+        ['NotReady', 'Provisioning', 'Starting'],
+        ['Ready', null, null],
+      ],
+    );
+    for (const h of reports) assert.deepEqual({ incarnation: h.incarnation, containerId: h.containerId, instanceId: h.instanceId }, EXPECTED_IDS);
+  });
+
+  test('the user exists, its password verifies against /etc/shadow, sudo asks for it', async () => {
+    const passwd = await sh(sb, 'getent passwd alice');
+    assert.match(passwd, /^alice:x:\d+:\d+::\/home\/alice:/);
+    const hash = (await sh(sb, 'getent shadow alice')).split(':')[1]!;
+    assert.match(hash, /^\$6\$[A-Za-z0-9./]{10}\$[A-Za-z0-9./]{86}$/);
+    assert.equal(await sh(sb, `openssl passwd -6 -salt ${hash.split('$')[2]} '${PASSWORD}'`), hash);
+    assert.equal(sb.readFile('/etc/sudoers.d/waagent'), 'alice ALL=(ALL) ALL\n');
+    assert.equal(await sh(sb, 'stat -c %a /etc/sudoers.d/waagent'), '440');
+    assert.equal((await sb.exec(['visudo', '-c'])).code, 0);
+  });
+
+  test('sshd -T shows the provisioned settings', async () => {
+    await sh(sb, 'mkdir -p /run/sshd');
+    const t = await sh(sb, 'sshd -T | grep -E "^(passwordauthentication|kbdinteractiveauthentication|clientaliveinterval) " | sort');
+    assert.deepEqual(t.split('\n'), ['clientaliveinterval 180', 'kbdinteractiveauthentication no', 'passwordauthentication no']);
+  });
+
+  test('a real sshd accepts a login with the inline key and with the key from the certificate thumbprint', async () => {
+    const keys = sb.readFile('/home/alice/.ssh/authorized_keys').trim().split('\n');
+    assert.equal(keys.length, 3, keys.join('\n'));
+    assert.match(keys[0]!, / ignition$/);
+    assert.equal(keys[1], inlineKey.replace(/ inline$/, ''));
+    assert.match(keys[2]!, /^ssh-rsa /);
+    await sh(sb, '/usr/sbin/sshd -p 2222 -o ListenAddress=127.0.0.1');
+    await sleep(300);
+    const ssh = (key: string) =>
+      sh(sb, `ssh -i ${key} -p 2222 -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR alice@127.0.0.1 id -un`);
+    assert.equal(await ssh(join(sb.dir, 'inline')), 'alice');
+    assert.equal(await ssh(join(sb.dir, 'certkey')), 'alice');
+  });
+
+  test('the key pair: the certificate private key at 0600, its OpenSSH public key beside it', async () => {
+    assert.equal(await sh(sb, 'stat -c "%a %U" /home/alice/.ssh /home/alice/.ssh/id_rsa /home/alice/.ssh/id_rsa.pub'), '700 alice\n600 alice\n644 alice');
+    const derived = await sh(sb, 'ssh-keygen -y -f /home/alice/.ssh/id_rsa');
+    assert.equal(sb.readFile('/home/alice/.ssh/id_rsa.pub').trim().split(' ').slice(0, 2).join(' '), derived.split(' ').slice(0, 2).join(' '));
+  });
+
+  test('the hostname is set in the sandbox UTS namespace and /etc/hostname, and published', async () => {
+    assert.equal(await sh(sb, 'hostname'), 'prov-e2e-vm');
+    assert.equal(sb.readFile('/etc/hostname'), 'prov-e2e-vm\n');
+    assert.equal(sb.readFile('/var/lib/waagent/published_hostname'), 'prov-e2e-vm');
+  });
+
+  test('host keys regenerated (rsa by default) and custom data ran', async () => {
+    const fp = /host key (SHA256:\S+)/.exec(first.stdout)![1];
+    assert.equal((await sh(sb, 'ssh-keygen -lf /etc/ssh/ssh_host_rsa_key.pub')).split(' ')[1], fp);
+    assert.equal(sb.readFile('/var/lib/waagent/custom-ran'), 'custom-data-ran\n');
+  });
+
+  test('the saved ovf-env.xml is 0600 and without the password; no log line holds it', async () => {
+    assert.equal(await sh(sb, 'stat -c %a /var/lib/waagent/ovf-env.xml'), '600');
+    const saved = sb.readFile('/var/lib/waagent/ovf-env.xml');
+    assert.match(saved, /<UserPassword>\*<\/UserPassword>/);
+    assert.ok(!saved.includes(PASSWORD));
+    const logText = sb.readFile('/var/log/waagent.log');
+    assert.match(logText, /provisioning finished in \d+ ms/);
+    assert.ok(!logText.includes(PASSWORD), 'the password is not logged');
+  });
+
+  test('the provisioned marker holds the VM id; the KVP pool holds a success report', async () => {
+    assert.equal(sb.readFile('/var/lib/waagent/provisioned'), VM_ID);
+    const kvp = kvpRecords(sb);
+    assert.equal(kvp.length, 1);
+    assert.equal(kvp[0]!.key, 'PROVISIONING_REPORT');
+    assert.match(kvp[0]!.value, new RegExp(`^result=success\\|agent=waagent-ts/\\S+\\|pps_type=None\\|vm_id=${VM_ID}\\|timestamp=`));
+    assert.equal(await leftovers(sb), '');
+  });
+
+  test('a second run for the same VM id (byte-swapped as SMBIOS may give it) does nothing and reports nothing', async () => {
+    const before = (await emu.requests()).length;
+    await fakeVmId(sb, '544CDFD0-CB4E-4B4A-9954-5BDF3ED5C3B8');
+    const r = await provision(sb);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'provisioning: already done for this VM; nothing to do\n');
+    assert.equal((await emu.requests()).length, before, 'no request at all');
+  });
+
+  test('an image captured without deprovisioning: the previous VM is forgotten and Ready is reported', async () => {
+    const other = '11111111-2222-3333-4444-555555555555';
+    sb.writeFile('/var/lib/dhcp/dhclient.eth0.leases', 'lease {}\n');
+    await fakeVmId(sb, other);
+    const r = await provision(sb);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Ready reported \(changed-vm/);
+    assert.equal(sb.readFile('/var/lib/waagent/provisioned'), other.toUpperCase());
+    assert.equal((await sb.exec(['test', '-e', '/var/lib/dhcp'])).code, 1, 'the old leases are gone');
+    assert.equal((await sb.exec(['test', '-e', '/var/lib/waagent/published_hostname'])).code, 1);
+    assert.equal((await sb.exec(['getent', 'passwd', 'alice'])).code, 0, 'the user stays');
+    const reports = await emu.healthReports();
+    assert.deepEqual(reports.map((h) => h.state), ['NotReady', 'Ready', 'Ready']);
+    await fakeVmId(sb, VM_ID);
+  });
+});
+
+describe('waagent -provision: every failure ends in ProvisioningFailed with a reason, a KVP record and exit 1', () => {
+  let sb: Sandbox;
+  let emu: EmulatorHandle;
+  let good: string;
+
+  before(async () => {
+    sb = await createSandbox();
+    await fakeVmId(sb, VM_ID);
+    emu = await sb.startEmulator();
+    good = ovfEnvXml({ publicKeys: [{ path: '$HOME/alice/.ssh/authorized_keys', fingerprint: WITH_KEY.thumbprint }] });
+  });
+  after(() => sb?.close());
+
+  async function expectFailure(config: Record<string, string>, reason: RegExp, reported = true): Promise<void> {
+    const reportsBefore = (await emu.healthReports()).length;
+    const kvpBefore = kvpRecords(sb).length;
+    sb.writeConfig(config);
+    const r = await provision(sb, 240_000);
+    assert.equal(r.code, 1, `exit code; stdout ${r.stdout} stderr ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`^waagent: provisioning failed: .*${reason.source}`), r.stderr);
+    const reports = (await emu.healthReports()).slice(reportsBefore);
+    if (reported) {
+      const last = reports.at(-1);
+      assert.equal(last?.state, 'NotReady', JSON.stringify(reports));
+      assert.equal(last?.subStatus, 'ProvisioningFailed');
+      assert.match(last!.description!, reason);
+      assert.ok(!reports.some((h) => h.state === 'Ready'), 'never Ready');
+    } else {
+      assert.equal(reports.length, 0);
+    }
+    const kvp = kvpRecords(sb).slice(kvpBefore);
+    assert.equal(kvp.length, 1, JSON.stringify(kvp));
+    assert.match(kvp[0]!.value, /^result=error\|reason=/);
+    assert.equal((await sb.exec(['test', '-e', '/var/lib/waagent/provisioned'])).code, 1, 'no provisioned marker');
+    assert.equal(await leftovers(sb), '', 'no half-written file');
+  }
+
+  test('no media', () => expectFailure({ 'DVD.Device': '/dev/no-such-sr9' }, /the provisioning media \/dev\/no-such-sr9 does not exist/));
+
+  test('unreadable media (neither UDF nor ISO9660)', async () => {
+    sb.writeFile(join(sb.dir, 'garbage.img'), Buffer.alloc(1 << 20, 0x5a));
+    await expectFailure({ 'DVD.Device': join(sb.dir, 'garbage.img') }, /garbage\.img/);
+  });
+
+  test('malformed ovf-env.xml', () => expectFailure({ 'DVD.Device': udfMedia(sb, good.slice(0, 600)) }, /ovf-env\.xml/));
+
+  test('missing ProvisionGuestAgent', () =>
+    expectFailure({ 'DVD.Device': udfMedia(sb, ovfEnvXml({ provisionGuestAgent: null })) }, /ovf-env\.xml has no ProvisionGuestAgent element in PlatformSettings/));
+
+  test('useradd failing (the passwd file is locked by a live process)', async () => {
+    sb.writeFile('/etc/passwd.lock', '1');
+    try {
+      await expectFailure({ 'DVD.Device': udfMedia(sb, ovfEnvXml({ user: 'bob' })) }, /cannot create the user bob/);
+    } finally {
+      await sb.exec(['rm', '-f', '/etc/passwd.lock']);
+    }
+  });
+
+  test('a key thumbprint with no certificate', () =>
+    expectFailure(
+      { 'DVD.Device': udfMedia(sb, ovfEnvXml({ publicKeys: [{ path: '$HOME/alice/.ssh/authorized_keys', fingerprint: 'AB'.repeat(20) }] })) },
+      /certificate for the SSH key thumbprint (AB){20} was not found/,
+    ));
+
+  test('the WireServer throttling without end', async () => {
+    await emu.setFaults([{ service: 'wireserver', path: 'goalstate', kind: 'status', status: 503 }]);
+    try {
+      await expectFailure({ 'DVD.Device': udfMedia(sb, good) }, /503/, false);
+    } finally {
+      await emu.setFaults([]);
+    }
+  });
+
+  test('the WireServer down', async () => {
+    const media = udfMedia(sb, good);
+    const reportsBefore = (await emu.healthReports()).length;
+    const kvpBefore = kvpRecords(sb).length;
+    sb.writeConfig({ 'DVD.Device': media, 'Protocol.WireServerEndpoint': '127.0.0.1:9' });
+    const r = await provision(sb, 240_000);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^waagent: provisioning failed: .*127\.0\.0\.1:9/);
+    assert.equal((await emu.healthReports()).length, reportsBefore);
+    const kvp = kvpRecords(sb).slice(kvpBefore);
+    assert.equal(kvp.length, 1);
+    assert.match(kvp[0]!.value, /^result=error\|reason=.*127\.0\.0\.1:9/);
+    assert.equal(await leftovers(sb), '');
+  });
+
+  test('after the failures, a good run provisions', async () => {
+    sb.writeConfig({ 'DVD.Device': udfMedia(sb, good) });
+    const r = await provision(sb);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await emu.healthReports()).at(-1)?.state, 'Ready');
+  });
+});
+
+describe('waagent -provision killed part-way and run again', () => {
+  test('ends provisioned and correct, with no key written twice', async () => {
+    const sb = await createSandbox();
+    try {
+      await fakeVmId(sb, VM_ID);
+      const emu = await sb.startEmulator();
+      await sb.exec(['sh', '-c', `ssh-keygen -q -t ed25519 -N '' -C k -f ${sb.dir}/k`]);
+      const key = readFileSync(join(sb.dir, 'k.pub'), 'utf8').trim();
+      const media = udfMedia(sb, ovfEnvXml({ publicKeys: [{ path: '$HOME/alice/.ssh/authorized_keys', value: key }, { path: '$HOME/alice/.ssh/authorized_keys', fingerprint: WITH_KEY.thumbprint }] }));
+      sb.writeConfig({ 'DVD.Device': media });
+      for (const delayMs of [150, 400]) {
+        const child = sb.spawn([WAAGENT, '-provision']);
+        await sleep(delayMs);
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        await new Promise((r) => child.once('close', r));
+      }
+      const r = await provision(sb);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(sb.readFile('/var/lib/waagent/provisioned'), VM_ID);
+      const keys = sb.readFile('/home/alice/.ssh/authorized_keys').trim().split('\n');
+      assert.equal(new Set(keys).size, keys.length, 'no duplicate key lines');
+      assert.equal(keys.length, 2);
+      assert.equal(sb.readFile('/etc/sudoers.d/waagent'), 'alice ALL=(ALL) ALL\n');
+      assert.equal((await emu.healthReports()).at(-1)?.state, 'Ready');
+      assert.equal(await leftovers(sb), '');
+    } finally {
+      await sb.close();
+    }
+  });
+});
