@@ -1,5 +1,9 @@
-// The demo of scripts/demo.sh: a fresh sandbox, the fabric emulator inside, and the built agent run against it.
-// Prints what happens. A command the agent does not have yet is reported, not fatal.
+// The demo of scripts/demo.sh: a fresh sandbox, the fabric emulator inside, and the built agent run against it:
+// a VM provisioned from a UDF media image (user, password, sudo, sshd, keys, hostname, Ready), then a second
+// run that has nothing to do. Prints every step and what the emulator heard.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fakeVmId, ovfEnvXml, udfMedia } from '../helpers/provisioning.ts';
 import { REPO_ROOT } from '../helpers/paths.ts';
 import { WAAGENT, withSandbox, type ExecResult } from './sandbox.ts';
 
@@ -10,34 +14,45 @@ function show(title: string, argv: string[], r: ExecResult): void {
 }
 
 async function main(): Promise<number> {
-  return withSandbox(async (sb) => {
-    const emu = await sb.startEmulator();
-    const conf = sb.writeConfig();
-    process.stdout.write(`sandbox: ${sb.dir} (own mount, UTS, network and pid namespaces; loopback only)\n`);
-    process.stdout.write(`emulator: WireServer ${emu.wireServer}, HostGAPlugin port ${emu.hostPluginPort}, IMDS ${emu.imds}, blob ${emu.blob}\n`);
-    process.stdout.write(`configuration: ${conf}\n${sb.readFile(conf).replace(/^/gm, '  ')}`);
+  return withSandbox(
+    async (sb) => {
+      const emu = await sb.startEmulator();
+      await fakeVmId(sb, 'D0DF4C54-4ECB-4A4B-9954-5BDF3ED5C3B8');
+      await sb.exec(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'demo', '-f', join(sb.dir, 'demo-key')]);
+      const key = readFileSync(join(sb.dir, 'demo-key.pub'), 'utf8').trim();
+      const media = udfMedia(sb, ovfEnvXml({ hostname: 'demo-vm', user: 'azureuser', password: 'Demo-passw0rd', publicKeys: [{ path: '$HOME/azureuser/.ssh/authorized_keys', value: key }] }));
+      const conf = sb.writeConfig({ 'DVD.Device': media });
+      process.stdout.write(`sandbox: ${sb.dir} (own mount, UTS, network and pid namespaces; loopback only)\n`);
+      process.stdout.write(`emulator: WireServer ${emu.wireServer}, HostGAPlugin port ${emu.hostPluginPort}, IMDS ${emu.imds}, blob ${emu.blob}\n`);
+      process.stdout.write(`provisioning media: ${media} (UDF, made by genisoimage -udf)\n`);
+      process.stdout.write(`configuration: ${conf}\n${sb.readFile(conf).replace(/^/gm, '  ')}`);
 
-    let failed = 0;
-    for (const [title, args] of [['version', ['-version']], ['configuration', ['-show-configuration']]] as const) {
-      const argv = [WAAGENT, ...args];
-      const r = await sb.exec(argv, { cwd: REPO_ROOT });
-      show(title, argv, r);
-      if (r.code !== 0) failed++;
-    }
-    const argv = [WAAGENT, '-goal-state'];
-    const gs = await sb.exec(argv, { timeoutMs: 120_000 });
-    show('goal state', argv, gs);
-    if (gs.code !== 0 && /not implemented|unknown command/.test(gs.stderr)) {
-      process.stdout.write('note: -goal-state is not implemented yet; that is expected at this stage\n');
-    } else if (gs.code !== 0) failed++;
+      let failed = 0;
+      const step = async (title: string, args: string[], timeoutMs = 120_000) => {
+        const argv = [WAAGENT, ...args];
+        const r = await sb.exec(argv, { cwd: REPO_ROOT, timeoutMs });
+        show(title, argv, r);
+        if (r.code !== 0) failed++;
+        return r;
+      };
+      await step('version', ['-version']);
+      await step('provisioning', ['-provision']);
+      process.stdout.write('\n=== what provisioning logged (/var/log/waagent.log)\n');
+      process.stdout.write(sb.readFile('/var/log/waagent.log').replace(/^/gm, '  '));
+      const facts = await sb.exec(['sh', '-c', 'hostname; getent passwd azureuser; cat /etc/sudoers.d/waagent; cat /var/lib/waagent/provisioned; echo']);
+      process.stdout.write(`\n=== the VM now\n${facts.stdout.replace(/^/gm, '  ')}`);
+      await step('provisioning again (same VM: nothing to do)', ['-provision']);
+      await step('goal state', ['-goal-state']);
 
-    const reqs = await emu.requests();
-    process.stdout.write(`\n=== the emulator saw ${reqs.length} request(s)\n`);
-    for (const r of reqs) process.stdout.write(`  ${r.service} ${r.method} ${r.path} -> ${r.status}\n`);
-    const reports = await emu.healthReports();
-    if (reports.length) process.stdout.write(`health reports: ${reports.map((h) => h.state).join(', ')}\n`);
-    return failed;
-  }).then((failed) => {
+      const reqs = await emu.requests();
+      process.stdout.write(`\n=== the emulator saw ${reqs.length} request(s)\n`);
+      for (const r of reqs) process.stdout.write(`  ${r.service} ${r.method} ${r.path} -> ${r.status}\n`);
+      const reports = await emu.healthReports();
+      process.stdout.write(`health reports: ${reports.map((h) => `${h.state}${h.subStatus ? `/${h.subStatus}` : ''} (incarnation ${h.incarnation})`).join(', ')}\n`);
+      return failed;
+    },
+    { hostname: 'unprovisioned' },
+  ).then((failed) => {
     process.stdout.write(`\ndemo ${failed ? `finished with ${failed} failing command(s)` : 'finished'}; the sandbox is gone, the host untouched\n`);
     return failed ? 1 : 0;
   });
