@@ -50,6 +50,18 @@ export function compareVersions(a: string, b: string): number {
   return 0;
 }
 
+export interface ArtifactOptions {
+  /** x-ms-artifact-manifest-location: the manifest URL that worked (package downloads). */
+  manifestLocation?: string;
+  /** x-ms-verify-from-artifacts-blob: true (Fast Track goal states). */
+  verifyFromArtifactsBlob?: boolean;
+  maxBytes?: number;
+  /** Stream the body into this file instead of memory. */
+  toFile?: string;
+  /** Absolute time (the HTTP client's clock) after which no attempt starts. */
+  deadline?: number;
+}
+
 export class HostPluginClient {
   readonly #o: HostPluginClientOptions;
   readonly #now: () => number;
@@ -142,11 +154,11 @@ export class HostPluginClient {
    * headers (x-ms-blob-type, …). A 410 is not retried here: the caller refreshes and tries next cycle (§10 item 10).
    */
   async putStatus(blobUrl: string, blobHeaders: Record<string, string>, content: Uint8Array | null): Promise<void> {
-    const envelope: Record<string, unknown> = {
-      requestUri: blobUrl,
-      headers: Object.entries(blobHeaders).map(([headerName, headerValue]) => ({ headerName, headerValue })),
-    };
+    // keys in sorted order, as the Python agent's json.dumps(sort_keys=True) sends them (§6.2)
+    const envelope: Record<string, unknown> = {};
     if (content !== null) envelope.content = Buffer.from(content).toString('base64');
+    envelope.headers = Object.entries(blobHeaders).map(([headerName, headerValue]) => ({ headerName, headerValue }));
+    envelope.requestUri = blobUrl;
     await this.#o.http.request({
       method: 'PUT',
       url: hostPluginUrl(this.#o.endpoints, '/status'),
@@ -156,8 +168,11 @@ export class HostPluginClient {
     });
   }
 
-  /** GET /extensionArtifact (§3.3): a manifest, package or artifacts profile through the host; 400 is retried. */
-  async extensionArtifact(location: string, opts: { manifestLocation?: string; verifyFromArtifactsBlob?: boolean; maxBytes?: number } = {}): Promise<Buffer> {
+  /**
+   * GET /extensionArtifact (§3.3): a manifest, package or artifacts profile through the host; 400 is retried.
+   * With `toFile` the body is streamed there (see HttpRequest.toFile) and the Buffer returned is empty.
+   */
+  async extensionArtifact(location: string, opts: ArtifactOptions = {}): Promise<Buffer> {
     const res = await this.#send(() => ({
       url: hostPluginUrl(this.#o.endpoints, '/extensionArtifact'),
       headers: this.#headers({
@@ -167,8 +182,10 @@ export class HostPluginClient {
       }),
       extraRetryStatuses: [400],
       maxBodyBytes: opts.maxBytes ?? MAX_ARTIFACT_BYTES,
+      ...(opts.toFile !== undefined ? { toFile: opts.toFile } : {}),
+      ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}),
     }));
-    log.verbose(`downloaded ${redactUrl(location)} through the HostGAPlugin (${res.body.length} bytes)`);
+    log.verbose(`downloaded ${redactUrl(location)} through the HostGAPlugin (${res.bodyBytes} bytes)`);
     return res.body;
   }
 }

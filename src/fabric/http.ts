@@ -1,6 +1,9 @@
 // The one place that does HTTP (azure-protocol.md §2.1): per-attempt timeouts, the retry / back-off / throttle
 // rules, 410 and InvalidContainerConfiguration as 'resource-gone', a size cap on every response body, and a proxy
 // only for blob/artifact requests. undici is loaded on the first request so -version and -help never pay for it.
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { finished } from 'node:stream/promises';
 import type { Dispatcher } from 'undici';
 import { AgentError, describeError, isAgentError } from '../errors.ts';
 import { log } from '../log/logger.ts';
@@ -41,6 +44,11 @@ export interface HttpRequest {
   maxBodyBytes?: number;
   /** Absolute time (ms, the client's clock) after which no attempt starts and none is waited for. */
   deadline?: number;
+  /**
+   * Stream an OK body into this file (created 0600, truncated on every attempt) instead of memory; the response's
+   * `body` is then empty and `bodyBytes` tells the size. The caller renames or removes the file.
+   */
+  toFile?: string;
 }
 
 export interface HttpResponse {
@@ -48,6 +56,8 @@ export interface HttpResponse {
   /** Header names in lower case; repeated headers joined with ", ". */
   headers: Record<string, string>;
   body: Buffer;
+  /** Bytes received: body.length, or the size written to `toFile`. */
+  bodyBytes: number;
   attempts: number;
   text(): string;
 }
@@ -119,6 +129,8 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
     const headers: Record<string, string> = { 'User-Agent': userAgent, ...req.headers, Connection: 'close' };
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(new Retryable(`no complete answer within ${timeoutMs} ms`, 0)), timeoutMs);
+    let sink: WriteStream | null = null;
+    let sinkError: Error | null = null;
     count++;
     try {
       const res = await request(url, {
@@ -137,22 +149,41 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
       }
       const chunks: Buffer[] = [];
       let size = 0;
+      if (req.toFile !== undefined && OK.has(res.statusCode)) {
+        sink = createWriteStream(req.toFile, { mode: 0o600 });
+        sink.on('error', (e) => (sinkError ??= e));
+      }
       for await (const chunk of res.body) {
         size += (chunk as Buffer).length;
         if (size > maxBody) {
           ac.abort();
           throw new AgentError('http', `the response is larger than the ${maxBody}-byte limit`, { length: size });
         }
-        chunks.push(chunk as Buffer);
+        if (!sink) chunks.push(chunk as Buffer);
+        else if (!sink.write(chunk)) await Promise.race([once(sink, 'drain'), once(sink, 'close')]);
+        if (sinkError) throw sinkError;
+      }
+      // A connection cut mid-body is a truncated download, not a short document (design.md §5: truncated bodies).
+      if (Number.isFinite(declared) && size !== declared && req.method !== 'HEAD' && res.statusCode !== 204 && res.statusCode !== 304) {
+        throw new Retryable(`the body ended after ${size} of ${declared} bytes`, 0);
+      }
+      if (sink) {
+        sink.end();
+        await finished(sink);
+        sink = null;
       }
       const body = Buffer.concat(chunks);
-      return { status: res.statusCode, headers: headerRecord(res.headers), body, attempts: 0, text: () => body.toString('utf8') };
+      return { status: res.statusCode, headers: headerRecord(res.headers), body, bodyBytes: size, attempts: 0, text: () => body.toString('utf8') };
     } catch (e) {
-      if (e instanceof AgentError) throw e;
+      if (e instanceof AgentError || e instanceof Retryable) throw e;
+      if (sinkError || (sink && e === sink.errored)) {
+        throw new AgentError('io', `cannot write ${req.toFile}: ${describeError(e)}`, { path: req.toFile ?? '' }, e);
+      }
       const reason = ac.signal.reason instanceof Retryable ? ac.signal.reason.message : describeError(e);
       throw new Retryable(reason, 0);
     } finally {
       clearTimeout(timer);
+      sink?.destroy();
     }
   }
 

@@ -16,7 +16,7 @@ export interface AtomicWriteOptions {
 export function writeFileAtomic(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): void {
   const dir = dirname(path);
   if (opts.mkdir) mkdirSync(dir, { recursive: true, mode: 0o755 });
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = tempPathBeside(path);
   let fd: number | undefined;
   try {
     fd = openSync(tmp, 'wx', opts.mode ?? 0o644);
@@ -39,6 +39,39 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, opts: A
     const why = err.code === 'ENOSPC' ? 'the disk is full' : err.message;
     throw new AgentError('io', `cannot write ${path}: ${why}`, { path, code: err.code }, e);
   }
+  fsyncDir(dir);
+}
+
+/** A fresh hidden temporary name in the directory of `path`, so that a rename into place is atomic. */
+export function tempPathBeside(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/**
+ * Moves a finished temporary file (written elsewhere, e.g. a streamed download into tempPathBeside(path)) into
+ * place the same way: fsync the file, rename, fsync the directory. The temporary file is removed on failure.
+ */
+export function renameIntoPlace(tmp: string, path: string): void {
+  try {
+    const fd = openSync(tmp, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* already gone */
+    }
+    throw new AgentError('io', `cannot move ${tmp} to ${path}: ${(e as Error).message}`, { path, code: (e as NodeJS.ErrnoException).code }, e);
+  }
+  fsyncDir(dirname(path));
+}
+
+function fsyncDir(dir: string): void {
   try {
     const dfd = openSync(dir, 'r');
     try {

@@ -3,6 +3,7 @@
 // blobs and of files from --blob-dir.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, normalize } from 'node:path';
+import { findArtifact } from './artifacts.ts';
 import { header, notFound, reply, type Reply, type Request } from './http.ts';
 import type { FabricState } from './state.ts';
 
@@ -64,6 +65,8 @@ function lowerHeaders(req: Request): Record<string, string> {
 export function blobFile(state: FabricState, uri: URL): Buffer | null {
   const uploaded = state.blobs.get(decodeURIComponent(uri.pathname));
   if (uploaded) return uploaded;
+  const registered = findArtifact(state, uri);
+  if (registered) return registered;
   const dir = state.options.blobDir;
   if (!dir) return null;
   const path = decodeURIComponent(uri.pathname);
@@ -96,4 +99,21 @@ export function artifact(state: FabricState, req: Request): Reply {
   }
   const data = blobFile(state, uri);
   return data ? reply(200, data, 'application/octet-stream') : notFound(`no artifact for ${uri.origin}${uri.pathname}`);
+}
+
+/** A storage URL moved to the emulator's blob service: same path and SAS query, host http://HOST:PORT. */
+export function emulatorBlobUrl(url: string, host: string, port: number): string {
+  return url.replace(/^https?:\/\/[^/?#\s"<]+/i, `http://${host}:${port}`);
+}
+
+/**
+ * With --rewrite-address, the status blob URL of ExtensionsConfig (<StatusUploadBlob>) and of vmSettings
+ * (statusUploadBlob.value, keys in any case) points at the emulator's blob service, so that direct BlockBlob /
+ * PageBlob uploads (§6.2) land in /status-uploads instead of going to a real storage account.
+ */
+export function rewriteStatusBlobUrl(text: string, host: string, blobPort: number): string {
+  const move = (_m: string, head: string, url: string) => head + emulatorBlobUrl(url, host, blobPort);
+  return text
+    .replace(/(<StatusUploadBlob\b[^>]*>\s*)(https?:\/\/[^<\s]+)/g, move)
+    .replace(/("statusUploadBlob"\s*:\s*\{[^}]*?"value"\s*:\s*")(https?:\/\/[^"\s]+)/gi, move);
 }

@@ -54,6 +54,13 @@ export class ControlClient {
     await this.call('POST', '/faults', { rules });
   }
 
+  /** Registers artifacts (manifests, zips) by URL or path, served by blob GET and /extensionArtifact. */
+  async registerArtifacts(artifacts: Record<string, Buffer | string>): Promise<void> {
+    const body: Record<string, string> = {};
+    for (const [k, v] of Object.entries(artifacts)) body[k] = (Buffer.isBuffer(v) ? v : Buffer.from(v, 'utf8')).toString('base64');
+    await this.call('POST', '/artifacts', { artifacts: body });
+  }
+
   async reset(): Promise<void> {
     await this.call('POST', '/reset');
   }

@@ -4,7 +4,9 @@
 //   GET  /faults                 active fault rules              POST /faults           {"rules":[...]} or [...] replaces them
 //   POST /reset                  forget everything, back to the start-up scenario
 //   POST /goal-state             {"scenario": DIR?, "incarnation": N?, "bumpIncarnation": true?}
+//   GET  /artifacts              registered artifacts            POST /artifacts {"artifacts": {URL: base64}} adds some
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listArtifacts, registerArtifactsFromJson } from './artifacts.ts';
 import { validateRule } from './faults.ts';
 import type { FabricState } from './state.ts';
 import type { GoalStateChange } from './types.ts';
@@ -70,6 +72,10 @@ export async function controlApi(state: FabricState, req: IncomingMessage, res: 
       case 'POST /goal-state':
         changeGoalState(state, (await readJson(req)) as GoalStateChange);
         return json(res, 200, { scenario: state.scenario.name, incarnation: state.incarnation() });
+      case 'GET /artifacts':
+        return json(res, 200, listArtifacts(state));
+      case 'POST /artifacts':
+        return json(res, 200, registerArtifactsFromJson(state, await readJson(req)));
       default:
         return json(res, 404, { error: `no control resource ${route}` });
     }

@@ -23,11 +23,13 @@ Documents:
                            recorded fixtures wire/*.xml and hostgaplugin/vm_settings.json
   --doc NAME=FILE          replace one document; NAME: ${DOC_NAMES.join(', ')}
   --rewrite-address H[:P]  rewrite 168.63.129.16 in served documents to H[:P] (P defaults to the
-                           WireServer port; the :32526 form becomes H:<HostGAPlugin port>)
+                           WireServer port; the :32526 form becomes H:<HostGAPlugin port>), and
+                           the status blob URL to http://H:<blob port> (direct uploads land here)
   --generate-certs N       serve N generated self-signed tenant certificates instead of the scenario's
   --certs-verbatim         serve the scenario's Certificates document as recorded (no re-encryption)
   --no-vm-settings         HostGAPlugin answers 404 to /vmSettings (no Fast Track)
-  --blob-dir DIR           files served by blob GET and /extensionArtifact
+  --blob-dir DIR           files served by blob GET and /extensionArtifact (tests can also register
+                           artifacts through the control API: POST /artifacts {"artifacts": {URL: base64}})
 
 Observing and controlling:
   --control-socket PATH    control API over HTTP on a unix socket (GET /requests, POST /faults, ...)

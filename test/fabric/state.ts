@@ -2,6 +2,7 @@
 // every request, health report and status upload it received. The services read and update it; the control API
 // exposes it.
 import { appendFileSync } from 'node:fs';
+import { rewriteStatusBlobUrl } from './blob.ts';
 import { decryptRecordedPfx, generateTenantCerts, certificateData, type TenantCert } from './certificates.ts';
 import { FaultSet } from './faults.ts';
 import { incarnationOf, loadScenario, rewriteAddress, setIncarnation, type DocName, type Scenario } from './scenario.ts';
@@ -35,6 +36,8 @@ export class FabricState {
   readonly statusUploads: StatusUpload[] = [];
   /** blobs written by PUT (status blobs), by path */
   readonly blobs = new Map<string, Buffer>();
+  /** artifacts registered by tests (artifacts.ts), by URL path */
+  readonly artifacts = new Map<string, Buffer>();
   readonly faults = new FaultSet();
 
   constructor(options: StateOptions) {
@@ -81,6 +84,7 @@ export class FabricState {
     if (name === 'goalState' && this.incarnationOverride !== null) text = setIncarnation(text, this.incarnationOverride);
     const rw = this.options.rewrite;
     if (rw) text = rewriteAddress(text, rw.host, rw.port, this.ports.hostPlugin);
+    if (rw) text = rewriteStatusBlobUrl(text, rw.host, this.ports.blob);
     return text;
   }
 
@@ -95,6 +99,7 @@ export class FabricState {
     this.healthReports.length = 0;
     this.statusUploads.length = 0;
     this.blobs.clear();
+    this.artifacts.clear();
     this.useScenario(this.options.scenario, this.options.docs);
     this.faults.set(this.options.faults ?? []);
   }

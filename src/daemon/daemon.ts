@@ -1,0 +1,114 @@
+// waagent -daemon as ONE process (azure-protocol.md §7.1; the Python agent needs a daemon and an ExtHandler child):
+// the pid file, provisioning, the resource disk beside it (never holding Ready back), then the goal-state /
+// extension / status cycle and the periodic OS duties, each on its own period. SIGTERM ends the current step and
+// exits cleanly; a restart resumes from the state on disk (the provisioned marker, handler state files).
+import type { Config } from '../config/index.ts';
+import { describeError } from '../errors.ts';
+import { log } from '../log/logger.ts';
+import { detectDistro } from '../os/distro.ts';
+import { ensureResourceDisk } from '../os/resource-disk/index.ts';
+import { applyScsiTimeoutConfig } from '../os/scsi-timeout.ts';
+import { isAgentDisabled } from '../provisioning/provisioned-marker.ts';
+import { runProvisioning, type ProvisionResult } from '../provisioning/provision.ts';
+import { OUR_VERSION } from '../version.ts';
+import { firewallTask } from './firewall.ts';
+import { hostnameMonitorTask } from './hostname-monitor.ts';
+import { PeriodicTasks, type PeriodicTask } from './periodic.ts';
+import { persistentNetTask } from './persistent-net.ts';
+import { acquirePidFile } from './pid-file.ts';
+import { StopSignal } from './stop-signal.ts';
+
+/** The goal-state / extension / status cycle, as -run-exthandlers runs it. */
+export interface ExtensionsLoop {
+  /** One cycle; true when the platform answered (a failed cycle backs off). Never throws. */
+  cycle(): Promise<boolean>;
+  /** The WireServer address the loop talks to (for the firewall), once known. */
+  wireServer(): string | null;
+  close(): Promise<void>;
+}
+
+export interface DaemonDeps {
+  openExtensionsLoop(config: Config, stop: StopSignal): Promise<ExtensionsLoop>;
+  provision?: (config: Config) => Promise<ProvisionResult>;
+}
+
+/** Back-off of the cycle while the platform does not answer: the period doubled per failure, at most this. */
+export const MAX_BACKOFF_MS = 5 * 60_000;
+
+export function cycleDelay(periodMs: number, failures: number): number {
+  if (failures === 0) return periodMs;
+  return Math.min(MAX_BACKOFF_MS, periodMs * 2 ** Math.min(failures, 16));
+}
+
+function periodicTasks(config: Config, loop: ExtensionsLoop): PeriodicTask[] {
+  const tasks: PeriodicTask[] = [];
+  if (config.int('OS.RootDeviceScsiTimeout') !== null) {
+    tasks.push({
+      name: 'SCSI timeout',
+      periodMs: (config.int('OS.RootDeviceScsiTimeoutPeriod') ?? 30) * 1000,
+      run: async () => void applyScsiTimeoutConfig(config),
+    });
+  }
+  if (config.bool('Provisioning.MonitorHostName')) tasks.push(hostnameMonitorTask(config));
+  // Debian and Ubuntu keep their persistent net rules, as upstream's osutil does.
+  const distro = detectDistro();
+  if (!['debian', 'ubuntu'].includes(distro.id)) tasks.push(persistentNetTask(config));
+  if (config.bool('OS.EnableFirewall')) tasks.push(firewallTask(config, () => loop.wireServer()));
+  return tasks;
+}
+
+export async function runDaemon(config: Config, deps: DaemonDeps): Promise<number> {
+  if (config.bool('OS.EnableFIPS')) process.env.OPENSSL_FIPS = '1';
+  process.env._AZURE_GUEST_AGENT_DAEMON_VERSION_ = OUR_VERSION;
+  const pid = acquirePidFile(config.str('Pid.File') ?? '/var/run/waagent.pid');
+  const stop = new StopSignal();
+  stop.install();
+  log.info(`waagent-ts ${OUR_VERSION} daemon started (pid ${process.pid})`);
+  let resourceDisk: Promise<void> = Promise.resolve();
+  try {
+    if (config.bool('ResourceDisk.Format') || config.bool('ResourceDisk.EnableSwap')) {
+      // Beside provisioning, not before it (§7.1 has it first): a slow disk must not delay Ready.
+      resourceDisk = ensureResourceDisk(config).then(
+        (r) => log.info(`resource disk: ${JSON.stringify(r)}`),
+        (e: unknown) => log.warn(`resource disk: ${describeError(e)}`),
+      );
+    }
+    const provisioned = await (deps.provision ?? runProvisioning)(config);
+    if (provisioned.outcome === 'failed') log.error('provisioning failed; the daemon goes on with the extensions loop');
+    if (stop.stopped) return 0;
+
+    if (isAgentDisabled(config)) {
+      log.info('disable_agent is present (ProvisionGuestAgent=false): the agent does nothing more until stopped');
+      await stop.wait(Number.POSITIVE_INFINITY);
+      return 0;
+    }
+
+    const loop = await deps.openExtensionsLoop(config, stop);
+    try {
+      const tasks = new PeriodicTasks(periodicTasks(config, loop));
+      log.info(`periodic duties: ${tasks.names.join(', ') || 'none'}`);
+      const periodMs = (config.int('Extensions.GoalStatePeriod') ?? 6) * 1000;
+      let failures = 0;
+      let nextCycle = 0;
+      while (!stop.stopped) {
+        if (Date.now() >= nextCycle) {
+          const ok = await loop.cycle();
+          failures = ok ? 0 : failures + 1;
+          if (failures === 1 || (failures > 0 && failures % 10 === 0)) log.warn(`the platform did not answer (${failures} cycle(s) in a row); backing off`);
+          nextCycle = Date.now() + cycleDelay(periodMs, failures);
+        }
+        if (stop.stopped) break;
+        const taskWait = await tasks.runDue(() => stop.stopped);
+        await stop.wait(Math.max(10, Math.min(taskWait, nextCycle - Date.now())));
+      }
+    } finally {
+      await loop.close();
+    }
+    return 0;
+  } finally {
+    await resourceDisk;
+    pid.release();
+    stop.uninstall();
+    log.info('daemon stopped');
+  }
+}

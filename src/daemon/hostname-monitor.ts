@@ -1,0 +1,63 @@
+// Hostname monitoring (azure-protocol.md §8.6): when the machine's name differs from the one last published
+// (<Lib.Dir>/published_hostname; at first cloud-init's set-hostname record or the current name), the new name is
+// written to /etc/hostname and published to the DHCP server again.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Config } from '../config/index.ts';
+import { log } from '../log/logger.ts';
+import { writeFileAtomic } from '../os/atomic-file.ts';
+import { publishHostname } from '../provisioning/hostname.ts';
+import type { PeriodicTask } from './periodic.ts';
+
+const CLOUD_INIT_SET_HOSTNAME = '/var/lib/cloud/data/set-hostname';
+
+function readText(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
+/** The name recorded as published: our file, else cloud-init's record, else the current name. */
+export function recordedHostname(libDir: string, cloudInitRecord = CLOUD_INIT_SET_HOSTNAME): string {
+  const ours = readText(join(libDir, 'published_hostname'));
+  if (ours) return ours;
+  const ci = readText(cloudInitRecord);
+  if (ci) {
+    try {
+      const name = (JSON.parse(ci) as { hostname?: unknown }).hostname;
+      if (typeof name === 'string' && name) return name;
+    } catch {
+      /* not JSON: ignored */
+    }
+  }
+  return hostname();
+}
+
+export interface HostnameMonitorOptions {
+  currentName?: () => string;
+  hostnameFile?: string;
+  publish?: (name: string) => Promise<unknown>;
+}
+
+export function hostnameMonitorTask(config: Config, opts: HostnameMonitorOptions = {}): PeriodicTask {
+  const libDir = config.str('Lib.Dir') ?? '/var/lib/waagent';
+  const current = opts.currentName ?? hostname;
+  const publish = opts.publish ?? ((name: string) => publishHostname(config, name));
+  let recorded: string | null = null;
+  return {
+    name: 'hostname monitor',
+    periodMs: (config.int('Provisioning.MonitorHostNamePeriod') ?? 30) * 1000,
+    async run() {
+      const before = (recorded ??= recordedHostname(libDir));
+      const now = current();
+      if (now === before) return;
+      log.info(`the hostname changed from ${before} to ${now}: publishing it`);
+      writeFileAtomic(opts.hostnameFile ?? '/etc/hostname', now + '\n', { mode: 0o644 });
+      await publish(now); // writes published_hostname
+      recorded = now;
+    },
+  };
+}
