@@ -1,7 +1,8 @@
 // The one redaction helper: everything that may reach a log line, a status document or the
 // goal-state history goes through here (azure-protocol.md §2.1, §10 item 40).
 
-const SAS_PARAM = /([?&](?:sig|se|st|sp|sv|sr|spr|skoid|sktid|skt|ske|sks|skv|srt|ss)=)[^&\s"'<>]*/gi;
+// `&amp;` too: SAS URLs inside XML documents (ExtensionsConfig saved to the goal-state history)
+const SAS_PARAM = /((?:[?&]|&amp;)(?:sig|se|st|sp|sv|sr|spr|skoid|sktid|skt|ske|sks|skv|srt|ss)=)[^&\s"'<>]*/gi;
 const PROTECTED_JSON = /("protectedSettings"\s*:\s*")[^"]*(")/gi;
 const PROTECTED_XML = /(<ProtectedSettings[^>]*>)[^<]*(<\/ProtectedSettings>)/gi;
 const PROTECTED_ATTR = /("protectedSettings"\s*:\s*)(?!null)\{[^{}]*\}/gi;
