@@ -1,6 +1,6 @@
 // The aggregate status document, the "status blob" (azure-protocol.md §6.1, §10 item 12): a pure function of plain
 // inputs. Field names and their order are those of the Python agent's vm_status_to_v1; the text is written the way
-// its json.dumps writes it (py-json.ts).
+// its json.dumps writes it (src/util/python-json.ts).
 //
 // API:
 //   buildAggregateStatus(input: AggregateStatusInput): AggregateStatusDocument
@@ -8,7 +8,7 @@
 //   agentSupportedFeatures(opts: { fastTrack: boolean; versioningGovernance?: boolean }): SupportedFeature[]
 //   statusTimestamp(d: Date): string                                      %Y-%m-%dT%H:%M:%SZ
 import { redact } from '../log/redact.ts';
-import { JsonFloat, toPythonJson } from './py-json.ts';
+import { PyFloat, pythonJsonDumps } from '../util/python-json.ts';
 import type { AgentUpdateStatus, ExtensionStatus, GoalStateAggregateStatus, HandlerStatus, SupportedFeature } from './types.ts';
 
 export const STATUS_DOCUMENT_VERSION = '1.1';
@@ -101,7 +101,7 @@ function settingsStatus(ext: ExtensionStatus, now: Date): Record<string, unknown
   if (ext.substatus.length > 0) {
     status.substatus = ext.substatus.map((s) => ({ name: s.name, status: s.status, code: s.code, formattedMessage: fm(s.message) }));
   }
-  return { status, version: new JsonFloat(1.0), timestampUTC: statusTimestamp(now) };
+  return { status, version: new PyFloat(1.0), timestampUTC: statusTimestamp(now) };
 }
 
 function handlerEntry(h: HandlerStatus, ext: ExtensionStatus | null, now: Date): Record<string, unknown> {
@@ -157,5 +157,5 @@ export function buildAggregateStatus(input: AggregateStatusInput): AggregateStat
 
 /** The JSON text of the document, byte for byte as the Python agent writes it. */
 export function formatAggregateStatus(doc: AggregateStatusDocument): string {
-  return toPythonJson(doc);
+  return pythonJsonDumps(doc);
 }

@@ -20,7 +20,7 @@ import {
 } from '../../src/extensions/package/handler-state.ts';
 import { installHandlerPackage, unpackHandler } from '../../src/extensions/package/install-package.ts';
 import { handlerLayout, layoutRoots, parseHandlerDirName, parsePackageZipName, type LayoutRoots } from '../../src/extensions/package/layout.ts';
-import { PyFloat, pythonJsonDumps } from '../../src/extensions/package/python-json.ts';
+import { PyFloat, pythonJsonDumps } from '../../src/util/python-json.ts';
 import { settingsFileJson, writeEmptySettingsFile, writeSettingsFile } from '../../src/extensions/package/settings-files.ts';
 import { FIXTURES } from '../helpers/paths.ts';
 

@@ -14,7 +14,7 @@ import {
   statusTimestamp,
   type AggregateStatusInput,
 } from '../../src/status/aggregate.ts';
-import { JsonFloat, toPythonJson } from '../../src/status/py-json.ts';
+import { PyFloat, pythonJsonDumps } from '../../src/util/python-json.ts';
 import type { ExtensionStatus, HandlerStatus } from '../../src/status/types.ts';
 import { readExtensionStatus } from '../../src/extensions/status-file.ts';
 import { FIXTURES } from '../helpers/paths.ts';
@@ -96,7 +96,7 @@ test('single-config handler: entry fields in order, runtimeSettingsStatus with s
   assert.deepEqual(Object.keys(rs), ['settingsStatus', 'sequenceNumber']);
   assert.equal(rs.sequenceNumber, 2);
   assert.deepEqual(Object.keys(rs.settingsStatus), ['status', 'version', 'timestampUTC']);
-  assert.ok(rs.settingsStatus.version instanceof JsonFloat && rs.settingsStatus.version.value === 1);
+  assert.ok(rs.settingsStatus.version instanceof PyFloat && rs.settingsStatus.version.value === 1);
   assert.equal(rs.settingsStatus.timestampUTC, '2025-03-04T05:06:07Z');
   assert.deepEqual(Object.keys(rs.settingsStatus.status), ['name', 'configurationAppliedTime', 'operation', 'status', 'code', 'formattedMessage']);
   assert.deepEqual(rs.settingsStatus.status, {
@@ -173,8 +173,8 @@ test('the text is json.dumps-shaped: ", " / ": " separators, 1.0 kept, non-ASCII
     '"osVersion": "12", "version": "2.15.0.1"}}';
   assert.equal(formatAggregateStatus(doc), expected);
   assert.equal(JSON.parse(expected).aggregateStatus.handlerAggregateStatus[0].formattedMessage.message, 'café ✓');
-  assert.equal(JSON.stringify({ v: new JsonFloat(1) }), '{"v":1}');
-  assert.equal(toPythonJson([new JsonFloat(2.5), 3, true, null, '😀']), '[2.5, 3, true, null, "\\ud83d\\ude00"]');
+  assert.equal(JSON.stringify({ v: new PyFloat(1) }), '{"v":1}');
+  assert.equal(pythonJsonDumps([new PyFloat(2.5), 3, true, null, '😀']), '[2.5, 3, true, null, "\\ud83d\\ude00"]');
 });
 
 test('statusTimestamp drops the fraction and keeps UTC', () => {

@@ -8,7 +8,7 @@
 //   writeHandlerEnvironment(layout: HandlerLayout): void     atomically, mode 0644
 import { writeFileAtomic } from '../../os/atomic-file.ts';
 import type { HandlerLayout } from './layout.ts';
-import { PyFloat, pythonJsonDumps } from './python-json.ts';
+import { PyFloat, pythonJsonDumps } from '../../util/python-json.ts';
 
 /** HandlerEnvironment.json schema version, a float in the Python agent. */
 const SCHEMA_VERSION = new PyFloat(1.0);

@@ -18,7 +18,7 @@ import { AgentError, describeError } from '../../errors.ts';
 import { log } from '../../log/logger.ts';
 import { writeFileAtomic } from '../../os/atomic-file.ts';
 import type { HandlerLayout } from './layout.ts';
-import { pythonJsonDumps } from './python-json.ts';
+import { pythonJsonDumps } from '../../util/python-json.ts';
 
 export type HandlerState = 'NotInstalled' | 'Installed' | 'Enabled' | 'FailedUpgrade';
 export type ExtensionState = 'enabled' | 'disabled';

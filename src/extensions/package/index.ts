@@ -6,4 +6,4 @@ export * from './handler-environment.ts';
 export * from './settings-files.ts';
 export * from './handler-state.ts';
 export * from './install-package.ts';
-export { pythonJsonDumps, PyFloat } from './python-json.ts';
+export { pythonJsonDumps, PyFloat } from '../../util/python-json.ts';

@@ -16,7 +16,7 @@
 // so no reader that could read them before loses access.
 import { writeFileAtomic } from '../../os/atomic-file.ts';
 import type { HandlerLayout } from './layout.ts';
-import { pythonJsonDumps } from './python-json.ts';
+import { pythonJsonDumps } from '../../util/python-json.ts';
 
 export interface SettingsInput {
   /** The extension name (used in the file name for multi-config handlers). */

@@ -1,5 +1,5 @@
 // JSON text the way Python's json.dumps writes it with its defaults, for files extensions read that the Python
-// agent writes with json.dumps (HandlerEnvironment.json §5.5, <seq>.settings §5.6): ", " and ": " separators,
+// agent writes with json.dumps (HandlerEnvironment.json §5.5, <seq>.settings §5.6) and the status blob (§6.1): ", " and ": " separators,
 // non-ASCII escaped as \uXXXX (ensure_ascii), insertion order kept. Extensions written against the Python agent
 // sometimes parse these files with more than a JSON parser (grep, sed), so the bytes should match.
 //
@@ -14,6 +14,10 @@ export class PyFloat {
   readonly value: number;
   constructor(value: number) {
     this.value = value;
+  }
+  /** JSON.stringify (our own tests, logs) writes it as the plain number. */
+  toJSON(): number {
+    return this.value;
   }
 }
 
