@@ -76,7 +76,8 @@ export function parseArgs(argv: readonly string[]): Invocation {
       continue;
     }
     const name = (COMMANDS as readonly string[]).includes(word) ? (word as CommandName) : ALIASES[word];
-    if (!name || word === '' || arg === word) {
+    // A bare word works as in the Python agent, whose patterns are ^[-/]*<command> (`waagent version`).
+    if (!name || word === '') {
       throw new AgentError('usage', `unknown command or option: ${arg}`);
     }
     if (command !== null && command !== name) {

@@ -56,9 +56,11 @@ test('no arguments means help; -h, -? and -usage are help too', () => {
   for (const a of ['-h', '-?', '-usage', '/?']) assert.equal(parseArgs([a]).command, 'help', a);
 });
 
-test('an unknown command, a bare word or a lone dash is a usage error', () => {
+test('an unknown command or a lone dash is a usage error; a bare command word works as in the Python agent', () => {
   usageError(['-no-such-command'], /^unknown command or option: -no-such-command$/);
-  usageError(['version'], /^unknown command or option: version$/);
+  usageError(['no-such-command'], /^unknown command or option: no-such-command$/);
+  assert.equal(parseArgs(['version']).command, 'version');
+  assert.equal(parseArgs(['deprovision+user', 'force']).force, true);
   usageError(['-'], /^unknown command or option: -$/);
   usageError(['-Version'], /unknown command or option: -Version/);
 });
