@@ -44,6 +44,8 @@ export interface HttpRequest {
   maxBodyBytes?: number;
   /** Absolute time (ms, the client's clock) after which no attempt starts and none is waited for. */
   deadline?: number;
+  /** Stop retrying at once on "network is unreachable" (health reports, §3.1 and §10 item 42, as cloud-init does). */
+  giveUpOnUnreachable?: boolean;
   /**
    * Stream an OK body into this file (created 0600, truncated on every attempt) instead of memory; the response's
    * `body` is then empty and `bodyBytes` tells the size. The caller renames or removes the file.
@@ -93,10 +95,21 @@ function realSleep(ms: number): Promise<void> {
 /** A failed attempt: IO errors and retryable statuses are retried, the rest thrown as they are. */
 class Retryable extends Error {
   readonly status: number;
-  constructor(message: string, status: number) {
+  /** the network (no route) rather than the server failed */
+  readonly unreachable: boolean;
+  constructor(message: string, status: number, unreachable = false) {
     super(message);
     this.status = status;
+    this.unreachable = unreachable;
   }
+}
+
+/** ENETUNREACH anywhere in the error's cause chain (undici wraps the socket error). */
+function isNetworkUnreachable(e: unknown): boolean {
+  for (let c: unknown = e, depth = 0; c && depth < 5; c = (c as { cause?: unknown }).cause, depth++) {
+    if ((c as NodeJS.ErrnoException).code === 'ENETUNREACH') return true;
+  }
+  return false;
 }
 
 function headerRecord(h: Record<string, string | string[] | undefined>): Record<string, string> {
@@ -180,7 +193,7 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
         throw new AgentError('io', `cannot write ${req.toFile}: ${describeError(e)}`, { path: req.toFile ?? '' }, e);
       }
       const reason = ac.signal.reason instanceof Retryable ? ac.signal.reason.message : describeError(e);
-      throw new Retryable(reason, 0);
+      throw new Retryable(reason, 0, isNetworkUnreachable(e));
     } finally {
       clearTimeout(timer);
       sink?.destroy();
@@ -232,6 +245,7 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
           lastError = e.message;
           lastStatus = 0;
           log.verbose(`HTTP ${req.method ?? 'GET'} ${shown} failed (attempt ${attempts}): ${e.message}`);
+          if (e.unreachable && req.giveUpOnUnreachable) break;
           continue;
         }
         if (isAgentError(e, 'http')) {

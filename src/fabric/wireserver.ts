@@ -146,6 +146,7 @@ export class WireServerClient {
       retryDelayMs: HEALTH_RETRY_DELAY_MS,
       deadline: this.#now() + deadlineMs,
       maxBodyBytes: 64 * 1024,
+      giveUpOnUnreachable: true,
     });
     log.info(`reported ${report.state}${report.subStatus ? ' (' + report.subStatus + ')' : ''} for incarnation ${report.incarnation}`);
   }

@@ -18,6 +18,14 @@ export interface RunOptions {
    * (e.g. a `sleep`) would otherwise outlive the kill and keep the output pipes, and so the call, open.
    */
   processGroup?: boolean;
+  /**
+   * Send the child's stdout/stderr straight to these open file descriptors instead of capturing them (the result's
+   * stdout/stderr are then empty). A background process the child leaves behind may keep writing to them without
+   * holding up the call, and without dying of SIGPIPE later as it would on a pipe we stopped reading.
+   */
+  outputFds?: { stdout: number; stderr: number };
+  /** On timeout resolve with `timedOut: true` (after killing) instead of rejecting. */
+  allowTimeout?: boolean;
 }
 
 export interface RunResult {
@@ -25,7 +33,15 @@ export interface RunResult {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+  /** Killed because timeoutMs passed (only seen with allowTimeout). */
+  timedOut: boolean;
+  /** The child's pid; with processGroup also its process group and session id. */
+  pid: number;
 }
+
+/** After a timeout kill, how long to wait for the output pipes to close before giving up on them: a grandchild that
+ * left the process group (setsid, daemon) may hold them open forever. */
+const PIPE_GRACE_MS = 500;
 
 export function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const [cmd, ...args] = argv;
@@ -35,18 +51,18 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
     const child = spawn(cmd, args, {
       cwd: opts.cwd,
       env: opts.env ?? process.env,
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', opts.outputFds?.stdout ?? 'pipe', opts.outputFds?.stderr ?? 'pipe'],
       detached: opts.processGroup === true,
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let outLen = 0;
     let errLen = 0;
-    child.stdout!.on('data', (b: Buffer) => {
+    child.stdout?.on('data', (b: Buffer) => {
       if (outLen < max) out.push(b.subarray(0, max - outLen));
       outLen += b.length;
     });
-    child.stderr!.on('data', (b: Buffer) => {
+    child.stderr?.on('data', (b: Buffer) => {
       if (errLen < max) err.push(b.subarray(0, max - errLen));
       errLen += b.length;
     });
@@ -63,6 +79,10 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
                 child.kill('SIGKILL');
               }
             } else child.kill('SIGKILL');
+            setTimeout(() => {
+              child.stdout?.destroy();
+              child.stderr?.destroy();
+            }, PIPE_GRACE_MS).unref();
           }, opts.timeoutMs);
     child.on('error', (e: NodeJS.ErrnoException) => {
       if (timer) clearTimeout(timer);
@@ -78,7 +98,10 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
         signal,
         stdout: Buffer.concat(out).toString('utf8'),
         stderr: Buffer.concat(err).toString('utf8'),
+        timedOut,
+        pid: child.pid ?? -1,
       };
+      if (timedOut && opts.allowTimeout) return resolve(result);
       if (timedOut) {
         const msg = `the command ${argv.join(' ')} timed out after ${opts.timeoutMs} ms`;
         log.warn(msg);
