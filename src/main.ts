@@ -31,6 +31,27 @@ async function dispatch(inv: Invocation, config: Config): Promise<number> {
       const { provisionCommand } = await import('./commands/provision.ts');
       return provisionCommand(config, inv);
     }
+    case 'start': {
+      const { startCommand } = await import('./commands/start.ts');
+      return startCommand(config, inv);
+    }
+    case 'deprovision':
+    case 'deprovision+user': {
+      const { deprovisionCommand } = await import('./commands/deprovision.ts');
+      return deprovisionCommand(config, inv, { withUser: inv.command === 'deprovision+user' });
+    }
+    case 'serialconsole': {
+      const { serialconsoleCommand } = await import('./commands/serialconsole.ts');
+      return serialconsoleCommand(config, inv);
+    }
+    case 'collect-logs': {
+      const { collectLogsCommand } = await import('./commands/collect-logs.ts');
+      return collectLogsCommand(config, inv);
+    }
+    case 'register-service': {
+      const { registerServiceCommand } = await import('./commands/register-service.ts');
+      return registerServiceCommand(config, inv);
+    }
     default:
       throw new AgentError('not-implemented', `-${inv.command} is not implemented yet`, { command: inv.command });
   }

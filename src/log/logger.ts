@@ -13,7 +13,7 @@ export interface LogSink {
 }
 
 class FileSink implements LogSink {
-  private readonly path: string;
+  readonly path: string;
   private broken = false;
   constructor(path: string) {
     this.path = path;
@@ -78,6 +78,10 @@ export class Logger {
   }
   reset(): void {
     this.sinks = [];
+  }
+  /** Stops writing the log file at `path` (e.g. before -deprovision deletes it, so no write re-creates it). */
+  closeFile(path: string): void {
+    this.sinks = this.sinks.filter(({ sink }) => !(sink instanceof FileSink && sink.path === path));
   }
 
   log(level: Level, msg: string): void {

@@ -140,3 +140,17 @@ export async function which(name: string, extraDirs: readonly string[] = ['/usr/
   }
   return null;
 }
+
+/**
+ * Starts a process that outlives us (-start runs -daemon this way): its own session, stdio on /dev/null unless
+ * `logFd` is given, not waited for. Returns its pid.
+ */
+export function spawnDetached(argv: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; logFd?: number } = {}): number {
+  const [cmd, ...args] = argv;
+  if (!cmd) throw new AgentError('command', 'empty command line');
+  const out = opts.logFd ?? 'ignore';
+  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', out, out], env: opts.env ?? process.env, cwd: opts.cwd ?? '/' });
+  if (child.pid === undefined) throw new AgentError('command', `cannot start ${cmd}`, { command: argv.join(' ') });
+  child.unref();
+  return child.pid;
+}

@@ -113,7 +113,7 @@ test('binary: -version and -show-configuration need no PATH; a missing -configur
 // Commands that are not implemented yet. Each runs against a configuration that keeps it inside a temporary
 // directory and away from any real endpoint, so that it stays harmless the day it is implemented; whoever
 // implements one removes it from this list (the test then fails to remind them).
-const NOT_YET: string[][] = [['-collect-logs'], ['-run-exthandlers', '-once']];
+const NOT_YET: string[][] = [['-run-exthandlers', '-once']];
 
 test('binary: a command not implemented yet says so on stderr and in the log, and exits 1', () => {
   const dir = mkdtempSync(join(tmpdir(), 'waagent-cli-'));

@@ -1,0 +1,84 @@
+// -register-service: installs the agent's systemd unit and enables it. The unit text is generated here (the binary
+// carries no data files); init/systemd/ holds the same text for image builders, and a test keeps the two equal.
+// Flatcar: the unit goes to /etc/systemd/system (/usr is read-only) and is ordered after systemd-sysext.service,
+// which merges the system extension that provides /usr/sbin/waagent (peers.md §6).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { isSea } from 'node:sea';
+import type { Invocation } from '../cli.ts';
+import type { Config } from '../config/index.ts';
+import { log } from '../log/logger.ts';
+import { writeFileAtomic } from '../os/atomic-file.ts';
+import { detectProfile, type DistroProfile } from '../os/distro-profile.ts';
+import { run } from '../os/exec.ts';
+
+export interface UnitOptions {
+  binary: string;
+  confPath: string;
+  flatcar: boolean;
+}
+
+export function systemdUnit(o: UnitOptions): string {
+  const unit = o.flatcar
+    ? [
+        '[Unit]',
+        'Description=Azure Linux VM Agent (waagent-ts)',
+        'After=systemd-sysext.service network-online.target sshd-keygen.service',
+        'Wants=network-online.target sshd-keygen.service',
+        'ConditionKernelCommandLine=flatcar.oem.id=azure',
+      ]
+    : [
+        '[Unit]',
+        'Description=Azure Linux VM Agent (waagent-ts)',
+        'After=network-online.target cloud-init.service',
+        'Wants=network-online.target sshd.service sshd-keygen.service',
+      ];
+  return [
+    ...unit,
+    `ConditionFileIsExecutable=${o.binary}`,
+    `ConditionPathExists=${o.confPath}`,
+    '',
+    '[Service]',
+    'Type=simple',
+    `ExecStart=${o.binary} -daemon`,
+    'Restart=always',
+    'RestartSec=5s',
+    'CPUAccounting=yes',
+    'MemoryAccounting=yes',
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ].join('\n');
+}
+
+export interface RegisterServiceOptions {
+  profile?: DistroProfile;
+  /** default: this executable when it is the single binary, else the profile's install path */
+  binary?: string;
+  unitDir?: string;
+  /** present when systemd is PID 1; default /run/systemd/system */
+  systemdMarker?: string;
+  output?: NodeJS.WritableStream;
+}
+
+export async function registerServiceCommand(config: Config, _inv: Invocation, opts: RegisterServiceOptions = {}): Promise<number> {
+  const profile = opts.profile ?? detectProfile();
+  const out = opts.output ?? process.stdout;
+  const binary = opts.binary ?? (isSea() ? process.execPath : profile.binaryPath);
+  // RHEL image mode (bootc/ostree) has a read-only /usr as well (RedhatOSUtil.get_systemd_unit_file_install_path).
+  const unitDir = opts.unitDir ?? (existsSync('/run/ostree-booted') ? '/etc/systemd/system' : profile.unitDir);
+  const name = `${profile.agentService}.service`;
+  const path = join(unitDir, name);
+  const text = systemdUnit({ binary, confPath: config.path ?? profile.confPath, flatcar: profile.family === 'flatcar' });
+  writeFileAtomic(path, text, { mode: 0o644, mkdir: true });
+  log.info(`register-service: wrote ${path}`);
+  if (existsSync(opts.systemdMarker ?? '/run/systemd/system')) {
+    await run(['systemctl', 'daemon-reload'], { timeoutMs: 60_000 });
+    await run(['systemctl', 'enable', name], { timeoutMs: 60_000 });
+    out.write(`installed and enabled ${path}\n`);
+  } else {
+    out.write(`installed ${path}; systemd is not running, so it was not enabled\n`);
+  }
+  return 0;
+}

@@ -1,0 +1,22 @@
+// Runs INSIDE the namespace sandbox (started by deprovision.test.ts, never on the host): calls one of the OS
+// commands in-process with the sandbox's /etc/waagent.conf; for -deprovision stdin answers the prompt.
+// argv: <deprovision|deprovision+user|serialconsole|collect-logs> [-force] [-full]
+import { parseArgs } from '../../src/cli.ts';
+import { collectLogsCommand } from '../../src/commands/collect-logs.ts';
+import { deprovisionCommand } from '../../src/commands/deprovision.ts';
+import { serialconsoleCommand } from '../../src/commands/serialconsole.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { describeError } from '../../src/errors.ts';
+import { log } from '../../src/log/logger.ts';
+
+const [command, ...flags] = process.argv.slice(2);
+const inv = parseArgs([`-${command}`, ...flags]);
+const config = loadConfig('/etc/waagent.conf');
+log.addFile(config.str('Logs.File')!, 'VERBOSE');
+const commands = { deprovision: deprovisionCommand, 'deprovision+user': deprovisionCommand, serialconsole: serialconsoleCommand, 'collect-logs': collectLogsCommand };
+try {
+  process.exitCode = await commands[inv.command as keyof typeof commands](config, inv);
+} catch (e) {
+  process.stderr.write(`waagent: ${describeError(e)}\n`);
+  process.exitCode = 1;
+}
