@@ -31,6 +31,14 @@ async function dispatch(inv: Invocation, config: Config): Promise<number> {
       const { provisionCommand } = await import('./commands/provision.ts');
       return provisionCommand(config, inv);
     }
+    case 'daemon': {
+      const { daemonCommand } = await import('./commands/daemon.ts');
+      return daemonCommand(config, inv);
+    }
+    case 'run-exthandlers': {
+      const { runExtHandlersCommand } = await import('./commands/run-exthandlers.ts');
+      return runExtHandlersCommand(config, inv);
+    }
     case 'start': {
       const { startCommand } = await import('./commands/start.ts');
       return startCommand(config, inv);
@@ -52,8 +60,11 @@ async function dispatch(inv: Invocation, config: Config): Promise<number> {
       const { registerServiceCommand } = await import('./commands/register-service.ts');
       return registerServiceCommand(config, inv);
     }
-    default:
-      throw new AgentError('not-implemented', `-${inv.command} is not implemented yet`, { command: inv.command });
+    default: {
+      // every command of cli.ts has its case above: the compiler checks it here
+      const unhandled: never = inv.command;
+      throw new AgentError('usage', `unknown command -${String(unhandled)}`);
+    }
   }
 }
 

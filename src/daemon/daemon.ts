@@ -4,6 +4,7 @@
 // exits cleanly; a restart resumes from the state on disk (the provisioned marker, handler state files).
 import type { Config } from '../config/index.ts';
 import { describeError } from '../errors.ts';
+import type { ExtensionsLoop } from '../extensions/loop.ts';
 import { log } from '../log/logger.ts';
 import { detectDistro } from '../os/distro.ts';
 import { ensureResourceDisk } from '../os/resource-disk/index.ts';
@@ -18,14 +19,6 @@ import { persistentNetTask } from './persistent-net.ts';
 import { acquirePidFile } from './pid-file.ts';
 import { StopSignal } from './stop-signal.ts';
 
-/** The goal-state / extension / status cycle, as -run-exthandlers runs it. */
-export interface ExtensionsLoop {
-  /** One cycle; true when the platform answered (a failed cycle backs off). Never throws. */
-  cycle(): Promise<boolean>;
-  /** The WireServer address the loop talks to (for the firewall), once known. */
-  wireServer(): string | null;
-  close(): Promise<void>;
-}
 
 export interface DaemonDeps {
   openExtensionsLoop(config: Config, stop: StopSignal): Promise<ExtensionsLoop>;

@@ -2,9 +2,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { COMMANDS, USAGE, parseArgs } from '../../src/cli.ts';
 import { isAgentError } from '../../src/errors.ts';
 import { BINARY_X64 } from '../helpers/paths.ts';
@@ -110,43 +107,3 @@ test('binary: -version and -show-configuration need no PATH; a missing -configur
   assert.equal(r.stderr, 'waagent: the configuration file /nonexistent/waagent.conf does not exist\n');
 });
 
-// Commands that are not implemented yet. Each runs against a configuration that keeps it inside a temporary
-// directory and away from any real endpoint, so that it stays harmless the day it is implemented; whoever
-// implements one removes it from this list (the test then fails to remind them).
-const NOT_YET: string[][] = [['-run-exthandlers', '-once']];
-
-test('binary: a command not implemented yet says so on stderr and in the log, and exits 1', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'waagent-cli-'));
-  try {
-    const conf = join(dir, 'waagent.conf');
-    const logFile = join(dir, 'waagent.log');
-    writeFileSync(
-      conf,
-      [
-        `Lib.Dir=${dir}/lib`,
-        `Logs.File=${logFile}`,
-        `Extension.LogDir=${dir}/ext-log`,
-        `Pid.File=${dir}/waagent.pid`,
-        'Protocol.WireServerEndpoint=127.0.0.1:9',
-        'Protocol.ImdsEndpoint=127.0.0.1:9',
-        'OS.EnableFirewall=n',
-        'Extensions.Enabled=n',
-        'CGroups.Enabled=n',
-        'Logs.Collect=n',
-        'AutoUpdate.Enabled=n',
-        'AutoUpdate.UpdateToLatestVersion=n',
-        '',
-      ].join('\n'),
-    );
-    for (const args of NOT_YET) {
-      const r = waagent(...args, `-configuration-path:${conf}`);
-      assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
-      assert.equal(r.stderr, `waagent: ${args[0]} is not implemented yet\n`);
-      assert.equal(r.stdout, '');
-    }
-    const log = readFileSync(logFile, 'utf8');
-    for (const args of NOT_YET) assert.match(log, new RegExp(` ERROR .*${args[0]} is not implemented yet$`, 'm'));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});

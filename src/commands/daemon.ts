@@ -1,0 +1,13 @@
+// waagent -daemon (design.md §3, azure-protocol.md §7.1): provisioning, then the goal-state / extension / status
+// loop and the periodic OS duties, in this one process until SIGTERM.
+import type { Invocation } from '../cli.ts';
+import { DEFAULT_CONFIG_PATH, type Config } from '../config/index.ts';
+import { runDaemon } from '../daemon/daemon.ts';
+import { openExtensionsLoop } from '../extensions/loop.ts';
+
+export async function daemonCommand(config: Config, inv: Invocation): Promise<number> {
+  return runDaemon(config, {
+    // Only the daemon sends its own DHCPDISCOVER and makes a fresh transport certificate (§10 item 39).
+    openExtensionsLoop: async (c) => openExtensionsLoop(c, { configPath: inv.configPath ?? DEFAULT_CONFIG_PATH, session: { newTransportCert: true, dhcp: {} } }),
+  });
+}

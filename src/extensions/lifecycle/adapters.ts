@@ -1,0 +1,263 @@
+// The lifecycle ports (ports.ts) on the real modules: manifests and downloads (extensions/download.ts,
+// version-choice.ts), the on-disk layout, state and settings files (extensions/package/), handler commands
+// (extensions/command.ts) and extension status files (extensions/status-file.ts).
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ExtensionHandler, ExtensionSettings } from '../../fabric/documents/index.ts';
+import { log } from '../../log/logger.ts';
+import { writeFileAtomic } from '../../os/atomic-file.ts';
+import { runHandlerCommand } from '../command.ts';
+import { extensionEnvironment } from '../command-env.ts';
+import { downloadHandlerPackage, downloadManifest, type DownloadContext } from '../download.ts';
+import {
+  findInstalledVersion,
+  handlerLayout,
+  installHandlerPackage,
+  parseHandlerDirName,
+  parsePackageZipName,
+  readExtensionState,
+  readHandlerManifest,
+  readHandlerState,
+  readHandlerStatus,
+  writeEmptySettingsFile,
+  writeExtensionState,
+  writeHandlerState,
+  writeHandlerStatus,
+  writeSettingsFile,
+  type HandlerLayout,
+  type LayoutRoots,
+} from '../package/index.ts';
+import { statusFilePath } from '../status-file.ts';
+import { chooseVersion } from '../version-choice.ts';
+import { codeOf, CODE, extensionError } from './codes.ts';
+import type { Clock, CommandRunner, ExtensionStatusStore, HandlerOnDisk, LifecyclePorts, PackageStore, StateStore } from './ports.ts';
+
+/** Directories and zips of the agent's own packages share the lib dir; cleanup never touches them (§7.3). */
+const AGENT_PACKAGE = 'WALinuxAgent';
+
+export interface AdapterOptions {
+  roots: LayoutRoots;
+  download: DownloadContext;
+  /** The WireServer address handed to extensions (AZURE_GUEST_AGENT_WIRE_PROTOCOL_ADDRESS). */
+  wireServerAddress: string;
+  /** Run commands in systemd scopes when systemd runs (CGroups.Enabled). */
+  useSystemd: boolean;
+  /** Called with each manifest document fetched (for the goal-state history). */
+  onManifest?: (handlerName: string, xml: string) => void;
+  clock?: Clock;
+}
+
+export function createLifecyclePorts(o: AdapterOptions): LifecyclePorts {
+  return {
+    packages: packageStore(o),
+    state: stateStore(o.roots),
+    commands: commandRunner(o),
+    statuses: statusStore(o.roots),
+    clock: o.clock ?? { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
+  };
+}
+
+function packageStore(o: AdapterOptions): PackageStore {
+  const layout = (name: string, version: string): HandlerLayout => handlerLayout(o.roots, name, version);
+  /** The package URIs of the version chosen for each handler, until it is installed. */
+  const chosen = new Map<string, { uris: readonly string[]; manifestUri: string }>();
+  return {
+    async chooseVersion(handler: ExtensionHandler, fastTrack: boolean): Promise<string> {
+      let fetched;
+      try {
+        fetched = await downloadManifest(o.download, handler, { fastTrack });
+      } catch (e) {
+        throw extensionError(CODE.manifestDownload, (e as Error).message);
+      }
+      o.onManifest?.(handler.name, fetched.xml);
+      const choice = chooseVersion(fetched.manifest, {
+        handlerName: handler.name,
+        requestedVersion: handler.version,
+        installedVersion: findInstalledVersion(o.roots.libDir, handler.name),
+        state: 'enabled',
+      });
+      chosen.set(`${handler.name}@${choice.version}`, { uris: choice.package?.uris ?? [], manifestUri: fetched.uri });
+      return choice.version;
+    },
+
+    async installPackage(handler: ExtensionHandler, version: string): Promise<void> {
+      const l = layout(handler.name, version);
+      const pkg = chosen.get(`${handler.name}@${version}`);
+      if (!pkg) throw extensionError(CODE.packageDownload, `no package of ${handler.name} ${version} was chosen from its manifest`);
+      // A leftover directory (a retry after a failure or a kill) is replaced: unpacking starts clean (§5.3).
+      rmSync(l.baseDir, { recursive: true, force: true });
+      await downloadHandlerPackage(o.download, { libDir: o.roots.libDir, name: handler.name, version, uris: pkg.uris, manifestUri: pkg.manifestUri });
+      try {
+        await installHandlerPackage(l);
+      } catch (e) {
+        throw extensionError(codeOf(e) === CODE.unknown ? CODE.handlerManifest : codeOf(e), (e as Error).message);
+      }
+    },
+
+    readManifest(name, version) {
+      return readHandlerManifest(layout(name, version).manifestFile);
+    },
+
+    writeSettings(name, version, settings: readonly ExtensionSettings[], multiConfig) {
+      const l = layout(name, version);
+      mkdirSync(l.configDir, { recursive: true, mode: 0o700 });
+      if (settings.length === 0) writeEmptySettingsFile(l);
+      for (const s of settings) writeSettingsFile(l, s, multiConfig);
+    },
+
+    copyStatusFiles(name, fromVersion, toVersion) {
+      const from = layout(name, fromVersion);
+      const to = layout(name, toVersion);
+      if (existsSync(from.mrseqFile)) cpSync(from.mrseqFile, to.mrseqFile);
+      if (existsSync(from.statusDir)) cpSync(from.statusDir, to.statusDir, { recursive: true });
+    },
+
+    removeExtensionFiles(name, version, extensionName) {
+      const l = layout(name, version);
+      for (const dir of [l.configDir, l.statusDir]) {
+        for (const f of list(dir)) {
+          if (f.startsWith(`${extensionName}.`) && /\.(settings|status|HandlerState)$/.test(f)) rmSync(join(dir, f), { force: true });
+        }
+      }
+    },
+
+    removeHandler(name, version) {
+      const l = layout(name, version);
+      rmSync(l.baseDir, { recursive: true, force: true });
+      rmSync(l.packageZip, { force: true });
+    },
+
+    handlersOnDisk(): HandlerOnDisk[] {
+      const out: HandlerOnDisk[] = [];
+      for (const entry of list(o.roots.libDir)) {
+        const h = parseHandlerDirName(entry);
+        if (!h || h.name === AGENT_PACKAGE) continue;
+        if (isDir(join(o.roots.libDir, entry))) out.push(h);
+      }
+      return out;
+    },
+
+    removeOrphanPackages() {
+      for (const entry of list(o.roots.libDir)) {
+        const z = parsePackageZipName(entry);
+        if (!z || z.name === AGENT_PACKAGE) continue;
+        if (!isDir(layout(z.name, z.version).baseDir)) {
+          log.info(`removing the orphan package ${entry}`);
+          rmSync(join(o.roots.libDir, entry), { force: true });
+        }
+      }
+    },
+  };
+}
+
+function stateStore(roots: LayoutRoots): StateStore {
+  const layout = (name: string, version: string) => handlerLayout(roots, name, version);
+  return {
+    handlerState: (n, v) => readHandlerState(layout(n, v)),
+    setHandlerState: (n, v, s) => writeHandlerState(layout(n, v), s),
+    handlerStatus(n, v) {
+      const r = readHandlerStatus(layout(n, v));
+      return r ? { status: r.status === 'Ready' ? 'Ready' : 'NotReady', code: r.code, message: r.message } : null;
+    },
+    setHandlerStatus: (n, v, s, multiConfig) =>
+      writeHandlerStatus(layout(n, v), { name: n, version: v, status: s.status, code: s.code, message: s.message, supportsMultiConfig: multiConfig }),
+    extensionState: (n, v, e) => readExtensionState(layout(n, v), e),
+    setExtensionState: (n, v, e, s) => writeExtensionState(layout(n, v), e, s),
+    enabledExtensions(n, v) {
+      const l = layout(n, v);
+      return list(l.configDir)
+        .filter((f) => f.endsWith('.HandlerState') && f !== 'HandlerState')
+        .map((f) => f.slice(0, -'.HandlerState'.length))
+        .filter((e) => readExtensionState(l, e) === 'enabled')
+        .sort();
+    },
+  };
+}
+
+function commandRunner(o: AdapterOptions): CommandRunner {
+  return {
+    async run(req) {
+      const l = handlerLayout(o.roots, req.name, req.version);
+      const env = {
+        ...extensionEnvironment({
+          operation: req.operation,
+          handlerDir: l.baseDir,
+          version: req.version,
+          wireServerAddress: o.wireServerAddress,
+          seqNo: req.seqNo,
+          ...(req.extensionName !== null ? { extensionName: req.extensionName } : {}),
+          ...(req.operation === 'update' && req.env.AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODES_MULTIPLE_EXTENSIONS ? { disableExitCodes: [] } : {}),
+        }),
+        ...req.env,
+      };
+      const r = await runHandlerCommand({
+        handlerDir: l.baseDir,
+        command: req.command,
+        operation: req.operation,
+        env,
+        name: req.name,
+        version: req.version,
+        ...(req.extensionName !== null ? { extensionName: req.extensionName } : {}),
+        logDir: l.logFolder,
+        useSystemd: o.useSystemd,
+      });
+      const output = r.outcome === 'not-found' || r.outcome === 'not-executable' ? (r.error?.message ?? r.message) : r.message;
+      return { exitCode: r.outcome === 'success' ? 0 : (r.exitCode ?? -1), timedOut: r.timedOut, output };
+    },
+  };
+}
+
+function statusStore(roots: LayoutRoots): ExtensionStatusStore {
+  return {
+    async statusOf(name, version, extensionName, seqNo) {
+      const path = statusFilePath(handlerLayout(roots, name, version).baseDir, seqNo, extensionName);
+      let doc: unknown;
+      try {
+        doc = JSON.parse(readFileSync(path, 'utf8'));
+      } catch (e) {
+        // Missing or being written: not terminal yet (§5.11: for dependency waits a missing file is a warning).
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') log.verbose(`cannot read ${path} yet: ${(e as Error).message}`);
+        return null;
+      }
+      const status = Array.isArray(doc) ? (doc[0] as { status?: { status?: unknown } } | undefined)?.status?.status : undefined;
+      return typeof status === 'string' ? status.toLowerCase() : 'error';
+    },
+
+    writePlaceholder(name, version, extensionName, seqNo, s, overwrite) {
+      const l = handlerLayout(roots, name, version);
+      const path = statusFilePath(l.baseDir, seqNo, extensionName);
+      if (!overwrite && existsSync(path)) return;
+      const doc = [
+        {
+          version: 1.0,
+          timestampUTC: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+          status: {
+            name: extensionName ? `${name}.${extensionName}` : name,
+            operation: s.operation,
+            status: s.status,
+            code: s.code,
+            formattedMessage: { lang: 'en-US', message: s.message },
+          },
+        },
+      ];
+      log.info(`writing a placeholder status file ${path} with status ${s.status}`);
+      writeFileAtomic(path, JSON.stringify(doc), { mode: 0o600, mkdir: true });
+    },
+  };
+}
+
+function list(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function isDir(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,81 @@
+// The handler part of the status blob, collected every cycle (azure-protocol.md §5.7, §5.11, §6.1): for each
+// reported handler its HandlerStatus file, its heartbeat when the manifest asks for one (Unresponsive when stale),
+// and its extensions' status files.
+import { describeError } from '../../errors.ts';
+import { log } from '../../log/logger.ts';
+import type { ExtensionStatus, HandlerStatus } from '../../status/types.ts';
+import { readHeartbeat } from '../heartbeat.ts';
+import { handlerLayout, readExtensionState, readHandlerManifest, readHandlerState, readHandlerStatus, type LayoutRoots } from '../package/index.ts';
+import { readExtensionStatus, seqNoFromSettingsFiles } from '../status-file.ts';
+import type { ReportedHandler } from './process.ts';
+
+export interface CollectOptions {
+  roots: LayoutRoots;
+  /** Extensions.Enabled: when off, extension statuses are reported even for handlers never installed. */
+  extensionsEnabled: boolean;
+  now?: () => number;
+  /** Status-file read attempts (§5.11: 5, 2 s apart). */
+  readAttempts?: number;
+}
+
+export async function collectHandlerStatuses(handlers: readonly ReportedHandler[], o: CollectOptions): Promise<HandlerStatus[]> {
+  const out: HandlerStatus[] = [];
+  for (const h of handlers) {
+    try {
+      const s = await collectOne(h, o);
+      if (s) out.push(s);
+    } catch (e) {
+      log.warn(`cannot collect the status of ${h.name} ${h.version}: ${describeError(e)}`);
+    }
+  }
+  return out;
+}
+
+async function collectOne(h: ReportedHandler, o: CollectOptions): Promise<HandlerStatus | null> {
+  const l = handlerLayout(o.roots, h.name, h.version);
+  const rec = readHandlerStatus(l);
+  if (!rec) {
+    // An uninstalled handler disappears from the blob: that is how CRP sees the uninstall completed (§5.9).
+    if (h.state !== 'uninstall') log.verbose(`No handler status found for ${h.name}. Not reporting anything for it.`);
+    return null;
+  }
+  let status = rec.status;
+  let code = rec.code;
+  let message: string | null = rec.message;
+  const extensions: ExtensionStatus[] = [];
+  const state = readHandlerState(l);
+  if (state !== 'NotInstalled' || h.isMultiConfig || !o.extensionsEnabled) {
+    if (state !== 'NotInstalled') {
+      try {
+        if (readHandlerManifest(l.manifestFile).reportHeartbeat) {
+          const hb = readHeartbeat(l.baseDir, (o.now ?? Date.now)());
+          status = hb.status;
+          if (hb.status === 'Unresponsive') code = -1;
+          if (hb.message !== null) message = hb.message;
+        }
+      } catch (e) {
+        message = describeError(e);
+      }
+    }
+    const wanted: Array<{ name: string | null; seqNo: number | null }> = h.extensions.length
+      ? h.extensions.map((e) => ({ name: h.isMultiConfig ? e.name : null, seqNo: e.seqNo }))
+      : [{ name: null, seqNo: null }];
+    for (const e of wanted) {
+      // A multi-config extension disabled on request and on disk is not reported.
+      const requested = h.extensions.find((x) => x.name === e.name);
+      if (e.name !== null && requested?.state === 'disabled' && readExtensionState(l, e.name) === 'disabled') continue;
+      const seqNo = e.seqNo ?? seqNoFromSettingsFiles(l.baseDir, e.name);
+      if (seqNo === null) continue;
+      extensions.push(
+        await readExtensionStatus({
+          baseDir: l.baseDir,
+          handlerName: h.name,
+          extensionName: e.name,
+          seqNo,
+          ...(o.readAttempts !== undefined ? { attempts: o.readAttempts } : {}),
+        }),
+      );
+    }
+  }
+  return { name: h.name, version: h.version, status, code, message, isMultiConfig: h.isMultiConfig, extensions };
+}
