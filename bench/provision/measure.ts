@@ -1,0 +1,197 @@
+// One provisioning run of one agent in a fresh namespace sandbox (test/sandbox): the emulator on 127.0.0.1:80 and
+// :32526 (the Python agent's fixed ports, design.md §7), the sandbox prepared by bench/python-agent/prepare.sh, then
+// the agent started under GNU time. Measured: from just before the agent is spawned to the time the emulator
+// recorded the first terminal health report (Ready, or NotReady/ProvisioningFailed), and the peak RSS GNU time
+// reports (%M: the largest of the agent's process and the children it waited for).
+import type { ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createSandbox, WAAGENT, type EmulatorHandle, type Sandbox } from '../../test/sandbox/sandbox.ts';
+import type { HealthReport } from '../../test/fabric/types.ts';
+import { REPO_ROOT } from '../../test/helpers/paths.ts';
+
+const PYTHON_AGENT_DIR = join(REPO_ROOT, 'bench', 'python-agent');
+const PREPARE = join(PYTHON_AGENT_DIR, 'prepare.sh');
+const CONFIG = join(PYTHON_AGENT_DIR, 'waagent.conf');
+const STUB_BIN = join(PYTHON_AGENT_DIR, 'bin');
+export const PYTHON_WAAGENT = '/usr/sbin/waagent';
+
+export type AgentKind = 'python' | 'python-stubbed' | 'ours';
+
+export interface RunResult {
+  agent: AgentKind;
+  /** ms from spawn to the emulator's record of the first terminal health report; null when none came */
+  ms: number | null;
+  /** KiB, GNU time's %M; null when it could not be read */
+  rssKiB: number | null;
+  /** KiB, the agent process's own VmHWM as last sampled from /proc (every 20 ms) before the report or its exit */
+  hwmKiB: number | null;
+  /** "Ready", or "NotReady/ProvisioningFailed: why", or "no report: why" */
+  outcome: string;
+  /** the agent's log, when the run did not reach Ready */
+  log?: string;
+  /** the binary answered that -provision is not implemented (yet) */
+  notImplemented?: boolean;
+}
+
+export interface RunInput {
+  /** ovf-env.xml on the host */
+  ovfEnv: string;
+  /** the same, in a UDF image made by genisoimage -udf (our agent's DVD.Device) */
+  udfImage: string;
+  timeoutMs: number;
+  /** return the agent's log even when it reached Ready */
+  keepLog?: boolean;
+}
+
+// Fast Track off (HostGAPlugin answers 404 to /vmSettings): the recorded vmSettings and ExtensionsConfig are not the
+// same goal state, and the Python agent, finding them out of step, would wait a goal-state period (6 s) and fetch
+// again. Goal state = ExtensionsConfig, as on a VM without Fast Track.
+const EMULATOR_ARGS = [
+  '--wireserver', '127.0.0.1:80', '--hostplugin', '127.0.0.1:32526', '--imds', '127.0.0.1:0', '--blob', '127.0.0.1:0',
+  '--rewrite-address', '127.0.0.1', '--no-vm-settings',
+];
+
+function isTerminal(r: HealthReport): boolean {
+  return r.state === 'Ready' || (r.state === 'NotReady' && r.subStatus === 'ProvisioningFailed');
+}
+
+function children(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** The process GNU time started (the agent): the child of the `time` process below `root`. */
+function agentPid(root: number): number | null {
+  const queue = [root];
+  while (queue.length) {
+    const pid = queue.shift()!;
+    let comm = '';
+    try {
+      comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      continue;
+    }
+    const kids = children(pid);
+    if (comm === 'time') return kids[0] ?? null;
+    queue.push(...kids);
+  }
+  return null;
+}
+
+function exited(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return Promise.race([new Promise<boolean>((r) => child.once('exit', () => r(true))), sleep(ms).then(() => false)]);
+}
+
+function readRss(file: string): number | null {
+  if (!existsSync(file)) return null;
+  const last = readFileSync(file, 'utf8').trim().split('\n').pop() ?? '';
+  return /^\d+$/.test(last) ? Number(last) : null;
+}
+
+function configFor(agent: AgentKind, sb: Sandbox, udfImage: string): string {
+  let text = readFileSync(CONFIG, 'utf8');
+  if (agent === 'ours') {
+    // ours is told where things are instead of discovering them: the lease file read and /dev scan it skips cost
+    // microseconds, and DVD.Device is how it reads media the kernel here cannot mount (no udf/iso9660)
+    text += ['Protocol.WireServerEndpoint=127.0.0.1:80', 'Protocol.HostGAPluginPort=32526', `DVD.Device=${udfImage}`, 'Logs.File=/var/log/waagent.log', ''].join('\n');
+  }
+  const path = join(sb.dir, 'waagent.conf');
+  writeFileSync(path, text);
+  return path;
+}
+
+function vmHwm(pid: number): number | null {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null; // gone
+  }
+}
+
+interface Watch {
+  pid: number | null;
+  hwmKiB: number | null;
+}
+
+async function waitForReport(emu: EmulatorHandle, child: ChildProcess, timeoutMs: number, watch: Watch): Promise<HealthReport | string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (watch.pid === null && child.pid !== undefined) watch.pid = agentPid(child.pid);
+    if (watch.pid !== null) watch.hwmKiB = vmHwm(watch.pid) ?? watch.hwmKiB;
+    const done = (await emu.healthReports()).find(isTerminal);
+    if (done) return done;
+    if (child.exitCode !== null || child.signalCode !== null) {
+      const late = (await emu.healthReports()).find(isTerminal);
+      return late ?? `the agent exited (${child.exitCode ?? child.signalCode}) without reporting`;
+    }
+    if (Date.now() > deadline) return `nothing within ${timeoutMs / 1000} s`;
+    await sleep(20);
+  }
+}
+
+/** Provisions once with `agent` in a fresh sandbox and returns what was measured; the sandbox is gone afterwards. */
+export async function provisionOnce(agent: AgentKind, input: RunInput): Promise<RunResult> {
+  const sb = await createSandbox({ hostname: 'bench-image' });
+  try {
+    const emu = await sb.startEmulator(EMULATOR_ARGS);
+    const ovf = join(sb.dir, 'ovf-env.xml');
+    copyFileSync(input.ovfEnv, ovf);
+    const image = join(sb.dir, 'ovf-env.udf');
+    copyFileSync(input.udfImage, image);
+    const prep = await sb.exec(['bash', PREPARE, ovf], { cwd: '/' });
+    if (prep.code !== 0) throw new Error(`preparing the sandbox failed: ${prep.stderr.trim()}`);
+    const conf = configFor(agent, sb, image);
+    const cp = await sb.exec(['cp', conf, '/etc/waagent.conf'], { cwd: '/' });
+    if (cp.code !== 0) throw new Error(`cannot install the configuration: ${cp.stderr.trim()}`);
+
+    const rssFile = join(sb.dir, 'time.out');
+    const argv = agent === 'ours' ? [WAAGENT, '-provision'] : [PYTHON_WAAGENT, '-daemon'];
+    const env: Record<string, string> = agent === 'python-stubbed' ? { PATH: `${STUB_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` } : {};
+    const t0 = Date.now();
+    const child = sb.spawn(['/usr/bin/time', '-f', '%M', '-o', rssFile, ...argv], { cwd: '/', env });
+    let output = '';
+    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    const watch: Watch = { pid: null, hwmKiB: null };
+    const report = await waitForReport(emu, child, input.timeoutMs, watch);
+
+    // the Python daemon goes on to the extension handler after Ready: stop it, and let GNU time report
+    if (child.exitCode === null && child.signalCode === null) {
+      const pid = watch.pid ?? (child.pid === undefined ? null : agentPid(child.pid));
+      if (pid !== null) {
+        watch.hwmKiB = vmHwm(pid) ?? watch.hwmKiB;
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // it exited on its own meanwhile (ours does, after Ready)
+        }
+      }
+      await exited(child, 5000);
+    }
+    const ms = typeof report === 'string' ? null : Date.parse(report.time) - t0;
+    const outcome =
+      typeof report === 'string' ? `no report: ${report}` : report.state === 'Ready' ? 'Ready' : `NotReady/ProvisioningFailed: ${report.description ?? ''}`;
+    const result: RunResult = { agent, ms, rssKiB: readRss(rssFile), hwmKiB: watch.hwmKiB, outcome };
+    if (outcome !== 'Ready' || input.keepLog) {
+      let log = '';
+      try {
+        log = sb.readFile('/var/log/waagent.log');
+      } catch {
+        // no log written
+      }
+      const requests = (await emu.requests()).map((q) => `${q.time} ${q.service} ${q.method} ${q.path} -> ${q.status}`);
+      result.log = `${output.trim()}\n${log}\n${requests.join('\n')}`.trim().split('\n').slice(input.keepLog ? 0 : -40).join('\n');
+      if (/-provision is not implemented/.test(output)) result.notImplemented = true;
+    }
+    return result;
+  } finally {
+    await sb.close();
+  }
+}
