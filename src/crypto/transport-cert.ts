@@ -2,7 +2,7 @@
 // `openssl req -x509 -nodes -subj /CN=LinuxTransport -days 730 -newkey rsa:2048`. The certificate
 // carries the same extensions `openssl req` adds (subject/authority key identifier, CA:TRUE), because
 // the platform addresses the Certificates envelope to it by subject key identifier.
-import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPair, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { bitString, encode, fromPem, parse, seq, toPem } from './der.ts';
 import { OID } from './oids.ts';
 
@@ -54,13 +54,29 @@ export function selfSignedCertificate(privateKey: KeyObject, publicKey: KeyObjec
   return encode.sequence(tbs, sigAlg, encode.bitString(signature));
 }
 
-export function generateTransportCertificate(): TransportCertificate {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 0x10001 });
+const RSA_OPTIONS = { modulusLength: 2048, publicExponent: 0x10001 } as const;
+
+function certificateOf(privateKey: KeyObject, publicKey: KeyObject): TransportCertificate {
   const der = selfSignedCertificate(privateKey, publicKey, SUBJECT, VALIDITY_DAYS);
   return {
     certPem: toPem('CERTIFICATE', der),
     keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
   };
+}
+
+export function generateTransportCertificate(): TransportCertificate {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', RSA_OPTIONS);
+  return certificateOf(privateKey, publicKey);
+}
+
+/** The same, with the key generated on libuv's thread pool: provisioning's other work goes on meanwhile. */
+export function generateTransportCertificateAsync(): Promise<TransportCertificate> {
+  return new Promise((resolve, reject) => {
+    generateKeyPair('rsa', RSA_OPTIONS, (err, publicKey, privateKey) => {
+      if (err) reject(err);
+      else resolve(certificateOf(privateKey, publicKey));
+    });
+  });
 }
 
 /** The `x-ms-guest-agent-public-x509-cert` header value: the DER certificate as one line of base64 (§2.8, §10 item 8). */

@@ -2,7 +2,7 @@
 // protocol-version check, the transport certificate and a goal-state fetcher, over one HTTP client. Commands
 // (-goal-state, -provision, -run-exthandlers, -daemon) open a session and close it when they are done.
 import type { Config } from '../config/index.ts';
-import { generateTransportCertificate, installCertificates } from '../crypto/index.ts';
+import { generateTransportCertificateAsync, installCertificates } from '../crypto/index.ts';
 import { log } from '../log/logger.ts';
 import { discoverWireServer, type DiscoveredEndpoint } from './discovery/index.ts';
 import type { DiscoverOptions } from './discovery/dhcp-send.ts';
@@ -49,8 +49,8 @@ export async function openPlatformSession(config: Config, opts: SessionOptions =
     const wire = new WireServerClient({ http, endpoints });
     // The key pair is made while the versions request is in flight: both take a while on a fresh VM.
     const transportP = opts.newTransportCert
-      ? regenerateTransportCert(libDir, generateTransportCertificate)
-      : loadOrCreateTransportCert(libDir, generateTransportCertificate);
+      ? regenerateTransportCert(libDir, generateTransportCertificateAsync)
+      : loadOrCreateTransportCert(libDir, generateTransportCertificateAsync);
     const [, transport] = await Promise.all([wire.checkVersions(), transportP]);
     const fetcher = new GoalStateFetcher({ wire, libDir, transport, installCertificates, opensslPath: config.str('OS.OpensslPath') });
     return { config, libDir, http, endpoint, endpoints, wire, transport, fetcher, close: () => http.close() };

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateTransportCertificate, transportCertHeader } from '../../src/crypto/index.ts';
+import { generateTransportCertificate, generateTransportCertificateAsync, transportCertHeader } from '../../src/crypto/index.ts';
 import { certificateFields } from '../../src/crypto/x509.ts';
 import { openssl, tempDir } from './crypto-helpers.ts';
 
@@ -51,4 +51,14 @@ test('the certificate header is the DER as one line of base64 (§2.8)', () => {
   assert.equal(header, python);
   assert.deepEqual(Buffer.from(header, 'base64'), new X509Certificate(certPem).raw);
   assert.throws(() => transportCertHeader('not a pem'), /holds no CERTIFICATE block/);
+});
+
+test('the asynchronous generator makes the same kind of certificate, with its own key', async () => {
+  const { certPem, keyPem } = await generateTransportCertificateAsync();
+  const cert = new X509Certificate(certPem);
+  assert.equal(cert.checkPrivateKey(createPrivateKey(keyPem)), true);
+  assert.equal(cert.subject, 'CN=LinuxTransport');
+  assert.equal(cert.verify(cert.publicKey), true);
+  assert.equal(cert.publicKey.asymmetricKeyDetails?.modulusLength, 2048);
+  assert.notEqual(cert.fingerprint256, new X509Certificate((await generateTransportCertificateAsync()).certPem).fingerprint256);
 });
