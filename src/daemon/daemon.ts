@@ -7,11 +7,13 @@ import { describeError } from '../errors.ts';
 import type { ExtensionsLoop } from '../extensions/loop.ts';
 import { log } from '../log/logger.ts';
 import { detectDistro } from '../os/distro.ts';
+import { rdmaEnabled, rdmaTask } from '../os/rdma.ts';
 import { ensureResourceDisk } from '../os/resource-disk/index.ts';
 import { applyScsiTimeoutConfig } from '../os/scsi-timeout.ts';
 import { isAgentDisabled } from '../provisioning/provisioned-marker.ts';
 import { runProvisioning, type ProvisionResult } from '../provisioning/provision.ts';
 import { OUR_VERSION } from '../version.ts';
+import { dhcpWatchApplies, machineDhcpWatchTask } from './dhcp-watch.ts';
 import { firewallTask } from './firewall.ts';
 import { hostnameMonitorTask } from './hostname-monitor.ts';
 import { PeriodicTasks, type PeriodicTask } from './periodic.ts';
@@ -47,6 +49,9 @@ function periodicTasks(config: Config, loop: ExtensionsLoop): PeriodicTask[] {
   const distro = detectDistro();
   if (!['debian', 'ubuntu'].includes(distro.id)) tasks.push(persistentNetTask(config));
   if (config.bool('OS.EnableFirewall')) tasks.push(firewallTask(config, () => loop.wireServer()));
+  if (dhcpWatchApplies(config)) tasks.push(machineDhcpWatchTask(config));
+  // RDMA (§8.4, §7.1 step 5): once provisioned, each time the goal state brings a different SharedConfig.
+  if (rdmaEnabled(config)) tasks.push(rdmaTask(config));
   return tasks;
 }
 
@@ -80,7 +85,6 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<numbe
     try {
       const tasks = new PeriodicTasks(periodicTasks(config, loop));
       log.info(`periodic duties: ${tasks.names.join(', ') || 'none'}`);
-      const periodMs = (config.int('Extensions.GoalStatePeriod') ?? 6) * 1000;
       let failures = 0;
       let nextCycle = 0;
       while (!stop.stopped) {
@@ -88,7 +92,7 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<numbe
           const ok = await loop.cycle();
           failures = ok ? 0 : failures + 1;
           if (failures === 1 || (failures > 0 && failures % 10 === 0)) log.warn(`the platform did not answer (${failures} cycle(s) in a row); backing off`);
-          nextCycle = Date.now() + cycleDelay(periodMs, failures);
+          nextCycle = Date.now() + cycleDelay(loop.periodMs(), failures);
         }
         if (stop.stopped) break;
         const taskWait = await tasks.runDue(() => stop.stopped);

@@ -1,10 +1,11 @@
-// SIGTERM / SIGINT for the daemon: they set a flag the loop checks between steps and wake any wait, so the step
-// running now finishes (a handler command, a file write) and the daemon then exits cleanly (§7.1).
+// SIGTERM / SIGINT for the daemon: they set a flag the loop checks between steps and wake every wait (the loop's,
+// and the HTTP client's retry back-off, see SessionOptions.stop), so the step running now finishes (a handler
+// command, a file write) and the daemon then exits cleanly (§7.1).
 import { log } from '../log/logger.ts';
 
 export class StopSignal {
   #stopped = false;
-  #wake: (() => void) | null = null;
+  readonly #wakers = new Set<() => void>();
   readonly #handler = (signal: NodeJS.Signals) => {
     if (!this.#stopped) log.info(`${signal} received: stopping after the current step`);
     this.stop();
@@ -16,7 +17,7 @@ export class StopSignal {
 
   stop(): void {
     this.#stopped = true;
-    this.#wake?.();
+    for (const wake of [...this.#wakers]) wake();
   }
 
   install(): void {
@@ -29,18 +30,20 @@ export class StopSignal {
     process.off('SIGINT', this.#handler);
   }
 
-  /** Resolves after ms, or at once when stopped. */
+  /** Resolves after ms (Infinity: only when stopped), or at once when stopped. Any number of waits at a time. */
   wait(ms: number): Promise<void> {
     if (this.#stopped) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = Number.isFinite(ms) ? setTimeout(done, Math.min(ms, 2 ** 31 - 1)) : null;
-      const self = this;
+      // An endless wait still needs a live timer: signal handlers alone do not keep Node's event loop running,
+      // and the process would end at once, leaving its pid file behind.
+      const timer = Number.isFinite(ms) ? setTimeout(done, Math.min(ms, 2 ** 31 - 1)) : setInterval(() => {}, 2 ** 30);
+      const wakers = this.#wakers;
       function done() {
-        if (timer) clearTimeout(timer);
-        self.#wake = null;
+        clearTimeout(timer);
+        wakers.delete(done);
         resolve();
       }
-      this.#wake = done;
+      wakers.add(done);
     });
   }
 }

@@ -1,4 +1,6 @@
-// Setting the hostname (azure-protocol.md §4.4 step 6) and publishing it through the DHCP client in use (§4.6).
+// Setting the hostname (azure-protocol.md §4.4 step 6) and publishing it through the DHCP client in use (§4.6):
+// where the distro family keeps the name to send (the profile's dhcpHostname, as the Python osutil classes do it),
+// then a new DHCP exchange through networkd, NetworkManager or wicked.
 // Publishing is bounded (3 s by default, all steps together): unlike the Python agent's ifdown/ifup retries
 // (up to 15 s), a missing tool or a slow NIC only costs a warning, never a late Ready.
 import { existsSync, readFileSync } from 'node:fs';
@@ -7,6 +9,10 @@ import type { Config } from '../config/index.ts';
 import { AgentError } from '../errors.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
+import { dhclientConfWithHostname, primaryInterface, setDhcpHostname } from '../os/dhcp-hostname.ts';
+
+export { dhclientConfWithHostname, primaryInterface };
+import { detectProfile, type DistroProfile } from '../os/distro-profile.ts';
 import { run, which } from '../os/exec.ts';
 
 export interface HostnameOptions {
@@ -35,30 +41,19 @@ export async function setHostname(name: string, opts: HostnameOptions = {}): Pro
   log.info(`hostname set to ${host}`);
 }
 
-/** dhclient.conf with `send host-name "<name>";`; null when it already sends the hostname by itself (§4.6). */
-export function dhclientConfWithHostname(text: string, name: string): string | null {
-  const lines = text.split('\n');
-  const live = lines.filter((l) => !l.trim().startsWith('#'));
-  if (live.some((l) => /^\s*send\s+host-name\b.*(gethostname\(\)|<hostname>)/.test(l))) return null;
-  const kept = lines.filter((l) => !/^\s*send\s+host-name\b/.test(l));
-  while (kept.length > 0 && kept[kept.length - 1] === '') kept.pop();
-  return [...kept, `send host-name "${name}";`].join('\n') + '\n';
+
+/** SUSE: DHCLIENT_HOSTNAME_OPTION=AUTO (quoted or not) already sends the current hostname. */
+function suseSendsHostnameItself(path: string): boolean {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return false;
+  }
+  const line = text.split('\n').find((l) => l.startsWith('DHCLIENT_HOSTNAME_OPTION='));
+  return line !== undefined && line.slice(line.indexOf('=') + 1).trim().replace(/^"(.*)"$/, '$1') === 'AUTO';
 }
 
-/** The interface of the default route with the lowest metric in /proc/net/route, else the first non-loopback one. */
-export function primaryInterface(routeTable: string): string | null {
-  let best: { iface: string; metric: number } | null = null;
-  const ifaces: string[] = [];
-  for (const line of routeTable.split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 8) continue;
-    const [iface, dest, , flags, , , metric] = f as [string, string, string, string, string, string, string];
-    if (iface !== 'lo' && !ifaces.includes(iface)) ifaces.push(iface);
-    const gateway = (Number.parseInt(flags, 16) & 0x2) !== 0; // RTF_GATEWAY
-    if (dest === '00000000' && gateway && (best === null || Number(metric) < best.metric)) best = { iface, metric: Number(metric) };
-  }
-  return best?.iface ?? ifaces[0] ?? null;
-}
 
 export interface PublishOptions {
   /** default 3000 ms for everything */
@@ -67,14 +62,18 @@ export interface PublishOptions {
   dhclientConfs?: string[];
   /** default /proc/net/route */
   routeTable?: string;
-  /** default /run (systemd/netif for networkd, NetworkManager for NM) */
+  /** default /run (systemd/netif for networkd, NetworkManager for NM, wicked) */
   runDir?: string;
+  /** default the running machine's; its dhcpHostname says which file carries the name */
+  profile?: DistroProfile;
+  /** default /etc: sysconfig/network-scripts/ifcfg-<if> (RHEL) and sysconfig/network/dhcp (SUSE) below it */
+  etcDir?: string;
 }
 
 export interface PublishResult {
   interface: string | null;
-  /** how the DHCP server was told: networkd, NetworkManager, or only dhclient.conf (read at the next renewal) */
-  via: 'networkd' | 'NetworkManager' | 'dhclient.conf' | 'none';
+  /** how the DHCP server was told: a new exchange (networkd, NetworkManager, wicked), else only the file the client reads at the next renewal */
+  via: 'networkd' | 'NetworkManager' | 'wicked' | 'dhclient.conf' | 'ifcfg' | 'sysconfig-dhcp' | 'none';
   ok: boolean;
 }
 
@@ -85,23 +84,34 @@ export async function publishHostname(config: Config, name: string, opts: Publis
   const left = () => Math.max(1, deadline - Date.now());
   const runDir = opts.runDir ?? '/run';
   let via: PublishResult['via'] = 'none';
-  for (const conf of opts.dhclientConfs ?? ['/etc/dhcp/dhclient.conf', '/etc/dhcp3/dhclient.conf', '/etc/dhclient.conf']) {
-    let text: string;
-    try {
-      text = readFileSync(conf, 'utf8');
-    } catch {
-      continue;
-    }
-    const edited = dhclientConfWithHostname(text, host);
-    if (edited !== null) writeFileAtomic(conf, edited, { mode: 0o644 });
-    via = 'dhclient.conf';
-    break;
-  }
   let iface: string | null = null;
   try {
     iface = primaryInterface(readFileSync(opts.routeTable ?? '/proc/net/route', 'utf8'));
   } catch {
     /* no route table */
+  }
+  const mechanism = (opts.profile ?? detectProfile()).dhcpHostname;
+  if (mechanism === 'ifcfg' || mechanism === 'sysconfig-dhcp') {
+    // RedhatOSUtil / SUSEOSUtil set_dhcp_hostname; the file must exist (none is created)
+    const etcDir = opts.etcDir ?? '/etc';
+    const file =
+      mechanism === 'ifcfg' ? join(etcDir, 'sysconfig/network-scripts', `ifcfg-${iface ?? 'eth0'}`) : join(etcDir, 'sysconfig/network/dhcp');
+    if (!(mechanism === 'sysconfig-dhcp' && suseSendsHostnameItself(file))) setDhcpHostname(mechanism, host, { etcDir, routeTable: opts.routeTable });
+    if (existsSync(file)) via = mechanism;
+  } else {
+    // dhclient.conf, also on networkd distros (DefaultOSUtil's set_dhcp_hostname, when ISC dhclient is installed)
+    for (const conf of opts.dhclientConfs ?? ['/etc/dhcp/dhclient.conf', '/etc/dhcp3/dhclient.conf', '/etc/dhclient.conf']) {
+      let text: string;
+      try {
+        text = readFileSync(conf, 'utf8');
+      } catch {
+        continue;
+      }
+      const edited = dhclientConfWithHostname(text, host);
+      if (edited !== null) writeFileAtomic(conf, edited, { mode: 0o644 });
+      via = 'dhclient.conf';
+      break;
+    }
   }
   let ok = via !== 'none';
   if (iface !== null) {
@@ -109,6 +119,8 @@ export async function publishHostname(config: Config, name: string, opts: Publis
     const attempts: Array<[PublishResult['via'], string, string[]]> = [
       ['networkd', join(runDir, 'systemd', 'netif'), ['networkctl', 'reconfigure', iface]],
       ['NetworkManager', join(runDir, 'NetworkManager'), ['nmcli', 'device', 'reapply', iface]],
+      // SUSEOSUtil: `ifup <if>` makes wicked ask again without taking the link down
+      ['wicked', join(runDir, 'wicked'), ['ifup', iface]],
     ];
     for (const [name, marker, argv] of attempts) {
       if (!existsSync(marker) || !(await which(argv[0]!))) continue;

@@ -11,7 +11,7 @@ import { flatcarGrubCfgWithSerialConsole, grubDefaultWithSerialConsole } from '.
 import { Config } from '../../src/config/index.ts';
 import { parseOsRelease } from '../../src/os/distro.ts';
 import { profileFor } from '../../src/os/distro-profile.ts';
-import { setDhcpHostname, withShellVar } from '../../src/os/deprovision/dhcp-hostname.ts';
+import { setDhcpHostname, withShellVar } from '../../src/os/dhcp-hostname.ts';
 import { withoutSudoersUser } from '../../src/os/deprovision/execute.ts';
 import { buildPlan } from '../../src/os/deprovision/plan.ts';
 import { REPO_ROOT } from '../helpers/paths.ts';

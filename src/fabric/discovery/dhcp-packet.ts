@@ -26,7 +26,7 @@ export interface DhcpReply {
   wireServer: string | null;
   /** option 3, the first router, or null */
   gateway: string | null;
-  /** option 249, Microsoft classless static routes */
+  /** option 249, Microsoft classless static routes; else option 121 (RFC 3442, the same format) */
   routes: DhcpRoute[];
 }
 
@@ -91,6 +91,7 @@ export function parseReply(reply: Buffer, request: Buffer): DhcpReply {
   if (!reply.subarray(CHADDR, CHADDR + 6).equals(request.subarray(CHADDR, CHADDR + 6))) throw bad('is for another MAC address');
   const out: DhcpReply = { wireServer: null, gateway: null, routes: [] };
   let i = OPTIONS;
+  let has249 = false;
   while (i < reply.length) {
     const code = reply[i]!;
     if (code === 255) break;
@@ -104,7 +105,8 @@ export function parseReply(reply: Buffer, request: Buffer): DhcpReply {
     const data = reply.subarray(i + 2, i + 2 + len);
     if (code === 245 && len === 4) out.wireServer = ipAt(data, 0);
     else if (code === 3 && len >= 4) out.gateway = ipAt(data, 0);
-    else if (code === 249) out.routes = parseClasslessRoutes(data);
+    else if (code === 249 || (code === 121 && !has249)) out.routes = parseClasslessRoutes(data);
+    if (code === 249) has249 = true;
     i += 2 + len;
   }
   if (out.wireServer !== null && !isIPv4(out.wireServer)) out.wireServer = null;

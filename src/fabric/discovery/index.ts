@@ -4,6 +4,7 @@
 import type { Config } from '../../config/index.ts';
 import { describeError } from '../../errors.ts';
 import { log } from '../../log/logger.ts';
+import { applyDhcpRoutes, rememberDhcpRoutes, type DhcpRoutes } from '../../os/routes.ts';
 import { WIRESERVER_IP, wireServerOverride } from '../endpoints.ts';
 import { sendDiscover, type DiscoverOptions } from './dhcp-send.ts';
 import { endpointFromLeaseFiles } from './leases.ts';
@@ -25,6 +26,8 @@ export interface DiscoveryOptions {
   now?: Date;
   /** Send our own DHCPDISCOVER when nothing else named the WireServer (daemon only); its options. */
   dhcp?: DiscoverOptions | false;
+  /** What to do with the gateway and routes of a DHCP reply (default: add them, §1.1 "After a DISCOVER"). */
+  applyRoutes?: (reply: DhcpRoutes) => Promise<unknown>;
 }
 
 export interface DiscoveredEndpoint {
@@ -47,6 +50,9 @@ export async function discoverWireServer(opts: DiscoveryOptions): Promise<Discov
   if (useDhcp && opts.dhcp) {
     try {
       const reply = await sendDiscover(opts.dhcp);
+      // the routes first: the WireServer may only be reachable through them
+      await (opts.applyRoutes ?? ((r: DhcpRoutes) => applyDhcpRoutes(r, { routeTable: `${root}/proc/net/route` })))(reply);
+      rememberDhcpRoutes(reply);
       if (reply.wireServer) return { endpoint: reply.wireServer, source: 'dhcp' };
       log.info('the DHCP reply carries no option 245; using the well-known WireServer address');
     } catch (e) {

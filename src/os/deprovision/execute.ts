@@ -11,7 +11,7 @@ import { setHostname } from '../../provisioning/hostname.ts';
 import { deleteRootPassword } from '../../provisioning/root-password.ts';
 import { lookupUser, readUidMin } from '../../provisioning/user.ts';
 import type { DistroProfile } from '../distro-profile.ts';
-import { setDhcpHostname } from './dhcp-hostname.ts';
+import { setDhcpHostname } from '../dhcp-hostname.ts';
 import { emptyDirs, removeFiles } from './files.ts';
 import { describeAction, type DeprovisionAction } from './plan.ts';
 

@@ -3,9 +3,8 @@
 // DHCLIENT_HOSTNAME_OPTION. Only files that exist are edited; none is created.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../atomic-file.ts';
-import { dhclientConfWithHostname, primaryInterface } from '../../provisioning/hostname.ts';
-import type { DhcpHostnameMechanism } from '../distro-profile.ts';
+import { writeFileAtomic } from './atomic-file.ts';
+import type { DhcpHostnameMechanism } from './distro-profile.ts';
 
 export interface DhcpHostnameOptions {
   /** default /etc; the three dhclient.conf locations and /etc/sysconfig are found below it */
@@ -64,4 +63,29 @@ export function setDhcpHostname(mechanism: DhcpHostnameMechanism, name: string, 
       break;
   }
   return changed;
+}
+
+/** dhclient.conf with `send host-name "<name>";`; null when it already sends the hostname by itself (§4.6). */
+export function dhclientConfWithHostname(text: string, name: string): string | null {
+  const lines = text.split('\n');
+  const live = lines.filter((l) => !l.trim().startsWith('#'));
+  if (live.some((l) => /^\s*send\s+host-name\b.*(gethostname\(\)|<hostname>)/.test(l))) return null;
+  const kept = lines.filter((l) => !/^\s*send\s+host-name\b/.test(l));
+  while (kept.length > 0 && kept[kept.length - 1] === '') kept.pop();
+  return [...kept, `send host-name "${name}";`].join('\n') + '\n';
+}
+
+/** The interface of the default route with the lowest metric in /proc/net/route, else the first non-loopback one. */
+export function primaryInterface(routeTable: string): string | null {
+  let best: { iface: string; metric: number } | null = null;
+  const ifaces: string[] = [];
+  for (const line of routeTable.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 8) continue;
+    const [iface, dest, , flags, , , metric] = f as [string, string, string, string, string, string, string];
+    if (iface !== 'lo' && !ifaces.includes(iface)) ifaces.push(iface);
+    const gateway = (Number.parseInt(flags, 16) & 0x2) !== 0; // RTF_GATEWAY
+    if (dest === '00000000' && gateway && (best === null || Number(metric) < best.metric)) best = { iface, metric: Number(metric) };
+  }
+  return best?.iface ?? ifaces[0] ?? null;
 }
