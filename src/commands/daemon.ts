@@ -7,7 +7,9 @@ import { openExtensionsLoop } from '../extensions/loop.ts';
 
 export async function daemonCommand(config: Config, inv: Invocation): Promise<number> {
   return runDaemon(config, {
-    // Only the daemon sends its own DHCPDISCOVER and makes a fresh transport certificate (§10 item 39).
-    openExtensionsLoop: async (c) => openExtensionsLoop(c, { configPath: inv.configPath ?? DEFAULT_CONFIG_PATH, session: { newTransportCert: true, dhcp: {} } }),
+    // Only the daemon sends its own DHCPDISCOVER and makes a fresh transport certificate (§10 item 39). The stop
+    // signal reaches the HTTP client: SIGTERM during a WireServer outage must not sit out minutes of retries.
+    openExtensionsLoop: async (c, stop) =>
+      openExtensionsLoop(c, { configPath: inv.configPath ?? DEFAULT_CONFIG_PATH, session: { newTransportCert: true, dhcp: {}, stop } }),
   });
 }

@@ -1,6 +1,7 @@
 // waagent -run-exthandlers (azure-protocol.md §7.1): the goal-state / extensions / status loop alone (the daemon
-// runs the same loop in its own process). Every Extensions.GoalStatePeriod: fetch the goal state, process
-// extensions on a new extensions goal state id, build and upload the status blob. -once: one iteration, then exit.
+// runs the same loop in its own process). Every Extensions.GoalStatePeriod (InitialGoalStatePeriod until the first
+// goal state converged): fetch the goal state, process extensions on a new extensions goal state id, build and
+// upload the status blob. -once: one iteration, then exit.
 import type { Invocation } from '../cli.ts';
 import { DEFAULT_CONFIG_PATH, type Config } from '../config/index.ts';
 import { StopSignal } from '../daemon/stop-signal.ts';
@@ -20,13 +21,12 @@ export async function runExtHandlersCommand(config: Config, inv: Invocation, opt
   // The worker reuses the transport certificate and the endpoint the daemon found; no DHCP of its own (§10 item 39).
   const loop = openExtensionsLoop(config, { configPath: inv.configPath ?? DEFAULT_CONFIG_PATH });
   try {
-    const period = (config.int('Extensions.GoalStatePeriod') ?? 6) * 1000;
     for (;;) {
       const started = Date.now();
       const ok = await loop.cycle();
       if (inv.once) return ok ? 0 : 1;
       if (stop.stopped) return 0;
-      await stop.wait(Math.max(0, period - (Date.now() - started)));
+      await stop.wait(Math.max(0, loop.periodMs() - (Date.now() - started)));
       if (stop.stopped) return 0;
     }
   } finally {

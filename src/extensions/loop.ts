@@ -8,25 +8,31 @@ import type { Config } from '../config/index.ts';
 import { describeError } from '../errors.ts';
 import type { StatusUploadBlob } from '../fabric/documents/index.ts';
 import { HostPluginClient, type HttpClient } from '../fabric/index.ts';
-import { openPlatformSession, type PlatformSession, type SessionOptions } from '../fabric/session.ts';
+import { libDirOf, openPlatformSession, type PlatformSession, type SessionOptions } from '../fabric/session.ts';
 import { GoalStateHistory } from '../history/history.ts';
 import { log } from '../log/logger.ts';
 import { detectDistro } from '../os/distro.ts';
 import { agentSupportedFeatures, buildAggregateStatus, formatAggregateStatus } from '../status/aggregate.ts';
 import { uploadStatus } from '../status/upload.ts';
+import { RemoteAccessHandler, redactRemoteAccess } from '../provisioning/remote-access.ts';
 import { COMPAT_AGENT_VERSION } from '../version.ts';
+import { clearFastTrackState, readFastTrackTicks, saveFastTrackState } from './fast-track-state.ts';
+import { InitialGoalState } from './initial-goal-state.ts';
 import { createLifecyclePorts } from './lifecycle/adapters.ts';
 import { ExtHandlerCycle, type FetchedGoalState, type StatusReport } from './lifecycle/cycle.ts';
 import { ExtensionsProcessor } from './lifecycle/process.ts';
 import { collectHandlerStatuses } from './lifecycle/report.ts';
 import { fromExtensionsConfig, fromVmSettings, type ExtensionsGoalState } from './lifecycle/source.ts';
 import { layoutRoots } from './package/index.ts';
+import { cloudInitGate } from './wait-for-cloud-init.ts';
 
 export interface ExtensionsLoop {
   /** One cycle; true when the goal state was fetched. Never throws. */
   cycle(): Promise<boolean>;
   /** The WireServer address (host, no port) once a session is open. */
   wireServer(): string | null;
+  /** How long to wait before the next cycle: Extensions.InitialGoalStatePeriod until the first goal state converged, then Extensions.GoalStatePeriod (§7.1). */
+  periodMs(): number;
   close(): Promise<void>;
 }
 
@@ -50,12 +56,13 @@ function versioningGovernance(config: Config): boolean {
 export function openExtensionsLoop(config: Config, opts: ExtensionsLoopOptions): ExtensionsLoop {
   let session: PlatformSession | null = null;
   let cycle: ExtHandlerCycle | null = null;
+  const initial = new InitialGoalState(config, libDirOf(config));
   return {
     async cycle() {
       if (!cycle) {
         try {
           session = await openPlatformSession(config, opts.session);
-          cycle = buildCycle(session, opts.configPath);
+          cycle = buildCycle(session, opts.configPath, initial);
         } catch (e) {
           log.warn(`the platform cannot be reached: ${describeError(e)}`);
           await session?.close();
@@ -68,14 +75,15 @@ export function openExtensionsLoop(config: Config, opts: ExtensionsLoopOptions):
     wireServer() {
       return session ? session.endpoints.wireServer.replace(/:\d+$/, '') : null;
     },
+    periodMs: () => initial.periodMs(),
     async close() {
       await session?.close();
     },
   };
 }
 
-function buildCycle(session: PlatformSession, configPath: string): ExtHandlerCycle {
-  const { config, http, endpoints, fetcher, libDir } = session;
+function buildCycle(session: PlatformSession, configPath: string, initial: InitialGoalState): ExtHandlerCycle {
+  const { config, http, endpoints, fetcher, libDir, transport } = session;
   const hostPlugin = new HostPluginClient({
     http,
     endpoints,
@@ -89,6 +97,19 @@ function buildCycle(session: PlatformSession, configPath: string): ExtHandlerCyc
   const extensionsEnabled = config.bool('Extensions.Enabled');
   const fastTrackEnabled = config.bool('Debug.EnableFastTrack');
   let fastTrackSupported = false;
+  /** The raw vmSettings of the last Fast Track goal state received (for VmSettings.json in the history). */
+  let lastVmSettings: { etag: string; text: string } | null = null;
+  /**
+   * §3.4: a Fabric goal state older than the last Fast Track one is outdated and not executed: checked for the first
+   * goal state when Fast Track is disabled (the last one is in fast_track.json), and when the HostGAPlugin stops
+   * supporting vmSettings.
+   */
+  let lastFastTrackTicks: bigint | null = readFastTrackTicks(libDir);
+  let outdatedBefore: bigint | null = fastTrackEnabled ? null : lastFastTrackTicks;
+  const remoteAccess = new RemoteAccessHandler(config, { transportKeyPem: transport.keyPem, transportCertPem: transport.certPem });
+  /** The RemoteAccess document of a new incarnation, processed after the status report (§7.1 step 7). */
+  let remoteAccessPending: { xml: string | null } | null = null;
+  const waitForCloudInit = cloudInitGate(config);
   const ports = createLifecyclePorts({
     roots,
     download: { http, hostPlugin },
@@ -113,16 +134,38 @@ function buildCycle(session: PlatformSession, configPath: string): ExtHandlerCyc
       if (fabric.artifactsProfileUrl && config.bool('EnableOverProvisioning')) {
         fabric = { ...fabric, onHold: await artifactsProfileOnHold(http, hostPlugin, fabric.artifactsProfileUrl) };
       }
+      remoteAccessPending = { xml: goalState.remoteAccessXml };
     }
     let vmSettings: ExtensionsGoalState | null = null;
     if (fastTrackEnabled) {
       try {
         const r = await hostPlugin.vmSettings();
+        if (r.kind === 'not-supported' && fastTrackSupported) {
+          log.warn('the HostGAPlugin stopped supporting vmSettings; a pending Fast Track goal state will not be executed');
+          outdatedBefore = lastFastTrackTicks;
+        }
         fastTrackSupported = r.kind !== 'not-supported';
-        if (r.kind === 'updated') vmSettings = fromVmSettings(r.etag, r.vmSettings);
+        if (r.kind === 'updated') {
+          vmSettings = fromVmSettings(r.etag, r.vmSettings);
+          if (vmSettings.source === 'FastTrack') {
+            lastVmSettings = { etag: r.etag, text: r.text };
+            lastFastTrackTicks = vmSettings.createdOnTicks;
+            saveFastTrackState(libDir, vmSettings.createdOnTicks);
+          } else {
+            clearFastTrackState(libDir);
+          }
+        }
       } catch (e) {
         log.warn(`vmSettings could not be fetched from the HostGAPlugin: ${describeError(e)}`);
       }
+    }
+    if (fabric && outdatedBefore !== null) {
+      if (fabric.createdOnTicks < outdatedBefore) {
+        log.info(`the Fabric goal state ${fabric.id} is older than the most recent Fast Track goal state; it is not executed`);
+        fabric = null;
+        clearFastTrackState(libDir);
+      }
+      outdatedBefore = null;
     }
     return { fabric, vmSettings, fabricStatusBlob: goalState.extensionsConfig?.statusUploadBlob ?? null };
   };
@@ -137,6 +180,7 @@ function buildCycle(session: PlatformSession, configPath: string): ExtHandlerCyc
       supportedFeatures: agentSupportedFeatures({ fastTrack: fastTrackSupported, versioningGovernance: versioningGovernance(config) }),
       now: new Date(),
     });
+    initial.onStatus(handlers);
     const json = formatAggregateStatus(doc);
     history.saveStatus(json);
     const outcome = await uploadStatus(json, {
@@ -152,20 +196,41 @@ function buildCycle(session: PlatformSession, configPath: string): ExtHandlerCyc
       },
     });
     if (outcome.uploaded) log.verbose(`status uploaded through ${outcome.channel}`);
+    await processRemoteAccess();
+  };
+
+  /** After the status report: JIT accounts can take a while (§7.1 step 7). Never throws. */
+  const processRemoteAccess = async (): Promise<void> => {
+    const pending = remoteAccessPending;
+    remoteAccessPending = null;
+    if (!pending) return;
+    try {
+      await remoteAccess.apply(pending.xml);
+    } catch (e) {
+      log.error(`the remote access users could not be processed: ${describeError(e)}`);
+    }
   };
 
   return new ExtHandlerCycle({
     fetch,
-    process: (gs) => processor.process(gs),
+    process: async (gs) => {
+      await waitForCloudInit();
+      return processor.process(gs);
+    },
     report,
     onNewGoalState: (gs) => {
-      history.beginGoalState(gs.source === 'FastTrack' ? gs.id : gs.inSvdSeqNo);
+      initial.onNewGoalState();
       const cur = fetcher.current;
+      const fastTrack = gs.source === 'FastTrack' && lastVmSettings !== null && gs.id === `etag_${lastVmSettings.etag}` ? lastVmSettings : null;
+      // §7.3: <incarnation>[-<etag>]
+      history.beginGoalState(fastTrack ? `${cur?.incarnation ?? gs.inSvdSeqNo}-${fastTrack.etag}` : gs.inSvdSeqNo);
       if (cur) {
         history.save('GoalState.xml', cur.goalStateXml);
         if (cur.extensionsConfigXml) history.save('ExtensionsConfig.xml', cur.extensionsConfigXml);
         history.save('SharedConfig.xml', cur.sharedConfigXml);
+        if (cur.remoteAccessXml) history.save('RemoteAccess.xml', redactRemoteAccess(cur.remoteAccessXml));
       }
+      if (fastTrack) history.save('VmSettings.json', fastTrack.text);
     },
   });
 }

@@ -72,6 +72,11 @@ export interface HttpClientOptions {
   now?: () => number;
   /** Default for HttpRequest.deadline: bounds every request this client sends (e.g. one -goal-state run). */
   deadline?: number;
+  /**
+   * Checked before every attempt: once true, requests fail without another attempt (the daemon stopping on
+   * SIGTERM must not sit out the retry back-off). Give a `sleep` that also ends early then.
+   */
+  cancelled?: () => boolean;
 }
 
 export interface HttpClient {
@@ -222,6 +227,7 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
     let lastStatus = 0;
     let attempts = 0;
     let outOfTime = false;
+    let cancelled = false;
     while (attempts < maxAttempts) {
       if (attempts > 0) {
         const wait = throttled ? THROTTLE_DELAY_MS : backoffDelay(attempts, delayMs);
@@ -233,6 +239,10 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
       }
       if (req.deadline !== undefined && now() >= req.deadline) {
         outOfTime = true;
+        break;
+      }
+      if (opts.cancelled?.()) {
+        cancelled = true;
         break;
       }
       attempts++;
@@ -272,7 +282,11 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
       }
       log.verbose(`HTTP ${req.method ?? 'GET'} ${shown} answered ${res.status} (attempt ${attempts}), retrying`);
     }
-    const why = attempts === 0 ? 'the deadline passed before the first attempt' : outOfTime ? `${lastError} (no time left to retry)` : lastError;
+    const why = cancelled
+      ? `the agent is stopping${lastError ? ` (last: ${lastError})` : ''}`
+      : attempts === 0
+        ? 'the deadline passed before the first attempt'
+        : outOfTime ? `${lastError} (no time left to retry)` : lastError;
     throw new AgentError('http', `${req.method ?? 'GET'} ${shown} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${why}`, {
       url: shown,
       status: lastStatus,

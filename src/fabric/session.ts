@@ -20,6 +20,8 @@ export interface SessionOptions {
   dhcp?: DiscoverOptions | false;
   /** A fresh transport certificate (the daemon on start) instead of reusing the pair on disk. */
   newTransportCert?: boolean;
+  /** The daemon's stop signal: once stopped, no request starts and retry waits end (SIGTERM ends a cycle promptly). */
+  stop?: { readonly stopped: boolean; wait(ms: number): Promise<void> };
 }
 
 export interface PlatformSession {
@@ -41,7 +43,12 @@ export function libDirOf(config: Config): string {
 /** Discovers the WireServer, checks its protocol versions and readies the transport certificate. */
 export async function openPlatformSession(config: Config, opts: SessionOptions = {}): Promise<PlatformSession> {
   const libDir = libDirOf(config);
-  const http = createHttpClient({ proxy: proxySettings(config), deadline: opts.deadline });
+  const stop = opts.stop;
+  const http = createHttpClient({
+    proxy: proxySettings(config),
+    deadline: opts.deadline,
+    ...(stop ? { sleep: (ms: number) => stop.wait(ms), cancelled: () => stop.stopped } : {}),
+  });
   try {
     const endpoint = await discoverWireServer({ config, dhcp: opts.dhcp ?? false });
     log.verbose(`WireServer ${endpoint.endpoint} (from ${endpoint.source})`);

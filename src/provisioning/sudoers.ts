@@ -83,3 +83,17 @@ export async function grantSudo(config: Config, user: string, hasPassword: boole
   writeFileAtomic(file, after, { mode: 0o440 });
   log.info(`sudo rule for ${user} in ${file}${hasPassword ? '' : ' (NOPASSWD: no password was provisioned)'}`);
 }
+
+/** Removes the user's rules of ours (either form) from <OS.SudoersDir>/waagent; nothing to do without the file. */
+export function revokeSudo(config: Config, user: string): void {
+  const dir = config.str('OS.SudoersDir');
+  if (!dir) return;
+  const file = join(dir, 'waagent');
+  const before = readOrEmpty(file);
+  const ours = new Set([sudoersLine(user, true), sudoersLine(user, false)]);
+  const lines = before.split('\n');
+  const after = lines.filter((l) => !ours.has(l.replace(/\r$/, '').trim()));
+  if (after.length === lines.length) return;
+  writeFileAtomic(file, after.join('\n'), { mode: 0o440 });
+  log.info(`sudo rule for ${user} removed from ${file}`);
+}

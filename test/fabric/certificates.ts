@@ -121,3 +121,32 @@ export async function certificateFile(
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** The plaintext of a recorded <Password> element (XML entities resolved). */
+function xmlText(t: string): string {
+  return t.trim().replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+}
+
+/**
+ * §2.9: every <Password> of a RemoteAccess document replaced by base64 CMS EnvelopedData of its text as UTF-16LE,
+ * encrypted to the transport certificate with the requested cipher (AES128_CBC when none is named).
+ */
+export async function encryptRemoteAccessPasswords(xml: string, transportPem: string, cipherName: string | undefined): Promise<string> {
+  const cipher = CIPHERS[(cipherName ?? 'AES128_CBC').trim()];
+  if (!cipher) throw new CertificateRequestError(`unsupported x-ms-cipher-name "${cipherName ?? ''}" (AES128_CBC or DES_EDE3_CBC)`);
+  const parts = xml.split(/(<Password>[^<]*<\/Password>)/);
+  const dir = mkdtempSync(join(tmpdir(), 'fabric-jit-'));
+  try {
+    const recip = join(dir, 'transport.pem');
+    writeFileSync(recip, transportPem);
+    const args = ['cms', '-encrypt', '-binary', cipher, '-outform', 'DER', '-recip', recip];
+    for (let i = 1; i < parts.length; i += 2) {
+      const plain = Buffer.from(xmlText(/<Password>([^<]*)<\/Password>/.exec(parts[i]!)![1]!), 'utf16le');
+      const der = await openssl([...args, '-keyid'], plain).catch(() => openssl(args, plain));
+      parts[i] = `<Password>${der.toString('base64')}</Password>`;
+    }
+    return parts.join('');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

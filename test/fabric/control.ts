@@ -3,7 +3,8 @@
 //   GET  /status-uploads         status blob uploads             GET  /ports            the bound ports
 //   GET  /faults                 active fault rules              POST /faults           {"rules":[...]} or [...] replaces them
 //   POST /reset                  forget everything, back to the start-up scenario
-//   POST /goal-state             {"scenario": DIR?, "incarnation": N?, "bumpIncarnation": true?}
+//   POST /goal-state             {"scenario": DIR?, "docs": {NAME: FILE}?, "incarnation": N?, "bumpIncarnation": true?}
+//                                (docs: replace single documents of the scenario, as --doc NAME=FILE does)
 //   GET  /artifacts              registered artifacts            POST /artifacts {"artifacts": {URL: base64}} adds some
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { listArtifacts, registerArtifactsFromJson } from './artifacts.ts';
@@ -31,9 +32,18 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 
 function changeGoalState(state: FabricState, change: GoalStateChange): void {
   if (typeof change !== 'object' || change === null) throw new Error('the goal-state change must be a JSON object');
-  if (change.scenario !== undefined) {
-    if (typeof change.scenario !== 'string') throw new Error('"scenario" must be a directory path');
-    state.useScenario(change.scenario === 'default' ? undefined : change.scenario);
+  if (change.scenario !== undefined && typeof change.scenario !== 'string') throw new Error('"scenario" must be a directory path');
+  if (change.docs !== undefined) {
+    const docs = change.docs as unknown;
+    if (typeof docs !== 'object' || docs === null || Array.isArray(docs) || Object.values(docs).some((f) => typeof f !== 'string')) {
+      throw new Error('"docs" must map document names to file paths');
+    }
+  }
+  if (change.scenario !== undefined || change.docs !== undefined) {
+    // a new scenario starts from its own documents; new docs alone replace documents of the current one
+    const dir = change.scenario !== undefined ? (change.scenario === 'default' ? undefined : change.scenario) : state.scenario.name === 'default' ? undefined : state.scenario.name;
+    const docs = change.scenario !== undefined ? { ...change.docs } : { ...state.scenario.overrides, ...change.docs };
+    state.useScenario(dir, docs);
   }
   if (change.incarnation !== undefined) {
     if (!/^\d+$/.test(String(change.incarnation))) throw new Error('"incarnation" must be a non-negative integer');

@@ -62,6 +62,8 @@ export interface Scenario {
   /** directory, or 'default' */
   name: string;
   files: Partial<Record<DocName, string>>;
+  /** the documents replaced by --doc / POST /goal-state "docs" (name → file) */
+  overrides: Partial<Record<DocName, string>>;
   docs: Partial<Record<DocName, Buffer>>;
   transport: TransportKeyPair | null;
 }
@@ -108,7 +110,7 @@ export function loadScenario(dir?: string, overrides: Partial<Record<DocName, st
   if (!files.goalState) throw new Error(`scenario ${dir} has no goal state (goal_state.xml or GoalState.xml)`);
   const docs: Partial<Record<DocName, Buffer>> = {};
   for (const [name, file] of Object.entries(files) as [DocName, string][]) docs[name] = readFileSync(file);
-  return { name: dir ?? 'default', files, docs, transport };
+  return { name: dir ?? 'default', files, overrides: { ...overrides }, docs, transport };
 }
 
 export const PLATFORM_ADDRESS = '168.63.129.16';

@@ -80,9 +80,11 @@ export interface EmulatorPorts {
   blob: number;
 }
 
-/** Body of POST /goal-state: switch the scenario and/or change the incarnation. */
+/** Body of POST /goal-state: switch the scenario, replace some of its documents, and/or change the incarnation. */
 export interface GoalStateChange {
   scenario?: string;
+  /** document name (versions, goalState, extensionsConfig, vmSettings, ...) → file the emulator can read */
+  docs?: Record<string, string>;
   incarnation?: string | number;
   bumpIncarnation?: boolean;
 }

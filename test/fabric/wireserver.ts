@@ -1,6 +1,7 @@
 // The WireServer (azure-protocol.md §2, §3.1): versions, goal state and the sub-documents it names, certificates
-// encrypted to the agent's transport certificate, health reports, telemetry and HealthService.
-import { CertificateRequestError, certificateFile, transportCertFromHeader } from './certificates.ts';
+// and RemoteAccess passwords encrypted to the agent's transport certificate, health reports, telemetry and
+// HealthService.
+import { CertificateRequestError, certificateFile, encryptRemoteAccessPasswords, transportCertFromHeader } from './certificates.ts';
 import { badRequest, header, notFound, reply, XML, type Reply, type Request } from './http.ts';
 import type { DocName } from './scenario.ts';
 import type { FabricState } from './state.ts';
@@ -28,7 +29,7 @@ export async function wireServer(state: FabricState, req: Request): Promise<Repl
       return name ? serveDoc(state, name) : notFound(`no such configuration type ${req.url.searchParams.get('type')}`);
     }
     if (comp === 'certificates') return certificates(state, req);
-    if (/remoteaccessinfouri/i.test(path) || comp === 'remoteaccess') return serveDoc(state, 'remoteAccess');
+    if (/remoteaccessinfouri/i.test(path) || comp === 'remoteaccess') return remoteAccess(state, req);
     return notFound(`no WireServer resource ${req.path}`);
   }
   if (req.method === 'POST') {
@@ -52,6 +53,24 @@ async function certificates(state: FabricState, req: Request): Promise<Reply> {
     const transport = transportCertFromHeader(header(req, 'x-ms-guest-agent-public-x509-cert'));
     if (state.pfx === null) return reply(200, recorded, XML); // --certs-verbatim, or a non-PFX document
     return reply(200, await certificateFile(state.pfx, transport, header(req, 'x-ms-cipher-name'), state.incarnation()), XML);
+  } catch (e) {
+    if (e instanceof CertificateRequestError) return badRequest(e.message);
+    throw e;
+  }
+}
+
+/**
+ * §2.9: the RemoteAccess document with each <Password> encrypted now for the transport certificate in the request,
+ * as the platform does. The recorded text of a <Password> stands for the plaintext (the recorded documents hold
+ * placeholders such as "encryptedPasswordString"). Without the certificate header the document is served as recorded.
+ */
+async function remoteAccess(state: FabricState, req: Request): Promise<Reply> {
+  const recorded = state.doc('remoteAccess');
+  if (recorded === null) return notFound('this scenario has no remoteAccess document');
+  const cert = header(req, 'x-ms-guest-agent-public-x509-cert');
+  if (!cert) return reply(200, recorded, XML);
+  try {
+    return reply(200, await encryptRemoteAccessPasswords(recorded, transportCertFromHeader(cert), header(req, 'x-ms-cipher-name')), XML);
   } catch (e) {
     if (e instanceof CertificateRequestError) return badRequest(e.message);
     throw e;

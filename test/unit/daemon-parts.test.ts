@@ -97,6 +97,31 @@ test('stop signal wakes a wait at once', async () => {
   await s.wait(10_000); // already stopped: no wait
 });
 
+test('stop signal wakes every wait at once; an endless wait keeps the process alive until then', async () => {
+  const s = new StopSignal();
+  const t = performance.now();
+  const waits = [s.wait(10_000), s.wait(Number.POSITIVE_INFINITY), s.wait(20_000)];
+  setTimeout(() => s.stop(), 20);
+  await Promise.all(waits);
+  assert.ok(performance.now() - t < 2000);
+  // a child process whose only work is an endless wait must still be running until it is signalled
+  const child = spawn(process.execPath, [
+    '--input-type=module',
+    '-e',
+    `import { StopSignal } from ${JSON.stringify(new URL('../../src/daemon/stop-signal.ts', import.meta.url).href)};
+     const s = new StopSignal(); s.install(); process.stdout.write('waiting\\n'); await s.wait(Infinity); process.stdout.write('stopped\\n');`,
+  ]);
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  while (!out.includes('waiting')) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(child.exitCode, null, 'the process ended during an endless wait');
+  child.kill('SIGTERM');
+  const code = await new Promise((r) => child.once('exit', r));
+  assert.equal(code, 0);
+  assert.match(out, /waiting\nstopped\n/);
+});
+
 test('hostname monitor: publishes a changed name once, and writes /etc/hostname', async () => {
   const dir = tmp();
   writeFileSync(join(dir, 'published_hostname'), 'old-name');

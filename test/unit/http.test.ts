@@ -226,6 +226,25 @@ test('the overall deadline stops the retries early', async (t) => {
   assert.equal(srv.hits.length, 3);
 });
 
+test('cancelled (the daemon stopping) ends the retries before the next attempt, and none starts after', async (t) => {
+  const srv = await serve((_q, res) => res.writeHead(500).end());
+  t.after(() => srv.close());
+  let stopped = false;
+  const { client, sleeps } = fakeClient({ cancelled: () => stopped });
+  const req = client.request({ url: srv.url });
+  // stop during the first back-off wait: the fake sleep returns, and no second attempt is made
+  stopped = true;
+  const err = await req.catch((e: unknown) => e);
+  assert.ok(isAgentError(err, 'http'));
+  assert.match(err.message, /failed after 1 attempt: the agent is stopping \(last: HTTP status 500\)$/);
+  assert.deepEqual(sleeps, [2000]);
+  assert.equal(srv.hits.length, 1);
+  const after = await client.request({ url: srv.url }).catch((e: unknown) => e);
+  assert.ok(isAgentError(after, 'http'));
+  assert.match(after.message, /failed after 0 attempts: the agent is stopping$/);
+  assert.equal(srv.hits.length, 1);
+});
+
 test('every request carries Connection: close and the WALinuxAgent User-Agent', async (t) => {
   const srv = await serve((_q, res) => res.writeHead(200).end());
   t.after(() => srv.close());

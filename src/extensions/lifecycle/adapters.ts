@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { ExtensionHandler, ExtensionSettings } from '../../fabric/documents/index.ts';
 import { log } from '../../log/logger.ts';
 import { writeFileAtomic } from '../../os/atomic-file.ts';
-import { runHandlerCommand } from '../command.ts';
+import { runHandlerCommand, type HandlerCommandOptions, type SliceLimits } from '../command.ts';
 import { extensionEnvironment } from '../command-env.ts';
 import { downloadHandlerPackage, downloadManifest, type DownloadContext } from '../download.ts';
 import {
@@ -42,6 +42,8 @@ export interface AdapterOptions {
   wireServerAddress: string;
   /** Run commands in systemd scopes when systemd runs (CGroups.Enabled). */
   useSystemd: boolean;
+  /** For tests: the sd_booted directory and systemd binaries handed to runHandlerCommand. */
+  systemd?: HandlerCommandOptions['systemd'];
   /** Called with each manifest document fetched (for the goal-state history). */
   onManifest?: (handlerName: string, xml: string) => void;
   clock?: Clock;
@@ -200,11 +202,31 @@ function commandRunner(o: AdapterOptions): CommandRunner {
         ...(req.extensionName !== null ? { extensionName: req.extensionName } : {}),
         logDir: l.logFolder,
         useSystemd: o.useSystemd,
+        sliceLimits: sliceLimits(l),
+        ...(o.systemd ? { systemd: o.systemd } : {}),
       });
       const output = r.outcome === 'not-found' || r.outcome === 'not-executable' ? (r.error?.message ?? r.message) : r.message;
       return { exitCode: r.outcome === 'success' ? 0 : (r.exitCode ?? -1), timedOut: r.timedOut, output };
     },
   };
+}
+
+/**
+ * §5.10: the HandlerManifest's resourceLimits (cpuQuotaPercentage, memoryQuotaInMB) for the command's scope. The
+ * manifest was read before the command was chosen; a manifest that cannot be read here again means no limits.
+ */
+function sliceLimits(l: HandlerLayout): SliceLimits | undefined {
+  let limits;
+  try {
+    limits = readHandlerManifest(l.manifestFile).resourceLimits;
+  } catch {
+    return undefined;
+  }
+  if (!limits) return undefined;
+  const out: SliceLimits = {};
+  if (limits.cpuQuotaPercentage !== null) out.cpuQuotaPercentage = limits.cpuQuotaPercentage;
+  if (limits.memoryQuotaInMB !== null) out.memoryQuotaInMB = limits.memoryQuotaInMB;
+  return Object.keys(out).length ? out : undefined;
 }
 
 function statusStore(roots: LayoutRoots): ExtensionStatusStore {
