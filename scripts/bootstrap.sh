@@ -13,7 +13,7 @@ PKGS=(
   ca-certificates xz-utils zstd binutils binutils-aarch64-linux-gnu
   qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross
   hyperfine time
-  iproute2 util-linux curl openssl openssh-client openssh-server passwd sudo
+  iproute2 util-linux curl iptables openssl openssh-client openssh-server passwd sudo
   e2fsprogs fdisk parted genisoimage udftools dosfstools unzip zip mount
 )
 missing=()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: builds the agent, then in a fresh namespace sandbox (test/sandbox) starts the fabric emulator
-# (test/fabric) and runs the built dist/waagent against it: -version, -show-configuration, -goal-state.
+# (test/fabric) and runs the built dist/waagent against it: -version, -provision from a UDF media image (and again:
+# nothing to do), -goal-state, then -daemon for a few cycles, stopped with SIGTERM. Prints every step.
 # Needs root (namespaces, mounts) and what scripts/bootstrap.sh installs. Changes nothing on the host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
