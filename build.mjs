@@ -144,7 +144,7 @@ function executable(arch, blob) {
   const r = spawnSync(process.execPath, [postject, tmp, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE], { encoding: 'utf8' });
   const noise = /^warning: Can't find string offset for section name/;
   const errText = (r.stderr ?? '').split('\n').filter((l) => l && !noise.test(l)).join('\n');
-  if (r.status !== 0) throw new Error(`postject failed for ${arch}: ${errText || r.error?.message}`);
+  if (r.status !== 0) throw new Error(`postject failed for ${arch}: ${errText || r.error?.message || `exit status ${r.status}, signal ${r.signal}`}`);
   if (errText) process.stderr.write(errText + '\n');
   renameSync(tmp, target);
   say(`dist/${out} built`);

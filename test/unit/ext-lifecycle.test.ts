@@ -41,13 +41,13 @@ test('a handler without settings gets an empty settings list and sequence number
   assert.deepEqual(w.dir(A, '1.0')!.settings, ['0.settings']);
 });
 
-test('the same sequence number is not enabled again by the same process; a new one is, without install', async () => {
+test('every new goal state enables again (§5.9), the sequence number unchanged or not, never installing again', async () => {
   const w = new World();
   const p = w.processor();
   await p.process(goalState([handler(A, '1.0', { settings: [settings(A, 1)] })]));
   w.take();
   await p.process(goalState([handler(A, '1.0', { settings: [settings(A, 1)] })]));
-  assert.deepEqual(w.take(), []);
+  assert.deepEqual(w.take(), [`enable ${A} 1.0`]);
   await p.process(goalState([handler(A, '1.0', { settings: [settings(A, 2)] })]));
   assert.deepEqual(w.take(), [`enable ${A} 1.0`]);
   assert.deepEqual(w.dir(A, '1.0')!.settings, ['1.settings', '2.settings']);
@@ -202,7 +202,7 @@ test('handlers no longer in the goal state are deleted without running any comma
   await p.process(goalState([handler(A, '1.0'), handler(B, '1.0')]));
   w.take();
   await p.process(goalState([handler(A, '1.0')]));
-  assert.deepEqual(w.take(), []);
+  assert.deepEqual(w.take(), [`enable ${A} 1.0`], 'A is enabled again (§5.9); B is removed without a command');
   assert.equal(w.dir(B, '1.0'), undefined);
   assert.ok(w.dir(A, '1.0'));
 });
@@ -270,11 +270,12 @@ test('multi-config: one install, an enable per extension; a disabled extension i
   assert.deepEqual(w.dir(A, '1.0')!.settings, ['one.1.settings', 'two.5.settings']);
   assert.equal(w.dir(A, '1.0')!.extStates.get('two'), 'enabled');
   await p.process(goalState([mc('disabled')]));
-  assert.deepEqual(w.take(), [`disable ${A}.two 1.0`]);
+  // the disabled extension sorts first (removals run before enables, §5.9 step 3)
+  assert.deepEqual(w.take(), [`disable ${A}.two 1.0`, `enable ${A}.one 1.0`]);
   assert.equal(w.dir(A, '1.0')!.extStates.get('two'), 'disabled');
   assert.deepEqual(w.dir(A, '1.0')!.settings, ['one.1.settings'], 'the disabled extension settings are gone');
   await p.process(goalState([mc('disabled')]));
-  assert.deepEqual(w.take(), [], 'an extension already disabled is left alone');
+  assert.deepEqual(w.take(), [`enable ${A}.one 1.0`], 'an extension already disabled is left alone');
   assert.deepEqual(w.dir(A, '1.0')!.settings, ['one.1.settings']);
   assert.equal(w.dir(A, '1.0')!.state, 'Enabled', 'one extension is still enabled');
   await p.process(goalState([handler(A, '1.0', { state: 'uninstall', isMultiConfig: true, settings: [settings('one', 1)] })]));

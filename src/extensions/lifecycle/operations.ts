@@ -7,17 +7,9 @@ import { CODE, codeOf, describeError, exitCodeOf, extensionError } from './codes
 import { HandlerInstance, NOT_RUN } from './handler.ts';
 import type { LifecyclePorts } from './ports.ts';
 
-/** Remembers what this process enabled, so a new goal state does not re-run an unchanged extension. */
-export type EnabledMemo = Map<string, number>;
-
 export interface FlowContext {
   ports: LifecyclePorts;
   fastTrack: boolean;
-  memo: EnabledMemo;
-}
-
-function memoKey(h: HandlerInstance, ext: ExtensionSettings | null): string {
-  return `${h.name}\0${h.version}\0${h.isExtensionOp(ext) ? ext.name : ''}`;
 }
 
 /** §5.7: the highest version on disk whose HandlerState is Installed or Enabled, or null. */
@@ -55,11 +47,8 @@ export async function handleEnable(h: HandlerInstance, ext: ExtensionSettings | 
       uninstallExitCode = await updateHandler(new HandlerInstance(h.handler, oldVersion, ports), h, ext);
     }
   } else {
-    const enabled = !h.isExtensionOp(ext) || ports.state.extensionState(h.name, h.version, ext.name) === 'enabled';
-    if (state === 'Enabled' && enabled && wantsEnable(h, ext) && ctx.memo.get(memoKey(h, ext)) === (ext?.seqNo ?? 0)) {
-      log.verbose(`${h.fullName(ext)} ${h.version} is already enabled with sequence number ${ext?.seqNo ?? 0}`);
-      return;
-    }
+    // §5.9: on every new goal state an installed handler gets its settings and `enable` again, the sequence number
+    // unchanged or not (extensions are written to be enabled repeatedly, as the Python agent does).
     h.checkMultiConfig();
     writeSettings(h, ext, ports);
   }
@@ -70,7 +59,6 @@ export async function handleEnable(h: HandlerInstance, ext: ExtensionSettings | 
     return;
   }
   await h.enable(ext, uninstallExitCode);
-  ctx.memo.set(memoKey(h, ext), ext?.seqNo ?? 0);
 }
 
 /** §5.6: this item's settings file (an empty 0.settings without settings); not for an extension being disabled. */

@@ -5,7 +5,7 @@ import type { ExtensionHandler, ExtensionSettings } from '../../fabric/documents
 import { log } from '../../log/logger.ts';
 import { CODE, codeOf, describeError, extensionError } from './codes.ts';
 import { HandlerInstance } from './handler.ts';
-import { handleDisable, handleEnable, handleUninstall, installedVersion, type EnabledMemo } from './operations.ts';
+import { handleDisable, handleEnable, handleUninstall, installedVersion } from './operations.ts';
 import type { LifecyclePorts } from './ports.ts';
 import type { ExtensionsGoalState } from './source.ts';
 
@@ -78,7 +78,6 @@ export function sortItems(handlers: readonly ExtensionHandler[]): Item[] {
 export class ExtensionsProcessor {
   readonly #o: ProcessorOptions;
   /** What this process has enabled (extension → seqNo): an unchanged extension is not enabled again. */
-  readonly #memo: EnabledMemo = new Map();
   /** The version chosen from the manifest for each enabled handler of the last goal state (§5.2). */
   readonly #decided = new Map<string, string>();
 
@@ -179,7 +178,7 @@ export class ExtensionsProcessor {
         h = new HandlerInstance(handler, version, ports);
         this.#decided.set(handler.name, version);
         operation = 'Enable';
-        await handleEnable(h, ext, { ports, fastTrack, memo: this.#memo });
+        await handleEnable(h, ext, { ports, fastTrack });
       } else if (handler.state === 'disabled' || handler.state === 'uninstall') {
         const installed = installedVersion(ports, handler.name);
         h = new HandlerInstance(handler, installed ?? handler.version, ports);
