@@ -134,7 +134,9 @@ async function main(): Promise<void> {
       + ' hostname publishing fails three times with 5 s sleeps (azure-protocol.md §4.6)');
   }
   notes.push('peak RSS = GNU time %M: the largest of the agent process and the commands it waited for (useradd, ssh-keygen, ...);'
-    + ` the agent process alone (VmHWM sampled every 20 ms): ${[...results].map(([a, rs]) => `${a} ${agentHwm(rs)}`).join(', ')} MiB`);
+    + ` the agent process alone (VmHWM sampled every 20 ms): ${[...results].map(([a, rs]) => `${a} ${agentHwm(rs)}`).join(', ')} MiB;`
+    + ' private = the largest sum of RssAnon over the agent\'s own processes (sampled every 20 ms), without the page cache'
+    + ' of its executable that peak RSS counts (bench/README.md "Memory")');
   for (const n of notes) console.log(`note: ${n}`);
 }
 

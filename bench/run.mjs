@@ -6,9 +6,11 @@
 //   npm run bench               all figures
 //   npm run bench -- --no-compress   skip the (slow: ~1.5 min per binary) compression figures
 import { spawnSync, execFileSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { coldCopy, measureCommand } from './memory.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DIST = join(ROOT, 'dist');
@@ -72,7 +74,10 @@ for (let i = 0; i < RUNS; i++) {
   });
 }
 
-// --- peak RSS (GNU time's %M, KiB), median of 5
+// --- memory. Peak RSS (GNU time's %M = VmHWM, KiB) counts the executable's file-backed pages, and how many of those a
+// run maps depends on how the file sits in the page cache (bench/README.md "Memory"): so also the peak private memory
+// (RssAnon, sampled every 1 ms: -version lives ~40 ms), and both again for copies of the two executables in the
+// page-cache state they have on a VM after boot (bench/memory.ts coldCopy: the first run reads them from disk).
 function peakRss(argv) {
   const xs = [];
   for (let i = 0; i < 5; i++) {
@@ -81,17 +86,45 @@ function peakRss(argv) {
   }
   return median(xs);
 }
+async function sampled(argv) {
+  const rs = [];
+  for (let i = 0; i < 7; i++) {
+    const { code, peaks } = await measureCommand(argv, 1);
+    if (code !== 0) throw new Error(`${argv.join(' ')} exited ${code}`);
+    rs.push(peaks);
+  }
+  const m = (k) => median(rs.map((r) => r[k])) / 1024;
+  return { hwm: m('hwm'), anon: m('anon'), file: m('file') };
+}
 const haveTime = existsSync('/usr/bin/time');
 
-console.log(`\n== cold start (median of ${RUNS} runs, ms) and peak RSS (median of 5, MiB) — Node ${process.versions.node}, ${process.arch}`);
-console.log('variant                            start ms   ×baseline   RSS MiB   ×baseline');
+console.log(`\n== cold start (median of ${RUNS} runs, ms) and memory (MiB: peak RSS by GNU time, median of 5; sampled peaks, median of 7) — Node ${process.versions.node}, ${process.arch}`);
+console.log('variant                            start ms  ×base   RSS(%M) ×base   private ×base   file-backed');
 const base = median(times[0]);
 const baseRss = haveTime ? peakRss(variants[0].argv) : NaN;
-variants.forEach((v, k) => {
+const baseMem = await sampled(variants[0].argv);
+for (const [k, v] of variants.entries()) {
   const m = median(times[k]);
   const rss = k === 0 ? baseRss : haveTime ? peakRss(v.argv) : NaN;
+  const mem = k === 0 ? baseMem : await sampled(v.argv);
   console.log(
-    `${v.name.padEnd(34)} ${fmt(m).padStart(8)} ${fmt(m / base, 2).padStart(10)}  ${fmt(rss).padStart(8)} ${fmt(rss / baseRss, 2).padStart(10)}`,
+    `${v.name.padEnd(34)} ${fmt(m).padStart(8)} ${fmt(m / base, 2).padStart(6)} ${fmt(rss).padStart(9)} ${fmt(rss / baseRss, 2).padStart(6)}` +
+      ` ${fmt(mem.anon).padStart(9)} ${fmt(mem.anon / baseMem.anon, 2).padStart(5)} ${fmt(mem.file).padStart(11)}`,
   );
-});
+}
 if (!haveTime) console.log('(peak RSS needs /usr/bin/time: apt-get install time)');
+
+const tmp = mkdtempSync(join(tmpdir(), 'waagent-bench-cold-'));
+try {
+  const coldNode = coldCopy(NODE, join(tmp, 'node'));
+  const coldAgent = coldCopy(join(DIST, 'waagent'), join(tmp, 'waagent'));
+  console.log('\n== the same, executables as on a VM after boot (copied, fsynced, evicted from the page cache: read back from disk)');
+  console.log('variant                            VmHWM ×base   private ×base   file-backed');
+  const nb = await sampled([coldNode, '-e', '0']);
+  const ag = await sampled([coldAgent, '-version']);
+  for (const [name, x] of [['node -e 0 (baseline)', nb], ['dist/waagent -version', ag]]) {
+    console.log(`${name.padEnd(34)} ${fmt(x.hwm).padStart(5)} ${fmt(x.hwm / nb.hwm, 2).padStart(5)} ${fmt(x.anon).padStart(9)} ${fmt(x.anon / nb.anon, 2).padStart(5)} ${fmt(x.file).padStart(13)}`);
+  }
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}

@@ -2,7 +2,9 @@
 // :32526 (the Python agent's fixed ports, design.md §7), the sandbox prepared by bench/python-agent/prepare.sh, then
 // the agent started under GNU time. Measured: from just before the agent is spawned to the time the emulator
 // recorded the first terminal health report (Ready, or NotReady/ProvisioningFailed), and the peak RSS GNU time
-// reports (%M: the largest of the agent's process and the children it waited for).
+// reports (%M: the largest of the agent's process and the children it waited for), and the agent's peak private
+// memory (RssAnon summed over its own processes — the Python agent's daemon and ExtHandler — sampled every 20 ms;
+// bench/memory.ts says why peak RSS alone misleads).
 import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createSandbox, WAAGENT, type EmulatorHandle, type Sandbox } from '../../test/sandbox/sandbox.ts';
 import type { HealthReport } from '../../test/fabric/types.ts';
 import { REPO_ROOT } from '../../test/helpers/paths.ts';
+import { cmdline, MemoryWatch, processTree } from '../memory.ts';
 
 const PYTHON_AGENT_DIR = join(REPO_ROOT, 'bench', 'python-agent');
 const PREPARE = join(PYTHON_AGENT_DIR, 'prepare.sh');
@@ -27,6 +30,8 @@ export interface RunResult {
   rssKiB: number | null;
   /** KiB, the agent process's own VmHWM as last sampled from /proc (every 20 ms) before the report or its exit */
   hwmKiB: number | null;
+  /** KiB, the largest sum of RssAnon over the agent's processes (not the commands it runs) sampled every 20 ms */
+  anonKiB: number | null;
   /** "Ready", or "NotReady/ProvisioningFailed: why", or "no report: why" */
   outcome: string;
   /** the agent's log, when the run did not reach Ready */
@@ -118,12 +123,22 @@ function vmHwm(pid: number): number | null {
 interface Watch {
   pid: number | null;
   hwmKiB: number | null;
+  memory: MemoryWatch | null;
+}
+
+/** The agent's own processes below `pid` (itself, and the Python agent's ExtHandler child, "python3 -u /usr/sbin/waagent"): argv names waagent. */
+export function agentProcesses(pid: number): number[] {
+  return processTree(pid).filter((p) => cmdline(p).slice(0, 3).some((a) => /waagent$/.test(a)));
 }
 
 async function waitForReport(emu: EmulatorHandle, child: ChildProcess, timeoutMs: number, watch: Watch): Promise<HealthReport | string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (watch.pid === null && child.pid !== undefined) watch.pid = agentPid(child.pid);
+    if (watch.pid !== null && watch.memory === null) {
+      const root = watch.pid;
+      watch.memory = new MemoryWatch({ pids: () => agentProcesses(root), intervalMs: 20 }).start();
+    }
     if (watch.pid !== null) watch.hwmKiB = vmHwm(watch.pid) ?? watch.hwmKiB;
     const done = (await emu.healthReports()).find(isTerminal);
     if (done) return done;
@@ -159,7 +174,7 @@ export async function provisionOnce(agent: AgentKind, input: RunInput): Promise<
     let output = '';
     child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    const watch: Watch = { pid: null, hwmKiB: null };
+    const watch: Watch = { pid: null, hwmKiB: null, memory: null };
     const report = await waitForReport(emu, child, input.timeoutMs, watch);
 
     // the Python daemon goes on to the extension handler after Ready: stop it, and let GNU time report
@@ -167,6 +182,7 @@ export async function provisionOnce(agent: AgentKind, input: RunInput): Promise<
       const pid = watch.pid ?? (child.pid === undefined ? null : agentPid(child.pid));
       if (pid !== null) {
         watch.hwmKiB = vmHwm(pid) ?? watch.hwmKiB;
+        watch.memory?.sample();
         try {
           process.kill(pid, 'SIGKILL');
         } catch {
@@ -178,7 +194,9 @@ export async function provisionOnce(agent: AgentKind, input: RunInput): Promise<
     const ms = typeof report === 'string' ? null : Date.parse(report.time) - t0;
     const outcome =
       typeof report === 'string' ? `no report: ${report}` : report.state === 'Ready' ? 'Ready' : `NotReady/ProvisioningFailed: ${report.description ?? ''}`;
-    const result: RunResult = { agent, ms, rssKiB: readRss(rssFile), hwmKiB: watch.hwmKiB, outcome };
+    const peaks = watch.memory?.stop();
+    const anonKiB = peaks && peaks.processes > 0 ? peaks.anon : null;
+    const result: RunResult = { agent, ms, rssKiB: readRss(rssFile), hwmKiB: watch.hwmKiB, anonKiB, outcome };
     if (outcome !== 'Ready' || input.keepLog) {
       let log = '';
       try {

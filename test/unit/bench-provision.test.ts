@@ -31,11 +31,12 @@ describe('bench ovf-env.xml', () => {
   });
 });
 
-const run = (agent: RunResult['agent'], ms: number | null, rssKiB: number | null): RunResult => ({
+const run = (agent: RunResult['agent'], ms: number | null, rssKiB: number | null, anonKiB: number | null = null): RunResult => ({
   agent,
   ms,
   rssKiB,
   hwmKiB: rssKiB,
+  anonKiB,
   outcome: ms === null ? 'no report: nothing within 1 s' : 'Ready',
 });
 
@@ -49,19 +50,19 @@ describe('bench figures', () => {
   it('prints medians, ranges and Python/ours ratios', () => {
     const table = provisionTable(
       new Map([
-        ['ours', [run('ours', 1000, 100 * 1024), run('ours', 1200, 102 * 1024), run('ours', 900, 98 * 1024)]],
-        ['python', [run('python', 18000, 40 * 1024), run('python', 17000, 41 * 1024), run('python', 19000, 42 * 1024)]],
+        ['ours', [run('ours', 1000, 100 * 1024, 40 * 1024), run('ours', 1200, 102 * 1024, 42 * 1024), run('ours', 900, 98 * 1024, 44 * 1024)]],
+        ['python', [run('python', 18000, 40 * 1024, 30 * 1024), run('python', 17000, 41 * 1024, 31 * 1024), run('python', 19000, 42 * 1024, 29 * 1024)]],
       ]),
     );
     const [head, ours, python] = table.split('\n');
-    assert.match(head!, /Ready ms .* ×ours .* RSS MiB .* ×ours/);
-    assert.match(ours!, /^dist\/waagent -provision\s+1000\s+900–1200\s+1\.00\s+100\.0\s+1\.00$/);
-    assert.match(python!, /^Python waagent -daemon \(as packaged\)\s+18000\s+17000–19000\s+18\.00\s+41\.0\s+0\.41$/);
+    assert.match(head!, /Ready ms .* ×ours .* RSS MiB .* ×ours .* private MiB .* ×ours/);
+    assert.match(ours!, /^dist\/waagent -provision\s+1000\s+900–1200\s+1\.00\s+100\.0\s+1\.00\s+42\.0\s+1\.00$/);
+    assert.match(python!, /^Python waagent -daemon \(as packaged\)\s+18000\s+17000–19000\s+18\.00\s+41\.0\s+0\.41\s+30\.0\s+0\.71$/);
   });
 
   it('prints no ratio without our agent, and refuses an agent that never reported Ready', () => {
     const table = provisionTable(new Map([['python-stubbed', [run('python-stubbed', 3000, 40 * 1024)]]]));
-    assert.match(table.split('\n')[1]!, /\(ifup stubbed\)\s+3000\s+3000–3000\s+-\s+40\.0\s+-$/);
+    assert.match(table.split('\n')[1]!, /\(ifup stubbed\)\s+3000\s+3000–3000\s+-\s+40\.0\s+-\s+-\s+-$/);
     assert.throws(() => provisionTable(new Map([['ours', [run('ours', null, null)]]])), /no run of ours reported Ready/);
   });
 });
