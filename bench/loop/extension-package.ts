@@ -1,38 +1,16 @@
 // The extension both agents run in the loop benchmarks: a small shell handler (install/enable/... scripts that
 // write a status file on enable, azure-protocol.md §5.11), its PluginVersionManifest, and the ExtensionsConfig
 // documents that ask for it (or for nothing), with blob URLs on the emulator's blob service.
-import { createZip } from '../../src/archive/zip-write.ts';
+import { handlerZip as testHandlerZip, OPS } from '../../test/helpers/extensions.ts';
 
 export const EXT_NAME = 'Bench.Ext';
 export const EXT_VERSION = '1.0.0';
 export const ZIP_PATH = `/pkg/${EXT_NAME}__${EXT_VERSION}.zip`;
 export const MANIFEST_PATH = '/manifests/bench.xml';
 
-const script = (op: string) => `#!/bin/sh
-${op === 'enable' ? `printf '[{"version":1.0,"timestampUTC":"2025-01-01T00:00:00Z","status":{"name":"${EXT_NAME}","operation":"Enable","status":"success","code":0,"formattedMessage":{"lang":"en-US","message":"enabled %s"}}}]' "$ConfigSequenceNumber" > status/$ConfigSequenceNumber.status` : ''}
-exit 0
-`;
-
+/** The tests' handler package (test/helpers/extensions.ts) without their logging: enable writes a success status. */
 export function handlerZip(): Buffer {
-  const manifest = [
-    {
-      name: 'Ext',
-      version: 1.0,
-      handlerManifest: {
-        installCommand: 'bin/install.sh',
-        uninstallCommand: 'bin/uninstall.sh',
-        updateCommand: 'bin/update.sh',
-        enableCommand: 'bin/enable.sh',
-        disableCommand: 'bin/disable.sh',
-        reportHeartbeat: false,
-        updateMode: 'UpdateWithInstall',
-      },
-    },
-  ];
-  return createZip([
-    { name: 'HandlerManifest.json', data: JSON.stringify(manifest) },
-    ...['install', 'uninstall', 'update', 'enable', 'disable'].map((op) => ({ name: `bin/${op}.sh`, data: script(op), mode: 0o755 })),
-  ]);
+  return testHandlerZip({ name: EXT_NAME, version: EXT_VERSION, bare: OPS });
 }
 
 export function manifestXml(blobBase: string): string {
