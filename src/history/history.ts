@@ -88,6 +88,8 @@ export class GoalStateHistory {
    * The folder for a goal state: the current one when the tag is unchanged (a re-fetch of the same goal state makes
    * nothing new), else `<timestamp>__<tag>`, made after purging the oldest entries. Returns its path.
    */
+  #lastStatus: string | null = null;
+
   beginGoalState(tag: string): string {
     const safe = historyTag(tag);
     if (this.#current !== null && this.#currentTag === safe) return this.#current;
@@ -118,9 +120,17 @@ export class GoalStateHistory {
     }
   }
 
-  /** §6.1: the status document sent this cycle, as waagent_status.json of the current goal state (replaced each time). */
+  /**
+   * §6.1: the status document sent this cycle, as waagent_status.json of the current goal state. Rewritten only when
+   * something other than its timestamps changed: the same status every 6 s for days would otherwise be a write (and
+   * two fsyncs) per cycle on the VM's disk that tells nobody anything.
+   */
   saveStatus(json: string): boolean {
-    return this.save(STATUS_FILE, json);
+    const key = `${this.#current}\0${json.replace(/"(timestampUTC|timestamp)": "[^"]*"/g, '"$1": ""')}`;
+    if (this.#current !== null && key === this.#lastStatus) return true;
+    const saved = this.save(STATUS_FILE, json);
+    if (saved) this.#lastStatus = key;
+    return saved;
   }
 
   /**

@@ -3,7 +3,7 @@
 // WireServer unreachable for a long time and a goal state that keeps changing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { GoalStateHistory, historyTag, STATUS_FILE } from '../../src/history/history.ts';
@@ -116,4 +116,22 @@ test('historyTag keeps file names safe', () => {
   assert.equal(historyTag('1', '"etag/../x"'), '1-_etag_.._x_');
   assert.equal(historyTag(''), '_');
   assert.equal(historyTag('x'.repeat(300)).length, 100);
+});
+
+test('waagent_status.json is rewritten only when more than its timestamps changed', () => {
+  const lib = mkdtempSync(join(tmpdir(), 'history-status-'));
+  const history = new GoalStateHistory({ libDir: lib });
+  history.beginGoalState('1');
+  const doc = (t: string, status: string) => `{"timestampUTC": "${t}", "aggregateStatus": {"guestAgentStatus": {"status": "${status}", "timestamp": "${t}"}}}`;
+  const file = join(history.current!, 'waagent_status.json');
+  assert.equal(history.saveStatus(doc('2025-01-01T00:00:00Z', 'Ready')), true);
+  const first = statSync(file).ino;
+  assert.equal(history.saveStatus(doc('2025-01-01T00:00:06Z', 'Ready')), true);
+  assert.equal(statSync(file).ino, first, 'not rewritten for new timestamps alone');
+  assert.match(readFileSync(file, 'utf8'), /00:00:00Z/);
+  assert.equal(history.saveStatus(doc('2025-01-01T00:00:12Z', 'NotReady')), true);
+  assert.match(readFileSync(file, 'utf8'), /NotReady/);
+  history.beginGoalState('2');
+  assert.equal(history.saveStatus(doc('2025-01-01T00:00:18Z', 'NotReady')), true);
+  assert.ok(existsSync(join(history.current!, 'waagent_status.json')), 'a new goal state folder gets its own copy');
 });
