@@ -24,6 +24,7 @@ import { ExtensionsProcessor } from './lifecycle/process.ts';
 import { collectHandlerStatuses } from './lifecycle/report.ts';
 import { fromExtensionsConfig, fromVmSettings, type ExtensionsGoalState } from './lifecycle/source.ts';
 import { layoutRoots } from './package/index.ts';
+import { missingCertificates } from './fast-track-certs.ts';
 import { cloudInitGate } from './wait-for-cloud-init.ts';
 
 export interface ExtensionsLoop {
@@ -126,6 +127,16 @@ function buildCycle(session: PlatformSession, configPath: string, initial: Initi
   });
   const distro = detectDistro();
 
+  /** §10 item 14: certificates a Fast Track goal state names but the last full goal state did not bring. */
+  const refreshForCertificates = async (gs: ExtensionsGoalState): Promise<void> => {
+    const missing = missingCertificates(gs.handlers, libDir);
+    if (missing.length === 0) return;
+    log.info(`the Fast Track goal state ${gs.id} names certificates not downloaded yet (${missing.join(', ')}): refreshing the goal state`);
+    await fetcher.fetch(true);
+    const still = missingCertificates(gs.handlers, libDir);
+    if (still.length > 0) log.warn(`after a full refresh these certificates are still missing: ${still.join(', ')}; their protected settings cannot be decrypted`);
+  };
+
   const fetch = async (): Promise<FetchedGoalState> => {
     const { goalState, changed } = await fetcher.fetch();
     let fabric: ExtensionsGoalState | null = null;
@@ -147,6 +158,7 @@ function buildCycle(session: PlatformSession, configPath: string, initial: Initi
         fastTrackSupported = r.kind !== 'not-supported';
         if (r.kind === 'updated') {
           vmSettings = fromVmSettings(r.etag, r.vmSettings);
+          if (vmSettings.source === 'FastTrack') await refreshForCertificates(vmSettings);
           if (vmSettings.source === 'FastTrack') {
             lastVmSettings = { etag: r.etag, text: r.text };
             lastFastTrackTicks = vmSettings.createdOnTicks;

@@ -75,7 +75,7 @@ describe('the ExtHandler loop: Fast Track bookkeeping and the initial goal state
   }
 
   /** A vmSettings document (the tick count is a JSON number too large for a double: spliced in as text). */
-  const vmSettingsDoc = (ticks: bigint, source = 'FastTrack') =>
+  const vmSettingsDoc = (ticks: bigint, source = 'FastTrack', thumbprint = 'ABCDEF') =>
     JSON.stringify({
     hostGAPluginVersion: '1.0.8.133',
     vmSettingsSchemaVersion: '0.0',
@@ -96,7 +96,7 @@ describe('the ExtHandler loop: Fast Track bookkeeping and the initial goal state
         autoUpgrade: false,
         isJson: true,
         settingsSeqNo: 0,
-        settings: [{ protectedSettingsCertThumbprint: 'ABCDEF', protectedSettings: 'TOPSECRETBASE64', publicSettings: '{"a":1}' }],
+        settings: [{ protectedSettingsCertThumbprint: thumbprint, protectedSettings: 'TOPSECRETBASE64', publicSettings: '{"a":1}' }],
       },
     ],
   }).replace('"__TICKS__"', ticks.toString());
@@ -126,6 +126,30 @@ describe('the ExtHandler loop: Fast Track bookkeeping and the initial goal state
       serve(1, TICKS - 1000n, vmSettingsDoc(TICKS + 5n, 'Fabric'));
       assert.equal(await loop.cycle(), true);
       assert.equal(existsSync(join(lib, FAST_TRACK_FILE)), false);
+    } finally {
+      await loop.close();
+    }
+  });
+
+  test('§10 item 14: a Fast Track goal state naming a certificate not downloaded yet forces one full refresh', async () => {
+    const { lib, config } = setup(['Extensions.Enabled=n']);
+    const certRequests = () => fabric.state.requests.filter((r) => r.service === 'wireserver' && r.path.includes('comp=certificates')).length;
+    serve(1, TICKS - 1000n, vmSettingsDoc(TICKS, 'FastTrack', 'F6ABAA61098A301EBB8A571C3C7CF77F355F7FA9'));
+    const loop = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf') });
+    try {
+      const before = certRequests();
+      assert.equal(await loop.cycle(), true);
+      // the first full fetch brings the certificate: no second one
+      assert.ok(existsSync(join(lib, 'F6ABAA61098A301EBB8A571C3C7CF77F355F7FA9.crt')));
+      assert.equal(certRequests() - before, 1);
+      // a new Fast Track goal state naming a certificate the WireServer does not have: one forced refresh, then a warning
+      serve(1, TICKS - 1000n, vmSettingsDoc(TICKS + 10n, 'FastTrack', 'AB'.repeat(20)));
+      const mid = certRequests();
+      assert.equal(await loop.cycle(), true);
+      assert.equal(certRequests() - mid, 1, 'the certificates were fetched again');
+      // the same goal state again: nothing new, no refresh
+      assert.equal(await loop.cycle(), true);
+      assert.equal(certRequests() - mid, 1);
     } finally {
       await loop.close();
     }
