@@ -18,6 +18,17 @@ mkdir -p "$SB"
 mount --no-canonicalize --bind /proc/self/fd/3 "$SB"
 exec 3<&-
 mount -t sysfs sandbox-sys /sys
+# The kernel's devices are the host's: keep the agent off the host's real disks. Its SCSI timeout writes land in
+# private copies of the attributes, and a resource disk on the host (VMBus, the udev link) is not visible; tests
+# that want one bind-mount a fake VMBus tree over /sys/bus themselves.
+for t in /sys/block/sd*/device/timeout; do
+  [ -e "$t" ] || continue
+  copy="$SB/scsi-timeout-$(basename "$(dirname "$(dirname "$t")")")"
+  cat "$t" > "$copy"
+  mount --bind "$copy" "$t"
+done
+if [ -d /sys/bus/vmbus ]; then mount -t tmpfs -o ro sandbox-novmbus /sys/bus/vmbus; fi
+if [ -d /dev/disk/azure ]; then mount -t tmpfs -o ro sandbox-noazure /dev/disk/azure; fi
 mkdir -p /var/lib/waagent /var/log
 ip link set lo up
 hostname "$SANDBOX_HOSTNAME"
