@@ -8,6 +8,7 @@ import type { ExtensionsLoop } from '../extensions/loop.ts';
 import { log } from '../log/logger.ts';
 import { detectDistro } from '../os/distro.ts';
 import { rdmaEnabled, rdmaTask } from '../os/rdma.ts';
+import { consumeHypervEntropy } from '../os/hyperv-entropy.ts';
 import { ensureResourceDisk } from '../os/resource-disk/index.ts';
 import { applyScsiTimeoutConfig } from '../os/scsi-timeout.ts';
 import { isAgentDisabled } from '../provisioning/provisioned-marker.ts';
@@ -62,6 +63,7 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<numbe
   const stop = new StopSignal();
   stop.install();
   log.info(`waagent-ts ${OUR_VERSION} daemon started (pid ${process.pid})`);
+  consumeHypervEntropy();
   let resourceDisk: Promise<void> = Promise.resolve();
   try {
     if (config.bool('ResourceDisk.Format') || config.bool('ResourceDisk.EnableSwap')) {
