@@ -89,8 +89,10 @@ out.pairPubMatches = (out.pairPub as string[]).map((s) => s.trim().split(' ').sl
 // a running sshd picks the configuration up on reload; then log in with both keys
 await run(['/usr/sbin/sshd', '-p', '2222', '-o', 'ListenAddress=127.0.0.1'], { timeoutMs: 10_000 });
 out.reload = await reloadSshd({ systemdMarker: '/nonexistent' });
-await new Promise((r) => setTimeout(r, 500));
-const ssh = (key: string) => `ssh -i ${key} -p 2222 -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR alice@127.0.0.1 id -un`;
+// sshd re-executes itself on SIGHUP: its port is closed for a moment, longer on a loaded machine. A login is tried
+// until sshd listens again (up to 10 s); a refused key still fails, since that sshd answers.
+const ssh = (key: string) =>
+  `for i in $(seq 50); do out=$(ssh -i ${key} -p 2222 -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR alice@127.0.0.1 id -un 2>&1) && break; case "$out" in *"Connection refused"*|*"Connection reset"*) sleep 0.2;; *) break;; esac; done; echo "$out"`;
 out.loginInline = await sh(ssh(`${work}/inline`));
 out.loginCert = await sh(`chmod 600 ${work}/certkey.pem; ${ssh(`${work}/certkey.pem`)}`);
 out.sshdT = await sh('sshd -T | grep -E "^(passwordauthentication|kbdinteractiveauthentication|clientaliveinterval) " | sort');
