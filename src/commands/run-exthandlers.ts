@@ -10,6 +10,8 @@ import { openExtensionsLoop } from '../extensions/loop.ts';
 export interface RunExtHandlersOptions {
   /** Stops the loop after the current cycle (tests; the process itself stops on SIGTERM / SIGINT). */
   signal?: AbortSignal;
+  /** RemoteAccess (JIT) accounts, default on (see ExtensionsLoopOptions.remoteAccess). */
+  remoteAccess?: boolean;
 }
 
 /** Exit 0 when stopped (or after -once with the goal state fetched), 1 when -once could not fetch the goal state. */
@@ -19,7 +21,7 @@ export async function runExtHandlersCommand(config: Config, inv: Invocation, opt
   const onAbort = () => stop.stop();
   opts.signal?.addEventListener('abort', onAbort);
   // The worker reuses the transport certificate and the endpoint the daemon found; no DHCP of its own (§10 item 39).
-  const loop = openExtensionsLoop(config, { configPath: inv.configPath ?? DEFAULT_CONFIG_PATH });
+  const loop = openExtensionsLoop(config, { configPath: inv.configPath ?? DEFAULT_CONFIG_PATH, ...(opts.remoteAccess === false ? { remoteAccess: false } : {}) });
   try {
     for (;;) {
       const started = Date.now();

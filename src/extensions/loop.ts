@@ -41,6 +41,11 @@ export interface ExtensionsLoopOptions {
   /** the configuration file handed to extensions (AZURE_GUEST_AGENT_WIRE_PROTOCOL_ADDRESS & co. live elsewhere) */
   configPath: string;
   session?: SessionOptions;
+  /**
+   * RemoteAccess (JIT) accounts on this machine (§2.9), default on. Off for code that runs the loop where it must not
+   * manage the machine's users: the in-process tests that run on the test host itself.
+   */
+  remoteAccess?: boolean;
 }
 
 /** The features this agent supports in RequiredFeatures (§5.1). */
@@ -63,7 +68,7 @@ export function openExtensionsLoop(config: Config, opts: ExtensionsLoopOptions):
       if (!cycle) {
         try {
           session = await openPlatformSession(config, opts.session);
-          cycle = buildCycle(session, opts.configPath, initial);
+          cycle = buildCycle(session, opts.configPath, initial, opts.remoteAccess ?? true);
         } catch (e) {
           log.warn(`the platform cannot be reached: ${describeError(e)}`);
           await session?.close();
@@ -83,7 +88,7 @@ export function openExtensionsLoop(config: Config, opts: ExtensionsLoopOptions):
   };
 }
 
-function buildCycle(session: PlatformSession, configPath: string, initial: InitialGoalState): ExtHandlerCycle {
+function buildCycle(session: PlatformSession, configPath: string, initial: InitialGoalState, manageRemoteAccess: boolean): ExtHandlerCycle {
   const { config, http, endpoints, fetcher, libDir, transport } = session;
   const hostPlugin = new HostPluginClient({
     http,
@@ -215,7 +220,7 @@ function buildCycle(session: PlatformSession, configPath: string, initial: Initi
   const processRemoteAccess = async (): Promise<void> => {
     const pending = remoteAccessPending;
     remoteAccessPending = null;
-    if (!pending) return;
+    if (!pending || !manageRemoteAccess) return;
     try {
       await remoteAccess.apply(pending.xml);
     } catch (e) {

@@ -109,7 +109,7 @@ describe('the ExtHandler loop: Fast Track bookkeeping and the initial goal state
     // Extensions disabled: the goal state is processed (and reported) without downloading anything.
     const { lib, config } = setup(['Extensions.Enabled=n']);
     serve(1, TICKS - 1000n, vmSettingsDoc(TICKS));
-    const loop = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf') });
+    const loop = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf'), remoteAccess: false });
     try {
       assert.equal(await loop.cycle(), true);
       assert.deepEqual(JSON.parse(readFileSync(join(lib, FAST_TRACK_FILE), 'utf8')), { timestamp: ticksToTimestamp(TICKS) });
@@ -135,7 +135,7 @@ describe('the ExtHandler loop: Fast Track bookkeeping and the initial goal state
     const { lib, config } = setup(['Extensions.Enabled=n']);
     const certRequests = () => fabric.state.requests.filter((r) => r.service === 'wireserver' && r.path.includes('comp=certificates')).length;
     serve(1, TICKS - 1000n, vmSettingsDoc(TICKS, 'FastTrack', 'F6ABAA61098A301EBB8A571C3C7CF77F355F7FA9'));
-    const loop = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf') });
+    const loop = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf'), remoteAccess: false });
     try {
       const before = certRequests();
       assert.equal(await loop.cycle(), true);
@@ -157,7 +157,7 @@ describe('the ExtHandler loop: Fast Track bookkeeping and the initial goal state
 
   test('with Fast Track disabled, a Fabric goal state older than the last Fast Track one is not executed; a newer one is', async () => {
     const { lib, config } = setup(['Debug.EnableFastTrack=n']);
-    const loop = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf') });
+    const loop = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf'), remoteAccess: false });
     try {
       // fast_track.json from an earlier run, newer than the Fabric goal state served now
       serve(3, TICKS - 10_000_000n, null);
@@ -183,7 +183,7 @@ describe('the ExtHandler loop: Fast Track bookkeeping and the initial goal state
   test('the initial goal-state period holds until the first goal state converged, then initial_goal_state is written', async () => {
     const { lib, config } = setup(['Debug.EnableFastTrack=n']);
     serve(5, TICKS, null);
-    const loop = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf') });
+    const loop = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf'), remoteAccess: false });
     try {
       assert.equal(loop.periodMs(), 2000);
       assert.equal(await loop.cycle(), true);
@@ -192,7 +192,7 @@ describe('the ExtHandler loop: Fast Track bookkeeping and the initial goal state
     } finally {
       await loop.close();
     }
-    const again = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf') });
+    const again = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf'), remoteAccess: false });
     assert.equal(again.periodMs(), 6000, 'after a restart the regular period applies from the start');
     await again.close();
   });
