@@ -73,7 +73,9 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<numbe
         (e: unknown) => log.warn(`resource disk: ${describeError(e)}`),
       );
     }
-    const provisioned = await (deps.provision ?? runProvisioning)(config);
+    // §7.1: the daemon also logs to the console until provisioning is over (Logs.Console)
+    if (config.bool('Logs.Console')) log.addConsole();
+    const provisioned = await (deps.provision ?? runProvisioning)(config).finally(() => log.closeConsole());
     if (provisioned.outcome === 'failed') log.error('provisioning failed; the daemon goes on with the extensions loop');
     if (stop.stopped) return 0;
 

@@ -1,7 +1,7 @@
 // Log lines in the Python agent's format (azure-protocol.md §7.3):
 //   <UTC YYYY-MM-DDTHH:MM:SS.ffffffZ> <LEVEL> <thread> [<prefix>] <message>
 // non-ASCII backslash-escaped, secrets redacted.
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, closeSync, constants as fsConstants, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { redact } from './redact.ts';
 
@@ -39,6 +39,33 @@ class FileSink implements LogSink {
   }
 }
 
+/**
+ * The console (Logs.Console, azure-protocol.md §7.1: the daemon logs to /dev/console until provisioned). Opened
+ * non-blocking: a slow serial console drops a line rather than holding provisioning back.
+ */
+class ConsoleSink implements LogSink {
+  readonly path: string;
+  private fd: number | null = null;
+  private broken = false;
+  constructor(path: string) {
+    this.path = path;
+  }
+  write(line: string): void {
+    if (this.broken) return;
+    try {
+      this.fd ??= openSync(this.path, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY | fsConstants.O_APPEND);
+      writeSync(this.fd, line + '\n');
+    } catch (e) {
+      // EAGAIN: the console is busy, this line is dropped; anything else: no console, stop trying
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') this.broken = true;
+    }
+  }
+  close(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
 class StreamSink implements LogSink {
   private readonly fd: 1 | 2;
   constructor(fd: 1 | 2) {
@@ -69,6 +96,14 @@ export class Logger {
 
   addFile(path: string, min: Level = 'INFO'): void {
     this.sinks.push({ sink: new FileSink(path), min });
+  }
+  addConsole(path = '/dev/console', min: Level = 'INFO'): void {
+    this.sinks.push({ sink: new ConsoleSink(path), min });
+  }
+  /** Stops logging to the console (the daemon, once provisioning is over). */
+  closeConsole(): void {
+    for (const { sink } of this.sinks) if (sink instanceof ConsoleSink) sink.close();
+    this.sinks = this.sinks.filter(({ sink }) => !(sink instanceof ConsoleSink));
   }
   addStderr(min: Level = 'INFO'): void {
     this.sinks.push({ sink: new StreamSink(2), min });

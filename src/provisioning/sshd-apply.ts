@@ -90,7 +90,8 @@ async function sshdCheck(mainPath: string): Promise<'ok' | string | null> {
 export async function configureSshd(config: Config, disablePasswordAuth: boolean): Promise<SshdResult> {
   const sshDir = config.str('OS.SshDir');
   if (!sshDir) throw new AgentError('config', 'OS.SshDir is not set, so sshd cannot be configured');
-  const mainPath = join(sshDir, 'sshd_config');
+  // OS.SshdConfigPath: the legacy key some images (F5 BIG-IP) set for an sshd_config elsewhere
+  const mainPath = config.str('OS.SshdConfigPath') ?? join(sshDir, 'sshd_config');
   const mainText = readOrNull(mainPath);
   if (mainText === null) throw new AgentError('provisioning', `cannot read the sshd configuration ${mainPath}`, { path: mainPath });
   const settings = sshdSettings(disablePasswordAuth, config.int('OS.SshClientAliveInterval') ?? 180, await opensshAtLeast87());

@@ -29,6 +29,8 @@ for t in /sys/block/sd*/device/timeout; do
 done
 if [ -d /sys/bus/vmbus ]; then mount -t tmpfs -o ro sandbox-novmbus /sys/bus/vmbus; fi
 if [ -d /dev/disk/azure ]; then mount -t tmpfs -o ro sandbox-noazure /dev/disk/azure; fi
+# /dev is the host's too: the daemon's console log (Logs.Console) goes nowhere instead of onto the host's console
+if [ -e /dev/console ]; then mount --bind /dev/null /dev/console; fi
 mkdir -p /var/lib/waagent /var/log
 ip link set lo up
 hostname "$SANDBOX_HOSTNAME"

@@ -168,3 +168,22 @@ test('firewall rules: DNS and root accepted, every other new connection to the W
   ]);
   assert.match(nftRuleset('10.0.0.1'), /ip daddr 10\.0\.0\.1 tcp dport != 53 skuid != 0 ct state invalid,new counter drop/);
 });
+
+test('console log: lines reach the console device until closed; no console is no error', async () => {
+  const { log } = await import('../../src/log/logger.ts');
+  const dir = tmp();
+  const consolePath = join(dir, 'console');
+  writeFileSync(consolePath, '');
+  log.addConsole(consolePath, 'INFO');
+  log.addConsole(join(dir, 'no-such-dir', 'console'), 'INFO');
+  try {
+    log.info('provisioning starts');
+    log.verbose('not for the console');
+    log.closeConsole();
+    log.info('after provisioning');
+  } finally {
+    log.closeConsole();
+  }
+  const text = readFileSync(consolePath, 'utf8');
+  assert.match(text, /^\S+Z INFO Daemon provisioning starts\n$/);
+});

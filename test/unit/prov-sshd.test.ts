@@ -119,6 +119,17 @@ describe('configureSshd with the real sshd -t', () => {
     assert.deepEqual(await effective(main), ['clientaliveinterval 120', 'kbdinteractiveauthentication no', 'passwordauthentication no']);
   });
 
+  it('OS.SshdConfigPath names an sshd_config outside OS.SshDir (legacy key): that file is edited', async () => {
+    const root = tempRoot();
+    mkdirSync(join(root, 'ssh'));
+    const elsewhere = join(root, 'config', 'sshd_config');
+    mkdirSync(join(root, 'config'));
+    writeFileSync(elsewhere, 'Port 22\n');
+    const r = await configureSshd(configOn(root, { 'OS.SshdConfigPath': elsewhere }), true);
+    assert.deepEqual(r.written, [elsewhere]);
+    assert.deepEqual(await effective(elsewhere), ['clientaliveinterval 180', 'kbdinteractiveauthentication no', 'passwordauthentication no']);
+  });
+
   it('writes the drop-in for an including main file; the drop-in wins over the main file', async () => {
     const root = tempRoot();
     const dir = join(root, 'ssh');
