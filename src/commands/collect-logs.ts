@@ -95,7 +95,7 @@ export interface CollectResult {
 }
 
 /** Collects the files of the manifest into a zip (in memory); `skipped` says why each left-out file was left out. */
-export function collectLogs(config: Config, full: boolean): CollectResult {
+export function collectLogs(config: Config, full: boolean, maxTotalBytes: number = MAX_TOTAL_BYTES): CollectResult {
   const lib = config.str('Lib.Dir') ?? '/var/lib/waagent';
   const outDir = join(lib, 'logcollector');
   const seen = new Set<string>();
@@ -121,13 +121,13 @@ export function collectLogs(config: Config, full: boolean): CollectResult {
         skipped.push(`${path}: may hold secrets`);
         continue;
       }
-      if (total >= MAX_TOTAL_BYTES) {
-        skipped.push(`${path}: the archive reached ${MAX_TOTAL_BYTES} bytes`);
+      if (total >= maxTotalBytes) {
+        skipped.push(`${path}: the archive reached ${maxTotalBytes} bytes`);
         continue;
       }
       let data: Buffer;
       try {
-        data = readTail(path, st.size, Math.min(MAX_FILE_BYTES, MAX_TOTAL_BYTES - total));
+        data = readTail(path, st.size, Math.min(MAX_FILE_BYTES, maxTotalBytes - total));
       } catch (e) {
         skipped.push(`${path}: ${(e as Error).message}`);
         continue;

@@ -4,6 +4,7 @@
 // exits cleanly; a restart resumes from the state on disk (the provisioned marker, handler state files).
 import type { Config } from '../config/index.ts';
 import { describeError } from '../errors.ts';
+import { collectLogs } from '../commands/collect-logs.ts';
 import type { ExtensionsLoop } from '../extensions/loop.ts';
 import { log } from '../log/logger.ts';
 import { detectDistro } from '../os/distro.ts';
@@ -50,10 +51,26 @@ function periodicTasks(config: Config, loop: ExtensionsLoop): PeriodicTask[] {
   const distro = detectDistro();
   if (!['debian', 'ubuntu'].includes(distro.id)) tasks.push(persistentNetTask(config));
   if (config.bool('OS.EnableFirewall')) tasks.push(firewallTask(config, () => loop.wireServer()));
+  if (config.bool('Logs.Collect')) tasks.push(logCollectorTask(config, loop));
   if (dhcpWatchApplies(config)) tasks.push(machineDhcpWatchTask(config));
   // RDMA (§8.4, §7.1 step 5): once provisioned, each time the goal state brings a different SharedConfig.
   if (rdmaEnabled(config)) tasks.push(rdmaTask(config));
   return tasks;
+}
+
+/** The periodic log collection (§7.1, Logs.Collect): the default set, at most this much, uploaded through the HostGAPlugin. */
+export const PERIODIC_LOGS_MAX_BYTES = 16 * 1024 * 1024;
+
+function logCollectorTask(config: Config, loop: ExtensionsLoop): PeriodicTask {
+  return {
+    name: 'log collector',
+    periodMs: (config.int('Logs.CollectPeriod') ?? 3600) * 1000,
+    firstAfterMs: (config.int('Debug.LogCollectorInitialDelay') ?? 300) * 1000,
+    async run() {
+      const { zip } = collectLogs(config, false, PERIODIC_LOGS_MAX_BYTES);
+      if (!(await loop.uploadLogs(zip))) log.verbose('the collected logs wait for the platform to be reached');
+    },
+  };
 }
 
 export async function runDaemon(config: Config, deps: DaemonDeps): Promise<number> {

@@ -7,6 +7,8 @@ import { log } from '../log/logger.ts';
 export interface PeriodicTask {
   name: string;
   periodMs: number;
+  /** The first run comes this long after start (default: at once). */
+  firstAfterMs?: number;
   run(): Promise<void>;
 }
 
@@ -16,7 +18,7 @@ export class PeriodicTasks {
 
   constructor(tasks: PeriodicTask[], now: () => number = Date.now) {
     this.#now = now;
-    for (const task of tasks) this.#tasks.push({ task, due: now(), failures: 0 });
+    for (const task of tasks) this.#tasks.push({ task, due: now() + (task.firstAfterMs ?? 0), failures: 0 });
   }
 
   get names(): string[] {

@@ -34,6 +34,8 @@ export interface ExtensionsLoop {
   wireServer(): string | null;
   /** How long to wait before the next cycle: Extensions.InitialGoalStatePeriod until the first goal state converged, then Extensions.GoalStatePeriod (§7.1). */
   periodMs(): number;
+  /** PUT the zip of the periodic log collection through the HostGAPlugin; false until the platform was reached. */
+  uploadLogs(zip: Uint8Array): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -62,13 +64,15 @@ function versioningGovernance(config: Config): boolean {
 export function openExtensionsLoop(config: Config, opts: ExtensionsLoopOptions): ExtensionsLoop {
   let session: PlatformSession | null = null;
   let cycle: ExtHandlerCycle | null = null;
+  let hostPlugin: HostPluginClient | null = null;
   const initial = new InitialGoalState(config, libDirOf(config));
   return {
     async cycle() {
       if (!cycle) {
         try {
           session = await openPlatformSession(config, opts.session);
-          cycle = buildCycle(session, opts.configPath, initial, opts.remoteAccess ?? true);
+          hostPlugin = hostPluginOf(session);
+          cycle = buildCycle(session, hostPlugin, opts.configPath, initial, opts.remoteAccess ?? true);
         } catch (e) {
           log.warn(`the platform cannot be reached: ${describeError(e)}`);
           await session?.close();
@@ -82,15 +86,20 @@ export function openExtensionsLoop(config: Config, opts: ExtensionsLoopOptions):
       return session ? session.endpoints.wireServer.replace(/:\d+$/, '') : null;
     },
     periodMs: () => initial.periodMs(),
+    async uploadLogs(zip) {
+      if (!hostPlugin) return false;
+      await hostPlugin.putVmAgentLog(zip, COMPAT_AGENT_VERSION);
+      return true;
+    },
     async close() {
       await session?.close();
     },
   };
 }
 
-function buildCycle(session: PlatformSession, configPath: string, initial: InitialGoalState, manageRemoteAccess: boolean): ExtHandlerCycle {
-  const { config, http, endpoints, fetcher, libDir, transport } = session;
-  const hostPlugin = new HostPluginClient({
+function hostPluginOf(session: PlatformSession): HostPluginClient {
+  const { http, endpoints, fetcher } = session;
+  return new HostPluginClient({
     http,
     endpoints,
     context: () => fetcher.context(),
@@ -98,6 +107,10 @@ function buildCycle(session: PlatformSession, configPath: string, initial: Initi
       await fetcher.fetch(true);
     },
   });
+}
+
+function buildCycle(session: PlatformSession, hostPlugin: HostPluginClient, configPath: string, initial: InitialGoalState, manageRemoteAccess: boolean): ExtHandlerCycle {
+  const { config, http, endpoints, fetcher, libDir, transport } = session;
   const roots = layoutRoots(config);
   const history = new GoalStateHistory({ libDir });
   const extensionsEnabled = config.bool('Extensions.Enabled');

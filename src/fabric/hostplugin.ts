@@ -169,6 +169,31 @@ export class HostPluginClient {
   }
 
   /**
+   * PUT /vmAgentLog (§3.3): the zip of the periodic log collection (Logs.Collect), for the platform's engineers.
+   * One attempt with a 30 s bound: the next collection comes an hour later anyway.
+   */
+  async putVmAgentLog(zip: Uint8Array, clientVersion: string): Promise<void> {
+    const c = this.#o.context();
+    await this.#o.http.request({
+      method: 'PUT',
+      url: hostPluginUrl(this.#o.endpoints, '/vmAgentLog'),
+      headers: {
+        'x-ms-version': HGAP_API_VERSION,
+        'x-ms-containerid': c.containerId,
+        'x-ms-vmagentlog-deploymentid': c.deploymentId,
+        'x-ms-client-name': 'WALinuxAgent',
+        'x-ms-client-version': clientVersion,
+        'x-ms-client-correlationid': randomUUID(),
+      },
+      body: zip,
+      timeoutMs: 30_000,
+      maxAttempts: 1,
+      maxBodyBytes: 64 * 1024,
+    });
+    log.info(`uploaded ${zip.length} bytes of collected logs through the HostGAPlugin`);
+  }
+
+  /**
    * GET /extensionArtifact (§3.3): a manifest, package or artifacts profile through the host; 400 is retried.
    * With `toFile` the body is streamed there (see HttpRequest.toFile) and the Buffer returned is empty.
    */

@@ -6,10 +6,11 @@
 // disable_agent, and the resource disk (a loop device on a fake Gen2 VMBus tree) set up beside provisioning.
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { FIXTURES } from '../helpers/paths.ts';
 import { fakeVmId, ovfEnvXml, udfMedia } from '../helpers/provisioning.ts';
 import { createSandbox, WAAGENT, type EmulatorHandle, type Sandbox } from '../sandbox/sandbox.ts';
 
@@ -255,6 +256,28 @@ describe('waagent -daemon: provisioning without the guest agent', { timeout: 120
       const r = await sigterm(sb, d, pid);
       assert.deepEqual({ code: r.code, fast: r.ms < 5_000 }, { code: 0, fast: true });
       assert.equal(await pidFile(sb), null);
+    } finally {
+      await sb.close();
+    }
+  });
+
+  test('Logs.Collect: the collected logs (redacted) are uploaded through the HostGAPlugin after the initial delay', async () => {
+    const { sb, emu } = await vm({ 'Provisioning.Agent': 'disabled', 'Logs.Collect': 'y', 'Logs.CollectPeriod': '3600', 'Debug.LogCollectorInitialDelay': '2' });
+    try {
+      const d = startDaemon(sb);
+      const pid = await waitFor('the pid file', () => pidFile(sb));
+      const logs = await waitFor('a /vmAgentLog upload', async () => (await emu.requests()).find((r) => r.method === 'PUT' && r.path === '/vmAgentLog') ?? null);
+      assert.equal(logs.status, 200);
+      assert.equal(logs.headers['x-ms-client-name'], 'WALinuxAgent');
+      // the deployment id: the goal state's ConfigName up to its first '.' (§2.4)
+      const configName = /<ConfigName>([^<]*)</.exec(readFileSync(join(FIXTURES, 'tests/data/wire/goal_state.xml'), 'utf8'))![1]!;
+      assert.equal(logs.headers['x-ms-vmagentlog-deploymentid'], configName.split('.')[0]);
+      assert.match(logs.headers['x-ms-client-correlationid'] ?? '', /^[0-9a-f-]{36}$/);
+      assert.ok(logs.bodyBytes > 100, `${logs.bodyBytes} bytes`);
+      assert.ok(logs.body.startsWith('PK'), 'a zip');
+      const r = await sigterm(sb, d, pid);
+      assert.equal(r.code, 0);
+      assert.equal((await emu.requests()).filter((q) => q.path === '/vmAgentLog').length, 1, 'once an hour, not every cycle');
     } finally {
       await sb.close();
     }
