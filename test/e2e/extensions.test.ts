@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createZip } from '../../src/archive/zip-write.ts';
+import { handlerZip as packageZip, OPS } from '../helpers/extensions.ts';
 import type { Invocation } from '../../src/cli.ts';
 import { runExtHandlersCommand } from '../../src/commands/run-exthandlers.ts';
 import { parseConfig } from '../../src/config/index.ts';
@@ -22,38 +22,14 @@ import { REPO_ROOT as ROOT } from '../helpers/paths.ts';
 const HOST = { remoteAccess: false } as const;
 
 const NAME = 'Test.Ext';
-const SCRIPT = (op: string, status = false) => `#!/bin/sh
-# a test can make this command hang (to kill the agent in the middle of it) by creating ../hang-<op>
-if [ -e ../hang-${op} ]; then echo $$ > ../hang-${op}.pid; sleep 120; fi
+/** Each command logs itself in this file's own format; a test can make it hang by creating ../hang-<op>. */
+const SCRIPT = (op: string, status = false) => `if [ -e ../hang-${op} ]; then echo $$ > ../hang-${op}.pid; sleep 120; fi
 echo "${op} $AZURE_GUEST_AGENT_EXTENSION_VERSION seq=$ConfigSequenceNumber uninstall=$AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE from=$AZURE_GUEST_AGENT_UPDATING_FROM_VERSION" >> ../ops.log
-${status ? `printf '[{"version":1.0,"timestampUTC":"2025-01-01T00:00:00Z","status":{"name":"${NAME}","operation":"Enable","status":"success","code":0,"formattedMessage":{"lang":"en-US","message":"enabled %s"}}}]' "$ConfigSequenceNumber" > status/$ConfigSequenceNumber.status` : ''}
-exit 0
-`;
+${status ? `printf '[{"version":1.0,"timestampUTC":"2025-01-01T00:00:00Z","status":{"name":"${NAME}","operation":"Enable","status":"success","code":0,"formattedMessage":{"lang":"en-US","message":"enabled %s"}}}]' "$ConfigSequenceNumber" > status/$ConfigSequenceNumber.status` : ''}`;
 
+/** The shared test package (test/helpers/extensions.ts) with these scripts in place of its own logging. */
 function handlerZip(): Buffer {
-  const manifest = [
-    {
-      name: 'Ext',
-      version: 1.0,
-      handlerManifest: {
-        installCommand: 'bin/install.sh',
-        uninstallCommand: 'bin/uninstall.sh',
-        updateCommand: 'bin/update.sh',
-        enableCommand: '/bin/enable.sh',
-        disableCommand: 'bin/disable.sh',
-        reportHeartbeat: false,
-        updateMode: 'UpdateWithInstall',
-      },
-    },
-  ];
-  return createZip([
-    { name: 'HandlerManifest.json', data: JSON.stringify(manifest) },
-    { name: 'bin/install.sh', data: SCRIPT('install') },
-    { name: 'bin/uninstall.sh', data: SCRIPT('uninstall') },
-    { name: 'bin/update.sh', data: SCRIPT('update') },
-    { name: 'bin/enable.sh', data: SCRIPT('enable', true), mode: 0o755 },
-    { name: 'bin/disable.sh', data: SCRIPT('disable') },
-  ]);
+  return packageZip({ name: NAME, version: '1.0.0', bare: OPS, scripts: Object.fromEntries(OPS.map((op) => [op, SCRIPT(op, op === 'enable')])) });
 }
 
 describe('waagent -run-exthandlers -once against the emulator', () => {
