@@ -7,4 +7,4 @@ export const DIST = join(REPO_ROOT, 'dist');
 export const BINARY_X64 = join(DIST, 'waagent');
 export const BINARY_ARM64 = join(DIST, 'waagent-linux-arm64');
 export const BUNDLE = join(DIST, 'waagent.js');
-export const FIXTURES = join(REPO_ROOT, '..', 'shared', 'fixtures', 'walinuxagent');
+export const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'walinuxagent');

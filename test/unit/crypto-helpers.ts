@@ -5,8 +5,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
+import { FIXTURES as FIXTURE_ROOT } from '../helpers/paths.ts';
 
-export const FIXTURES = '/work/shared/fixtures/walinuxagent/tests/data';
+export const FIXTURES = join(FIXTURE_ROOT, 'tests', 'data');
 
 export function openssl(args: string[], input?: Buffer | string): Buffer {
   const r = spawnSync('openssl', args, { input, maxBuffer: 16 * 1024 * 1024 });

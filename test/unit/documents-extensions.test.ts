@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { join } from 'node:path';
+import { FIXTURES } from '../helpers/paths.ts';
 import { isAgentError } from '../../src/errors.ts';
 import {
   GUID_ZERO,
@@ -41,7 +43,7 @@ function summarize(c: ExtensionsConfig | VmSettings): string[] {
   return [headline(c), ...c.handlers.map(handlerLine)];
 }
 
-const DATA = '/work/shared/fixtures/walinuxagent/tests/data/';
+const DATA = join(FIXTURES, 'tests', 'data') + '/';
 const read = (p: string): string => readFileSync(DATA + p, 'utf8');
 const parse = (p: string) => (/vm_settings|VmSettings/.test(p) ? parseVmSettings(read(p)) : parseExtensionsConfig(read(p)));
 const handler = (c: ExtensionsConfig, name: string) => c.handlers.find((h) => h.name === name)!;

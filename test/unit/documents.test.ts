@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { join } from 'node:path';
+import { FIXTURES } from '../helpers/paths.ts';
 import { AgentError, isAgentError } from '../../src/errors.ts';
 import {
   buildHealthReport,
@@ -19,7 +21,7 @@ import {
 } from '../../src/fabric/documents/index.ts';
 import { findText, parseXml } from '../../src/xml/index.ts';
 
-const DATA = '/work/shared/fixtures/walinuxagent/tests/data/';
+const DATA = join(FIXTURES, 'tests', 'data') + '/';
 const read = (p: string): string => readFileSync(DATA + p, 'utf8');
 const WS = 'http://168.63.129.16:80/machine/865a6683-91d8-450f-99ae/bc8b9d47%2Db5ed%2D4704%2D85d9%2Dfd74cc967ec2.%5Fcanary';
 const HIB1 = 'http://168.63.129.16:80/machine/06185f00-1f00-4545-abaa-4b7baa121869/8cd0ae53%2D1ac5%2D4fe5%2D9356%2Da4e1a34f234c.%5Ftest%2Dvm';

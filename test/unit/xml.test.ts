@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { join } from 'node:path';
+import { FIXTURES } from '../helpers/paths.ts';
 import { isAgentError } from '../../src/errors.ts';
 import {
   attr,
@@ -18,7 +20,7 @@ import {
   xmlElement,
 } from '../../src/xml/index.ts';
 
-const WIRE = '/work/shared/fixtures/walinuxagent/tests/data/wire/';
+const WIRE = join(FIXTURES, 'tests', 'data', 'wire') + '/';
 
 function xmlError(fn: () => unknown): string {
   try {
