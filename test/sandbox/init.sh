@@ -6,6 +6,8 @@
 set -euo pipefail
 mount --make-rprivate /
 exec 3<"$SB"
+# the checkout (node runtime, dist/, test files) may itself live under /tmp: keep it reachable through fd 4
+exec 4<"$REPO"
 for d in etc home root var mnt run; do
   [ -d "/$d" ] || continue
   mkdir -p "$SB/upper/$d" "$SB/work/$d"
@@ -17,6 +19,8 @@ mount -t tmpfs -o mode=1777 sandbox-tmp /tmp
 mkdir -p "$SB"
 mount --no-canonicalize --bind /proc/self/fd/3 "$SB"
 exec 3<&-
+case "$REPO" in /tmp/*) mkdir -p "$REPO"; mount --no-canonicalize --bind /proc/self/fd/4 "$REPO" ;; esac
+exec 4<&-
 mount -t sysfs sandbox-sys /sys
 # The kernel's devices are the host's: keep the agent off the host's real disks. Its SCSI timeout writes land in
 # private copies of the attributes, and a resource disk on the host (VMBus, the udev link) is not visible; tests

@@ -130,7 +130,7 @@ export async function createSandbox(opts: SandboxOptions = {}): Promise<Sandbox>
   const dir = mkdtempSync(join(tmpdir(), 'waagent-sb-'));
   const holder = spawn('unshare', ['--mount', '--uts', '--net', '--pid', '--fork', '--mount-proc', '--kill-child', 'bash', INIT], {
     stdio: ['pipe', 'pipe', 'pipe'],
-    env: { PATH, SB: dir, SANDBOX_HOSTNAME: opts.hostname ?? 'waagent-sandbox' },
+    env: { PATH, SB: dir, REPO: REPO_ROOT, SANDBOX_HOSTNAME: opts.hostname ?? 'waagent-sandbox' },
   });
   let holderErr = '';
   holder.stderr!.on('data', (d: Buffer) => (holderErr += d.toString()));
