@@ -1,8 +1,9 @@
 // Entry point: parse the command line, load the configuration, set up logging, run one command.
 // Command modules are imported lazily so that -version and -help stay cheap to start.
+import { fstatSync } from 'node:fs';
 import { parseArgs, USAGE, type Invocation } from './cli.ts';
 import { AgentError, describeError } from './errors.ts';
-import { log } from './log/logger.ts';
+import { log, stderrIsJournal } from './log/logger.ts';
 import { loadConfig, DEFAULT_CONFIG_PATH, Config } from './config/index.ts';
 
 const READ_ONLY = new Set<Invocation['command']>(['help', 'version', 'show-configuration']);
@@ -72,10 +73,24 @@ function setUpLogging(inv: Invocation, config: Config): void {
   const file = config.str('Logs.File');
   const verbose = inv.verbose || config.bool('Logs.Verbose');
   if (file) log.addFile(file, verbose ? 'VERBOSE' : 'INFO');
+  // Under systemd, INFO and above also go to the journal (the Python agent writes INFO to stdout); -verbose
+  // already sends every line to stderr, which then is the journal itself.
   if (inv.verbose) log.addStderr('VERBOSE');
+  else if (stderrIsJournal(process.env, fstatOrNull(2))) log.addJournal('INFO');
+}
+
+function fstatOrNull(fd: number): { dev: number; ino: number } | null {
+  try {
+    return fstatSync(fd);
+  } catch {
+    return null;
+  }
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
+  // What `ps`, `pgrep waagent` and `systemctl status` show (Node's main thread would be "MainThread"). The kernel's
+  // comm keeps 15 bytes of it: "waagent -daemon".
+  process.title = ['waagent', ...argv].join(' ');
   let inv: Invocation;
   try {
     inv = parseArgs(argv);

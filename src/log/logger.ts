@@ -9,7 +9,7 @@ export type Level = 'VERBOSE' | 'INFO' | 'WARNING' | 'ERROR';
 const RANK: Record<Level, number> = { VERBOSE: 0, INFO: 1, WARNING: 2, ERROR: 3 };
 
 export interface LogSink {
-  write(line: string): void;
+  write(line: string, level?: Level): void;
 }
 
 class FileSink implements LogSink {
@@ -76,6 +76,31 @@ class StreamSink implements LogSink {
   }
 }
 
+/** The journal's priority for each level (sd-daemon(3) `<N>` prefixes). */
+const JOURNAL_PRIORITY: Record<Level, number> = { VERBOSE: 7, INFO: 6, WARNING: 4, ERROR: 3 };
+
+/**
+ * stderr when it is connected to the systemd journal (a service's standard error): one `<N>`-prefixed line per
+ * entry without our timestamp (the journal keeps its own), so `journalctl -u <unit> -p warning` filters by level.
+ */
+class JournalSink implements LogSink {
+  write(line: string, level: Level = 'INFO'): void {
+    // the line starts "<timestamp> <LEVEL> "; the journal has the time, keep the rest
+    const rest = line.slice(line.indexOf(' ') + 1);
+    process.stderr.write(`<${JOURNAL_PRIORITY[level]}>${rest}\n`);
+  }
+}
+
+/**
+ * True when stderr is the journal stream systemd gave this service: JOURNAL_STREAM names its device and inode
+ * (systemd.exec(5)), and they must match fd 2, or stderr was redirected elsewhere after systemd started us.
+ */
+export function stderrIsJournal(env: NodeJS.ProcessEnv, stderr: { dev: number; ino: number } | null): boolean {
+  const m = /^(\d+):(\d+)$/.exec(env.JOURNAL_STREAM ?? '');
+  if (!m || !stderr) return false;
+  return Number(m[1]) === stderr.dev && Number(m[2]) === stderr.ino;
+}
+
 export function timestamp(d: Date = new Date()): string {
   return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
@@ -105,6 +130,10 @@ export class Logger {
     for (const { sink } of this.sinks) if (sink instanceof ConsoleSink) sink.close();
     this.sinks = this.sinks.filter(({ sink }) => !(sink instanceof ConsoleSink));
   }
+  /** Logs to the systemd journal through stderr, with journal priorities (see stderrIsJournal). */
+  addJournal(min: Level = 'INFO'): void {
+    this.sinks.push({ sink: new JournalSink(), min });
+  }
   addStderr(min: Level = 'INFO'): void {
     this.sinks.push({ sink: new StreamSink(2), min });
   }
@@ -123,7 +152,7 @@ export class Logger {
     if (this.sinks.length === 0) return;
     const body = escapeNonAscii(redact(msg));
     const line = `${timestamp()} ${level} ${this.thread} ${this.prefix ? this.prefix + ' ' : ''}${body}`;
-    for (const { sink, min } of this.sinks) if (RANK[level] >= RANK[min]) sink.write(line);
+    for (const { sink, min } of this.sinks) if (RANK[level] >= RANK[min]) sink.write(line, level);
   }
   verbose(msg: string): void {
     this.log('VERBOSE', msg);

@@ -1,8 +1,10 @@
 // The built artifacts (issue 2): one self-contained executable per architecture, and the bundle.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { BINARY_ARM64, BINARY_X64, BUNDLE } from '../helpers/paths.ts';
 import { readElf } from '../helpers/elf.ts';
 
@@ -61,4 +63,41 @@ test('the executable exits 2 with usage for an unknown command', () => {
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /unknown command or option: -no-such-command/);
   assert.match(bad.stderr, /^usage: waagent/m);
+});
+
+test('under systemd: the process is named waagent and INFO and above reach the journal with priorities', async () => {
+  // Run against a closed loopback port (nothing listens on 9), with its own Lib.Dir and log: the agent retries,
+  // logs and waits; nothing outside the temporary directory is written.
+  const dir = mkdtempSync(join(tmpdir(), 'waagent-journal-'));
+  try {
+    const conf = join(dir, 'waagent.conf');
+    writeFileSync(conf, `Lib.Dir=${dir}/lib\nLogs.File=${dir}/waagent.log\nProtocol.WireServerEndpoint=127.0.0.1:9\n`);
+    const errPath = join(dir, 'stderr');
+    const errFd = openSync(errPath, 'w');
+    const st = fstatSync(errFd);
+    const child = spawn(BINARY_X64, [`-configuration-path:${conf}`, '-run-exthandlers'], {
+      stdio: ['ignore', 'ignore', errFd],
+      env: { PATH: process.env.PATH, JOURNAL_STREAM: `${st.dev}:${st.ino}` },
+    });
+    closeSync(errFd);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // wait for the first journal line: by then the title is set and the agent is at work
+    for (let i = 0; i < 200 && !readFileSync(errPath, 'utf8').includes('transport certificate'); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const comm = readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim();
+    const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8');
+    // -run-exthandlers sits out its HTTP retries before it obeys SIGTERM: this test does not wait for that
+    child.kill('SIGKILL');
+    await exited;
+    assert.equal(comm, 'waagent -config', 'the kernel keeps 15 bytes of the title');
+    assert.match(cmdline, /^waagent -configuration-path:\S+ -run-exthandlers/);
+    const journal = readFileSync(errPath, 'utf8');
+    assert.match(journal, /^<6>INFO Daemon generated a new transport certificate/m);
+    assert.doesNotMatch(journal, /^\d{4}-\d\d-\d\dT/m, 'the journal has its own timestamps');
+    // the log file keeps the Python agent's format
+    assert.match(readFileSync(join(dir, 'waagent.log'), 'utf8'), /^\d{4}-\d\d-\d\dT\S+Z INFO Daemon generated a new transport certificate/m);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
