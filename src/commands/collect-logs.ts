@@ -23,8 +23,8 @@ const PRIVATE_KEY_BLOCK = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END
 
 export function manifest(config: Config, full: boolean): string[] {
   const lib = config.str('Lib.Dir') ?? '/var/lib/waagent';
-  const extLogs = config.str('Extension.LogDir') ?? '/var/log/azure';
-  const agentLog = config.str('Logs.File') ?? '/var/log/waagent.log';
+  const extLogs = config.str('Extension.LogDir');
+  const agentLog = config.str('Logs.File');
   const normal = [
     '/etc/os-release',
     '/etc/*-release',

@@ -49,7 +49,7 @@ export function hostnameMonitorTask(config: Config, opts: HostnameMonitorOptions
   let recorded: string | null = null;
   return {
     name: 'hostname monitor',
-    periodMs: (config.int('Provisioning.MonitorHostNamePeriod') ?? 30) * 1000,
+    periodMs: config.int('Provisioning.MonitorHostNamePeriod') * 1000,
     async run() {
       const before = (recorded ??= recordedHostname(libDir));
       const now = current();

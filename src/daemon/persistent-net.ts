@@ -25,7 +25,7 @@ export function persistentNetTask(config: Config, rules: readonly string[] = PER
   const libDir = config.str('Lib.Dir') ?? '/var/lib/waagent';
   return {
     name: 'persistent net rules',
-    periodMs: (config.int('OS.RemovePersistentNetRulesPeriod') ?? 30) * 1000,
+    periodMs: config.int('OS.RemovePersistentNetRulesPeriod') * 1000,
     async run() {
       movePersistentNetRules(libDir, rules);
     },

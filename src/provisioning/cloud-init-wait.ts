@@ -15,7 +15,7 @@ const POLL_MS = 1000;
 
 function hostKeyPath(config: Config): string {
   const type = hostKeyType(config) === 'auto' ? 'rsa' : hostKeyType(config);
-  return join(config.str('OS.SshDir') ?? '/etc/ssh', `ssh_host_${type}_key.pub`);
+  return join(config.str('OS.SshDir'), `ssh_host_${type}_key.pub`);
 }
 
 /**

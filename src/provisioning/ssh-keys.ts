@@ -38,7 +38,7 @@ function libDir(config: Config): string {
 
 /** `$HOME` is OS.HomeDir, not the user's home (§10 item 31); the result is normalised and must be absolute. */
 export function resolveKeyPath(config: Config, path: string): string {
-  const resolved = posix.normalize(path.trim().split('$HOME').join(config.str('OS.HomeDir') ?? '/home'));
+  const resolved = posix.normalize(path.trim().split('$HOME').join(config.str('OS.HomeDir')));
   if (!posix.isAbsolute(resolved) || resolved.endsWith('/')) {
     throw new AgentError('provisioning', `the SSH key path "${path}" does not name an absolute file path`, { path });
   }

@@ -51,7 +51,7 @@ export interface HandlerLayout {
 }
 
 export function layoutRoots(config: Config): LayoutRoots {
-  return { libDir: config.str('Lib.Dir') ?? '/var/lib/waagent', logDir: config.str('Extension.LogDir') ?? '/var/log/azure' };
+  return { libDir: config.str('Lib.Dir') ?? '/var/lib/waagent', logDir: config.str('Extension.LogDir') };
 }
 
 export function packageZipName(name: string, version: string): string {

@@ -39,7 +39,7 @@ export async function discoverWireServer(opts: DiscoveryOptions): Promise<Discov
   const override = wireServerOverride(opts.config);
   if (override) return { endpoint: override, source: 'config' };
   const root = opts.root ?? '';
-  const useDhcp = (opts.config.str('Protocol.EndpointDiscovery') ?? 'dhcp').toLowerCase() === 'dhcp';
+  const useDhcp = opts.config.str('Protocol.EndpointDiscovery').toLowerCase() === 'dhcp';
   if (useDhcp) {
     if (routeTableHasWireServer(root)) return { endpoint: WIRESERVER_IP, source: 'route' };
     const lease = endpointFromLeaseFiles(root, opts.now);

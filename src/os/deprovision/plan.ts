@@ -83,8 +83,8 @@ export function buildPlan(config: Config, profile: DistroProfile, facts: Deprovi
     actions.push({ kind: 'lock-root' });
   }
 
-  actions.push({ kind: 'empty-dirs', dirs: [lib, config.str('Extension.LogDir') ?? '/var/log/azure'] });
-  const logFile = config.str('Logs.File') ?? '/var/log/waagent.log';
+  actions.push({ kind: 'empty-dirs', dirs: [lib, config.str('Extension.LogDir')] });
+  const logFile = config.str('Logs.File');
   actions.push({ kind: 'remove-files', globs: ['/root/.bash_history', logFile, ...OPENBSD_FILES] });
 
   if (profile.resolvConf === 'delete' || (profile.resolvConf === 'resolvconf' && facts.resolvConfTarget !== '/run/resolvconf/resolv.conf')) {
