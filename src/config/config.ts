@@ -74,9 +74,9 @@ export class Config {
 }
 
 /** Lib.Dir, the directory of the agent state; empty is a configuration error (it would make relative paths). */
-export function libDir(config: Config): string {
+export function libDirOf(config: Config, purpose = 'the agent state has no place'): string {
   const dir = config.str('Lib.Dir');
-  if (!dir) throw new AgentError('config', 'Lib.Dir is not set, so the agent state has no place', { key: 'Lib.Dir' });
+  if (!dir) throw new AgentError('config', `Lib.Dir is not set, so ${purpose}`, { key: 'Lib.Dir' });
   return dir;
 }
 

@@ -2,7 +2,7 @@
 // default is None reads as the type or null. The type-level checks are compile errors under `npm run typecheck`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Config, ConfigValueMissing, parseConfig, libDir, type HasDefault } from '../../src/config/index.ts';
+import { Config, ConfigValueMissing, parseConfig, libDirOf, type HasDefault } from '../../src/config/index.ts';
 
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 function expectType<T extends true>(_: T): void {}
@@ -57,8 +57,8 @@ test('a typo in a key, or a key of another type, does not compile', () => {
   void (() => c.int('Lib.Dir'));
 });
 
-test('libDir: Lib.Dir, and an empty one is a configuration error', () => {
-  assert.equal(libDir(Config.defaults()), '/var/lib/waagent');
-  assert.equal(libDir(Config.from({ 'Lib.Dir': '/srv/agent' })), '/srv/agent');
-  assert.throws(() => libDir(Config.from({ 'Lib.Dir': '' })), /Lib\.Dir is not set/);
+test('libDirOf: Lib.Dir, and an empty one is a configuration error', () => {
+  assert.equal(libDirOf(Config.defaults()), '/var/lib/waagent');
+  assert.equal(libDirOf(Config.from({ 'Lib.Dir': '/srv/agent' })), '/srv/agent');
+  assert.throws(() => libDirOf(Config.from({ 'Lib.Dir': '' })), /Lib\.Dir is not set/);
 });
