@@ -6,7 +6,7 @@ import { globSync, lstatSync, mkdirSync, openSync, readSync, closeSync, statSync
 import { basename, join } from 'node:path';
 import type { Invocation } from '../cli.ts';
 import type { Config } from '../config/index.ts';
-import { DEFAULT_CONFIG_PATH } from '../config/index.ts';
+import { DEFAULT_CONFIG_PATH, libDirOf } from '../config/index.ts';
 import { createZip, type ZipWriteEntry } from '../archive/zip-write.ts';
 import { log } from '../log/logger.ts';
 import { redact } from '../log/redact.ts';
@@ -22,9 +22,9 @@ const SECRET_NAME = /(\.prv|\.key|\.pfx|\.p7m|\.p12)$|^(TransportPrivate\.pem|Ce
 const PRIVATE_KEY_BLOCK = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----/g;
 
 export function manifest(config: Config, full: boolean): string[] {
-  const lib = config.str('Lib.Dir') ?? '/var/lib/waagent';
-  const extLogs = config.str('Extension.LogDir') ?? '/var/log/azure';
-  const agentLog = config.str('Logs.File') ?? '/var/log/waagent.log';
+  const lib = libDirOf(config);
+  const extLogs = config.str('Extension.LogDir');
+  const agentLog = config.str('Logs.File');
   const normal = [
     '/etc/os-release',
     '/etc/*-release',
@@ -96,7 +96,7 @@ export interface CollectResult {
 
 /** Collects the files of the manifest into a zip (in memory); `skipped` says why each left-out file was left out. */
 export function collectLogs(config: Config, full: boolean, maxTotalBytes: number = MAX_TOTAL_BYTES): CollectResult {
-  const lib = config.str('Lib.Dir') ?? '/var/lib/waagent';
+  const lib = libDirOf(config);
   const outDir = join(lib, 'logcollector');
   const seen = new Set<string>();
   const entries: ZipWriteEntry[] = [];
@@ -151,7 +151,7 @@ export interface CollectLogsOptions {
 }
 
 export async function collectLogsCommand(config: Config, inv: Invocation, opts: CollectLogsOptions = {}): Promise<number> {
-  const lib = config.str('Lib.Dir') ?? '/var/lib/waagent';
+  const lib = libDirOf(config);
   const outDir = join(lib, 'logcollector');
   const r = collectLogs(config, inv.full);
   mkdirSync(outDir, { recursive: true, mode: 0o700 });

@@ -62,7 +62,7 @@ export async function deprovisionCommand(config: Config, inv: Invocation, opts: 
   try {
     // The agent log is one of the files removed: stop writing it first, or the next line would re-create it.
     log.info(`deprovision${withUser ? '+user' : ''}: ${plan.actions.length} actions on ${profile.distro.name} ${profile.distro.version}`);
-    log.closeFile(config.str('Logs.File') ?? '/var/log/waagent.log');
+    log.closeFile(config.str('Logs.File'));
     const failures = await executePlan(config, profile, plan.actions, { systemdMarker: opts.systemdMarker });
     for (const f of failures) process.stderr.write(`waagent: ${f}\n`);
     return failures.length === 0 ? 0 : 1;

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parseIni, type IniEntry } from '../../vendor/tiny-ini/index.ts';
 import { AgentError } from '../errors.ts';
 import { convert } from './convert.ts';
-import { SCHEMA, confSyntax, isKnownKey, specOf, type BoolKey, type ConfigKey, type IntKey, type StringKey, type Value } from './schema.ts';
+import { SCHEMA, confSyntax, isKnownKey, specOf, type BoolKey, type ConfigKey, type IntKey, type IntOf, type StringKey, type StringOf, type Value } from './schema.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/waagent.conf';
 
@@ -16,6 +16,15 @@ export interface ConfigWarning {
   value: string;
   /** one sentence: "<file>:<line>: ..." */
   message: string;
+}
+
+/** A key the schema gives a default holds None all the same (only possible through Config.from). */
+export class ConfigValueMissing extends AgentError {
+  readonly key: ConfigKey;
+  constructor(key: ConfigKey) {
+    super('config', `${key} is not set (None), though it has a default`, { key });
+    this.key = key;
+  }
 }
 
 export class Config {
@@ -43,19 +52,32 @@ export class Config {
     const spec = specOf(key);
     return spec.defaultFrom !== undefined && isKnownKey(spec.defaultFrom) ? this.raw(spec.defaultFrom) : spec.default;
   }
+  /** The effective value; null only for a key without a default (a defaulted one holding null throws ConfigValueMissing). */
+  private value(key: ConfigKey): Value {
+    const v = this.raw(key);
+    if (v === null && specOf(key).default !== null) throw new ConfigValueMissing(key);
+    return v;
+  }
   bool(key: BoolKey): boolean {
-    return this.raw(key) as boolean;
+    return this.value(key) as boolean;
   }
-  int(key: IntKey): number | null {
-    return this.raw(key) as number | null;
+  int<K extends IntKey>(key: K): IntOf<K> {
+    return this.value(key) as IntOf<K>;
   }
-  str(key: StringKey): string | null {
-    return this.raw(key) as string | null;
+  str<K extends StringKey>(key: K): StringOf<K> {
+    return this.value(key) as StringOf<K>;
   }
   /** Every key with its effective value, sorted by key (code-unit order, as Python sorts), as -show-configuration prints it. */
   entries(): Array<[ConfigKey, Value]> {
     return (Object.keys(SCHEMA) as ConfigKey[]).sort().map((k) => [k, this.raw(k)]);
   }
+}
+
+/** Lib.Dir, the directory of the agent state; empty is a configuration error (it would make relative paths). */
+export function libDirOf(config: Config, purpose = 'the agent state has no place'): string {
+  const dir = config.str('Lib.Dir');
+  if (!dir) throw new AgentError('config', `Lib.Dir is not set, so ${purpose}`, { key: 'Lib.Dir' });
+  return dir;
 }
 
 function warning(file: string, e: IniEntry, text: string): ConfigWarning {

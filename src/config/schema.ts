@@ -34,17 +34,18 @@ interface StringSpec extends KeySpec { type: 'string'; default: string | null }
 
 type Extra = Pick<KeySpec, 'choices' | 'min' | 'max' | 'defaultFrom' | 'legacy'>;
 
+// Generic in the default so that SCHEMA's type keeps whether a key has one (null: None), for the getters' types.
 function b(def: boolean, doc: string, extra: Extra = {}): BoolSpec {
   return { type: 'bool', default: def, doc, ...extra };
 }
-function i(def: number | null, doc: string, extra: Extra = {}): IntSpec {
+function i<D extends number | null>(def: D, doc: string, extra: Extra = {}): IntSpec & { default: D } {
   return { type: 'int', default: def, doc, ...extra };
 }
-function s(def: string | null, doc: string, extra: Extra = {}): StringSpec {
+function s<D extends string | null>(def: D, doc: string, extra: Extra = {}): StringSpec & { default: D } {
   return { type: 'string', default: def, doc, ...extra };
 }
 /** A period or other count of seconds: must be positive. */
-function secs(def: number, doc: string, extra: Extra = {}): IntSpec {
+function secs(def: number, doc: string, extra: Extra = {}): IntSpec & { default: number } {
   return i(def, doc, { min: 1, ...extra });
 }
 const PORT: Extra = { min: 1, max: 65535 };
@@ -190,6 +191,12 @@ type TypeOf<K extends ConfigKey> = (typeof SCHEMA)[K]['type'];
 export type BoolKey = { [K in ConfigKey]: TypeOf<K> extends 'bool' ? K : never }[ConfigKey];
 export type IntKey = { [K in ConfigKey]: TypeOf<K> extends 'int' ? K : never }[ConfigKey];
 export type StringKey = { [K in ConfigKey]: TypeOf<K> extends 'string' ? K : never }[ConfigKey];
+/** The key has a default (not None), so its effective value is never null. */
+export type HasDefault<K extends ConfigKey> = null extends (typeof SCHEMA)[K]['default'] ? false : true;
+/** What Config.str(K) returns: string for a key with a default, string | null for one without. */
+export type StringOf<K extends StringKey> = HasDefault<K> extends true ? string : string | null;
+/** What Config.int(K) returns: number for a key with a default, number | null for one without. */
+export type IntOf<K extends IntKey> = HasDefault<K> extends true ? number : number | null;
 
 export function isKnownKey(key: string): key is ConfigKey {
   return Object.prototype.hasOwnProperty.call(SCHEMA, key);

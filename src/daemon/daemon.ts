@@ -42,7 +42,7 @@ function periodicTasks(config: Config, loop: ExtensionsLoop): PeriodicTask[] {
   if (config.int('OS.RootDeviceScsiTimeout') !== null) {
     tasks.push({
       name: 'SCSI timeout',
-      periodMs: (config.int('OS.RootDeviceScsiTimeoutPeriod') ?? 30) * 1000,
+      periodMs: config.int('OS.RootDeviceScsiTimeoutPeriod') * 1000,
       run: async () => void applyScsiTimeoutConfig(config),
     });
   }
@@ -64,8 +64,8 @@ export const PERIODIC_LOGS_MAX_BYTES = 16 * 1024 * 1024;
 function logCollectorTask(config: Config, loop: ExtensionsLoop): PeriodicTask {
   return {
     name: 'log collector',
-    periodMs: (config.int('Logs.CollectPeriod') ?? 3600) * 1000,
-    firstAfterMs: (config.int('Debug.LogCollectorInitialDelay') ?? 300) * 1000,
+    periodMs: config.int('Logs.CollectPeriod') * 1000,
+    firstAfterMs: config.int('Debug.LogCollectorInitialDelay') * 1000,
     async run() {
       const { zip } = collectLogs(config, false, PERIODIC_LOGS_MAX_BYTES);
       if (!(await loop.uploadLogs(zip))) log.verbose('the collected logs wait for the platform to be reached');
@@ -76,7 +76,7 @@ function logCollectorTask(config: Config, loop: ExtensionsLoop): PeriodicTask {
 export async function runDaemon(config: Config, deps: DaemonDeps): Promise<number> {
   if (config.bool('OS.EnableFIPS')) process.env.OPENSSL_FIPS = '1';
   process.env._AZURE_GUEST_AGENT_DAEMON_VERSION_ = OUR_VERSION;
-  const pid = acquirePidFile(config.str('Pid.File') ?? '/var/run/waagent.pid');
+  const pid = acquirePidFile(config.str('Pid.File'));
   const stop = new StopSignal();
   stop.install();
   log.info(`waagent-ts ${OUR_VERSION} daemon started (pid ${process.pid})`);

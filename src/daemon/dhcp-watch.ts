@@ -59,7 +59,7 @@ export function dhcpWatchTask(config: Config, opts: DhcpWatchOptions): PeriodicT
   let warned = false;
   return {
     name: 'DHCP client restart watch',
-    periodMs: (config.int('OS.MonitorDhcpClientRestartPeriod') ?? 30) * 1000,
+    periodMs: config.int('OS.MonitorDhcpClientRestartPeriod') * 1000,
     async run() {
       const wanted = routes();
       if (!wanted) return; // no DISCOVER of ours was answered with routes: nothing to put back
@@ -88,7 +88,7 @@ export function dhcpWatchTask(config: Config, opts: DhcpWatchOptions): PeriodicT
  * DhcpHandler has never sent a DISCOVER, so its gateway and routes are empty and the watch restores nothing.
  */
 export function dhcpWatchApplies(config: Config): boolean {
-  return !wireServerOverride(config) && (config.str('Protocol.EndpointDiscovery') ?? 'dhcp').toLowerCase() === 'dhcp';
+  return !wireServerOverride(config) && config.str('Protocol.EndpointDiscovery').toLowerCase() === 'dhcp';
 }
 
 /** The watch for the running machine's DHCP client. */

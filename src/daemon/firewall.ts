@@ -69,7 +69,7 @@ export async function ensureFirewall(wireServer: string): Promise<FirewallOutcom
 export function firewallTask(config: Config, wireServer: () => string | null): PeriodicTask {
   return {
     name: 'WireServer firewall',
-    periodMs: (config.int('OS.EnableFirewallPeriod') ?? 300) * 1000,
+    periodMs: config.int('OS.EnableFirewallPeriod') * 1000,
     async run() {
       const ws = wireServer();
       if (ws) await ensureFirewall(ws);

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { Config } from '../config/index.ts';
+import { libDirOf, type Config } from '../config/index.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 import { publishHostname } from '../provisioning/hostname.ts';
@@ -43,13 +43,13 @@ export interface HostnameMonitorOptions {
 }
 
 export function hostnameMonitorTask(config: Config, opts: HostnameMonitorOptions = {}): PeriodicTask {
-  const libDir = config.str('Lib.Dir') ?? '/var/lib/waagent';
+  const libDir = libDirOf(config);
   const current = opts.currentName ?? hostname;
   const publish = opts.publish ?? ((name: string) => publishHostname(config, name));
   let recorded: string | null = null;
   return {
     name: 'hostname monitor',
-    periodMs: (config.int('Provisioning.MonitorHostNamePeriod') ?? 30) * 1000,
+    periodMs: config.int('Provisioning.MonitorHostNamePeriod') * 1000,
     async run() {
       const before = (recorded ??= recordedHostname(libDir));
       const now = current();

@@ -3,7 +3,7 @@
 // whose osutil keeps them, as upstream.
 import { existsSync, renameSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { Config } from '../config/index.ts';
+import { libDirOf, type Config } from '../config/index.ts';
 import { log } from '../log/logger.ts';
 import type { PeriodicTask } from './periodic.ts';
 
@@ -22,10 +22,10 @@ export function movePersistentNetRules(libDir: string, rules: readonly string[] 
 }
 
 export function persistentNetTask(config: Config, rules: readonly string[] = PERSISTENT_NET_RULES): PeriodicTask {
-  const libDir = config.str('Lib.Dir') ?? '/var/lib/waagent';
+  const libDir = libDirOf(config);
   return {
     name: 'persistent net rules',
-    periodMs: (config.int('OS.RemovePersistentNetRulesPeriod') ?? 30) * 1000,
+    periodMs: config.int('OS.RemovePersistentNetRulesPeriod') * 1000,
     async run() {
       movePersistentNetRules(libDir, rules);
     },

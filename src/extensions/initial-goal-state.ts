@@ -49,8 +49,8 @@ export class InitialGoalState {
 
   constructor(config: Config, libDir: string) {
     this.#file = join(libDir, INITIAL_GOAL_STATE_FILE);
-    this.#regularMs = (config.int('Extensions.GoalStatePeriod') ?? 6) * 1000;
-    this.#initialMs = (config.int('Extensions.InitialGoalStatePeriod') ?? this.#regularMs / 1000) * 1000;
+    this.#regularMs = config.int('Extensions.GoalStatePeriod') * 1000;
+    this.#initialMs = config.int('Extensions.InitialGoalStatePeriod') * 1000;
     // Extensions disabled: nothing will converge, so the regular period from the start.
     this.#pending = config.bool('Extensions.Enabled') && !existsSync(this.#file);
   }

@@ -4,11 +4,11 @@
 // session is opened on the first cycle and opened again after a failure, so a WireServer that is down when the
 // loop starts, or goes away for days, only makes cycles fail until it is back.
 import { hostname } from 'node:os';
-import type { Config } from '../config/index.ts';
+import { libDirOf, type Config } from '../config/index.ts';
 import { describeError } from '../errors.ts';
 import type { StatusUploadBlob } from '../fabric/documents/index.ts';
 import { HostPluginClient, type HttpClient } from '../fabric/index.ts';
-import { libDirOf, openPlatformSession, type PlatformSession, type SessionOptions } from '../fabric/session.ts';
+import { openPlatformSession, type PlatformSession, type SessionOptions } from '../fabric/session.ts';
 import { GoalStateHistory } from '../history/history.ts';
 import { log } from '../log/logger.ts';
 import { detectDistro } from '../os/distro.ts';

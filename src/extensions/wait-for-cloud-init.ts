@@ -15,7 +15,7 @@ export function cloudInitGate(config: Config): () => Promise<void> {
   return async () => {
     if (done) return;
     done = true;
-    const timeoutS = config.int('Extensions.WaitForCloudInitTimeout') ?? DEFAULT_CLOUD_INIT_TIMEOUT_S;
+    const timeoutS = config.int('Extensions.WaitForCloudInitTimeout');
     log.info(`waiting for cloud-init to complete (at most ${timeoutS} s)...`);
     try {
       const r = await run(['cloud-init', 'status', '--wait'], { timeoutMs: timeoutS * 1000, allowFailure: true, allowTimeout: true, processGroup: true });

@@ -43,12 +43,12 @@ export function wireServerOverride(config: Config): string | null {
 export function platformEndpoints(config: Config, wireServer: string): PlatformEndpoints {
   const override = wireServerOverride(config);
   const ws = parseAuthority(override ?? wireServer, 'Protocol.WireServerEndpoint');
-  const hgapPort = config.int('Protocol.HostGAPluginPort') ?? DEFAULT_HGAP_PORT;
+  const hgapPort = config.int('Protocol.HostGAPluginPort');
   if (!Number.isInteger(hgapPort) || hgapPort < 1 || hgapPort > 65535) {
     throw new AgentError('config', `Protocol.HostGAPluginPort=${hgapPort} is not a TCP port`, { key: 'Protocol.HostGAPluginPort' });
   }
   const hostName = ws.authority.replace(/:\d+$/, '');
-  const imds = parseAuthority(config.str('Protocol.ImdsEndpoint') ?? DEFAULT_IMDS, 'Protocol.ImdsEndpoint').authority;
+  const imds = parseAuthority(config.str('Protocol.ImdsEndpoint'), 'Protocol.ImdsEndpoint').authority;
   return { wireServer: ws.authority, hostPlugin: `${hostName}:${hgapPort}`, imds, overridden: override !== null };
 }
 

@@ -17,4 +17,4 @@ export { HostPluginClient, type HostPluginContext, type VmSettingsResult } from 
 export { ImdsClient } from './imds.ts';
 export { GoalStateFetcher, type FullGoalState, type CertificateSummary, type InstallCertificates } from './goal-state.ts';
 export { loadOrCreateTransportCert, regenerateTransportCert, TRANSPORT_CERT_FILE, TRANSPORT_KEY_FILE, type TransportCertFiles } from './transport-cert-files.ts';
-export { openPlatformSession, libDirOf, type PlatformSession, type SessionOptions } from './session.ts';
+export { openPlatformSession, type PlatformSession, type SessionOptions } from './session.ts';

@@ -1,7 +1,7 @@
 // One connection to the platform, as every command that talks to it needs it: WireServer discovery, the
 // protocol-version check, the transport certificate and a goal-state fetcher, over one HTTP client. Commands
 // (-goal-state, -provision, -run-exthandlers, -daemon) open a session and close it when they are done.
-import type { Config } from '../config/index.ts';
+import { libDirOf, type Config } from '../config/index.ts';
 import { generateTransportCertificateAsync, installCertificates } from '../crypto/index.ts';
 import { log } from '../log/logger.ts';
 import { discoverWireServer, type DiscoveredEndpoint } from './discovery/index.ts';
@@ -34,10 +34,6 @@ export interface PlatformSession {
   transport: TransportCertFiles;
   fetcher: GoalStateFetcher;
   close(): Promise<void>;
-}
-
-export function libDirOf(config: Config): string {
-  return config.str('Lib.Dir') ?? '/var/lib/waagent';
 }
 
 /** Discovers the WireServer, checks its protocol versions and readies the transport certificate. */

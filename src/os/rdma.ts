@@ -5,7 +5,7 @@
 // driver installation are not done (see the README). Run by the daemon once per new SharedConfig.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config } from '../config/index.ts';
+import { libDirOf, type Config } from '../config/index.ts';
 import type { PeriodicTask } from '../daemon/periodic.ts';
 import { AgentError, describeError } from '../errors.ts';
 import { SHARED_CONFIG_XML } from '../fabric/goal-state.ts';
@@ -160,7 +160,7 @@ export async function setupRdma(sharedConfigXml: string, opts: RdmaOptions = {})
 
 /** Sets RDMA up from <Lib.Dir>/SharedConfig.xml each time the fetcher saved a different one; one try per version. */
 export function rdmaTask(config: Config, opts: RdmaOptions & { periodMs?: number } = {}): PeriodicTask {
-  const file = join(config.str('Lib.Dir') ?? '/var/lib/waagent', SHARED_CONFIG_XML);
+  const file = join(libDirOf(config), SHARED_CONFIG_XML);
   let done: string | null = null;
   return {
     name: 'RDMA setup',

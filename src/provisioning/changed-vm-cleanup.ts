@@ -3,7 +3,7 @@
 // belonged to the old VM (leases, goal-state files, extension sequence/status) and keeps the rest.
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config } from '../config/index.ts';
+import { libDirOf, type Config } from '../config/index.ts';
 import { log } from '../log/logger.ts';
 
 /** DHCP lease directories and files (§8.1 step 3), shared with -deprovision. */
@@ -57,7 +57,7 @@ export function deleteDhcpLeases(root = ''): string[] {
 
 /** The whole cleanup; returns the paths removed (for the log and the tests). */
 export function changedVmCleanup(config: Config, root = ''): string[] {
-  const lib = config.str('Lib.Dir') ?? '/var/lib/waagent';
+  const lib = libDirOf(config);
   const removed = deleteDhcpLeases(root);
   for (const f of LIB_FILES) remove(join(lib, f), removed);
   for (const n of list(lib)) {

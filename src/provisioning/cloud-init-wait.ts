@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Config } from '../config/index.ts';
+import { libDirOf, type Config } from '../config/index.ts';
 import { AgentError } from '../errors.ts';
 import { log } from '../log/logger.ts';
 import { hostKeyType } from './host-keys.ts';
@@ -15,7 +15,7 @@ const POLL_MS = 1000;
 
 function hostKeyPath(config: Config): string {
   const type = hostKeyType(config) === 'auto' ? 'rsa' : hostKeyType(config);
-  return join(config.str('OS.SshDir') ?? '/etc/ssh', `ssh_host_${type}_key.pub`);
+  return join(config.str('OS.SshDir'), `ssh_host_${type}_key.pub`);
 }
 
 /**
@@ -23,7 +23,7 @@ function hostKeyPath(config: Config): string {
  * does not appear in time.
  */
 export async function waitForCloudInit(config: Config, what: 'ovf-env' | 'host-key', waitMs = CLOUD_INIT_WAIT_MS): Promise<OvfEnv | null> {
-  const path = what === 'ovf-env' ? join(config.str('Lib.Dir') ?? '/var/lib/waagent', 'ovf-env.xml') : hostKeyPath(config);
+  const path = what === 'ovf-env' ? join(libDirOf(config), 'ovf-env.xml') : hostKeyPath(config);
   const deadline = Date.now() + waitMs;
   let logged = false;
   for (;;) {

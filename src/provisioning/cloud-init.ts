@@ -33,7 +33,7 @@ export async function isCloudInitEnabled(): Promise<boolean> {
  * UseCloudInit=y alone: cloud-init); otherwise cloud-init if it is enabled on the machine, else waagent.
  */
 export async function decideProvisioner(config: Config, cloudInitEnabled: () => Promise<boolean> = isCloudInitEnabled): Promise<Provisioner> {
-  const agent = (config.str('Provisioning.Agent') ?? 'auto').trim().toLowerCase();
+  const agent = config.str('Provisioning.Agent').trim().toLowerCase();
   if (!(AGENTS as readonly string[]).includes(agent)) {
     throw new AgentError('config', `Provisioning.Agent=${agent} is not one of auto, waagent, cloud-init or disabled`, { value: agent });
   }

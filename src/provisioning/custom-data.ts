@@ -2,7 +2,7 @@
 // when Provisioning.DecodeCustomData or ExecuteCustomData is set — and run when ExecuteCustomData is set.
 // The file is 0600 (the Python agent leaves it world-readable; custom data often carries secrets).
 import { join } from 'node:path';
-import type { Config } from '../config/index.ts';
+import { libDirOf, type Config } from '../config/index.ts';
 import { AgentError } from '../errors.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
@@ -31,8 +31,7 @@ export function decodeBase64(text: string): Buffer {
 
 export async function handleCustomData(config: Config, base64: string | null | undefined, opts: CustomDataOptions = {}): Promise<CustomDataResult | null> {
   if (base64 === null || base64 === undefined || base64.trim() === '') return null;
-  const lib = config.str('Lib.Dir');
-  if (!lib) throw new AgentError('config', 'Lib.Dir is not set, so the CustomData has no place');
+  const lib = libDirOf(config, 'the CustomData has no place');
   const path = join(lib, 'CustomData');
   const execute = config.bool('Provisioning.ExecuteCustomData');
   const decode = execute || config.bool('Provisioning.DecodeCustomData');

@@ -18,7 +18,7 @@ function sshDirOf(config: Config): string {
 }
 
 export function hostKeyType(config: Config): string {
-  const t = (config.str('Provisioning.SshHostKeyPairType') ?? 'rsa').trim().toLowerCase();
+  const t = config.str('Provisioning.SshHostKeyPairType').trim().toLowerCase();
   if (!TYPES.includes(t)) throw new AgentError('config', `Provisioning.SshHostKeyPairType=${t} is not one of ${TYPES.join(', ')}`);
   return t;
 }

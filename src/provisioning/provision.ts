@@ -3,10 +3,10 @@
 // while the goal state and certificates are fetched; NotReady/Provisioning is sent as soon as the goal state is
 // known and always before Ready, which is sent only after the `provisioned` marker is written (§10 item 26).
 import { join } from 'node:path';
-import type { Config } from '../config/index.ts';
+import { libDirOf, type Config } from '../config/index.ts';
 import { describeError } from '../errors.ts';
 import type { FullGoalState } from '../fabric/goal-state.ts';
-import { libDirOf, openPlatformSession, type PlatformSession } from '../fabric/session.ts';
+import { openPlatformSession, type PlatformSession } from '../fabric/session.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 import { applyAccount, applyCertificateKeys } from './apply-account.ts';

@@ -2,25 +2,19 @@
 // `provisioned` holds the VM id provisioning ran for; `disable_agent` (empty) stops the agent after provisioning.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config } from '../config/index.ts';
+import { libDirOf, type Config } from '../config/index.ts';
 import { AgentError } from '../errors.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 import { vmIdsMatch } from './vm-id.ts';
 
 export type ProvisionedState = 'none' | 'same-vm' | 'other-vm';
 
-function libDir(config: Config): string {
-  const dir = config.str('Lib.Dir');
-  if (!dir) throw new AgentError('config', 'Lib.Dir is not set, so the provisioning markers have no place');
-  return dir;
-}
-
 export function provisionedMarkerPath(config: Config): string {
-  return join(libDir(config), 'provisioned');
+  return join(libDirOf(config, 'the provisioning markers have no place'), 'provisioned');
 }
 
 export function disableAgentPath(config: Config): string {
-  return join(libDir(config), 'disable_agent');
+  return join(libDirOf(config, 'the provisioning markers have no place'), 'disable_agent');
 }
 
 /** The VM id stored in the marker, '' for an empty marker (older agents), null when there is none. */

@@ -5,7 +5,7 @@
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
-import type { Config } from '../config/index.ts';
+import { libDirOf, type Config } from '../config/index.ts';
 import { AgentError } from '../errors.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
@@ -30,15 +30,9 @@ export interface KeyPairSpec {
   fingerprint: string;
 }
 
-function libDir(config: Config): string {
-  const dir = config.str('Lib.Dir');
-  if (!dir) throw new AgentError('config', 'Lib.Dir is not set, so the certificates of SSH keys cannot be found');
-  return dir;
-}
-
 /** `$HOME` is OS.HomeDir, not the user's home (§10 item 31); the result is normalised and must be absolute. */
 export function resolveKeyPath(config: Config, path: string): string {
-  const resolved = posix.normalize(path.trim().split('$HOME').join(config.str('OS.HomeDir') ?? '/home'));
+  const resolved = posix.normalize(path.trim().split('$HOME').join(config.str('OS.HomeDir')));
   if (!posix.isAbsolute(resolved) || resolved.endsWith('/')) {
     throw new AgentError('provisioning', `the SSH key path "${path}" does not name an absolute file path`, { path });
   }
@@ -104,7 +98,7 @@ function normaliseThumbprint(fp: string): string {
 }
 
 function readLibFile(config: Config, name: string, what: string, fp: string): string {
-  const path = join(libDir(config), name);
+  const path = join(libDirOf(config, 'the certificates of SSH keys cannot be found'), name);
   try {
     return readFileSync(path, 'utf8');
   } catch {
@@ -122,7 +116,7 @@ export function keyFromCertificate(config: Config, fingerprint: string): string 
   } catch (e) {
     throw new AgentError('provisioning', `the certificate ${fp}.crt for an SSH key cannot be read: ${(e as Error).message}`, { thumbprint: fp }, e);
   }
-  writeFileAtomic(join(libDir(config), `${fp}.pub`), spki, { mode: 0o600 });
+  writeFileAtomic(join(libDirOf(config, 'the certificates of SSH keys cannot be found'), `${fp}.pub`), spki, { mode: 0o600 });
   return opensshFromPem(spki, `${fp}.crt`);
 }
 

@@ -94,7 +94,7 @@ export async function configureSshd(config: Config, disablePasswordAuth: boolean
   const mainPath = config.str('OS.SshdConfigPath') ?? join(sshDir, 'sshd_config');
   const mainText = readOrNull(mainPath);
   if (mainText === null) throw new AgentError('provisioning', `cannot read the sshd configuration ${mainPath}`, { path: mainPath });
-  const settings = sshdSettings(disablePasswordAuth, config.int('OS.SshClientAliveInterval') ?? 180, await opensshAtLeast87());
+  const settings = sshdSettings(disablePasswordAuth, config.int('OS.SshClientAliveInterval'), await opensshAtLeast87());
   const plan = planSshdConfig(mainText, sshDir, settings, isWritableInPlace(mainPath));
   for (const s of plan.ineffective) log.warn(`${s.names[0]} ${s.value} cannot take effect: ${mainPath} is read-only and sets it first`);
 

@@ -72,11 +72,11 @@ export async function ensureUser(name: string): Promise<{ user: UserInfo; create
 
 /** The crypt(3) hash of the password per Provisioning.PasswordCryptId (6 SHA-512, 5 SHA-256, 1 MD5) and salt length. */
 export function hashPassword(config: Config, password: string): string {
-  const id = (config.str('Provisioning.PasswordCryptId') ?? '6').trim();
+  const id = config.str('Provisioning.PasswordCryptId').trim();
   if (id !== '1' && id !== '5' && id !== '6') {
     throw new AgentError('config', `Provisioning.PasswordCryptId=${id} is not 6 (SHA-512), 5 (SHA-256) or 1 (MD5)`, { value: id });
   }
-  const saltLength = config.int('Provisioning.PasswordCryptSaltLength') ?? 10;
+  const saltLength = config.int('Provisioning.PasswordCryptSaltLength');
   // crypt(3) uses at most 16 salt characters (8 for MD5); a longer salt would be cut silently.
   const max = id === '1' ? 8 : 16;
   if (saltLength < 1 || saltLength > max) {

@@ -12,7 +12,7 @@
 // config/<ext>.HandlerState, <logDir>/<Name>/CommandExecution_<ext>.log (§5.6–§5.8). Pass extName = null for
 // single-config handlers.
 import { join } from 'node:path';
-import type { Config } from '../../config/index.ts';
+import { libDirOf, type Config } from '../../config/index.ts';
 
 export interface LayoutRoots {
   /** Lib.Dir, e.g. /var/lib/waagent */
@@ -51,7 +51,7 @@ export interface HandlerLayout {
 }
 
 export function layoutRoots(config: Config): LayoutRoots {
-  return { libDir: config.str('Lib.Dir') ?? '/var/lib/waagent', logDir: config.str('Extension.LogDir') ?? '/var/log/azure' };
+  return { libDir: libDirOf(config), logDir: config.str('Extension.LogDir') };
 }
 
 export function packageZipName(name: string, version: string): string {

@@ -1,7 +1,7 @@
 // Finding the WireServer (azure-protocol.md §1.1, §1.2): the configured override; else, with
 // Protocol.EndpointDiscovery=dhcp, the route table and the lease files; then the persisted endpoint; then (the
 // daemon only) our own DHCPDISCOVER; finally the well-known 168.63.129.16.
-import type { Config } from '../../config/index.ts';
+import { libDirOf, type Config } from '../../config/index.ts';
 import { describeError } from '../../errors.ts';
 import { log } from '../../log/logger.ts';
 import { applyDhcpRoutes, rememberDhcpRoutes, type DhcpRoutes } from '../../os/routes.ts';
@@ -39,13 +39,13 @@ export async function discoverWireServer(opts: DiscoveryOptions): Promise<Discov
   const override = wireServerOverride(opts.config);
   if (override) return { endpoint: override, source: 'config' };
   const root = opts.root ?? '';
-  const useDhcp = (opts.config.str('Protocol.EndpointDiscovery') ?? 'dhcp').toLowerCase() === 'dhcp';
+  const useDhcp = opts.config.str('Protocol.EndpointDiscovery').toLowerCase() === 'dhcp';
   if (useDhcp) {
     if (routeTableHasWireServer(root)) return { endpoint: WIRESERVER_IP, source: 'route' };
     const lease = endpointFromLeaseFiles(root, opts.now);
     if (lease) return { endpoint: lease, source: 'lease' };
   }
-  const persisted = readPersistedEndpoint(opts.config.str('Lib.Dir') ?? '/var/lib/waagent');
+  const persisted = readPersistedEndpoint(libDirOf(opts.config));
   if (persisted) return { endpoint: persisted, source: 'persisted' };
   if (useDhcp && opts.dhcp) {
     try {

@@ -51,7 +51,7 @@ async function deleteUser(config: Config, name: string): Promise<void> {
   } else {
     log.warn(`the user ${name} does not exist; only its sudo rule is removed`);
   }
-  const sudoers = join(config.str('OS.SudoersDir') ?? '/etc/sudoers.d', 'waagent');
+  const sudoers = join(config.str('OS.SudoersDir'), 'waagent');
   let text: string;
   try {
     text = readFileSync(sudoers, 'utf8');

@@ -3,7 +3,7 @@
 // user name comes from ovf-env.xml while it still exists (step 9 reads it before step 6 empties the lib dir).
 import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config } from '../../config/index.ts';
+import { libDirOf, type Config } from '../../config/index.ts';
 import { AgentError } from '../../errors.ts';
 import { parseOvfEnv } from '../../provisioning/ovf-env.ts';
 import type { DistroProfile } from '../distro-profile.ts';
@@ -37,7 +37,7 @@ const CGROUP_DROP_INS = ['10-Slice.conf', '11-CPUAccounting.conf', '12-CPUQuota.
 const LOGCOLLECTOR_SLICE = 'azure-walinuxagent-logcollector.slice';
 const FIREWALL_UNIT = 'waagent-network-setup.service';
 
-function required(config: Config, key: 'Lib.Dir' | 'OS.SshDir'): string {
+function required(config: Config, key: 'OS.SshDir'): string {
   const v = config.str(key);
   if (!v) throw new AgentError('config', `${key} is not set, so -deprovision does not know which files to remove`, { key });
   return v;
@@ -46,7 +46,7 @@ function required(config: Config, key: 'Lib.Dir' | 'OS.SshDir'): string {
 export function gatherFacts(config: Config): DeprovisionFacts {
   let ovfUser: string | null = null;
   try {
-    ovfUser = parseOvfEnv(readFileSync(join(required(config, 'Lib.Dir'), 'ovf-env.xml'), 'utf8')).username || null;
+    ovfUser = parseOvfEnv(readFileSync(join(libDirOf(config, '-deprovision does not know which files to remove'), 'ovf-env.xml'), 'utf8')).username || null;
   } catch {
     ovfUser = null;
   }
@@ -60,7 +60,7 @@ export function gatherFacts(config: Config): DeprovisionFacts {
 }
 
 export function buildPlan(config: Config, profile: DistroProfile, facts: DeprovisionFacts, withUser: boolean): DeprovisionPlan {
-  const lib = required(config, 'Lib.Dir');
+  const lib = libDirOf(config, '-deprovision does not know which files to remove');
   const warnings: string[] = [];
   const actions: DeprovisionAction[] = [];
 
@@ -83,8 +83,8 @@ export function buildPlan(config: Config, profile: DistroProfile, facts: Deprovi
     actions.push({ kind: 'lock-root' });
   }
 
-  actions.push({ kind: 'empty-dirs', dirs: [lib, config.str('Extension.LogDir') ?? '/var/log/azure'] });
-  const logFile = config.str('Logs.File') ?? '/var/log/waagent.log';
+  actions.push({ kind: 'empty-dirs', dirs: [lib, config.str('Extension.LogDir')] });
+  const logFile = config.str('Logs.File');
   actions.push({ kind: 'remove-files', globs: ['/root/.bash_history', logFile, ...OPENBSD_FILES] });
 
   if (profile.resolvConf === 'delete' || (profile.resolvConf === 'resolvconf' && facts.resolvConfTarget !== '/run/resolvconf/resolv.conf')) {

@@ -60,7 +60,7 @@ async function swapOutcome(config: Config, mountPoint: string, fs: string, env: 
     log.warn(reason);
     return { state: 'skipped', reason };
   }
-  const sizeMB = config.int('ResourceDisk.SwapSizeMB') ?? 0;
+  const sizeMB = config.int('ResourceDisk.SwapSizeMB');
   if (sizeMB <= 0) {
     const reason = 'ResourceDisk.EnableSwap=y but ResourceDisk.SwapSizeMB is 0; no swap file is created';
     log.warn(reason);
@@ -75,8 +75,8 @@ async function swapOutcome(config: Config, mountPoint: string, fs: string, env: 
 }
 
 async function activate(config: Config, env: ResourceDiskEnv): Promise<ResourceDiskResult> {
-  const fs = config.str('ResourceDisk.Filesystem') ?? 'ext4';
-  const mountPoint = config.str('ResourceDisk.MountPoint') ?? '/mnt/resource';
+  const fs = config.str('ResourceDisk.Filesystem');
+  const mountPoint = config.str('ResourceDisk.MountPoint');
   const disk = detectResourceDisk(env);
   if (!disk) {
     log.info('no resource disk was found (no /dev/disk/azure/resource link and none on the VMBus)');

@@ -61,7 +61,7 @@ async function readFromDevice(config: Config, device: string, opts: MediaOptions
   const mounted = existingMountPoint(device, opts.procRoot);
   if (mounted) return { xml: decode(await readFromDirectory(mounted, device), device), source: `${device} (already mounted at ${mounted})` };
 
-  const mountPoint = config.str('DVD.MountPoint') ?? '/mnt/cdrom/secure';
+  const mountPoint = config.str('DVD.MountPoint');
   const filesystems = kernelMediaFilesystems(opts.procRoot);
   let result: OvfEnvSource;
   if (filesystems.length > 0 && (await mountReadOnly(device, mountPoint, filesystems, commands))) {
