@@ -21,7 +21,12 @@ export async function runExtHandlersCommand(config: Config, inv: Invocation, opt
   const onAbort = () => stop.stop();
   opts.signal?.addEventListener('abort', onAbort);
   // The worker reuses the transport certificate and the endpoint the daemon found; no DHCP of its own (§10 item 39).
-  const loop = openExtensionsLoop(config, { configPath: inv.configPath ?? DEFAULT_CONFIG_PATH, ...(opts.remoteAccess === false ? { remoteAccess: false } : {}) });
+  // The stop signal also ends the HTTP client's retry waits, so SIGTERM is obeyed within a step, not after them.
+  const loop = openExtensionsLoop(config, {
+    configPath: inv.configPath ?? DEFAULT_CONFIG_PATH,
+    session: { stop },
+    ...(opts.remoteAccess === false ? { remoteAccess: false } : {}),
+  });
   try {
     for (;;) {
       const started = Date.now();
