@@ -1,8 +1,11 @@
-// Makes a running sshd read its new configuration (azure-protocol.md §4.4 step 12), bounded in time: through
-// systemd when it is PID 1, else SIGHUP to the listening sshd (which re-executes itself). Nothing when it is not running.
+// Makes sshd run with its new configuration and host keys (azure-protocol.md §4.4 step 12), bounded in time: through
+// systemd when it is PID 1 (the profile's unit, started when it failed), else SIGHUP to the listening sshd (which
+// re-executes itself); nothing when no sshd runs outside systemd.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { log } from '../log/logger.ts';
+import { AgentError } from '../errors.ts';
+import { detectProfile, type DistroProfile } from '../os/distro-profile.ts';
 import { run } from '../os/exec.ts';
 
 export interface ReloadOptions {
@@ -11,11 +14,12 @@ export interface ReloadOptions {
   /** present when systemd is PID 1 (sd_booted); default /run/systemd/system */
   systemdMarker?: string;
   timeoutMs?: number;
+  /** the distro profile naming the ssh unit and its restart command; default: the running machine's */
+  profile?: DistroProfile;
 }
 
-export type ReloadOutcome = 'systemd' | 'signal' | 'not-running';
-
-const UNITS = ['ssh.service', 'sshd.service']; // Debian/Ubuntu name the unit ssh, the others sshd
+/** systemd: reloaded; started: a failed or enabled-but-stopped unit was started; signal: SIGHUP without systemd */
+export type ReloadOutcome = 'systemd' | 'started' | 'signal' | 'not-running';
 
 function comm(procDir: string, pid: string): string | null {
   try {
@@ -52,18 +56,39 @@ export function findSshdListeners(procDir = '/proc'): number[] {
     .map(Number);
 }
 
+/**
+ * Under systemd, the profile's ssh unit: reloaded (the profile's restart command) when it is active; reset and
+ * started when it is not. A golden image's first boot needs the start: ssh.service runs before the agent made host
+ * keys, fails ("sshd: no hostkeys available") and stays failed, so a reload alone would leave the VM unreachable.
+ * A unit that cannot be started is an error; a unit the image disabled is left alone.
+ */
+async function reloadThroughSystemd(profile: DistroProfile, timeoutMs: number): Promise<ReloadOutcome> {
+  const unit = profile.sshdService;
+  if (unit === null) return 'not-running'; // Flatcar: sshd is socket-activated, each connection reads the keys anew
+  const service = `${unit}.service`;
+  const quiet = async (argv: string[]) => (await run(argv, { allowFailure: true, timeoutMs: 3000 }).catch(() => null))?.code === 0;
+  if (await quiet(['systemctl', 'is-active', '--quiet', service])) {
+    await run(profile.sshdRestart ?? ['systemctl', 'try-reload-or-restart', service], { timeoutMs });
+    log.info(`sshd reloaded through systemd (${service})`);
+    return 'systemd';
+  }
+  const failed = await quiet(['systemctl', 'is-failed', '--quiet', service]);
+  if (!failed && !(await quiet(['systemctl', 'is-enabled', '--quiet', service]))) return 'not-running';
+  if (failed) await run(['systemctl', 'reset-failed', service], { allowFailure: true, timeoutMs });
+  const started = await run(['systemctl', 'start', service], { allowFailure: true, timeoutMs });
+  if (started.code !== 0) {
+    throw new AgentError('command', `sshd could not be started with the new host keys: systemctl start ${service} exited ${started.code}`, {
+      unit: service,
+      stderr: started.stderr.trim().slice(0, 500),
+    });
+  }
+  log.info(`sshd started through systemd (${service}${failed ? ', it had failed before the host keys existed' : ''})`);
+  return 'started';
+}
+
 export async function reloadSshd(opts: ReloadOptions = {}): Promise<ReloadOutcome> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
-  if (existsSync(opts.systemdMarker ?? '/run/systemd/system')) {
-    for (const unit of UNITS) {
-      const active = await run(['systemctl', 'is-active', '--quiet', unit], { allowFailure: true, timeoutMs: 3000 }).catch(() => null);
-      if (active?.code !== 0) continue;
-      await run(['systemctl', '--job-mode=ignore-dependencies', 'try-reload-or-restart', unit], { timeoutMs });
-      log.info(`sshd reloaded through systemd (${unit})`);
-      return 'systemd';
-    }
-    return 'not-running';
-  }
+  if (existsSync(opts.systemdMarker ?? '/run/systemd/system')) return reloadThroughSystemd(opts.profile ?? detectProfile(), timeoutMs);
   const pids = findSshdListeners(opts.procDir);
   for (const pid of pids) {
     try {

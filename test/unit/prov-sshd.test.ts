@@ -6,6 +6,8 @@ import { run } from '../../src/os/exec.ts';
 import { configureSshd } from '../../src/provisioning/sshd-apply.ts';
 import { editSshdConfig, parseOpensshVersion, planSshdConfig, sshdSettings } from '../../src/provisioning/sshd-config.ts';
 import { findSshdListeners, reloadSshd } from '../../src/provisioning/sshd-reload.ts';
+import { parseOsRelease } from '../../src/os/distro.ts';
+import { profileFor } from '../../src/os/distro-profile.ts';
 import { FIXTURES } from '../helpers/paths.ts';
 import { configOn, fakeTools, rejectsWith, tempRoot } from './prov-helpers.ts';
 
@@ -188,19 +190,60 @@ describe('finding the sshd to reload', () => {
 });
 
 describe('reloading sshd under systemd', () => {
-  it('reloads the unit that is active (Debian names it ssh, others sshd), and nothing when none is', async () => {
+  const debian = profileFor(parseOsRelease('ID=debian\nVERSION_ID=12\n'));
+  const rhel = profileFor(parseOsRelease('ID=rhel\nVERSION_ID=9.4\n'));
+  const flatcar = profileFor(parseOsRelease('ID=flatcar\nVERSION_ID=4081.2.0\n'));
+  // systemctl answers from files: active, failed, enabled (exit codes), start (exit code of "systemctl start")
+  function systemd(state: { active: number; failed: number; enabled: number; start: number }) {
     const root = tempRoot();
     mkdirSync(join(root, 'systemd-system'));
-    const tools = fakeTools({ systemctl: `[ "$1 $3" = "is-active ssh.service" ] && exit 3; [ "$1" = is-active ] && exit "$(cat '${root}/active')"; exit 0` });
-    writeFileSync(join(root, 'active'), '0');
-    assert.equal(await reloadSshd({ systemdMarker: join(root, 'systemd-system') }), 'systemd');
-    assert.deepEqual(tools.calls(), [
+    for (const [k, v] of Object.entries(state)) writeFileSync(join(root, k), String(v));
+    const tools = fakeTools({
+      systemctl: [
+        `case "$1" in is-active) exit "$(cat '${root}/active')";; is-failed) exit "$(cat '${root}/failed')";;`,
+        `is-enabled) exit "$(cat '${root}/enabled')";; start) echo "Job failed" >&2; exit "$(cat '${root}/start')";; esac; exit 0`,
+      ].join(' '),
+    });
+    return { marker: join(root, 'systemd-system'), tools };
+  }
+
+  it('reloads the profile\'s unit when it is active (Debian names it ssh, RHEL sshd)', async () => {
+    const a = systemd({ active: 0, failed: 1, enabled: 0, start: 0 });
+    assert.equal(await reloadSshd({ systemdMarker: a.marker, profile: debian }), 'systemd');
+    assert.deepEqual(a.tools.calls(), ['systemctl is-active --quiet ssh.service', 'systemctl --job-mode=ignore-dependencies try-reload-or-restart ssh']);
+    const b = systemd({ active: 0, failed: 1, enabled: 0, start: 0 });
+    assert.equal(await reloadSshd({ systemdMarker: b.marker, profile: rhel }), 'systemd');
+    assert.deepEqual(b.tools.calls(), ['systemctl is-active --quiet sshd.service', 'systemctl --job-mode=ignore-dependencies try-reload-or-restart sshd']);
+  });
+
+  it('golden image first boot: a unit that failed before the host keys existed is reset and started', async () => {
+    const a = systemd({ active: 3, failed: 0, enabled: 0, start: 0 });
+    assert.equal(await reloadSshd({ systemdMarker: a.marker, profile: debian }), 'started');
+    assert.deepEqual(a.tools.calls(), [
       'systemctl is-active --quiet ssh.service',
-      'systemctl is-active --quiet sshd.service',
-      'systemctl --job-mode=ignore-dependencies try-reload-or-restart sshd.service',
+      'systemctl is-failed --quiet ssh.service',
+      'systemctl reset-failed ssh.service',
+      'systemctl start ssh.service',
     ]);
-    writeFileSync(join(root, 'active'), '3');
-    assert.equal(await reloadSshd({ systemdMarker: join(root, 'systemd-system') }), 'not-running');
-    assert.equal(tools.calls().length, 5);
+  });
+
+  it('an enabled unit that is not running is started; a disabled one is left alone', async () => {
+    const a = systemd({ active: 3, failed: 1, enabled: 0, start: 0 });
+    assert.equal(await reloadSshd({ systemdMarker: a.marker, profile: debian }), 'started');
+    assert.equal(a.tools.calls().at(-1), 'systemctl start ssh.service');
+    const b = systemd({ active: 3, failed: 1, enabled: 1, start: 0 });
+    assert.equal(await reloadSshd({ systemdMarker: b.marker, profile: debian }), 'not-running');
+    assert.ok(!b.tools.calls().some((c) => c.includes(' start ')), b.tools.calls().join('\n'));
+  });
+
+  it('a unit that cannot be started is an error naming the unit', async () => {
+    const a = systemd({ active: 3, failed: 0, enabled: 0, start: 1 });
+    await rejectsWith(reloadSshd({ systemdMarker: a.marker, profile: debian }), 'command', /^sshd could not be started with the new host keys: systemctl start ssh\.service exited 1$/);
+  });
+
+  it('Flatcar: sshd is socket-activated, nothing to reload', async () => {
+    const a = systemd({ active: 0, failed: 1, enabled: 0, start: 0 });
+    assert.equal(await reloadSshd({ systemdMarker: a.marker, profile: flatcar }), 'not-running');
+    assert.deepEqual(a.tools.calls(), []);
   });
 });
