@@ -1,4 +1,4 @@
-// Makes a running sshd read its new configuration (azure-protocol.md §4.4 step 12), bounded in time: through
+// Makes a running sshd read its new configuration (docs/protocol.md §4.4 step 12), bounded in time: through
 // systemd when it is PID 1, else SIGHUP to the listening sshd (which re-executes itself). Nothing when it is not running.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';

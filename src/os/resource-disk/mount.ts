@@ -1,4 +1,4 @@
-// Mounts the resource disk's partition (azure-protocol.md §8.3 steps 1, 2, 5, 6) and leaves the data-loss warning
+// Mounts the resource disk's partition (docs/protocol.md §8.3 steps 1, 2, 5, 6) and leaves the data-loss warning
 // file on it.
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
