@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Builds the three artifacts of design.md §2, offline (only the npm registry is used):
+// Builds the three artifacts of docs/contract.md §2, offline (only the npm registry is used):
 //   dist/waagent.js            the bundle (esbuild), for hosts that already have Node
 //   dist/waagent               linux-x64 single executable (Node SEA)
 //   dist/waagent-linux-arm64   linux-arm64 single executable (Node SEA)

@@ -131,7 +131,7 @@ async function main(): Promise<void> {
   if (py && stub) {
     const extra = median(py.map((r) => r.ms!)) - median(stub.map((r) => r.ms!));
     notes.push(`the packaged Python agent spends ${(extra / 1000).toFixed(1)} s more than with ifup/ifdown stubbed: no ifupdown, so its`
-      + ' hostname publishing fails three times with 5 s sleeps (azure-protocol.md §4.6)');
+      + ' hostname publishing fails three times with 5 s sleeps (docs/protocol.md §4.6)');
   }
   notes.push('peak RSS = GNU time %M: the largest of the agent process and the commands it waited for (useradd, ssh-keygen, ...);'
     + ` the agent process alone (VmHWM sampled every 20 ms): ${[...results].map(([a, rs]) => `${a} ${agentHwm(rs)}`).join(', ')} MiB;`

@@ -37,7 +37,7 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-# The Python agent for the side-by-side provisioning benchmark (design.md §7), only with --bench. Debian's package
+# The Python agent for the side-by-side provisioning benchmark (docs/contract.md §7), only with --bench. Debian's package
 # enables and starts walinuxagent.service on install: it must never run on this machine (it would provision the
 # host), so starting is refused through policy-rc.d during the install, the unit is disabled afterwards, and the
 # script fails if an agent process runs anyway. bench/provision.ts runs it only inside the namespace sandbox.

@@ -1,4 +1,4 @@
-// The waagent command line (design.md §3): single-dash spellings as the Python agent accepts them
+// The waagent command line (docs/contract.md §3): single-dash spellings as the Python agent accepts them
 // (it strips any leading "-" or "/"), and "--" spellings.
 import { AgentError } from './errors.ts';
 

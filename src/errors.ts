@@ -33,7 +33,7 @@ export class AgentError extends Error {
     this.cause = cause;
   }
 
-  /** Exit code of design.md §3: 2 for bad command line or configuration, 1 for everything else. */
+  /** Exit code of docs/contract.md §3: 2 for bad command line or configuration, 1 for everything else. */
   get exitCode(): number {
     return this.kind === 'usage' || this.kind === 'config' ? 2 : 1;
   }

@@ -1,4 +1,4 @@
-// The Python agent version we are compatible with (azure-protocol.md header: AGENT_VERSION 2.15.0.1),
+// The Python agent version we are compatible with (docs/protocol.md header: AGENT_VERSION 2.15.0.1),
 // and our own version, injected by build.mjs (falls back to package.json's when running from source).
 export const COMPAT_AGENT_VERSION = '2.15.0.1';
 export const AGENT_NAME = 'WALinuxAgent';

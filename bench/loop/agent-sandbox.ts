@@ -1,7 +1,7 @@
 // One long-running agent (ours or the Python agent) in a fresh namespace sandbox against the fabric emulator, for
 // the loop benchmarks (bench/extensions.ts, bench/daemon.ts). The sandbox is set up as for the provisioning
 // benchmark (bench/python-agent/prepare.sh: eth0, the dhclient lease with option 245, private /dev) with the
-// emulator on 127.0.0.1:80 and :32526 (the Python agent's fixed ports, design.md §7), Fast Track off, and the
+// emulator on 127.0.0.1:80 and :32526 (the Python agent's fixed ports, docs/contract.md §7), Fast Track off, and the
 // extensions goal state replaced by the benchmark's own ExtensionsConfig (bench/loop/extension-package.ts).
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';

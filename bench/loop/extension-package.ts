@@ -1,5 +1,5 @@
 // The extension both agents run in the loop benchmarks: a small shell handler (install/enable/... scripts that
-// write a status file on enable, azure-protocol.md §5.11), its PluginVersionManifest, and the ExtensionsConfig
+// write a status file on enable, docs/protocol.md §5.11), its PluginVersionManifest, and the ExtensionsConfig
 // documents that ask for it (or for nothing), with blob URLs on the emulator's blob service.
 import { handlerZip as testHandlerZip, OPS } from '../../test/helpers/extensions.ts';
 

@@ -1,5 +1,5 @@
 // One provisioning run of one agent in a fresh namespace sandbox (test/sandbox): the emulator on 127.0.0.1:80 and
-// :32526 (the Python agent's fixed ports, design.md §7), the sandbox prepared by bench/python-agent/prepare.sh, then
+// :32526 (the Python agent's fixed ports, docs/contract.md §7), the sandbox prepared by bench/python-agent/prepare.sh, then
 // the agent started under GNU time. Measured: from just before the agent is spawned to the time the emulator
 // recorded the first terminal health report (Ready, or NotReady/ProvisioningFailed), and the peak RSS GNU time
 // reports (%M: the largest of the agent's process and the children it waited for), and the agent's peak private

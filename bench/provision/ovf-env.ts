@@ -1,5 +1,5 @@
 // The ovf-env.xml both agents provision from in the benchmark: the layout of the recorded fixture
-// tests/data/ovf-env-2.xml (azure-protocol.md §4.2), with work that is real on both sides: a user with a password,
+// tests/data/ovf-env-2.xml (docs/protocol.md §4.2), with work that is real on both sides: a user with a password,
 // an inline SSH key, a key by certificate thumbprint, a key pair, custom data. The thumbprint is that of the
 // certificate WITH a private key in the emulator's default Certificates document (tests/data/wire/certs.xml),
 // which the agents receive encrypted to their own transport certificate.

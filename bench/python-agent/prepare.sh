@@ -1,10 +1,10 @@
-# Prepares a fresh test/sandbox for the provisioning benchmark (design.md §7). Runs INSIDE the sandbox as root,
+# Prepares a fresh test/sandbox for the provisioning benchmark (docs/contract.md §7). Runs INSIDE the sandbox as root,
 # after the emulator listens on 127.0.0.1:80 and :32526:  bash prepare.sh OVF_ENV_FILE
 #  - eth0: a veth pair whose peer stays in this network namespace (192.0.2.0/24, documentation range) with a
 #    default route through the peer, so the Python agent finds a primary interface; the platform addresses go to
 #    a blackhole in a routing table of their own. Nothing can leave the namespace either way.
 #  - the dhclient lease holding option 245 = 127.0.0.1, where the Python agent's Debian osutil looks for it
-#    (/var/lib/dhcp/dhclient.*.leases, azure-protocol.md §1.1).
+#    (/var/lib/dhcp/dhclient.*.leases, docs/protocol.md §1.1).
 #  - DNS answering at once (a refusal from 127.0.0.1): on Azure the platform's resolver answers quickly, and here the
 #    host's resolver is unreachable, so a lookup (the Python agent makes one after fetching the goal state) would
 #    wait out the resolver timeout instead.

@@ -1,4 +1,4 @@
-// Reading zips in process, and extracting them without trusting them (extension packages, azure-protocol.md §5.3:
+// Reading zips in process, and extracting them without trusting them (extension packages, docs/protocol.md §5.3:
 // a package comes from a URL in the goal state and is unpacked by root, so a hostile one must not write outside
 // its directory, plant links out of it, or fill the disk).
 //

@@ -1,4 +1,4 @@
-// waagent -daemon (design.md §3, azure-protocol.md §7.1): provisioning, then the goal-state / extension / status
+// waagent -daemon (docs/contract.md §3, docs/protocol.md §7.1): provisioning, then the goal-state / extension / status
 // loop and the periodic OS duties, in this one process until SIGTERM.
 import type { Invocation } from '../cli.ts';
 import { DEFAULT_CONFIG_PATH, type Config } from '../config/index.ts';

@@ -1,4 +1,4 @@
-// -deprovision and -deprovision+user (azure-protocol.md §8.1): print the warnings, ask "Do you want to proceed (y/n)"
+// -deprovision and -deprovision+user (docs/protocol.md §8.1): print the warnings, ask "Do you want to proceed (y/n)"
 // unless -force, then clean the VM for capture. SIGINT aborts while the question is open and is ignored once the
 // actions run, as in the Python agent.
 import { createInterface } from 'node:readline';

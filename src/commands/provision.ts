@@ -1,4 +1,4 @@
-// waagent -provision (ours, design.md §3): the provisioning phase once. Exit 0 when Ready was reported (or the
+// waagent -provision (ours, docs/contract.md §3): the provisioning phase once. Exit 0 when Ready was reported (or the
 // VM was provisioned already), 1 when provisioning failed (NotReady/ProvisioningFailed was reported).
 import type { Invocation } from '../cli.ts';
 import type { Config } from '../config/index.ts';

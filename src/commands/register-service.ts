@@ -1,7 +1,7 @@
 // -register-service: installs the agent's systemd unit and enables it. The unit text is generated here (the binary
 // carries no data files); init/systemd/ holds the same text for image builders, and a test keeps the two equal.
 // Flatcar: the unit goes to /etc/systemd/system (/usr is read-only) and is ordered after systemd-sysext.service,
-// which merges the system extension that provides /usr/sbin/waagent (peers.md §6).
+// which merges the system extension that provides /usr/sbin/waagent (docs/peers.md §6).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSea } from 'node:sea';

@@ -1,4 +1,4 @@
-// waagent -run-exthandlers (azure-protocol.md §7.1): the goal-state / extensions / status loop alone (the daemon
+// waagent -run-exthandlers (docs/protocol.md §7.1): the goal-state / extensions / status loop alone (the daemon
 // runs the same loop in its own process). Every Extensions.GoalStatePeriod (InitialGoalStatePeriod until the first
 // goal state converged): fetch the goal state, process extensions on a new extensions goal state id, build and
 // upload the status blob. -once: one iteration, then exit.

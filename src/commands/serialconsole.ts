@@ -1,4 +1,4 @@
-// -serialconsole (azure-protocol.md §8.2): the legacy agent's `console=ttyS0 earlyprintk=ttyS0` on the kernel
+// -serialconsole (docs/protocol.md §8.2): the legacy agent's `console=ttyS0 earlyprintk=ttyS0` on the kernel
 // command line. GRUB 2 distros: GRUB_CMDLINE_LINUX in /etc/default/grub, then the distro's grub-mkconfig /
 // grub2-mkconfig / update-grub. Flatcar has no /etc/default/grub: linux_append in the OEM partition's grub.cfg.
 import { existsSync, readFileSync, statSync } from 'node:fs';

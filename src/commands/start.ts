@@ -1,4 +1,4 @@
-// waagent -start (design.md §3): runs -daemon in the background and returns at once, as the Python agent's
+// waagent -start (docs/contract.md §3): runs -daemon in the background and returns at once, as the Python agent's
 // `waagent -start` does. The same executable and configuration file are used.
 import type { Invocation } from '../cli.ts';
 import type { Config } from '../config/index.ts';

@@ -1,5 +1,5 @@
 // The effective configuration: schema defaults overlaid with a parsed waagent.conf.
-// Passed to the code that needs it, never read from a global (style.md).
+// Passed to the code that needs it, never read from a global (a project convention).
 import { readFileSync } from 'node:fs';
 import { parseIni, type IniEntry } from '../../vendor/tiny-ini/index.ts';
 import { AgentError } from '../errors.ts';
@@ -84,7 +84,7 @@ function warning(file: string, e: IniEntry, text: string): ConfigWarning {
   return { file, line: e.line, key: e.key, value: e.raw, message: `${file}:${e.line}: ${text}` };
 }
 
-/** Parses the text of a waagent.conf (azure-protocol.md §8.8); `file` names it in messages. */
+/** Parses the text of a waagent.conf (docs/protocol.md §8.8); `file` names it in messages. */
 export function parseConfig(text: string, file: string): Config {
   // The Python agent refuses an empty file; a file of nothing but whitespace is refused too.
   if (text.replace(/^\ufeff/, '').trim() === '') {

@@ -1,5 +1,5 @@
 // Turns one raw waagent.conf value into the typed value of its key, with the Python agent's rules
-// (azure-protocol.md §8.8): switches are y/n only (any case), integers follow Python's int(), strings stay as
+// (docs/protocol.md §8.8): switches are y/n only (any case), integers follow Python's int(), strings stay as
 // written. On top of that (ours), the schema's choices and limits: a value outside them is not usable either.
 import type { KeySpec, Value } from './schema.ts';
 

@@ -2,9 +2,9 @@
 //
 // Sources: the Python agent's azurelinuxagent/common/conf.py (the option tables and the getters, which read a
 // few keys the tables do not list), the keys the shipped distro waagent.conf files use (older ones kept as
-// legacy keys so that those files load without warnings), and the waagent-ts keys of design.md §4.
-// Defaults follow design.md §4: where the published documentation (seed-waagent-overview.md) states a default
-// it is ours, otherwise the Python code's default (azure-protocol.md §8.8).
+// legacy keys so that those files load without warnings), and the waagent-ts keys of docs/contract.md §4.
+// Defaults follow docs/contract.md §4: where the published documentation (https://learn.microsoft.com/azure/virtual-machines/extensions/agent-linux) states a default
+// it is ours, otherwise the Python code's default (docs/protocol.md §8.8).
 //
 // Beyond the Python agent, a value outside `choices` or `min`/`max` is treated like an unparsable one: a
 // warning, and the default applies (choices match case-insensitively and are stored in the listed spelling).
@@ -137,7 +137,7 @@ export const SCHEMA = {
   }),
   'Extensions.GoalStateHistoryCleanupPeriod': secs(1800, 'seconds between clean-ups of the goal state history (older agents)'),
   'Extensions.WaitForCloudInit': b(false, 'wait for cloud-init to finish before extensions'),
-  // azure-protocol.md §10.37: the Python getter reads this key as a switch, so a number there never takes
+  // docs/protocol.md §10 item 37: the Python getter reads this key as a switch, so a number there never takes
   // effect (always 3600) while -show-configuration prints it as an int. We read and use it as the integer it is.
   'Extensions.WaitForCloudInitTimeout': secs(3600, 'seconds to wait for cloud-init (an integer here; the Python agent ignores it by reading it as a switch)'),
 
@@ -179,7 +179,7 @@ export const SCHEMA = {
   'Debug.EtpCollectionPeriod': secs(300, 'seconds between extension telemetry collections'),
   'Debug.FirewallRulesLogPeriod': secs(86400, 'seconds between logs of the firewall rules'),
   'Debug.LogCollectorInitialDelay': i(300, 'seconds before the first log collection', { min: 0 }),
-  // azure-protocol.md §10.37: conf.py lists the AutoUpdate* pair but its getters read the SelfUpdate* pair.
+  // docs/protocol.md §10 item 37: conf.py lists the AutoUpdate* pair but its getters read the SelfUpdate* pair.
   'Debug.AutoUpdateHotfixFrequency': secs(14400, 'listed upstream but not read: see Debug.SelfUpdateHotfixFrequency'),
   'Debug.AutoUpdateNormalFrequency': secs(86400, 'listed upstream but not read: see Debug.SelfUpdateRegularFrequency'),
   'Debug.SelfUpdateHotfixFrequency': secs(14400, 'upper bound in seconds of the random wait before a hotfix self-update'),

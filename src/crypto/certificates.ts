@@ -1,4 +1,4 @@
-// The tenant certificates pipeline of azure-protocol.md §2.8 (steps 4-7) without HTTP and XML:
+// The tenant certificates pipeline of docs/protocol.md §2.8 (steps 4-7) without HTTP and XML:
 // CMS-decrypt the Certificates Data with the transport key, read the PKCS#12 inside, and write
 // <Lib.Dir>/<THUMBPRINT>.crt (0644) and <THUMBPRINT>.prv (0600), keys matched to certificates by public key.
 import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';

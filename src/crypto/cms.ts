@@ -1,5 +1,5 @@
 // CMS EnvelopedData decryption (RFC 5652 6), as `openssl cms -decrypt -inkey <key> -recip <cert>` does
-// for the Certificates document (azure-protocol.md §2.8 step 4) and JIT passwords (§2.9): RSA key
+// for the Certificates document (docs/protocol.md §2.8 step 4) and JIT passwords (§2.9): RSA key
 // transport (PKCS#1 v1.5 or OAEP), then AES-CBC, 3DES-CBC or RC2-CBC content decryption.
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { AgentError, describeError } from '../errors.ts';

@@ -1,4 +1,4 @@
-// The openssl CLI path of azure-protocol.md §2.8 steps 4-5, kept only as a fallback for the day the
+// The openssl CLI path of docs/protocol.md §2.8 steps 4-5, kept only as a fallback for the day the
 // in-process decoder meets a file it cannot read. Works in a private (0700) directory under Lib.Dir.
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';

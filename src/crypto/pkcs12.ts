@@ -1,5 +1,5 @@
 // PKCS#12 (RFC 7292) parsing, as `openssl pkcs12 -nodes -password pass:` does for the decrypted
-// Certificates PFX (azure-protocol.md §2.8 step 5): certificates and private keys out of the
+// Certificates PFX (docs/protocol.md §2.8 step 5): certificates and private keys out of the
 // AuthenticatedSafe's data / encryptedData ContentInfos, with the HMAC integrity check.
 import { createHmac, createPrivateKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { AgentError, describeError } from '../errors.ts';

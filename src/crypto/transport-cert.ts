@@ -1,4 +1,4 @@
-// The transport certificate (azure-protocol.md §2.8), generated in-process instead of
+// The transport certificate (docs/protocol.md §2.8), generated in-process instead of
 // `openssl req -x509 -nodes -subj /CN=LinuxTransport -days 730 -newkey rsa:2048`. The certificate
 // carries the same extensions `openssl req` adds (subject/authority key identifier, CA:TRUE), because
 // the platform addresses the Certificates envelope to it by subject key identifier.

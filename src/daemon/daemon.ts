@@ -1,4 +1,4 @@
-// waagent -daemon as ONE process (azure-protocol.md §7.1; the Python agent needs a daemon and an ExtHandler child):
+// waagent -daemon as ONE process (docs/protocol.md §7.1; the Python agent needs a daemon and an ExtHandler child):
 // the pid file, provisioning, the resource disk beside it (never holding Ready back), then the goal-state /
 // extension / status cycle and the periodic OS duties, each on its own period. SIGTERM ends the current step and
 // exits cleanly; a restart resumes from the state on disk (the provisioned marker, handler state files).

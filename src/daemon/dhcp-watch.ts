@@ -1,4 +1,4 @@
-// The DHCP client restart watch (azure-protocol.md §1.1 last paragraph, §7.1 "Env"): a restarted DHCP client
+// The DHCP client restart watch (docs/protocol.md §1.1 last paragraph, §7.1 "Env"): a restarted DHCP client
 // reconfigures the interface and may drop the routes the agent added from its own DHCPDISCOVER, so every
 // OS.MonitorDhcpClientRestartPeriod the client's pids are compared with the last ones seen and, when they changed,
 // those routes are added again. Pids come from /proc/<pid>/comm (what `pidof` reads), not from a spawned pidof.

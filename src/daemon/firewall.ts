@@ -1,4 +1,4 @@
-// The WireServer firewall (azure-protocol.md §7.1, OS.EnableFirewall): only root may open TCP connections to the
+// The WireServer firewall (docs/protocol.md §7.1, OS.EnableFirewall): only root may open TCP connections to the
 // WireServer (DNS on port 53 excepted), so an unprivileged process cannot ask it for certificates or settings.
 // iptables (the security table's OUTPUT chain, as upstream) when present, else nftables. Checked every
 // OS.EnableFirewallPeriod and put back when something removed the rules.

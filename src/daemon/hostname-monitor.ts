@@ -1,4 +1,4 @@
-// Hostname monitoring (azure-protocol.md §8.6): when the machine's name differs from the one last published
+// Hostname monitoring (docs/protocol.md §8.6): when the machine's name differs from the one last published
 // (<Lib.Dir>/published_hostname; at first cloud-init's set-hostname record or the current name), the new name is
 // written to /etc/hostname and published to the DHCP server again.
 import { readFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Persistent NIC naming rules (azure-protocol.md §8.7): udev rules that pin interface names to MAC addresses break
+// Persistent NIC naming rules (docs/protocol.md §8.7): udev rules that pin interface names to MAC addresses break
 // a VM whose NIC changes (resize, capture and redeploy), so they are moved into Lib.Dir. Not on Debian/Ubuntu,
 // whose osutil keeps them, as upstream.
 import { existsSync, renameSync } from 'node:fs';

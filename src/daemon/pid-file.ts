@@ -1,4 +1,4 @@
-// The daemon's pid file (azure-protocol.md §7.1, Pid.File): one daemon at a time. A pid file naming a live
+// The daemon's pid file (docs/protocol.md §7.1, Pid.File): one daemon at a time. A pid file naming a live
 // waagent process refuses the start; a stale one (dead pid, or a pid reused by another program) is replaced.
 import { readFileSync, unlinkSync } from 'node:fs';
 import { AgentError } from '../errors.ts';

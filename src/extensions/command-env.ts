@@ -1,4 +1,4 @@
-// The environment an extension handler command runs with (azure-protocol.md §5.8): the agent-provided variables
+// The environment an extension handler command runs with (docs/protocol.md §5.8): the agent-provided variables
 // below, over the agent's own process environment.
 //
 // Deliberate deviation (§10 item 38): upstream merges its process environment *over* these variables, so a stray

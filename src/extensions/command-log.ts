@@ -1,5 +1,5 @@
 // /var/log/azure/<Handler>/CommandExecution[_<ext>].log: one entry per handler command the agent ran
-// (azure-protocol.md §5.8), head-truncated so that the file stays under 10 MB.
+// (docs/protocol.md §5.8), head-truncated so that the file stays under 10 MB.
 import { appendFileSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { timestamp } from '../log/logger.ts';

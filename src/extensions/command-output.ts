@@ -1,4 +1,4 @@
-// Where a handler command's stdout/stderr go (azure-protocol.md §5.8): straight into files that the command's process
+// Where a handler command's stdout/stderr go (docs/protocol.md §5.8): straight into files that the command's process
 // writes itself, so a daemon it starts in the background can keep its inherited stdout without holding up the agent
 // or dying of SIGPIPE. The agent keeps each file under a size cap (head and tail kept, the middle dropped) and builds
 // the short "[stdout]…[stderr]…" message of the handler status from the first bytes of each.

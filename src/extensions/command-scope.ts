@@ -1,4 +1,4 @@
-// Running a handler command inside a transient systemd scope in the extension's slice (azure-protocol.md §5.8, §5.10),
+// Running a handler command inside a transient systemd scope in the extension's slice (docs/protocol.md §5.8, §5.10),
 // so its processes are accounted to, and limited by, `azure-vmextensions-<Handler>.slice`.
 import { existsSync } from 'node:fs';
 import { AgentError } from '../errors.ts';

@@ -1,4 +1,4 @@
-// Per-operation constants of extension handler commands (azure-protocol.md §5.8): how long each may run, and the
+// Per-operation constants of extension handler commands (docs/protocol.md §5.8): how long each may run, and the
 // error code the handler status carries when it fails.
 
 export type HandlerOperation = 'install' | 'enable' | 'disable' | 'uninstall' | 'update';

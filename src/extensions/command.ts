@@ -1,5 +1,5 @@
 // Running one extension handler command (install/enable/disable/uninstall/update) the way the platform expects
-// (azure-protocol.md §5.8, §5.10, §10 item 20): the HandlerManifest command, leading `/` stripped and joined to the
+// (docs/protocol.md §5.8, §5.10, §10 item 20): the HandlerManifest command, leading `/` stripped and joined to the
 // handler dir, through /bin/sh in the handler dir, in a session of its own whose whole process group is SIGKILLed at
 // the operation's timeout; stdout/stderr written to files in the handler's log dir; inside a systemd scope of the
 // extension slice when systemd runs, and as a plain process group otherwise.

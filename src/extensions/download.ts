@@ -1,4 +1,4 @@
-// Extension manifests and packages from storage (azure-protocol.md §3.5, §5.2, §5.3, §10 item 25): the direct
+// Extension manifests and packages from storage (docs/protocol.md §3.5, §5.2, §5.3, §10 item 25): the direct
 // channel (GET of the blob URL, through the proxy when one is configured) and the HostGAPlugin channel
 // (/extensionArtifact, never proxied), the default one first; when the other one succeeds it becomes the default
 // for the rest of the process. URIs are shuffled and tried in turn; one download gives up after 5 minutes.

@@ -1,4 +1,4 @@
-// Fast Track and certificates (azure-protocol.md §10 item 14): a vmSettings goal state can name, for protected
+// Fast Track and certificates (docs/protocol.md §10 item 14): a vmSettings goal state can name, for protected
 // settings, a tenant certificate the agent has not downloaded yet (the WireServer's incarnation did not move).
 // The thumbprints it names are checked against <Lib.Dir>/<THUMBPRINT>.crt; any missing one forces a full
 // goal-state refresh, which downloads the certificates again.

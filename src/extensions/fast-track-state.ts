@@ -1,4 +1,4 @@
-// <lib>/fast_track.json (azure-protocol.md §3.4, §7.3): {"timestamp": "<created-on of the last Fast Track goal
+// <lib>/fast_track.json (docs/protocol.md §3.4, §7.3): {"timestamp": "<created-on of the last Fast Track goal
 // state>"}, written when a vmSettings whose source is FastTrack arrives and deleted when one whose source is Fabric
 // does. The timestamp is what makes a Fabric goal state "outdated" (older than the last Fast Track one) when the
 // agent starts with Fast Track disabled or the HostGAPlugin stops supporting vmSettings: such a goal state is not

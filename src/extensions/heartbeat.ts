@@ -1,4 +1,4 @@
-// The extension heartbeat file (azure-protocol.md §5.7, §10 item 23): `<base>/heartbeat.log`, a JSON array whose
+// The extension heartbeat file (docs/protocol.md §5.7, §10 item 23): `<base>/heartbeat.log`, a JSON array whose
 // `[0].heartbeat` holds `status`, `code` and `formattedMessage`. Written by handlers whose manifest sets
 // reportHeartbeat; a file not touched for 600 s means the handler is Unresponsive (code -1).
 //

@@ -1,4 +1,4 @@
-// The initial goal state (azure-protocol.md §7.1): until all extensions of the first goal state reach a terminal
+// The initial goal state (docs/protocol.md §7.1): until all extensions of the first goal state reach a terminal
 // state the loop polls every Extensions.InitialGoalStatePeriod; then it writes <lib>/initial_goal_state (the
 // extensions summary) and switches to Extensions.GoalStatePeriod. A new goal state that arrives before the first
 // one converged also completes it, as upstream does. The file survives restarts: with it present, the loop starts

@@ -1,4 +1,4 @@
-// The goal-state / extensions / status cycle (azure-protocol.md §7.1 "ExtHandler main loop") as one object that
+// The goal-state / extensions / status cycle (docs/protocol.md §7.1 "ExtHandler main loop") as one object that
 // -run-exthandlers and the daemon both drive: fetch the goal state (WireServer + Fast Track vmSettings), process
 // extensions on a new extensions goal state id, build and upload the status blob every cycle. The platform
 // session is opened on the first cycle and opened again after a failure, so a WireServer that is down when the

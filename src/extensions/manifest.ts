@@ -1,4 +1,4 @@
-// The extension manifest (azure-protocol.md §5.2): the versions of one handler (or of the agent itself) and the
+// The extension manifest (docs/protocol.md §5.2): the versions of one handler (or of the agent itself) and the
 // package URIs of each. `Plugins` and the optional `InternalPlugins` are merged into one list, the latter flagged.
 //
 // API:

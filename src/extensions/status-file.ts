@@ -1,4 +1,4 @@
-// Reading an extension's status file (azure-protocol.md §5.11): `<base>/status/<seq>.status` (multi-config:
+// Reading an extension's status file (docs/protocol.md §5.11): `<base>/status/<seq>.status` (multi-config:
 // `<base>/status/<ext>.<seq>.status`). A missing, unreadable, non-JSON or malformed file never throws: it becomes
 // the status the agent reports in its place, with the codes and messages of §5.11 (§10 items 18, 19).
 //

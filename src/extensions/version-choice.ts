@@ -1,4 +1,4 @@
-// Which manifest package a handler uses (azure-protocol.md §5.2 `decide_version`, §10 item 22).
+// Which manifest package a handler uses (docs/protocol.md §5.2 `decide_version`, §10 item 22).
 //
 // API:
 //   chooseVersion(manifest, { handlerName, requestedVersion, installedVersion, state }): VersionChoice

@@ -1,4 +1,4 @@
-// Extensions.WaitForCloudInit (azure-protocol.md §7.1 loop step 4): before extensions are processed the first time,
+// Extensions.WaitForCloudInit (docs/protocol.md §7.1 loop step 4): before extensions are processed the first time,
 // `cloud-init status --wait`, bounded by Extensions.WaitForCloudInitTimeout (read as the number of seconds it is
 // meant to be; upstream reads it as a switch, §10 item 37). Whatever the outcome — done, failed, timed out, no
 // cloud-init — it is waited for only once per process, and extensions go ahead (some may then conflict with it).

@@ -1,4 +1,4 @@
-// Where the WireServer, HostGAPlugin and IMDS are, and the URL redirection of design.md §4: when
+// Where the WireServer, HostGAPlugin and IMDS are, and the URL redirection of docs/contract.md §4: when
 // Protocol.WireServerEndpoint is set, every URL in a platform document whose host is 168.63.129.16 goes to the
 // override instead (HostGAPlugin URLs on port 32526: same host, Protocol.HostGAPluginPort).
 import type { Config } from '../config/index.ts';

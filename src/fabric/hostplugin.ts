@@ -1,4 +1,4 @@
-// The HostGAPlugin client (azure-protocol.md §3.3–§3.5): versions, health, vmSettings (ETag / 304 / 404 back-off /
+// The HostGAPlugin client (docs/protocol.md §3.3–§3.5): versions, health, vmSettings (ETag / 304 / 404 back-off /
 // 410), the status relay and extensionArtifact. Its container id and config name come from the latest goal state
 // (§2.4: they change without an incarnation change), and a 410 refreshes them once through `refresh`.
 import { randomUUID } from 'node:crypto';

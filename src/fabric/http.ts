@@ -1,4 +1,4 @@
-// The one place that does HTTP (azure-protocol.md §2.1): per-attempt timeouts, the retry / back-off / throttle
+// The one place that does HTTP (docs/protocol.md §2.1): per-attempt timeouts, the retry / back-off / throttle
 // rules, 410 and InvalidContainerConfiguration as 'resource-gone', a size cap on every response body, and a proxy
 // only for blob/artifact requests. undici is loaded on the first request so -version and -help never pay for it.
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -181,7 +181,7 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
         else if (!sink.write(chunk)) await Promise.race([once(sink, 'drain'), once(sink, 'close')]);
         if (sinkError) throw sinkError;
       }
-      // A connection cut mid-body is a truncated download, not a short document (design.md §5: truncated bodies).
+      // A connection cut mid-body is a truncated download, not a short document (docs/contract.md §5: truncated bodies).
       if (Number.isFinite(declared) && size !== declared && req.method !== 'HEAD' && res.statusCode !== 204 && res.statusCode !== 304) {
         throw new Retryable(`the body ended after ${size} of ${declared} bytes`, 0);
       }

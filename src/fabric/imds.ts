@@ -1,4 +1,4 @@
-// The Instance Metadata Service client (azure-protocol.md §1.3): instance and compute metadata, with the
+// The Instance Metadata Service client (docs/protocol.md §1.3): instance and compute metadata, with the
 // `Metadata: true` header, never through a proxy.
 import { AgentError } from '../errors.ts';
 import { imdsUrl, type PlatformEndpoints } from './endpoints.ts';

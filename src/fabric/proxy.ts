@@ -1,4 +1,4 @@
-// Which proxy, if any, a blob/artifact request goes through (azure-protocol.md §2.1, §10 item 4).
+// Which proxy, if any, a blob/artifact request goes through (docs/protocol.md §2.1, §10 item 4).
 // Platform endpoints (WireServer, HostGAPlugin, IMDS) never get here: http.ts sends them direct.
 import { isIPv4 } from 'node:net';
 import type { Config } from '../config/index.ts';

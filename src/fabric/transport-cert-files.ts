@@ -1,4 +1,4 @@
-// The transport certificate files in Lib.Dir (azure-protocol.md §1.2, §2.8, §10 item 39): TransportCert.pem and
+// The transport certificate files in Lib.Dir (docs/protocol.md §1.2, §2.8, §10 item 39): TransportCert.pem and
 // TransportPrivate.pem (0600). The daemon makes a fresh pair on every start; -goal-state and the worker reuse the
 // pair on disk, so certificate requests in flight are never encrypted to a key that no longer exists.
 import { X509Certificate, createPrivateKey } from 'node:crypto';

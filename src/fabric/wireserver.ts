@@ -1,4 +1,4 @@
-// The WireServer client (azure-protocol.md §2.2–§2.4, §2.8, §3.1): versions check, goal state with the
+// The WireServer client (docs/protocol.md §2.2–§2.4, §2.8, §3.1): versions check, goal state with the
 // RoleInstance retry, its documents, Certificates with the cipher fallback, and health reports.
 import { AgentError, describeError, isAgentError } from '../errors.ts';
 import { log } from '../log/logger.ts';

@@ -1,4 +1,4 @@
-// The goal-state history (azure-protocol.md §7.3): `<lib>/history/<YYYY-MM-DDTHH-MM-SS>__<tag>/` holds the documents
+// The goal-state history (docs/protocol.md §7.3): `<lib>/history/<YYYY-MM-DDTHH-MM-SS>__<tag>/` holds the documents
 // of one goal state (GoalState.xml, ExtensionsConfig.xml and VmSettings.json redacted, HostingEnvironmentConfig.xml,
 // SharedConfig.xml, Certificates.json, RemoteAccess.xml, <name>.manifest.xml) and the last status sent for it
 // (waagent_status.json). A folder is made only when a NEW goal state arrives (a new tag); status saves go into the

@@ -1,4 +1,4 @@
-// Log lines in the Python agent's format (azure-protocol.md §7.3):
+// Log lines in the Python agent's format (docs/protocol.md §7.3):
 //   <UTC YYYY-MM-DDTHH:MM:SS.ffffffZ> <LEVEL> <thread> [<prefix>] <message>
 // non-ASCII backslash-escaped, secrets redacted.
 import { appendFileSync, closeSync, constants as fsConstants, mkdirSync, openSync, writeSync } from 'node:fs';
@@ -40,7 +40,7 @@ class FileSink implements LogSink {
 }
 
 /**
- * The console (Logs.Console, azure-protocol.md §7.1: the daemon logs to /dev/console until provisioned). Opened
+ * The console (Logs.Console, docs/protocol.md §7.1: the daemon logs to /dev/console until provisioned). Opened
  * non-blocking: a slow serial console drops a line rather than holding provisioning back.
  */
 class ConsoleSink implements LogSink {

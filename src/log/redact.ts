@@ -1,5 +1,5 @@
 // The one redaction helper: everything that may reach a log line, a status document or the
-// goal-state history goes through here (azure-protocol.md §2.1, §10 item 40).
+// goal-state history goes through here (docs/protocol.md §2.1, §10 item 40).
 
 // `&amp;` too: SAS URLs inside XML documents (ExtensionsConfig saved to the goal-state history)
 const SAS_PARAM = /((?:[?&]|&amp;)(?:sig|se|st|sp|sv|sr|spr|skoid|sktid|skt|ske|sks|skv|srt|ss)=)[^&\s"'<>]*/gi;

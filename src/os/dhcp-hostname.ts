@@ -1,4 +1,4 @@
-// The DHCP client's hostname setting, as -deprovision resets it (azure-protocol.md §8.1 step 4): the Python
+// The DHCP client's hostname setting, as -deprovision resets it (docs/protocol.md §8.1 step 4): the Python
 // agent's set_dhcp_hostname per distro — dhclient.conf `send host-name`, RHEL's ifcfg DHCP_HOSTNAME, SUSE's
 // DHCLIENT_HOSTNAME_OPTION. Only files that exist are edited; none is created.
 import { readFileSync } from 'node:fs';

@@ -18,7 +18,7 @@ export type DhcpHostnameMechanism =
 
 export type DhcpClient = 'dhclient' | 'systemd-networkd' | 'NetworkManager' | 'wicked';
 
-/** What -deprovision does with /etc/resolv.conf (azure-protocol.md §8.1 step 8). */
+/** What -deprovision does with /etc/resolv.conf (docs/protocol.md §8.1 step 8). */
 export type ResolvConfPolicy = 'delete' | 'resolvconf' | 'keep';
 
 export type GrubTool =

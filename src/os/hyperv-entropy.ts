@@ -1,4 +1,4 @@
-// Hyper-V entropy (seed-waagent-overview.md "Kernel": "Consumes Hyper-V entropy for /dev/random"): the host hands the
+// Hyper-V entropy (https://learn.microsoft.com/azure/virtual-machines/extensions/agent-linux "Kernel": "Consumes Hyper-V entropy for /dev/random"): the host hands the
 // guest random bytes in the ACPI OEM0 table; the daemon mixes them into the kernel's pool at start, as upstream's
 // daemon does (`cat /sys/firmware/acpi/tables/OEM0 > /dev/random`). Writing to /dev/random mixes without crediting
 // entropy, so a bad table cannot weaken anything.

@@ -1,4 +1,4 @@
-// RDMA setup (azure-protocol.md §8.4, §2.7): the RDMA address and MAC of this instance come from SharedConfig. With
+// RDMA setup (docs/protocol.md §8.4, §2.7): the RDMA address and MAC of this instance come from SharedConfig. With
 // the Network Direct driver (hv_network_direct, /dev/hvnd_rdma present) they are written to the device, except for
 // driver 4.1 and later, which does not take them; the DAPL configuration (dat.conf) gets the address, and the
 // interface carrying the RDMA MAC gets the address (/16) and is brought up. SR-IOV InfiniBand (IPoIB on ib0) and

@@ -1,4 +1,4 @@
-// The routes a DHCP reply of our own DHCPDISCOVER asks for (azure-protocol.md §1.1, "After a DISCOVER"): a default
+// The routes a DHCP reply of our own DHCPDISCOVER asks for (docs/protocol.md §1.1, "After a DISCOVER"): a default
 // route through the option-3 gateway when there is none, each classless static route (options 121/249), and a /32
 // to the WireServer through the gateway when no route names it, so the next start finds it by the route check.
 // The Python agent ignores `ip route add` failures (a route added meanwhile by the DHCP client is the usual one);

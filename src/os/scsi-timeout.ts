@@ -1,4 +1,4 @@
-// OS.RootDeviceScsiTimeout (azure-protocol.md §8.5): every OS.RootDeviceScsiTimeoutPeriod the daemon writes the
+// OS.RootDeviceScsiTimeout (docs/protocol.md §8.5): every OS.RootDeviceScsiTimeoutPeriod the daemon writes the
 // value to /sys/block/sd*/device/timeout of every sd* disk whose current value differs, as the Python agent
 // does, so a storage hiccup on the host does not turn into I/O errors on the OS and data disks.
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// The account part of provisioning (azure-protocol.md §4.4 step 8, §4.5, §4.7): the user, its password, the sudo
+// The account part of provisioning (docs/protocol.md §4.4 step 8, §4.5, §4.7): the user, its password, the sudo
 // rule, sshd's settings and the SSH keys. Keys that need the goal state's certificates (thumbprints, key pairs)
 // are a second step, so everything else can run while the certificates are still being fetched.
 import type { Config } from '../config/index.ts';

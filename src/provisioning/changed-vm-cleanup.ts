@@ -1,4 +1,4 @@
-// The "changed unique id" cleanup (azure-protocol.md §8.1, last paragraph): run during provisioning when the
+// The "changed unique id" cleanup (docs/protocol.md §8.1, last paragraph): run during provisioning when the
 // provisioned marker names another VM, i.e. the image was captured without deprovisioning. It forgets what
 // belonged to the old VM (leases, goal-state files, extension sequence/status) and keeps the rest.
 import { readdirSync, rmSync, statSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// When cloud-init provisions (azure-protocol.md §4.4, last paragraph): the agent waits for cloud-init's copy of
+// When cloud-init provisions (docs/protocol.md §4.4, last paragraph): the agent waits for cloud-init's copy of
 // ovf-env.xml in Lib.Dir (to honour ProvisionGuestAgent) and then for the SSH host key of the configured type,
 // polling once a second for up to 1800 s each, as upstream does.
 import { existsSync, readFileSync } from 'node:fs';

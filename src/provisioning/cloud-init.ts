@@ -1,4 +1,4 @@
-// Who provisions this VM (azure-protocol.md §4.1): one decision from Provisioning.Agent, the legacy
+// Who provisions this VM (docs/protocol.md §4.1): one decision from Provisioning.Agent, the legacy
 // Provisioning.Enabled / Provisioning.UseCloudInit switches, and whether cloud-init is enabled.
 import type { Config } from '../config/index.ts';
 import { AgentError } from '../errors.ts';

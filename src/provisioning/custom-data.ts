@@ -1,4 +1,4 @@
-// CustomData (azure-protocol.md §4.4 step 9): saved to <Lib.Dir>/CustomData — the base64 text as given, or decoded
+// CustomData (docs/protocol.md §4.4 step 9): saved to <Lib.Dir>/CustomData — the base64 text as given, or decoded
 // when Provisioning.DecodeCustomData or ExecuteCustomData is set — and run when ExecuteCustomData is set.
 // The file is 0600 (the Python agent leaves it world-readable; custom data often carries secrets).
 import { join } from 'node:path';

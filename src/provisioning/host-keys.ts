@@ -1,4 +1,4 @@
-// SSH host keys (azure-protocol.md §4.4 step 11): with Provisioning.RegenerateSshHostKeyPair the old keys go and a
+// SSH host keys (docs/protocol.md §4.4 step 11): with Provisioning.RegenerateSshHostKeyPair the old keys go and a
 // fresh one of Provisioning.SshHostKeyPairType is made (`auto`: every default type, as `ssh-keygen -A`); then the
 // fingerprint of the key of that type (rsa for `auto`) is computed — failing there fails provisioning, as upstream.
 import { readFileSync, readdirSync, unlinkSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Setting the hostname (azure-protocol.md §4.4 step 6) and publishing it through the DHCP client in use (§4.6):
+// Setting the hostname (docs/protocol.md §4.4 step 6) and publishing it through the DHCP client in use (§4.6):
 // where the distro family keeps the name to send (the profile's dhcpHostname, as the Python osutil classes do it),
 // then a new DHCP exchange through networkd, NetworkManager or wicked.
 // Publishing is bounded (3 s by default, all steps together): unlike the Python agent's ifdown/ifup retries

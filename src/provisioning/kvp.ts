@@ -1,4 +1,4 @@
-// Hyper-V KVP records in the guest → host pool (peers.md §7): fixed 2,560-byte records (512-byte key, 2,048-byte
+// Hyper-V KVP records in the guest → host pool (docs/peers.md §7): fixed 2,560-byte records (512-byte key, 2,048-byte
 // value, UTF-8, NUL-padded, no header), appended. The PROVISIONING_REPORT record lets the host show why
 // provisioning failed even when the WireServer cannot be reached.
 //
@@ -19,7 +19,7 @@ export const KEY_SIZE = 512;
 export const VALUE_SIZE = 2048;
 export const RECORD_SIZE = KEY_SIZE + VALUE_SIZE;
 export const MAX_RECORDS = 1024;
-/** The kernel's UTF-8 → UTF-16 conversion on the host-read path is off by one: longer payloads are cut (peers.md §7). */
+/** The kernel's UTF-8 → UTF-16 conversion on the host-read path is off by one: longer payloads are cut (docs/peers.md §7). */
 export const SAFE_KEY_BYTES = 254;
 export const SAFE_VALUE_BYTES = 1022;
 export const DOCUMENTATION_URL = 'https://aka.ms/linuxprovisioningerror';
@@ -81,7 +81,7 @@ export interface ReportFields {
 }
 
 /**
- * The PROVISIONING_REPORT value (peers.md §7): `result=success|agent=…|pps_type=…|vm_id=…|timestamp=…`, or for a
+ * The PROVISIONING_REPORT value (docs/peers.md §7): `result=success|agent=…|pps_type=…|vm_id=…|timestamp=…`, or for a
  * failure `result=error|reason=…|agent=…|<details>|pps_type=…|vm_id=…|timestamp=…|documentation_url=…`. One record:
  * when too long, the reason and then the details are shortened so the identifying fields always arrive.
  */

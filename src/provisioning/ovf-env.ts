@@ -1,4 +1,4 @@
-// ovf-env.xml, the provisioning document on the DVD (azure-protocol.md §4.2): namespace-aware parsing
+// ovf-env.xml, the provisioning document on the DVD (docs/protocol.md §4.2): namespace-aware parsing
 // into a typed object with the Python agent's required elements and rules, and the redacted copy that
 // is saved in the lib dir (§10 item 29: rewritten through the DOM, so a prefixed UserPassword goes too).
 import { AgentError } from '../errors.ts';

@@ -1,4 +1,4 @@
-// The provisioning phase (azure-protocol.md §4.4, §10 items 26–35): decide who provisions, read ovf-env.xml,
+// The provisioning phase (docs/protocol.md §4.4, §10 items 26–35): decide who provisions, read ovf-env.xml,
 // apply it, and report. Work that does not depend on the goal state (host keys, the hostname, the account) runs
 // while the goal state and certificates are fetched; NotReady/Provisioning is sent as soon as the goal state is
 // known and always before Ready, which is sent only after the `provisioned` marker is written (§10 item 26).

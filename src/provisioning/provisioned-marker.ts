@@ -1,4 +1,4 @@
-// The markers in Lib.Dir that record the outcome of provisioning (azure-protocol.md §4.4 steps 1, 13, 14; §7.3):
+// The markers in Lib.Dir that record the outcome of provisioning (docs/protocol.md §4.4 steps 1, 13, 14; §7.3):
 // `provisioned` holds the VM id provisioning ran for; `disable_agent` (empty) stops the agent after provisioning.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

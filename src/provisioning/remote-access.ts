@@ -1,4 +1,4 @@
-// RemoteAccess JIT accounts (azure-protocol.md §2.9, §7.1 loop step 7): on a new incarnation, the users the
+// RemoteAccess JIT accounts (docs/protocol.md §2.9, §7.1 loop step 7): on a new incarnation, the users the
 // RemoteAccess document lists are created (`useradd -m <name> -e <expiration + 1 day> -c JIT_Account`), given their
 // password (CMS-encrypted to the transport certificate, UTF-16 inside) and a sudo rule; JIT users that expired or are
 // no longer listed are deleted. JIT users are recognised ONLY by their GECOS comment `JIT_Account`: a listed name

@@ -1,4 +1,4 @@
-// How provisioning tells the world (azure-protocol.md §3.1, §4.4; peers.md §7): health reports to the WireServer
+// How provisioning tells the world (docs/protocol.md §3.1, §4.4; docs/peers.md §7): health reports to the WireServer
 // for the goal state's incarnation, container and role instance, and a Hyper-V KVP PROVISIONING_REPORT record,
 // which the host can read even when the WireServer cannot be reached.
 import { describeError } from '../errors.ts';

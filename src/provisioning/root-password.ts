@@ -1,4 +1,4 @@
-// Provisioning.DeleteRootPassword (azure-protocol.md §4.4 step 10): the root entry of the shadow file becomes
+// Provisioning.DeleteRootPassword (docs/protocol.md §4.4 step 10): the root entry of the shadow file becomes
 // `root:*LOCK*:14600::::::`, moved to the first line, the file's mode and owner kept.
 import { readFileSync, statSync } from 'node:fs';
 import type { Config } from '../config/index.ts';

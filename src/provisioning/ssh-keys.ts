@@ -1,4 +1,4 @@
-// SSH keys of the provisioned user (azure-protocol.md §4.7, §10 items 31–33): inline keys, keys given by a
+// SSH keys of the provisioned user (docs/protocol.md §4.7, §10 items 31–33): inline keys, keys given by a
 // certificate thumbprint (<Lib.Dir>/<FP>.crt, converted in-process) and key pairs (<Lib.Dir>/<FP>.prv).
 // authorized_keys is appended to, never replaced, and a key already there is not added again, so keys put there
 // by someone else (Flatcar's Ignition) survive. The directory holding a key file is 0700 and the user's.

@@ -1,4 +1,4 @@
-// Pure edits of sshd_config (azure-protocol.md §4.5, §10 item 30). sshd takes the FIRST value it reads for an
+// Pure edits of sshd_config (docs/protocol.md §4.5, §10 item 30). sshd takes the FIRST value it reads for an
 // option, and options after a `Match` line are scoped to that block. So: replace the first global line of the
 // option, else insert before the first Match (append when there is none). Where the main file includes
 // sshd_config.d (Debian, Ubuntu, Fedora, Flatcar), settings go to our drop-in instead, which wins because the

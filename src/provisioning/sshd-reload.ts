@@ -1,4 +1,4 @@
-// Makes sshd run with its new configuration and host keys (azure-protocol.md §4.4 step 12), bounded in time: through
+// Makes sshd run with its new configuration and host keys (docs/protocol.md §4.4 step 12), bounded in time: through
 // systemd when it is PID 1 (the profile's unit, started when it failed), else SIGHUP to the listening sshd (which
 // re-executes itself); nothing when no sshd runs outside systemd.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';

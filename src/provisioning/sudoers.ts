@@ -1,4 +1,4 @@
-// The provisioned user's sudo rule (azure-protocol.md §4.4 step 8, §10 item 34): one line in
+// The provisioned user's sudo rule (docs/protocol.md §4.4 step 8, §10 item 34): one line in
 // <OS.SudoersDir>/waagent (mode 0440), NOPASSWD only when no password was provisioned, never duplicated,
 // and `#includedir` appended to the main sudoers file when the directory had to be created.
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';

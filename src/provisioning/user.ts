@@ -1,4 +1,4 @@
-// The provisioned user account (azure-protocol.md §4.4 step 8, §10 item 35): `useradd -m` unless it exists, and
+// The provisioned user account (docs/protocol.md §4.4 step 8, §10 item 35): `useradd -m` unless it exists, and
 // the password — hashed in-process with crypt(3) per Provisioning.PasswordCryptId / PasswordCryptSaltLength and set
 // with `usermod -p` — refused for system users (uid below UID_MIN) unless Provisioning.AllowResetSysUser is set.
 import { readFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// The VM unique id (SMBIOS system UUID) and the byte-swap-aware comparison of azure-protocol.md §4.4 step 1
+// The VM unique id (SMBIOS system UUID) and the byte-swap-aware comparison of docs/protocol.md §4.4 step 1
 // and §10 item 27: Gen1 VMs expose the UUID with its first three groups byte-swapped, so both forms are one VM.
 import { readFileSync } from 'node:fs';
 import { AgentError } from '../errors.ts';

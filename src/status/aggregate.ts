@@ -1,4 +1,4 @@
-// The aggregate status document, the "status blob" (azure-protocol.md §6.1, §10 item 12): a pure function of plain
+// The aggregate status document, the "status blob" (docs/protocol.md §6.1, §10 item 12): a pure function of plain
 // inputs. Field names and their order are those of the Python agent's vm_status_to_v1; the text is written the way
 // its json.dumps writes it (src/util/python-json.ts).
 //

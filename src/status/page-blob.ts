@@ -1,4 +1,4 @@
-// Storage request shapes for the status blob (azure-protocol.md §6.2, §10 item 11): the headers of a BlockBlob put,
+// Storage request shapes for the status blob (docs/protocol.md §6.2, §10 item 11): the headers of a BlockBlob put,
 // a PageBlob create and a page write, and the split of a page blob into ≤ 4 MiB, 512-aligned, zero-padded writes.
 //
 // API:

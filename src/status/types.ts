@@ -1,4 +1,4 @@
-// The plain values the status blob is built from (azure-protocol.md §5.11, §6.1). Extension status files are
+// The plain values the status blob is built from (docs/protocol.md §5.11, §6.1). Extension status files are
 // read into ExtensionStatus (src/extensions/status-file.ts); the lifecycle code adds the handler-level fields.
 
 /** status.status values an extension may report (§5.11); anything else is reported as 'error'. */

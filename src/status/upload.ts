@@ -1,4 +1,4 @@
-// Uploading the status blob every cycle (azure-protocol.md §3.5, §6.2, §10 items 9–11): through the HostGAPlugin's
+// Uploading the status blob every cycle (docs/protocol.md §3.5, §6.2, §10 items 9–11): through the HostGAPlugin's
 // PUT /status first; on its 410 the HGAP context is refreshed and the upload waits for the next cycle; on any other
 // HGAP failure the blob is written directly to storage with the SAS URL (proxy allowed). BlockBlob or PageBlob as
 // the goal state says (BlockBlob when unknown). SAS tokens never reach a log.

@@ -1,5 +1,5 @@
 // A small, read-only DOM built on saxes: the one place where platform XML is parsed.
-// Namespace-aware, a UTF-8 BOM is stripped (azure-protocol.md §2.5), DOCTYPE is refused (no entity
+// Namespace-aware, a UTF-8 BOM is stripped (docs/protocol.md §2.5), DOCTYPE is refused (no entity
 // declarations, so no entity-expansion attacks), and depth and node count are capped.
 import { SaxesParser } from 'saxes';
 import { AgentError } from '../errors.ts';

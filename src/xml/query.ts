@@ -1,4 +1,4 @@
-// Loose lookups with the rules of azure-protocol.md §2.5 (the DOM getElementsByTagName conventions
+// Loose lookups with the rules of docs/protocol.md §2.5 (the DOM getElementsByTagName conventions
 // the Python agent relies on): first descendant by local name anywhere below, first text child as
 // the text, empty element → null, missing attribute → "".
 import type { XmlElement, XmlNode } from './dom.ts';

@@ -1,5 +1,5 @@
 // Producing XML: escaping, and a tiny builder that writes documents without whitespace between
-// elements (the form the WireServer receives from the Python agent, azure-protocol.md §3.1).
+// elements (the form the WireServer receives from the Python agent, docs/protocol.md §3.1).
 
 // Characters XML 1.0 cannot carry at all (C0 controls other than tab/LF/CR, lone surrogates,
 // U+FFFE/U+FFFF). Escaping cannot represent them, so they are dropped rather than making the

@@ -1,6 +1,6 @@
 // -deprovision and -deprovision+user in the namespace sandbox, called in-process by test/e2e/os-commands-script.ts
 // (not yet through dist/waagent, which the lead wires): a provisioned-looking VM is set up with the real tools, the
-// file tree is listed before and after, and exactly the documented files (azure-protocol.md §8.1) must be gone.
+// file tree is listed before and after, and exactly the documented files (docs/protocol.md §8.1) must be gone.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// The ExtHandler loop against the fabric emulator, in-process (azure-protocol.md §3.4, §7.1, §7.3): Fast Track
+// The ExtHandler loop against the fabric emulator, in-process (docs/protocol.md §3.4, §7.1, §7.3): Fast Track
 // bookkeeping (fast_track.json, VmSettings.json redacted in the goal-state history), the outdated Fabric goal state
 // that is not executed, and the switch from the initial goal-state period once the first goal state converged.
 // Every document is generated here with loopback URLs only, and none names a RemoteAccess document (the JIT code

@@ -1,7 +1,7 @@
 // Extensions end to end with the BUILT binary (issue 5, "Tests"): dist/waagent -run-exthandlers -once (and the
 // -daemon) in the namespace sandbox against the fabric emulator, with handler packages the tests build. Checked from
 // outside: the files on disk, the commands the handlers logged and their order, and every status blob the emulator
-// received, against azure-protocol.md §5 and §6.1.
+// received, against docs/protocol.md §5 and §6.1.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,6 +1,6 @@
 // waagent -goal-state end to end: the BUILT binary in the sandbox against the fabric emulator, certificates
 // encrypted on the fly to the agent's own transport certificate, and every emulator fault leading to the
-// documented retry behaviour (azure-protocol.md §2.1) within a bounded time, never a crash.
+// documented retry behaviour (docs/protocol.md §2.1) within a bounded time, never a crash.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';

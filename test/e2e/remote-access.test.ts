@@ -1,4 +1,4 @@
-// RemoteAccess JIT accounts end to end (azure-protocol.md §2.9): the BUILT binary runs `-run-exthandlers -once` in the
+// RemoteAccess JIT accounts end to end (docs/protocol.md §2.9): the BUILT binary runs `-run-exthandlers -once` in the
 // namespace sandbox against the fabric emulator, which serves a goal state naming RemoteAccessInfo and encrypts each
 // password to the agent's transport certificate. Checked with the real useradd / userdel / chage and /etc/shadow: the
 // unexpired user is created with its expiry, comment, password and sudo rule; the expired one is not; a stale JIT

@@ -1,4 +1,4 @@
-// The resource disk on real tools in the namespace sandbox (azure-protocol.md §8.3, §10.41): a sparse image with
+// The resource disk on real tools in the namespace sandbox (docs/protocol.md §8.3, §10 item 41): a sparse image with
 // the platform's fresh layout (MBR, one type-7 partition) attached as a loop device, found through a fake
 // /dev/disk/azure/resource link and through a fake Gen2 VMBus tree bind-mounted over /sys/bus, then
 // ensureResourceDisk run several times by test/e2e/resource-disk-script.ts inside the sandbox.

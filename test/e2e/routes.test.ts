@@ -1,5 +1,5 @@
 // Routes from our own DHCPDISCOVER and the DHCP client restart watch, for real in the sandbox's network namespace
-// (azure-protocol.md §1.1, §7.1): a veth pair with both ends inside and addresses from 192.0.2.0/24 (design.md §7),
+// (docs/protocol.md §1.1, §7.1): a veth pair with both ends inside and addresses from 192.0.2.0/24 (docs/contract.md §7),
 // the platform addresses blackholed in a routing table of their own so nothing could leave even by mistake.
 // test/e2e/routes-script.ts does the agent's part in-process; this file sets the namespace up and reads `ip route`.
 import assert from 'node:assert/strict';

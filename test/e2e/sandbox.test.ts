@@ -1,4 +1,4 @@
-// The namespace sandbox of design.md §5 (test/sandbox/sandbox.ts): it really isolates the host, and it cleans up.
+// The namespace sandbox of docs/contract.md §5 (test/sandbox/sandbox.ts): it really isolates the host, and it cleans up.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

@@ -1,5 +1,5 @@
 // Artifacts the tests register (extension manifests, zip packages), served by the blob service (direct channel)
-// and by the HostGAPlugin's /extensionArtifact (x-ms-artifact-location), azure-protocol.md §3.3, §3.5. They are
+// and by the HostGAPlugin's /extensionArtifact (x-ms-artifact-location), docs/protocol.md §3.3, §3.5. They are
 // found by URL path, whatever the host, so a manifest can name any storage account.
 //   in-process:   registerArtifact(fabric.state, 'https://acct.blob.core.windows.net/c/Foo__1.0.zip', bytes)
 //   control API:  POST /artifacts {"artifacts": {"<URL or /path>": "<base64>", ...}}   GET /artifacts (paths and sizes)

@@ -1,4 +1,4 @@
-// Blob storage as the status blob upload (azure-protocol.md §6.2) and artifact downloads use it: PUT of a
+// Blob storage as the status blob upload (docs/protocol.md §6.2) and artifact downloads use it: PUT of a
 // BlockBlob, PageBlob create and page writes (direct, or relayed by the HostGAPlugin's PUT /status), GET of uploaded
 // blobs and of files from --blob-dir.
 import { existsSync, readFileSync, statSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Tenant certificates for the Certificates document (azure-protocol.md §2.8): the PFX the emulator serves, and its
+// Tenant certificates for the Certificates document (docs/protocol.md §2.8): the PFX the emulator serves, and its
 // encryption ON THE FLY to the transport certificate the agent sends, as the platform does.
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

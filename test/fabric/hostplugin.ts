@@ -1,4 +1,4 @@
-// The HostGAPlugin (azure-protocol.md §3.3, §3.4, §6.2): versions, health, vmSettings with ETag / 304 / 404,
+// The HostGAPlugin (docs/protocol.md §3.3, §3.4, §6.2): versions, health, vmSettings with ETag / 304 / 404,
 // the status upload relay PUT /status, extensionArtifact and vmAgentLog.
 import { createHash } from 'node:crypto';
 import { artifact, putBlob } from './blob.ts';

@@ -1,4 +1,4 @@
-// IMDS (azure-protocol.md §1.3): /metadata/instance and /metadata/instance/compute, only with `Metadata: true`.
+// IMDS (docs/protocol.md §1.3): /metadata/instance and /metadata/instance/compute, only with `Metadata: true`.
 import { header, JSON_TYPE, notFound, reply, type Reply, type Request } from './http.ts';
 import type { FabricState } from './state.ts';
 

@@ -1,4 +1,4 @@
-// The WireServer (azure-protocol.md §2, §3.1): versions, goal state and the sub-documents it names, certificates
+// The WireServer (docs/protocol.md §2, §3.1): versions, goal state and the sub-documents it names, certificates
 // and RemoteAccess passwords encrypted to the agent's transport certificate, health reports, telemetry and
 // HealthService.
 import { CertificateRequestError, certificateFile, encryptRemoteAccessPasswords, transportCertFromHeader } from './certificates.ts';

@@ -1,4 +1,4 @@
-// The end-to-end test harness of design.md §5: fresh mount/UTS/network/pid namespaces holding private overlay
+// The end-to-end test harness of docs/contract.md §5: fresh mount/UTS/network/pid namespaces holding private overlay
 // copies of /etc, /home, /root, /var, /mnt, /run and a private /tmp, with loopback as the only network. Tests run
 // the built agent and the fabric emulator inside, and read what happened from outside.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';

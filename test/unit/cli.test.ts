@@ -1,4 +1,4 @@
-// The command line of design.md §3: src/cli.ts directly, and the exit codes and streams through the built binary.
+// The command line of docs/contract.md §3: src/cli.ts directly, and the exit codes and streams through the built binary.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -6,7 +6,7 @@ import { COMMANDS, USAGE, parseArgs } from '../../src/cli.ts';
 import { isAgentError } from '../../src/errors.ts';
 import { BINARY_X64 } from '../helpers/paths.ts';
 
-// design.md §3, written out here so that a command dropped from src/cli.ts is noticed
+// docs/contract.md §3, written out here so that a command dropped from src/cli.ts is noticed
 const DESIGN_COMMANDS = [
   'help', 'version', 'daemon', 'start', 'provision', 'run-exthandlers', 'deprovision', 'deprovision+user',
   'serialconsole', 'show-configuration', 'collect-logs', 'register-service',
@@ -17,7 +17,7 @@ function usageError(argv: string[], message: RegExp): void {
   assert.throws(() => parseArgs(argv), (e) => isAgentError(e, 'usage') && e.exitCode === 2 && message.test(e.message), argv.join(' '));
 }
 
-test('every command of design.md §3 is known', () => {
+test('every command of docs/contract.md §3 is known', () => {
   assert.deepEqual(DESIGN_COMMANDS.filter((c) => !(COMMANDS as readonly string[]).includes(c)), []);
 });
 

@@ -1,4 +1,4 @@
-// src/config: conversions, validation, warnings and the file errors (azure-protocol.md §8.8, design.md §4).
+// src/config: conversions, validation, warnings and the file errors (docs/protocol.md §8.8, docs/contract.md §4).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -184,7 +184,7 @@ test('Extensions.WaitForCloudInitTimeout is read as an integer (not as the switc
 
 test('defaults: the documented ones where the platform documentation states one, else the Python code default', () => {
   const d = Config.defaults();
-  // seed-waagent-overview.md (documented), where conf.py differs
+  // https://learn.microsoft.com/azure/virtual-machines/extensions/agent-linux (documented), where conf.py differs
   assert.equal(d.bool('Provisioning.RegenerateSshHostKeyPair'), true);
   assert.equal(d.bool('Provisioning.MonitorHostName'), true);
   assert.equal(d.bool('ResourceDisk.Format'), true);
@@ -214,9 +214,9 @@ test('the schema: every key has a doc sentence, defaults of its own type, and va
   }
 });
 
-test('the schema holds every key of conf.py, the §8.8 table, and design.md §4', () => {
+test('the schema holds every key of conf.py, the §8.8 table, and docs/contract.md §4', () => {
   const expected = [
-    // azure-protocol.md §8.8
+    // docs/protocol.md §8.8
     'Lib.Dir', 'DVD.MountPoint', 'Pid.File', 'Extension.LogDir', 'OS.OpensslPath', 'OS.SshDir', 'OS.HomeDir', 'OS.PasswordPath',
     'OS.SudoersDir', 'OS.SshClientAliveInterval', 'OS.RootDeviceScsiTimeout', 'OS.RootDeviceScsiTimeoutPeriod', 'OS.EnableFirewall',
     'OS.EnableFirewallPeriod', 'OS.EnableRDMA', 'OS.EnableFIPS', 'OS.AllowHTTP', 'OS.MonitorDhcpClientRestartPeriod',
@@ -233,7 +233,7 @@ test('the schema holds every key of conf.py, the §8.8 table, and design.md §4'
     'OS.UpdateRdmaDriver', 'OS.CheckRdmaDriver', 'ResourceDisk.EnableSwapEncryption', 'Monitor.NetworkConfigurationChanges',
     'Debug.CgroupCheckPeriod', 'Debug.AgentCpuQuota', 'Debug.AgentMemoryQuota', 'Debug.EnableFastTrack', 'Debug.EnableGAVersioning',
     'Debug.AutoUpdateHotfixFrequency', 'Debug.SelfUpdateHotfixFrequency', 'Debug.SelfUpdateRegularFrequency',
-    // design.md §4
+    // docs/contract.md §4
     'Protocol.WireServerEndpoint', 'Protocol.HostGAPluginPort', 'Protocol.ImdsEndpoint', 'DVD.Device', 'Logs.File',
   ];
   assert.deepEqual(expected.filter((k) => !(k in SCHEMA)), []);

@@ -1,5 +1,5 @@
-// Endpoint discovery (azure-protocol.md §1): route table, lease files (recorded fixtures), DHCP packets,
-// the persisted endpoint, the configured overrides and the URL redirection of design.md §4.
+// Endpoint discovery (docs/protocol.md §1): route table, lease files (recorded fixtures), DHCP packets,
+// the persisted endpoint, the configured overrides and the URL redirection of docs/contract.md §4.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';

@@ -1,4 +1,4 @@
-// Running extension handler commands (azure-protocol.md §5.8, §5.10): real shell scripts in a temp handler dir.
+// Running extension handler commands (docs/protocol.md §5.8, §5.10): real shell scripts in a temp handler dir.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Manifest and package downloads (azure-protocol.md §3.3, §3.5, §5.2, §5.3) against the fabric emulator, in-process
+// Manifest and package downloads (docs/protocol.md §3.3, §3.5, §5.2, §5.3) against the fabric emulator, in-process
 // on 127.0.0.1: direct channel, HostGAPlugin fallback and its stickiness, both failing, truncated bodies, bodies that
 // are not complete zips, the size cap, the 5-minute cap (injected clock), the proxy for storage only, and no partial
 // file left behind.

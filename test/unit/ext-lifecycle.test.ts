@@ -1,4 +1,4 @@
-// The handler lifecycle (azure-protocol.md §5.9) against in-memory ports: the order of the commands for
+// The handler lifecycle (docs/protocol.md §5.9) against in-memory ports: the order of the commands for
 // install / enable / update (and its failure variants) / disable / uninstall / removal, dependencies,
 // multi-config, on-hold, required features, invalid handlers, idempotence, and restarts after a kill.
 import { test } from 'node:test';

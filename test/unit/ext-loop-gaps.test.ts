@@ -1,4 +1,4 @@
-// The smaller parts of the ExtHandler loop (azure-protocol.md §3.4, §5.10, §7.1): fast_track.json, the initial goal
+// The smaller parts of the ExtHandler loop (docs/protocol.md §3.4, §5.10, §7.1): fast_track.json, the initial goal
 // state period and its initial_goal_state file, the Extensions.WaitForCloudInit gate, and the HandlerManifest
 // resource limits handed to the command's systemd scope.
 import assert from 'node:assert/strict';

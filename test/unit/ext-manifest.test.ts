@@ -1,4 +1,4 @@
-// Extension manifests (azure-protocol.md §5.2) and version choice (decide_version, §10 item 22) on the recorded
+// Extension manifests (docs/protocol.md §5.2) and version choice (decide_version, §10 item 22) on the recorded
 // manifests, plus the malformed-manifest errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

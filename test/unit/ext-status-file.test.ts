@@ -1,4 +1,4 @@
-// Extension status files (azure-protocol.md §5.11) read from the recorded fixtures verbatim: valid, invalid JSON,
+// Extension status files (docs/protocol.md §5.11) read from the recorded fixtures verbatim: valid, invalid JSON,
 // malformed, oversized (message / substatus truncation, substatus dropping), missing and unreadable files, the
 // retry rule, multi-config names; the "most recently modified settings file" rule; heartbeat.log (§5.7).
 import { test } from 'node:test';

@@ -1,4 +1,4 @@
-// The goal-state history (azure-protocol.md §7.3, §6.1; WALinuxAgent issue #2836): one folder per new goal state,
+// The goal-state history (docs/protocol.md §7.3, §6.1; WALinuxAgent issue #2836): one folder per new goal state,
 // status saves into the current folder only, redaction, and the bounds in entries and in bytes — including a
 // WireServer unreachable for a long time and a goal state that keeps changing.
 import { test } from 'node:test';

@@ -1,4 +1,4 @@
-// The network-side OS duties: routes from our own DHCPDISCOVER (azure-protocol.md §1.1), the DHCP client restart
+// The network-side OS duties: routes from our own DHCPDISCOVER (docs/protocol.md §1.1), the DHCP client restart
 // watch (§7.1 Env) and hostname publishing by distro family (§4.6). `ip`, nmcli & co. are recording fakes on PATH.
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';

@@ -1,4 +1,4 @@
-// ovf-env.xml parsing (azure-protocol.md §4.2, §10 item 28) and the redacted copy (§10 item 29).
+// ovf-env.xml parsing (docs/protocol.md §4.2, §10 item 28) and the redacted copy (§10 item 29).
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -20,7 +20,7 @@ import { rejectsWith, tempRoot } from './prov-helpers.ts';
 const VM = 'D0DF4C54-4ECB-4A4B-9954-5BDF3ED5C3B8';
 const AT = new Date('2026-11-25T10:00:00.000Z');
 
-describe('KVP records (peers.md §7)', () => {
+describe('KVP records (docs/peers.md §7)', () => {
   it('encodes a 512-byte key and a 2048-byte value, NUL-padded', () => {
     const rec = encodeRecord('PROVISIONING_REPORT', 'result=success');
     assert.equal(rec.length, 2560);

@@ -1,4 +1,4 @@
-// RDMA setup (azure-protocol.md §8.4): SharedConfig's rdma attributes, the driver-version rule, the write to
+// RDMA setup (docs/protocol.md §8.4): SharedConfig's rdma attributes, the driver-version rule, the write to
 // /dev/hvnd_rdma (a temp file stands in for it), dat.conf, the RDMA interface (fake sysfs, fake `ip`), and the
 // daemon task that runs once per new SharedConfig.
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// RemoteAccess JIT accounts (azure-protocol.md §2.9): password decryption (CMS to the transport certificate, UTF-16
+// RemoteAccess JIT accounts (docs/protocol.md §2.9): password decryption (CMS to the transport certificate, UTF-16
 // inside), the account commands on a fake passwd database (never the host's useradd/userdel), and the rules about
 // which accounts are JIT accounts (GECOS JIT_Account) and may be created, updated or deleted.
 import assert from 'node:assert/strict';

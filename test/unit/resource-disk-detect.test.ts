@@ -1,4 +1,4 @@
-// Resource disk detection (azure-protocol.md §8.3) against the fake sysfs trees of test/fixtures/vmbus and
+// Resource disk detection (docs/protocol.md §8.3) against the fake sysfs trees of test/fixtures/vmbus and
 // temporary /dev trees with the udev link.
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';

@@ -1,5 +1,5 @@
 // The decisions of the resource disk code that need no real disk: what to do with a partition table (never
-// format a partition that has the configured file system, §10.41), mount and swap tables, the mkfs command line,
+// format a partition that has the configured file system, §10 item 41), mount and swap tables, the mkfs command line,
 // and ensureResourceDisk's outcomes when there is nothing to do, a failure, or a hang.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';

@@ -1,4 +1,4 @@
-// OS.RootDeviceScsiTimeout (azure-protocol.md §8.5) against a fake /sys/block tree.
+// OS.RootDeviceScsiTimeout (docs/protocol.md §8.5) against a fake /sys/block tree.
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,4 +1,4 @@
-// The status blob document (azure-protocol.md §6.1, §10 item 12) field by field: names and their order, the string
+// The status blob document (docs/protocol.md §6.1, §10 item 12) field by field: names and their order, the string
 // "1.1" vs the float 1.0, timestamps without fractions, optional parts (updateStatus, formattedMessage,
 // runtimeSettingsStatus, substatus, extensionName, vmArtifactsAggregateStatus, FastTrack), one entry per extension
 // for multi-config handlers, SAS redaction, and the Python json.dumps text form.

@@ -1,4 +1,4 @@
-// Status blob upload (azure-protocol.md §3.5, §6.2, §10 items 10–11) against the fabric emulator on 127.0.0.1:
+// Status blob upload (docs/protocol.md §3.5, §6.2, §10 items 10–11) against the fabric emulator on 127.0.0.1:
 // the HostGAPlugin PUT /status envelope, the fallback to a direct BlockBlob PUT when the HGAP fails, no fallback on
 // HGAP 410, PageBlob create + 512-aligned page writes (zero padding direct, space padding via HGAP, ≤ 4 MiB each)
 // checked byte for byte, both channels failing, a missing blob URL, SAS redaction in logs, and the emulator's

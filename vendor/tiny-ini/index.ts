@@ -1,4 +1,4 @@
-// tiny-ini: the waagent.conf reader (azure-protocol.md §8.8). Not on the npm registry: this is ours.
+// tiny-ini: the waagent.conf reader (docs/protocol.md §8.8). Not on the npm registry: this is ours.
 //
 // Rules, exactly as the Python agent's ConfigurationProvider.load() applies them:
 //  - the file is split on "\n";

@@ -1,4 +1,4 @@
-// tiny-ini against every rule of azure-protocol.md §8.8 (and the Python agent's load() it describes).
+// tiny-ini against every rule of docs/protocol.md §8.8 (and the Python agent's load() it describes).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseIni, pyStrip } from './index.ts';

@@ -1,4 +1,4 @@
-// One iteration of the ExtHandler loop (azure-protocol.md §7.1): fetch the goal state, process extensions when the
+// One iteration of the ExtHandler loop (docs/protocol.md §7.1): fetch the goal state, process extensions when the
 // extensions goal state id is new, and report status — ALWAYS, also when the fetch or the processing failed
 // (§10 item 9: a stale status blob makes CRP think the agent is dead). Nothing here throws.
 import type { StatusUploadBlob } from '../../fabric/documents/index.ts';

@@ -1,4 +1,4 @@
-// One version of one handler on disk and the five operations on it (azure-protocol.md §5.8, §5.9). Every
+// One version of one handler on disk and the five operations on it (docs/protocol.md §5.8, §5.9). Every
 // state change is written right after the command it records succeeds, so an agent killed at any point
 // restarts from the last completed step: HandlerState is the journal of the lifecycle.
 import type { ExtensionHandler, ExtensionSettings } from '../../fabric/documents/index.ts';

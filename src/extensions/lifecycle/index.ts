@@ -1,4 +1,4 @@
-// The handler lifecycle (azure-protocol.md §5.9) and one iteration of the ExtHandler loop (§7.1): the public face.
+// The handler lifecycle (docs/protocol.md §5.9) and one iteration of the ExtHandler loop (§7.1): the public face.
 export { ExtensionsProcessor, sortItems, DEPENDENCY_POLL_MS, DEPENDENCY_TIMEOUT_MS } from './process.ts';
 export type { GoalStateOutcome, ProcessResult, ProcessorOptions, ReportedHandler } from './process.ts';
 export { ExtensionsGoalStateSelector, fromExtensionsConfig, fromVmSettings, type ExtensionsGoalState } from './source.ts';

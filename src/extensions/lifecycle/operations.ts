@@ -1,4 +1,4 @@
-// What the requested state of a handler asks for (azure-protocol.md §5.9 step 4): enable (with a fresh
+// What the requested state of a handler asks for (docs/protocol.md §5.9 step 4): enable (with a fresh
 // install or the update flow first), the legacy handler-level disable, and uninstall.
 import type { ExtensionSettings } from '../../fabric/documents/index.ts';
 import { compareVersions } from '../../fabric/hostplugin.ts';

@@ -1,4 +1,4 @@
-// The small interfaces the handler lifecycle (azure-protocol.md §5.9) is written against. The real
+// The small interfaces the handler lifecycle (docs/protocol.md §5.9) is written against. The real
 // implementations (packages, manifests, commands, status files) live in other modules and are plugged in
 // by adapters.ts; unit tests plug in-memory fakes instead, so the order of operations can be checked alone.
 import type { ExtensionHandler, ExtensionSettings } from '../../fabric/documents/index.ts';

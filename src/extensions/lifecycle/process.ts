@@ -1,4 +1,4 @@
-// The processing of one extensions goal state (azure-protocol.md §5.9): on-hold, required features, the
+// The processing of one extensions goal state (docs/protocol.md §5.9): on-hold, required features, the
 // (settings, handler) items sorted by dependency level, each item dispatched on its requested state, the
 // waits for dependencies, the goal-state aggregate status, and the cleanup of handlers no longer wanted.
 import type { ExtensionHandler, ExtensionSettings } from '../../fabric/documents/index.ts';

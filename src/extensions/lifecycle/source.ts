@@ -1,4 +1,4 @@
-// Which document is the extensions goal state (azure-protocol.md §2.10, §3.4): ExtensionsConfig from the
+// Which document is the extensions goal state (docs/protocol.md §2.10, §3.4): ExtensionsConfig from the
 // WireServer (id incarnation_<N>) or vmSettings from the HostGAPlugin (Fast Track, id etag_<ETag>).
 import type { ExtensionHandler, ExtensionsConfig, StatusUploadBlob, VmSettings } from '../../fabric/documents/index.ts';
 import { log } from '../../log/logger.ts';

@@ -1,4 +1,4 @@
-// HandlerEnvironment.json (azure-protocol.md §5.5): where an extension finds its config, status, log and events
+// HandlerEnvironment.json (docs/protocol.md §5.5): where an extension finds its config, status, log and events
 // folders. Written byte for byte as the Python agent's json.dumps writes it (key order, ", " / ": " separators,
 // "version": 1.0), with no trailing newline; no Windows-only fields (deploymentid, rolename, instance,
 // hostResolverAddress). Rewritten for every installed handler at ExtHandler start.

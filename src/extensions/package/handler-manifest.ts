@@ -1,4 +1,4 @@
-// HandlerManifest.json (azure-protocol.md §5.4, §10 item 23): a JSON array whose element [0] is used (a bare object
+// HandlerManifest.json (docs/protocol.md §5.4, §10 item 23): a JSON array whose element [0] is used (a bare object
 // is accepted too), the five commands, and flags that may be booleans or strings.
 //
 // API:

@@ -1,4 +1,4 @@
-// Handler state on disk (azure-protocol.md §5.7): config/HandlerState, config/<ext>.HandlerState (multi-config),
+// Handler state on disk (docs/protocol.md §5.7): config/HandlerState, config/<ext>.HandlerState (multi-config),
 // config/HandlerStatus, and the "installed version" of a handler. Writes are atomic (a crash never leaves a
 // half-written state file that would read as a different state); the text has no trailing newline, as the
 // Python agent writes it, so either agent can read the other's files.

@@ -1,4 +1,4 @@
-// Extension handler packages on disk (azure-protocol.md §5.3–§5.7): paths, HandlerManifest.json,
+// Extension handler packages on disk (docs/protocol.md §5.3–§5.7): paths, HandlerManifest.json,
 // HandlerEnvironment.json, settings files, handler state, and unpacking. Each module documents its own API.
 export * from './layout.ts';
 export * from './handler-manifest.ts';

@@ -1,4 +1,4 @@
-// Unpacking a handler package into its base dir and initialising it (azure-protocol.md §5.3).
+// Unpacking a handler package into its base dir and initialising it (docs/protocol.md §5.3).
 //
 // API:
 //   unpackHandler(zipPath: string, handlerDir: string, opts?: UnpackOptions): Promise<HandlerManifest>

@@ -1,4 +1,4 @@
-// Every on-disk path of an extension handler (azure-protocol.md §5.3, §5.5–§5.8, §7.3), in one place.
+// Every on-disk path of an extension handler (docs/protocol.md §5.3, §5.5–§5.8, §7.3), in one place.
 //
 // API:
 //   layoutRoots(config: Config): LayoutRoots                      { libDir: Lib.Dir, logDir: Extension.LogDir }

@@ -1,4 +1,4 @@
-// Settings files (azure-protocol.md §5.6, §10 item 15): config/<seq>.settings (multi-config:
+// Settings files (docs/protocol.md §5.6, §10 item 15): config/<seq>.settings (multi-config:
 // config/<ext>.<seq>.settings) holding one runtimeSettings entry, written on every enable.
 //
 // API:

@@ -1,5 +1,5 @@
 // The DHCPDISCOVER the agent sends when neither the route table nor a lease names the WireServer, and the
-// parser of the reply (azure-protocol.md §1.1, §10 item 36). Other machines' replies arrive on port 68 too,
+// parser of the reply (docs/protocol.md §1.1, §10 item 36). Other machines' replies arrive on port 68 too,
 // so a reply counts only when its xid, magic cookie and MAC equal the request's.
 import { isIPv4 } from 'node:net';
 import { AgentError } from '../../errors.ts';

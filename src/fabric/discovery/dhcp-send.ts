@@ -1,4 +1,4 @@
-// Step 3 of DHCP discovery (azure-protocol.md §1.1): broadcast our own DHCPDISCOVER from port 68 and wait,
+// Step 3 of DHCP discovery (docs/protocol.md §1.1): broadcast our own DHCPDISCOVER from port 68 and wait,
 // bounded in time, for a reply that matches it. Only the daemon does this, and only without an override.
 import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';

@@ -1,4 +1,4 @@
-// Finding the WireServer (azure-protocol.md §1.1, §1.2): the configured override; else, with
+// Finding the WireServer (docs/protocol.md §1.1, §1.2): the configured override; else, with
 // Protocol.EndpointDiscovery=dhcp, the route table and the lease files; then the persisted endpoint; then (the
 // daemon only) our own DHCPDISCOVER; finally the well-known 168.63.129.16.
 import { libDirOf, type Config } from '../../config/index.ts';

@@ -1,4 +1,4 @@
-// Step 2 of DHCP discovery (azure-protocol.md §1.1): option 245 (the WireServer address) in the DHCP client's
+// Step 2 of DHCP discovery (docs/protocol.md §1.1): option 245 (the WireServer address) in the DHCP client's
 // lease files. ISC dhclient writes `lease { … option unknown-245 a8:3f:81:10; expire 4 2015/06/16 16:58:54; }`
 // blocks (the last unexpired block wins); systemd-networkd writes `OPTION_245=a83f8110`.
 import { readdirSync, readFileSync } from 'node:fs';

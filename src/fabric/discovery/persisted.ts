@@ -1,4 +1,4 @@
-// <Lib.Dir>/WireServerEndpoint (azure-protocol.md §1.2): the address found by the daemon's last detection.
+// <Lib.Dir>/WireServerEndpoint (docs/protocol.md §1.2): the address found by the daemon's last detection.
 import { readFileSync, unlinkSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { writeFileAtomic } from '../../os/atomic-file.ts';

@@ -1,4 +1,4 @@
-// Step 1 of DHCP discovery (azure-protocol.md §1.1): a kernel route to 168.63.129.16 means the WireServer is at
+// Step 1 of DHCP discovery (docs/protocol.md §1.1): a kernel route to 168.63.129.16 means the WireServer is at
 // its well-known address. /proc/net/route prints addresses as little-endian hex, so 168.63.129.16 is 10813FA8.
 import { readFileSync } from 'node:fs';
 

@@ -1,4 +1,4 @@
-// The Certificates document (azure-protocol.md §2.8): a CMS envelope (base64) holding a PKCS#12.
+// The Certificates document (docs/protocol.md §2.8): a CMS envelope (base64) holding a PKCS#12.
 import { findText } from '../../xml/index.ts';
 import { parseDocument } from './common.ts';
 

@@ -1,4 +1,4 @@
-// ExtensionsConfig (azure-protocol.md §5.1), the Fabric extensions goal state, as a summary.
+// ExtensionsConfig (docs/protocol.md §5.1), the Fabric extensions goal state, as a summary.
 // A problem with one handler's settings makes THAT handler invalid, with a reason; it never drops
 // the handler nor fails the whole document (§10 item 17).
 import { attr, find, findAll, findText, textOf, urlOf, type XmlElement } from '../../xml/index.ts';

@@ -1,4 +1,4 @@
-// The extensions goal state summary shared by ExtensionsConfig (azure-protocol.md §5.1) and
+// The extensions goal state summary shared by ExtensionsConfig (docs/protocol.md §5.1) and
 // vmSettings (§3.4). The extensions engineer extends these types; keep the two parsers in step.
 
 export type StatusBlobType = 'BlockBlob' | 'PageBlob';

@@ -1,4 +1,4 @@
-// The health report POSTed to /machine?comp=health (azure-protocol.md §3.1, §10 item 6).
+// The health report POSTed to /machine?comp=health (docs/protocol.md §3.1, §10 item 6).
 import { log } from '../../log/logger.ts';
 import { xmlDocument, xmlElement } from '../../xml/index.ts';
 

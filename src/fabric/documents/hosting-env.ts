@@ -1,4 +1,4 @@
-// HostingEnvironmentConfig (azure-protocol.md §2.6): VM, role and deployment names.
+// HostingEnvironmentConfig (docs/protocol.md §2.6): VM, role and deployment names.
 // Real hosts omit Role and Deployment (see the recorded hibernate goal states), so every name is
 // optional: "" when its element or attribute is missing (§2.5).
 import { attr, find } from '../../xml/index.ts';

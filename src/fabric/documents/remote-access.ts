@@ -1,4 +1,4 @@
-// RemoteAccess (JIT accounts, azure-protocol.md §2.9).
+// RemoteAccess (JIT accounts, docs/protocol.md §2.9).
 import { find, findAll, findText, textOf } from '../../xml/index.ts';
 import { parseDocument, requiredText } from './common.ts';
 

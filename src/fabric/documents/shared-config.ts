@@ -1,4 +1,4 @@
-// SharedConfig (azure-protocol.md §2.7). The caller saves the raw text verbatim to
+// SharedConfig (docs/protocol.md §2.7). The caller saves the raw text verbatim to
 // <lib>/SharedConfig.xml; the agent itself only reads the instances (for RDMA setup).
 import { attr, findAll } from '../../xml/index.ts';
 import { parseDocument } from './common.ts';

@@ -1,4 +1,4 @@
-// GET /?comp=versions (azure-protocol.md §2.2): which WireServer protocol versions the host speaks.
+// GET /?comp=versions (docs/protocol.md §2.2): which WireServer protocol versions the host speaks.
 import { childElements, find, findAll, textOf } from '../../xml/index.ts';
 import { parseDocument } from './common.ts';
 

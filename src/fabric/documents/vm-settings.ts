@@ -1,4 +1,4 @@
-// vmSettings from the HostGAPlugin (Fast Track, azure-protocol.md §3.4), as the same summary as
+// vmSettings from the HostGAPlugin (Fast Track, docs/protocol.md §3.4), as the same summary as
 // ExtensionsConfig. Key names are matched case-insensitively (the service is inconsistent, §10
 // item 13); publicSettings arrive as a JSON *string*. Unlike ExtensionsConfig, a malformed
 // vmSettings document is rejected as a whole, as the Python agent does.

@@ -1,4 +1,4 @@
-// Runs a deprovision plan's actions (azure-protocol.md §8.1). A failed action is logged and the rest still run:
+// Runs a deprovision plan's actions (docs/protocol.md §8.1). A failed action is logged and the rest still run:
 // a half-cleaned image is worse than one with a single leftover, and the caller reports the failures.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

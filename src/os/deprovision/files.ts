@@ -1,4 +1,4 @@
-// The two removal primitives of the Python agent's fileutil that -deprovision uses (azure-protocol.md §8.1):
+// The two removal primitives of the Python agent's fileutil that -deprovision uses (docs/protocol.md §8.1):
 // rm_files (each glob's matches that are files, a symlink to a file included) and rm_dirs (the CONTENTS of each
 // directory; the directory itself stays, with its mode and owner).
 import { globSync, lstatSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';

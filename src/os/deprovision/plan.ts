@@ -1,4 +1,4 @@
-// What -deprovision and -deprovision+user will do (azure-protocol.md §8.1), as data: the warnings printed before
+// What -deprovision and -deprovision+user will do (docs/protocol.md §8.1), as data: the warnings printed before
 // the prompt and the actions run after it, in the Python agent's order. Built before anything changes, so the
 // user name comes from ovf-env.xml while it still exists (step 9 reads it before step 6 empties the lib dir).
 import { readFileSync, realpathSync } from 'node:fs';

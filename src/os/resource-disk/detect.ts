@@ -1,4 +1,4 @@
-// Finds the resource (temporary) disk (azure-protocol.md §8.3): the udev link /dev/disk/azure/resource when the
+// Finds the resource (temporary) disk (docs/protocol.md §8.3): the udev link /dev/disk/azure/resource when the
 // image ships the Azure udev rules, else the VMBus device tree the Python agent searches. Every root path is a
 // parameter so tests can point at a fake tree.
 import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';

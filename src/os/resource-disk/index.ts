@@ -1,4 +1,4 @@
-// The resource disk duty of the daemon (azure-protocol.md §7.1 step 2, §8.3): find the disk, make its first
+// The resource disk duty of the daemon (docs/protocol.md §7.1 step 2, §8.3): find the disk, make its first
 // partition hold ResourceDisk.Filesystem (formatting only a fresh platform disk), mount it, add the swap file.
 // It never throws and never outlives its timeout: the daemon runs it off the provisioning critical path, and
 // nothing here may hold back the Ready report.

@@ -1,4 +1,4 @@
-// Mounts the resource disk's partition (azure-protocol.md §8.3 steps 1, 2, 5, 6) and leaves the data-loss warning
+// Mounts the resource disk's partition (docs/protocol.md §8.3 steps 1, 2, 5, 6) and leaves the data-loss warning
 // file on it.
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -88,7 +88,7 @@ export interface MountResult {
 async function mountOnce(partition: string, o: MountOptions): Promise<{ ok: boolean; why: string }> {
   const argv = ['mount', '-t', o.fs, ...(o.options ? ['-o', o.options] : []), partition, o.mountPoint];
   const r = await run(argv, { allowFailure: true, timeoutMs: 120_000 });
-  // exit 32 "already mounted" is success (§10.41)
+  // exit 32 "already mounted" is success (§10 item 41)
   if (r.code === 0 || (r.code === 32 && /already mounted/i.test(r.stderr))) return { ok: true, why: '' };
   return { ok: false, why: (r.stderr || r.stdout).trim() || `exit code ${r.code}` };
 }

@@ -1,4 +1,4 @@
-// Prepares the resource disk's first partition (azure-protocol.md §8.3, §10.41). A freshly allocated disk arrives
+// Prepares the resource disk's first partition (docs/protocol.md §8.3, §10 item 41). A freshly allocated disk arrives
 // as one MBR partition of type 7 (NTFS): only then is it retyped to Linux (83) and formatted. A partition that
 // already holds the configured file system is NEVER formatted again: its files must survive a reboot.
 import { existsSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// The swap file on the resource disk (azure-protocol.md §8.3, "Swap"): <mount>/swapfile of exactly
+// The swap file on the resource disk (docs/protocol.md §8.3, "Swap"): <mount>/swapfile of exactly
 // ResourceDisk.SwapSizeMB, never sparse (swapon refuses files with holes), mode 0600, recreated when the size changes.
 import { chmodSync, closeSync, existsSync, openSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,4 +1,4 @@
-// Finding the provisioning DVD (azure-protocol.md §4.3 step 1). The Python agent takes the first /dev
+// Finding the provisioning DVD (docs/protocol.md §4.3 step 1). The Python agent takes the first /dev
 // entry matching sr[0-9]|hd[c-z]|cdrom[0-9]|cd[0-9]|vd[b-z] in readdir order; readdir order is not
 // stable, so candidates are ranked instead (sr* first) and the caller tries them in turn.
 import { readdirSync, realpathSync, statSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Mounting the provisioning DVD through the kernel when it has udf or iso9660 (azure-protocol.md §4.3
+// Mounting the provisioning DVD through the kernel when it has udf or iso9660 (docs/protocol.md §4.3
 // steps 2 and 5), read-only, and unmounting and ejecting it afterwards. Every command is bounded in
 // time; unmount and eject failures only warn.
 import { readFileSync, realpathSync } from 'node:fs';

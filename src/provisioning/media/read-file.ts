@@ -1,4 +1,4 @@
-// Reads one file from the root directory of a UDF or ISO 9660 medium in user space (azure-protocol.md
+// Reads one file from the root directory of a UDF or ISO 9660 medium in user space (docs/protocol.md
 // §4.3: the provisioning media is a UDF or ISO 9660 DVD), for kernels without those file systems.
 import { AgentError, describeError } from '../../errors.ts';
 import { log } from '../../log/logger.ts';

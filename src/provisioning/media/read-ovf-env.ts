@@ -1,4 +1,4 @@
-// Getting ovf-env.xml from the provisioning media (azure-protocol.md §4.3): DVD.Device or the detected
+// Getting ovf-env.xml from the provisioning media (docs/protocol.md §4.3): DVD.Device or the detected
 // DVD; an existing mount is used as is; otherwise a read-only kernel mount when the kernel has udf or
 // iso9660, else the user-space reader. Unmount and eject afterwards, best effort and bounded in time.
 import { readdir, readFile, stat } from 'node:fs/promises';
