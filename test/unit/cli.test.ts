@@ -1,10 +1,8 @@
-// The command line of docs/contract.md §3: src/cli.ts directly, and the exit codes and streams through the built binary.
+// The command line of docs/contract.md §3, through src/cli.ts directly (the built binary: test/e2e/cli-binary.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { COMMANDS, USAGE, parseArgs } from '../../src/cli.ts';
 import { isAgentError } from '../../src/errors.ts';
-import { BINARY_X64 } from '../helpers/paths.ts';
 
 // docs/contract.md §3, written out here so that a command dropped from src/cli.ts is noticed
 const DESIGN_COMMANDS = [
@@ -71,39 +69,3 @@ test('two different commands are a usage error; the same one twice is not', () =
 test('the usage text lists every command and flag', () => {
   for (const w of [...DESIGN_COMMANDS, 'verbose', 'force', 'once', 'configuration-path:']) assert.match(USAGE, new RegExp(`^  -${w.replace('+', '\\+')}`, 'm'), w);
 });
-
-// ---- through the built binary, with an empty environment
-
-function waagent(...args: string[]) {
-  return spawnSync('env', ['-i', BINARY_X64, ...args], { encoding: 'utf8', timeout: 30_000 });
-}
-
-test('binary: -help, --help and /help print the usage on stdout and exit 0', () => {
-  for (const h of SPELLINGS('help')) {
-    const r = waagent(h);
-    assert.equal(r.status, 0, h);
-    assert.equal(r.stdout, USAGE);
-    assert.equal(r.stderr, '');
-  }
-});
-
-test('binary: an unknown command exits 2 with the reason and the usage on stderr', () => {
-  const r = waagent('--frobnicate');
-  assert.equal(r.status, 2);
-  assert.equal(r.stdout, '');
-  assert.equal(r.stderr, `waagent: unknown command or option: --frobnicate\n${USAGE}`);
-});
-
-test('binary: two commands exit 2', () => {
-  const r = waagent('-version', '-show-configuration');
-  assert.equal(r.status, 2);
-  assert.match(r.stderr, /^waagent: two commands given: -version and -show-configuration\n/);
-});
-
-test('binary: -version and -show-configuration need no PATH; a missing -configuration-path file exits 2', () => {
-  assert.equal(waagent('/version').status, 0);
-  const r = waagent('-show-configuration', '--configuration-path:/nonexistent/waagent.conf');
-  assert.equal(r.status, 2);
-  assert.equal(r.stderr, 'waagent: the configuration file /nonexistent/waagent.conf does not exist\n');
-});
-
