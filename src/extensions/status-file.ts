@@ -8,10 +8,11 @@
 //   statusFilePath(baseDir, seqNo, extensionName?): string
 //   seqNoFromSettingsFiles(baseDir, extensionName?): number | null               (most recently modified *.settings)
 //   missingStatus(ctx, why): ExtensionStatus
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeError } from '../errors.ts';
 import { log } from '../log/logger.ts';
+import { readFileNoFollow, UnsafeFileError } from '../os/safe-read.ts';
 import { EXTENSION_STATUS_VALUES, type ExtensionStatus, type ExtensionStatusValue, type SubStatus } from '../status/types.ts';
 
 /** §5.11 limits. */
@@ -88,14 +89,15 @@ function unreadableStatus(ctx: StatusContext, why: string): ExtensionStatus {
   };
 }
 
-function invalidJsonStatus(ctx: StatusContext, why: string, text: string): ExtensionStatus {
+function invalidJsonStatus(ctx: StatusContext, why: string, bytes: number): ExtensionStatus {
   return {
     ...base(ctx),
     status: 'error',
     code: CODE_STATUS_INVALID,
     message:
       `The status reported by the extension ${fullName(ctx)}(Sequence number ${ctx.seqNo}), was in an incorrect format and the agent ` +
-      `could not parse it correctly. Failed due to ${why} \n First 2000 Bytes of status file:\n ${text.slice(0, 2000)}`,
+      `could not parse it correctly. Failed due to ${why} (the status file has ${bytes} bytes; unlike the Python agent, ` +
+      `none of them are sent: a status file can be a link to any file on the VM)`,
   };
 }
 
@@ -199,8 +201,9 @@ function parse(content: string, ctx: StatusContext, bytes: number): { status: Ex
   let data: unknown;
   try {
     data = JSON.parse(content.replace(/^\uFEFF/, ''));
-  } catch (e) {
-    return { status: invalidJsonStatus(ctx, describeError(e), content), invalidJson: true };
+  } catch {
+    // not V8's message: it quotes the start of the text, which must not reach the platform
+    return { status: invalidJsonStatus(ctx, 'the file is not valid JSON', bytes), invalidJson: true };
   }
   let st: ExtensionStatus;
   try {
@@ -220,23 +223,18 @@ function realSleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-type Attempt = { kind: 'missing' } | { kind: 'unreadable'; why: string } | { kind: 'text'; text: string; bytes: number };
+/** `refused`: the file is a link, a FIFO, too large, ...: reading it again would not help, so it is not retried. */
+type Attempt = { kind: 'missing' } | { kind: 'unreadable'; why: string; refused: boolean } | { kind: 'text'; text: string; bytes: number };
 
-function readOnce(path: string): Attempt {
-  let size: number;
+function readOnce(path: string, within: string): Attempt {
+  // The handler owns its status folder: never follow a link it planted (it could name /etc/shadow or the agent's
+  // private key), never block on a FIFO, and read no more than the limit.
   try {
-    size = statSync(path).size;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
-    return { kind: 'unreadable', why: describeError(e) };
-  }
-  if (size > MAX_READ_BYTES) return { kind: 'unreadable', why: `the file is ${size} bytes, over the ${MAX_READ_BYTES}-byte limit the agent reads` };
-  try {
-    const buf = readFileSync(path);
+    const buf = readFileNoFollow(path, { maxBytes: MAX_READ_BYTES, within });
     return { kind: 'text', text: buf.toString('utf8'), bytes: buf.length };
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
-    return { kind: 'unreadable', why: describeError(e) };
+    if (e instanceof UnsafeFileError && e.reason === 'missing') return { kind: 'missing' };
+    return { kind: 'unreadable', why: describeError(e), refused: e instanceof UnsafeFileError && e.reason !== 'unreadable' };
   }
 }
 
@@ -252,10 +250,11 @@ export async function readExtensionStatus(opts: ReadStatusOptions): Promise<Exte
   let result: ExtensionStatus | null = null;
   for (let i = 0; i < attempts; i++) {
     if (i > 0) await sleep(opts.retryDelayMs ?? READ_RETRY_DELAY_MS);
-    const a = readOnce(path);
+    const a = readOnce(path, opts.baseDir);
     if (a.kind === 'missing') return missingStatus(ctx);
     if (a.kind === 'unreadable') {
       result = unreadableStatus(ctx, a.why);
+      if (a.refused) return result;
       continue;
     }
     const parsed = parse(a.text, ctx, a.bytes);

@@ -1,9 +1,10 @@
 // Extension status files (docs/protocol.md §5.11) read from the recorded fixtures verbatim: valid, invalid JSON,
 // malformed, oversized (message / substatus truncation, substatus dropping), missing and unreadable files, the
 // retry rule, multi-config names; the "most recently modified settings file" rule; heartbeat.log (§5.7).
-import { test } from 'node:test';
+import { describe, it, test, type TestContext } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -55,7 +56,9 @@ test('a valid status file: [0].status fields, string codes kept, null formattedM
   assert.deepEqual(sleeps, []);
 });
 
-test('invalid JSON is error 1012 with the first 2000 bytes, after 5 attempts 2 s apart', async (t) => {
+// The Python agent sends the first 2000 bytes of an unparsable status file to the platform; we send its size only
+// (a status file can be a link to any file on the VM, see the symlink tests below).
+test('invalid JSON is error 1012 with the file size but none of its bytes, after 5 attempts 2 s apart', async (t) => {
   for (const fixture of ['sample-status-invalid-json-format.json', 'sample-status-invalid-format-emptykey-line7.json']) {
     const dir = handlerDir(t);
     copyFileSync(join(EXT, fixture), statusFilePath(dir, 0));
@@ -64,7 +67,9 @@ test('invalid JSON is error 1012 with the first 2000 bytes, after 5 attempts 2 s
     assert.equal(st.status, 'error', fixture);
     assert.equal(st.code, CODE_STATUS_INVALID);
     assert.match(st.message!, new RegExp(`^The status reported by the extension ${HANDLER.replaceAll('.', '\\.')}\\(Sequence number 0\\), was in an incorrect format`));
-    assert.ok(st.message!.endsWith(readFileSync(join(EXT, fixture), 'utf8').slice(0, 2000)), 'the message ends with the first 2000 bytes');
+    const content = readFileSync(join(EXT, fixture), 'utf8');
+    assert.ok(st.message!.includes(`Failed due to the file is not valid JSON (the status file has ${Buffer.byteLength(content)} bytes;`), String(st.message));
+    for (const line of content.split('\n').filter((l) => l.trim().length > 3)) assert.ok(!st.message!.includes(line.trim()), `the message quotes "${line}"`);
     assert.deepEqual(sleeps, [2000, 2000, 2000, 2000]);
   }
 });
@@ -117,15 +122,15 @@ test('a missing status file is transitioning / 0 with the agent\'s message, and 
   assert.deepEqual(sleeps, []);
 });
 
-test('an unreadable status file is error / -1, retried', async (t) => {
+test('a status file that is not a regular file is error / -1 at once (reading it again would not help)', async (t) => {
   const dir = handlerDir(t);
-  mkdirSync(statusFilePath(dir, 0)); // a directory where the file should be: EISDIR
+  mkdirSync(statusFilePath(dir, 0)); // a directory where the file should be
   const sleeps: number[] = [];
   const st = await readExtensionStatus({ baseDir: dir, handlerName: HANDLER, seqNo: 0, attempts: 3, retryDelayMs: 5, sleep: async (ms) => void sleeps.push(ms) });
   assert.equal(st.status, 'error');
   assert.equal(st.code, -1);
-  assert.match(st.message!, /^We couldn't read any status for Microsoft\.Azure\.Extension\.VMExtension extension, for the sequence number 0\. It failed due to .*EISDIR/);
-  assert.deepEqual(sleeps, [5, 5]);
+  assert.match(st.message!, /^We couldn't read any status for Microsoft\.Azure\.Extension\.VMExtension extension, for the sequence number 0\. It failed due to \S+0\.status is a directory, not a regular file$/);
+  assert.deepEqual(sleeps, []);
 });
 
 test('malformed shapes: non-array, missing keys, bad substatus; unknown status value becomes error; nulls accepted', async (t) => {
@@ -207,4 +212,50 @@ test('heartbeat.log: fresh file gives its status and message; older than 600 s i
   assert.throws(() => readHeartbeat(dir), (e) => isAgentError(e, 'extension') && /should be an array/.test(e.message));
   writeFileSync(file, JSON.stringify([{ heartbeat: { code: 0 } }]));
   assert.throws(() => readHeartbeat(dir), (e) => isAgentError(e, 'extension') && /heartbeat\.status is missing/.test(e.message));
+});
+
+// Hostile handlers (the agent reads their files as root every cycle): links are not followed, FIFOs do not block.
+describe('a status file the handler turned into something else', () => {
+  const SECRET = 'root:$6$planted-secret-hash:19000:0:99999:7:::';
+  const secretFile = (t: TestContext) => {
+    const d = handlerDir(t);
+    const f = join(d, 'shadow-stand-in');
+    writeFileSync(f, SECRET + '\n');
+    return f;
+  };
+  const read = (dir: string) =>
+    readExtensionStatus({ baseDir: dir, handlerName: HANDLER, seqNo: 0, attempts: 2, retryDelayMs: 1, sleep: async () => {} });
+
+  it('a symlink to another file is not followed, and nothing of that file is reported', async (t) => {
+    const dir = handlerDir(t);
+    symlinkSync(secretFile(t), statusFilePath(dir, 0));
+    const st = await read(dir);
+    assert.equal(st.status, 'error');
+    assert.equal(st.code, -1);
+    assert.match(st.message!, /0\.status is a symbolic link, which the agent does not follow$/);
+    assert.ok(!JSON.stringify(st).includes('planted-secret'));
+  });
+
+  it('a status folder that is a link out of the handler directory is refused', async (t) => {
+    const dir = handlerDir(t);
+    const elsewhere = handlerDir(t);
+    writeFileSync(statusFilePath(elsewhere, 0), JSON.stringify([{ status: { status: 'success', operation: 'Enable', formattedMessage: { lang: 'en-US', message: SECRET } } }]));
+    rmSync(join(dir, 'status'), { recursive: true, force: true });
+    symlinkSync(join(elsewhere, 'status'), join(dir, 'status'));
+    const st = await read(dir);
+    assert.equal(st.status, 'error');
+    assert.match(st.message!, /leads outside .* through a symbolic link, which the agent does not follow$/);
+    assert.ok(!JSON.stringify(st).includes('planted-secret'));
+  });
+
+  it('a FIFO is refused at once instead of blocking the agent', async (t) => {
+    const dir = handlerDir(t);
+    const r = spawnSync('mkfifo', [statusFilePath(dir, 0)]);
+    assert.equal(r.status, 0, String(r.stderr));
+    const started = Date.now();
+    const st = await read(dir);
+    assert.ok(Date.now() - started < 5000);
+    assert.equal(st.status, 'error');
+    assert.match(st.message!, /0\.status is a FIFO, not a regular file$/);
+  });
 });

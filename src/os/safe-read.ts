@@ -1,0 +1,84 @@
+// Reading a file that someone else can write (an extension's status file, a user's home directory) without
+// following a link they planted: the last component is opened with O_NOFOLLOW, O_NONBLOCK keeps a FIFO from
+// blocking the agent, fstat on the open descriptor refuses anything but a regular file, the size is checked before
+// reading, and, given `within`, the file the descriptor really names must lie under that directory (a link in a
+// directory on the way is caught here, since /proc/self/fd names the file actually opened).
+import { closeSync, constants, fstatSync, openSync, readlinkSync, readSync, realpathSync } from 'node:fs';
+import { sep } from 'node:path';
+import { AgentError } from '../errors.ts';
+
+export interface SafeReadOptions {
+  /** refuse larger files (checked on the open descriptor, before reading) */
+  maxBytes: number;
+  /** the directory the file must really be in (resolved once; links on the way out of it are refused) */
+  within?: string;
+}
+
+/** Why a file was refused; `missing` is its own kind, since callers often treat it as "not there yet". */
+export type RefusalReason = 'missing' | 'symlink' | 'not-regular' | 'too-large' | 'outside' | 'unreadable';
+
+export class UnsafeFileError extends AgentError {
+  readonly reason: RefusalReason;
+  constructor(reason: RefusalReason, message: string, path: string, cause?: unknown) {
+    super('io', message, { path, reason }, cause);
+    this.reason = reason;
+  }
+}
+
+function kindOf(mode: number): string {
+  const t = mode & constants.S_IFMT;
+  if (t === constants.S_IFIFO) return 'a FIFO';
+  if (t === constants.S_IFSOCK) return 'a socket';
+  if (t === constants.S_IFCHR || t === constants.S_IFBLK) return 'a device';
+  if (t === constants.S_IFDIR) return 'a directory';
+  return 'not a regular file';
+}
+
+function openNoFollow(path: string): number {
+  try {
+    return openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new UnsafeFileError('missing', `${path} does not exist`, path, e);
+    if (code === 'ELOOP') throw new UnsafeFileError('symlink', `${path} is a symbolic link, which the agent does not follow`, path, e);
+    throw new UnsafeFileError('unreadable', `${path} cannot be opened: ${(e as Error).message}`, path, e);
+  }
+}
+
+function checkWithin(fd: number, path: string, within: string): void {
+  let root: string;
+  let actual: string;
+  try {
+    root = realpathSync(within);
+    actual = readlinkSync(`/proc/self/fd/${fd}`);
+  } catch (e) {
+    throw new UnsafeFileError('unreadable', `${path} cannot be located: ${(e as Error).message}`, path, e);
+  }
+  if (!actual.startsWith(root.endsWith(sep) ? root : root + sep)) {
+    throw new UnsafeFileError('outside', `${path} leads outside ${within} through a symbolic link, which the agent does not follow`, path);
+  }
+}
+
+/** The whole file, or an UnsafeFileError saying in one sentence why it was refused. */
+export function readFileNoFollow(path: string, opts: SafeReadOptions): Buffer {
+  const fd = openNoFollow(path);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new UnsafeFileError('not-regular', `${path} is ${kindOf(st.mode)}, not a regular file`, path);
+    if (st.size > opts.maxBytes) {
+      throw new UnsafeFileError('too-large', `${path} is ${st.size} bytes, over the ${opts.maxBytes}-byte limit the agent reads`, path);
+    }
+    if (opts.within !== undefined) checkWithin(fd, path, opts.within);
+    // the size fstat gave, no more: a file that grows while it is read is cut there
+    const buf = Buffer.alloc(st.size);
+    let n = 0;
+    while (n < buf.length) {
+      const got = readSync(fd, buf, n, buf.length - n, null);
+      if (got === 0) break;
+      n += got;
+    }
+    return buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
