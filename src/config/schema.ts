@@ -192,7 +192,7 @@ export type IntKey = { [K in ConfigKey]: TypeOf<K> extends 'int' ? K : never }[C
 export type StringKey = { [K in ConfigKey]: TypeOf<K> extends 'string' ? K : never }[ConfigKey];
 
 export function isKnownKey(key: string): key is ConfigKey {
-  return Object.prototype.hasOwnProperty.call(SCHEMA, key);
+  return Object.hasOwn(SCHEMA, key);
 }
 
 export function specOf(key: ConfigKey): KeySpec {
