@@ -20,7 +20,7 @@ function fail(message: string, code = 1): never {
 }
 
 function options(): { seconds: number; agents: LoopAgent[] } {
-  let v;
+  let v: { seconds?: string; agents?: string };
   try {
     v = parseArgs({ options: { seconds: { type: 'string' }, agents: { type: 'string' } }, strict: true }).values;
   } catch (e) {

@@ -33,7 +33,7 @@ function fail(message: string, code = 1): never {
 }
 
 function options() {
-  let v;
+  let v: { cycles?: string; 'period-cycles'?: string; trials?: string; agents?: string; 'driver-flags'?: string };
   try {
     v = parseArgs({
       options: {
@@ -60,10 +60,17 @@ function options() {
   return { cycles: int('cycles', v.cycles, 1000), periodCycles: int('period-cycles', v['period-cycles'], 60), trials: int('trials', v.trials, 5), agents, driverFlags };
 }
 
+/** The fields of a status blob's handler entry read here. */
+interface HandlerEntry {
+  handlerName?: string;
+  status?: string;
+  runtimeSettingsStatus?: { sequenceNumber?: number; settingsStatus?: { status?: { status?: string } } };
+}
+
 /** The handler's entry in a status blob upload, when it reports settings `seqNo` enabled with success. */
 function enabledWith(u: StatusUpload, seqNo: number): boolean {
   try {
-    const doc = JSON.parse(u.content) as { aggregateStatus?: { handlerAggregateStatus?: Array<Record<string, any>> } };
+    const doc = JSON.parse(u.content) as { aggregateStatus?: { handlerAggregateStatus?: HandlerEntry[] } };
     return (doc.aggregateStatus?.handlerAggregateStatus ?? []).some(
       (h) => h.handlerName === EXT_NAME && h.status === 'Ready' && h.runtimeSettingsStatus?.sequenceNumber === seqNo && h.runtimeSettingsStatus?.settingsStatus?.status?.status === 'success',
     );

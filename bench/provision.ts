@@ -26,7 +26,7 @@ function fail(message: string, code = 1): never {
 }
 
 function options(): { runs: number; agents: AgentKind[]; timeoutMs: number } {
-  let v;
+  let v: { runs?: string; agents?: string; timeout?: string };
   try {
     v = parseArgs({
       options: { runs: { type: 'string' }, agents: { type: 'string' }, timeout: { type: 'string' } },

@@ -108,7 +108,7 @@ export function collectLogs(config: Config, full: boolean, maxTotalBytes: number
     for (const path of matches.sort()) {
       if (seen.has(path) || path.startsWith(outDir + '/')) continue;
       seen.add(path);
-      let st;
+      let st: import('node:fs').Stats;
       try {
         // A symlink is followed only for the system's own /etc files (os-release is one); in the agent's and the
         // extensions' trees it is not, so a link there cannot pull another file into the archive.

@@ -199,7 +199,7 @@ export type StringOf<K extends StringKey> = HasDefault<K> extends true ? string 
 export type IntOf<K extends IntKey> = HasDefault<K> extends true ? number : number | null;
 
 export function isKnownKey(key: string): key is ConfigKey {
-  return Object.prototype.hasOwnProperty.call(SCHEMA, key);
+  return Object.hasOwn(SCHEMA, key);
 }
 
 export function specOf(key: ConfigKey): KeySpec {

@@ -51,7 +51,8 @@ export function hostnameMonitorTask(config: Config, opts: HostnameMonitorOptions
     name: 'hostname monitor',
     periodMs: config.int('Provisioning.MonitorHostNamePeriod') * 1000,
     async run() {
-      const before = (recorded ??= recordedHostname(libDir));
+      recorded ??= recordedHostname(libDir);
+      const before = recorded;
       const now = current();
       if (now === before) return;
       log.info(`the hostname changed from ${before} to ${now}: publishing it`);

@@ -36,7 +36,7 @@ export function parseAuthority(value: string, key: string): { host: string; port
 /** The configured WireServer override (Protocol.WireServerEndpoint), or null when discovery should run. */
 export function wireServerOverride(config: Config): string | null {
   const v = config.str('Protocol.WireServerEndpoint');
-  return v && v.trim() ? parseAuthority(v, 'Protocol.WireServerEndpoint').authority : null;
+  return v?.trim() ? parseAuthority(v, 'Protocol.WireServerEndpoint').authority : null;
 }
 
 /** The endpoints, given the WireServer address that discovery (or the override) produced. */

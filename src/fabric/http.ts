@@ -135,9 +135,15 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
   async function dispatcherFor(url: URL, target: 'platform' | 'external'): Promise<Dispatcher> {
     const undici = await import('undici');
     const via = target === 'external' ? proxyFor(url, proxy) : null;
-    if (via === null) return (direct ??= new undici.Agent());
+    if (via === null) {
+      direct ??= new undici.Agent();
+      return direct;
+    }
     let d = proxies.get(via);
-    if (!d) proxies.set(via, (d = new undici.ProxyAgent({ uri: via })));
+    if (!d) {
+      d = new undici.ProxyAgent({ uri: via });
+      proxies.set(via, d);
+    }
     return d;
   }
 

@@ -14,7 +14,7 @@ export interface ProxySettings {
 
 function envVar(env: NodeJS.ProcessEnv, name: string): string | null {
   const v = env[name] ?? env[name.toUpperCase()];
-  return v && v.trim() ? v.trim() : null;
+  return v?.trim() ? v.trim() : null;
 }
 
 /** A proxy URL with a scheme; a bare `host:port` (as people write in http_proxy) means http://host:port. */

@@ -52,7 +52,7 @@ function timestamp(d: Date): string {
 
 /** Bytes under a path (files counted by size; symlinks not followed). */
 function sizeOf(path: string): number {
-  let st;
+  let st: import('node:fs').Stats;
   try {
     st = lstatSync(path);
   } catch {

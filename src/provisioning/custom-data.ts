@@ -39,7 +39,7 @@ export async function handleCustomData(config: Config, base64: string | null | u
   log.info(`CustomData saved to ${path}${decode ? ' (decoded)' : ''}`);
   if (!execute) return { path, decoded: decode };
   const timeoutMs = opts.timeoutMs ?? 300_000;
-  let r;
+  let r: Awaited<ReturnType<typeof run>>;
   try {
     r = await run([path], { cwd: lib, allowFailure: true, timeoutMs, maxOutput: 64 * 1024, processGroup: true });
   } catch (e) {

@@ -87,8 +87,10 @@ export async function runProvisioning(config: Config, deps: ProvisionDeps = {}):
   const tasks = new Tasks();
   const connect = async (): Promise<{ session: PlatformSession; gs: FullGoalState }> => {
     try {
-      const session = (known.session ??= await openPlatformSession(config, { deadline: Date.now() + PROTOCOL_DEADLINE_MS }));
-      const gs = (known.gs = (await session.fetcher.fetch()).goalState);
+      known.session ??= await openPlatformSession(config, { deadline: Date.now() + PROTOCOL_DEADLINE_MS });
+      const session = known.session;
+      const gs = (await session.fetcher.fetch()).goalState;
+      known.gs = gs;
       return { session, gs };
     } catch (e) {
       known.failed = true;

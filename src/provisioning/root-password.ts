@@ -18,7 +18,7 @@ export function deleteRootPassword(config: Config): void {
   const path = config.str('OS.PasswordPath');
   if (!path) throw new AgentError('config', 'OS.PasswordPath is not set, so the root password cannot be deleted');
   let text: string;
-  let st;
+  let st: import('node:fs').Stats;
   try {
     st = statSync(path);
     text = readFileSync(path, 'utf8');

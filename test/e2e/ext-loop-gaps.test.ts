@@ -13,6 +13,7 @@ import { FAST_TRACK_FILE, ticksToTimestamp } from '../../src/extensions/fast-tra
 import { INITIAL_GOAL_STATE_FILE } from '../../src/extensions/initial-goal-state.ts';
 import { openExtensionsLoop } from '../../src/extensions/loop.ts';
 import { startFabric, type Fabric } from '../fabric/server.ts';
+import type { StatusBlobJson } from '../helpers/status-json.ts';
 
 const TICKS = 637726657706205217n;
 
@@ -102,7 +103,7 @@ describe('the ExtHandler loop: Fast Track bookkeeping and the initial goal state
   }).replace('"__TICKS__"', ticks.toString());
 
   /** The last status blob the emulator received, parsed. */
-  const lastStatus = () => JSON.parse(fabric.state.statusUploads[fabric.state.statusUploads.length - 1]!.content) as Record<string, any>;
+  const lastStatus = () => JSON.parse(fabric.state.statusUploads[fabric.state.statusUploads.length - 1]!.content) as StatusBlobJson;
   const historyDirs = (lib: string) => (existsSync(join(lib, 'history')) ? readdirSync(join(lib, 'history')).sort() : []);
 
   test('a Fast Track goal state writes fast_track.json and its redacted VmSettings.json into the history; a Fabric vmSettings clears it', async () => {

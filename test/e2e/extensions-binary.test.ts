@@ -588,7 +588,14 @@ describe('restarts: an agent SIGKILLed in the middle of an install, and the daem
       await until('Daemon.Ext enabled with settings 1', reported(1));
       const n = all.length;
       const t = Date.now();
-      await until('three more cycles', async () => (all.push(...(await x.newUploads())), all.length >= n + 3), 10_000);
+      await until(
+        'three more cycles',
+        async () => {
+          all.push(...(await x.newUploads()));
+          return all.length >= n + 3;
+        },
+        10_000,
+      );
       assert.ok(Date.now() - t < 8_000, 'about one status upload per second');
       assert.deepEqual(x.opsLog().slice(-3), [
         'install Daemon.Ext 1.0.0 seq=0 uninstall=NOT_RUN from=',

@@ -17,6 +17,7 @@ import { processChannel } from '../../src/extensions/download.ts';
 import { registerArtifact } from '../fabric/artifacts.ts';
 import { startFabric, type Fabric } from '../fabric/server.ts';
 import { REPO_ROOT as ROOT } from '../helpers/paths.ts';
+import type { StatusBlobJson } from '../helpers/status-json.ts';
 
 /** This file runs the loop in-process on the test host: it must never manage the host's users (RemoteAccess). */
 const HOST = { remoteAccess: false } as const;
@@ -47,15 +48,16 @@ describe('waagent -run-exthandlers -once against the emulator', () => {
     fabric = await startFabric({ wireServer: any, hostPlugin: any, imds: any, blob: any, vmSettings: false });
     dir = mkdtempSync(join(tmpdir(), 'ext-e2e-'));
     lib = join(dir, 'lib');
-    const lines = (baseLines = [
-        `Lib.Dir=${lib}`,
-        `Extension.LogDir=${join(dir, 'log')}`,
-        `Protocol.WireServerEndpoint=127.0.0.1:${fabric.ports.wireServer}`,
-        `Protocol.HostGAPluginPort=${fabric.ports.hostPlugin}`,
-        'CGroups.Enabled=n',
-        'Debug.EnableFastTrack=n',
+    baseLines = [
+      `Lib.Dir=${lib}`,
+      `Extension.LogDir=${join(dir, 'log')}`,
+      `Protocol.WireServerEndpoint=127.0.0.1:${fabric.ports.wireServer}`,
+      `Protocol.HostGAPluginPort=${fabric.ports.hostPlugin}`,
+      'CGroups.Enabled=n',
+      'Debug.EnableFastTrack=n',
       'HttpProxy.Host=None',
-    ]);
+    ];
+    const lines = baseLines;
     conf = parseConfig(lines.join('\n'), join(dir, 'waagent.conf'));
     periodConf = parseConfig([...lines, 'Extensions.GoalStatePeriod=1'].join('\n'), join(dir, 'period.conf'));
     for (const v of ['1.0.0', '1.1.0']) registerArtifact(fabric.state, `/pkg/${NAME}__${v}.zip`, handlerZip());
@@ -94,7 +96,7 @@ describe('waagent -run-exthandlers -once against the emulator', () => {
   }
 
   /** One -once run; returns the ops the handler logged during it and the last status blob uploaded. */
-  async function once(): Promise<{ ops: string[]; status: Record<string, any> }> {
+  async function once(): Promise<{ ops: string[]; status: StatusBlobJson }> {
     const opsFile = join(lib, 'ops.log');
     const before = existsSync(opsFile) ? readFileSync(opsFile, 'utf8').split('\n').filter(Boolean).length : 0;
     const uploads = fabric.state.statusUploads.length;
@@ -105,7 +107,7 @@ describe('waagent -run-exthandlers -once against the emulator', () => {
     return { ops, status: JSON.parse(last.content) };
   }
 
-  const handlers = (s: Record<string, any>) => s.aggregateStatus.handlerAggregateStatus as Array<Record<string, any>>;
+  const handlers = (s: StatusBlobJson) => s.aggregateStatus.handlerAggregateStatus;
 
   test('install → enable → new settings → update → uninstall, with files, commands and status blobs', async () => {
     goalState(1, '1.0.0', 'enabled', 0);

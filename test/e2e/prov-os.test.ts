@@ -9,12 +9,43 @@ import { withSandbox } from '../sandbox/sandbox.ts';
 
 const SCRIPT = join(REPO_ROOT, 'test', 'e2e', 'prov-os-script.ts');
 
+/** What prov-os-script.ts prints (the fields checked here). */
+interface Report {
+  user: { created: boolean; again: boolean; uid: number; home: string; homeExists: boolean };
+  shadow: string;
+  systemUser: { error: string };
+  badUser: { error: string };
+  sudoers: string;
+  visudo: number;
+  sudoList: string;
+  sshd: { check: string };
+  regenerated: boolean;
+  fingerprint: string;
+  fingerprintCheck: string;
+  sshdT: string;
+  authorizedKeys: string;
+  noCert: { error: string };
+  modes: Record<string, { mode: string; uid: number }>;
+  pairPub: string[];
+  pairPubMatches: boolean;
+  reload: string;
+  loginInline: string;
+  loginCert: string;
+  hostname: string[];
+  published: string;
+  customRan: string;
+  customData: { exitCode: number };
+  shadowFirst: string;
+  marker: string;
+  kvp: { key: string; value: string }[];
+}
+
 test('provisioning OS actions in the sandbox: user, password, sudo, sshd, keys, login, hostname, KVP', async () => {
   const hostBefore = hostname();
   await withSandbox(async (sb) => {
     const r = await sb.exec([process.execPath, SCRIPT, sb.dir, join(FIXTURES, 'tests/data/wire')], { timeoutMs: 120_000 });
     assert.equal(r.code, 0, `the script failed: ${r.stderr}`);
-    const o = JSON.parse(r.stdout) as Record<string, any>;
+    const o = JSON.parse(r.stdout) as Report;
 
     assert.deepEqual({ ...o.user, uid: typeof o.user.uid }, { created: true, again: false, uid: 'number', home: '/home/alice', homeExists: true });
     // the hash is SHA-512 crypt with a 10-character salt, and the system's crypt gives the same hash for the password

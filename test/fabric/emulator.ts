@@ -5,7 +5,7 @@ import { parseCli, USAGE, UsageError } from './options.ts';
 import { startFabric } from './server.ts';
 
 async function main(): Promise<number> {
-  let opts;
+  let opts: ReturnType<typeof parseCli>;
   try {
     opts = parseCli(process.argv.slice(2));
   } catch (e) {
@@ -17,7 +17,7 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  let fabric;
+  let fabric: Awaited<ReturnType<typeof startFabric>>;
   try {
     fabric = await startFabric(opts);
   } catch (e) {

@@ -51,7 +51,27 @@ export function parseEndpoint(value: string, flag: string): Endpoint {
 }
 
 export function parseCli(argv: string[]): FabricOptions | 'help' {
-  let parsed;
+  let parsed: {
+    values: {
+      wireserver?: string;
+      hostplugin?: string;
+      imds?: string;
+      blob?: string;
+      'allow-any-address'?: boolean;
+      'port-file'?: string;
+      scenario?: string;
+      doc?: string[];
+      'rewrite-address'?: string;
+      'generate-certs'?: string;
+      'certs-verbatim'?: boolean;
+      'no-vm-settings'?: boolean;
+      'blob-dir'?: string;
+      'control-socket'?: string;
+      record?: string;
+      fault?: string[];
+      help?: boolean;
+    };
+  };
   try {
     parsed = parseArgs({
       args: argv,

@@ -18,6 +18,7 @@ export const OPS_LOG = `${LIB}/ops.log`;
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 /** Shell that sets $n to the handler's name (the cwd is <Lib.Dir>/<Name>-<Version>), so one package serves any name. */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions, run by sh
 const NAME_SNIPPET = 'n=${PWD##*/}; n=${n%-$AZURE_GUEST_AGENT_EXTENSION_VERSION}';
 
 /** The line a logging script writes: `<op> <name> <version> seq=<n> [ext=<e>] uninstall=<code> from=<old>`. */
@@ -148,6 +149,7 @@ export function extensionsConfig(o: ExtensionsConfigSpec): string {
 }
 
 /** The status blob's handler entries. */
+// biome-ignore lint/suspicious/noExplicitAny: shared by the e2e tests for both documents and entries; typing it (see status-json.ts) changes ~40 lines of extensions-binary.test.ts
 export type Json = any;
 export const handlerEntries = (blob: Json): Json[] => blob.aggregateStatus.handlerAggregateStatus;
 export const goalStateStatus = (blob: Json): Json => blob.aggregateStatus.vmArtifactsAggregateStatus?.goalStateAggregateStatus;

@@ -12,7 +12,9 @@ import { extensionSliceName, scopeArgv, scopeStarted, scopeUnitName } from '../.
 import { appendCommandLog, commandLogPath } from '../../src/extensions/command-log.ts';
 
 const made: string[] = [];
-process.once('exit', () => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+process.once('exit', () => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 
 /** A handler dir `<root>/lib/Test.Handler-1.0` holding the given scripts (mode 0755 unless listed in noExec). */
 function handler(scripts: Record<string, string>, noExec: string[] = []): { dir: string; logDir: string; root: string } {
@@ -360,6 +362,7 @@ function fakeSystemdRun(root: string, body: string): { path: string; calls: () =
   return { path, calls: () => (existsSync(calls) ? readFileSync(calls, 'utf8').trim().split('\n') : []) };
 }
 
+// biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, run by sh
 const SCOPE_OK = 'for a; do shift; case "$a" in --unit=*) u=${a#--unit=};; --slice=*) break;; esac; done\necho "Running scope as unit: $u.scope" >&2\nexec "$@"';
 
 test('with systemd the command runs inside the scope of its slice', async () => {

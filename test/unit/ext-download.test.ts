@@ -240,7 +240,9 @@ test('the whole download gives up after 5 minutes of the (injected) clock, acros
   faults([{ kind: 'status', status: 503, path: '/x/|/y/|/extensionArtifact' }]);
   let clock = 1_000_000;
   const now = () => clock;
-  const sleep = async () => void (clock += 100_000); // every back-off "takes" 100 s
+  const sleep = async () => {
+    clock += 100_000; // every back-off "takes" 100 s
+  };
   const ctx = context({ now, http: { now, sleep } });
   await assert.rejects(downloadHandlerPackage(ctx, pkg(uris)), (e: unknown) => {
     assert.ok(isAgentError(e, 'extension'));

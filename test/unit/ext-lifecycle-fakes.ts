@@ -148,17 +148,26 @@ export class World {
         },
       },
       state: {
-        handlerState: (n, v) => (w.#alive(), w.dir(n, v)?.state ?? 'NotInstalled'),
+        handlerState: (n, v) => {
+          w.#alive();
+          return w.dir(n, v)?.state ?? 'NotInstalled';
+        },
         setHandlerState: (n, v, s) => {
           w.#alive();
           w.#dirOrCreate(n, v).state = s;
         },
-        handlerStatus: (n, v) => (w.#alive(), w.dir(n, v)?.status ?? null),
+        handlerStatus: (n, v) => {
+          w.#alive();
+          return w.dir(n, v)?.status ?? null;
+        },
         setHandlerStatus: (n, v, s) => {
           w.#alive();
           w.#dirOrCreate(n, v).status = s;
         },
-        extensionState: (n, v, e) => (w.#alive(), w.dir(n, v)?.extStates.get(e) ?? 'disabled'),
+        extensionState: (n, v, e) => {
+          w.#alive();
+          return w.dir(n, v)?.extStates.get(e) ?? 'disabled';
+        },
         setExtensionState: (n, v, e, s) => {
           w.#alive();
           w.#dirOrCreate(n, v).extStates.set(e, s);

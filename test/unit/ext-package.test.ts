@@ -28,7 +28,9 @@ const MANIFESTS = join(FIXTURES, 'tests/data/ext/handler_manifest');
 const VMACCESS = join(FIXTURES, 'tests/data/signing/Microsoft.OSTCExtensions.Edp.VMAccessForLinux__1.7.0.zip');
 
 const made: string[] = [];
-process.once('exit', () => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+process.once('exit', () => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 function roots(): LayoutRoots {
   const d = mkdtempSync(join(tmpdir(), 'waagent-extpkg-'));
   made.push(d);

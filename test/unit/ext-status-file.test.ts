@@ -41,9 +41,15 @@ async function readFixture(t: { after(fn: () => void): void }, fixture: string, 
   return { st, sleeps, raw: JSON.parse(readFileSync(join(EXT, fixture), 'utf8').replace(/^\uFEFF/, '')) as unknown };
 }
 
+/** `[0].status` of a fixture, as the extension wrote it (the fields the tests read). */
+interface RawStatus {
+  formattedMessage: { message: string };
+  substatus: { name: string; formattedMessage: { message: string | null } }[];
+}
+
 test('a valid status file: [0].status fields, string codes kept, null formattedMessage gives a null message', async (t) => {
   const { st, sleeps, raw } = await readFixture(t, 'sample-status.json', 3);
-  const s = (raw as { status: Record<string, unknown> }[])[0]!.status as Record<string, any>;
+  const s = (raw as { status: RawStatus }[])[0]!.status;
   assert.equal(st.name, HANDLER);
   assert.equal(st.sequenceNumber, 3);
   assert.equal(st.status, 'success');
@@ -84,7 +90,7 @@ test('a status without status/status is malformed: error 1012, not retried', asy
 
 test('over 128 KiB: message cut to 1024 chars, substatus name to 10 KiB, status and code kept', async (t) => {
   const { st, raw } = await readFixture(t, 'sample-status-very-large.json');
-  const s = (raw as { status: Record<string, any> }[])[0]!.status;
+  const s = (raw as { status: RawStatus }[])[0]!.status;
   assert.ok(readFileSync(join(EXT, 'sample-status-very-large.json')).length > MAX_STATUS_FILE_BYTES);
   assert.equal(st.status, 'success');
   assert.equal(st.code, 1);
@@ -96,7 +102,7 @@ test('over 128 KiB: message cut to 1024 chars, substatus name to 10 KiB, status 
 
 test('over 128 KiB with many substatuses: they are dropped once the running size passes 128 KiB', async (t) => {
   const { st, raw } = await readFixture(t, 'sample-status-very-large-multiple-substatuses.json');
-  const s = (raw as { status: Record<string, any> }[])[0]!.status;
+  const s = (raw as { status: RawStatus }[])[0]!.status;
   const cut = (x: string | null, n: number) => (x === null ? 0 : x.length < n ? x.length : n + TRUNCATED_SUFFIX.length);
   let size = cut(s.formattedMessage.message, MAX_STATUS_MESSAGE_CHARS);
   let kept = 0;

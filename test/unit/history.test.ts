@@ -14,7 +14,10 @@ function setup(t: { after(fn: () => void): void }, opts: { maxEntries?: number; 
   let clock = Date.parse('2025-01-02T03:04:05.678Z');
   const history = new GoalStateHistory({ libDir: lib, now: () => new Date(clock), ...opts });
   const entries = () => (existsSync(history.dir) ? readdirSync(history.dir).sort() : []);
-  return { lib, history, entries, tick: (s: number) => void (clock += s * 1000) };
+  const tick = (s: number) => {
+    clock += s * 1000;
+  };
+  return { lib, history, entries, tick };
 }
 
 test('a folder per new goal state, named <timestamp>__<tag>; the same goal state reuses it', (t) => {

@@ -8,7 +8,9 @@ import { isAgentError, type ErrorKind } from '../../src/errors.ts';
 
 const made: string[] = [];
 // at exit, not in an after() hook: a hook registered from inside before() runs too early
-process.once('exit', () => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+process.once('exit', () => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 
 export function tempRoot(): string {
   const dir = mkdtempSync(join(tmpdir(), 'waagent-prov-'));

@@ -18,6 +18,7 @@ import { PyFloat, pythonJsonDumps } from '../../src/util/python-json.ts';
 import type { ExtensionStatus, HandlerStatus } from '../../src/status/types.ts';
 import { readExtensionStatus } from '../../src/extensions/status-file.ts';
 import { FIXTURES } from '../helpers/paths.ts';
+import type { HandlerEntryJson, RuntimeSettingsStatusJson } from '../helpers/status-json.ts';
 
 const NOW = new Date('2025-03-04T05:06:07.891Z');
 const OS = { computerName: 'vm-1', osName: 'debian', osVersion: '12' };
@@ -92,7 +93,7 @@ test('single-config handler: entry fields in order, runtimeSettingsStatus with s
   assert.equal(h!.handlerName, 'Pub.Handler');
   assert.equal(h!.useExactVersion, true);
   assert.deepEqual(h!.formattedMessage, { lang: 'en-US', message: 'Plugin enabled' });
-  const rs = h!.runtimeSettingsStatus as Record<string, any>;
+  const rs = h!.runtimeSettingsStatus as RuntimeSettingsStatusJson;
   assert.deepEqual(Object.keys(rs), ['settingsStatus', 'sequenceNumber']);
   assert.equal(rs.sequenceNumber, 2);
   assert.deepEqual(Object.keys(rs.settingsStatus), ['status', 'version', 'timestampUTC']);
@@ -115,7 +116,7 @@ test('no extension status → no runtimeSettingsStatus; null message → no form
 test('multi-config: one entry per extension with extensionName; none → the single handler entry', () => {
   const mc = handler({ name: 'Pub.Multi', isMultiConfig: true, extensions: [ext({ name: 'first', sequenceNumber: 1 }), ext({ name: 'second', sequenceNumber: 5, status: 'error', code: 1009 })] });
   const doc = buildAggregateStatus(input({ handlers: [mc, handler({ name: 'Pub.Empty', isMultiConfig: true })] }));
-  const entries = doc.aggregateStatus.handlerAggregateStatus as Record<string, any>[];
+  const entries = doc.aggregateStatus.handlerAggregateStatus as unknown as HandlerEntryJson[];
   assert.equal(entries.length, 3);
   assert.deepEqual(entries.map((e) => e.handlerName), ['Pub.Multi', 'Pub.Multi', 'Pub.Empty']);
   assert.deepEqual(Object.keys(entries[0]!.runtimeSettingsStatus), ['settingsStatus', 'sequenceNumber', 'extensionName']);
@@ -134,7 +135,7 @@ test('substatus only when non-empty, entries in order name/status/code/formatted
   copyFileSync(join(FIXTURES, 'tests', 'data', 'ext', 'sample-status.json'), join(dir, 'status', '0.status'));
   const st = await readExtensionStatus({ baseDir: dir, handlerName: 'Microsoft.Azure.Extension.VMExtension', seqNo: 0 });
   const doc = buildAggregateStatus(input({ handlers: [handler({ name: 'Microsoft.Azure.Extension.VMExtension', extensions: [st] })] }));
-  const s = (doc.aggregateStatus.handlerAggregateStatus[0]!.runtimeSettingsStatus as any).settingsStatus.status;
+  const s = (doc.aggregateStatus.handlerAggregateStatus[0]!.runtimeSettingsStatus as RuntimeSettingsStatusJson).settingsStatus.status;
   assert.deepEqual(Object.keys(s), ['name', 'configurationAppliedTime', 'operation', 'status', 'code', 'formattedMessage', 'substatus']);
   assert.equal(s.substatus.length, 1);
   assert.deepEqual(Object.keys(s.substatus[0]), ['name', 'status', 'code', 'formattedMessage']);

@@ -186,7 +186,11 @@ describe('status upload', () => {
   test('no status blob URL: one forced refresh, then skipped', async () => {
     let refreshes = 0;
     const none: StatusUploadBlob = { url: null, type: 'BlockBlob' };
-    const out = await uploadStatus(STATUS, { http, hostPlugin: hostPlugin(), blob: none, refreshBlob: async () => (refreshes++, none) });
+    const refreshBlob = async () => {
+      refreshes++;
+      return none;
+    };
+    const out = await uploadStatus(STATUS, { http, hostPlugin: hostPlugin(), blob: none, refreshBlob });
     assert.deepEqual(out, { uploaded: false, reason: 'no-status-blob' });
     assert.equal(refreshes, 1);
     assert.equal(fabric.state.requests.length, 0);

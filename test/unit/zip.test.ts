@@ -13,7 +13,9 @@ const VMACCESS = join(FIXTURES, 'tests/data/signing/Microsoft.OSTCExtensions.Edp
 const LIMITS: ExtractLimits = { maxTotalBytes: 10 * 1024 * 1024, maxEntries: 1000 };
 
 const made: string[] = [];
-process.once('exit', () => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+process.once('exit', () => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 function temp(): string {
   const d = mkdtempSync(join(tmpdir(), 'waagent-zip-'));
   made.push(d);

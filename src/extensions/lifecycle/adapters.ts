@@ -65,7 +65,7 @@ function packageStore(o: AdapterOptions): PackageStore {
   const chosen = new Map<string, { uris: readonly string[]; manifestUri: string }>();
   return {
     async chooseVersion(handler: ExtensionHandler, fastTrack: boolean): Promise<string> {
-      let fetched;
+      let fetched: Awaited<ReturnType<typeof downloadManifest>>;
       try {
         fetched = await downloadManifest(o.download, handler, { fastTrack });
       } catch (e) {
@@ -216,7 +216,7 @@ function commandRunner(o: AdapterOptions): CommandRunner {
  * manifest was read before the command was chosen; a manifest that cannot be read here again means no limits.
  */
 function sliceLimits(l: HandlerLayout): SliceLimits | undefined {
-  let limits;
+  let limits: ReturnType<typeof readHandlerManifest>['resourceLimits'];
   try {
     limits = readHandlerManifest(l.manifestFile).resourceLimits;
   } catch {

@@ -150,7 +150,8 @@ async function rockRidgeName(image: ImageFile, vol: Volume, area: Buffer): Promi
       if (sig === 'NM' && len >= 5) {
         const flags = area[p + 4]!;
         if (flags & 0x06) return null; // "." or ".." alias
-        (name ??= []).push(area.subarray(p + 5, p + len));
+        name ??= [];
+        name.push(area.subarray(p + 5, p + len));
       } else if (sig === 'CE' && len >= 28) {
         next = { block: area.readUInt32LE(p + 4), offset: area.readUInt32LE(p + 12), length: area.readUInt32LE(p + 20) };
       }
