@@ -1,6 +1,6 @@
 // The one place that writes files atomically: a temporary file in the same directory, fsync, rename,
 // fsync of the directory. A process killed mid-write leaves either the old file or the new one.
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, chownSync } from 'node:fs';
+import { closeSync, fchownSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { AgentError } from '../errors.ts';
@@ -23,10 +23,12 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, opts: A
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     let off = 0;
     while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    // the owner is set on the open descriptor, never by path: in a directory its user can write (~/.ssh), the
+    // temporary name could be swapped for a link between close and a chown by path
+    if (opts.uid !== undefined || opts.gid !== undefined) fchownSync(fd, opts.uid ?? -1, opts.gid ?? -1);
     fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
-    if (opts.uid !== undefined || opts.gid !== undefined) chownSync(tmp, opts.uid ?? -1, opts.gid ?? -1);
     renameSync(tmp, path);
   } catch (e) {
     if (fd !== undefined) closeSync(fd);

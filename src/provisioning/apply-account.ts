@@ -15,7 +15,7 @@ export async function applyAccount(config: Config, env: OvfEnv): Promise<Owner> 
   if (env.password !== null && env.password !== '') await setUserPassword(config, user, env.password);
   await grantSudo(config, user.name, env.password !== null && env.password !== '');
   await configureSshd(config, env.disableSshPasswordAuthentication);
-  const owner: Owner = { name: user.name, uid: user.uid, gid: user.gid };
+  const owner: Owner = { name: user.name, uid: user.uid, gid: user.gid, home: user.home };
   for (const k of env.publicKeys) if (k.value) await deployPublicKey(config, owner, k);
   return owner;
 }

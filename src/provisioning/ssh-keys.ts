@@ -1,22 +1,29 @@
 // SSH keys of the provisioned user (docs/protocol.md §4.7, §10 items 31–33): inline keys, keys given by a
 // certificate thumbprint (<Lib.Dir>/<FP>.crt, converted in-process) and key pairs (<Lib.Dir>/<FP>.prv).
 // authorized_keys is appended to, never replaced, and a key already there is not added again, so keys put there
-// by someone else (Flatcar's Ignition) survive. The directory holding a key file is 0700 and the user's.
+// by someone else (Flatcar's Ignition) survive. The directory holding a key file is 0700 and the user's. Key files
+// live under the user's home only, and nothing there that the user could have planted (a link) is followed.
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, fchownSync, constants as fsConstants, lstatSync, mkdirSync, openSync, readFileSync, type Stats } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { libDirOf, type Config } from '../config/index.ts';
 import { AgentError } from '../errors.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 import { run, which } from '../os/exec.ts';
+import { readFileNoFollow, UnsafeFileError } from '../os/safe-read.ts';
 import { opensshPublicKey } from '../crypto/index.ts';
 
 export interface Owner {
   name: string;
   uid: number;
   gid: number;
+  /** the user's home directory: every key file must be under it */
+  home: string;
 }
+
+/** authorized_keys larger than this is not read (it is the user's file; a huge one is refused, not loaded) */
+const MAX_AUTHORIZED_KEYS_BYTES = 1024 * 1024;
 
 /** A PublicKey of ovf-env.xml: Value wins over Fingerprint when both are given. */
 export interface PublicKeySpec {
@@ -69,12 +76,76 @@ export function appendAuthorizedKeys(existing: string, keys: readonly string[]):
   return out;
 }
 
-/** Creates the key file's directory as the user's, 0700 (also fixing the mode of one that exists). */
+/**
+ * A key path of ovf-env.xml resolved and confined to the user's home directory: the platform must not be able to
+ * make the agent write (and hand to the user) a file anywhere else, such as /etc/cron.d or root's authorized_keys.
+ */
+export function keyPathFor(config: Config, owner: Owner, path: string): string {
+  const resolved = resolveKeyPath(config, path);
+  const home = posix.normalize(owner.home).replace(/\/+$/, '');
+  if (home === '' || !resolved.startsWith(home + '/')) {
+    throw new AgentError('provisioning', `the SSH key path "${path}" is outside the home directory of ${owner.name} (${owner.home})`, {
+      path,
+      home: owner.home,
+    });
+  }
+  return resolved;
+}
+
+/**
+ * Creates the key file's directory as the user's, 0700, one level at a time below the home directory, without
+ * following links: a `~/.ssh` that the user made a link to a root directory must not be chowned through the link.
+ * Owner and mode are set on the open directory, never by path.
+ */
 function prepareDir(file: string, owner: Owner): void {
-  const dir = dirname(file);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
-  chownSync(dir, owner.uid, owner.gid);
+  const home = posix.normalize(owner.home).replace(/\/+$/, '');
+  let dir = home;
+  for (const part of dirname(file).slice(home.length + 1).split('/').filter(Boolean)) {
+    dir = join(dir, part);
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    let fd: number;
+    try {
+      fd = openSync(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW);
+    } catch (e) {
+      // O_NOFOLLOW with O_DIRECTORY fails on a link with ELOOP or ENOTDIR: lstat tells which it was
+      const code = (e as NodeJS.ErrnoException).code;
+      const link = code === 'ELOOP' || (code === 'ENOTDIR' && lstatOrNull(dir)?.isSymbolicLink() === true);
+      const what = link ? 'a symbolic link' : code === 'ENOTDIR' ? 'not a directory' : (e as Error).message;
+      throw new AgentError('provisioning', `the SSH key directory ${dir} is ${what}; the agent does not follow or replace it`, { path: dir });
+    }
+    try {
+      fchownSync(fd, owner.uid, owner.gid);
+      fchmodSync(fd, 0o700);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+function lstatOrNull(path: string): Stats | null {
+  try {
+    return lstatSync(path);
+  } catch {
+    return null;
+  }
+}
+
+/** The authorized_keys there now: empty when missing or when it is a link (replaced, never read through). */
+function existingAuthorizedKeys(path: string, owner: Owner): string {
+  try {
+    return readFileNoFollow(path, { maxBytes: MAX_AUTHORIZED_KEYS_BYTES, within: owner.home }).toString('utf8');
+  } catch (e) {
+    if (e instanceof UnsafeFileError && e.reason === 'missing') return '';
+    if (e instanceof UnsafeFileError && e.reason === 'symlink') {
+      log.warn(`${path} was a symbolic link: it is replaced by a regular file holding the provisioned keys, and its target is not read`);
+      return '';
+    }
+    throw new AgentError('provisioning', `the existing ${path} cannot be used: ${(e as Error).message}`, { path }, e);
+  }
 }
 
 async function labelForSelinux(path: string): Promise<void> {
@@ -121,13 +192,13 @@ export function keyFromCertificate(config: Config, fingerprint: string): string 
 }
 
 export async function deployPublicKey(config: Config, owner: Owner, key: PublicKeySpec): Promise<string> {
-  const path = resolveKeyPath(config, key.path);
+  const path = keyPathFor(config, owner, key.path);
   let keys: string[];
   if (key.value && key.value.trim() !== '') keys = inlineKeys(key.value);
   else if (key.fingerprint && key.fingerprint.trim() !== '') keys = [keyFromCertificate(config, key.fingerprint)];
   else throw new AgentError('provisioning', `the SSH public key for ${key.path} has neither a value nor a thumbprint`, { path: key.path });
   prepareDir(path, owner);
-  const existing = existsSync(path) ? readFileSync(path, 'utf8') : '';
+  const existing = existingAuthorizedKeys(path, owner);
   writeFileAtomic(path, appendAuthorizedKeys(existing, keys), { mode: 0o644, uid: owner.uid, gid: owner.gid });
   await labelForSelinux(path);
   log.info(`SSH public key${keys.length > 1 ? 's' : ''} for ${owner.name} in ${path}`);
@@ -140,7 +211,7 @@ export async function deployPublicKey(config: Config, owner: Owner, key: PublicK
  * (§10 item 33), leaving the private key world-readable and ssh refusing it; this is a deliberate fix.
  */
 export async function deployKeyPair(config: Config, owner: Owner, pair: KeyPairSpec): Promise<string> {
-  const path = resolveKeyPath(config, pair.path);
+  const path = keyPathFor(config, owner, pair.path);
   const fp = normaliseThumbprint(pair.fingerprint);
   const prv = readLibFile(config, `${fp}.prv`, 'private key', fp);
   let spki: string;

@@ -68,7 +68,7 @@ writeFileSync(`/var/lib/waagent/${thumb}.crt`, certPem);
 const ignition = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIgnitionKeyKeptByTheAgentXXXXXXXXXXXXXXXXXX ignition\n';
 mkdirSync('/home/alice/.ssh', { recursive: true });
 writeFileSync('/home/alice/.ssh/authorized_keys', ignition);
-const owner = { name: 'alice', uid: first.user.uid, gid: first.user.gid };
+const owner = { name: 'alice', uid: first.user.uid, gid: first.user.gid, home: '/home/alice' };
 await deployPublicKey(config, owner, { path: '$HOME/alice/.ssh/authorized_keys', value: inline.replace(' inline', '\r\n') });
 await deployPublicKey(config, owner, { path: '$HOME/alice/.ssh/authorized_keys', fingerprint: thumb.toLowerCase() });
 await deployPublicKey(config, owner, { path: '$HOME/alice/.ssh/authorized_keys', value: inline }); // again: no duplicate
