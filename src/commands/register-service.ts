@@ -40,6 +40,8 @@ export function systemdUnit(o: UnitOptions): string {
     '',
     '[Service]',
     'Type=simple',
+    // as upstream's unit: the agent and its extensions' scopes under one slice (systemd makes it when it has no file)
+    'Slice=azure.slice',
     `ExecStart=${o.binary} -daemon`,
     'Restart=always',
     'RestartSec=5s',
