@@ -18,11 +18,11 @@ import { hostKeyFingerprint, regenerateHostKeys } from './host-keys.ts';
 import { publishHostname, setHostname } from './hostname.ts';
 import { readOvfEnv, type MediaOptions } from './media/read-ovf-env.ts';
 import { parseOvfEnv, redactOvfEnv, type OvfEnv } from './ovf-env.ts';
-import { readProvisionedMarker, writeDisableAgent, writeProvisionedMarker } from './provisioned-marker.ts';
+import { provisionedState, readProvisionedMarker, writeDisableAgent, writeProvisionedMarker } from './provisioned-marker.ts';
 import { createReporter, type Reporter } from './reporter.ts';
 import { deleteRootPassword } from './root-password.ts';
 import { reloadSshd } from './sshd-reload.ts';
-import { readVmId, vmIdsMatch } from './vm-id.ts';
+import { readVmId } from './vm-id.ts';
 
 /** No request of the provisioning phase starts after this (the Python agent has no bound at all). */
 export const PROTOCOL_DEADLINE_MS = 5 * 60_000;
@@ -77,7 +77,7 @@ export async function runProvisioning(config: Config, deps: ProvisionDeps = {}):
   const vmId = await vmIdOrEmpty(deps);
 
   const marker = readProvisionedMarker(config);
-  if (marker !== null && (vmId === '' || marker === '' || vmIdsMatch(marker, vmId))) {
+  if (provisionedState(config, vmId) === 'same-vm') {
     log.info('provisioning already completed for this VM; nothing to do');
     return { outcome: 'already-provisioned' };
   }

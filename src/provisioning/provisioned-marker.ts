@@ -27,11 +27,15 @@ export function readProvisionedMarker(config: Config): string | null {
   }
 }
 
-/** Whether this VM was provisioned already; a marker for another id means the image was captured without deprovisioning. */
+/**
+ * Whether this VM was provisioned already; a marker for another id means the image was captured without
+ * deprovisioning. As upstream, an empty marker (older agents) and an unreadable VM id ('') count as this VM's: the
+ * Python agent clears the old VM's state only when both ids are known and differ.
+ */
 export function provisionedState(config: Config, vmId: string): ProvisionedState {
   const stored = readProvisionedMarker(config);
   if (stored === null) return 'none';
-  return vmIdsMatch(stored, vmId) ? 'same-vm' : 'other-vm';
+  return vmId === '' || stored === '' || vmIdsMatch(stored, vmId) ? 'same-vm' : 'other-vm';
 }
 
 export function writeProvisionedMarker(config: Config, vmId: string): void {

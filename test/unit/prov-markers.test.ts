@@ -60,11 +60,14 @@ describe('provisioned marker and disable_agent', () => {
     assert.equal(provisionedState(config, '544CDFD0-CB4E-4B4A-9954-5BDF3ED5C3B8'), 'same-vm');
     assert.equal(provisionedState(config, '00000000-CB4E-4B4A-9954-5BDF3ED5C3B8'), 'other-vm');
   });
-  it('treats an empty marker of an older agent as another VM', () => {
+  it('an empty marker of an older agent, or an unreadable VM id, counts as this VM (upstream clears nothing then)', () => {
     const root = tempRoot();
     mkdirSync(join(root, 'lib'));
     writeFileSync(join(root, 'lib', 'provisioned'), '');
-    assert.equal(provisionedState(configOn(root), 'D0DF4C54-4ECB-4A4B-9954-5BDF3ED5C3B8'), 'other-vm');
+    assert.equal(provisionedState(configOn(root), 'D0DF4C54-4ECB-4A4B-9954-5BDF3ED5C3B8'), 'same-vm');
+    writeFileSync(join(root, 'lib', 'provisioned'), 'D0DF4C54-4ECB-4A4B-9954-5BDF3ED5C3B8');
+    assert.equal(provisionedState(configOn(root), ''), 'same-vm');
+    assert.equal(provisionedState(configOn(root), '00000000-CB4E-4B4A-9954-5BDF3ED5C3B8'), 'other-vm');
   });
   it('writes an empty disable_agent', () => {
     const root = tempRoot();
