@@ -7,8 +7,6 @@ import { describeError } from '../errors.ts';
 import { log } from '../log/logger.ts';
 import { run } from '../os/exec.ts';
 
-export const DEFAULT_CLOUD_INIT_TIMEOUT_S = 3600;
-
 /** A function to await before each extension processing: it waits the first time only, and only when enabled. */
 export function cloudInitGate(config: Config): () => Promise<void> {
   let done = !config.bool('Extensions.WaitForCloudInit');

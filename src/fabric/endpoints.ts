@@ -6,7 +6,6 @@ import { AgentError } from '../errors.ts';
 
 export const WIRESERVER_IP = '168.63.129.16';
 export const DEFAULT_HGAP_PORT = 32526;
-export const DEFAULT_IMDS = '169.254.169.254';
 
 export interface PlatformEndpoints {
   /** host[:port] of the WireServer. */

@@ -15,7 +15,6 @@ import { createHttpClient } from '../../src/fabric/http.ts';
 import { WireServerClient } from '../../src/fabric/wireserver.ts';
 import { GoalStateFetcher, type InstallCertificates } from '../../src/fabric/goal-state.ts';
 import { HostPluginClient } from '../../src/fabric/hostplugin.ts';
-import { ImdsClient } from '../../src/fabric/imds.ts';
 import { loadOrCreateTransportCert, regenerateTransportCert } from '../../src/fabric/transport-cert-files.ts';
 import { generateTransportCertificate, transportCertHeader } from '../../src/crypto/transport-cert.ts';
 import { FIXTURES } from '../helpers/paths.ts';
@@ -317,19 +316,6 @@ test('HostGAPlugin 410 refreshes the goal state once and retries with the new co
     headers: [{ headerName: 'x-ms-blob-type', headerValue: 'BlockBlob' }],
     content: Buffer.from('{"a":1}').toString('base64'),
   });
-});
-
-test('IMDS: Metadata: true, JSON object required', async (t) => {
-  const f = await fabric(t, (hit, res) => {
-    if (hit.url.startsWith('/metadata/instance/compute')) return void res.writeHead(200).end('{"vmId":"x"}');
-    if (hit.url.startsWith('/metadata/instance')) return void res.writeHead(200).end('not json');
-    return false;
-  });
-  const imds = new ImdsClient(f.http, f.endpoints);
-  assert.deepEqual(await imds.compute(), { vmId: 'x' });
-  assert.equal(f.hits[0]!.headers.metadata, 'true');
-  assert.equal(f.hits[0]!.url, '/metadata/instance/compute?api-version=2018-02-01');
-  await assert.rejects(imds.instance(), /the IMDS answer for \/metadata\/instance is not valid JSON/);
 });
 
 test('transport certificate files: key 0600, reused when valid, regenerated when not', async (t) => {
