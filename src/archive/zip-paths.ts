@@ -13,11 +13,13 @@ function refuse(what: string, name: string, why: string): AgentError {
 
 /**
  * The normalised relative path of an entry name: "." and empty components dropped, a trailing "/" removed.
- * Refused: absolute names, ".." components, backslashes (a Windows "..\" would pass a "/" check), NUL bytes,
- * and names with nothing left.
+ * Refused: absolute names, ".." components, backslashes (a Windows "..\" would pass a "/" check), NUL bytes and
+ * other control characters (a newline in a file name breaks every log and listing that shows it), and names with
+ * nothing left.
  */
 export function safeEntryPath(name: string, what: string): string {
   if (name.includes('\0')) throw refuse(what, name, 'its name contains a NUL byte');
+  if (/[\x01-\x1f\x7f]/.test(name)) throw refuse(what, JSON.stringify(name).slice(1, -1), 'its name contains a control character');
   if (name.includes('\\')) throw refuse(what, name, 'its name contains a backslash');
   if (name.startsWith('/')) throw refuse(what, name, 'its name is an absolute path');
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');

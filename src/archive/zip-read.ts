@@ -12,8 +12,9 @@
 //       entry): absolute names, ".." components, backslashes, duplicate names, a file that is also a directory,
 //       symlinks that point outside destDir or at nothing, more than maxEntries entries, more than maxTotalBytes
 //       of data (counted while inflating, whatever the headers say), and corrupt or truncated archives.
-//       File system failures are AgentError 'io'. Unix permission bits (0o777) are kept from the external
-//       attributes; setuid/setgid/sticky bits are dropped; entries without unix attributes get 0644 / 0755.
+//       File system failures are AgentError 'io'. Unix permission bits are kept from the external attributes
+//       masked with 0755 (root runs what is unpacked, so nothing in it may be group- or world-writable, and no
+//       setuid/setgid/sticky bit survives); entries without unix attributes get 0644 / 0755.
 //   interface ExtractLimits { maxTotalBytes: number; maxEntries: number }
 import { lstatSync, mkdirSync, realpathSync, renameSync, rmSync, symlinkSync, chmodSync, constants } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
@@ -41,6 +42,9 @@ interface Planned {
 
 const MAX_LINK_TARGET = 4096;
 
+/** No group/world write, no setuid/setgid/sticky on anything unpacked for root to run. */
+const ENTRY_MODE_MASK = 0o755;
+
 function refuse(what: string, name: string, why: string): AgentError {
   return new AgentError('extension', `entry "${name}" of ${what} is refused: ${why}`, { archive: what, entry: name });
 }
@@ -67,9 +71,9 @@ function plan(buf: Buffer, entries: ZipEntry[], what: string, limits: ExtractLim
       if (!symlinkTargetInside(path, target)) throw refuse(what, entry.name, `it is a symlink to "${target}", outside the extraction directory`);
       out.push({ entry, path, kind: 'symlink', mode: 0o777, target });
     } else if (entry.isDirectory) {
-      out.push({ entry, path, kind: 'dir', mode: (entry.mode ?? 0o755) & 0o777 });
+      out.push({ entry, path, kind: 'dir', mode: (entry.mode ?? 0o755) & ENTRY_MODE_MASK });
     } else {
-      out.push({ entry, path, kind: 'file', mode: (entry.mode ?? 0o644) & 0o777 });
+      out.push({ entry, path, kind: 'file', mode: (entry.mode ?? 0o644) & ENTRY_MODE_MASK });
     }
   }
   for (const p of out) {

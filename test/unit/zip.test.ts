@@ -137,8 +137,8 @@ describe('zip writer and reader', () => {
     await extractZipSafely(VMACCESS, join(root, 'ours'), LIMITS);
     assert.deepEqual(tree(join(root, 'ours')), tree(join(root, 'unzip')));
     assert.equal(tree(join(root, 'ours')).size, 22, '20 files in 2 directories');
-    assert.equal(statSync(join(root, 'ours/extension_shim.sh')).mode & 0o777, 0o775, 'executable bit kept from the external attributes');
-    assert.equal(statSync(join(root, 'ours/vmaccess.py')).mode & 0o777, 0o664);
+    assert.equal(statSync(join(root, 'ours/extension_shim.sh')).mode & 0o777, 0o755, 'executable bit kept from the external attributes, group write masked');
+    assert.equal(statSync(join(root, 'ours/vmaccess.py')).mode & 0o777, 0o644);
   });
 
   it('decodes names without the UTF-8 flag as code page 437', () => {
@@ -192,6 +192,20 @@ describe('safe extraction', () => {
   it('refuses an absolute name', () => refused([{ name: 'ok', data: 'x' }, { name: '/tmp/evil', data: 'x' }], /entry "\/tmp\/evil" .* absolute path/));
   it('refuses ".." components', () => refused([{ name: 'a/../../evil', data: 'x' }], /entry "a\/\.\.\/\.\.\/evil" .* "\.\." component/));
   it('refuses a leading ".."', () => refused([{ name: '../evil', data: 'x' }], /entry "\.\.\/evil"/));
+  it('refuses control characters in names (a newline, an escape)', async () => {
+    await refused([{ name: 'ok', data: 'x' }, { name: 'bin/en\nable.sh', data: 'x' }], /entry "bin\/en\\nable\.sh" .* control character/);
+    await refused([{ name: '\x1b[31mred', data: 'x' }], /entry "\\u001b\[31mred" .* control character/);
+  });
+  it('masks group/world write and special bits on files and directories', async () => {
+    const root = temp();
+    const zip = join(root, 'pkg.zip');
+    writeFileSync(zip, createZip([{ name: 'open', data: 'x', mode: 0o666 }, { name: 'run.sh', data: 'x', mode: 0o6777 }, { name: 'd/', data: '', mode: 0o1777 }]));
+    const dest = join(root, 'Handler-1.0');
+    await extractZipSafely(zip, dest, LIMITS);
+    assert.equal(statSync(join(dest, 'open')).mode & 0o7777, 0o644);
+    assert.equal(statSync(join(dest, 'run.sh')).mode & 0o7777, 0o755);
+    assert.equal(statSync(join(dest, 'd')).mode & 0o7777, 0o755);
+  });
   it('refuses backslashes', () => refused([{ name: '..\\evil', data: 'x' }], /entry "\.\.\\evil" .* backslash/));
   it('refuses duplicate names, also spelled differently', async () => {
     await refused(
