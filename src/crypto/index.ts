@@ -11,5 +11,5 @@ export {
   type CertificatesDecoder,
   type InstallCertificatesOptions,
 } from './certificates.ts';
-export { opensshPublicKey, sshFingerprint } from './ssh-key.ts';
+export { OPENSSH_KEY_TYPES, opensshPublicKey, parseOpensshPublicKey, sshFingerprint, type OpensshPublicKey } from './ssh-key.ts';
 export { cryptPassword, cryptWithSalt, type CryptId } from './crypt.ts';

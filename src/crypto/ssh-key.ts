@@ -55,15 +55,55 @@ export function opensshPublicKey(keyOrCertPem: string): string {
   return `${type} ${blob.toString('base64')}`;
 }
 
-/** OpenSSH's `SHA256:<base64 without padding>` fingerprint of a public key line (`type base64 [comment]`). */
+/** The public key types OpenSSH accepts in authorized_keys (sshd(8) AUTHORIZED_KEYS FILE FORMAT). */
+export const OPENSSH_KEY_TYPES: ReadonlySet<string> = new Set([
+  'ssh-rsa',
+  'ssh-dss',
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'sk-ssh-ed25519@openssh.com',
+  'sk-ecdsa-sha2-nistp256@openssh.com',
+]);
+
+/** The key blob of base64 `data`, which must decode to a key whose first field names `type` (RFC 4253 6.6). */
+function keyBlob(type: string, data: string | undefined): Buffer {
+  if (!data || !/^[A-Za-z0-9+/]+={0,2}$/.test(data)) throw new AgentError('crypto', `the ${type} key data is not base64`);
+  const blob = Buffer.from(data, 'base64');
+  if (blob.length < 4 || blob.readUInt32BE(0) + 4 > blob.length || blob.subarray(4, 4 + blob.readUInt32BE(0)).toString() !== type) {
+    throw new AgentError('crypto', `the OpenSSH key data does not match its type ${type}`);
+  }
+  return blob;
+}
+
+export interface OpensshPublicKey {
+  readonly type: string;
+  readonly blob: Buffer;
+  /** The free-text comment after the key, '' when there is none. */
+  readonly comment: string;
+}
+
+/**
+ * Exactly one public key line `type base64 [comment]`, without authorized_keys options: a known type, base64 that
+ * decodes to a key of that same type, no control characters. What the platform gives as a user's key is checked
+ * with this before it is written, so nothing but a key can reach authorized_keys.
+ */
+export function parseOpensshPublicKey(line: string): OpensshPublicKey {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters (a second line, escapes) are refused
+  if (/[\x00-\x08\x0a-\x1f\x7f]/.test(line)) throw new AgentError('crypto', 'the key is more than one line or contains control characters');
+  const m = /^(\S+)[ \t]+(\S+)(?:[ \t]+(.*))?$/.exec(line.trim());
+  if (!m) throw new AgentError('crypto', 'the text is not an OpenSSH public key line (type, key data, optional comment)');
+  const type = m[1]!;
+  if (!OPENSSH_KEY_TYPES.has(type)) throw new AgentError('crypto', `${JSON.stringify(type.slice(0, 40))} is not an OpenSSH public key type`);
+  return { type, blob: keyBlob(type, m[2]), comment: (m[3] ?? '').trim() };
+}
+
+/** OpenSSH's `SHA256:<base64 without padding>` fingerprint of a public key line (`[options] type base64 [comment]`). */
 export function sshFingerprint(opensshLine: string): string {
   const fields = opensshLine.trim().split(/\s+/);
   const i = fields.findIndex((f) => /^(ssh-|ecdsa-|sk-)/.test(f));
-  const data = i >= 0 ? fields[i + 1] : undefined;
-  if (!data || !/^[A-Za-z0-9+/]+={0,2}$/.test(data)) throw new AgentError('crypto', 'the text is not an OpenSSH public key line');
-  const blob = Buffer.from(data, 'base64');
-  if (blob.length < 4 || blob.readUInt32BE(0) + 4 > blob.length || blob.subarray(4, 4 + blob.readUInt32BE(0)).toString() !== fields[i]) {
-    throw new AgentError('crypto', `the OpenSSH key data does not match its type ${fields[i]}`);
-  }
+  if (i < 0) throw new AgentError('crypto', 'the text is not an OpenSSH public key line');
+  const blob = keyBlob(fields[i]!, fields[i + 1]);
   return 'SHA256:' + createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
 }

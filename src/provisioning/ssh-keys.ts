@@ -7,12 +7,12 @@ import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto'
 import { closeSync, existsSync, fchmodSync, fchownSync, constants as fsConstants, lstatSync, mkdirSync, openSync, readFileSync, type Stats } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { libDirOf, type Config } from '../config/index.ts';
-import { AgentError } from '../errors.ts';
+import { AgentError, describeError } from '../errors.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 import { run, which } from '../os/exec.ts';
 import { readFileNoFollow, UnsafeFileError } from '../os/safe-read.ts';
-import { opensshPublicKey } from '../crypto/index.ts';
+import { opensshPublicKey, parseOpensshPublicKey } from '../crypto/index.ts';
 
 export interface Owner {
   name: string;
@@ -46,14 +46,22 @@ export function resolveKeyPath(config: Config, path: string): string {
   return resolved;
 }
 
-/** The keys of an inline Value: CR stripped (Azure-generated keys carry CRLF), one per line, each starting with ssh-. */
+/**
+ * The key of an inline Value: surrounding whitespace (Azure-generated keys end in CRLF) dropped, then exactly one
+ * OpenSSH public key line of a known type whose data decodes to a key of that type (parseOpensshPublicKey).
+ * Upstream only checks the "ssh-" prefix and writes the rest verbatim, so a second line with options or a
+ * command would reach authorized_keys; ECDSA and security-key types, which it refuses, are accepted here.
+ */
 export function inlineKeys(value: string): string[] {
-  const keys = value.replace(/\r/g, '').split('\n').map((l) => l.trim()).filter(Boolean);
-  if (keys.length === 0) throw new AgentError('provisioning', 'an SSH public key in ovf-env.xml is empty');
-  for (const k of keys) {
-    if (!k.startsWith('ssh-')) throw new AgentError('provisioning', `the SSH public key "${k.slice(0, 24)}…" does not start with ssh-`);
+  const key = value.trim();
+  if (key === '') throw new AgentError('provisioning', 'an SSH public key in ovf-env.xml is empty');
+  try {
+    parseOpensshPublicKey(key);
+  } catch (e) {
+    const shown = JSON.stringify(key.slice(0, 24)).slice(1, -1);
+    throw new AgentError('provisioning', `the SSH public key "${shown}…" in ovf-env.xml is refused: ${describeError(e)}`, {}, e);
   }
-  return keys;
+  return [key];
 }
 
 /** Key identity: type and base64 blob, whatever the options and comment around them. */

@@ -15,6 +15,12 @@ function ownerIn(root: string): Owner {
   mkdirSync(home, { recursive: true });
   return { name: 'alice', uid: 1234, gid: 2345, home };
 }
+/** An SSH wire-format string (uint32 length, bytes). */
+function len(s: string): Buffer {
+  const b = Buffer.from(s, 'latin1');
+  return Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
+}
+
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJtHTsDvOEuyAcMpjoGrcBSHJbi0XMz8Ro8xMAmLFyQ';
 
 async function keygenPublic(privatePem: string): Promise<string> {
@@ -31,10 +37,21 @@ describe('SSH keys (§4.7)', () => {
     await rejectsWith(() => resolveKeyPath(config, 'alice/.ssh/authorized_keys'), 'provisioning', /"alice\/.ssh\/authorized_keys" does not name an absolute file path/);
   });
 
-  it('inline keys: CR stripped, each must start with ssh-', async () => {
+  it('inline keys: CRLF stripped, exactly one key line of a known type whose data names that type', async () => {
     assert.deepEqual(inlineKeys(`${KEY} me\r\n`), [`${KEY} me`]);
-    await rejectsWith(() => inlineKeys('ecdsa-sha2-nistp256 AAAA'), 'provisioning', /does not start with ssh-/);
+    assert.deepEqual(inlineKeys(`  ${KEY}\n`), [KEY]);
+    const ecdsa = `ecdsa-sha2-nistp256 ${Buffer.concat([len('ecdsa-sha2-nistp256'), len('nistp256'), len('\x04xy')]).toString('base64')} a@b`;
+    assert.deepEqual(inlineKeys(ecdsa), [ecdsa], 'ECDSA keys are accepted (upstream refuses them)');
     await rejectsWith(() => inlineKeys(' \r\n'), 'provisioning', /is empty/);
+    await rejectsWith(() => inlineKeys('ecdsa-sha2-nistp256 AAAA'), 'provisioning', /refused: the OpenSSH key data does not match its type ecdsa-sha2-nistp256/);
+    await rejectsWith(() => inlineKeys(`${KEY} me\ncommand="/bin/sh" ${KEY}`), 'provisioning', /refused: the key is more than one line/);
+    await rejectsWith(() => inlineKeys(`${KEY}\r\n${KEY}`), 'provisioning', /more than one line/);
+    await rejectsWith(() => inlineKeys(`command="cat /etc/shadow" ${KEY}`), 'provisioning', /"command=\\"cat \/etc\/shadow…" in ovf-env.xml is refused: "command=\\"cat" is not an OpenSSH public key type/);
+    await rejectsWith(() => inlineKeys('ssh-rsa'), 'provisioning', /not an OpenSSH public key line/);
+    await rejectsWith(() => inlineKeys('ssh-rsa not!base64'), 'provisioning', /the ssh-rsa key data is not base64/);
+    // The data of an ed25519 key under an RSA type: decodes, but names another type.
+    await rejectsWith(() => inlineKeys(`ssh-rsa ${KEY.split(' ')[1]}`), 'provisioning', /does not match its type ssh-rsa/);
+    await rejectsWith(() => inlineKeys(`${KEY} a\x1bb`), 'provisioning', /control characters/);
   });
 
   it('appends without duplicating a key, whatever its comment or options', () => {
