@@ -90,7 +90,6 @@ export interface OpensshPublicKey {
  * with this before it is written, so nothing but a key can reach authorized_keys.
  */
 export function parseOpensshPublicKey(line: string): OpensshPublicKey {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters (a second line, escapes) are refused
   if (/[\x00-\x08\x0a-\x1f\x7f]/.test(line)) throw new AgentError('crypto', 'the key is more than one line or contains control characters');
   const m = /^(\S+)[ \t]+(\S+)(?:[ \t]+(.*))?$/.exec(line.trim());
   if (!m) throw new AgentError('crypto', 'the text is not an OpenSSH public key line (type, key data, optional comment)');
