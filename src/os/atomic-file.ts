@@ -9,13 +9,16 @@ export interface AtomicWriteOptions {
   mode?: number;
   uid?: number;
   gid?: number;
-  /** Create the parent directory (mode 0755) when missing. */
+  /**
+   * Create the parent directory when missing, mode 0700: what the agent writes with this is its own state
+   * (Lib.Dir and below), which no other user needs to list; Lib.Dir holds private keys (as upstream, 0700).
+   */
   mkdir?: boolean;
 }
 
 export function writeFileAtomic(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): void {
   const dir = dirname(path);
-  if (opts.mkdir) mkdirSync(dir, { recursive: true, mode: 0o755 });
+  if (opts.mkdir) mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = tempPathBeside(path);
   let fd: number | undefined;
   try {

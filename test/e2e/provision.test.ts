@@ -146,6 +146,13 @@ describe('waagent -provision: a VM provisioned against the emulator', () => {
     assert.equal(sb.readFile('/var/lib/waagent/custom-ran'), 'custom-data-ran\n');
   });
 
+  test('secrets are 0600: the transport key, the tenant private keys, the certificates document', async () => {
+    const modes = await sh(sb, 'cd /var/lib/waagent && stat -c "%a %U %n" TransportPrivate.pem Certificates.xml *.prv');
+    const lines = modes.split('\n');
+    assert.ok(lines.length >= 3, modes);
+    for (const l of lines) assert.match(l, /^600 root /, modes);
+  });
+
   test('the saved ovf-env.xml is 0600 and without the password; no log line holds it', async () => {
     assert.equal(await sh(sb, 'stat -c %a /var/lib/waagent/ovf-env.xml'), '600');
     const saved = sb.readFile('/var/lib/waagent/ovf-env.xml');
