@@ -20,6 +20,7 @@ import type { HttpClient } from '../fabric/http.ts';
 import { log } from '../log/logger.ts';
 import { redactUrl } from '../log/redact.ts';
 import { renameIntoPlace, tempPathBeside } from '../os/atomic-file.ts';
+import { packageZipName } from './package/layout.ts';
 import { parseExtensionManifest, type ExtensionManifest } from './manifest.ts';
 
 /** §3.5: the whole download (every URI, both channels, every retry) is abandoned after 5 minutes. */
@@ -73,7 +74,7 @@ export interface PackageRequest {
 
 /** `<Lib.Dir>/<Name>__<Version>.zip` (§5.3). */
 export function packageZipPath(libDir: string, name: string, version: string): string {
-  return join(libDir, `${name}__${version}.zip`);
+  return join(libDir, packageZipName(name, version));
 }
 
 const EOCD_SIG = 0x06054b50;

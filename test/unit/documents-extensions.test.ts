@@ -611,6 +611,33 @@ describe('ExtensionsConfig: invalid settings make that handler invalid, with a r
     assert.equal(depNoName.handlers[0]!.invalidReason, 'a DependsOn of the multi-config handler P.T 1.0 has no name');
   });
 
+  it('names that cannot be paths make the handler invalid (handler name, version, multi-config extension name)', () => {
+    const cfg = (name: string, version: string, ext = 'e1') =>
+      parseExtensionsConfig(
+        `<Extensions><Plugins><Plugin name=${JSON.stringify(name)} version=${JSON.stringify(version)} state="enabled" location="https://m"/></Plugins><PluginSettings>` +
+          `<Plugin name=${JSON.stringify(name)} version=${JSON.stringify(version)}><ExtensionRuntimeSettings seqNo="1" name=${JSON.stringify(ext)}>{"runtimeSettings":[{"handlerSettings":{}}]}</ExtensionRuntimeSettings></Plugin></PluginSettings></Extensions>`,
+      ).handlers[0]!;
+    assert.equal(cfg('Microsoft.AKS.Compute.AKS-Engine.Linux.Billing', '1.0.4.7').invalidReason, null, 'real names pass');
+    assert.equal(cfg('../../../etc/advpwn', '1.0.0').invalidReason, 'the handler name "../../../etc/advpwn" is not a valid handler name (letters, digits, ".", "_", "-")');
+    assert.equal(cfg('..', '1.0').invalidReason, 'the handler name ".." is not a valid handler name (letters, digits, ".", "_", "-")');
+    assert.equal(cfg('P.T', '1.0/../../x').invalidReason, 'the version "1.0/../../x" of the handler P.T is not a valid version (dotted numbers)');
+    assert.equal(cfg('P.T', '1.0', '../../status/x').invalidReason, 'the extension name "../../status/x" of the handler P.T 1.0 is not a valid extension name (letters, digits, ".", "_", "-")');
+    assert.deepEqual(cfg('P.T', '1.0', '../x').settings, [], 'nothing of an invalid handler is kept');
+    const vm = (name: string, version: string, ext = 'e1') =>
+      parseVmSettings(
+        JSON.stringify({
+          extensionGoalStatesSource: 'FastTrack',
+          extensionGoalStates: [
+            { name, version, state: 'enabled', location: 'https://m', isMultiConfig: true, settings: [{ extensionName: ext, extensionState: 'enabled', seqNo: 1 }] },
+          ],
+        }),
+      ).handlers[0]!;
+    assert.equal(vm('A.B', '1.0').invalidReason, null);
+    assert.match(vm('a/b', '1.0').invalidReason ?? '', /^the handler name "a\/b" is not a valid handler name/);
+    assert.match(vm('A.B', '1.0', 'x\ny').invalidReason ?? '', /^the extension name "x\\ny" of the handler A.B is not a valid extension name/);
+    assert.deepEqual(vm('A.B', '..').manifestUris, [], 'an invalid handler has nothing to download');
+  });
+
   it('unparseable settings JSON keeps name and seqNo without settings (status can still be reported)', () => {
     const h = parseExtensionsConfig(plugin('state="enabled"', '<RuntimeSettings seqNo="7">{not json</RuntimeSettings>')).handlers[0]!;
     assert.equal(h.invalidReason, null);

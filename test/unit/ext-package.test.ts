@@ -19,9 +19,10 @@ import {
   writeHandlerStatus,
 } from '../../src/extensions/package/handler-state.ts';
 import { installHandlerPackage, unpackHandler } from '../../src/extensions/package/install-package.ts';
-import { handlerLayout, layoutRoots, parseHandlerDirName, parsePackageZipName, type LayoutRoots } from '../../src/extensions/package/layout.ts';
+import { handlerLayout, layoutRoots, packageZipName, parseHandlerDirName, parsePackageZipName, type LayoutRoots } from '../../src/extensions/package/layout.ts';
 import { PyFloat, pythonJsonDumps } from '../../src/util/python-json.ts';
 import { settingsFileJson, writeEmptySettingsFile, writeSettingsFile } from '../../src/extensions/package/settings-files.ts';
+import { collectHandlerStatuses } from '../../src/extensions/lifecycle/report.ts';
 import { FIXTURES } from '../helpers/paths.ts';
 
 const MANIFESTS = join(FIXTURES, 'tests/data/ext/handler_manifest');
@@ -144,6 +145,31 @@ describe('layout (§5.3, §5.6, §5.7)', () => {
     assert.equal(l.commandLogFile('first'), '/var/log/azure/Microsoft.Azure.Extensions.CustomScript/CommandExecution_first.log');
     const custom = layoutRoots(Config.from({ 'Lib.Dir': '/x/lib', 'Extension.LogDir': '/x/log' }));
     assert.deepEqual(custom, { libDir: '/x/lib', logDir: '/x/log' });
+  });
+  it('makes no path of a name or version that could climb out (the second check, after the parsers)', () => {
+    const r = layoutRoots(Config.defaults());
+    const refused = (f: () => unknown, what: RegExp) => assert.throws(f, (e) => isAgentError(e, 'extension') && what.test(e.message));
+    refused(() => handlerLayout(r, '../../../etc/advpwn', '1.0.0'), /^no path is made for it: the handler name "\.\.\/\.\.\/\.\.\/etc\/advpwn" is not a valid handler name/);
+    refused(() => handlerLayout(r, 'P.T', '1.0/../../../etc'), /the version "1\.0\/\.\.\/\.\.\/\.\.\/etc" of the handler P\.T is not a valid version/);
+    refused(() => packageZipName('a b', '1.0'), /the handler name "a b"/);
+    const l = handlerLayout(r, 'P.T', '1.0');
+    refused(() => l.statusFile(0, '../../x'), /the extension name "\.\.\/\.\.\/x" of the handler P\.T/);
+    refused(() => l.settingsFile(0, '.hidden'), /the extension name "\.hidden"/);
+    refused(() => l.extensionStateFile('a/b'), /the extension name "a\/b"/);
+    refused(() => l.commandLogFile('x\ny'), /the extension name "x\\ny"/);
+  });
+  it('a handler with an unsafe name is reported NotReady from its reason, without reading or writing any file', async () => {
+    const r = roots();
+    const [st] = await collectHandlerStatuses(
+      [{ name: '../../../etc/advpwn', version: '1.0.0', state: 'enabled', isMultiConfig: false, useExactVersion: false, extensions: [] }],
+      { roots: r, extensionsEnabled: true },
+    );
+    assert.equal(st?.status, 'NotReady');
+    assert.equal(st?.code, -1);
+    assert.match(st?.message ?? '', /^Ran into config errors: the handler name "\.\.\/\.\.\/\.\.\/etc\/advpwn" is not a valid handler name/);
+    assert.deepEqual(st?.extensions, []);
+    assert.deepEqual(readdirSync(r.libDir), []);
+    assert.equal(existsSync(r.logDir), false);
   });
   it('parses handler directory and package names', () => {
     assert.deepEqual(parseHandlerDirName('Microsoft.OSTCExtensions.VMAccessForLinux-1.5.11'), { name: 'Microsoft.OSTCExtensions.VMAccessForLinux', version: '1.5.11' });
@@ -307,9 +333,9 @@ describe('unpacking a handler package (§5.3)', () => {
     assert.equal(m.enableCommand, 'extension_shim.sh -c ./vmaccess.py  -e');
     assert.equal(m.reportHeartbeat, false);
     assert.equal(existsSync(l.packageZip), false);
-    assert.equal(mode(join(l.baseDir, 'vmaccess.py')), 0o764, '0664 + u+x');
-    assert.equal(mode(join(l.baseDir, 'resources/default')), 0o764);
-    assert.equal(mode(join(l.baseDir, 'extension_shim.sh')), 0o775);
+    assert.equal(mode(join(l.baseDir, 'vmaccess.py')), 0o744, '0664 in the zip, group write masked, + u+x');
+    assert.equal(mode(join(l.baseDir, 'resources/default')), 0o744);
+    assert.equal(mode(join(l.baseDir, 'extension_shim.sh')), 0o755, '0775 in the zip, group write masked');
     assert.equal(mode(l.configDir), 0o700);
     assert.equal(mode(l.statusDir), 0o700);
   });

@@ -2,11 +2,13 @@
 // reported handler its HandlerStatus file, its heartbeat when the manifest asks for one (Unresponsive when stale),
 // and its extensions' status files.
 import { describeError } from '../../errors.ts';
+import { handlerNameProblem } from '../../fabric/documents/index.ts';
 import { log } from '../../log/logger.ts';
 import type { ExtensionStatus, HandlerStatus } from '../../status/types.ts';
 import { readHeartbeat } from '../heartbeat.ts';
 import { handlerLayout, readExtensionState, readHandlerManifest, readHandlerState, readHandlerStatus, type LayoutRoots } from '../package/index.ts';
 import { readExtensionStatus, seqNoFromSettingsFiles } from '../status-file.ts';
+import { CODE } from './codes.ts';
 import type { ReportedHandler } from './process.ts';
 
 export interface CollectOptions {
@@ -32,6 +34,12 @@ export async function collectHandlerStatuses(handlers: readonly ReportedHandler[
 }
 
 async function collectOne(h: ReportedHandler, o: CollectOptions): Promise<HandlerStatus | null> {
+  // A name that cannot be a path has no files to read: its status is made here, from the reason alone.
+  const unsafe = handlerNameProblem(h.name, h.version);
+  if (unsafe !== null) {
+    const message = `Ran into config errors: ${unsafe}. \nPlease retry again as another operation with updated settings`;
+    return { name: h.name, version: h.version, status: 'NotReady', code: CODE.unknown, message, isMultiConfig: h.isMultiConfig, extensions: [] };
+  }
   const l = handlerLayout(o.roots, h.name, h.version);
   const rec = readHandlerStatus(l);
   if (!rec) {

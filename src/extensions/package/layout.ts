@@ -13,6 +13,23 @@
 // single-config handlers.
 import { join } from 'node:path';
 import { libDirOf, type Config } from '../../config/index.ts';
+import { AgentError } from '../../errors.ts';
+import { extensionNameProblem, handlerNameProblem } from '../../fabric/documents/index.ts';
+
+/**
+ * The parsers already made a handler with an unsafe name invalid; this is the second check where paths are built,
+ * so no caller can make a path of a name that was never checked.
+ */
+function checkedHandler(name: string, version: string): void {
+  const problem = handlerNameProblem(name, version);
+  if (problem !== null) throw new AgentError('extension', `no path is made for it: ${problem}`, { handler: name, version });
+}
+
+function checkedExtension(handler: string, extName: string): string {
+  const problem = extensionNameProblem(handler, extName);
+  if (problem !== null) throw new AgentError('extension', `no path is made for it: ${problem}`, { handler, extension: extName });
+  return extName;
+}
 
 export interface LayoutRoots {
   /** Lib.Dir, e.g. /var/lib/waagent */
@@ -55,10 +72,12 @@ export function layoutRoots(config: Config): LayoutRoots {
 }
 
 export function packageZipName(name: string, version: string): string {
+  checkedHandler(name, version);
   return `${name}__${version}.zip`;
 }
 
 export function handlerDirName(name: string, version: string): string {
+  checkedHandler(name, version);
   return `${name}-${version}`;
 }
 
@@ -96,9 +115,9 @@ export function handlerLayout(roots: LayoutRoots, name: string, version: string)
     handlerStatusFile: join(configDir, 'HandlerStatus'),
     logFolder,
     eventsFolder: join(logFolder, 'events'),
-    settingsFile: (seqNo, extName) => join(configDir, extName === null ? `${seqNo}.settings` : `${extName}.${seqNo}.settings`),
-    statusFile: (seqNo, extName) => join(statusDir, extName === null ? `${seqNo}.status` : `${extName}.${seqNo}.status`),
-    extensionStateFile: (extName) => join(configDir, `${extName}.HandlerState`),
-    commandLogFile: (extName) => join(logFolder, extName === null ? 'CommandExecution.log' : `CommandExecution_${extName}.log`),
+    settingsFile: (seqNo, extName) => join(configDir, extName === null ? `${seqNo}.settings` : `${checkedExtension(name, extName)}.${seqNo}.settings`),
+    statusFile: (seqNo, extName) => join(statusDir, extName === null ? `${seqNo}.status` : `${checkedExtension(name, extName)}.${seqNo}.status`),
+    extensionStateFile: (extName) => join(configDir, `${checkedExtension(name, extName)}.HandlerState`),
+    commandLogFile: (extName) => join(logFolder, extName === null ? 'CommandExecution.log' : `CommandExecution_${checkedExtension(name, extName)}.log`),
   };
 }

@@ -3,6 +3,7 @@
 // the handler nor fails the whole document (§10 item 17).
 import { attr, find, findAll, findText, textOf, urlOf, type XmlElement } from '../../xml/index.ts';
 import { boolAttr, parseDocument } from './common.ts';
+import { extensionNameProblem, handlerNameProblem } from './names.ts';
 import {
   type ExtensionHandler,
   type ExtensionSettings,
@@ -80,6 +81,9 @@ function parseHandler(plugin: XmlElement, pluginSettings: readonly XmlElement[])
   let isMultiConfig = false;
   let invalidReason: string | null = null;
   try {
+    // A name that cannot be a path makes the handler invalid before anything reads its settings (names.ts).
+    const unsafe = handlerNameProblem(name, version);
+    if (unsafe !== null) throw new InvalidHandler(unsafe);
     if (state === '') throw new InvalidHandler(`the handler ${name} ${version} has an empty state in Plugins/Plugin`);
     ({ settings, isMultiConfig } = parseSettings(name, version, pluginSettings));
   } catch (e) {
@@ -164,6 +168,8 @@ function dependencyLevel(d: XmlElement): number {
 
 /** One RuntimeSettings / ExtensionRuntimeSettings element → its settings objects. */
 function settingsFrom(node: XmlElement, name: string, state: string, level: number, handler: string): ExtensionSettings[] {
+  const unsafe = extensionNameProblem(handler, name);
+  if (unsafe !== null) throw new InvalidHandler(unsafe);
   const seq = attr(node, 'seqNo').trim();
   if (seq === '') throw new InvalidHandler(`the settings ${name} of the handler ${handler} have no seqNo`);
   if (!/^\d+$/.test(seq)) throw new InvalidHandler(`the settings ${name} of the handler ${handler} have the seqNo "${seq}", not a number`);

@@ -14,6 +14,7 @@ export type { RemoteAccess, RemoteAccessUser } from './remote-access.ts';
 export { parseExtensionsConfig } from './extensions-config.ts';
 export type { ExtensionsConfig } from './extensions-config.ts';
 export { parseVmSettings } from './vm-settings.ts';
+export { extensionNameProblem, handlerNameProblem } from './names.ts';
 export type { VmSettings } from './vm-settings.ts';
 export { GUID_ZERO, ticksToDate, toTicks } from './extensions-summary.ts';
 export type {

@@ -14,6 +14,7 @@ import {
   toStatusBlobType,
   toTicks,
 } from './extensions-summary.ts';
+import { extensionNameProblem, handlerNameProblem } from './names.ts';
 
 export interface VmSettings {
   readonly hostGAPluginVersion: string | null;
@@ -144,12 +145,34 @@ function parseGaFamily(f: unknown): GaFamily {
 
 const STATES = ['enabled', 'disabled', 'uninstall'];
 
+/** A handler reported as invalid (its reason in the status), with nothing that could lead to a download or a path. */
+function invalidHandler(name: string, version: string, state: string, reason: string): ExtensionHandler {
+  return {
+    name,
+    version,
+    state,
+    manifestUris: [],
+    autoUpgrade: false,
+    runAsStartupTask: false,
+    isJson: false,
+    useExactVersion: false,
+    encodedSignature: null,
+    isMultiConfig: false,
+    settings: [],
+    invalidReason: reason,
+  };
+}
+
 function parseHandler(h: unknown): ExtensionHandler {
   if (!isObject(h)) throw bad('an extensionGoalStates entry is not an object');
   const name = reqString(h, 'name', 'extensionGoalStates[].');
   const where = `the extension ${name}: `;
   const version = reqString(h, 'version', where);
   const state = reqString(h, 'state', where);
+  // A name that cannot be a path makes the handler invalid, not the document (names.ts): it is reported, nothing
+  // else of it is read.
+  const unsafe = handlerNameProblem(name, version);
+  if (unsafe !== null) return invalidHandler(name, version, state, unsafe);
   if (!STATES.includes(state)) throw bad(`${where}state "${state}" is not one of ${STATES.join(', ')}`, { handler: name });
   const isMultiConfig = optBool(h, 'isMultiConfig');
   const additional = optArray(h, 'additionalLocations', where) ?? [];
@@ -160,6 +183,8 @@ function parseHandler(h: unknown): ExtensionHandler {
   const list = optArray(h, 'settings', where) ?? [];
   if (!isMultiConfig && list.length > 1) throw bad(`${where}a single-config extension has ${list.length} settings`, { handler: name });
   const settings = list.map((s) => parseSettings(s, h, name, state, isMultiConfig));
+  const badExtension = settings.map((s) => extensionNameProblem(name, s.name)).find((p) => p !== null);
+  if (badExtension) return invalidHandler(name, version, state, badExtension);
   applyDependencyLevels(optArray(h, 'dependsOn', where), settings, name, isMultiConfig);
   return {
     name,

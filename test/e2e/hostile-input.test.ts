@@ -1,0 +1,88 @@
+// Hostile input from the platform's documents and from extension packages (issue 11), with the BUILT binary in the
+// namespace sandbox against the fabric emulator: each test plants what an attacker would and asserts the safe
+// outcome from outside (the file that must not exist does not, the mode is masked, the status says why).
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ExtensionsHarness, extensionsConfig, handlerEntries, handlerZip, LIB, pluginManifest, type Json, type PluginSpec } from '../helpers/extensions.ts';
+
+const STATUS_BLOB = 'https://acct.blob.core.windows.net/vhds/vm.status?sv=2020-01-01&sig=SECRETSIG';
+
+describe('hostile names and packages from the platform', () => {
+  let x: ExtensionsHarness;
+  let inc = 0;
+  const manifestUrl = (name: string) => x.blob(`/manifests/${encodeURIComponent(name)}.xml`);
+  const pkgUrl = (name: string) => x.blob(`/pkgs/${encodeURIComponent(name)}.zip`);
+  const plugin = (name: string, version = '1.0.0', extra: Partial<PluginSpec> = {}): PluginSpec => ({ name, version, state: 'enabled', manifestUrl: manifestUrl(name), seqNo: 0, ...extra });
+  const serve = (plugins: PluginSpec[]) => x.serve({ extensionsConfig: extensionsConfig({ incarnation: ++inc, plugins, statusBlob: STATUS_BLOB }) }, inc);
+  const entryOf = (doc: Json, name: string) => handlerEntries(doc).find((h: Json) => h.handlerName === name);
+
+  before(async () => {
+    x = await ExtensionsHarness.start();
+  });
+  after(() => x?.close());
+
+  /** Registers a manifest listing `version` and the package for `name`, so a download would succeed if attempted. */
+  async function offer(name: string, version: string, zip: Buffer): Promise<void> {
+    await x.register({ [manifestUrl(name)]: pluginManifest([{ version, uris: [pkgUrl(name)] }]), [pkgUrl(name)]: zip });
+  }
+
+  // Upstream (2.15) downloads "../../../etc/advpwn" to /etc/advpwn__1.0.0.zip, unpacks and runs it from
+  // /etc/advpwn-1.0.0/ and makes /etc/advpwn/ as its log folder (issue 11 finding 3).
+  test('handler names and versions that climb out of Lib.Dir: invalid with a clear status, nothing written, the others run', async () => {
+    const good = 'Test.Good';
+    await offer(good, '1.0.0', handlerZip({ name: good, version: '1.0.0' }));
+    await offer('../../../etc/advpwn', '1.0.0', handlerZip({ name: 'Adv.Pwn', version: '1.0.0' }));
+    await offer('Test.Ver', '1.0/../../../../etc/verpwn', handlerZip({ name: 'Test.Ver', version: '1.0' }));
+    const r = await (async () => {
+      await serve([plugin(good), plugin('../../../etc/advpwn'), plugin('Test.Ver', '1.0/../../../../etc/verpwn')]);
+      return x.once();
+    })();
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.ops, [`install ${good} 1.0.0 seq=0 uninstall=NOT_RUN from=`, `enable ${good} 1.0.0 seq=0 uninstall=NOT_RUN from=`]);
+    const adv = entryOf(r.status, '../../../etc/advpwn');
+    assert.equal(adv?.status, 'NotReady', JSON.stringify(handlerEntries(r.status)));
+    assert.equal(adv?.code, -1);
+    assert.match(adv?.formattedMessage?.message ?? '', /the handler name "\.\.\/\.\.\/\.\.\/etc\/advpwn" is not a valid handler name/);
+    const ver = entryOf(r.status, 'Test.Ver');
+    assert.equal(ver?.status, 'NotReady');
+    assert.match(ver?.formattedMessage?.message ?? '', /the version "1\.0\/\.\.\/\.\.\/\.\.\/\.\.\/etc\/verpwn" of the handler Test\.Ver is not a valid version/);
+    assert.equal(entryOf(r.status, good)?.status, 'Ready');
+    assert.equal(await x.sh('ls -a /etc /var/lib /var/log | grep -c pwn || true'), '0', 'nothing named after the hostile handlers anywhere');
+    const lib = await x.sh(`ls ${LIB}`);
+    assert.ok(!/advpwn|Adv\.Pwn|Test\.Ver/.test(lib), lib);
+  });
+
+  // Upstream keeps the zip's modes: a 0666 entry is extracted world-writable in a root-run handler directory.
+  test('package modes are masked: no group/world write, no setuid, on files and directories', async () => {
+    const name = 'Test.Modes';
+    const zip = handlerZip({
+      name,
+      version: '1.0.0',
+      modes: { enable: 0o4777 },
+      extra: [
+        { name: 'data/', data: '', mode: 0o777 },
+        { name: 'data/open.txt', data: 'x', mode: 0o666 },
+      ],
+    });
+    await offer(name, '1.0.0', zip);
+    await serve([plugin(name)]);
+    const r = await x.once();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(entryOf(r.status, name)?.status, 'Ready', JSON.stringify(handlerEntries(r.status)));
+    const base = `${LIB}/${name}-1.0.0`;
+    assert.equal(await x.sh(`stat -c '%a %n' ${base}/bin/enable.sh ${base}/data ${base}/data/open.txt`), [`755 ${base}/bin/enable.sh`, `755 ${base}/data`, `744 ${base}/data/open.txt`].join('\n'));
+  });
+
+  test('a package entry whose name holds a newline: refused with the entry named, nothing unpacked', async () => {
+    const name = 'Test.Newline';
+    await offer(name, '1.0.0', handlerZip({ name, version: '1.0.0', extra: [{ name: 'bin/evil\n.sh', data: 'x' }] }));
+    await serve([plugin(name)]);
+    const r = await x.once();
+    assert.equal(r.code, 0, r.stderr);
+    const e = entryOf(r.status, name);
+    assert.equal(e?.status, 'NotReady', JSON.stringify(handlerEntries(r.status)));
+    assert.match(e?.formattedMessage?.message ?? '', /entry "bin\/evil\\n\.sh" .* control character/);
+    assert.ok(!x.exists(`${LIB}/${name}-1.0.0/bin`), 'nothing unpacked');
+    assert.deepEqual(r.ops, []);
+  });
+});
