@@ -8,19 +8,20 @@ import { collectLogs } from '../commands/collect-logs.ts';
 import type { ExtensionsLoop } from '../extensions/loop.ts';
 import { log } from '../log/logger.ts';
 import { detectDistro } from '../os/distro.ts';
-import { rdmaEnabled, rdmaTask } from '../os/rdma.ts';
+import { rdmaEnabled } from '../os/rdma.ts';
 import { consumeHypervEntropy } from '../os/hyperv-entropy.ts';
 import { ensureResourceDisk } from '../os/resource-disk/index.ts';
 import { applyScsiTimeoutConfig } from '../os/scsi-timeout.ts';
 import { isAgentDisabled } from '../provisioning/provisioned-marker.ts';
 import { runProvisioning, type ProvisionResult } from '../provisioning/provision.ts';
+import { PeriodicTasks, type PeriodicTask } from '../util/periodic.ts';
 import { OUR_VERSION } from '../version.ts';
 import { dhcpWatchApplies, machineDhcpWatchTask } from './dhcp-watch.ts';
 import { firewallTask } from './firewall.ts';
 import { hostnameMonitorTask } from './hostname-monitor.ts';
-import { PeriodicTasks, type PeriodicTask } from './periodic.ts';
 import { persistentNetTask } from './persistent-net.ts';
 import { acquirePidFile } from './pid-file.ts';
+import { rdmaTask } from './rdma-task.ts';
 import { StopSignal } from './stop-signal.ts';
 
 

@@ -6,7 +6,7 @@ import type { Config } from '../config/index.ts';
 import { AgentError } from '../errors.ts';
 import { log } from '../log/logger.ts';
 import { run, which } from '../os/exec.ts';
-import type { PeriodicTask } from './periodic.ts';
+import type { PeriodicTask } from '../util/periodic.ts';
 
 const TIMEOUT_MS = 10_000;
 
