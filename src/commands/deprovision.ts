@@ -6,8 +6,8 @@ import type { Invocation } from '../cli.ts';
 import type { Config } from '../config/index.ts';
 import { log } from '../log/logger.ts';
 import { detectProfile, type DistroProfile } from '../os/distro-profile.ts';
-import { executePlan } from '../os/deprovision/execute.ts';
-import { buildPlan, gatherFacts } from '../os/deprovision/plan.ts';
+import { executePlan } from '../deprovision/execute.ts';
+import { buildPlan, gatherFacts } from '../deprovision/plan.ts';
 
 export interface DeprovisionOptions {
   /** default: whether the command is -deprovision+user */
