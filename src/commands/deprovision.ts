@@ -2,7 +2,7 @@
 // unless -force, then clean the VM for capture. SIGINT aborts while the question is open and is ignored once the
 // actions run, as in the Python agent.
 import { createInterface } from 'node:readline';
-import type { Invocation } from '../cli.ts';
+import type { Invocation } from './invocation.ts';
 import type { Config } from '../config/index.ts';
 import { log } from '../log/logger.ts';
 import { detectProfile, type DistroProfile } from '../os/distro-profile.ts';

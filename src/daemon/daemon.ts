@@ -4,7 +4,6 @@
 // exits cleanly; a restart resumes from the state on disk (the provisioned marker, handler state files).
 import type { Config } from '../config/index.ts';
 import { describeError } from '../errors.ts';
-import { collectLogs } from '../commands/collect-logs.ts';
 import type { ExtensionsLoop } from '../extensions/loop.ts';
 import { log } from '../log/logger.ts';
 import { detectDistro } from '../os/distro.ts';
@@ -19,6 +18,7 @@ import { OUR_VERSION } from '../version.ts';
 import { dhcpWatchApplies, machineDhcpWatchTask } from './dhcp-watch.ts';
 import { firewallTask } from './firewall.ts';
 import { hostnameMonitorTask } from './hostname-monitor.ts';
+import { collectLogs } from './log-collector.ts';
 import { persistentNetTask } from './persistent-net.ts';
 import { acquirePidFile } from './pid-file.ts';
 import { rdmaTask } from './rdma-task.ts';
