@@ -11,7 +11,7 @@ import type { DistroProfile } from '../os/distro-profile.ts';
 import { run, which } from '../os/exec.ts';
 import { setHostname } from '../provisioning/hostname.ts';
 import { deleteRootPassword } from '../provisioning/root-password.ts';
-import { lookupUser, readUidMin } from '../provisioning/user.ts';
+import { lookupUser, readUidMin } from '../os/user.ts';
 import { emptyDirs, removeFiles } from './files.ts';
 import { describeAction, type DeprovisionAction } from './plan.ts';
 

@@ -14,7 +14,7 @@ import { log } from '../log/logger.ts';
 import { detectDistro } from '../os/distro.ts';
 import { agentSupportedFeatures, buildAggregateStatus, formatAggregateStatus } from '../status/aggregate.ts';
 import { uploadStatus } from '../status/upload.ts';
-import { RemoteAccessHandler, redactRemoteAccess } from '../provisioning/remote-access.ts';
+import { RemoteAccessHandler, redactRemoteAccess } from './remote-access.ts';
 import { COMPAT_AGENT_VERSION } from '../version.ts';
 import { clearFastTrackState, readFastTrackTicks, saveFastTrackState } from './fast-track-state.ts';
 import { InitialGoalState } from './initial-goal-state.ts';

@@ -15,8 +15,8 @@ import { deleteRootPassword } from '../../src/provisioning/root-password.ts';
 import { configureSshd } from '../../src/provisioning/sshd-apply.ts';
 import { reloadSshd } from '../../src/provisioning/sshd-reload.ts';
 import { deployKeyPair, deployPublicKey } from '../../src/provisioning/ssh-keys.ts';
-import { grantSudo } from '../../src/provisioning/sudoers.ts';
-import { ensureUser, lookupUser, setUserPassword } from '../../src/provisioning/user.ts';
+import { grantSudo } from '../../src/os/sudoers.ts';
+import { ensureUser, lookupUser, setUserPassword } from '../../src/os/user.ts';
 
 const work = process.argv[2]!; // a scratch directory of the test
 const fixtures = process.argv[3]!;

@@ -12,8 +12,8 @@ import { parseRemoteAccess, type RemoteAccessUser } from '../fabric/documents/in
 import { log } from '../log/logger.ts';
 import { registerSecret } from '../log/redact.ts';
 import { run } from '../os/exec.ts';
-import { grantSudo, revokeSudo } from './sudoers.ts';
-import { lookupUser, readUidMin, setUserPassword, validateUserName, type PasswordOptions } from './user.ts';
+import { grantSudo, revokeSudo } from '../os/sudoers.ts';
+import { lookupUser, readUidMin, setUserPassword, validateUserName, type PasswordOptions } from '../os/user.ts';
 
 export const JIT_COMMENT = 'JIT_Account';
 
