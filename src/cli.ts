@@ -1,7 +1,7 @@
 // The waagent command line (docs/contract.md §3): single-dash spellings as the Python agent accepts them
 // (it strips any leading "-" or "/"), and "--" spellings.
 import { COMMANDS, type CommandName, type Invocation } from './commands/invocation.ts';
-import { AgentError } from './errors.ts';
+import { AgentError } from './util/errors.ts';
 
 const ALIASES: Record<string, CommandName> = { usage: 'help', h: 'help', '?': 'help' };
 const FLAGS = new Set(['verbose', 'force', 'once', 'debug', 'full']);

@@ -3,7 +3,7 @@
 import { fstatSync } from 'node:fs';
 import { parseArgs, USAGE } from './cli.ts';
 import type { Invocation } from './commands/invocation.ts';
-import { AgentError, describeError } from './errors.ts';
+import { AgentError, describeError } from './util/errors.ts';
 import { log, stderrIsJournal } from './log/logger.ts';
 import { loadConfig, DEFAULT_CONFIG_PATH, Config } from './config/index.ts';
 

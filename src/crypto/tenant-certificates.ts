@@ -2,7 +2,7 @@
 // Certificates Data with the transport key and read the PKCS#12 inside. Writing the files (steps 6-7) and the
 // openssl CLI fallback live in src/fabric/certificates.ts and src/fabric/openssl-fallback.ts.
 import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
-import { isAgentError } from '../errors.ts';
+import { isAgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { decryptEnvelopedData } from './cms.ts';
 import { INTEGRITY_FAILED, parsePkcs12, type Pkcs12Contents } from './pkcs12.ts';

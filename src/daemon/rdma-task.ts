@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { libDirOf, type Config } from '../config/index.ts';
-import { AgentError, describeError } from '../errors.ts';
+import { AgentError, describeError } from '../util/errors.ts';
 import { rdmaAddress } from '../fabric/documents/index.ts';
 import { SHARED_CONFIG_XML } from '../fabric/goal-state.ts';
 import { setupRdma, type RdmaOptions } from '../os/rdma.ts';

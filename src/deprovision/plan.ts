@@ -4,7 +4,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { libDirOf, type Config } from '../config/index.ts';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { parseOvfEnv } from '../provisioning/ovf-env.ts';
 import type { DistroProfile } from '../os/distro-profile.ts';
 

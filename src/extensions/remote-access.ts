@@ -7,7 +7,7 @@
 // of either takes effect (upstream leaves it as it was).
 import type { Config } from '../config/index.ts';
 import { decryptEnvelopedData } from '../crypto/index.ts';
-import { AgentError, describeError } from '../errors.ts';
+import { AgentError, describeError } from '../util/errors.ts';
 import { parseRemoteAccess, type RemoteAccessUser } from '../fabric/documents/index.ts';
 import { log } from '../log/logger.ts';
 import { registerSecret } from '../log/redact.ts';

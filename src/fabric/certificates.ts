@@ -5,7 +5,7 @@ import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeCertificates, toPem, thumbprint, type CertificatesDecoder, type Pkcs12Contents } from '../crypto/index.ts';
-import { AgentError, describeError } from '../errors.ts';
+import { AgentError, describeError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 import { decodeWithOpenssl } from './openssl-fallback.ts';

@@ -1,6 +1,6 @@
 // The Instance Metadata Service client (docs/protocol.md §1.3): instance and compute metadata, with the
 // `Metadata: true` header, never through a proxy.
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { imdsUrl, type PlatformEndpoints } from './endpoints.ts';
 import type { HttpClient } from './http.ts';
 

@@ -3,7 +3,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { readPemBundle, type Pkcs12Contents } from '../crypto/index.ts';
-import { AgentError, describeError } from '../errors.ts';
+import { AgentError, describeError } from '../util/errors.ts';
 import { run } from '../os/exec.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 

@@ -5,7 +5,7 @@
 // so do we, with a warning. The routes learned in this process are kept for the DHCP client restart watch (§7.1).
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { describeError } from '../errors.ts';
+import { describeError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { WIRESERVER_IP } from '../util/wireserver-ip.ts';
 import { primaryInterface } from './dhcp-hostname.ts';

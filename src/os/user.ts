@@ -4,7 +4,7 @@
 // In os because provisioning, the RemoteAccess JIT accounts (§2.9) and -deprovision+user all use it.
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/index.ts';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { registerSecret } from '../log/redact.ts';
 import { run } from './exec.ts';

@@ -4,7 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Config } from '../../src/config/index.ts';
-import { describeError } from '../../src/errors.ts';
+import { describeError } from '../../src/util/errors.ts';
 import { run } from '../../src/os/exec.ts';
 import { handleCustomData } from '../../src/provisioning/custom-data.ts';
 import { hostKeyFingerprint, regenerateHostKeys } from '../../src/provisioning/host-keys.ts';

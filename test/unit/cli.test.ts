@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { USAGE, parseArgs } from '../../src/cli.ts';
 import { COMMANDS } from '../../src/commands/invocation.ts';
-import { isAgentError } from '../../src/errors.ts';
+import { isAgentError } from '../../src/util/errors.ts';
 
 // docs/contract.md §3, written out here so that a command dropped from src/cli.ts is noticed
 const DESIGN_COMMANDS = [

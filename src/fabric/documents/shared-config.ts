@@ -1,6 +1,6 @@
 // SharedConfig (docs/protocol.md §2.7). The caller saves the raw text verbatim to
 // <lib>/SharedConfig.xml; the agent itself only reads the instances, for the RDMA address of §8.4.
-import { AgentError } from '../../errors.ts';
+import { AgentError } from '../../util/errors.ts';
 import { attr, findAll } from '../../xml/index.ts';
 import { parseDocument } from './common.ts';
 
