@@ -1,8 +1,9 @@
 // Entry point: parse the command line, load the configuration, set up logging, run one command.
 // Command modules are imported lazily so that -version and -help stay cheap to start.
 import { fstatSync } from 'node:fs';
-import { parseArgs, USAGE, type Invocation } from './cli.ts';
-import { AgentError, describeError } from './errors.ts';
+import { parseArgs, USAGE } from './cli.ts';
+import type { Invocation } from './commands/invocation.ts';
+import { AgentError, describeError } from './util/errors.ts';
 import { log, stderrIsJournal } from './log/logger.ts';
 import { loadConfig, DEFAULT_CONFIG_PATH, Config } from './config/index.ts';
 

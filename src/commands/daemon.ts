@@ -1,6 +1,6 @@
 // waagent -daemon (docs/contract.md §3, docs/protocol.md §7.1): provisioning, then the goal-state / extension / status
 // loop and the periodic OS duties, in this one process until SIGTERM.
-import type { Invocation } from '../cli.ts';
+import type { Invocation } from './invocation.ts';
 import { DEFAULT_CONFIG_PATH, type Config } from '../config/index.ts';
 import { runDaemon } from '../daemon/daemon.ts';
 import { openExtensionsLoop } from '../extensions/loop.ts';

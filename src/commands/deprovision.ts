@@ -2,12 +2,12 @@
 // unless -force, then clean the VM for capture. SIGINT aborts while the question is open and is ignored once the
 // actions run, as in the Python agent.
 import { createInterface } from 'node:readline';
-import type { Invocation } from '../cli.ts';
+import type { Invocation } from './invocation.ts';
 import type { Config } from '../config/index.ts';
 import { log } from '../log/logger.ts';
 import { detectProfile, type DistroProfile } from '../os/distro-profile.ts';
-import { executePlan } from '../os/deprovision/execute.ts';
-import { buildPlan, gatherFacts } from '../os/deprovision/plan.ts';
+import { executePlan } from '../deprovision/execute.ts';
+import { buildPlan, gatherFacts } from '../deprovision/plan.ts';
 
 export interface DeprovisionOptions {
   /** default: whether the command is -deprovision+user */

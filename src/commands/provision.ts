@@ -1,6 +1,6 @@
 // waagent -provision (ours, docs/contract.md §3): the provisioning phase once. Exit 0 when Ready was reported (or the
 // VM was provisioned already), 1 when provisioning failed (NotReady/ProvisioningFailed was reported).
-import type { Invocation } from '../cli.ts';
+import type { Invocation } from './invocation.ts';
 import type { Config } from '../config/index.ts';
 import { runProvisioning } from '../provisioning/provision.ts';
 

@@ -2,7 +2,7 @@
 // runs the same loop in its own process). Every Extensions.GoalStatePeriod (InitialGoalStatePeriod until the first
 // goal state converged): fetch the goal state, process extensions on a new extensions goal state id, build and
 // upload the status blob. -once: one iteration, then exit.
-import type { Invocation } from '../cli.ts';
+import type { Invocation } from './invocation.ts';
 import { DEFAULT_CONFIG_PATH, type Config } from '../config/index.ts';
 import { StopSignal } from '../daemon/stop-signal.ts';
 import { openExtensionsLoop } from '../extensions/loop.ts';

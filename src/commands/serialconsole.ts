@@ -3,9 +3,9 @@
 // grub2-mkconfig / update-grub. Flatcar has no /etc/default/grub: linux_append in the OEM partition's grub.cfg.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Invocation } from '../cli.ts';
+import type { Invocation } from './invocation.ts';
 import type { Config } from '../config/index.ts';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 import { detectProfile, type DistroProfile } from '../os/distro-profile.ts';

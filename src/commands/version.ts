@@ -1,4 +1,4 @@
-import { AGENT_NAME, COMPAT_AGENT_VERSION, OUR_VERSION } from '../version.ts';
+import { AGENT_NAME, COMPAT_AGENT_VERSION, OUR_VERSION } from '../util/version.ts';
 import { detectDistro } from '../os/distro.ts';
 
 export function versionText(): string {

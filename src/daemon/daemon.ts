@@ -3,24 +3,25 @@
 // extension / status cycle and the periodic OS duties, each on its own period. SIGTERM ends the current step and
 // exits cleanly; a restart resumes from the state on disk (the provisioned marker, handler state files).
 import type { Config } from '../config/index.ts';
-import { describeError } from '../errors.ts';
-import { collectLogs } from '../commands/collect-logs.ts';
+import { describeError } from '../util/errors.ts';
 import type { ExtensionsLoop } from '../extensions/loop.ts';
 import { log } from '../log/logger.ts';
 import { detectDistro } from '../os/distro.ts';
-import { rdmaEnabled, rdmaTask } from '../os/rdma.ts';
+import { rdmaEnabled } from '../os/rdma.ts';
 import { consumeHypervEntropy } from '../os/hyperv-entropy.ts';
 import { ensureResourceDisk } from '../os/resource-disk/index.ts';
 import { applyScsiTimeoutConfig } from '../os/scsi-timeout.ts';
 import { isAgentDisabled } from '../provisioning/provisioned-marker.ts';
 import { runProvisioning, type ProvisionResult } from '../provisioning/provision.ts';
-import { OUR_VERSION } from '../version.ts';
+import { PeriodicTasks, type PeriodicTask } from '../util/periodic.ts';
+import { OUR_VERSION } from '../util/version.ts';
 import { dhcpWatchApplies, machineDhcpWatchTask } from './dhcp-watch.ts';
 import { firewallTask } from './firewall.ts';
 import { hostnameMonitorTask } from './hostname-monitor.ts';
-import { PeriodicTasks, type PeriodicTask } from './periodic.ts';
+import { collectLogs } from './log-collector.ts';
 import { persistentNetTask } from './persistent-net.ts';
 import { acquirePidFile } from './pid-file.ts';
+import { rdmaTask } from './rdma-task.ts';
 import { StopSignal } from './stop-signal.ts';
 
 

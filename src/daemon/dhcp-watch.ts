@@ -8,7 +8,7 @@ import { log } from '../log/logger.ts';
 import { wireServerOverride } from '../fabric/endpoints.ts';
 import { detectProfile, type DhcpClient } from '../os/distro-profile.ts';
 import { applyDhcpRoutes, learnedDhcpRoutes, type DhcpRoutes } from '../os/routes.ts';
-import type { PeriodicTask } from './periodic.ts';
+import type { PeriodicTask } from '../util/periodic.ts';
 
 /** The process the Python agent's osutil watches for each DHCP client (RedhatOSUtil still looks for dhclient). */
 export function dhcpClientProcess(client: DhcpClient): string {

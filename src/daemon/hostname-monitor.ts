@@ -8,7 +8,7 @@ import { libDirOf, type Config } from '../config/index.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 import { publishHostname } from '../provisioning/hostname.ts';
-import type { PeriodicTask } from './periodic.ts';
+import type { PeriodicTask } from '../util/periodic.ts';
 
 const CLOUD_INIT_SET_HOSTNAME = '/var/lib/cloud/data/set-hostname';
 

@@ -10,7 +10,7 @@
 import { accessSync, constants as fsc, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { constants as osc } from 'node:os';
 import { join } from 'node:path';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { run, type RunResult } from '../os/exec.ts';
 import { appendCommandLog, commandLogPath } from './command-log.ts';

@@ -5,7 +5,7 @@
 // loop starts, or goes away for days, only makes cycles fail until it is back.
 import { hostname } from 'node:os';
 import { libDirOf, type Config } from '../config/index.ts';
-import { describeError } from '../errors.ts';
+import { describeError } from '../util/errors.ts';
 import type { StatusUploadBlob } from '../fabric/documents/index.ts';
 import { HostPluginClient, type HttpClient } from '../fabric/index.ts';
 import { openPlatformSession, type PlatformSession, type SessionOptions } from '../fabric/session.ts';
@@ -14,8 +14,8 @@ import { log } from '../log/logger.ts';
 import { detectDistro } from '../os/distro.ts';
 import { agentSupportedFeatures, buildAggregateStatus, formatAggregateStatus } from '../status/aggregate.ts';
 import { uploadStatus } from '../status/upload.ts';
-import { RemoteAccessHandler, redactRemoteAccess } from '../provisioning/remote-access.ts';
-import { COMPAT_AGENT_VERSION } from '../version.ts';
+import { RemoteAccessHandler, redactRemoteAccess } from './remote-access.ts';
+import { COMPAT_AGENT_VERSION } from '../util/version.ts';
 import { clearFastTrackState, readFastTrackTicks, saveFastTrackState } from './fast-track-state.ts';
 import { InitialGoalState } from './initial-goal-state.ts';
 import { createLifecyclePorts } from './lifecycle/adapters.ts';

@@ -5,10 +5,10 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import type { Dispatcher } from 'undici';
-import { AgentError, describeError, isAgentError } from '../errors.ts';
+import { AgentError, describeError, isAgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { redactUrl } from '../log/redact.ts';
-import { USER_AGENT } from '../version.ts';
+import { USER_AGENT } from '../util/version.ts';
 import { proxyFor, type ProxySettings } from './proxy.ts';
 
 export const DEFAULT_TIMEOUT_MS = 10_000;

@@ -2,8 +2,9 @@
 // protocol-version check, the transport certificate and a goal-state fetcher, over one HTTP client. Commands
 // (-goal-state, -provision, -run-exthandlers, -daemon) open a session and close it when they are done.
 import { libDirOf, type Config } from '../config/index.ts';
-import { generateTransportCertificateAsync, installCertificates } from '../crypto/index.ts';
+import { generateTransportCertificateAsync } from '../crypto/index.ts';
 import { log } from '../log/logger.ts';
+import { installCertificates } from './certificates.ts';
 import { discoverWireServer, type DiscoveredEndpoint } from './discovery/index.ts';
 import type { DiscoverOptions } from './discovery/dhcp-send.ts';
 import { platformEndpoints, type PlatformEndpoints } from './endpoints.ts';

@@ -1,8 +1,8 @@
 // The WireServer client (docs/protocol.md §2.2–§2.4, §2.8, §3.1): versions check, goal state with the
 // RoleInstance retry, its documents, Certificates with the cipher fallback, and health reports.
-import { AgentError, describeError, isAgentError } from '../errors.ts';
+import { AgentError, describeError, isAgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
-import { AGENT_NAME } from '../version.ts';
+import { AGENT_NAME } from '../util/version.ts';
 import {
   buildHealthReport,
   isMissingRoleInstance,

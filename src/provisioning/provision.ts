@@ -4,7 +4,7 @@
 // known and always before Ready, which is sent only after the `provisioned` marker is written (§10 item 26).
 import { join } from 'node:path';
 import { libDirOf, type Config } from '../config/index.ts';
-import { describeError } from '../errors.ts';
+import { describeError } from '../util/errors.ts';
 import type { FullGoalState } from '../fabric/goal-state.ts';
 import { openPlatformSession, type PlatformSession } from '../fabric/session.ts';
 import { log } from '../log/logger.ts';

@@ -1,7 +1,7 @@
 // How provisioning tells the world (docs/protocol.md §3.1, §4.4; docs/peers.md §7): health reports to the WireServer
 // for the goal state's incarnation, container and role instance, and a Hyper-V KVP PROVISIONING_REPORT record,
 // which the host can read even when the WireServer cannot be reached.
-import { describeError } from '../errors.ts';
+import { describeError } from '../util/errors.ts';
 import type { FullGoalState } from '../fabric/goal-state.ts';
 import type { PlatformSession } from '../fabric/session.ts';
 import { log } from '../log/logger.ts';

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { log } from '../log/logger.ts';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { detectProfile, type DistroProfile } from '../os/distro-profile.ts';
 import { run } from '../os/exec.ts';
 

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { handlerZip as packageZip, OPS } from '../helpers/extensions.ts';
-import type { Invocation } from '../../src/cli.ts';
+import type { Invocation } from '../../src/commands/invocation.ts';
 import { runExtHandlersCommand } from '../../src/commands/run-exthandlers.ts';
 import { parseConfig } from '../../src/config/index.ts';
 import { processChannel } from '../../src/extensions/download.ts';

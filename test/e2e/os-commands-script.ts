@@ -6,7 +6,7 @@ import { collectLogsCommand } from '../../src/commands/collect-logs.ts';
 import { deprovisionCommand } from '../../src/commands/deprovision.ts';
 import { serialconsoleCommand } from '../../src/commands/serialconsole.ts';
 import { loadConfig } from '../../src/config/index.ts';
-import { describeError } from '../../src/errors.ts';
+import { describeError } from '../../src/util/errors.ts';
 import { log } from '../../src/log/logger.ts';
 
 const [command, ...flags] = process.argv.slice(2);

@@ -4,7 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Config } from '../../src/config/index.ts';
-import { describeError } from '../../src/errors.ts';
+import { describeError } from '../../src/util/errors.ts';
 import { run } from '../../src/os/exec.ts';
 import { handleCustomData } from '../../src/provisioning/custom-data.ts';
 import { hostKeyFingerprint, regenerateHostKeys } from '../../src/provisioning/host-keys.ts';
@@ -15,8 +15,8 @@ import { deleteRootPassword } from '../../src/provisioning/root-password.ts';
 import { configureSshd } from '../../src/provisioning/sshd-apply.ts';
 import { reloadSshd } from '../../src/provisioning/sshd-reload.ts';
 import { deployKeyPair, deployPublicKey } from '../../src/provisioning/ssh-keys.ts';
-import { grantSudo } from '../../src/provisioning/sudoers.ts';
-import { ensureUser, lookupUser, setUserPassword } from '../../src/provisioning/user.ts';
+import { grantSudo } from '../../src/os/sudoers.ts';
+import { ensureUser, lookupUser, setUserPassword } from '../../src/os/user.ts';
 
 const work = process.argv[2]!; // a scratch directory of the test
 const fixtures = process.argv[3]!;

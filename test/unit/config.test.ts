@@ -6,7 +6,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Config, loadConfig, parseConfig, formatValue, SCHEMA, convert, parsePyInt, specOf, type ConfigKey } from '../../src/config/index.ts';
-import { isAgentError } from '../../src/errors.ts';
+import { isAgentError } from '../../src/util/errors.ts';
 
 const F = '/etc/waagent.conf';
 

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeCertificates, installCertificates, type CertificatesDecoder } from '../../src/crypto/index.ts';
+import { decodeCertificates, type CertificatesDecoder } from '../../src/crypto/index.ts';
+import { installCertificates } from '../../src/fabric/certificates.ts';
 import { log, type LogSink } from '../../src/log/logger.ts';
 import { FIXTURES, certificatesData, makeKeyPair, openssl, tempDir } from './crypto-helpers.ts';
 

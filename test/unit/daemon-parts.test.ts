@@ -10,7 +10,7 @@ import { Config } from '../../src/config/index.ts';
 import { cycleDelay, MAX_BACKOFF_MS } from '../../src/daemon/daemon.ts';
 import { iptablesRules, nftRuleset } from '../../src/daemon/firewall.ts';
 import { hostnameMonitorTask, recordedHostname } from '../../src/daemon/hostname-monitor.ts';
-import { PeriodicTasks } from '../../src/daemon/periodic.ts';
+import { PeriodicTasks } from '../../src/util/periodic.ts';
 import { movePersistentNetRules } from '../../src/daemon/persistent-net.ts';
 import { acquirePidFile } from '../../src/daemon/pid-file.ts';
 import { StopSignal } from '../../src/daemon/stop-signal.ts';

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { join } from 'node:path';
 import { FIXTURES } from '../helpers/paths.ts';
-import { AgentError, isAgentError } from '../../src/errors.ts';
+import { AgentError, isAgentError } from '../../src/util/errors.ts';
 import {
   buildHealthReport,
   deploymentIdOf,

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isAgentError } from '../../src/errors.ts';
+import { isAgentError } from '../../src/util/errors.ts';
 import { run } from '../../src/os/exec.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'waagent-exec-'));

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isAgentError } from '../../src/errors.ts';
+import { isAgentError } from '../../src/util/errors.ts';
 import { runHandlerCommand, noexecMountFor, type HandlerCommandOptions } from '../../src/extensions/command.ts';
 import { extensionEnvironment, extensionVariables, NOT_RUN } from '../../src/extensions/command-env.ts';
 import { formatOutput, MESSAGE_MAX_CHARS } from '../../src/extensions/command-output.ts';

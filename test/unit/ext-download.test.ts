@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
-import { isAgentError } from '../../src/errors.ts';
+import { isAgentError } from '../../src/util/errors.ts';
 import { createHttpClient, type HttpClientOptions } from '../../src/fabric/http.ts';
 import { HostPluginClient } from '../../src/fabric/hostplugin.ts';
 import {

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isAgentError } from '../../src/errors.ts';
+import { isAgentError } from '../../src/util/errors.ts';
 import { parseExtensionManifest, type ExtensionManifest } from '../../src/extensions/manifest.ts';
 import { chooseVersion, compareVersionTuples, versionMatches } from '../../src/extensions/version-choice.ts';
 import { FIXTURES } from '../helpers/paths.ts';

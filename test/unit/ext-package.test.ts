@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { createZip, type ZipWriteEntry } from '../../src/archive/zip-write.ts';
 import { Config } from '../../src/config/index.ts';
-import { isAgentError, type ErrorKind } from '../../src/errors.ts';
+import { isAgentError, type ErrorKind } from '../../src/util/errors.ts';
 import { handlerEnvironmentJson, writeHandlerEnvironment } from '../../src/extensions/package/handler-environment.ts';
 import { parseHandlerManifest, readHandlerManifest } from '../../src/extensions/package/handler-manifest.ts';
 import {

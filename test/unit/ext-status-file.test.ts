@@ -18,7 +18,7 @@ import {
   statusFilePath,
 } from '../../src/extensions/status-file.ts';
 import { readHeartbeat, UNRESPONSIVE } from '../../src/extensions/heartbeat.ts';
-import { isAgentError } from '../../src/errors.ts';
+import { isAgentError } from '../../src/util/errors.ts';
 import { FIXTURES } from '../helpers/paths.ts';
 
 const EXT = join(FIXTURES, 'tests', 'data', 'ext');

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHttpClient, backoffDelay, type HttpClientOptions } from '../../src/fabric/http.ts';
-import { isAgentError } from '../../src/errors.ts';
+import { isAgentError } from '../../src/util/errors.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, n: number) => void;
 

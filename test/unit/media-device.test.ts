@@ -5,7 +5,7 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync 
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Config } from '../../src/config/index.ts';
-import { isAgentError } from '../../src/errors.ts';
+import { isAgentError } from '../../src/util/errors.ts';
 import { dvdCandidates, isEjectable } from '../../src/provisioning/media/device.ts';
 import { existingMountPoint, kernelMediaFilesystems, mountReadOnly } from '../../src/provisioning/media/kernel-mount.ts';
 import { readOvfEnv, type MediaOptions } from '../../src/provisioning/media/read-ovf-env.ts';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { type AgentError, isAgentError } from '../../src/errors.ts';
+import { type AgentError, isAgentError } from '../../src/util/errors.ts';
 import { ImageFile } from '../../src/provisioning/media/image-file.ts';
 import { listIsoRoot } from '../../src/provisioning/media/iso9660.ts';
 import { MAX_FILE_SIZE, readFileFromImage } from '../../src/provisioning/media/read-file.ts';

@@ -12,8 +12,8 @@ import { Config } from '../../src/config/index.ts';
 import { parseOsRelease } from '../../src/os/distro.ts';
 import { profileFor } from '../../src/os/distro-profile.ts';
 import { setDhcpHostname, withShellVar } from '../../src/os/dhcp-hostname.ts';
-import { withoutSudoersUser } from '../../src/os/deprovision/execute.ts';
-import { buildPlan } from '../../src/os/deprovision/plan.ts';
+import { withoutSudoersUser } from '../../src/deprovision/execute.ts';
+import { buildPlan } from '../../src/deprovision/plan.ts';
 import { REPO_ROOT } from '../helpers/paths.ts';
 
 const profile = (name: string) => profileFor(parseOsRelease(readFileSync(join(REPO_ROOT, 'test/fixtures/os-release', name), 'utf8')));

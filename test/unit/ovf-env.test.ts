@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { isAgentError } from '../../src/errors.ts';
+import { isAgentError } from '../../src/util/errors.ts';
 import { redact } from '../../src/log/redact.ts';
 import { parseOvfEnv, redactOvfEnv, type OvfEnv } from '../../src/provisioning/ovf-env.ts';
 import { FIXTURES } from '../fixtures/media/make-images.ts';

@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Config, type ConfigKey } from '../../src/config/index.ts';
-import { isAgentError, type ErrorKind } from '../../src/errors.ts';
+import { isAgentError, type ErrorKind } from '../../src/util/errors.ts';
 
 const made: string[] = [];
 // at exit, not in an after() hook: a hook registered from inside before() runs too early

@@ -14,7 +14,7 @@ import {
   truncateUtf8,
   writeProvisioningReport,
 } from '../../src/provisioning/kvp.ts';
-import { OUR_VERSION } from '../../src/version.ts';
+import { OUR_VERSION } from '../../src/util/version.ts';
 import { rejectsWith, tempRoot } from './prov-helpers.ts';
 
 const VM = 'D0DF4C54-4ECB-4A4B-9954-5BDF3ED5C3B8';

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { run } from '../../src/os/exec.ts';
-import { grantSudo, withSudoersLine } from '../../src/provisioning/sudoers.ts';
+import { grantSudo, withSudoersLine } from '../../src/os/sudoers.ts';
 import { configOn, rejectsWith, tempRoot } from './prov-helpers.ts';
 
 async function visudoAccepts(path: string): Promise<void> {

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { Config } from '../../src/config/index.ts';
 import { log } from '../../src/log/logger.ts';
 import { run } from '../../src/os/exec.ts';
-import { ensureUser, hashPassword, lookupUser, parseUidMin, readUidMin, setUserPassword, validateUserName } from '../../src/provisioning/user.ts';
+import { ensureUser, hashPassword, lookupUser, parseUidMin, readUidMin, setUserPassword, validateUserName } from '../../src/os/user.ts';
 import { fakeTools, rejectsWith, tempRoot } from './prov-helpers.ts';
 
 // Fake account tools on a fake passwd database: useradd adds the line getent prints (never the host's useradd).

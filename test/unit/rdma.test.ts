@@ -6,17 +6,16 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Config } from '../../src/config/index.ts';
+import { rdmaTask } from '../../src/daemon/rdma-task.ts';
+import { formatRdmaMac, rdmaAddress } from '../../src/fabric/documents/index.ts';
 import {
   datConfWithAddress,
   deviceConfigLine,
   driverTakesDeviceConfig,
   driverVersion,
-  formatRdmaMac,
   interfaceByMac,
   parseDriverVersion,
   rdmaEnabled,
-  rdmaSettings,
-  rdmaTask,
   setupRdma,
 } from '../../src/os/rdma.ts';
 import { FIXTURES, REPO_ROOT } from '../helpers/paths.ts';
@@ -51,16 +50,16 @@ function machine(driver: string | null, opts: { device?: boolean; macOn?: string
 
 describe('RDMA settings from SharedConfig (§2.7)', () => {
   it('reads the first Instance and adds colons to the MAC', () => {
-    assert.deepEqual(rdmaSettings(RDMA_XML), { ipv4: '172.16.1.4', mac: '00:15:5D:33:FF:1D' });
-    assert.equal(deviceConfigLine(rdmaSettings(RDMA_XML)), LINE);
+    assert.deepEqual(rdmaAddress(RDMA_XML), { ipv4: '172.16.1.4', mac: '00:15:5D:33:FF:1D' });
+    assert.equal(deviceConfigLine(rdmaAddress(RDMA_XML)), LINE);
     assert.equal(formatRdmaMac('00-15-5d-33-ff-1d'), '00:15:5d:33:ff:1d');
   });
 
   it('names what is missing or malformed in one sentence', async () => {
-    await rejectsWith(() => rdmaSettings(PLAIN_XML), 'protocol', /^the Instance MachineRole_IN_0 in SharedConfig has no rdmaIPv4Address or rdmaMacAddress attribute$/);
-    await rejectsWith(() => rdmaSettings('<SharedConfig><Instances/></SharedConfig>'), 'protocol', /^SharedConfig has no Instance element/);
-    await rejectsWith(() => rdmaSettings(RDMA_XML.replace('00155D33FF1D', '00155D33FF')), 'protocol', /^the rdmaMacAddress "00155D33FF" in SharedConfig is not a MAC address$/);
-    await rejectsWith(() => rdmaSettings(RDMA_XML.replace('172.16.1.4', 'ten')), 'protocol', /^the rdmaIPv4Address "ten" in SharedConfig is not an IPv4 address$/);
+    await rejectsWith(() => rdmaAddress(PLAIN_XML), 'protocol', /^the Instance MachineRole_IN_0 in SharedConfig has no rdmaIPv4Address or rdmaMacAddress attribute$/);
+    await rejectsWith(() => rdmaAddress('<SharedConfig><Instances/></SharedConfig>'), 'protocol', /^SharedConfig has no Instance element/);
+    await rejectsWith(() => rdmaAddress(RDMA_XML.replace('00155D33FF1D', '00155D33FF')), 'protocol', /^the rdmaMacAddress "00155D33FF" in SharedConfig is not a MAC address$/);
+    await rejectsWith(() => rdmaAddress(RDMA_XML.replace('172.16.1.4', 'ten')), 'protocol', /^the rdmaIPv4Address "ten" in SharedConfig is not an IPv4 address$/);
   });
 
   it('is on with any of the three RDMA keys', () => {
@@ -97,7 +96,7 @@ describe('setting RDMA up', () => {
   it('driver 4.0: writes the device, dat.conf and brings the RDMA interface up with the address', async () => {
     const m = machine('4.0.3', { macOn: 'eth1' });
     const tools = fakeTools({ ip: '' });
-    const r = await setupRdma(RDMA_XML, m.options);
+    const r = await setupRdma(rdmaAddress(RDMA_XML), m.options);
     assert.deepEqual(r, { settings: { ipv4: '172.16.1.4', mac: '00:15:5D:33:FF:1D' }, device: 'written', datConf: m.datConf, iface: 'eth1' });
     assert.equal(readFileSync(m.device, 'utf8'), LINE);
     assert.equal(readFileSync(m.datConf, 'utf8'), DAT_CONF.replace('"0.0.0.0 0"', '"172.16.1.4 0"'));
@@ -106,7 +105,7 @@ describe('setting RDMA up', () => {
 
   it('driver 4.1 or later: the device is left alone', async () => {
     const m = machine('4.1.0');
-    const r = await setupRdma(RDMA_XML, m.options);
+    const r = await setupRdma(rdmaAddress(RDMA_XML), m.options);
     assert.equal(r.device, 'skipped-driver-4.1');
     assert.equal(r.iface, null);
     assert.equal(readFileSync(m.device, 'utf8'), '');
@@ -114,7 +113,7 @@ describe('setting RDMA up', () => {
 
   it('no /dev/hvnd_rdma: nothing is written to it, dat.conf still gets the address', async () => {
     const m = machine(null, { device: false });
-    const r = await setupRdma(RDMA_XML, m.options);
+    const r = await setupRdma(rdmaAddress(RDMA_XML), m.options);
     assert.equal(r.device, 'no-device');
     assert.equal(r.datConf, m.datConf);
     assert.match(readFileSync(m.datConf, 'utf8'), /"172\.16\.1\.4 0"/);

@@ -13,7 +13,7 @@ import {
   listJitUsers,
   RemoteAccessHandler,
   redactRemoteAccess,
-} from '../../src/provisioning/remote-access.ts';
+} from '../../src/extensions/remote-access.ts';
 import { encryptRemoteAccessPasswords } from '../fabric/certificates.ts';
 import { openssl } from '../fabric/openssl.ts';
 import { configOn, fakeTools, rejectsWith, tempRoot } from './prov-helpers.ts';

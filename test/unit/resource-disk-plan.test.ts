@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, test } from 'node:test';
 import { Config } from '../../src/config/index.ts';
-import { isAgentError } from '../../src/errors.ts';
+import { isAgentError } from '../../src/util/errors.ts';
 import { ensureResourceDisk } from '../../src/os/resource-disk/index.ts';
 import { findMountPoint, parseMountinfo } from '../../src/os/resource-disk/mount.ts';
 import { fsTypeOf, mkfsCommand, planPartition, type DiskFacts } from '../../src/os/resource-disk/partition.ts';

@@ -13,7 +13,7 @@ import type { PlatformEndpoints } from '../../src/fabric/endpoints.ts';
 import { parseExtensionsConfig, parseVmSettings, type StatusUploadBlob } from '../../src/fabric/documents/index.ts';
 import { uploadStatus } from '../../src/status/upload.ts';
 import { MAX_PAGE_WRITE } from '../../src/status/page-blob.ts';
-import { isAgentError } from '../../src/errors.ts';
+import { isAgentError } from '../../src/util/errors.ts';
 import { log } from '../../src/log/logger.ts';
 import { FIXTURES } from '../helpers/paths.ts';
 import type { RecordedRequest } from '../fabric/types.ts';

@@ -6,7 +6,7 @@ import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { extractZipSafely, readZipEntries, readZipEntryData, zipEntryChunks, type ExtractLimits } from '../../src/archive/zip-read.ts';
 import { createZip, type ZipWriteEntry } from '../../src/archive/zip-write.ts';
-import { isAgentError, type ErrorKind } from '../../src/errors.ts';
+import { isAgentError, type ErrorKind } from '../../src/util/errors.ts';
 import { FIXTURES } from '../helpers/paths.ts';
 
 const VMACCESS = join(FIXTURES, 'tests/data/signing/Microsoft.OSTCExtensions.Edp.VMAccessForLinux__1.7.0.zip');

@@ -1,7 +1,7 @@
 // Status codes the platform (CRP) understands (the Python agent's ExtensionErrorCodes and
 // GoalStateAggregateStatusCodes), and the one error shape the lifecycle throws: an AgentError of kind
 // 'extension' whose context carries the code to report.
-import { AgentError, describeError, isAgentError } from '../../errors.ts';
+import { AgentError, describeError, isAgentError } from '../../util/errors.ts';
 
 export const CODE = {
   unknown: -1,

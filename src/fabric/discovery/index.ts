@@ -2,7 +2,7 @@
 // Protocol.EndpointDiscovery=dhcp, the route table and the lease files; then the persisted endpoint; then (the
 // daemon only) our own DHCPDISCOVER; finally the well-known 168.63.129.16.
 import { libDirOf, type Config } from '../../config/index.ts';
-import { describeError } from '../../errors.ts';
+import { describeError } from '../../util/errors.ts';
 import { log } from '../../log/logger.ts';
 import { applyDhcpRoutes, rememberDhcpRoutes, type DhcpRoutes } from '../../os/routes.ts';
 import { WIRESERVER_IP, wireServerOverride } from '../endpoints.ts';

@@ -1,5 +1,5 @@
 // GET /machine/?comp=goalstate (docs/protocol.md §2.4), read with the loose lookups of §2.5.
-import { AgentError, isAgentError } from '../../errors.ts';
+import { AgentError, isAgentError } from '../../util/errors.ts';
 import { find, urlOf } from '../../xml/index.ts';
 import { missing, parseDocument, requiredText } from './common.ts';
 

@@ -3,7 +3,7 @@
 // end of the medium is an error instead of a short buffer.
 import { open, type FileHandle } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { AgentError } from '../../errors.ts';
+import { AgentError } from '../../util/errors.ts';
 
 /** The largest single read the readers ever ask for (a directory or the file itself). */
 export const MAX_READ = 4 * 1024 * 1024;

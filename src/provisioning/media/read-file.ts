@@ -1,6 +1,6 @@
 // Reads one file from the root directory of a UDF or ISO 9660 medium in user space (docs/protocol.md
 // §4.3: the provisioning media is a UDF or ISO 9660 DVD), for kernels without those file systems.
-import { AgentError, describeError } from '../../errors.ts';
+import { AgentError, describeError } from '../../util/errors.ts';
 import { log } from '../../log/logger.ts';
 import { ImageFile } from './image-file.ts';
 import { hasIso9660, listIsoRoot, readIsoEntry, type IsoEntry } from './iso9660.ts';

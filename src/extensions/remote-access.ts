@@ -7,13 +7,13 @@
 // of either takes effect (upstream leaves it as it was).
 import type { Config } from '../config/index.ts';
 import { decryptEnvelopedData } from '../crypto/index.ts';
-import { AgentError, describeError } from '../errors.ts';
+import { AgentError, describeError } from '../util/errors.ts';
 import { parseRemoteAccess, type RemoteAccessUser } from '../fabric/documents/index.ts';
 import { log } from '../log/logger.ts';
 import { registerSecret } from '../log/redact.ts';
 import { run } from '../os/exec.ts';
-import { grantSudo, revokeSudo } from './sudoers.ts';
-import { lookupUser, readUidMin, setUserPassword, validateUserName, type PasswordOptions } from './user.ts';
+import { grantSudo, revokeSudo } from '../os/sudoers.ts';
+import { lookupUser, readUidMin, setUserPassword, validateUserName, type PasswordOptions } from '../os/user.ts';
 
 export const JIT_COMMENT = 'JIT_Account';
 

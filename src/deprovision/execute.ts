@@ -2,16 +2,16 @@
 // a half-cleaned image is worse than one with a single leftover, and the caller reports the failures.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config } from '../../config/index.ts';
-import { AgentError, describeError } from '../../errors.ts';
-import { log } from '../../log/logger.ts';
-import { writeFileAtomic } from '../atomic-file.ts';
-import { run, which } from '../exec.ts';
-import { setHostname } from '../../provisioning/hostname.ts';
-import { deleteRootPassword } from '../../provisioning/root-password.ts';
-import { lookupUser, readUidMin } from '../../provisioning/user.ts';
-import type { DistroProfile } from '../distro-profile.ts';
-import { setDhcpHostname } from '../dhcp-hostname.ts';
+import type { Config } from '../config/index.ts';
+import { AgentError, describeError } from '../util/errors.ts';
+import { log } from '../log/logger.ts';
+import { writeFileAtomic } from '../os/atomic-file.ts';
+import { setDhcpHostname } from '../os/dhcp-hostname.ts';
+import type { DistroProfile } from '../os/distro-profile.ts';
+import { run, which } from '../os/exec.ts';
+import { setHostname } from '../provisioning/hostname.ts';
+import { deleteRootPassword } from '../provisioning/root-password.ts';
+import { lookupUser, readUidMin } from '../os/user.ts';
 import { emptyDirs, removeFiles } from './files.ts';
 import { describeAction, type DeprovisionAction } from './plan.ts';
 

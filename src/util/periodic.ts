@@ -1,7 +1,8 @@
-// Periodic duties of the daemon (docs/protocol.md §7.1 "Env" and "Monitor" threads, §8.5–§8.7), run one at a
-// time in the daemon's single process: each task has a period and runs when due. A task that throws is logged
-// and retried at its next period; a task never holds up the others for longer than its own run.
-import { describeError } from '../errors.ts';
+// The runner of the daemon's periodic duties (docs/protocol.md §7.1 "Env" and "Monitor" threads, §8.5–§8.7), run
+// one at a time in the daemon's single process: each task has a period and runs when due. A task that throws is
+// logged and retried at its next period; a task never holds up the others for longer than its own run. Here, below
+// os, so that a duty's task can be built wherever its parts live; the duties themselves are in src/daemon/.
+import { describeError } from './errors.ts';
 import { log } from '../log/logger.ts';
 
 export interface PeriodicTask {

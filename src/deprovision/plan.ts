@@ -3,10 +3,10 @@
 // user name comes from ovf-env.xml while it still exists (step 9 reads it before step 6 empties the lib dir).
 import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import { libDirOf, type Config } from '../../config/index.ts';
-import { AgentError } from '../../errors.ts';
-import { parseOvfEnv } from '../../provisioning/ovf-env.ts';
-import type { DistroProfile } from '../distro-profile.ts';
+import { libDirOf, type Config } from '../config/index.ts';
+import { AgentError } from '../util/errors.ts';
+import { parseOvfEnv } from '../provisioning/ovf-env.ts';
+import type { DistroProfile } from '../os/distro-profile.ts';
 
 export type DeprovisionAction =
   | { kind: 'stop-service'; unit: string }

@@ -1,29 +1,13 @@
 // The openssl CLI path of docs/protocol.md §2.8 steps 4-5, kept only as a fallback for the day the
 // in-process decoder meets a file it cannot read. Works in a private (0700) directory under Lib.Dir.
-import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { AgentError, describeError } from '../errors.ts';
+import { readPemBundle, type Pkcs12Contents } from '../crypto/index.ts';
+import { AgentError, describeError } from '../util/errors.ts';
 import { run } from '../os/exec.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
-import type { Pkcs12Contents } from './pkcs12.ts';
 
 const TIMEOUT_MS = 60_000;
-
-/** Splits `openssl pkcs12 -nodes` output into DER certificates and private keys. */
-export function readPemBundle(text: string): Pkcs12Contents {
-  const certificates: Buffer[] = [];
-  const privateKeys: KeyObject[] = [];
-  const re = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
-  for (const m of text.matchAll(re)) {
-    if (m[1] === 'CERTIFICATE') {
-      certificates.push(Buffer.from(m[0].replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64'));
-    } else if (m[1]!.endsWith('PRIVATE KEY') && !m[1]!.startsWith('ENCRYPTED')) {
-      privateKeys.push(createPrivateKey(m[0]));
-    }
-  }
-  return { certificates, privateKeys };
-}
 
 export async function decodeWithOpenssl(openssl: string, cms: Buffer, keyPem: string, certPem: string, workDir: string): Promise<Pkcs12Contents> {
   const dir = mkdtempSync(join(workDir, '.certificates-'));

@@ -1,13 +1,14 @@
 // The provisioned user's sudo rule (docs/protocol.md §4.4 step 8, §10 item 34): one line in
 // <OS.SudoersDir>/waagent (mode 0440), NOPASSWD only when no password was provisioned, never duplicated,
-// and `#includedir` appended to the main sudoers file when the directory had to be created.
+// and `#includedir` appended to the main sudoers file when the directory had to be created. In os because
+// provisioning and the RemoteAccess JIT accounts (§2.9) both use it.
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config/index.ts';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
-import { writeFileAtomic } from '../os/atomic-file.ts';
-import { run, which } from '../os/exec.ts';
+import { writeFileAtomic } from './atomic-file.ts';
+import { run, which } from './exec.ts';
 
 export interface SudoersOptions {
   /** The main sudoers file; default: `sudoers` beside OS.SudoersDir (/etc/sudoers). */

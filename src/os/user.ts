@@ -1,12 +1,13 @@
 // The provisioned user account (docs/protocol.md §4.4 step 8, §10 item 35): `useradd -m` unless it exists, and
 // the password — hashed in-process with crypt(3) per Provisioning.PasswordCryptId / PasswordCryptSaltLength and set
 // with `usermod -p` — refused for system users (uid below UID_MIN) unless Provisioning.AllowResetSysUser is set.
+// In os because provisioning, the RemoteAccess JIT accounts (§2.9) and -deprovision+user all use it.
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/index.ts';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { registerSecret } from '../log/redact.ts';
-import { run } from '../os/exec.ts';
+import { run } from './exec.ts';
 import { cryptPassword } from '../crypto/index.ts';
 
 export interface UserInfo {

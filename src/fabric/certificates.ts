@@ -1,23 +1,19 @@
 // The tenant certificates pipeline of docs/protocol.md §2.8 (steps 4-7) without HTTP and XML:
-// CMS-decrypt the Certificates Data with the transport key, read the PKCS#12 inside, and write
-// <Lib.Dir>/<THUMBPRINT>.crt (0644) and <THUMBPRINT>.prv (0600), keys matched to certificates by public key.
-import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+// CMS-decrypt the Certificates Data with the transport key, read the PKCS#12 inside (both in src/crypto/),
+// and write <Lib.Dir>/<THUMBPRINT>.crt (0644) and <THUMBPRINT>.prv (0600), keys matched to certificates by public key.
+import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { AgentError, describeError, isAgentError } from '../errors.ts';
+import { decodeCertificates, toPem, thumbprint, type CertificatesDecoder, type Pkcs12Contents } from '../crypto/index.ts';
+import { AgentError, describeError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
-import { decryptEnvelopedData } from './cms.ts';
-import { toPem } from './der.ts';
 import { decodeWithOpenssl } from './openssl-fallback.ts';
-import { INTEGRITY_FAILED, parsePkcs12, type Pkcs12Contents } from './pkcs12.ts';
 
 export interface CertificateSummary {
   thumbprint: string;
   hasPrivateKey: boolean;
 }
-
-export type CertificatesDecoder = (cms: Buffer, transportKeyPem: string, transportCertPem: string) => Pkcs12Contents;
 
 export interface InstallCertificatesOptions {
   /** The base64 text of the Certificates document's Data element (line breaks allowed). */
@@ -29,26 +25,6 @@ export interface InstallCertificatesOptions {
   opensslPath: string | null;
   /** The in-process decoder (replaceable so that tests can exercise the fallback). */
   decode?: CertificatesDecoder;
-}
-
-/** Upper-case hex SHA-1 of the DER certificate, without colons (§10 item 7). */
-export function thumbprint(certDer: Buffer): string {
-  return createHash('sha1').update(certDer).digest('hex').toUpperCase();
-}
-
-/**
- * In-process §2.8 steps 4-5. The MAC is checked; on a mismatch we warn and read the content anyway,
- * because the Python agent runs `openssl pkcs12 -nomacver` first and so accepts such a PFX.
- */
-export function decodeCertificates(cms: Buffer, transportKeyPem: string, transportCertPem: string): Pkcs12Contents {
-  const pfx = decryptEnvelopedData(cms, transportKeyPem, transportCertPem);
-  try {
-    return parsePkcs12(pfx, '');
-  } catch (e) {
-    if (!isAgentError(e, 'crypto') || e.message !== INTEGRITY_FAILED) throw e;
-    log.warn(`${INTEGRITY_FAILED} for the tenant certificates; reading them without it, as the Python agent does`);
-    return parsePkcs12(pfx, '', { verifyMac: false });
-  }
 }
 
 function decodeBase64(text: string): Buffer {
