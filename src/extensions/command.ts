@@ -16,9 +16,8 @@ import { run, type RunResult } from '../os/exec.ts';
 import { appendCommandLog, commandLogPath } from './command-log.ts';
 import { DEFAULT_MAX_OUTPUT_BYTES, OutputCapture, formatOutput } from './command-output.ts';
 import { extensionSliceName, scopeArgv, scopeStarted, scopeUnitName, systemdRunPath, type SliceLimits } from './command-scope.ts';
-import { OPERATION_ERROR_CODE, OPERATION_TIMEOUT_SECONDS, TIMEOUT_ERROR_CODE, type HandlerOperation } from './command-timeouts.ts';
+import { OPERATIONS, TIMEOUT_ERROR_CODE, type Operation } from './handler-operations.ts';
 
-export type { HandlerOperation } from './command-timeouts.ts';
 export type { SliceLimits } from './command-scope.ts';
 
 export interface HandlerCommandOptions {
@@ -26,7 +25,7 @@ export interface HandlerCommandOptions {
   handlerDir: string;
   /** The HandlerManifest command string, e.g. "scripts/install.sh --verbose". */
   command: string;
-  operation: HandlerOperation;
+  operation: Operation;
   /** Defaults to the operation's timeout of §5.8. */
   timeoutMs?: number;
   /** The complete environment (see extensionEnvironment in command-env.ts). */
@@ -54,7 +53,7 @@ export interface HandlerCommandOptions {
 export type CommandOutcome = 'success' | 'failed' | 'timeout' | 'signal' | 'not-found' | 'not-executable';
 
 export interface HandlerCommandResult {
-  operation: HandlerOperation;
+  operation: Operation;
   outcome: CommandOutcome;
   /** The exit code of the command's shell; null when killed at the timeout or by a signal the agent saw. */
   exitCode: number | null;
@@ -162,7 +161,7 @@ export async function runHandlerCommand(o: HandlerCommandOptions): Promise<Handl
   // The first word is the script, relative to the handler dir (§10 item 20: publishers write "/bin/enable.sh").
   const scriptPath = join(o.handlerDir, rel.split(/\s+/)[0]!);
   const shellCommand = shellQuote(o.handlerDir + '/') + rel;
-  const timeoutMs = o.timeoutMs ?? OPERATION_TIMEOUT_SECONDS[o.operation] * 1000;
+  const timeoutMs = o.timeoutMs ?? OPERATIONS[o.operation].timeoutSeconds * 1000;
   const seconds = Math.round(timeoutMs / 100) / 10;
 
   mkdirSync(o.logDir, { recursive: true, mode: 0o700 });
@@ -237,7 +236,7 @@ export async function runHandlerCommand(o: HandlerCommandOptions): Promise<Handl
   const message = formatOutput(so.head, se.head);
 
   const { outcome, signal, note } = classify(r, scriptPath, o.handlerDir);
-  const errorCode = outcome === 'success' ? 0 : outcome === 'timeout' ? TIMEOUT_ERROR_CODE : OPERATION_ERROR_CODE[o.operation];
+  const errorCode = outcome === 'success' ? 0 : outcome === 'timeout' ? TIMEOUT_ERROR_CODE : OPERATIONS[o.operation].errorCode;
   const sentence = outcome === 'success' ? '' : describe(o, outcome, r, signal, note, seconds);
   const error =
     outcome === 'success'

@@ -10,6 +10,8 @@ import { extensionEnvironment, extensionVariables, NOT_RUN } from '../../src/ext
 import { formatOutput, MESSAGE_MAX_CHARS } from '../../src/extensions/command-output.ts';
 import { extensionSliceName, scopeArgv, scopeStarted, scopeUnitName } from '../../src/extensions/command-scope.ts';
 import { appendCommandLog, commandLogPath } from '../../src/extensions/command-log.ts';
+import { OPERATIONS, TIMEOUT_ERROR_CODE, manifestCommandKey, type Operation } from '../../src/extensions/handler-operations.ts';
+import { REPO_ROOT } from '../helpers/paths.ts';
 
 const made: string[] = [];
 process.once('exit', () => {
@@ -77,6 +79,38 @@ function killGroup(pgid: number): void {
     /* already gone */
   }
 }
+
+/** What upstream's ExtHandlerInstance hands launch_command (exthandlers.py), as [timeout seconds, error code]. */
+const UPSTREAM_OPERATIONS: Record<Operation, [number, number]> = {
+  install: [900, 1007], // timeout=900, PluginInstallProcessingFailed
+  enable: [300, 1009], // timeout=300, PluginEnableProcessingFailed
+  disable: [900, 1010], // timeout=900, PluginDisableProcessingFailed
+  update: [900, 1008], // timeout=900, PluginUpdateProcessingFailed
+  uninstall: [300, 1000], // launch_command's defaults: timeout=300, PluginProcessingError
+};
+
+test('the operations table: every operation, with the timeout and the error code upstream gives it', () => {
+  assert.deepEqual(Object.keys(OPERATIONS).sort(), Object.keys(UPSTREAM_OPERATIONS).sort());
+  for (const [op, [timeoutSeconds, errorCode]] of Object.entries(UPSTREAM_OPERATIONS)) {
+    assert.deepEqual(OPERATIONS[op as Operation], { timeoutSeconds, errorCode }, op);
+    assert.equal(manifestCommandKey(op as Operation), `${op}Command`);
+  }
+  assert.equal(TIMEOUT_ERROR_CODE, 1011); // PluginHandlerScriptTimedout
+});
+
+test('the operations table says what docs/protocol.md §5.8 says', () => {
+  const doc = readFileSync(join(REPO_ROOT, 'docs', 'protocol.md'), 'utf8');
+  const timeouts = /Timeouts: (.*?)\. Timeout → SIGKILL the\s+process group, code \*\*(\d+)\*\*\. Non-zero exit codes: (.*?)\./s.exec(doc);
+  assert.ok(timeouts, 'the timeouts sentence of §5.8');
+  const pairs = (text: string) => Object.fromEntries([...text.matchAll(/(\w+) \**(\d+)\**/g)].map((m) => [m[1]!, Number(m[2])]));
+  const documented = pairs(timeouts[1]!);
+  const codes = pairs(timeouts[3]!);
+  for (const op of Object.keys(OPERATIONS) as Operation[]) {
+    assert.equal(documented[op], OPERATIONS[op].timeoutSeconds, `${op} timeout`);
+    assert.equal(codes[op], OPERATIONS[op].errorCode, `${op} code`);
+  }
+  assert.equal(Number(timeouts[2]), TIMEOUT_ERROR_CODE);
+});
 
 test('a succeeding command: exit 0, its stdout in the files, the message, and a CommandExecution.log entry', async () => {
   const h = handler({ 'scripts/enable.sh': 'echo hello from enable; echo warned >&2' });

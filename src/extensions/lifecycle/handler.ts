@@ -3,13 +3,12 @@
 // restarts from the last completed step: HandlerState is the journal of the lifecycle.
 import type { ExtensionHandler, ExtensionSettings } from '../../fabric/documents/index.ts';
 import { log } from '../../log/logger.ts';
-import { CODE, OPERATION_CODE, codeOf, describeError, extensionError } from './codes.ts';
-import type { HandlerManifest, HandlerState, HandlerStatus, LifecyclePorts, Operation } from './ports.ts';
+import { OPERATIONS, TIMEOUT_ERROR_CODE, manifestCommandKey, type Operation } from '../handler-operations.ts';
+import { CODE, codeOf, describeError, extensionError } from './codes.ts';
+import type { HandlerManifest, HandlerState, HandlerStatus, LifecyclePorts } from './ports.ts';
 
 /** §5.8 value of the exit-code variables when the command was not run. */
 export const NOT_RUN = 'NOT_RUN';
-
-export const TIMEOUT_SECONDS: Record<Operation, number> = { install: 900, enable: 300, disable: 900, update: 900, uninstall: 300 };
 
 export class HandlerInstance {
   readonly handler: ExtensionHandler;
@@ -76,7 +75,7 @@ export class HandlerInstance {
 
   /** §5.8: runs one command; a failure throws with the operation's code (1011 on timeout). */
   async run(op: Operation, ext: ExtensionSettings | null, env: Record<string, string> = {}): Promise<void> {
-    const command = this.manifest()[`${op}Command`];
+    const command = this.manifest()[manifestCommandKey(op)];
     const who = `${this.fullName(ext)} ${this.version}`;
     log.info(`${who}: ${op} [${command}]`);
     const res = await this.#p.commands.run({
@@ -89,12 +88,12 @@ export class HandlerInstance {
       env,
     });
     if (res.timedOut) {
-      throw extensionError(CODE.timeout, `Timeout(${TIMEOUT_SECONDS[op]}): ${command} (${op} of ${who})\n${res.output}`.trimEnd(), {
-        exitCode: CODE.timeout,
+      throw extensionError(TIMEOUT_ERROR_CODE, `Timeout(${OPERATIONS[op].timeoutSeconds}): ${command} (${op} of ${who})\n${res.output}`.trimEnd(), {
+        exitCode: TIMEOUT_ERROR_CODE,
       });
     }
     if (res.exitCode !== 0) {
-      throw extensionError(OPERATION_CODE[op], `Non-zero exit code: ${res.exitCode}, ${command} (${op} of ${who})\n${res.output}`.trimEnd(), {
+      throw extensionError(OPERATIONS[op].errorCode, `Non-zero exit code: ${res.exitCode}, ${command} (${op} of ${who})\n${res.output}`.trimEnd(), {
         exitCode: res.exitCode,
       });
     }

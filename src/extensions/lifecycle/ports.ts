@@ -2,14 +2,13 @@
 // implementations (packages, manifests, commands, status files) live in other modules and are plugged in
 // by adapters.ts; unit tests plug in-memory fakes instead, so the order of operations can be checked alone.
 import type { ExtensionHandler, ExtensionSettings } from '../../fabric/documents/index.ts';
+import type { Operation } from '../handler-operations.ts';
 
 /** `<base>/config/HandlerState` (§5.7); a missing file reads as NotInstalled. */
 export type HandlerState = 'NotInstalled' | 'Installed' | 'Enabled' | 'FailedUpgrade';
 
 /** Multi-config per-extension state `<base>/config/<ext>.HandlerState` (§5.7); missing = disabled. */
 export type ExtensionState = 'enabled' | 'disabled';
-
-export type Operation = 'install' | 'enable' | 'disable' | 'update' | 'uninstall';
 
 /** The handler-level status `<base>/config/HandlerStatus` (§5.7), reported in the status blob. */
 export interface HandlerStatus {
