@@ -16,9 +16,11 @@ import { run, type RunResult } from '../os/exec.ts';
 import { appendCommandLog, commandLogPath } from './command-log.ts';
 import { DEFAULT_MAX_OUTPUT_BYTES, OutputCapture, formatOutput } from './command-output.ts';
 import { extensionSliceName, scopeArgv, scopeStarted, scopeUnitName, systemdRunPath, type SliceLimits } from './command-scope.ts';
-import { OPERATIONS, TIMEOUT_ERROR_CODE, type Operation } from './handler-operations.ts';
+import { commandError, failureCode, type CommandOutcome } from './command-outcome.ts';
+import { OPERATIONS, type Operation } from './handler-operations.ts';
 
 export type { SliceLimits } from './command-scope.ts';
+export type { CommandOutcome } from './command-outcome.ts';
 
 export interface HandlerCommandOptions {
   /** The handler base dir `<lib>/<Name>-<Version>`: the command's cwd and the root its path is relative to. */
@@ -46,12 +48,6 @@ export interface HandlerCommandOptions {
   systemd?: { runDir?: string; systemdRun?: string; systemctl?: string };
 }
 
-/**
- * success; failed (non-zero exit); timeout (killed at the timeout); signal (died of a signal); not-found (the
- * command's file is not in the handler dir); not-executable (the file lacks the execute bit, or its mount is noexec).
- */
-export type CommandOutcome = 'success' | 'failed' | 'timeout' | 'signal' | 'not-found' | 'not-executable';
-
 export interface HandlerCommandResult {
   operation: Operation;
   outcome: CommandOutcome;
@@ -68,7 +64,7 @@ export interface HandlerCommandResult {
   durationMs: number;
   /** 0 on success; else the §5.8 error code (1007–1010, 1000 uninstall, 1011 timeout). */
   errorCode: number;
-  /** The failure as an AgentError of kind 'extension' (context: operation, errorCode, exitCode…); null on success. */
+  /** The failure as the lifecycle reports it (command-outcome.ts: message, context code and exitCode); null on success. */
   error: AgentError | null;
   /** The systemd scope the command ran in, or null (no systemd, or systemd-run failed and the plain run was used). */
   scope: string | null;
@@ -236,21 +232,23 @@ export async function runHandlerCommand(o: HandlerCommandOptions): Promise<Handl
   const message = formatOutput(so.head, se.head);
 
   const { outcome, signal, note } = classify(r, scriptPath, o.handlerDir);
-  const errorCode = outcome === 'success' ? 0 : outcome === 'timeout' ? TIMEOUT_ERROR_CODE : OPERATIONS[o.operation].errorCode;
+  const exitCode = r.timedOut || r.signal ? null : r.code;
+  const errorCode = outcome === 'success' ? 0 : failureCode(o.operation, outcome);
   const sentence = outcome === 'success' ? '' : describe(o, outcome, r, signal, note, seconds);
   const error =
     outcome === 'success'
       ? null
-      : new AgentError('extension', sentence, {
-          handler: o.name,
-          version: o.version,
-          extension: o.extensionName,
+      : commandError({
           operation: o.operation,
           outcome,
-          errorCode,
-          exitCode: r.timedOut ? null : r.code,
+          command: o.command,
+          name: o.name,
+          version: o.version,
+          ...(o.extensionName !== undefined ? { extensionName: o.extensionName } : {}),
+          exitCode,
           signal,
-          timeoutSeconds: outcome === 'timeout' ? seconds : undefined,
+          timeoutSeconds: seconds,
+          reason: sentence,
           output: message,
         });
 
@@ -262,7 +260,7 @@ export async function runHandlerCommand(o: HandlerCommandOptions): Promise<Handl
   return {
     operation: o.operation,
     outcome,
-    exitCode: r.timedOut || r.signal ? null : r.code,
+    exitCode,
     signal,
     timedOut: r.timedOut,
     stdout: so.head,

@@ -3,7 +3,7 @@
 // restarts from the last completed step: HandlerState is the journal of the lifecycle.
 import type { ExtensionHandler, ExtensionSettings } from '../../fabric/documents/index.ts';
 import { log } from '../../log/logger.ts';
-import { OPERATIONS, TIMEOUT_ERROR_CODE, manifestCommandKey, type Operation } from '../handler-operations.ts';
+import { manifestCommandKey, type Operation } from '../handler-operations.ts';
 import { CODE, codeOf, describeError, extensionError } from './codes.ts';
 import type { HandlerManifest, HandlerState, HandlerStatus, LifecyclePorts } from './ports.ts';
 
@@ -73,11 +73,10 @@ export class HandlerInstance {
     return names.map((n) => goalStateSettings.find((s) => s.name === n) ?? placeholderSettings(n));
   }
 
-  /** §5.8: runs one command; a failure throws with the operation's code (1011 on timeout). */
+  /** §5.8: runs one command; a failure throws the error its result carries (the operation's code, 1011 on timeout). */
   async run(op: Operation, ext: ExtensionSettings | null, env: Record<string, string> = {}): Promise<void> {
     const command = this.manifest()[manifestCommandKey(op)];
-    const who = `${this.fullName(ext)} ${this.version}`;
-    log.info(`${who}: ${op} [${command}]`);
+    log.info(`${this.fullName(ext)} ${this.version}: ${op} [${command}]`);
     const res = await this.#p.commands.run({
       name: this.name,
       version: this.version,
@@ -87,16 +86,7 @@ export class HandlerInstance {
       extensionName: this.isExtensionOp(ext) ? ext.name : null,
       env,
     });
-    if (res.timedOut) {
-      throw extensionError(TIMEOUT_ERROR_CODE, `Timeout(${OPERATIONS[op].timeoutSeconds}): ${command} (${op} of ${who})\n${res.output}`.trimEnd(), {
-        exitCode: TIMEOUT_ERROR_CODE,
-      });
-    }
-    if (res.exitCode !== 0) {
-      throw extensionError(OPERATIONS[op].errorCode, `Non-zero exit code: ${res.exitCode}, ${command} (${op} of ${who})\n${res.output}`.trimEnd(), {
-        exitCode: res.exitCode,
-      });
-    }
+    if (res.error) throw res.error;
   }
 
   async install(ext: ExtensionSettings | null, uninstallExitCode: string = NOT_RUN): Promise<void> {
