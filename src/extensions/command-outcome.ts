@@ -1,8 +1,11 @@
-// What became of one extension handler command, and the error its failure is reported with (docs/protocol.md §5.8).
-// The error is built once, here, for the command runner's result; the lifecycle reports it as it is: its message
-// becomes the handler status message and its context carries the status code and the exit code the update flow
-// hands on to the next command.
+// What became of one extension handler command (docs/protocol.md §5.8): the outcome of its run, the one-sentence
+// reason of a failure, and the error the failure is reported with. The error is built once, here, for the command
+// runner's result; the lifecycle reports it as it is: its message becomes the handler status message and its context
+// carries the status code and the exit code the update flow hands on to the next command.
+import { accessSync, constants as fsc, existsSync, readFileSync } from 'node:fs';
+import { constants as osc } from 'node:os';
 import { AgentError } from '../errors.ts';
+import type { RunResult } from '../os/exec.ts';
 import { OPERATIONS, TIMEOUT_ERROR_CODE, type Operation } from './handler-operations.ts';
 
 /**
@@ -11,9 +14,19 @@ import { OPERATIONS, TIMEOUT_ERROR_CODE, type Operation } from './handler-operat
  */
 export type CommandOutcome = 'success' | 'failed' | 'timeout' | 'signal' | 'not-found' | 'not-executable';
 
+export type FailureOutcome = Exclude<CommandOutcome, 'success'>;
+
+export interface ClassifiedRun {
+  outcome: CommandOutcome;
+  /** The signal that ended the command (seen by the agent, or inferred from the shell's exit code 128+n). */
+  signal: string | null;
+  /** not-executable: why (a noexec mount, or the missing execute bit); else empty. */
+  note: string;
+}
+
 export interface FailedCommand {
   operation: Operation;
-  outcome: Exclude<CommandOutcome, 'success'>;
+  outcome: FailureOutcome;
   /** The HandlerManifest command as written there. */
   command: string;
   name: string;
@@ -31,8 +44,75 @@ export interface FailedCommand {
   output: string;
 }
 
+/** The mount point holding `path` when it is mounted `noexec` (from /proc/mounts text); null otherwise. */
+export function noexecMountFor(path: string, mountsText: string): string | null {
+  // The most specific mount point wins; of equal ones the later line (mounted on top).
+  let best: { mnt: string; noexec: boolean } | null = null;
+  for (const line of mountsText.split('\n')) {
+    const cols = line.split(/\s+/);
+    if (cols.length < 4) continue;
+    const mnt = cols[1]!.replace(/\\040/g, ' ');
+    const inside = mnt === '/' || path === mnt || path.startsWith(mnt + '/');
+    if (inside && (best === null || mnt.length >= best.mnt.length)) best = { mnt, noexec: cols[3]!.split(',').includes('noexec') };
+  }
+  return best?.noexec ? best.mnt : null;
+}
+
+/** SIGKILL from 137, etc.: dash reports a child killed by signal n as exit code 128+n. */
+function signalFromShellExit(code: number): string | null {
+  if (code <= 128 || code > 128 + 64) return null;
+  const n = code - 128;
+  const fatal = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGILL', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGKILL', 'SIGSEGV', 'SIGPIPE', 'SIGTERM'];
+  const name = Object.entries(osc.signals).find(([, v]) => v === n)?.[0];
+  return name && fatal.includes(name) ? name : null;
+}
+
+/** What became of a run of the shell line: a 127 or 126 is told apart from the script's own exit code by looking. */
+export function classifyRun(r: RunResult, scriptPath: string, handlerDir: string): ClassifiedRun {
+  if (r.timedOut) return { outcome: 'timeout', signal: 'SIGKILL', note: '' };
+  if (r.signal) return { outcome: 'signal', signal: r.signal, note: '' };
+  if (r.code === 0) return { outcome: 'success', signal: null, note: '' };
+  if (r.code === 127 && !existsSync(scriptPath)) return { outcome: 'not-found', signal: null, note: '' };
+  if (r.code === 126 && existsSync(scriptPath)) {
+    let mounts = '';
+    try {
+      mounts = readFileSync('/proc/mounts', 'utf8');
+    } catch {
+      /* no /proc: no noexec hint */
+    }
+    const noexec = noexecMountFor(handlerDir, mounts);
+    if (noexec) return { outcome: 'not-executable', signal: null, note: `${noexec} is mounted with the noexec flag, which prevents running extensions` };
+    try {
+      accessSync(scriptPath, fsc.X_OK);
+    } catch {
+      return { outcome: 'not-executable', signal: null, note: 'the file lacks the execute permission' };
+    }
+  }
+  const inferred = signalFromShellExit(r.code);
+  if (inferred) return { outcome: 'signal', signal: inferred, note: '' };
+  return { outcome: 'failed', signal: null, note: '' };
+}
+
+/** The one sentence naming what went wrong, for the agent's log and CommandExecution.log. */
+export function failureReason(f: Omit<FailedCommand, 'reason' | 'output'>, handlerDir: string, note: string): string {
+  const what = `the ${f.operation} command of ${f.name}${f.extensionName ? '.' + f.extensionName : ''} ${f.version}`;
+  const cmd = f.command.trim();
+  switch (f.outcome) {
+    case 'timeout':
+      return `${what} (${cmd}) did not finish within ${f.timeoutSeconds} seconds and was killed`;
+    case 'signal':
+      return `${what} (${cmd}) was killed by ${f.signal}${f.exitCode === null ? '' : ` (exit code ${f.exitCode})`}`;
+    case 'not-found':
+      return `${what} (${cmd}) does not exist in ${handlerDir} (exit code 127)`;
+    case 'not-executable':
+      return `${what} (${cmd}) cannot be executed: ${note} (exit code 126)`;
+    default:
+      return `${what} (${cmd}) failed with exit code ${f.exitCode}`;
+  }
+}
+
 /** The status code of a failure: 1011 for a timeout, else the operation's (§5.8). */
-export function failureCode(operation: Operation, outcome: FailedCommand['outcome']): number {
+export function failureCode(operation: Operation, outcome: FailureOutcome): number {
   return outcome === 'timeout' ? TIMEOUT_ERROR_CODE : OPERATIONS[operation].errorCode;
 }
 

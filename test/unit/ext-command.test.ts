@@ -5,13 +5,13 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isAgentError } from '../../src/errors.ts';
-import { runHandlerCommand, noexecMountFor, type HandlerCommandOptions } from '../../src/extensions/command.ts';
+import { runHandlerCommand, type HandlerCommandOptions } from '../../src/extensions/command.ts';
 import { extensionEnvironment, extensionVariables, NOT_RUN } from '../../src/extensions/command-env.ts';
 import { formatOutput, MESSAGE_MAX_CHARS } from '../../src/extensions/command-output.ts';
 import { extensionSliceName, scopeArgv, scopeStarted, scopeUnitName } from '../../src/extensions/command-scope.ts';
 import { appendCommandLog, commandLogPath } from '../../src/extensions/command-log.ts';
 import { OPERATIONS, TIMEOUT_ERROR_CODE, manifestCommandKey, type Operation } from '../../src/extensions/handler-operations.ts';
-import { commandError, type FailedCommand } from '../../src/extensions/command-outcome.ts';
+import { commandError, noexecMountFor, type FailedCommand } from '../../src/extensions/command-outcome.ts';
 import { REPO_ROOT } from '../helpers/paths.ts';
 
 const made: string[] = [];
