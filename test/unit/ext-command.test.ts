@@ -5,11 +5,14 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isAgentError } from '../../src/util/errors.ts';
-import { runHandlerCommand, noexecMountFor, type HandlerCommandOptions } from '../../src/extensions/command.ts';
+import { runHandlerCommand, type HandlerCommandOptions } from '../../src/extensions/command.ts';
 import { extensionEnvironment, extensionVariables, NOT_RUN } from '../../src/extensions/command-env.ts';
 import { formatOutput, MESSAGE_MAX_CHARS } from '../../src/extensions/command-output.ts';
 import { extensionSliceName, scopeArgv, scopeStarted, scopeUnitName } from '../../src/extensions/command-scope.ts';
 import { appendCommandLog, commandLogPath } from '../../src/extensions/command-log.ts';
+import { OPERATIONS, TIMEOUT_ERROR_CODE, manifestCommandKey, type Operation } from '../../src/extensions/handler-operations.ts';
+import { commandError, noexecMountFor, type FailedCommand } from '../../src/extensions/command-outcome.ts';
+import { REPO_ROOT } from '../helpers/paths.ts';
 
 const made: string[] = [];
 process.once('exit', () => {
@@ -78,6 +81,74 @@ function killGroup(pgid: number): void {
   }
 }
 
+/** What upstream's ExtHandlerInstance hands launch_command (exthandlers.py), as [timeout seconds, error code]. */
+const UPSTREAM_OPERATIONS: Record<Operation, [number, number]> = {
+  install: [900, 1007], // timeout=900, PluginInstallProcessingFailed
+  enable: [300, 1009], // timeout=300, PluginEnableProcessingFailed
+  disable: [900, 1010], // timeout=900, PluginDisableProcessingFailed
+  update: [900, 1008], // timeout=900, PluginUpdateProcessingFailed
+  uninstall: [300, 1000], // launch_command's defaults: timeout=300, PluginProcessingError
+};
+
+test('the operations table: every operation, with the timeout and the error code upstream gives it', () => {
+  assert.deepEqual(Object.keys(OPERATIONS).sort(), Object.keys(UPSTREAM_OPERATIONS).sort());
+  for (const [op, [timeoutSeconds, errorCode]] of Object.entries(UPSTREAM_OPERATIONS)) {
+    assert.deepEqual(OPERATIONS[op as Operation], { timeoutSeconds, errorCode }, op);
+    assert.equal(manifestCommandKey(op as Operation), `${op}Command`);
+  }
+  assert.equal(TIMEOUT_ERROR_CODE, 1011); // PluginHandlerScriptTimedout
+});
+
+test('the operations table says what docs/protocol.md §5.8 says', () => {
+  const doc = readFileSync(join(REPO_ROOT, 'docs', 'protocol.md'), 'utf8');
+  const timeouts = /Timeouts: (.*?)\. Timeout → SIGKILL the\s+process group, code \*\*(\d+)\*\*\. Non-zero exit codes: (.*?)\./s.exec(doc);
+  assert.ok(timeouts, 'the timeouts sentence of §5.8');
+  const pairs = (text: string) => Object.fromEntries([...text.matchAll(/(\w+) \**(\d+)\**/g)].map((m) => [m[1]!, Number(m[2])]));
+  const documented = pairs(timeouts[1]!);
+  const codes = pairs(timeouts[3]!);
+  for (const op of Object.keys(OPERATIONS) as Operation[]) {
+    assert.equal(documented[op], OPERATIONS[op].timeoutSeconds, `${op} timeout`);
+    assert.equal(codes[op], OPERATIONS[op].errorCode, `${op} code`);
+  }
+  assert.equal(Number(timeouts[2]), TIMEOUT_ERROR_CODE);
+});
+
+test('the reported error of a failed command: upstream\'s words, the code of the table, the exit code handed on', () => {
+  const base: FailedCommand = {
+    operation: 'enable',
+    outcome: 'failed',
+    command: '/bin/enable.sh',
+    name: 'Bad.ExitOne',
+    version: '1.0.0',
+    exitCode: 1,
+    signal: null,
+    timeoutSeconds: 300,
+    reason: 'the enable command of Bad.ExitOne 1.0.0 (/bin/enable.sh) failed with exit code 1',
+    output: '[stdout]\nabout to fail\n\n\n[stderr]\noops\n',
+  };
+  const failed = commandError(base);
+  assert.ok(isAgentError(failed, 'extension'));
+  assert.equal(failed.message, 'Non-zero exit code: 1, /bin/enable.sh (enable of Bad.ExitOne 1.0.0)\n[stdout]\nabout to fail\n\n\n[stderr]\noops');
+  assert.equal(failed.context.code, 1009);
+  assert.equal(failed.context.exitCode, 1);
+  assert.equal(failed.context.reason, base.reason);
+
+  for (const op of Object.keys(OPERATIONS) as Operation[]) {
+    assert.equal(commandError({ ...base, operation: op }).context.code, OPERATIONS[op].errorCode, op);
+    const timedOut = commandError({ ...base, operation: op, outcome: 'timeout', exitCode: null, timeoutSeconds: OPERATIONS[op].timeoutSeconds });
+    assert.equal(timedOut.context.code, TIMEOUT_ERROR_CODE, op);
+    assert.equal(timedOut.context.exitCode, null, op);
+    assert.match(timedOut.message, new RegExp(`^Timeout\\(${OPERATIONS[op].timeoutSeconds}\\): /bin/enable\\.sh \\(${op} of Bad\\.ExitOne 1\\.0\\.0\\)\n\\[stdout\\]`));
+  }
+  // a signal the agent saw has no exit code: -1, as upstream reports it
+  const signalled = commandError({ ...base, outcome: 'signal', exitCode: null, signal: 'SIGKILL', output: '' });
+  assert.equal(signalled.message, 'Non-zero exit code: -1, /bin/enable.sh (enable of Bad.ExitOne 1.0.0)');
+  assert.equal(signalled.context.exitCode, -1);
+  // a multi-config extension is named with its handler; a command that could not start shows the reason
+  const missing = commandError({ ...base, extensionName: 'first', outcome: 'not-found', exitCode: 127, reason: 'it does not exist' });
+  assert.equal(missing.message, 'Non-zero exit code: 127, /bin/enable.sh (enable of Bad.ExitOne.first 1.0.0)\nit does not exist');
+});
+
 test('a succeeding command: exit 0, its stdout in the files, the message, and a CommandExecution.log entry', async () => {
   const h = handler({ 'scripts/enable.sh': 'echo hello from enable; echo warned >&2' });
   const r = await runHandlerCommand(opts(h, 'scripts/enable.sh'));
@@ -104,9 +175,11 @@ test('a non-zero exit is a failure with the operation error code and the output'
   assert.equal(r.exitCode, 3);
   assert.equal(r.errorCode, 1007);
   assert.ok(isAgentError(r.error, 'extension'));
-  assert.equal(r.error.message, 'the install command of Test.Handler 1.0 (bin/install --verbose) failed with exit code 3');
+  // what the lifecycle reports: upstream's words, then the output; the one-sentence reason is the logged one
+  assert.equal(r.error.message, `Non-zero exit code: 3, bin/install --verbose (install of Test.Handler 1.0)\n${r.message}`.trimEnd());
+  assert.equal(r.error.context.reason, 'the install command of Test.Handler 1.0 (bin/install --verbose) failed with exit code 3');
   assert.equal(r.error.context.exitCode, 3);
-  assert.equal(r.error.context.errorCode, 1007);
+  assert.equal(r.error.context.code, 1007);
   assert.match(r.message, /\[stderr\]\nmissing dependency foo/);
   for (const [op, code] of [['update', 1008], ['disable', 1010], ['uninstall', 1000]] as const) {
     const f = await runHandlerCommand(opts(h, 'bin/install', { operation: op }));
@@ -178,7 +251,9 @@ test('a script without the execute bit is not-executable (exit 126)', async () =
   assert.equal(r.exitCode, 126);
   assert.equal(r.errorCode, 1009);
   assert.ok(r.error);
-  assert.match(r.error.message, /cannot be executed: the file lacks the execute permission \(exit code 126\)$/);
+  assert.match(r.error.context.reason as string, /cannot be executed: the file lacks the execute permission \(exit code 126\)$/);
+  // no output to show: the reason takes its place in the reported message
+  assert.equal(r.error.message, `Non-zero exit code: 126, enable.sh (enable of Test.Handler 1.0)\n${r.error.context.reason}`);
   assert.doesNotMatch(r.stdout, /never/);
 });
 
@@ -188,7 +263,9 @@ test('a command missing from the handler dir is not-found (exit 127); an empty c
   assert.equal(r.outcome, 'not-found');
   assert.equal(r.exitCode, 127);
   assert.ok(r.error);
-  assert.equal(r.error.message, `the enable command of Test.Handler 1.0 (scripts/missing.sh) does not exist in ${h.dir} (exit code 127)`);
+  const reason = `the enable command of Test.Handler 1.0 (scripts/missing.sh) does not exist in ${h.dir} (exit code 127)`;
+  assert.equal(r.error.context.reason, reason);
+  assert.equal(r.error.message, `Non-zero exit code: 127, scripts/missing.sh (enable of Test.Handler 1.0)\n${reason}`);
   // a 127 from inside an existing script is the script's own failure
   const h2 = handler({ 'enable.sh': 'no-such-tool-xyz' });
   assert.equal((await runHandlerCommand(opts(h2, 'enable.sh'))).outcome, 'failed');
@@ -205,8 +282,11 @@ test('a hanging command is killed at the timeout with every process of its group
   assert.equal(r.exitCode, null);
   assert.equal(r.errorCode, 1011);
   assert.ok(r.error);
-  assert.equal(r.error.message, 'the install command of Test.Handler 1.0 (hang.sh) did not finish within 0.4 seconds and was killed');
+  assert.equal(r.error.context.reason, 'the install command of Test.Handler 1.0 (hang.sh) did not finish within 0.4 seconds and was killed');
+  assert.equal(r.error.message, `Timeout(0.4): hang.sh (install of Test.Handler 1.0)\n${r.message}`.trimEnd());
   assert.equal(r.error.context.timeoutSeconds, 0.4);
+  assert.equal(r.error.context.code, 1011);
+  assert.equal(r.error.context.exitCode, null, 'a timeout hands on its code, not an exit code');
   assert.equal(r.stdout, 'started\n');
   assert.ok(r.pid > 0);
   assert.deepEqual(await waitForNoMembers(r.pid), []);
@@ -285,7 +365,8 @@ test('a command killed by a signal is reported as such', async () => {
   assert.equal(r.signal, 'SIGKILL');
   assert.equal(r.exitCode, 137);
   assert.ok(r.error);
-  assert.equal(r.error.message, 'the enable command of Test.Handler 1.0 (die.sh) was killed by SIGKILL (exit code 137)');
+  assert.equal(r.error.context.reason, 'the enable command of Test.Handler 1.0 (die.sh) was killed by SIGKILL (exit code 137)');
+  assert.equal(r.error.message, `Non-zero exit code: 137, die.sh (enable of Test.Handler 1.0)\n${r.message}`.trimEnd());
   assert.equal(r.stdout, 'dying\n');
 });
 

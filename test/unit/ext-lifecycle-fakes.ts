@@ -1,7 +1,10 @@
 // In-memory fakes of the lifecycle ports (src/extensions/lifecycle/ports.ts): a lib dir of handler versions
 // with their state files, a manifest of available versions, and a command runner that records every command
 // and can fail, time out, or "kill the agent" at a chosen command.
+import type { AgentError } from '../../src/util/errors.ts';
 import type { ExtensionHandler, ExtensionSettings } from '../../src/fabric/documents/index.ts';
+import { commandError } from '../../src/extensions/command-outcome.ts';
+import { OPERATIONS } from '../../src/extensions/handler-operations.ts';
 import type {
   CommandRequest,
   CommandResult,
@@ -42,6 +45,8 @@ export class World {
   readonly manifests = new Map<string, Partial<HandlerManifest>>();
   /** "<op> <who> <version>" → exit code, or 'timeout' */
   readonly failures = new Map<string, number | 'timeout'>();
+  /** "<op> <who> <version>" → the error the command's result carries, as it is */
+  readonly errors = new Map<string, AgentError>();
   /** "<op> <who> <version>": the agent dies while this command runs ('during') or right after it ('after'). */
   killAt: { key: string; when: 'during' | 'after' } | null = null;
   dead = false;
@@ -188,10 +193,7 @@ export class World {
             }
           }
           const f = w.failures.get(key);
-          const res: CommandResult =
-            f === 'timeout'
-              ? { exitCode: null, timedOut: true, output: '[stdout]\nhung\n' }
-              : { exitCode: f ?? 0, timedOut: false, output: f ? `[stderr]\nfailed with ${f}` : '' };
+          const res: CommandResult = { error: w.errors.get(key) ?? (f ? failedCommand(req, f) : null) };
           if (w.killAt?.key === key && w.killAt.when === 'after') w.dead = true;
           return res;
         },
@@ -233,6 +235,24 @@ export class World {
     this.events.length = 0;
     return out;
   }
+}
+
+/** The error the real runner reports for a command that exited with `f` or timed out (command-outcome.ts). */
+function failedCommand(req: CommandRequest, f: number | 'timeout'): AgentError {
+  const timedOut = f === 'timeout';
+  return commandError({
+    operation: req.operation,
+    outcome: timedOut ? 'timeout' : 'failed',
+    command: req.command,
+    name: req.name,
+    version: req.version,
+    ...(req.extensionName !== null ? { extensionName: req.extensionName } : {}),
+    exitCode: timedOut ? null : f,
+    signal: timedOut ? 'SIGKILL' : null,
+    timeoutSeconds: OPERATIONS[req.operation].timeoutSeconds,
+    reason: `the ${req.operation} command of ${req.name} ${timedOut ? 'timed out' : `failed with exit code ${f}`}`,
+    output: timedOut ? '[stdout]\nhung\n' : `[stderr]\nfailed with ${f}`,
+  });
 }
 
 export function settings(name: string, seqNo: number, extra: Partial<ExtensionSettings> = {}): ExtensionSettings {

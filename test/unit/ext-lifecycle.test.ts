@@ -6,9 +6,11 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AgentError } from '../../src/util/errors.ts';
 import { createLifecyclePorts } from '../../src/extensions/lifecycle/adapters.ts';
+import { handlerLayout } from '../../src/extensions/package/index.ts';
 import { ExtensionsGoalStateSelector, fromExtensionsConfig, fromVmSettings } from '../../src/extensions/lifecycle/source.ts';
-import { sortItems } from '../../src/extensions/lifecycle/process.ts';
+import { ExtensionsProcessor, sortItems } from '../../src/extensions/lifecycle/process.ts';
 import { ExtHandlerCycle, type FetchedGoalState } from '../../src/extensions/lifecycle/cycle.ts';
 import { parseExtensionsConfig, parseVmSettings } from '../../src/fabric/documents/index.ts';
 import { World, goalState, handler, settings } from './ext-lifecycle-fakes.ts';
@@ -366,6 +368,50 @@ test('download, manifest and timeout failures carry their codes', async () => {
   assert.deepEqual(w3.take(), [`install ${A} 1.0`]);
 });
 
+test('the error a command result carries is what the lifecycle reports: its code and message as they are', async () => {
+  // a code and a message no operation has: the lifecycle must not make up its own
+  const failure = new AgentError('extension', 'whatever the runner said\n[stderr]\nno', { code: 4242, exitCode: 17 });
+  const w = new World();
+  w.errors.set(`enable ${A} 1.0`, failure);
+  await w.processor().process(goalState([handler(A, '1.0')]));
+  assert.deepEqual(w.dir(A, '1.0')!.status, { status: 'NotReady', code: 4242, message: failure.message });
+  assert.equal(w.dir(A, '1.0')!.state, 'Installed');
+
+  // multi-config: the failed extension's own status gets the same code
+  const m = new World();
+  m.manifests.set(A, { supportsMultipleExtensions: true });
+  m.errors.set(`enable ${A}.two 1.0`, failure);
+  await m.processor().process(goalState([handler(A, '1.0', { isMultiConfig: true, settings: [settings('one', 1), settings('two', 2)] })]));
+  assert.deepEqual(
+    m.placeholders.map((p) => [p.key, p.code, p.message]),
+    [[`${A}-1.0/two.2`, 4242, `Error processing MultiConfig extension ${A}.two: ${failure.message}`]],
+  );
+});
+
+test('the update flow hands on the exit code a failure carries, or its code when it has none (a timeout)', async () => {
+  const disableFailure = new AgentError('extension', 'the old disable failed', { code: 4242, exitCode: 17 });
+  const w = new World();
+  const p = w.processor();
+  w.manifests.set(A, { continueOnUpdateFailure: true });
+  await p.process(goalState([handler(A, '1.0')]));
+  w.take();
+  w.errors.set(`disable ${A} 1.0`, disableFailure);
+  w.failures.set(`uninstall ${A} 1.0`, 'timeout');
+  await p.process(goalState([handler(A, '1.1')]));
+  const env = (op: string) => w.runs.find((r) => r.op === op)!.env;
+  assert.equal(env('update').AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODE, '17');
+  assert.equal(env('install').AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE, '1011');
+  assert.equal(w.dir(A, '1.1')!.state, 'Enabled');
+
+  // without continueOnUpdateFailure the update fails with its own code, the failure's message kept
+  const s = new World();
+  const sp = s.processor();
+  await sp.process(goalState([handler(A, '1.0')]));
+  s.errors.set(`disable ${A} 1.0`, disableFailure);
+  await sp.process(goalState([handler(A, '1.1')]));
+  assert.deepEqual(s.dir(A, '1.1')!.status, { status: 'NotReady', code: 1008, message: 'the old disable failed; ContinueOnUpdate: false' });
+});
+
 test('killed during install or before it is recorded: the restart installs again; once recorded, never again', async () => {
   const w = new World();
   w.killAt = { key: `install ${A} 1.0`, when: 'during' };
@@ -552,6 +598,32 @@ test('adapters: state files, multi-config extension files, placeholders, handler
     ports.packages.removeHandler(B, '2.0');
     assert.ok(!existsSync(join(libDir, `${B}-2.0`)) && !existsSync(join(libDir, `${B}__2.0.zip`)));
     assert.ok(existsSync(join(libDir, 'WALinuxAgent-9.9.9.9')), 'the agent package is never touched');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('adapters: a real command that fails is reported with the code and the message its result carries (§5.8)', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'ext-adapters-'));
+  try {
+    const roots = { libDir: join(root, 'lib'), logDir: join(root, 'log') };
+    const real = createLifecyclePorts({ roots, download: {} as never, wireServerAddress: '127.0.0.1', useSystemd: false });
+    // the package is unpacked already: no manifest or package download
+    const ports = { ...real, packages: { ...real.packages, chooseVersion: async () => '1.0', installPackage: async () => {} } };
+    const l = handlerLayout(roots, A, '1.0');
+    mkdirSync(l.baseDir, { recursive: true });
+    writeFileSync(join(l.baseDir, 'install.sh'), 'exit 0\n', { mode: 0o755 });
+    writeFileSync(join(l.baseDir, 'enable.sh'), 'echo about to fail; echo oops >&2; exit 3\n', { mode: 0o755 });
+    const hm = { installCommand: 'install.sh', uninstallCommand: 'install.sh', updateCommand: 'install.sh', enableCommand: '/enable.sh', disableCommand: 'install.sh' };
+    writeFileSync(l.manifestFile, JSON.stringify([{ name: A, version: 1.0, handlerManifest: hm }]));
+    const processor = new ExtensionsProcessor({ ports, extensionsEnabled: true, supportedFeatures: [], honourOnHold: true, configPath: '/etc/waagent.conf' });
+    await processor.process(goalState([handler(A, '1.0')]));
+    assert.equal(ports.state.handlerState(A, '1.0'), 'Installed');
+    assert.deepEqual(ports.state.handlerStatus(A, '1.0'), {
+      status: 'NotReady',
+      code: 1009,
+      message: `Non-zero exit code: 3, /enable.sh (enable of ${A} 1.0)\n[stdout]\nabout to fail\n\n\n[stderr]\noops`,
+    });
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

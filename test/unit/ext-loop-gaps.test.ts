@@ -196,7 +196,7 @@ describe('resource limits (§5.10)', () => {
       systemd: { runDir, systemdRun: fake },
     });
     const enable = (name: string) => ports.commands.run({ name, version: '1.0', operation: 'enable', command: 'enable.sh', seqNo: 0, extensionName: null, env: {} });
-    for (const n of ['Limited.Ext', 'Cpu.Only', 'Free.Ext']) assert.equal((await enable(n)).exitCode, 0);
+    for (const n of ['Limited.Ext', 'Cpu.Only', 'Free.Ext']) assert.equal((await enable(n)).error, null);
     const argv = readFileSync(calls, 'utf8').trim().split('\n');
     assert.match(argv[0]!, /^--property=CPUQuota=50% --property=MemoryMax=256M --unit=Limited\.Ext_\d+ --scope --slice=azure-vmextensions-Limited\.Ext\.slice /);
     assert.match(argv[1]!, /^--property=CPUQuota=10% --property=MemoryAccounting=no --unit=Cpu\.Only_\d+ /);
