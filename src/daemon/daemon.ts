@@ -15,6 +15,7 @@ import { isAgentDisabled } from '../provisioning/provisioned-marker.ts';
 import { runProvisioning, type ProvisionResult } from '../provisioning/provision.ts';
 import { PeriodicTasks, type PeriodicTask } from '../util/periodic.ts';
 import { OUR_VERSION } from '../util/version.ts';
+import { runCycleLoop } from './cycle-loop.ts';
 import { dhcpWatchApplies, machineDhcpWatchTask } from './dhcp-watch.ts';
 import { firewallTask } from './firewall.ts';
 import { hostnameMonitorTask } from './hostname-monitor.ts';
@@ -30,13 +31,7 @@ export interface DaemonDeps {
   provision?: (config: Config) => Promise<ProvisionResult>;
 }
 
-/** Back-off of the cycle while the platform does not answer: the period doubled per failure, at most this. */
-export const MAX_BACKOFF_MS = 5 * 60_000;
-
-export function cycleDelay(periodMs: number, failures: number): number {
-  if (failures === 0) return periodMs;
-  return Math.min(MAX_BACKOFF_MS, periodMs * 2 ** Math.min(failures, 16));
-}
+export { cycleDelay, MAX_BACKOFF_MS } from './cycle-loop.ts';
 
 function periodicTasks(config: Config, loop: ExtensionsLoop): PeriodicTask[] {
   const tasks: PeriodicTask[] = [];
@@ -107,19 +102,7 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<numbe
     try {
       const tasks = new PeriodicTasks(periodicTasks(config, loop));
       log.info(`periodic duties: ${tasks.names.join(', ') || 'none'}`);
-      let failures = 0;
-      let nextCycle = 0;
-      while (!stop.stopped) {
-        if (Date.now() >= nextCycle) {
-          const ok = await loop.cycle();
-          failures = ok ? 0 : failures + 1;
-          if (failures === 1 || (failures > 0 && failures % 10 === 0)) log.warn(`the platform did not answer (${failures} cycle(s) in a row); backing off`);
-          nextCycle = Date.now() + cycleDelay(loop.periodMs(), failures);
-        }
-        if (stop.stopped) break;
-        const taskWait = await tasks.runDue(() => stop.stopped);
-        await stop.wait(Math.max(10, Math.min(taskWait, nextCycle - Date.now())));
-      }
+      await runCycleLoop({ cycle: () => loop.cycle(), periodMs: () => loop.periodMs(), runDue: (stopped) => tasks.runDue(stopped), stop });
     } finally {
       await loop.close();
     }

@@ -9,7 +9,7 @@ import { discoverWireServer, type DiscoveredEndpoint } from './discovery/index.t
 import type { DiscoverOptions } from './discovery/dhcp-send.ts';
 import { platformEndpoints, type PlatformEndpoints } from './endpoints.ts';
 import { GoalStateFetcher } from './goal-state.ts';
-import { createHttpClient, type HttpClient } from './http.ts';
+import { createHttpClient, type HttpClient, type HttpClientOptions } from './http.ts';
 import { proxySettings } from './proxy.ts';
 import { loadOrCreateTransportCert, regenerateTransportCert, type TransportCertFiles } from './transport-cert-files.ts';
 import { WireServerClient } from './wireserver.ts';
@@ -37,15 +37,21 @@ export interface PlatformSession {
   close(): Promise<void>;
 }
 
+/** The session's HTTP client: the proxy settings, the retry delay scale (Debug.RetryDelayPercent), the deadline and the stop signal. */
+export function sessionHttpOptions(config: Config, opts: SessionOptions = {}): HttpClientOptions {
+  const stop = opts.stop;
+  return {
+    proxy: proxySettings(config),
+    retryDelayScale: config.int('Debug.RetryDelayPercent') / 100,
+    deadline: opts.deadline,
+    ...(stop ? { sleep: (ms: number) => stop.wait(ms), cancelled: () => stop.stopped } : {}),
+  };
+}
+
 /** Discovers the WireServer, checks its protocol versions and readies the transport certificate. */
 export async function openPlatformSession(config: Config, opts: SessionOptions = {}): Promise<PlatformSession> {
   const libDir = libDirOf(config);
-  const stop = opts.stop;
-  const http = createHttpClient({
-    proxy: proxySettings(config),
-    deadline: opts.deadline,
-    ...(stop ? { sleep: (ms: number) => stop.wait(ms), cancelled: () => stop.stopped } : {}),
-  });
+  const http = createHttpClient(sessionHttpOptions(config, opts));
   try {
     const endpoint = await discoverWireServer({ config, dhcp: opts.dhcp ?? false });
     log.verbose(`WireServer ${endpoint.endpoint} (from ${endpoint.source})`);

@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeRecords } from '../../src/provisioning/kvp.ts';
 import { fixtureCertificates } from '../helpers/fixture-certs.ts';
+import { FAST_RETRIES, scaled } from '../helpers/fast-retries.ts';
 import { FIXTURES } from '../helpers/paths.ts';
 import { fakeVmId, ovfEnvXml, udfMedia } from '../helpers/provisioning.ts';
 import { createSandbox, WAAGENT, type EmulatorHandle, type ExecResult, type Sandbox } from '../sandbox/sandbox.ts';
@@ -211,10 +212,11 @@ describe('waagent -provision: every failure ends in ProvisioningFailed with a re
   });
   after(() => sb?.close());
 
+  /** One failing run (with FAST_RETRIES) and every trace a failure must leave. */
   async function expectFailure(config: Record<string, string>, reason: RegExp, reported = true): Promise<void> {
     const reportsBefore = (await emu.healthReports()).length;
     const kvpBefore = kvpRecords(sb).length;
-    sb.writeConfig(config);
+    sb.writeConfig({ ...FAST_RETRIES, ...config });
     const r = await provision(sb, 240_000);
     assert.equal(r.code, 1, `exit code; stdout ${r.stdout} stderr ${r.stderr}`);
     assert.match(r.stderr, new RegExp(`^waagent: provisioning failed: .*${reason.source}`), r.stderr);
@@ -262,23 +264,31 @@ describe('waagent -provision: every failure ends in ProvisioningFailed with a re
       /certificate for the SSH key thumbprint (AB){20} was not found/,
     ));
 
-  test('the WireServer throttling without end', async () => {
+  test('the WireServer throttling without end: 25 attempts at the throttle delay (scaled), then the failure', async () => {
     await emu.setFaults([{ service: 'wireserver', path: 'goalstate', kind: 'status', status: 503 }]);
     try {
-      await expectFailure({ 'DVD.Device': udfMedia(sb, good) }, /503/, false);
+      const goalStatesBefore = (await emu.requests()).filter((q) => /comp=goalstate/.test(q.path)).length;
+      const media = udfMedia(sb, good);
+      const t = performance.now();
+      await expectFailure({ 'DVD.Device': media }, /comp=goalstate failed after 25 attempts: HTTP status 503/, false);
+      const ms = performance.now() - t;
+      assert.equal((await emu.requests()).filter((q) => /comp=goalstate/.test(q.path)).length - goalStatesBefore, 25);
+      assert.ok(ms >= scaled(24 * 1000), `${ms} ms: the 24 throttle delays were not waited`);
     } finally {
       await emu.setFaults([]);
     }
   });
 
-  test('the WireServer down', async () => {
+  test('the WireServer down, with the real back-off: 6 attempts over 31 s, then the failure in the KVP pool', async () => {
+    // The one provisioning run that sits out the protocol's real timing (no Debug.RetryDelayPercent).
     const media = udfMedia(sb, good);
     const reportsBefore = (await emu.healthReports()).length;
     const kvpBefore = kvpRecords(sb).length;
     sb.writeConfig({ 'DVD.Device': media, 'Protocol.WireServerEndpoint': '127.0.0.1:9' });
     const r = await provision(sb, 240_000);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^waagent: provisioning failed: .*127\.0\.0\.1:9/);
+    assert.match(r.stderr, /^waagent: provisioning failed: .*127\.0\.0\.1:9.*failed after 6 attempts/);
+    assert.ok(r.ms >= 31_000, `${r.ms} ms: the back-off of 2 + 3 + 5 + 8 + 13 s was not waited`);
     assert.equal((await emu.healthReports()).length, reportsBefore);
     const kvp = kvpRecords(sb).slice(kvpBefore);
     assert.equal(kvp.length, 1);

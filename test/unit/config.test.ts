@@ -234,7 +234,7 @@ test('the schema holds every key of conf.py, the §8.8 table, and docs/contract.
     'Debug.CgroupCheckPeriod', 'Debug.AgentCpuQuota', 'Debug.AgentMemoryQuota', 'Debug.EnableFastTrack', 'Debug.EnableGAVersioning',
     'Debug.AutoUpdateHotfixFrequency', 'Debug.SelfUpdateHotfixFrequency', 'Debug.SelfUpdateRegularFrequency',
     // docs/contract.md §4
-    'Protocol.WireServerEndpoint', 'Protocol.HostGAPluginPort', 'Protocol.ImdsEndpoint', 'DVD.Device', 'Logs.File',
+    'Protocol.WireServerEndpoint', 'Protocol.HostGAPluginPort', 'Protocol.ImdsEndpoint', 'DVD.Device', 'Logs.File', 'Debug.RetryDelayPercent',
   ];
   assert.deepEqual(expected.filter((k) => !(k in SCHEMA)), []);
 });
