@@ -217,13 +217,15 @@ describe('waagent -provision: every failure ends in ProvisioningFailed with a re
       assert.equal(last?.state, 'NotReady', JSON.stringify(reports));
       assert.equal(last?.subStatus, 'ProvisioningFailed');
       assert.match(last!.description!, reason);
+      // the sentence first, then the error's kind and context (src/provisioning/failure-report.ts)
+      assert.match(last!.description!, / \[kind=[a-z-]+(; .+)?\]$/);
       assert.ok(!reports.some((h) => h.state === 'Ready'), 'never Ready');
     } else {
       assert.equal(reports.length, 0);
     }
     const kvp = kvpRecords(sb).slice(kvpBefore);
     assert.equal(kvp.length, 1, JSON.stringify(kvp));
-    assert.match(kvp[0]!.value, /^result=error\|reason=/);
+    assert.match(kvp[0]!.value, /^result=error\|reason=[^|]*\|agent=[^|]+\|kind=[a-z-]+\|/);
     assert.equal((await sb.exec(['test', '-e', '/var/lib/waagent/provisioned'])).code, 1, 'no provisioned marker');
     assert.equal(await leftovers(sb), '', 'no half-written file');
   }
@@ -275,7 +277,7 @@ describe('waagent -provision: every failure ends in ProvisioningFailed with a re
     assert.equal((await emu.healthReports()).length, reportsBefore);
     const kvp = kvpRecords(sb).slice(kvpBefore);
     assert.equal(kvp.length, 1);
-    assert.match(kvp[0]!.value, /^result=error\|reason=.*127\.0\.0\.1:9/);
+    assert.match(kvp[0]!.value, /^result=error\|reason=.*127\.0\.0\.1:9.*\|kind=http\|/);
     assert.equal(await leftovers(sb), '');
   });
 
