@@ -156,7 +156,9 @@ export async function runProvisioning(config: Config, deps: ProvisionDeps = {}):
     await hostKeys;
     const fingerprint = hostKeyFingerprint(config);
     log.info(`SSH host key fingerprint ${fingerprint}`);
-    await reloadSshd().catch((e: unknown) => log.warn(`sshd was not reloaded: ${describeError(e)}`));
+    // An sshd that cannot be brought up with the new host keys leaves a VM nobody can log in to: that fails
+    // provisioning (ProvisioningFailed with systemd's reason), it is not reported Ready (docs/image-building.md).
+    await reloadSshd();
     await hostname;
 
     writeProvisionedMarker(config, vmId);
