@@ -49,7 +49,15 @@ const sshdFailed = () =>
 
 describe('a provisioning failure as data', () => {
   it('the supporting data: kind, subkind, then the context in order; empty values left out', () => {
-    const r = failureReport(new AgentError('provisioning', 'the UDF data lies past the end', { device: '/dev/sr0', offset: 4096, size: null, note: '' }, undefined, 'past-end'));
+    const r = failureReport(
+      new AgentError(
+        'provisioning',
+        'the UDF data lies past the end',
+        { device: '/dev/sr0', offset: 4096, size: null, note: '' },
+        undefined,
+        'past-end',
+      ),
+    );
     assert.equal(r.reason, 'the UDF data lies past the end');
     assert.deepEqual(r.supportingData, [
       ['kind', 'provisioning'],
@@ -61,7 +69,7 @@ describe('a provisioning failure as data', () => {
   });
 
   it('a thrown value that is not an AgentError is reported as unexpected, with its errno', () => {
-    const e = Object.assign(new Error('EACCES: permission denied, open \'/etc/x\''), { code: 'EACCES', syscall: 'open' });
+    const e = Object.assign(new Error("EACCES: permission denied, open '/etc/x'"), { code: 'EACCES', syscall: 'open' });
     assert.deepEqual(failureReport(e).supportingData, [
       ['kind', 'unexpected'],
       ['errno', 'EACCES'],
@@ -75,7 +83,10 @@ describe('a provisioning failure as data', () => {
     const out = await reportFailure(sshdFailed(), session);
     assert.equal(reports.length, 1);
     const h = reports[0]!;
-    assert.deepEqual([h.state, h.subStatus, h.incarnation, h.containerId, h.roleInstanceId], ['NotReady', 'ProvisioningFailed', '7', 'c-1', 'r-1']);
+    assert.deepEqual(
+      [h.state, h.subStatus, h.incarnation, h.containerId, h.roleInstanceId],
+      ['NotReady', 'ProvisioningFailed', '7', 'c-1', 'r-1'],
+    );
     assert.equal(
       h.description,
       'sshd could not be started with the new host keys: systemctl start ssh.service exited 1 ' +
@@ -88,8 +99,17 @@ describe('a provisioning failure as data', () => {
   });
 
   it('without a WireServer the KVP record still carries the kind and context, and the log says so', async () => {
-    const out = await reportFailure(new AgentError('http', 'GET http://127.0.0.1:9/?comp=versions failed: connect ECONNREFUSED', { url: 'http://127.0.0.1:9/?comp=versions', status: 0, attempts: 3 }));
-    assert.match(out.kvp, /^result=error\|reason=GET http:\/\/127\.0\.0\.1:9\/\?comp=versions failed: connect ECONNREFUSED\|agent=[^|]+\|kind=http\|url=http:\/\/127\.0\.0\.1:9\/\?comp=versions\|status=0\|attempts=3\|pps_type=None\|/);
+    const out = await reportFailure(
+      new AgentError('http', 'GET http://127.0.0.1:9/?comp=versions failed: connect ECONNREFUSED', {
+        url: 'http://127.0.0.1:9/?comp=versions',
+        status: 0,
+        attempts: 3,
+      }),
+    );
+    assert.match(
+      out.kvp,
+      /^result=error\|reason=GET http:\/\/127\.0\.0\.1:9\/\?comp=versions failed: connect ECONNREFUSED\|agent=[^|]+\|kind=http\|url=http:\/\/127\.0\.0\.1:9\/\?comp=versions\|status=0\|attempts=3\|pps_type=None\|/,
+    );
     assert.match(out.log, /provisioning failed and could not be reported to the WireServer: GET http:\/\/127\.0\.0\.1:9/);
   });
 
@@ -98,26 +118,33 @@ describe('a provisioning failure as data', () => {
     const hash = '$6$saltsalt$HASHVALUEHASHVALUE';
     registerSecret(password); // as setUserPassword does for both
     registerSecret(hash);
-    const error = new AgentError('provisioning', `cannot set the password of alice: chpasswd said "${password}" is weak; blob https://acct.blob.core.windows.net/c/s?sv=2020-08-04&sig=SASSIGNATURE42`, {
-      user: 'alice',
-      url: 'https://acct.blob.core.windows.net/c/s?sv=2020-08-04&se=2030-01-01&sig=SASSIGNATURE42',
-      adminPassword: 'NotRegisteredButNamed1',
-      token: 'opaque-bearer-token',
-      command: `usermod -p ${hash} alice`,
-    });
+    const error = new AgentError(
+      'provisioning',
+      `cannot set the password of alice: chpasswd said "${password}" is weak; blob https://acct.blob.core.windows.net/c/s?sv=2020-08-04&sig=SASSIGNATURE42`,
+      {
+        user: 'alice',
+        url: 'https://acct.blob.core.windows.net/c/s?sv=2020-08-04&se=2030-01-01&sig=SASSIGNATURE42',
+        adminPassword: 'NotRegisteredButNamed1',
+        token: 'opaque-bearer-token',
+        command: `usermod -p ${hash} alice`,
+      },
+    );
     const { session, reports } = fakeSession();
     const out = await reportFailure(error, session);
     // the health description, the KVP record, and the log line provision.ts writes
     const seen = [reports[0]!.description!, out.kvp, describeFailure(failureReport(error))];
     for (const text of seen) {
-      for (const secret of [password, 'HASHVALUE', 'SASSIGNATURE42', '2020-08-04', 'NotRegisteredButNamed1', 'opaque-bearer-token']) assert.ok(!text.includes(secret), `${secret} in: ${text}`);
+      for (const secret of [password, 'HASHVALUE', 'SASSIGNATURE42', '2020-08-04', 'NotRegisteredButNamed1', 'opaque-bearer-token'])
+        assert.ok(!text.includes(secret), `${secret} in: ${text}`);
       assert.match(text, /REDACTED/);
     }
     // what is not secret still arrives
     const R = '\\*\\*\\*REDACTED\\*\\*\\*';
     assert.match(
       out.kvp,
-      new RegExp(`\\|kind=provisioning\\|user=alice\\|url=https://acct\\.blob\\.core\\.windows\\.net/c/s\\?sv=${R}&se=${R}&sig=${R}\\|adminPassword=${R}\\|token=${R}\\|command=usermod -p ${R} alice\\|pps_type=None\\|`),
+      new RegExp(
+        `\\|kind=provisioning\\|user=alice\\|url=https://acct\\.blob\\.core\\.windows\\.net/c/s\\?sv=${R}&se=${R}&sig=${R}\\|adminPassword=${R}\\|token=${R}\\|command=usermod -p ${R} alice\\|pps_type=None\\|`,
+      ),
     );
     assert.match(reports[0]!.description!, /^cannot set the password of alice: chpasswd said "\*\*\*REDACTED\*\*\*" is weak; /);
   });
@@ -130,6 +157,9 @@ describe('a provisioning failure as data', () => {
     };
     const out = await reportFailure(sshdFailed(), { wire } as unknown as PlatformSession);
     assert.match(out.kvp, /^result=error\|reason=sshd could not be started/);
-    assert.match(out.log, /provisioning failed \(sshd could not be started with the new host keys: .*\), and reporting it failed too: POST \/machine\?comp=health failed: HTTP 500/);
+    assert.match(
+      out.log,
+      /provisioning failed \(sshd could not be started with the new host keys: .*\), and reporting it failed too: POST \/machine\?comp=health failed: HTTP 500/,
+    );
   });
 });
