@@ -61,8 +61,9 @@ export function isAgentError(e: unknown, kind?: ErrorKind, subkind?: ErrorSubkin
 export function describeError(e: unknown): string {
   if (e instanceof AgentError) return e.message;
   if (e instanceof Error) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return code && !e.message.includes(code) ? `${e.message} (${code})` : e.message;
+    // Node's system errors (those with a syscall) name their errno code in the message already; the others do not.
+    const { code, syscall } = e as NodeJS.ErrnoException;
+    return code && syscall === undefined ? `${e.message} (${code})` : e.message;
   }
   return String(e);
 }
