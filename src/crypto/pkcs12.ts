@@ -39,7 +39,7 @@ function checkMac(macData: Asn1, authSafe: Buffer, password: string): PasswordFo
     const actual = createHmac(hash, macKey).update(authSafe).digest();
     if (actual.length === expected.length && timingSafeEqual(actual, expected)) return form;
   }
-  throw new AgentError('crypto', INTEGRITY_FAILED, { macAlgorithm: hash, iterations });
+  throw new AgentError('crypto', INTEGRITY_FAILED, { macAlgorithm: hash, iterations }, undefined, 'pfx-integrity');
 }
 
 interface Collected {

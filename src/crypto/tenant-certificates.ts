@@ -23,7 +23,7 @@ export function decodeCertificates(cms: Buffer, transportKeyPem: string, transpo
   try {
     return parsePkcs12(pfx, '');
   } catch (e) {
-    if (!isAgentError(e, 'crypto') || e.message !== INTEGRITY_FAILED) throw e;
+    if (!isAgentError(e, 'crypto', 'pfx-integrity')) throw e;
     log.warn(`${INTEGRITY_FAILED} for the tenant certificates; reading them without it, as the Python agent does`);
     return parsePkcs12(pfx, '', { verifyMac: false });
   }

@@ -92,10 +92,8 @@ export class WireServerClient {
       } catch (e) {
         if (!isMissingRoleInstance(e)) throw e;
         if (attempt >= ROLE_INSTANCE_ATTEMPTS) {
-          throw new AgentError('protocol', `the goal state has no RoleInstance after ${attempt} attempts`, {
-            ...(e as AgentError).context,
-            attempts: attempt,
-          });
+          const context = { ...(e as AgentError).context, attempts: attempt };
+          throw new AgentError('protocol', `the goal state has no RoleInstance after ${attempt} attempts`, context, e, 'missing-role-instance');
         }
         log.info(`the goal state has no RoleInstance yet (attempt ${attempt}); asking again`);
         await this.#sleep(ROLE_INSTANCE_PAUSE_MS);

@@ -75,7 +75,7 @@ export interface ReportFields {
   /** present for a failure */
   reason?: string;
   /** supporting key=value pairs of a failure, in order */
-  details?: Array<[string, string]>;
+  details?: ReadonlyArray<readonly [string, string]>;
   ppsType?: string;
   timestamp?: Date;
 }

@@ -4,7 +4,7 @@
 // known and always before Ready, which is sent only after the `provisioned` marker is written (§10 item 26).
 import { join } from 'node:path';
 import { libDirOf, type Config } from '../config/index.ts';
-import { describeError } from '../util/errors.ts';
+import { describeError, toAgentError, type AgentError } from '../util/errors.ts';
 import type { FullGoalState } from '../fabric/goal-state.ts';
 import { openPlatformSession, type PlatformSession } from '../fabric/session.ts';
 import { log } from '../log/logger.ts';
@@ -14,6 +14,7 @@ import { changedVmCleanup } from './changed-vm-cleanup.ts';
 import { decideProvisioner, type Provisioner } from './cloud-init.ts';
 import { waitForCloudInit } from './cloud-init-wait.ts';
 import { handleCustomData } from './custom-data.ts';
+import { describeFailure, failureReport } from './failure-report.ts';
 import { hostKeyFingerprint, regenerateHostKeys } from './host-keys.ts';
 import { publishHostname, setHostname } from './hostname.ts';
 import { readOvfEnv, type MediaOptions } from './media/read-ovf-env.ts';
@@ -31,7 +32,8 @@ export const OVF_ENV_COPY = 'ovf-env.xml';
 export type ProvisionResult =
   | { outcome: 'already-provisioned' }
   | { outcome: 'ready'; provisioner: Provisioner | 'changed-vm'; elapsedMs: number; fingerprint?: string }
-  | { outcome: 'failed'; reason: string; elapsedMs: number };
+  /** reason: the error's sentence, redacted */
+  | { outcome: 'failed'; error: AgentError; reason: string; elapsedMs: number };
 
 export interface ProvisionDeps {
   media?: MediaOptions;
@@ -154,7 +156,9 @@ export async function runProvisioning(config: Config, deps: ProvisionDeps = {}):
     await hostKeys;
     const fingerprint = hostKeyFingerprint(config);
     log.info(`SSH host key fingerprint ${fingerprint}`);
-    await reloadSshd().catch((e: unknown) => log.warn(`sshd was not reloaded: ${describeError(e)}`));
+    // An sshd that cannot be brought up with the new host keys leaves a VM nobody can log in to: that fails
+    // provisioning (ProvisioningFailed with systemd's reason), it is not reported Ready (docs/image-building.md).
+    await reloadSshd();
     await hostname;
 
     writeProvisionedMarker(config, vmId);
@@ -170,8 +174,9 @@ export async function runProvisioning(config: Config, deps: ProvisionDeps = {}):
     return { outcome: 'ready', provisioner, elapsedMs: elapsed(), fingerprint };
   } catch (e) {
     await tasks.drain();
-    const reason = describeError(e);
-    log.error(`provisioning failed: ${reason}`);
+    const error = toAgentError(e);
+    const report = failureReport(error);
+    log.error(`provisioning failed: ${describeFailure(report)}`);
     if (!known.gs && !known.failed) {
       // The failure came before the platform was asked (media, ovf-env): reach it now to say so.
       try {
@@ -180,8 +185,8 @@ export async function runProvisioning(config: Config, deps: ProvisionDeps = {}):
         log.warn(`the WireServer cannot be reached to report the failure: ${describeError(ce)}`);
       }
     }
-    await reporter.failed(known.session, known.gs, reason, vmId);
-    return { outcome: 'failed', reason, elapsedMs: elapsed() };
+    await reporter.failed(known.session, known.gs, error, vmId);
+    return { outcome: 'failed', error, reason: report.reason, elapsedMs: elapsed() };
   } finally {
     await tasks.drain();
     await known.session?.close();

@@ -226,13 +226,15 @@ describe('waagent -provision: every failure ends in ProvisioningFailed with a re
       assert.equal(last?.state, 'NotReady', JSON.stringify(reports));
       assert.equal(last?.subStatus, 'ProvisioningFailed');
       assert.match(last!.description!, reason);
+      // the sentence first, then the error's kind and context (src/provisioning/failure-report.ts)
+      assert.match(last!.description!, / \[kind=[a-z-]+(; .+)?\]$/);
       assert.ok(!reports.some((h) => h.state === 'Ready'), 'never Ready');
     } else {
       assert.equal(reports.length, 0);
     }
     const kvp = kvpRecords(sb).slice(kvpBefore);
     assert.equal(kvp.length, 1, JSON.stringify(kvp));
-    assert.match(kvp[0]!.value, /^result=error\|reason=/);
+    assert.match(kvp[0]!.value, /^result=error\|reason=[^|]*\|agent=[^|]+\|kind=[a-z-]+\|/);
     assert.equal((await sb.exec(['test', '-e', '/var/lib/waagent/provisioned'])).code, 1, 'no provisioned marker');
     assert.equal(await leftovers(sb), '', 'no half-written file');
   }
@@ -292,8 +294,35 @@ describe('waagent -provision: every failure ends in ProvisioningFailed with a re
     assert.equal((await emu.healthReports()).length, reportsBefore);
     const kvp = kvpRecords(sb).slice(kvpBefore);
     assert.equal(kvp.length, 1);
-    assert.match(kvp[0]!.value, /^result=error\|reason=.*127\.0\.0\.1:9/);
+    assert.match(kvp[0]!.value, /^result=error\|reason=.*127\.0\.0\.1:9.*\|kind=http\|/);
     assert.equal(await leftovers(sb), '');
+  });
+
+  test('sshd cannot be started with the new host keys (golden image: the ssh unit failed at boot, and fails again)', async () => {
+    // systemd as PID 1 (sd_booted), a distro ssh unit in the failed state whose start fails again, and no other unit
+    // (cloud-init is not there); the stand-ins go on the tmpfs fakeVmId put over /usr/local/sbin, first in PATH, in
+    // the sandbox's mount namespace only
+    const systemctl = [
+      '#!/bin/sh',
+      'echo "systemctl $*" >> /run/systemctl.calls',
+      'for a in "$@"; do unit=$a; done',
+      'case "$unit" in ssh.service|sshd.service) ;; *) exit 4;; esac',
+      'case "$1" in is-active) exit 3;; is-failed) exit 0;; start) echo "Job for $unit failed because the control process exited with error code." >&2; exit 1;; esac',
+      'exit 0',
+    ].join('\n');
+    sb.writeFile('/usr/local/sbin/systemctl', systemctl + '\n', 0o755);
+    sb.writeFile('/usr/local/sbin/hostnamectl', '#!/bin/sh\nexit 0\n', 0o755);
+    await sh(sb, 'mkdir -p /run/systemd/system');
+    try {
+      await expectFailure({ 'DVD.Device': udfMedia(sb, good) }, /sshd could not be started with the new host keys: systemctl start (sshd?)\.service exited 1/);
+      const unit = /^systemctl start (sshd?\.service)$/m.exec(sb.readFile('/run/systemctl.calls'))?.[1];
+      assert.ok(unit, sb.readFile('/run/systemctl.calls'));
+      const why = `unit=${unit}; stderr=Job for ${unit} failed because the control process exited with error code.`;
+      assert.ok((await emu.healthReports()).at(-1)!.description!.endsWith(` [kind=command; ${why}]`));
+      assert.ok(kvpRecords(sb).at(-1)!.value.includes(`|kind=command|${why.replace('; ', '|')}|pps_type=None|`), kvpRecords(sb).at(-1)!.value);
+    } finally {
+      await sb.exec(['rm', '-rf', '/run/systemd', '/run/systemctl.calls', '/usr/local/sbin/systemctl', '/usr/local/sbin/hostnamectl']);
+    }
   });
 
   test('after the failures, a good run provisions', async () => {

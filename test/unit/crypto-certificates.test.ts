@@ -145,3 +145,26 @@ test('keys are matched to certificates by public key, not by order; orphan keys 
   assert.equal(new X509Certificate(a.certPem).checkPrivateKey(createPrivateKey(installed)), true);
   assert.ok(warnings.some((l) => /1 private key\(s\) .* match no certificate/.test(l)), warnings.join('\n'));
 });
+
+test('a PFX whose MAC does not verify is read anyway, with a warning, as the Python agent does (decided by the error code)', () => {
+  const dir = tempDir();
+  const transport = makeKeyPair(dir, 'transport');
+  const a = makeKeyPair(dir, 'a');
+  const pfxPath = join(dir, 'a.pfx');
+  openssl(['pkcs12', '-export', '-passout', 'pass:', '-macalg', 'sha1', '-inkey', a.keyPath, '-in', a.certPath, '-out', pfxPath]);
+  const pfx = readFileSync(pfxPath);
+  // The MacData ends the PFX: DigestInfo (the SHA-1 AlgorithmIdentifier, then the digest as 04 14 + 20 bytes), the
+  // salt and the iteration count. A flipped digest byte fails the MAC check and leaves the content intact.
+  const sha1Alg = Buffer.from('06052b0e03021a0500', 'hex');
+  const digestAt = pfx.lastIndexOf(sha1Alg) + sha1Alg.length;
+  assert.deepEqual([...pfx.subarray(digestAt, digestAt + 2)], [0x04, 0x14]);
+  pfx[digestAt + 2]! ^= 0xff;
+  writeFileSync(pfxPath, pfx);
+  const cms = openssl(['cms', '-encrypt', '-binary', '-aes128', '-in', pfxPath, '-outform', 'DER', '-recip', transport.certPath]);
+  const warnings = captureWarnings();
+  const r = decodeCertificates(cms, transport.keyPem, transport.certPem);
+  log.reset();
+  assert.equal(r.certificates.length, 1);
+  assert.equal(r.privateKeys.length, 1);
+  assert.ok(warnings.some((l) => /the PFX integrity check failed for the tenant certificates; reading them without it/.test(l)), warnings.join('\n'));
+});

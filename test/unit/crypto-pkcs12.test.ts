@@ -6,6 +6,7 @@ import { pkcs12Kdf } from '../../src/crypto/pbe.ts';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parsePkcs12, INTEGRITY_FAILED } from '../../src/crypto/index.ts';
+import { isAgentError } from '../../src/util/errors.ts';
 import { makeKeyPair, openssl, opensslCan, tempDir } from './crypto-helpers.ts';
 
 const dir = tempDir();
@@ -49,7 +50,7 @@ test('a PFX with pbeWithSHA1And128BitRC2-CBC is read', { skip: !legacy && 'host 
 test('a non-empty password works, and a wrong one fails the integrity check', () => {
   const pfx = exportPfx([], 'S3cr\u00e9t');
   assertContents(pfx, 'S3cr\u00e9t');
-  assert.throws(() => parsePkcs12(pfx, 'wrong'), (e: Error & { kind?: string }) => e.kind === 'crypto' && e.message === INTEGRITY_FAILED);
+  assert.throws(() => parsePkcs12(pfx, 'wrong'), (e: unknown) => isAgentError(e, 'crypto', 'pfx-integrity') && e.message === INTEGRITY_FAILED);
 });
 
 /** Where the MAC value sits inside a PFX. */
@@ -65,7 +66,7 @@ test('a corrupted MAC is detected; without the check the content is still read',
   const { offset, length } = macDigest(pfx);
   assert.equal(length, 20);
   pfx[offset + length - 1]! ^= 0xff;
-  assert.throws(() => parsePkcs12(pfx), (e: Error & { kind?: string }) => e.kind === 'crypto' && e.message === INTEGRITY_FAILED);
+  assert.throws(() => parsePkcs12(pfx), (e: unknown) => isAgentError(e, 'crypto', 'pfx-integrity') && e.message === INTEGRITY_FAILED);
   const { certificates, privateKeys } = parsePkcs12(pfx, '', { verifyMac: false });
   assert.equal(certificates.length, 2);
   assert.equal(privateKeys.length, 1);

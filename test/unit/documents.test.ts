@@ -93,9 +93,12 @@ describe('goal state (§2.4)', () => {
     }
     assert.ok(isAgentError(error, 'protocol'));
     assert.equal(error.message, 'the goal state has no RoleInstance');
-    assert.equal(error.context.missingRoleInstance, true);
+    assert.equal(error.subkind, 'missing-role-instance');
+    assert.deepEqual(Object.keys(error.context).sort(), ['document', 'incarnation'], 'the sub-kind is the subkind field, not a context flag');
     assert.equal(isMissingRoleInstance(error), true);
     assert.equal(isMissingRoleInstance(new AgentError('protocol', 'other')), false);
+    // the message text decides nothing
+    assert.equal(isMissingRoleInstance(new AgentError('protocol', 'the goal state has no RoleInstance', { missingRoleInstance: true })), false);
     assert.equal(isMissingRoleInstance(new Error('x')), false);
   });
 

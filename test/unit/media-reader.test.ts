@@ -120,6 +120,7 @@ describe('reading ovf-env.xml from images made by genisoimage', () => {
     const e = await failure(readFileFromImage(image, 'ovf-env.xml'));
     assert.equal(e.message, `the provisioning media ${image} has no ovf-env.xml in its root directory`);
     assert.equal(e.context.format, 'udf');
+    assert.equal(e.subkind, 'not-found');
   });
 });
 
@@ -156,6 +157,7 @@ describe('damaged and hostile images fail fast with one clear sentence', () => {
     truncateSync(cut, readFileSync(bridge).indexOf(BASE)); // everything up to the file's data
     const e = await failure(readFileFromImage(cut, 'ovf-env.xml'));
     assert.equal(e.message, `the UDF data of ovf-env.xml on ${cut} lies past the end of the medium (the image is truncated or corrupt)`);
+    assert.equal(e.subkind, 'past-end');
     for (const size of [0, 1000, 34_000, 300_000, 530_000]) {
       const short = copyImage(bridge);
       truncateSync(short, size);

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import type { AgentError } from '../../src/util/errors.ts';
+import type { HealthReport } from '../../src/fabric/documents/health-report.ts';
+import type { FullGoalState } from '../../src/fabric/goal-state.ts';
+import type { PlatformSession } from '../../src/fabric/session.ts';
 import { run } from '../../src/os/exec.ts';
+import { decodeRecords } from '../../src/provisioning/kvp.ts';
+import { createReporter } from '../../src/provisioning/reporter.ts';
 import { configureSshd } from '../../src/provisioning/sshd-apply.ts';
 import { editSshdConfig, parseOpensshVersion, planSshdConfig, sshdSettings } from '../../src/provisioning/sshd-config.ts';
 import { findSshdListeners, reloadSshd } from '../../src/provisioning/sshd-reload.ts';
@@ -239,6 +245,27 @@ describe('reloading sshd under systemd', () => {
   it('a unit that cannot be started is an error naming the unit', async () => {
     const a = systemd({ active: 3, failed: 0, enabled: 0, start: 1 });
     await rejectsWith(reloadSshd({ systemdMarker: a.marker, profile: debian }), 'command', /^sshd could not be started with the new host keys: systemctl start ssh\.service exited 1$/);
+  });
+
+  it('that error is what ProvisioningFailed reports: the sentence, the unit and systemd\'s words, in the health report and the KVP record', async () => {
+    const a = systemd({ active: 3, failed: 0, enabled: 0, start: 1 });
+    const error = await reloadSshd({ systemdMarker: a.marker, profile: rhel }).then(
+      () => assert.fail('the start failed, reloadSshd must reject'),
+      (e: unknown) => e as AgentError,
+    );
+    const health: HealthReport[] = [];
+    const session = { wire: { reportHealth: async (r: HealthReport) => void health.push(r) } } as unknown as PlatformSession;
+    const gs = { incarnation: '3', containerId: 'c', roleInstanceId: 'r' } as FullGoalState;
+    const pool = join(tempRoot(), '.kvp_pool_1');
+    await createReporter({ poolPath: pool, bootTime: new Date(0) }).failed(session, gs, error, 'VM-ID');
+    const sentence = 'sshd could not be started with the new host keys: systemctl start sshd.service exited 1';
+    assert.deepEqual(
+      health.map((h) => [h.state, h.subStatus, h.description]),
+      [['NotReady', 'ProvisioningFailed', `${sentence} [kind=command; unit=sshd.service; stderr=Job failed]`]],
+    );
+    const kvp = decodeRecords(readFileSync(pool));
+    assert.equal(kvp.length, 1);
+    assert.match(kvp[0]!.value, new RegExp(`^result=error\\|reason=${sentence.replace(/\./g, '\\.')}\\|agent=[^|]+\\|kind=command\\|unit=sshd\\.service\\|stderr=Job failed\\|pps_type=None\\|vm_id=VM-ID\\|`));
   });
 
   it('Flatcar: sshd is socket-activated, nothing to reload', async () => {
