@@ -9,7 +9,7 @@ import type { Invocation } from '../cli.ts';
 import type { Config } from '../config/index.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
-import { detectProfile, type DistroProfile } from '../os/distro-profile.ts';
+import type { DistroProfile } from '../os/distro-profile.ts';
 import { run } from '../os/exec.ts';
 
 export interface UnitOptions {
@@ -55,7 +55,6 @@ export function systemdUnit(o: UnitOptions): string {
 }
 
 export interface RegisterServiceOptions {
-  profile?: DistroProfile;
   /** default: this executable when it is the single binary, else the profile's install path */
   binary?: string;
   unitDir?: string;
@@ -64,8 +63,7 @@ export interface RegisterServiceOptions {
   output?: NodeJS.WritableStream;
 }
 
-export async function registerServiceCommand(config: Config, _inv: Invocation, opts: RegisterServiceOptions = {}): Promise<number> {
-  const profile = opts.profile ?? detectProfile();
+export async function registerServiceCommand(config: Config, _inv: Invocation, profile: DistroProfile, opts: RegisterServiceOptions = {}): Promise<number> {
   const out = opts.output ?? process.stdout;
   const binary = opts.binary ?? (isSea() ? process.execPath : profile.binaryPath);
   // RHEL image mode (bootc/ostree) has a read-only /usr as well (RedhatOSUtil.get_systemd_unit_file_install_path).

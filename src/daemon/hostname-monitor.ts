@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { libDirOf, type Config } from '../config/index.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
+import type { DistroProfile } from '../os/distro-profile.ts';
 import { publishHostname } from '../provisioning/hostname.ts';
 import type { PeriodicTask } from './periodic.ts';
 
@@ -42,10 +43,10 @@ export interface HostnameMonitorOptions {
   publish?: (name: string) => Promise<unknown>;
 }
 
-export function hostnameMonitorTask(config: Config, opts: HostnameMonitorOptions = {}): PeriodicTask {
+export function hostnameMonitorTask(config: Config, profile: DistroProfile, opts: HostnameMonitorOptions = {}): PeriodicTask {
   const libDir = libDirOf(config);
   const current = opts.currentName ?? hostname;
-  const publish = opts.publish ?? ((name: string) => publishHostname(config, name));
+  const publish = opts.publish ?? ((name: string) => publishHostname(config, name, { profile }));
   let recorded: string | null = null;
   return {
     name: 'hostname monitor',

@@ -11,7 +11,7 @@ import { HostPluginClient, type HttpClient } from '../fabric/index.ts';
 import { openPlatformSession, type PlatformSession, type SessionOptions } from '../fabric/session.ts';
 import { GoalStateHistory } from '../history/history.ts';
 import { log } from '../log/logger.ts';
-import { detectDistro } from '../os/distro.ts';
+import type { DistroProfile } from '../os/distro-profile.ts';
 import { agentSupportedFeatures, buildAggregateStatus, formatAggregateStatus } from '../status/aggregate.ts';
 import { uploadStatus } from '../status/upload.ts';
 import { RemoteAccessHandler, redactRemoteAccess } from '../provisioning/remote-access.ts';
@@ -42,6 +42,8 @@ export interface ExtensionsLoop {
 export interface ExtensionsLoopOptions {
   /** the configuration file handed to extensions (AZURE_GUEST_AGENT_WIRE_PROTOCOL_ADDRESS & co. live elsewhere) */
   configPath: string;
+  /** the machine's distro profile: its id and version go into the status blob */
+  profile: DistroProfile;
   session?: SessionOptions;
   /**
    * RemoteAccess (JIT) accounts on this machine (§2.9), default on. Off for code that runs the loop where it must not
@@ -72,7 +74,7 @@ export function openExtensionsLoop(config: Config, opts: ExtensionsLoopOptions):
         try {
           session = await openPlatformSession(config, opts.session);
           hostPlugin = hostPluginOf(session);
-          cycle = buildCycle(session, hostPlugin, opts.configPath, initial, opts.remoteAccess ?? true);
+          cycle = buildCycle(session, hostPlugin, opts.configPath, opts.profile, initial, opts.remoteAccess ?? true);
         } catch (e) {
           log.warn(`the platform cannot be reached: ${describeError(e)}`);
           await session?.close();
@@ -109,7 +111,14 @@ function hostPluginOf(session: PlatformSession): HostPluginClient {
   });
 }
 
-function buildCycle(session: PlatformSession, hostPlugin: HostPluginClient, configPath: string, initial: InitialGoalState, manageRemoteAccess: boolean): ExtHandlerCycle {
+function buildCycle(
+  session: PlatformSession,
+  hostPlugin: HostPluginClient,
+  configPath: string,
+  profile: DistroProfile,
+  initial: InitialGoalState,
+  manageRemoteAccess: boolean,
+): ExtHandlerCycle {
   const { config, http, endpoints, fetcher, libDir, transport } = session;
   const roots = layoutRoots(config);
   const history = new GoalStateHistory({ libDir });
@@ -143,7 +152,7 @@ function buildCycle(session: PlatformSession, hostPlugin: HostPluginClient, conf
     honourOnHold: config.bool('EnableOverProvisioning'),
     configPath,
   });
-  const distro = detectDistro();
+  const { distro } = profile;
 
   /** §10 item 14: certificates a Fast Track goal state names but the last full goal state did not bring. */
   const refreshForCertificates = async (gs: ExtensionsGoalState): Promise<void> => {

@@ -12,7 +12,7 @@ import { writeFileAtomic } from '../os/atomic-file.ts';
 import { dhclientConfWithHostname, primaryInterface, setDhcpHostname } from '../os/dhcp-hostname.ts';
 
 export { dhclientConfWithHostname, primaryInterface };
-import { detectProfile, type DistroProfile } from '../os/distro-profile.ts';
+import type { DistroProfile } from '../os/distro-profile.ts';
 import { run, which } from '../os/exec.ts';
 
 export interface HostnameOptions {
@@ -64,8 +64,8 @@ export interface PublishOptions {
   routeTable?: string;
   /** default /run (systemd/netif for networkd, NetworkManager for NM, wicked) */
   runDir?: string;
-  /** default the running machine's; its dhcpHostname says which file carries the name */
-  profile?: DistroProfile;
+  /** the machine's distro profile: its dhcpHostname says which file carries the name */
+  profile: DistroProfile;
   /** default /etc: sysconfig/network-scripts/ifcfg-<if> (RHEL) and sysconfig/network/dhcp (SUSE) below it */
   etcDir?: string;
 }
@@ -78,7 +78,7 @@ export interface PublishResult {
 }
 
 /** Tells the DHCP server the new name; never throws for the network part, and writes <Lib.Dir>/published_hostname. */
-export async function publishHostname(config: Config, name: string, opts: PublishOptions = {}): Promise<PublishResult> {
+export async function publishHostname(config: Config, name: string, opts: PublishOptions): Promise<PublishResult> {
   const host = validateHostname(name);
   const deadline = Date.now() + (opts.budgetMs ?? 3000);
   const left = () => Math.max(1, deadline - Date.now());
@@ -90,7 +90,7 @@ export async function publishHostname(config: Config, name: string, opts: Publis
   } catch {
     /* no route table */
   }
-  const mechanism = (opts.profile ?? detectProfile()).dhcpHostname;
+  const mechanism = opts.profile.dhcpHostname;
   if (mechanism === 'ifcfg' || mechanism === 'sysconfig-dhcp') {
     // RedhatOSUtil / SUSEOSUtil set_dhcp_hostname; the file must exist (none is created)
     const etcDir = opts.etcDir ?? '/etc';

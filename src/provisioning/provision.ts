@@ -9,6 +9,7 @@ import type { FullGoalState } from '../fabric/goal-state.ts';
 import { openPlatformSession, type PlatformSession } from '../fabric/session.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
+import type { DistroProfile } from '../os/distro-profile.ts';
 import { applyAccount, applyCertificateKeys } from './apply-account.ts';
 import { changedVmCleanup } from './changed-vm-cleanup.ts';
 import { decideProvisioner, type Provisioner } from './cloud-init.ts';
@@ -70,7 +71,7 @@ function saveOvfEnvCopy(config: Config, xml: string): void {
   writeFileAtomic(join(libDirOf(config), OVF_ENV_COPY), redactOvfEnv(xml), { mode: 0o600, mkdir: true });
 }
 
-export async function runProvisioning(config: Config, deps: ProvisionDeps = {}): Promise<ProvisionResult> {
+export async function runProvisioning(config: Config, profile: DistroProfile, deps: ProvisionDeps = {}): Promise<ProvisionResult> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
   const reporter = deps.reporter ?? createReporter();
@@ -141,7 +142,7 @@ export async function runProvisioning(config: Config, deps: ProvisionDeps = {}):
     const hostname = tasks.start(
       (async () => {
         await setHostname(env.hostname);
-        await publishHostname(config, env.hostname);
+        await publishHostname(config, env.hostname, { profile });
       })(),
     );
     const account = tasks.start(applyAccount(config, env));
@@ -154,7 +155,7 @@ export async function runProvisioning(config: Config, deps: ProvisionDeps = {}):
     await hostKeys;
     const fingerprint = hostKeyFingerprint(config);
     log.info(`SSH host key fingerprint ${fingerprint}`);
-    await reloadSshd().catch((e: unknown) => log.warn(`sshd was not reloaded: ${describeError(e)}`));
+    await reloadSshd({ profile }).catch((e: unknown) => log.warn(`sshd was not reloaded: ${describeError(e)}`));
     await hostname;
 
     writeProvisionedMarker(config, vmId);

@@ -14,6 +14,7 @@ import { PeriodicTasks } from '../../src/daemon/periodic.ts';
 import { movePersistentNetRules } from '../../src/daemon/persistent-net.ts';
 import { acquirePidFile } from '../../src/daemon/pid-file.ts';
 import { StopSignal } from '../../src/daemon/stop-signal.ts';
+import { fixtureProfile } from '../helpers/distro.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'daemon-parts-'));
 
@@ -128,7 +129,7 @@ test('hostname monitor: publishes a changed name once, and writes /etc/hostname'
   const config = Config.from({ 'Lib.Dir': dir, 'Provisioning.MonitorHostNamePeriod': 5 });
   let current = 'old-name';
   const published: string[] = [];
-  const task = hostnameMonitorTask(config, { currentName: () => current, hostnameFile: join(dir, 'hostname'), publish: async (n) => void published.push(n) });
+  const task = hostnameMonitorTask(config, fixtureProfile('debian-12'), { currentName: () => current, hostnameFile: join(dir, 'hostname'), publish: async (n) => void published.push(n) });
   assert.equal(task.periodMs, 5000);
   await task.run();
   assert.deepEqual(published, []);

@@ -13,7 +13,7 @@ import { log } from '../../src/log/logger.ts';
 import { parseOsRelease } from '../../src/os/distro.ts';
 import { profileFor } from '../../src/os/distro-profile.ts';
 import { applyDhcpRoutes, learnedDhcpRoutes, parseRouteTable, planDhcpRoutes, rememberDhcpRoutes, routeAddArgv, type DhcpRoutes } from '../../src/os/routes.ts';
-import { publishHostname } from '../../src/provisioning/hostname.ts';
+import { publishHostname, type PublishOptions } from '../../src/provisioning/hostname.ts';
 import { REPO_ROOT } from '../helpers/paths.ts';
 import { configOn, fakeTools, tempRoot } from './prov-helpers.ts';
 
@@ -205,7 +205,7 @@ describe('hostname publishing by distro family (§4.6)', () => {
     writeFileSync(join(root, 'dhclient.conf'), 'send host-name "old";\n');
     return root;
   }
-  const opts = (root: string, extra: Parameters<typeof publishHostname>[2] = {}) => ({
+  const opts = (root: string, extra: Partial<PublishOptions> & Pick<PublishOptions, 'profile'>) => ({
     runDir: join(root, 'run'),
     routeTable: join(root, 'route'),
     etcDir: join(root, 'etc'),

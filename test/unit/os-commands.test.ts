@@ -95,8 +95,7 @@ describe('register-service', () => {
     const dir = tmp();
     const out: string[] = [];
     const output = { write: (s: string) => out.push(s) } as unknown as NodeJS.WritableStream;
-    const code = await registerServiceCommand(Config.defaults(), parseArgs(['-register-service']), {
-      profile: profile('ubuntu-22.04'),
+    const code = await registerServiceCommand(Config.defaults(), parseArgs(['-register-service']), profile('ubuntu-22.04'), {
       binary: '/opt/waagent',
       unitDir: dir,
       systemdMarker: join(dir, 'no-systemd'),

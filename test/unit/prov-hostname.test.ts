@@ -3,7 +3,10 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { dhclientConfWithHostname, primaryInterface, publishHostname, setHostname, validateHostname } from '../../src/provisioning/hostname.ts';
+import { fixtureProfile } from '../helpers/distro.ts';
 import { configOn, fakeTools, rejectsWith, tempRoot } from './prov-helpers.ts';
+
+const DEBIAN = fixtureProfile('debian-12');
 
 const ROUTES =
   'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n' +
@@ -57,7 +60,7 @@ describe('publishing the hostname (§4.6)', () => {
     const tools = fakeTools({ networkctl: '', nmcli: '' });
     mkdirSync(join(root, 'run', 'systemd', 'netif'), { recursive: true });
     writeFileSync(join(root, 'route'), ROUTES);
-    const r = await publishHostname(configOn(root), 'vm-01', { runDir: join(root, 'run'), routeTable: join(root, 'route'), dhclientConfs: [] });
+    const r = await publishHostname(configOn(root), 'vm-01', { runDir: join(root, 'run'), routeTable: join(root, 'route'), dhclientConfs: [], profile: DEBIAN });
     assert.deepEqual(r, { interface: 'eth0', via: 'networkd', ok: true });
     assert.deepEqual(tools.calls(), ['networkctl reconfigure eth0']);
     assert.equal(readFileSync(join(root, 'lib', 'published_hostname'), 'utf8'), 'vm-01');
@@ -69,7 +72,7 @@ describe('publishing the hostname (§4.6)', () => {
     mkdirSync(join(root, 'run', 'NetworkManager'), { recursive: true });
     writeFileSync(join(root, 'route'), ROUTES);
     writeFileSync(join(root, 'dhclient.conf'), 'send host-name "old";\n');
-    const r = await publishHostname(configOn(root), 'vm-01', { runDir: join(root, 'run'), routeTable: join(root, 'route'), dhclientConfs: [join(root, 'missing'), join(root, 'dhclient.conf')] });
+    const r = await publishHostname(configOn(root), 'vm-01', { runDir: join(root, 'run'), routeTable: join(root, 'route'), dhclientConfs: [join(root, 'missing'), join(root, 'dhclient.conf')], profile: DEBIAN });
     assert.deepEqual(r, { interface: 'eth0', via: 'NetworkManager', ok: true });
     assert.deepEqual(tools.calls(), ['nmcli device reapply eth0']);
     assert.equal(readFileSync(join(root, 'dhclient.conf'), 'utf8'), 'send host-name "vm-01";\n');
@@ -81,7 +84,7 @@ describe('publishing the hostname (§4.6)', () => {
     mkdirSync(join(root, 'run', 'systemd', 'netif'), { recursive: true });
     writeFileSync(join(root, 'route'), ROUTES);
     const t0 = Date.now();
-    const r = await publishHostname(configOn(root), 'vm-01', { budgetMs: 400, runDir: join(root, 'run'), routeTable: join(root, 'route'), dhclientConfs: [] });
+    const r = await publishHostname(configOn(root), 'vm-01', { budgetMs: 400, runDir: join(root, 'run'), routeTable: join(root, 'route'), dhclientConfs: [], profile: DEBIAN });
     const took = Date.now() - t0;
     assert.ok(took < 3000, `took ${took} ms`);
     assert.deepEqual(r, { interface: 'eth0', via: 'none', ok: false });
@@ -90,7 +93,7 @@ describe('publishing the hostname (§4.6)', () => {
 
   it('with no DHCP client known, only records the name', async () => {
     const root = tempRoot();
-    const r = await publishHostname(configOn(root), 'vm-01', { runDir: join(root, 'run'), routeTable: join(root, 'none'), dhclientConfs: [] });
+    const r = await publishHostname(configOn(root), 'vm-01', { runDir: join(root, 'run'), routeTable: join(root, 'none'), dhclientConfs: [], profile: DEBIAN });
     assert.deepEqual(r, { interface: null, via: 'none', ok: false });
     assert.equal(readFileSync(join(root, 'lib', 'published_hostname'), 'utf8'), 'vm-01');
   });
