@@ -27,7 +27,7 @@ async function dispatch(inv: Invocation, config: Config, profile: DistroProfile)
     }
     case 'goal-state': {
       const { goalState } = await import('./commands/goal-state.ts');
-      process.stdout.write(JSON.stringify(await goalState(config), null, 2) + '\n');
+      process.stdout.write(JSON.stringify(await goalState(config, profile), null, 2) + '\n');
       return 0;
     }
     case 'provision': {

@@ -44,7 +44,8 @@ export interface ExtensionsLoopOptions {
   configPath: string;
   /** the machine's distro profile: its id and version go into the status blob */
   profile: DistroProfile;
-  session?: SessionOptions;
+  /** how the platform session is opened (its lease files come from the profile) */
+  session?: Omit<SessionOptions, 'leaseGlobs'>;
   /**
    * RemoteAccess (JIT) accounts on this machine (§2.9), default on. Off for code that runs the loop where it must not
    * manage the machine's users: the in-process tests that run on the test host itself.
@@ -72,7 +73,7 @@ export function openExtensionsLoop(config: Config, opts: ExtensionsLoopOptions):
     async cycle() {
       if (!cycle) {
         try {
-          session = await openPlatformSession(config, opts.session);
+          session = await openPlatformSession(config, { ...opts.session, leaseGlobs: opts.profile.leaseGlobs });
           hostPlugin = hostPluginOf(session);
           cycle = buildCycle(session, hostPlugin, opts.configPath, opts.profile, initial, opts.remoteAccess ?? true);
         } catch (e) {

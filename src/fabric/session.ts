@@ -14,6 +14,8 @@ import { loadOrCreateTransportCert, regenerateTransportCert, type TransportCertF
 import { WireServerClient } from './wireserver.ts';
 
 export interface SessionOptions {
+  /** The DHCP client's lease files to look for the WireServer in (the distro profile's leaseGlobs, §1.1). */
+  leaseGlobs: readonly string[];
   /** Absolute time (ms) after which no request of this session starts (a bounded command run). */
   deadline?: number;
   /** Our own DHCPDISCOVER when nothing else names the WireServer: the daemon only (§10 item 39). */
@@ -37,7 +39,7 @@ export interface PlatformSession {
 }
 
 /** Discovers the WireServer, checks its protocol versions and readies the transport certificate. */
-export async function openPlatformSession(config: Config, opts: SessionOptions = {}): Promise<PlatformSession> {
+export async function openPlatformSession(config: Config, opts: SessionOptions): Promise<PlatformSession> {
   const libDir = libDirOf(config);
   const stop = opts.stop;
   const http = createHttpClient({
@@ -46,7 +48,7 @@ export async function openPlatformSession(config: Config, opts: SessionOptions =
     ...(stop ? { sleep: (ms: number) => stop.wait(ms), cancelled: () => stop.stopped } : {}),
   });
   try {
-    const endpoint = await discoverWireServer({ config, dhcp: opts.dhcp ?? false });
+    const endpoint = await discoverWireServer({ config, leaseGlobs: opts.leaseGlobs, dhcp: opts.dhcp ?? false });
     log.verbose(`WireServer ${endpoint.endpoint} (from ${endpoint.source})`);
     const endpoints = platformEndpoints(config, endpoint.endpoint);
     const wire = new WireServerClient({ http, endpoints });

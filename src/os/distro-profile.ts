@@ -41,7 +41,7 @@ export interface DistroProfile {
   /** the value -deprovision gives the DHCP hostname setting (SUSEDeprovisionHandler uses AUTO) */
   deprovisionDhcpHostname: string;
   dhcpClient: DhcpClient;
-  /** lease files to read the WireServer option 245 from, most likely first (globs) */
+  /** lease files to read the WireServer option 245 from, most likely first (globs: `*` in the file name only) */
   leaseGlobs: string[];
   /** where -register-service writes the unit (Flatcar: /etc, since /usr is read-only) */
   unitDir: string;
@@ -109,7 +109,14 @@ export function profileFor(distro: Distro): DistroProfile {
     dhcpHostname: 'dhclient-conf',
     deprovisionDhcpHostname: 'localhost.localdomain',
     dhcpClient: 'dhclient',
-    leaseGlobs: ['/var/lib/dhclient/dhclient-*.leases', '/var/lib/dhcp/dhclient.*.leases', '/run/systemd/netif/leases/*'],
+    // an unknown distribution: wherever a DHCP client of the supported ones keeps its leases
+    leaseGlobs: [
+      '/var/lib/dhclient/dhclient-*.leases',
+      '/var/lib/dhclient/dhclient-*.lease',
+      '/var/lib/dhcp/dhclient.*.leases',
+      '/var/lib/NetworkManager/dhclient-*.lease',
+      '/run/systemd/netif/leases/*',
+    ],
     unitDir: '/lib/systemd/system',
     confPath: '/etc/waagent.conf',
     binaryPath: '/usr/sbin/waagent',

@@ -88,7 +88,7 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
   const tasks = new Tasks();
   const connect = async (): Promise<{ session: PlatformSession; gs: FullGoalState }> => {
     try {
-      known.session ??= await openPlatformSession(config, { deadline: Date.now() + PROTOCOL_DEADLINE_MS });
+      known.session ??= await openPlatformSession(config, { deadline: Date.now() + PROTOCOL_DEADLINE_MS, leaseGlobs: profile.leaseGlobs });
       const session = known.session;
       const gs = (await session.fetcher.fetch()).goalState;
       known.gs = gs;

@@ -116,6 +116,7 @@ describe('routes from a DHCP reply (§1.1)', () => {
     rememberDhcpRoutes(null);
     const found = await discoverWireServer({
       config: Config.from({ 'Lib.Dir': join(root, 'lib') }),
+      leaseGlobs: profile('debian-12').leaseGlobs,
       root,
       dhcp: { mac: '02:00:00:00:00:09', target: { host: '127.0.0.1', port: (server.address() as AddressInfo).port }, bindPort: 0, timeoutMs: 2000, schedule: [0] },
       applyRoutes: async (r) => void applied.push(r),
