@@ -16,6 +16,8 @@ import type { DistroProfile } from '../os/distro-profile.ts';
 import { run, which } from '../os/exec.ts';
 
 export interface HostnameOptions {
+  /** the machine's distro profile: its `hostname` says which tool sets the name */
+  profile: DistroProfile;
   /** default /etc/hostname */
   hostnameFile?: string;
   /** present when systemd is PID 1; default /run/systemd/system */
@@ -30,15 +32,32 @@ export function validateHostname(name: string): string {
   return n;
 }
 
-export async function setHostname(name: string, opts: HostnameOptions = {}): Promise<void> {
+/**
+ * Sets the hostname with the profile's tool. `hostnamectl` (RedhatOSUtil, SUSEOSUtil): systemd-hostnamed writes
+ * /etc/hostname itself (keeping the file's SELinux label), and the file is written here only when that fails or
+ * systemd is not running. `etc-hostname` (DefaultOSUtil): the file and the kernel name are set here, and hostnamed,
+ * when it runs, is told too.
+ */
+export async function setHostname(name: string, opts: HostnameOptions): Promise<void> {
   const host = validateHostname(name);
-  writeFileAtomic(opts.hostnameFile ?? '/etc/hostname', host + '\n', { mode: 0o644 });
-  await run(['hostname', host], { timeoutMs: 3000 });
-  if (existsSync(opts.systemdMarker ?? '/run/systemd/system') && (await which('hostnamectl'))) {
-    // Keeps systemd-hostnamed's idea in step; the file and the kernel name are already set if this fails.
-    await run(['hostnamectl', 'set-hostname', '--static', host], { timeoutMs: 3000 }).catch((e: Error) => log.warn(e.message));
+  const hostnamed = existsSync(opts.systemdMarker ?? '/run/systemd/system') && (await which('hostnamectl'));
+  const setStatic = () => run(['hostnamectl', 'set-hostname', '--static', host], { timeoutMs: 3000 });
+  let viaHostnamed = false;
+  if (hostnamed && opts.profile.hostname === 'hostnamectl') {
+    try {
+      await setStatic();
+      viaHostnamed = true;
+    } catch (e) {
+      log.warn(`${(e as Error).message}; writing the hostname file instead`);
+    }
   }
-  log.info(`hostname set to ${host}`);
+  if (!viaHostnamed) writeFileAtomic(opts.hostnameFile ?? '/etc/hostname', host + '\n', { mode: 0o644 });
+  await run(['hostname', host], { timeoutMs: 3000 });
+  if (hostnamed && opts.profile.hostname === 'etc-hostname') {
+    // Keeps systemd-hostnamed's idea in step; the file and the kernel name are already set if this fails.
+    await setStatic().catch((e: Error) => log.warn(e.message));
+  }
+  log.info(`hostname set to ${host}${viaHostnamed ? ' (hostnamectl)' : ''}`);
 }
 
 

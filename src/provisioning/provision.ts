@@ -141,7 +141,7 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
     const hostKeys = tasks.start(regenerateHostKeys(config));
     const hostname = tasks.start(
       (async () => {
-        await setHostname(env.hostname);
+        await setHostname(env.hostname, { profile });
         await publishHostname(config, env.hostname, { profile });
       })(),
     );

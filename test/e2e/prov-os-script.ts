@@ -101,7 +101,7 @@ out.loginCert = await sh(`chmod 600 ${work}/certkey.pem; ${ssh(`${work}/certkey.
 out.sshdT = await sh('sshd -T | grep -E "^(passwordauthentication|kbdinteractiveauthentication|clientaliveinterval) " | sort');
 
 // hostname, custom data, root password, marker, KVP
-await setHostname('prov-e2e-host');
+await setHostname('prov-e2e-host', { profile });
 out.hostname = [await sh('hostname'), readFileSync('/etc/hostname', 'utf8')];
 out.publish = await publishHostname(config, 'prov-e2e-host', { profile });
 out.published = readFileSync('/var/lib/waagent/published_hostname', 'utf8');

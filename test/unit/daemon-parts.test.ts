@@ -123,13 +123,18 @@ test('stop signal wakes every wait at once; an endless wait keeps the process al
   assert.match(out, /waiting\nstopped\n/);
 });
 
-test('hostname monitor: publishes a changed name once, and writes /etc/hostname', async () => {
+test('hostname monitor: sets a changed name with the profile’s tool and publishes it, once', async () => {
   const dir = tmp();
   writeFileSync(join(dir, 'published_hostname'), 'old-name');
   const config = Config.from({ 'Lib.Dir': dir, 'Provisioning.MonitorHostNamePeriod': 5 });
   let current = 'old-name';
   const published: string[] = [];
-  const task = hostnameMonitorTask(config, fixtureProfile('debian-12'), { currentName: () => current, hostnameFile: join(dir, 'hostname'), publish: async (n) => void published.push(n) });
+  const set: string[] = [];
+  const task = hostnameMonitorTask(config, fixtureProfile('debian-12'), {
+    currentName: () => current,
+    setName: async (n) => void set.push(n),
+    publish: async (n) => void published.push(n),
+  });
   assert.equal(task.periodMs, 5000);
   await task.run();
   assert.deepEqual(published, []);
@@ -137,7 +142,7 @@ test('hostname monitor: publishes a changed name once, and writes /etc/hostname'
   await task.run();
   await task.run();
   assert.deepEqual(published, ['new-name']);
-  assert.equal(readFileSync(join(dir, 'hostname'), 'utf8'), 'new-name\n');
+  assert.deepEqual(set, ['new-name']);
 });
 
 test("hostname monitor: without our record, cloud-init's set-hostname record is the published name", () => {

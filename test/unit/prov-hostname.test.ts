@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { dhclientConfWithHostname, primaryInterface, publishHostname, setHostname, validateHostname } from '../../src/provisioning/hostname.ts';
@@ -22,22 +22,45 @@ describe('hostname', () => {
     }
   });
 
-  it('writes the hostname file, runs hostname, and hostnamectl only under systemd', async () => {
+  it('etc-hostname (Debian): writes the hostname file, runs hostname, and hostnamectl only under systemd', async () => {
     const root = tempRoot();
     const tools = fakeTools({ hostname: '', hostnamectl: '' });
     const file = join(root, 'hostname');
-    await setHostname('vm-01', { hostnameFile: file, systemdMarker: join(root, 'no-systemd') });
+    await setHostname('vm-01', { profile: DEBIAN, hostnameFile: file, systemdMarker: join(root, 'no-systemd') });
     assert.equal(readFileSync(file, 'utf8'), 'vm-01\n');
     assert.deepEqual(tools.calls(), ['hostname vm-01']);
     mkdirSync(join(root, 'systemd'));
-    await setHostname('vm-02', { hostnameFile: file, systemdMarker: join(root, 'systemd') });
+    await setHostname('vm-02', { profile: DEBIAN, hostnameFile: file, systemdMarker: join(root, 'systemd') });
     assert.deepEqual(tools.calls().slice(1), ['hostname vm-02', 'hostnamectl set-hostname --static vm-02']);
+  });
+
+  it('hostnamectl (RHEL): hostnamed writes the file; the agent writes it only without systemd or when hostnamectl fails', async () => {
+    const root = tempRoot();
+    const tools = fakeTools({ hostname: '', hostnamectl: '' });
+    const file = join(root, 'hostname');
+    mkdirSync(join(root, 'systemd'));
+    const rhel = fixtureProfile('rhel-9.4');
+    assert.equal(rhel.hostname, 'hostnamectl');
+    await setHostname('vm-01', { profile: rhel, hostnameFile: file, systemdMarker: join(root, 'systemd') });
+    assert.equal(existsSync(file), false, 'the file is left to systemd-hostnamed');
+    assert.deepEqual(tools.calls(), ['hostnamectl set-hostname --static vm-01', 'hostname vm-01']);
+    // the same profile field on a made-up distro: it is the field, not the distro, that decides
+    await setHostname('vm-02', { profile: { ...DEBIAN, hostname: 'hostnamectl' }, hostnameFile: file, systemdMarker: join(root, 'systemd') });
+    assert.equal(existsSync(file), false);
+    assert.deepEqual(tools.calls().slice(2), ['hostnamectl set-hostname --static vm-02', 'hostname vm-02']);
+    await setHostname('vm-03', { profile: rhel, hostnameFile: file, systemdMarker: join(root, 'no-systemd') });
+    assert.equal(readFileSync(file, 'utf8'), 'vm-03\n');
+    assert.deepEqual(tools.calls().slice(4), ['hostname vm-03']);
+    const failing = fakeTools({ hostname: '', hostnamectl: 'exit 1' });
+    await setHostname('vm-04', { profile: rhel, hostnameFile: file, systemdMarker: join(root, 'systemd') });
+    assert.equal(readFileSync(file, 'utf8'), 'vm-04\n', 'written by the agent after hostnamectl failed');
+    assert.deepEqual(failing.calls(), ['hostnamectl set-hostname --static vm-04', 'hostname vm-04']);
   });
 
   it('fails with the command when hostname fails', async () => {
     const root = tempRoot();
     fakeTools({ hostname: 'echo "hostname: you must be root to change the host name" >&2; exit 1' });
-    await rejectsWith(setHostname('vm-01', { hostnameFile: join(root, 'h'), systemdMarker: join(root, 'x') }), 'command', /hostname vm-01 failed .*must be root/);
+    await rejectsWith(setHostname('vm-01', { profile: DEBIAN, hostnameFile: join(root, 'h'), systemdMarker: join(root, 'x') }), 'command', /hostname vm-01 failed .*must be root/);
   });
 });
 
