@@ -61,10 +61,10 @@ describe('deprovision plan', () => {
 describe('DHCP hostname reset', () => {
   it('edits dhclient.conf, ifcfg and the SUSE dhcp file in place, and creates none', () => {
     const etc = tmp();
-    assert.deepEqual(setDhcpHostname('dhclient-conf', 'localhost.localdomain', { etcDir: etc }), []);
+    assert.equal(setDhcpHostname('dhclient-conf', 'localhost.localdomain', { etcDir: etc }), null);
     mkdirSync(join(etc, 'dhcp'));
     writeFileSync(join(etc, 'dhcp/dhclient.conf'), 'send host-name "vm1";\ntimeout 300;\n');
-    setDhcpHostname('dhclient-conf', 'localhost.localdomain', { etcDir: etc });
+    assert.equal(setDhcpHostname('dhclient-conf', 'localhost.localdomain', { etcDir: etc }), join(etc, 'dhcp/dhclient.conf'));
     assert.equal(readFileSync(join(etc, 'dhcp/dhclient.conf'), 'utf8'), 'timeout 300;\nsend host-name "localhost.localdomain";\n');
     mkdirSync(join(etc, 'sysconfig/network-scripts'), { recursive: true });
     writeFileSync(join(etc, 'sysconfig/network-scripts/ifcfg-eth0'), 'DEVICE=eth0\nDHCP_HOSTNAME=vm1\n');

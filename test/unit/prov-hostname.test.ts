@@ -7,6 +7,7 @@ import { fixtureProfile } from '../helpers/distro.ts';
 import { configOn, fakeTools, rejectsWith, tempRoot } from './prov-helpers.ts';
 
 const DEBIAN = fixtureProfile('debian-12');
+const UBUNTU = fixtureProfile('ubuntu-22.04'); // systemd-networkd
 
 const ROUTES =
   'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n' +
@@ -78,27 +79,36 @@ describe('publishing the hostname (§4.6)', () => {
     assert.equal(primaryInterface('Iface\tDestination\n'), null);
   });
 
-  it('uses networkctl reconfigure under networkd and records published_hostname', async () => {
+  it('uses networkctl reconfigure when the profile says networkd, and records published_hostname', async () => {
     const root = tempRoot();
     const tools = fakeTools({ networkctl: '', nmcli: '' });
     mkdirSync(join(root, 'run', 'systemd', 'netif'), { recursive: true });
+    mkdirSync(join(root, 'run', 'NetworkManager'), { recursive: true }); // running too, but not the profile's client
     writeFileSync(join(root, 'route'), ROUTES);
-    const r = await publishHostname(configOn(root), 'vm-01', { runDir: join(root, 'run'), routeTable: join(root, 'route'), dhclientConfs: [], profile: DEBIAN });
+    const r = await publishHostname(configOn(root), 'vm-01', { runDir: join(root, 'run'), routeTable: join(root, 'route'), dhclientConfs: [], profile: UBUNTU });
     assert.deepEqual(r, { interface: 'eth0', via: 'networkd', ok: true });
     assert.deepEqual(tools.calls(), ['networkctl reconfigure eth0']);
     assert.equal(readFileSync(join(root, 'lib', 'published_hostname'), 'utf8'), 'vm-01');
   });
 
-  it('uses nmcli under NetworkManager, after editing dhclient.conf', async () => {
+  it('uses nmcli when the profile says NetworkManager, after editing dhclient.conf', async () => {
     const root = tempRoot();
-    const tools = fakeTools({ nmcli: '' });
+    const tools = fakeTools({ nmcli: '', networkctl: '' });
     mkdirSync(join(root, 'run', 'NetworkManager'), { recursive: true });
+    mkdirSync(join(root, 'run', 'systemd', 'netif'), { recursive: true });
     writeFileSync(join(root, 'route'), ROUTES);
     writeFileSync(join(root, 'dhclient.conf'), 'send host-name "old";\n');
-    const r = await publishHostname(configOn(root), 'vm-01', { runDir: join(root, 'run'), routeTable: join(root, 'route'), dhclientConfs: [join(root, 'missing'), join(root, 'dhclient.conf')], profile: DEBIAN });
+    const opts = { runDir: join(root, 'run'), routeTable: join(root, 'route'), dhclientConfs: [join(root, 'missing'), join(root, 'dhclient.conf')] };
+    // a made-up profile: Debian's dhclient.conf, NetworkManager as the client
+    const r = await publishHostname(configOn(root), 'vm-01', { ...opts, profile: { ...DEBIAN, dhcpClient: 'NetworkManager' } });
     assert.deepEqual(r, { interface: 'eth0', via: 'NetworkManager', ok: true });
     assert.deepEqual(tools.calls(), ['nmcli device reapply eth0']);
     assert.equal(readFileSync(join(root, 'dhclient.conf'), 'utf8'), 'send host-name "vm-01";\n');
+    // Debian itself: ISC dhclient reads dhclient.conf at its next renewal; no other client is asked
+    const deb = await publishHostname(configOn(root), 'vm-02', { ...opts, profile: DEBIAN });
+    assert.deepEqual(deb, { interface: 'eth0', via: 'dhclient.conf', ok: true });
+    assert.deepEqual(tools.calls(), ['nmcli device reapply eth0']);
+    assert.equal(readFileSync(join(root, 'dhclient.conf'), 'utf8'), 'send host-name "vm-02";\n');
   });
 
   it('is bounded: a hanging tool costs the budget and a warning, not an error', async () => {
@@ -107,7 +117,7 @@ describe('publishing the hostname (§4.6)', () => {
     mkdirSync(join(root, 'run', 'systemd', 'netif'), { recursive: true });
     writeFileSync(join(root, 'route'), ROUTES);
     const t0 = Date.now();
-    const r = await publishHostname(configOn(root), 'vm-01', { budgetMs: 400, runDir: join(root, 'run'), routeTable: join(root, 'route'), dhclientConfs: [], profile: DEBIAN });
+    const r = await publishHostname(configOn(root), 'vm-01', { budgetMs: 400, runDir: join(root, 'run'), routeTable: join(root, 'route'), dhclientConfs: [], profile: UBUNTU });
     const took = Date.now() - t0;
     assert.ok(took < 3000, `took ${took} ms`);
     assert.deepEqual(r, { interface: 'eth0', via: 'none', ok: false });
