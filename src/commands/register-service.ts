@@ -15,11 +15,14 @@ import { run } from '../os/exec.ts';
 export interface UnitOptions {
   binary: string;
   confPath: string;
-  flatcar: boolean;
+  /** the profile's agentSysext: the unit waits for systemd-sysext.service and runs on Azure's OEM id only (Flatcar) */
+  sysext: boolean;
+  /** the profile's sshdService, wanted beside the agent (init/systemd/waagent.service names upstream's sshd) */
+  sshdService: string | null;
 }
 
 export function systemdUnit(o: UnitOptions): string {
-  const unit = o.flatcar
+  const unit = o.sysext
     ? [
         '[Unit]',
         'Description=Azure Linux VM Agent (waagent-ts)',
@@ -31,7 +34,7 @@ export function systemdUnit(o: UnitOptions): string {
         '[Unit]',
         'Description=Azure Linux VM Agent (waagent-ts)',
         'After=network-online.target cloud-init.service',
-        'Wants=network-online.target sshd.service sshd-keygen.service',
+        `Wants=network-online.target ${o.sshdService === null ? '' : `${o.sshdService}.service `}sshd-keygen.service`,
       ];
   return [
     ...unit,
@@ -70,7 +73,7 @@ export async function registerServiceCommand(config: Config, _inv: Invocation, p
   const unitDir = opts.unitDir ?? (existsSync('/run/ostree-booted') ? '/etc/systemd/system' : profile.unitDir);
   const name = `${profile.agentService}.service`;
   const path = join(unitDir, name);
-  const text = systemdUnit({ binary, confPath: config.path ?? profile.confPath, flatcar: profile.family === 'flatcar' });
+  const text = systemdUnit({ binary, confPath: config.path ?? profile.confPath, sysext: profile.agentSysext, sshdService: profile.sshdService });
   writeFileAtomic(path, text, { mode: 0o644, mkdir: true });
   log.info(`register-service: wrote ${path}`);
   if (existsSync(opts.systemdMarker ?? '/run/systemd/system')) {

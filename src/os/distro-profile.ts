@@ -45,6 +45,8 @@ export interface DistroProfile {
   leaseGlobs: string[];
   /** where -register-service writes the unit (Flatcar: /etc, since /usr is read-only) */
   unitDir: string;
+  /** the agent comes as a systemd system extension (Flatcar): its unit is ordered after systemd-sysext.service */
+  agentSysext: boolean;
   confPath: string;
   binaryPath: string;
   grub: GrubTool;
@@ -118,6 +120,7 @@ export function profileFor(distro: Distro): DistroProfile {
       '/run/systemd/netif/leases/*',
     ],
     unitDir: '/lib/systemd/system',
+    agentSysext: false,
     confPath: '/etc/waagent.conf',
     binaryPath: '/usr/sbin/waagent',
     grub: ANY_GRUB,
@@ -136,6 +139,7 @@ export function profileFor(distro: Distro): DistroProfile {
         dhcpClient: 'systemd-networkd',
         leaseGlobs: ['/run/systemd/netif/leases/*'],
         unitDir: '/etc/systemd/system',
+        agentSysext: true,
         grub: { kind: 'flatcar-oem', paths: ['/oem/grub.cfg', '/usr/share/oem/grub.cfg'] },
         deprovisionRemovesMachineId: true,
       };

@@ -91,7 +91,7 @@ describe('serialconsole edits', () => {
 });
 
 describe('register-service', () => {
-  it('writes the distro’s unit name with this binary, and does not enable it without systemd', async () => {
+  it('writes the distro’s unit name with this binary and its ssh unit, and does not enable it without systemd', async () => {
     const dir = tmp();
     const out: string[] = [];
     const output = { write: (s: string) => out.push(s) } as unknown as NodeJS.WritableStream;
@@ -102,7 +102,8 @@ describe('register-service', () => {
       output,
     });
     assert.equal(code, 0);
-    assert.equal(readFileSync(join(dir, 'walinuxagent.service'), 'utf8'), systemdUnit({ binary: '/opt/waagent', confPath: '/etc/waagent.conf', flatcar: false }));
+    assert.equal(readFileSync(join(dir, 'walinuxagent.service'), 'utf8'), systemdUnit({ binary: '/opt/waagent', confPath: '/etc/waagent.conf', sysext: false, sshdService: 'ssh' }));
+    assert.match(readFileSync(join(dir, 'walinuxagent.service'), 'utf8'), /^Wants=network-online\.target ssh\.service sshd-keygen\.service$/m);
     assert.match(out.join(''), /systemd is not running, so it was not enabled/);
   });
 });
