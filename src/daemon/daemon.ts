@@ -37,7 +37,7 @@ export function cycleDelay(periodMs: number, failures: number): number {
   return Math.min(MAX_BACKOFF_MS, periodMs * 2 ** Math.min(failures, 16));
 }
 
-function periodicTasks(config: Config, profile: DistroProfile, loop: ExtensionsLoop): PeriodicTask[] {
+export function periodicTasks(config: Config, profile: DistroProfile, loop: ExtensionsLoop): PeriodicTask[] {
   const tasks: PeriodicTask[] = [];
   if (config.int('OS.RootDeviceScsiTimeout') !== null) {
     tasks.push({

@@ -111,9 +111,12 @@ describe('the ExtHandler loop: Fast Track bookkeeping and the initial goal state
     // Extensions disabled: the goal state is processed (and reported) without downloading anything.
     const { lib, config } = setup(['Extensions.Enabled=n']);
     serve(1, TICKS - 1000n, vmSettingsDoc(TICKS));
-    const loop = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf'), profile: fixtureProfile('debian-12'), remoteAccess: false });
+    // the distro in the status blob is the profile's (read once by main.ts), not this host's
+    const loop = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf'), profile: fixtureProfile('azurelinux-3.0'), remoteAccess: false });
     try {
       assert.equal(await loop.cycle(), true);
+      const { osName, osVersion } = lastStatus().guestOSInfo;
+      assert.deepEqual([osName, osVersion], ['azurelinux', '3.0']);
       assert.deepEqual(JSON.parse(readFileSync(join(lib, FAST_TRACK_FILE), 'utf8')), { timestamp: ticksToTimestamp(TICKS) });
       const dirs = historyDirs(lib);
       assert.equal(dirs.length, 1, dirs.join());
