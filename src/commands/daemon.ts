@@ -11,6 +11,10 @@ export async function daemonCommand(config: Config, inv: Invocation, profile: Di
     // Only the daemon sends its own DHCPDISCOVER and makes a fresh transport certificate (§10 item 39). The stop
     // signal reaches the HTTP client: SIGTERM during a WireServer outage must not sit out minutes of retries.
     openExtensionsLoop: async (c, stop) =>
-      openExtensionsLoop(c, { configPath: inv.configPath ?? DEFAULT_CONFIG_PATH, profile, session: { newTransportCert: true, dhcp: {}, stop } }),
+      openExtensionsLoop(c, {
+        configPath: inv.configPath ?? DEFAULT_CONFIG_PATH,
+        profile,
+        session: { newTransportCert: true, dhcp: {}, stop },
+      }),
   });
 }

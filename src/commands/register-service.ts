@@ -66,14 +66,20 @@ export interface RegisterServiceOptions {
   output?: NodeJS.WritableStream;
 }
 
-export async function registerServiceCommand(config: Config, _inv: Invocation, profile: DistroProfile, opts: RegisterServiceOptions = {}): Promise<number> {
+export async function registerServiceCommand(
+  config: Config,
+  _inv: Invocation,
+  profile: DistroProfile,
+  opts: RegisterServiceOptions = {},
+): Promise<number> {
   const out = opts.output ?? process.stdout;
   const binary = opts.binary ?? (isSea() ? process.execPath : profile.binaryPath);
   // RHEL image mode (bootc/ostree) has a read-only /usr as well (RedhatOSUtil.get_systemd_unit_file_install_path).
   const unitDir = opts.unitDir ?? (existsSync('/run/ostree-booted') ? '/etc/systemd/system' : profile.unitDir);
   const name = `${profile.agentService}.service`;
   const path = join(unitDir, name);
-  const text = systemdUnit({ binary, confPath: config.path ?? profile.confPath, sysext: profile.agentSysext, sshdService: profile.sshdService });
+  const confPath = config.path ?? profile.confPath;
+  const text = systemdUnit({ binary, confPath, sysext: profile.agentSysext, sshdService: profile.sshdService });
   writeFileAtomic(path, text, { mode: 0o644, mkdir: true });
   log.info(`register-service: wrote ${path}`);
   if (existsSync(opts.systemdMarker ?? '/run/systemd/system')) {

@@ -42,7 +42,12 @@ export function withShellVar(text: string, key: string, value: string): string {
 /** The value of the first `KEY=` line, unquoted; null when there is none. */
 function shellVar(text: string, key: string): string | null {
   const line = text.split('\n').find((l) => l.startsWith(`${key}=`));
-  return line === undefined ? null : line.slice(key.length + 1).trim().replace(/^"(.*)"$/, '$1');
+  return line === undefined
+    ? null
+    : line
+        .slice(key.length + 1)
+        .trim()
+        .replace(/^"(.*)"$/, '$1');
 }
 
 /**
@@ -60,8 +65,10 @@ export function setDhcpHostname(mechanism: DhcpHostnameMechanism, name: string, 
     return true;
   };
   switch (mechanism) {
-    case 'dhclient-conf':
-      return (opts.dhclientConfs ?? DHCLIENT_CONFS.map((f) => join(etc, f))).find((f) => update(f, (t) => dhclientConfWithHostname(t, name))) ?? null;
+    case 'dhclient-conf': {
+      const candidates = opts.dhclientConfs ?? DHCLIENT_CONFS.map((f) => join(etc, f));
+      return candidates.find((f) => update(f, (t) => dhclientConfWithHostname(t, name))) ?? null;
+    }
     case 'ifcfg': {
       const iface = primaryInterface(read(opts.routeTable ?? '/proc/net/route') ?? '') ?? 'eth0';
       const file = join(etc, 'sysconfig/network-scripts', `ifcfg-${iface}`);
@@ -69,8 +76,8 @@ export function setDhcpHostname(mechanism: DhcpHostnameMechanism, name: string, 
     }
     case 'sysconfig-dhcp': {
       const file = join(etc, 'sysconfig/network/dhcp');
-      const edit = (t: string) => (opts.keepAuto && shellVar(t, 'DHCLIENT_HOSTNAME_OPTION') === 'AUTO' ? null : withShellVar(t, 'DHCLIENT_HOSTNAME_OPTION', `"${name}"`));
-      return update(file, edit) ? file : null;
+      const keep = (t: string) => opts.keepAuto === true && shellVar(t, 'DHCLIENT_HOSTNAME_OPTION') === 'AUTO';
+      return update(file, (t) => (keep(t) ? null : withShellVar(t, 'DHCLIENT_HOSTNAME_OPTION', `"${name}"`))) ? file : null;
     }
     case 'none':
       return null;

@@ -110,7 +110,8 @@ export async function publishHostname(config: Config, name: string, opts: Publis
   }
   // dhclient.conf also on networkd distros ('none'), when ISC dhclient is installed (DefaultOSUtil's set_dhcp_hostname)
   const mechanism = opts.profile.dhcpHostname === 'none' ? 'dhclient-conf' : opts.profile.dhcpHostname;
-  const file = setDhcpHostname(mechanism, host, { etcDir: opts.etcDir, dhclientConfs: opts.dhclientConfs, routeTable: opts.routeTable, keepAuto: true });
+  const { etcDir, dhclientConfs, routeTable } = opts;
+  const file = setDhcpHostname(mechanism, host, { etcDir, dhclientConfs, routeTable, keepAuto: true });
   if (file !== null) via = mechanism === 'dhclient-conf' ? 'dhclient.conf' : mechanism;
   let ok = via !== 'none';
   const renew = RENEW[opts.profile.dhcpClient];
