@@ -8,7 +8,7 @@ import type { Config } from '../config/index.ts';
 import { AgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
-import { detectProfile, type DistroProfile } from '../os/distro-profile.ts';
+import type { DistroProfile } from '../os/distro-profile.ts';
 import { run, which } from '../os/exec.ts';
 
 export const SERIAL_ARGS = ['console=ttyS0', 'earlyprintk=ttyS0'];
@@ -65,12 +65,10 @@ function modeOf(path: string): number {
 }
 
 export interface SerialConsoleOptions {
-  profile?: DistroProfile;
   output?: NodeJS.WritableStream;
 }
 
-export async function serialconsoleCommand(_config: Config, _inv: Invocation, opts: SerialConsoleOptions = {}): Promise<number> {
-  const profile = opts.profile ?? detectProfile();
+export async function serialconsoleCommand(_config: Config, _inv: Invocation, profile: DistroProfile, opts: SerialConsoleOptions = {}): Promise<number> {
   const out = opts.output ?? process.stdout;
   const grub = profile.grub;
   if (grub.kind === 'flatcar-oem') {

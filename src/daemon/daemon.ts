@@ -6,7 +6,7 @@ import type { Config } from '../config/index.ts';
 import { describeError } from '../util/errors.ts';
 import type { ExtensionsLoop } from '../extensions/loop.ts';
 import { log } from '../log/logger.ts';
-import { detectDistro } from '../os/distro.ts';
+import type { DistroProfile } from '../os/distro-profile.ts';
 import { rdmaEnabled } from '../os/rdma.ts';
 import { consumeHypervEntropy } from '../os/hyperv-entropy.ts';
 import { ensureResourceDisk } from '../os/resource-disk/index.ts';
@@ -28,12 +28,12 @@ import { StopSignal } from './stop-signal.ts';
 
 export interface DaemonDeps {
   openExtensionsLoop(config: Config, stop: StopSignal): Promise<ExtensionsLoop>;
-  provision?: (config: Config) => Promise<ProvisionResult>;
+  provision?: (config: Config, profile: DistroProfile) => Promise<ProvisionResult>;
 }
 
 export { cycleDelay, MAX_BACKOFF_MS } from './cycle-loop.ts';
 
-function periodicTasks(config: Config, loop: ExtensionsLoop): PeriodicTask[] {
+export function periodicTasks(config: Config, profile: DistroProfile, loop: ExtensionsLoop): PeriodicTask[] {
   const tasks: PeriodicTask[] = [];
   if (config.int('OS.RootDeviceScsiTimeout') !== null) {
     tasks.push({
@@ -42,13 +42,11 @@ function periodicTasks(config: Config, loop: ExtensionsLoop): PeriodicTask[] {
       run: async () => void applyScsiTimeoutConfig(config),
     });
   }
-  if (config.bool('Provisioning.MonitorHostName')) tasks.push(hostnameMonitorTask(config));
-  // Debian and Ubuntu keep their persistent net rules, as upstream's osutil does.
-  const distro = detectDistro();
-  if (!['debian', 'ubuntu'].includes(distro.id)) tasks.push(persistentNetTask(config));
+  if (config.bool('Provisioning.MonitorHostName')) tasks.push(hostnameMonitorTask(config, profile));
+  if (profile.removePersistentNetRules) tasks.push(persistentNetTask(config));
   if (config.bool('OS.EnableFirewall')) tasks.push(firewallTask(config, () => loop.wireServer()));
   if (config.bool('Logs.Collect')) tasks.push(logCollectorTask(config, loop));
-  if (dhcpWatchApplies(config)) tasks.push(machineDhcpWatchTask(config));
+  if (dhcpWatchApplies(config)) tasks.push(machineDhcpWatchTask(config, profile));
   // RDMA (§8.4, §7.1 step 5): once provisioned, each time the goal state brings a different SharedConfig.
   if (rdmaEnabled(config)) tasks.push(rdmaTask(config));
   return tasks;
@@ -69,7 +67,7 @@ function logCollectorTask(config: Config, loop: ExtensionsLoop): PeriodicTask {
   };
 }
 
-export async function runDaemon(config: Config, deps: DaemonDeps): Promise<number> {
+export async function runDaemon(config: Config, profile: DistroProfile, deps: DaemonDeps): Promise<number> {
   if (config.bool('OS.EnableFIPS')) process.env.OPENSSL_FIPS = '1';
   process.env._AZURE_GUEST_AGENT_DAEMON_VERSION_ = OUR_VERSION;
   const pid = acquirePidFile(config.str('Pid.File'));
@@ -88,7 +86,7 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<numbe
     }
     // §7.1: the daemon also logs to the console until provisioning is over (Logs.Console)
     if (config.bool('Logs.Console')) log.addConsole();
-    const provisioned = await (deps.provision ?? runProvisioning)(config).finally(() => log.closeConsole());
+    const provisioned = await (deps.provision ?? runProvisioning)(config, profile).finally(() => log.closeConsole());
     if (provisioned.outcome === 'failed') log.error('provisioning failed; the daemon goes on with the extensions loop');
     if (stop.stopped) return 0;
 
@@ -100,7 +98,7 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<numbe
 
     const loop = await deps.openExtensionsLoop(config, stop);
     try {
-      const tasks = new PeriodicTasks(periodicTasks(config, loop));
+      const tasks = new PeriodicTasks(periodicTasks(config, profile, loop));
       log.info(`periodic duties: ${tasks.names.join(', ') || 'none'}`);
       await runCycleLoop({ cycle: () => loop.cycle(), periodMs: () => loop.periodMs(), runDue: (stopped) => tasks.runDue(stopped), stop });
     } finally {

@@ -73,7 +73,7 @@ async function runAction(config: Config, profile: DistroProfile, a: DeprovisionA
       for (const p of emptyDirs(a.dirs)) log.verbose(`removed ${p}`);
       return;
     case 'reset-hostname':
-      await setHostname(a.hostname, { systemdMarker: opts.systemdMarker });
+      await setHostname(a.hostname, { profile, systemdMarker: opts.systemdMarker });
       setDhcpHostname(profile.dhcpHostname, a.dhcpHostname);
       return;
     case 'lock-root':

@@ -11,7 +11,8 @@ import { HostPluginClient, type FullGoalState, type HttpClient } from '../fabric
 import { openPlatformSession, type PlatformSession, type SessionOptions } from '../fabric/session.ts';
 import { GoalStateHistory } from '../history/history.ts';
 import { log } from '../log/logger.ts';
-import { detectDistro, type Distro } from '../os/distro.ts';
+import type { Distro } from '../os/distro.ts';
+import type { DistroProfile } from '../os/distro-profile.ts';
 import { agentSupportedFeatures, buildAggregateStatus, formatAggregateStatus } from '../status/aggregate.ts';
 import { uploadStatus } from '../status/upload.ts';
 import { RemoteAccessHandler, redactRemoteAccess } from './remote-access.ts';
@@ -42,7 +43,10 @@ export interface ExtensionsLoop {
 export interface ExtensionsLoopOptions {
   /** the configuration file handed to extensions (AZURE_GUEST_AGENT_WIRE_PROTOCOL_ADDRESS & co. live elsewhere) */
   configPath: string;
-  session?: SessionOptions;
+  /** the machine's distro profile: its id and version go into the status blob */
+  profile: DistroProfile;
+  /** how the platform session is opened (its lease files come from the profile) */
+  session?: Omit<SessionOptions, 'leaseGlobs'>;
   /**
    * RemoteAccess (JIT) accounts on this machine (§2.9), default on. Off for code that runs the loop where it must not
    * manage the machine's users: the in-process tests that run on the test host itself.
@@ -70,9 +74,9 @@ export function openExtensionsLoop(config: Config, opts: ExtensionsLoopOptions):
     async cycle() {
       if (!cycle) {
         try {
-          session = await openPlatformSession(config, opts.session);
+          session = await openPlatformSession(config, { ...opts.session, leaseGlobs: opts.profile.leaseGlobs });
           hostPlugin = hostPluginOf(session);
-          cycle = buildCycle(session, hostPlugin, opts.configPath, initial, opts.remoteAccess ?? true);
+          cycle = buildCycle(session, hostPlugin, opts.configPath, opts.profile, initial, opts.remoteAccess ?? true);
         } catch (e) {
           log.warn(`the platform cannot be reached: ${describeError(e)}`);
           await session?.close();
@@ -109,7 +113,14 @@ function hostPluginOf(session: PlatformSession): HostPluginClient {
   });
 }
 
-function buildCycle(session: PlatformSession, hostPlugin: HostPluginClient, configPath: string, initial: InitialGoalState, manageRemoteAccess: boolean): ExtHandlerCycle {
+function buildCycle(
+  session: PlatformSession,
+  hostPlugin: HostPluginClient,
+  configPath: string,
+  profile: DistroProfile,
+  initial: InitialGoalState,
+  manageRemoteAccess: boolean,
+): ExtHandlerCycle {
   const { config, http, fetcher, libDir } = session;
   const roots = layoutRoots(config);
   const history = new GoalStateHistory({ libDir });
@@ -118,7 +129,7 @@ function buildCycle(session: PlatformSession, hostPlugin: HostPluginClient, conf
   const remoteAccess = remoteAccessAfterReport(session, manageRemoteAccess);
   const waitForCloudInit = cloudInitGate(config);
   const processor = extensionsProcessor(session, hostPlugin, { roots, history, extensionsEnabled, configPath });
-  const distro = detectDistro();
+  const { distro } = profile;
 
   const fetch = async (): Promise<FetchedGoalState> => {
     const { goalState, changed } = await fetcher.fetch();

@@ -15,6 +15,8 @@ import { loadOrCreateTransportCert, regenerateTransportCert, type TransportCertF
 import { WireServerClient } from './wireserver.ts';
 
 export interface SessionOptions {
+  /** The DHCP client's lease files to look for the WireServer in (the distro profile's leaseGlobs, §1.1). */
+  leaseGlobs: readonly string[];
   /** Absolute time (ms) after which no request of this session starts (a bounded command run). */
   deadline?: number;
   /** Our own DHCPDISCOVER when nothing else names the WireServer: the daemon only (§10 item 39). */
@@ -38,7 +40,7 @@ export interface PlatformSession {
 }
 
 /** The session's HTTP client: the proxy settings, the retry delay scale (Debug.RetryDelayPercent), the deadline and the stop signal. */
-export function sessionHttpOptions(config: Config, opts: SessionOptions = {}): HttpClientOptions {
+export function sessionHttpOptions(config: Config, opts: Pick<SessionOptions, 'stop' | 'deadline'> = {}): HttpClientOptions {
   const stop = opts.stop;
   return {
     proxy: proxySettings(config),
@@ -49,11 +51,11 @@ export function sessionHttpOptions(config: Config, opts: SessionOptions = {}): H
 }
 
 /** Discovers the WireServer, checks its protocol versions and readies the transport certificate. */
-export async function openPlatformSession(config: Config, opts: SessionOptions = {}): Promise<PlatformSession> {
+export async function openPlatformSession(config: Config, opts: SessionOptions): Promise<PlatformSession> {
   const libDir = libDirOf(config);
   const http = createHttpClient(sessionHttpOptions(config, opts));
   try {
-    const endpoint = await discoverWireServer({ config, dhcp: opts.dhcp ?? false });
+    const endpoint = await discoverWireServer({ config, leaseGlobs: opts.leaseGlobs, dhcp: opts.dhcp ?? false });
     log.verbose(`WireServer ${endpoint.endpoint} (from ${endpoint.source})`);
     const endpoints = platformEndpoints(config, endpoint.endpoint);
     const wire = new WireServerClient({ http, endpoints });

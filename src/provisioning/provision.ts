@@ -9,6 +9,7 @@ import type { FullGoalState } from '../fabric/goal-state.ts';
 import { openPlatformSession, type PlatformSession } from '../fabric/session.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
+import type { DistroProfile } from '../os/distro-profile.ts';
 import { applyAccount, applyCertificateKeys } from './apply-account.ts';
 import { changedVmCleanup } from './changed-vm-cleanup.ts';
 import { decideProvisioner, type Provisioner } from './cloud-init.ts';
@@ -72,7 +73,7 @@ function saveOvfEnvCopy(config: Config, xml: string): void {
   writeFileAtomic(join(libDirOf(config), OVF_ENV_COPY), redactOvfEnv(xml), { mode: 0o600, mkdir: true });
 }
 
-export async function runProvisioning(config: Config, deps: ProvisionDeps = {}): Promise<ProvisionResult> {
+export async function runProvisioning(config: Config, profile: DistroProfile, deps: ProvisionDeps = {}): Promise<ProvisionResult> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
   const reporter = deps.reporter ?? createReporter();
@@ -89,7 +90,7 @@ export async function runProvisioning(config: Config, deps: ProvisionDeps = {}):
   const tasks = new Tasks();
   const connect = async (): Promise<{ session: PlatformSession; gs: FullGoalState }> => {
     try {
-      known.session ??= await openPlatformSession(config, { deadline: Date.now() + PROTOCOL_DEADLINE_MS });
+      known.session ??= await openPlatformSession(config, { deadline: Date.now() + PROTOCOL_DEADLINE_MS, leaseGlobs: profile.leaseGlobs });
       const session = known.session;
       const gs = (await session.fetcher.fetch()).goalState;
       known.gs = gs;
@@ -142,8 +143,8 @@ export async function runProvisioning(config: Config, deps: ProvisionDeps = {}):
     const hostKeys = tasks.start(regenerateHostKeys(config));
     const hostname = tasks.start(
       (async () => {
-        await setHostname(env.hostname);
-        await publishHostname(config, env.hostname);
+        await setHostname(env.hostname, { profile });
+        await publishHostname(config, env.hostname, { profile });
       })(),
     );
     const account = tasks.start(applyAccount(config, env));
@@ -158,7 +159,7 @@ export async function runProvisioning(config: Config, deps: ProvisionDeps = {}):
     log.info(`SSH host key fingerprint ${fingerprint}`);
     // An sshd that cannot be brought up with the new host keys leaves a VM nobody can log in to: that fails
     // provisioning (ProvisioningFailed with systemd's reason), it is not reported Ready (docs/image-building.md).
-    await reloadSshd();
+    await reloadSshd({ profile });
     await hostname;
 
     writeProvisionedMarker(config, vmId);

@@ -7,13 +7,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Config } from '../../src/config/index.ts';
-import { cycleDelay, MAX_BACKOFF_MS } from '../../src/daemon/daemon.ts';
+import { cycleDelay, MAX_BACKOFF_MS, periodicTasks } from '../../src/daemon/daemon.ts';
 import { iptablesRules, nftRuleset } from '../../src/daemon/firewall.ts';
 import { hostnameMonitorTask, recordedHostname } from '../../src/daemon/hostname-monitor.ts';
 import { PeriodicTasks } from '../../src/util/periodic.ts';
 import { movePersistentNetRules } from '../../src/daemon/persistent-net.ts';
 import { acquirePidFile } from '../../src/daemon/pid-file.ts';
 import { StopSignal } from '../../src/daemon/stop-signal.ts';
+import type { ExtensionsLoop } from '../../src/extensions/loop.ts';
+import type { DistroProfile } from '../../src/os/distro-profile.ts';
+import { fixtureProfile } from '../helpers/distro.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'daemon-parts-'));
 
@@ -122,13 +125,18 @@ test('stop signal wakes every wait at once; an endless wait keeps the process al
   assert.match(out, /waiting\nstopped\n/);
 });
 
-test('hostname monitor: publishes a changed name once, and writes /etc/hostname', async () => {
+test('hostname monitor: sets a changed name with the profile’s tool and publishes it, once', async () => {
   const dir = tmp();
   writeFileSync(join(dir, 'published_hostname'), 'old-name');
   const config = Config.from({ 'Lib.Dir': dir, 'Provisioning.MonitorHostNamePeriod': 5 });
   let current = 'old-name';
   const published: string[] = [];
-  const task = hostnameMonitorTask(config, { currentName: () => current, hostnameFile: join(dir, 'hostname'), publish: async (n) => void published.push(n) });
+  const set: string[] = [];
+  const task = hostnameMonitorTask(config, fixtureProfile('debian-12'), {
+    currentName: () => current,
+    setName: async (n) => void set.push(n),
+    publish: async (n) => void published.push(n),
+  });
   assert.equal(task.periodMs, 5000);
   await task.run();
   assert.deepEqual(published, []);
@@ -136,7 +144,7 @@ test('hostname monitor: publishes a changed name once, and writes /etc/hostname'
   await task.run();
   await task.run();
   assert.deepEqual(published, ['new-name']);
-  assert.equal(readFileSync(join(dir, 'hostname'), 'utf8'), 'new-name\n');
+  assert.deepEqual(set, ['new-name']);
 });
 
 test("hostname monitor: without our record, cloud-init's set-hostname record is the published name", () => {
@@ -146,6 +154,17 @@ test("hostname monitor: without our record, cloud-init's set-hostname record is 
   assert.equal(recordedHostname(dir, ci), 'ci-name');
   writeFileSync(join(dir, 'published_hostname'), 'ours\n');
   assert.equal(recordedHostname(dir, ci), 'ours');
+});
+
+test('the persistent-net duty runs where the profile says (removePersistentNetRules), not by distro id', () => {
+  const config = Config.from({ 'Lib.Dir': tmp() });
+  const loop: ExtensionsLoop = { cycle: async () => true, wireServer: () => null, periodMs: () => 1000, uploadLogs: async () => false, close: async () => {} };
+  const hasDuty = (p: DistroProfile) => periodicTasks(config, p, loop).some((t) => t.name === 'persistent net rules');
+  assert.equal(hasDuty(fixtureProfile('rhel-9.4')), true);
+  assert.equal(hasDuty(fixtureProfile('flatcar')), true);
+  assert.equal(hasDuty(fixtureProfile('debian-12')), false);
+  assert.equal(hasDuty(fixtureProfile('ubuntu-22.04')), false);
+  assert.equal(hasDuty({ ...fixtureProfile('debian-12'), removePersistentNetRules: true }), true);
 });
 
 test('persistent net rules are moved into Lib.Dir', () => {

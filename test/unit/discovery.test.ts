@@ -24,10 +24,12 @@ import {
   writePersistedEndpoint,
 } from '../../src/fabric/discovery/index.ts';
 import { platformEndpoints, redirectPlatformUrl } from '../../src/fabric/endpoints.ts';
+import { fixtureProfile } from '../helpers/distro.ts';
 import { FIXTURES } from '../helpers/paths.ts';
 
 const DATA = join(FIXTURES, 'tests', 'data');
 const NOW = new Date('2024-01-01T00:00:00Z');
+const DEBIAN_LEASES = fixtureProfile('debian-12').leaseGlobs;
 const ROUTE_HEADER = 'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n';
 
 function tempDir(t: { after(fn: () => void): void }): string {
@@ -62,16 +64,29 @@ test('systemd-networkd lease: OPTION_245 as 8 hex characters (recorded fixture t
   assert.equal(parseNetworkdLease('OPTION_245=a83f81\n'), null);
 });
 
-test('lease files are found under the distro paths of §1.1', (t) => {
+test('lease files are read where the distro profile says (§1.1), its first glob with an address winning', (t) => {
   const root = tempDir(t);
-  assert.equal(endpointFromLeaseFiles(root, NOW), null);
+  const debian = fixtureProfile('debian-12').leaseGlobs; // dhclient's /var/lib/dhcp, then networkd's
+  const flatcar = fixtureProfile('flatcar').leaseGlobs; // networkd's only
+  assert.equal(endpointFromLeaseFiles(root, debian, NOW), null);
   mkdirSync(join(root, 'var/lib/dhcp'), { recursive: true });
   writeFileSync(join(root, 'var/lib/dhcp/dhclient.eth0.leases'), 'lease {\n  option unknown-245 0a:00:00:05;\n  expire 0 never;\n}\n');
   writeFileSync(join(root, 'var/lib/dhcp/unrelated.leases'), 'lease {\n  option unknown-245 0a:00:00:09;\n  expire 0 never;\n}\n');
-  assert.equal(endpointFromLeaseFiles(root, NOW), '10.0.0.5');
+  assert.equal(endpointFromLeaseFiles(root, debian, NOW), '10.0.0.5');
+  assert.equal(endpointFromLeaseFiles(root, flatcar, NOW), null, 'Flatcar has no dhclient: /var/lib/dhcp is not read');
   mkdirSync(join(root, 'run/systemd/netif/leases'), { recursive: true });
   writeFileSync(join(root, 'run/systemd/netif/leases/2'), readFileSync(join(DATA, '2')));
-  assert.equal(endpointFromLeaseFiles(root, NOW), '168.63.129.16');
+  assert.equal(endpointFromLeaseFiles(root, flatcar, NOW), '168.63.129.16');
+  assert.equal(endpointFromLeaseFiles(root, debian, NOW), '10.0.0.5', "Debian's dhclient leases come first");
+  // RHEL: NetworkManager's dhclient leases (.lease); the Debian path is not among its globs
+  const rhel = fixtureProfile('rhel-9.4').leaseGlobs;
+  assert.equal(endpointFromLeaseFiles(root, rhel, NOW), null);
+  mkdirSync(join(root, 'var/lib/NetworkManager'), { recursive: true });
+  writeFileSync(join(root, 'var/lib/NetworkManager/dhclient-1234-eth0.lease'), 'lease {\n  option unknown-245 0a:00:00:07;\n  expire 0 never;\n}\n');
+  assert.equal(endpointFromLeaseFiles(root, rhel, NOW), '10.0.0.7');
+  // a made-up profile: only its own file is read
+  writeFileSync(join(root, 'custom.lease'), 'OPTION_245=0a000008\n');
+  assert.equal(endpointFromLeaseFiles(root, ['/nowhere/*', '/custom.lease'], NOW), '10.0.0.8');
 });
 
 test('DHCPDISCOVER packet layout (§1.1)', () => {
@@ -171,22 +186,22 @@ test('discovery order: override, route, lease, persisted, default', async (t) =>
   const root = tempDir(t);
   const lib = join(root, 'lib');
   const conf = (extra: Record<string, string | null> = {}) => Config.from({ 'Lib.Dir': lib, ...extra });
-  assert.deepEqual(await discoverWireServer({ config: conf({ 'Protocol.WireServerEndpoint': '127.0.0.1:8080' }), root }), {
+  assert.deepEqual(await discoverWireServer({ config: conf({ 'Protocol.WireServerEndpoint': '127.0.0.1:8080' }), leaseGlobs: DEBIAN_LEASES, root }), {
     endpoint: '127.0.0.1:8080',
     source: 'config',
   });
-  assert.deepEqual(await discoverWireServer({ config: conf(), root, dhcp: false }), { endpoint: '168.63.129.16', source: 'default' });
+  assert.deepEqual(await discoverWireServer({ config: conf(), leaseGlobs: DEBIAN_LEASES, root, dhcp: false }), { endpoint: '168.63.129.16', source: 'default' });
   writePersistedEndpoint(lib, '10.0.0.77');
   assert.equal(readPersistedEndpoint(lib), '10.0.0.77');
-  assert.deepEqual(await discoverWireServer({ config: conf(), root }), { endpoint: '10.0.0.77', source: 'persisted' });
+  assert.deepEqual(await discoverWireServer({ config: conf(), leaseGlobs: DEBIAN_LEASES, root }), { endpoint: '10.0.0.77', source: 'persisted' });
   mkdirSync(join(root, 'var/lib/dhcp'), { recursive: true });
   writeFileSync(join(root, 'var/lib/dhcp/dhclient.eth0.leases'), readFileSync(join(DATA, 'dhcp.leases.custom.dns')));
-  assert.deepEqual(await discoverWireServer({ config: conf(), root, now: new Date('2153-01-01Z') }), { endpoint: '168.63.129.1', source: 'lease' });
+  assert.deepEqual(await discoverWireServer({ config: conf(), leaseGlobs: DEBIAN_LEASES, root, now: new Date('2153-01-01Z') }), { endpoint: '168.63.129.1', source: 'lease' });
   // Protocol.EndpointDiscovery other than dhcp skips route and leases
-  assert.equal((await discoverWireServer({ config: conf({ 'Protocol.EndpointDiscovery': 'static' }), root })).source, 'persisted');
+  assert.equal((await discoverWireServer({ config: conf({ 'Protocol.EndpointDiscovery': 'static' }), leaseGlobs: DEBIAN_LEASES, root })).source, 'persisted');
   mkdirSync(join(root, 'proc/net'), { recursive: true });
   writeFileSync(join(root, 'proc/net/route'), ROUTE_HEADER + 'eth0\t10813FA8\t0100000A\t0007\t0\t0\t0\tFFFFFFFF\t0\t0\t0\n');
-  assert.deepEqual(await discoverWireServer({ config: conf(), root }), { endpoint: '168.63.129.16', source: 'route' });
+  assert.deepEqual(await discoverWireServer({ config: conf(), leaseGlobs: DEBIAN_LEASES, root }), { endpoint: '168.63.129.16', source: 'route' });
   // a persisted file that is not an address is ignored
   writeFileSync(join(lib, 'WireServerEndpoint'), 'garbage\n');
   assert.equal(readPersistedEndpoint(lib), null);

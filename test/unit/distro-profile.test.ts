@@ -106,6 +106,101 @@ describe('distro profile', () => {
     }
   });
 
+  // Every distro difference the code reads, per family: one table, so a changed field shows up as one diff.
+  const SWITCHES = (name: string) => {
+    const p = profile(name);
+    return {
+      sshd: [p.sshdService, p.sshdRestart?.join(' ') ?? null],
+      hostname: p.hostname,
+      dhcp: [p.dhcpClient, p.dhcpHostname],
+      leases: p.leaseGlobs,
+      persistentNet: p.removePersistentNetRules,
+      unit: [p.agentService, p.unitDir, p.agentSysext],
+    };
+  };
+
+  it('Flatcar: every switch', () => {
+    assert.deepEqual(SWITCHES('flatcar'), {
+      sshd: [null, null],
+      hostname: 'etc-hostname',
+      dhcp: ['systemd-networkd', 'none'],
+      leases: ['/run/systemd/netif/leases/*'],
+      persistentNet: true,
+      unit: ['waagent', '/etc/systemd/system', true],
+    });
+  });
+
+  it('Ubuntu 22.04: every switch', () => {
+    assert.deepEqual(SWITCHES('ubuntu-22.04'), {
+      sshd: ['ssh', 'systemctl --job-mode=ignore-dependencies try-reload-or-restart ssh'],
+      hostname: 'etc-hostname',
+      dhcp: ['systemd-networkd', 'none'],
+      leases: ['/run/systemd/netif/leases/*', '/var/lib/dhcp/dhclient.*.leases'],
+      persistentNet: false,
+      unit: ['walinuxagent', '/lib/systemd/system', false],
+    });
+  });
+
+  it('Debian 12: every switch', () => {
+    assert.deepEqual(SWITCHES('debian-12'), {
+      sshd: ['ssh', 'systemctl --job-mode=ignore-dependencies try-reload-or-restart ssh'],
+      hostname: 'etc-hostname',
+      dhcp: ['dhclient', 'dhclient-conf'],
+      leases: ['/var/lib/dhcp/dhclient.*.leases', '/run/systemd/netif/leases/*'],
+      persistentNet: false,
+      unit: ['walinuxagent', '/lib/systemd/system', false],
+    });
+  });
+
+  it('RHEL family: every switch, the same for each rebuild', () => {
+    const rhel = SWITCHES('rhel-9.4');
+    assert.deepEqual(rhel, {
+      sshd: ['sshd', 'systemctl --job-mode=ignore-dependencies try-reload-or-restart sshd'],
+      hostname: 'hostnamectl',
+      dhcp: ['NetworkManager', 'ifcfg'],
+      leases: ['/var/lib/dhclient/dhclient-*.lease', '/var/lib/dhclient/dhclient-*.leases', '/var/lib/NetworkManager/dhclient-*.lease'],
+      persistentNet: true,
+      unit: ['waagent', '/usr/lib/systemd/system', false],
+    });
+    for (const f of ['almalinux-9.4', 'rocky-8.9', 'ol-8.9', 'centos-7', 'fedora-40']) assert.deepEqual(SWITCHES(f), rhel, f);
+  });
+
+  it('SLES and openSUSE: every switch', () => {
+    const sles = SWITCHES('sles-15-sp5');
+    assert.deepEqual(sles, {
+      sshd: ['sshd', 'systemctl restart sshd.service'],
+      hostname: 'hostnamectl',
+      dhcp: ['wicked', 'sysconfig-dhcp'],
+      leases: ['/var/lib/wicked/lease-*-dhcp-ipv4.xml', '/var/lib/dhcp/dhclient.*.leases'],
+      persistentNet: true,
+      unit: ['waagent', '/usr/lib/systemd/system', false],
+    });
+    assert.deepEqual(SWITCHES('opensuse-leap-15.5'), sles);
+  });
+
+  it('Azure Linux and Mariner: every switch', () => {
+    const azl = SWITCHES('azurelinux-3.0');
+    assert.deepEqual(azl, {
+      sshd: ['sshd', 'systemctl restart sshd'],
+      hostname: 'etc-hostname',
+      dhcp: ['systemd-networkd', 'none'],
+      leases: ['/run/systemd/netif/leases/*'],
+      persistentNet: true,
+      unit: ['waagent', '/usr/lib/systemd/system', false],
+    });
+    assert.deepEqual(SWITCHES('mariner-2.0'), azl);
+  });
+
+  it('an unknown distribution reads the leases of every supported DHCP client', () => {
+    assert.deepEqual(profile('arch').leaseGlobs, [
+      '/var/lib/dhclient/dhclient-*.leases',
+      '/var/lib/dhclient/dhclient-*.lease',
+      '/var/lib/dhcp/dhclient.*.leases',
+      '/var/lib/NetworkManager/dhclient-*.lease',
+      '/run/systemd/netif/leases/*',
+    ]);
+  });
+
   it('an unknown distribution gets the defaults, with every GRUB tool to try', () => {
     const p = profile('arch');
     assert.equal(p.family, 'other');

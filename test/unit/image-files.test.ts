@@ -56,9 +56,9 @@ describe('image builder files', () => {
 
   it('the systemd units are the ones -register-service writes', () => {
     const read = (p: string) => readFileSync(join(INIT, p), 'utf8');
-    assert.equal(read('systemd/waagent.service'), systemdUnit({ binary: '/usr/sbin/waagent', confPath: '/etc/waagent.conf', flatcar: false }));
+    assert.equal(read('systemd/waagent.service'), systemdUnit({ binary: '/usr/sbin/waagent', confPath: '/etc/waagent.conf', sysext: false, sshdService: 'sshd' }));
     const flatcar = read('flatcar/waagent.service');
-    assert.equal(flatcar, systemdUnit({ binary: '/usr/sbin/waagent', confPath: '/etc/waagent.conf', flatcar: true }));
+    assert.equal(flatcar, systemdUnit({ binary: '/usr/sbin/waagent', confPath: '/etc/waagent.conf', sysext: true, sshdService: null }));
     assert.match(flatcar, /^After=systemd-sysext\.service /m);
     assert.match(read('flatcar/10-waagent-sysext.conf'), /^Upholds=waagent\.service$/m);
   });

@@ -13,7 +13,7 @@ import { log } from '../../src/log/logger.ts';
 import { parseOsRelease } from '../../src/os/distro.ts';
 import { profileFor } from '../../src/os/distro-profile.ts';
 import { applyDhcpRoutes, learnedDhcpRoutes, parseRouteTable, planDhcpRoutes, rememberDhcpRoutes, routeAddArgv, type DhcpRoutes } from '../../src/os/routes.ts';
-import { publishHostname } from '../../src/provisioning/hostname.ts';
+import { publishHostname, type PublishOptions } from '../../src/provisioning/hostname.ts';
 import { REPO_ROOT } from '../helpers/paths.ts';
 import { configOn, fakeTools, tempRoot } from './prov-helpers.ts';
 
@@ -116,6 +116,7 @@ describe('routes from a DHCP reply (§1.1)', () => {
     rememberDhcpRoutes(null);
     const found = await discoverWireServer({
       config: Config.from({ 'Lib.Dir': join(root, 'lib') }),
+      leaseGlobs: profile('debian-12').leaseGlobs,
       root,
       dhcp: { mac: '02:00:00:00:00:09', target: { host: '127.0.0.1', port: (server.address() as AddressInfo).port }, bindPort: 0, timeoutMs: 2000, schedule: [0] },
       applyRoutes: async (r) => void applied.push(r),
@@ -205,7 +206,7 @@ describe('hostname publishing by distro family (§4.6)', () => {
     writeFileSync(join(root, 'dhclient.conf'), 'send host-name "old";\n');
     return root;
   }
-  const opts = (root: string, extra: Parameters<typeof publishHostname>[2] = {}) => ({
+  const opts = (root: string, extra: Partial<PublishOptions> & Pick<PublishOptions, 'profile'>) => ({
     runDir: join(root, 'run'),
     routeTable: join(root, 'route'),
     etcDir: join(root, 'etc'),
@@ -253,14 +254,15 @@ describe('hostname publishing by distro family (§4.6)', () => {
     assert.equal(readFileSync(dhcp, 'utf8'), 'DHCLIENT_HOSTNAME_OPTION="AUTO"\n');
   });
 
-  it('Debian keeps editing dhclient.conf; the time bound holds for every family', async () => {
+  it('Debian keeps editing dhclient.conf, and asks no other client; the time bound holds for every family', async () => {
     const root = tree();
-    fakeTools({ nmcli: 'sleep 20' });
+    const tools = fakeTools({ nmcli: 'sleep 20' });
     mkdirSync(join(root, 'run', 'NetworkManager'));
     writeFileSync(join(root, 'etc/sysconfig/network-scripts/ifcfg-eth0'), 'DEVICE=eth0\n');
     const deb = await publishHostname(configOn(root), 'vm-deb', opts(root, { profile: profile('debian-12'), budgetMs: 300 }));
     assert.equal(readFileSync(join(root, 'dhclient.conf'), 'utf8'), 'send host-name "vm-deb";\n');
-    assert.deepEqual(deb, { interface: 'eth0', via: 'dhclient.conf', ok: false });
+    assert.deepEqual(deb, { interface: 'eth0', via: 'dhclient.conf', ok: true });
+    assert.deepEqual(tools.calls(), [], "NetworkManager runs, but Debian's DHCP client is dhclient");
     const t0 = Date.now();
     const rhel = await publishHostname(configOn(root), 'vm-rhel', opts(root, { profile: profile('rhel-9.4'), budgetMs: 300 }));
     assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);

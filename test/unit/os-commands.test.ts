@@ -61,10 +61,10 @@ describe('deprovision plan', () => {
 describe('DHCP hostname reset', () => {
   it('edits dhclient.conf, ifcfg and the SUSE dhcp file in place, and creates none', () => {
     const etc = tmp();
-    assert.deepEqual(setDhcpHostname('dhclient-conf', 'localhost.localdomain', { etcDir: etc }), []);
+    assert.equal(setDhcpHostname('dhclient-conf', 'localhost.localdomain', { etcDir: etc }), null);
     mkdirSync(join(etc, 'dhcp'));
     writeFileSync(join(etc, 'dhcp/dhclient.conf'), 'send host-name "vm1";\ntimeout 300;\n');
-    setDhcpHostname('dhclient-conf', 'localhost.localdomain', { etcDir: etc });
+    assert.equal(setDhcpHostname('dhclient-conf', 'localhost.localdomain', { etcDir: etc }), join(etc, 'dhcp/dhclient.conf'));
     assert.equal(readFileSync(join(etc, 'dhcp/dhclient.conf'), 'utf8'), 'timeout 300;\nsend host-name "localhost.localdomain";\n');
     mkdirSync(join(etc, 'sysconfig/network-scripts'), { recursive: true });
     writeFileSync(join(etc, 'sysconfig/network-scripts/ifcfg-eth0'), 'DEVICE=eth0\nDHCP_HOSTNAME=vm1\n');
@@ -91,19 +91,19 @@ describe('serialconsole edits', () => {
 });
 
 describe('register-service', () => {
-  it('writes the distro’s unit name with this binary, and does not enable it without systemd', async () => {
+  it('writes the distro’s unit name with this binary and its ssh unit, and does not enable it without systemd', async () => {
     const dir = tmp();
     const out: string[] = [];
     const output = { write: (s: string) => out.push(s) } as unknown as NodeJS.WritableStream;
-    const code = await registerServiceCommand(Config.defaults(), parseArgs(['-register-service']), {
-      profile: profile('ubuntu-22.04'),
+    const code = await registerServiceCommand(Config.defaults(), parseArgs(['-register-service']), profile('ubuntu-22.04'), {
       binary: '/opt/waagent',
       unitDir: dir,
       systemdMarker: join(dir, 'no-systemd'),
       output,
     });
     assert.equal(code, 0);
-    assert.equal(readFileSync(join(dir, 'walinuxagent.service'), 'utf8'), systemdUnit({ binary: '/opt/waagent', confPath: '/etc/waagent.conf', flatcar: false }));
+    assert.equal(readFileSync(join(dir, 'walinuxagent.service'), 'utf8'), systemdUnit({ binary: '/opt/waagent', confPath: '/etc/waagent.conf', sysext: false, sshdService: 'ssh' }));
+    assert.match(readFileSync(join(dir, 'walinuxagent.service'), 'utf8'), /^Wants=network-online\.target ssh\.service sshd-keygen\.service$/m);
     assert.match(out.join(''), /systemd is not running, so it was not enabled/);
   });
 });

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { dhclientConfWithHostname, primaryInterface, publishHostname, setHostname, validateHostname } from '../../src/provisioning/hostname.ts';
+import { fixtureProfile } from '../helpers/distro.ts';
 import { configOn, fakeTools, rejectsWith, tempRoot } from './prov-helpers.ts';
+
+const DEBIAN = fixtureProfile('debian-12');
+const UBUNTU = fixtureProfile('ubuntu-22.04'); // systemd-networkd
 
 const ROUTES =
   'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n' +
@@ -19,22 +23,45 @@ describe('hostname', () => {
     }
   });
 
-  it('writes the hostname file, runs hostname, and hostnamectl only under systemd', async () => {
+  it('etc-hostname (Debian): writes the hostname file, runs hostname, and hostnamectl only under systemd', async () => {
     const root = tempRoot();
     const tools = fakeTools({ hostname: '', hostnamectl: '' });
     const file = join(root, 'hostname');
-    await setHostname('vm-01', { hostnameFile: file, systemdMarker: join(root, 'no-systemd') });
+    await setHostname('vm-01', { profile: DEBIAN, hostnameFile: file, systemdMarker: join(root, 'no-systemd') });
     assert.equal(readFileSync(file, 'utf8'), 'vm-01\n');
     assert.deepEqual(tools.calls(), ['hostname vm-01']);
     mkdirSync(join(root, 'systemd'));
-    await setHostname('vm-02', { hostnameFile: file, systemdMarker: join(root, 'systemd') });
+    await setHostname('vm-02', { profile: DEBIAN, hostnameFile: file, systemdMarker: join(root, 'systemd') });
     assert.deepEqual(tools.calls().slice(1), ['hostname vm-02', 'hostnamectl set-hostname --static vm-02']);
+  });
+
+  it('hostnamectl (RHEL): hostnamed writes the file; the agent writes it only without systemd or when hostnamectl fails', async () => {
+    const root = tempRoot();
+    const tools = fakeTools({ hostname: '', hostnamectl: '' });
+    const file = join(root, 'hostname');
+    mkdirSync(join(root, 'systemd'));
+    const rhel = fixtureProfile('rhel-9.4');
+    assert.equal(rhel.hostname, 'hostnamectl');
+    await setHostname('vm-01', { profile: rhel, hostnameFile: file, systemdMarker: join(root, 'systemd') });
+    assert.equal(existsSync(file), false, 'the file is left to systemd-hostnamed');
+    assert.deepEqual(tools.calls(), ['hostnamectl set-hostname --static vm-01', 'hostname vm-01']);
+    // the same profile field on a made-up distro: it is the field, not the distro, that decides
+    await setHostname('vm-02', { profile: { ...DEBIAN, hostname: 'hostnamectl' }, hostnameFile: file, systemdMarker: join(root, 'systemd') });
+    assert.equal(existsSync(file), false);
+    assert.deepEqual(tools.calls().slice(2), ['hostnamectl set-hostname --static vm-02', 'hostname vm-02']);
+    await setHostname('vm-03', { profile: rhel, hostnameFile: file, systemdMarker: join(root, 'no-systemd') });
+    assert.equal(readFileSync(file, 'utf8'), 'vm-03\n');
+    assert.deepEqual(tools.calls().slice(4), ['hostname vm-03']);
+    const failing = fakeTools({ hostname: '', hostnamectl: 'exit 1' });
+    await setHostname('vm-04', { profile: rhel, hostnameFile: file, systemdMarker: join(root, 'systemd') });
+    assert.equal(readFileSync(file, 'utf8'), 'vm-04\n', 'written by the agent after hostnamectl failed');
+    assert.deepEqual(failing.calls(), ['hostnamectl set-hostname --static vm-04', 'hostname vm-04']);
   });
 
   it('fails with the command when hostname fails', async () => {
     const root = tempRoot();
     fakeTools({ hostname: 'echo "hostname: you must be root to change the host name" >&2; exit 1' });
-    await rejectsWith(setHostname('vm-01', { hostnameFile: join(root, 'h'), systemdMarker: join(root, 'x') }), 'command', /hostname vm-01 failed .*must be root/);
+    await rejectsWith(setHostname('vm-01', { profile: DEBIAN, hostnameFile: join(root, 'h'), systemdMarker: join(root, 'x') }), 'command', /hostname vm-01 failed .*must be root/);
   });
 });
 
@@ -52,27 +79,36 @@ describe('publishing the hostname (§4.6)', () => {
     assert.equal(primaryInterface('Iface\tDestination\n'), null);
   });
 
-  it('uses networkctl reconfigure under networkd and records published_hostname', async () => {
+  it('uses networkctl reconfigure when the profile says networkd, and records published_hostname', async () => {
     const root = tempRoot();
     const tools = fakeTools({ networkctl: '', nmcli: '' });
     mkdirSync(join(root, 'run', 'systemd', 'netif'), { recursive: true });
+    mkdirSync(join(root, 'run', 'NetworkManager'), { recursive: true }); // running too, but not the profile's client
     writeFileSync(join(root, 'route'), ROUTES);
-    const r = await publishHostname(configOn(root), 'vm-01', { runDir: join(root, 'run'), routeTable: join(root, 'route'), dhclientConfs: [] });
+    const r = await publishHostname(configOn(root), 'vm-01', { runDir: join(root, 'run'), routeTable: join(root, 'route'), dhclientConfs: [], profile: UBUNTU });
     assert.deepEqual(r, { interface: 'eth0', via: 'networkd', ok: true });
     assert.deepEqual(tools.calls(), ['networkctl reconfigure eth0']);
     assert.equal(readFileSync(join(root, 'lib', 'published_hostname'), 'utf8'), 'vm-01');
   });
 
-  it('uses nmcli under NetworkManager, after editing dhclient.conf', async () => {
+  it('uses nmcli when the profile says NetworkManager, after editing dhclient.conf', async () => {
     const root = tempRoot();
-    const tools = fakeTools({ nmcli: '' });
+    const tools = fakeTools({ nmcli: '', networkctl: '' });
     mkdirSync(join(root, 'run', 'NetworkManager'), { recursive: true });
+    mkdirSync(join(root, 'run', 'systemd', 'netif'), { recursive: true });
     writeFileSync(join(root, 'route'), ROUTES);
     writeFileSync(join(root, 'dhclient.conf'), 'send host-name "old";\n');
-    const r = await publishHostname(configOn(root), 'vm-01', { runDir: join(root, 'run'), routeTable: join(root, 'route'), dhclientConfs: [join(root, 'missing'), join(root, 'dhclient.conf')] });
+    const opts = { runDir: join(root, 'run'), routeTable: join(root, 'route'), dhclientConfs: [join(root, 'missing'), join(root, 'dhclient.conf')] };
+    // a made-up profile: Debian's dhclient.conf, NetworkManager as the client
+    const r = await publishHostname(configOn(root), 'vm-01', { ...opts, profile: { ...DEBIAN, dhcpClient: 'NetworkManager' } });
     assert.deepEqual(r, { interface: 'eth0', via: 'NetworkManager', ok: true });
     assert.deepEqual(tools.calls(), ['nmcli device reapply eth0']);
     assert.equal(readFileSync(join(root, 'dhclient.conf'), 'utf8'), 'send host-name "vm-01";\n');
+    // Debian itself: ISC dhclient reads dhclient.conf at its next renewal; no other client is asked
+    const deb = await publishHostname(configOn(root), 'vm-02', { ...opts, profile: DEBIAN });
+    assert.deepEqual(deb, { interface: 'eth0', via: 'dhclient.conf', ok: true });
+    assert.deepEqual(tools.calls(), ['nmcli device reapply eth0']);
+    assert.equal(readFileSync(join(root, 'dhclient.conf'), 'utf8'), 'send host-name "vm-02";\n');
   });
 
   it('is bounded: a hanging tool costs the budget and a warning, not an error', async () => {
@@ -81,7 +117,7 @@ describe('publishing the hostname (§4.6)', () => {
     mkdirSync(join(root, 'run', 'systemd', 'netif'), { recursive: true });
     writeFileSync(join(root, 'route'), ROUTES);
     const t0 = Date.now();
-    const r = await publishHostname(configOn(root), 'vm-01', { budgetMs: 400, runDir: join(root, 'run'), routeTable: join(root, 'route'), dhclientConfs: [] });
+    const r = await publishHostname(configOn(root), 'vm-01', { budgetMs: 400, runDir: join(root, 'run'), routeTable: join(root, 'route'), dhclientConfs: [], profile: UBUNTU });
     const took = Date.now() - t0;
     assert.ok(took < 3000, `took ${took} ms`);
     assert.deepEqual(r, { interface: 'eth0', via: 'none', ok: false });
@@ -90,7 +126,7 @@ describe('publishing the hostname (§4.6)', () => {
 
   it('with no DHCP client known, only records the name', async () => {
     const root = tempRoot();
-    const r = await publishHostname(configOn(root), 'vm-01', { runDir: join(root, 'run'), routeTable: join(root, 'none'), dhclientConfs: [] });
+    const r = await publishHostname(configOn(root), 'vm-01', { runDir: join(root, 'run'), routeTable: join(root, 'none'), dhclientConfs: [], profile: DEBIAN });
     assert.deepEqual(r, { interface: null, via: 'none', ok: false });
     assert.equal(readFileSync(join(root, 'lib', 'published_hostname'), 'utf8'), 'vm-01');
   });

@@ -222,6 +222,16 @@ describe('reloading sshd under systemd', () => {
     assert.deepEqual(b.tools.calls(), ['systemctl is-active --quiet sshd.service', 'systemctl --job-mode=ignore-dependencies try-reload-or-restart sshd']);
   });
 
+  it('the unit and the restart command are the profile\'s fields, whatever the distro', async () => {
+    const madeUp = { ...debian, sshdService: 'my-sshd', sshdRestart: ['systemctl', 'restart', 'my-sshd.service'] };
+    const a = systemd({ active: 0, failed: 1, enabled: 0, start: 0 });
+    assert.equal(await reloadSshd({ systemdMarker: a.marker, profile: madeUp }), 'systemd');
+    assert.deepEqual(a.tools.calls(), ['systemctl is-active --quiet my-sshd.service', 'systemctl restart my-sshd.service']);
+    const b = systemd({ active: 3, failed: 0, enabled: 0, start: 0 });
+    assert.equal(await reloadSshd({ systemdMarker: b.marker, profile: madeUp }), 'started');
+    assert.equal(b.tools.calls().at(-1), 'systemctl start my-sshd.service');
+  });
+
   it('golden image first boot: a unit that failed before the host keys existed is reset and started', async () => {
     const a = systemd({ active: 3, failed: 0, enabled: 0, start: 0 });
     assert.equal(await reloadSshd({ systemdMarker: a.marker, profile: debian }), 'started');

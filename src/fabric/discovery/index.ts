@@ -21,6 +21,8 @@ export type EndpointSource = 'config' | 'route' | 'lease' | 'persisted' | 'dhcp'
 
 export interface DiscoveryOptions {
   config: Config;
+  /** The DHCP client's lease files (the distro profile's leaseGlobs), most likely first. */
+  leaseGlobs: readonly string[];
   /** Prefix for /proc, /var/lib/dhcp, /run …: tests point it at a fixture tree. */
   root?: string;
   now?: Date;
@@ -42,7 +44,7 @@ export async function discoverWireServer(opts: DiscoveryOptions): Promise<Discov
   const useDhcp = opts.config.str('Protocol.EndpointDiscovery').toLowerCase() === 'dhcp';
   if (useDhcp) {
     if (routeTableHasWireServer(root)) return { endpoint: WIRESERVER_IP, source: 'route' };
-    const lease = endpointFromLeaseFiles(root, opts.now);
+    const lease = endpointFromLeaseFiles(root, opts.leaseGlobs, opts.now);
     if (lease) return { endpoint: lease, source: 'lease' };
   }
   const persisted = readPersistedEndpoint(libDirOf(opts.config));
