@@ -26,6 +26,7 @@ import { collectHandlerStatuses } from './lifecycle/report.ts';
 import { fromExtensionsConfig, fromVmSettings, type ExtensionsGoalState } from './lifecycle/source.ts';
 import { layoutRoots, type LayoutRoots } from './package/index.ts';
 import { missingCertificates } from './fast-track-certs.ts';
+import { holdBackForCertificates } from './certificate-gate.ts';
 import { cloudInitGate } from './wait-for-cloud-init.ts';
 
 export interface ExtensionsLoop {
@@ -138,8 +139,13 @@ function buildCycle(
       fabric = await fabricGoalState(goalState, config, http, hostPlugin);
       remoteAccess.expect(goalState.remoteAccessXml);
     }
-    const vmSettings = fastTrack.enabled ? await fetchVmSettings(fastTrack, hostPlugin, session) : null;
+    let vmSettings = fastTrack.enabled ? await fetchVmSettings(fastTrack, hostPlugin, session) : null;
     if (fabric) fabric = unlessOutdated(fastTrack, fabric, libDir);
+    const certificatesError = fetcher.current?.certificatesError ?? null;
+    if (certificatesError !== null) {
+      if (fabric) fabric = holdBackForCertificates(fabric, libDir, certificatesError);
+      if (vmSettings) vmSettings = holdBackForCertificates(vmSettings, libDir, certificatesError);
+    }
     return { fabric, vmSettings, fabricStatusBlob: goalState.extensionsConfig?.statusUploadBlob ?? null };
   };
 

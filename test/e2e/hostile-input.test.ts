@@ -86,3 +86,44 @@ describe('hostile names and packages from the platform', () => {
     assert.deepEqual(r.ops, []);
   });
 });
+
+describe('hostile documents and faults: one bad part costs only what depends on it', () => {
+  let x: ExtensionsHarness;
+  let inc = 100;
+  const manifestUrl = (name: string) => x.blob(`/manifests/${encodeURIComponent(name)}.xml`);
+  const pkgUrl = (name: string) => x.blob(`/pkgs/${encodeURIComponent(name)}.zip`);
+  const plugin = (name: string, extra: Partial<PluginSpec> = {}): PluginSpec => ({ name, version: '1.0.0', state: 'enabled', manifestUrl: manifestUrl(name), seqNo: 0, ...extra });
+  const entryOf = (doc: Json, name: string) => handlerEntries(doc).find((h: Json) => h.handlerName === name);
+  async function offer(name: string, zip = handlerZip({ name, version: '1.0.0' })): Promise<void> {
+    await x.register({ [manifestUrl(name)]: pluginManifest([{ version: '1.0.0', uris: [pkgUrl(name)] }]), [pkgUrl(name)]: zip });
+  }
+
+  before(async () => {
+    x = await ExtensionsHarness.start();
+  });
+  after(() => x?.close());
+
+  // Upstream (and this agent before) fails the whole goal-state fetch: no handler runs and no status blob goes out,
+  // cycle after cycle ("the status could not be reported: the certificates could not be retrieved…"; finding 9).
+  test('a garbage Certificates document: the status blob still goes out, handlers without certificates run, the one that needs one says why', async () => {
+    const plain = 'Test.NoCert';
+    const needy = 'Test.NeedsCert';
+    await offer(plain);
+    await offer(needy);
+    const thumbprint = 'C0FFEE'.padEnd(40, '0');
+    const ec = extensionsConfig({ incarnation: ++inc, plugins: [plugin(plain), plugin(needy, { certificateThumbprint: thumbprint })], statusBlob: STATUS_BLOB });
+    await x.serve({ extensionsConfig: ec, certificates: '<<< not a certificates document \u0000\u0001' }, inc);
+    const r = await x.once();
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.ops, [`install ${plain} 1.0.0 seq=0 uninstall=NOT_RUN from=`, `enable ${plain} 1.0.0 seq=0 uninstall=NOT_RUN from=`]);
+    assert.equal(entryOf(r.status, plain)?.status, 'Ready', JSON.stringify(handlerEntries(r.status)));
+    const held = entryOf(r.status, needy);
+    assert.equal(held?.status, 'NotReady');
+    assert.match(held?.formattedMessage?.message ?? '', new RegExp(`the certificate ${thumbprint} its protected settings are encrypted to is not available \\(the certificates could not be retrieved`));
+    assert.ok(!x.exists(`${LIB}/${needy}-1.0.0/HandlerManifest.json`), "nothing of the held-back handler was unpacked");
+    // The next cycle (same incarnation) reports again.
+    const again = await x.once();
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(entryOf(again.status, plain)?.status, 'Ready');
+  });
+});
