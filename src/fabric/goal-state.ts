@@ -133,7 +133,7 @@ export class GoalStateFetcher {
     }
     const hosting = parseHostingEnvironment(await wire.fetchDocument(g.hostingEnvironmentConfigUrl));
     const sharedConfigXml = await wire.fetchDocument(g.sharedConfigUrl);
-    writeFileAtomic(`${this.#o.libDir}/${SHARED_CONFIG_XML}`, sharedConfigXml, { mode: 0o644, mkdir: true });
+    saveCopy(`${this.#o.libDir}/${SHARED_CONFIG_XML}`, sharedConfigXml);
     const { certificates, certificatesError } = await this.#certificatesOf(g.certificatesUrl);
     let remoteAccessXml: string | null = null;
     if (g.remoteAccessInfoUrl) {
@@ -204,5 +204,17 @@ export class GoalStateFetcher {
         opensslPath: this.#o.opensslPath ?? null,
       });
     });
+  }
+}
+
+/**
+ * The agent's copy of a document for others to read (SharedConfig.xml): a full Lib.Dir keeps the previous copy
+ * (the write is atomic) and costs this copy only, never the goal state (issue 11 finding 10).
+ */
+function saveCopy(path: string, text: string): void {
+  try {
+    writeFileAtomic(path, text, { mode: 0o644, mkdir: true });
+  } catch (e) {
+    log.error(`the goal state is used without saving ${path}: ${describeError(e)}`);
   }
 }

@@ -127,3 +127,84 @@ describe('hostile documents and faults: one bad part costs only what depends on 
     assert.equal(entryOf(again.status, plain)?.status, 'Ready');
   });
 });
+
+describe('a full disk: the agent keeps running, extensions still run, what failed is reported', () => {
+  let x: ExtensionsHarness;
+  let inc = 200;
+  const manifestUrl = (name: string) => x.blob(`/manifests/${encodeURIComponent(name)}.xml`);
+  const pkgUrl = (name: string) => x.blob(`/pkgs/${encodeURIComponent(name)}.zip`);
+  const plugin = (name: string): PluginSpec => ({ name, version: '1.0.0', state: 'enabled', manifestUrl: manifestUrl(name), seqNo: 0 });
+  const entryOf = (doc: Json, name: string) => handlerEntries(doc).find((h: Json) => h.handlerName === name);
+  async function offer(name: string): Promise<void> {
+    await x.register({ [manifestUrl(name)]: pluginManifest([{ version: '1.0.0', uris: [pkgUrl(name)] }]), [pkgUrl(name)]: handlerZip({ name, version: '1.0.0' }) });
+  }
+  /** Mounts a small tmpfs on `dir` (inside the sandbox's own mount namespace) and fills it: no block and no inode left. */
+  async function fill(dir: string): Promise<void> {
+    await x.sh(`mkdir -p ${dir} && mount -t tmpfs -o size=64k,nr_inodes=64 full ${dir}`);
+    await x.sh(`cd ${dir} && (i=0; while touch f$i 2>/dev/null; do i=$((i+1)); done; dd if=/dev/zero of=f0 bs=4k 2>/dev/null; true)`);
+    assert.match(await x.sh(`df -P ${dir} | tail -1`), /\s100%\s/);
+  }
+
+  before(async () => {
+    x = await ExtensionsHarness.start();
+  });
+  after(() => x?.close());
+
+  // Upstream fails every extension command with "ENOSPC: no space left on device, write" when the output log under
+  // /var/log cannot be written (issue 11 finding 10).
+  test('a full Extension.LogDir: the commands still run and the handler is Ready; the log trouble is logged once', async () => {
+    const name = 'Test.FullLog';
+    await offer(name);
+    await fill('/var/log/azure');
+    try {
+      await x.serve({ extensionsConfig: extensionsConfig({ incarnation: ++inc, plugins: [plugin(name)], statusBlob: STATUS_BLOB }) }, inc);
+      const r = await x.once();
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(entryOf(r.status, name)?.status, 'Ready', JSON.stringify(handlerEntries(r.status)));
+      assert.deepEqual(r.ops, [`install ${name} 1.0.0 seq=0 uninstall=NOT_RUN from=`, `enable ${name} 1.0.0 seq=0 uninstall=NOT_RUN from=`]);
+      const agentLog = x.read('/var/log/waagent.log') ?? '';
+      const trouble = agentLog.split('\n').filter((l) => l.includes(`/var/log/azure`) && /cannot be (kept|written)/.test(l));
+      assert.equal(trouble.length, 1, trouble.join('\n') || agentLog.slice(-3000));
+      assert.match(trouble[0]!, /no space left on device|ENOSPC/i);
+    } finally {
+      await x.sh('umount /var/log/azure');
+    }
+  });
+
+  test('a full Lib.Dir: the agent keeps running, the status goes out, the new handler says what failed, nothing written before is lost', async () => {
+    const before = 'Test.Before';
+    const after = 'Test.AfterFull';
+    await offer(before);
+    await offer(after);
+    await x.serve({ extensionsConfig: extensionsConfig({ incarnation: ++inc, plugins: [plugin(before)], statusBlob: STATUS_BLOB }) }, inc);
+    assert.equal(entryOf((await x.once()).status, before)?.status, 'Ready');
+    // Lib.Dir moved onto a small filesystem with its contents, then filled.
+    await x.sh(`cp -a ${LIB} /run/lib-copy && mount -t tmpfs -o size=8m lib ${LIB} && cp -a /run/lib-copy/. ${LIB}/ && rm -rf /run/lib-copy`);
+    const sizes = async () => new Map((await x.sh(`cd ${LIB} && find . -type f -printf '%s %p\\n'`)).split('\n').map((l) => [l.slice(l.indexOf(' ') + 1), Number(l.slice(0, l.indexOf(' ')))] as const));
+    try {
+      await x.sh(`dd if=/dev/zero of=${LIB}/zz-fill bs=64k 2>/dev/null; true`);
+      const was = await sizes();
+      await x.serve({ extensionsConfig: extensionsConfig({ incarnation: ++inc, plugins: [plugin(before), plugin(after)], statusBlob: STATUS_BLOB }) }, inc);
+      const r = await x.once();
+      assert.equal(r.code, 0, r.stderr);
+      const failed = entryOf(r.status, after);
+      assert.equal(failed?.status, 'NotReady', JSON.stringify(handlerEntries(r.status)));
+      assert.match(failed?.formattedMessage?.message ?? '', /the disk is full/);
+      // Its new settings could not be written either: it says so, not the stale Ready of its HandlerStatus file.
+      const stale = entryOf(r.status, before);
+      assert.equal(stale?.status, 'NotReady');
+      assert.match(stale?.formattedMessage?.message ?? '', /cannot write .*0\.settings: the disk is full/);
+      const now = await sizes();
+      for (const [file, size] of was) {
+        if (file === './zz-fill') continue;
+        assert.ok(now.has(file), `${file} is still there`);
+        if (size > 0) assert.ok((now.get(file) ?? 0) > 0, `${file} was not emptied`);
+      }
+      // The next cycle still reports.
+      const again = await x.once();
+      assert.equal(again.code, 0, again.stderr);
+    } finally {
+      await x.sh(`cp -a ${LIB} /run/lib-copy && umount ${LIB} && rm -f /run/lib-copy/zz-fill && cp -a /run/lib-copy/. ${LIB}/ && rm -rf /run/lib-copy`);
+    }
+  });
+});

@@ -6,7 +6,7 @@ import { log } from '../../log/logger.ts';
 import { CODE, codeOf, describeError, extensionError } from './codes.ts';
 import { HandlerInstance } from './handler.ts';
 import { handleDisable, handleEnable, handleUninstall, installedVersion } from './operations.ts';
-import type { LifecyclePorts } from './ports.ts';
+import type { HandlerStatus, LifecyclePorts } from './ports.ts';
 import type { ExtensionsGoalState } from './source.ts';
 
 export const DEPENDENCY_POLL_MS = 5_000;
@@ -30,6 +30,11 @@ export interface ReportedHandler {
   useExactVersion: boolean;
   /** The goal state's extensions (name + seqNo); empty for handlers found on disk or without settings. */
   extensions: Array<{ name: string; seqNo: number; state: string }>;
+  /**
+   * The error status that could not be saved in its HandlerStatus file (a full Lib.Dir, issue 11 finding 10): it is
+   * reported instead of the (stale) file.
+   */
+  unsaved?: HandlerStatus;
 }
 
 export interface ProcessResult {
@@ -80,6 +85,8 @@ export class ExtensionsProcessor {
   /** What this process has enabled (extension → seqNo): an unchanged extension is not enabled again. */
   /** The version chosen from the manifest for each enabled handler of the last goal state (§5.2). */
   readonly #decided = new Map<string, string>();
+  /** name → the error status its HandlerStatus file could not take, for this goal state. */
+  readonly #unsaved = new Map<string, HandlerStatus>();
 
   constructor(opts: ProcessorOptions) {
     this.#o = opts;
@@ -92,6 +99,7 @@ export class ExtensionsProcessor {
     }
     log.info(`processing the extensions goal state ${gs.id} (${gs.source}, ${gs.handlers.length} handlers)`);
     this.#decided.clear();
+    this.#unsaved.clear();
     const unsupported = gs.requiredFeatures.filter((f) => !this.#o.supportedFeatures.includes(f));
     if (unsupported.length > 0) {
       const message = `Failing GS ${gs.id} as Unsupported features found: ${unsupported.join(', ')}`;
@@ -213,6 +221,7 @@ export class ExtensionsProcessor {
       this.#placeholder(h, ext, operation, code, message, true);
     } catch (e) {
       log.error(`cannot record the error status of ${h.fullName(ext)}: ${describeError(e)}`);
+      this.#unsaved.set(h.name, { status: 'NotReady', code, message });
     }
   }
 
@@ -261,6 +270,7 @@ export class ExtensionsProcessor {
         isMultiConfig: h.isMultiConfig,
         useExactVersion: h.useExactVersion,
         extensions: h.settings.map((s) => ({ name: s.name, seqNo: s.seqNo, state: s.state })),
+        ...(this.#unsaved.has(h.name) ? { unsaved: this.#unsaved.get(h.name)! } : {}),
       };
     });
   }
