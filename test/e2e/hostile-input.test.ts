@@ -126,6 +126,26 @@ describe('hostile documents and faults: one bad part costs only what depends on 
     assert.equal(again.code, 0, again.stderr);
     assert.equal(entryOf(again.status, plain)?.status, 'Ready');
   });
+
+  // Upstream, and this agent before, looked up each handler's installed version by listing Lib.Dir (a stat per
+  // entry): quadratic, minutes of CPU for 3,000 handlers before the first status (finding 8). Now at most 200 are
+  // processed; the rest are reported NotReady and nothing is written for them.
+  test('a goal state with 3,000 handlers: the first status comes promptly, the excess is reported, nothing written for it', async () => {
+    const count = 3000;
+    const plugins = Array.from({ length: count }, (_, i) => plugin(`Test.Many${i}`, { state: '' as PluginSpec['state'] }));
+    await x.serve({ extensionsConfig: extensionsConfig({ incarnation: ++inc, plugins, statusBlob: STATUS_BLOB }) }, inc);
+    const started = Date.now();
+    const r = await x.once(60_000);
+    const tookMs = Date.now() - started;
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(tookMs < 30_000, `the first status took ${tookMs} ms`);
+    assert.equal(handlerEntries(r.status).filter((h: Json) => h.handlerName.startsWith('Test.Many')).length, count);
+    assert.match(entryOf(r.status, 'Test.Many0')?.formattedMessage?.message ?? '', /has an empty state/);
+    const excess = entryOf(r.status, `Test.Many${count - 1}`);
+    assert.equal(excess?.status, 'NotReady');
+    assert.match(excess?.formattedMessage?.message ?? '', /not processed: the goal state has 3000 handlers and at most 200 are processed/);
+    assert.ok(!x.exists(`${LIB}/Test.Many${count - 1}-1.0.0`), 'nothing written for a handler past the limit');
+  });
 });
 
 describe('a full disk: the agent keeps running, extensions still run, what failed is reported', () => {

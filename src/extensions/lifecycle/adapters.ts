@@ -1,7 +1,7 @@
 // The lifecycle ports (ports.ts) on the real modules: manifests and downloads (extensions/download.ts,
 // version-choice.ts), the on-disk layout, state and settings files (extensions/package/), handler commands
 // (extensions/command.ts) and extension status files (extensions/status-file.ts).
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
 import type { ExtensionHandler, ExtensionSettings } from '../../fabric/documents/index.ts';
 import { log } from '../../log/logger.ts';
@@ -131,10 +131,17 @@ function packageStore(o: AdapterOptions): PackageStore {
 
     handlersOnDisk(): HandlerOnDisk[] {
       const out: HandlerOnDisk[] = [];
-      for (const entry of list(o.roots.libDir)) {
-        const h = parseHandlerDirName(entry);
+      // Directory entries with their types: no stat per entry (this runs for every goal state, over thousands).
+      let entries: Dirent[] = [];
+      try {
+        entries = readdirSync(o.roots.libDir, { withFileTypes: true });
+      } catch {
+        /* no Lib.Dir yet */
+      }
+      for (const entry of entries) {
+        const h = parseHandlerDirName(entry.name);
         if (!h || h.name === AGENT_PACKAGE) continue;
-        if (isDir(join(o.roots.libDir, entry))) out.push(h);
+        if (entry.isDirectory() || (entry.isSymbolicLink() && isDir(join(o.roots.libDir, entry.name)))) out.push(h);
       }
       return out;
     },

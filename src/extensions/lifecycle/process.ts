@@ -21,6 +21,12 @@ export interface GoalStateOutcome {
   timestamp: Date;
 }
 
+/**
+ * At most this many handlers of one goal state are processed (issue 11 finding 8: 3,000 took minutes of CPU before
+ * the first status). A VM has a few dozen at most; upstream has no limit.
+ */
+export const MAX_HANDLERS_PER_GOAL_STATE = 200;
+
 /** A handler the status blob reports, at the version the processing settled on (§6.1 "Which handlers"). */
 export interface ReportedHandler {
   name: string;
@@ -53,6 +59,8 @@ export interface ProcessorOptions {
   honourOnHold: boolean;
   /** For the Extensions.Enabled=n message. */
   configPath: string;
+  /** For tests: MAX_HANDLERS_PER_GOAL_STATE. */
+  maxHandlers?: number;
   dependencyTimeoutMs?: number;
   dependencyPollMs?: number;
 }
@@ -108,7 +116,7 @@ export class ExtensionsProcessor {
     }
     let outcome: GoalStateOutcome;
     try {
-      await this.#processItems(gs);
+      await this.#processItems(this.#withinLimit(gs));
       outcome = this.#outcome(gs, 'Success', CODE.success, 'GoalState executed successfully');
     } catch (e) {
       const message = `Unexpected error when processing goal state: ${describeError(e)}`;
@@ -121,6 +129,19 @@ export class ExtensionsProcessor {
       log.warn(`cleaning up handlers no longer in the goal state failed: ${describeError(e)}`);
     }
     return { outcome, handlers: this.#reported(gs) };
+  }
+
+  /**
+   * The goal state cut to its first MAX_HANDLERS_PER_GOAL_STATE handlers (issue 11 finding 8); each one past the
+   * limit is reported NotReady with the reason, and nothing is downloaded, written or run for it.
+   */
+  #withinLimit(gs: ExtensionsGoalState): ExtensionsGoalState {
+    const max = this.#o.maxHandlers ?? MAX_HANDLERS_PER_GOAL_STATE;
+    if (gs.handlers.length <= max) return gs;
+    const message = `not processed: the goal state has ${gs.handlers.length} handlers and at most ${max} are processed`;
+    log.error(`the extensions goal state ${gs.id} has ${gs.handlers.length} handlers; the ${gs.handlers.length - max} past the first ${max} are not processed`);
+    for (const h of gs.handlers.slice(max)) this.#unsaved.set(h.name, { status: 'NotReady', code: CODE.unknown, message });
+    return { ...gs, handlers: gs.handlers.slice(0, max) };
   }
 
   #outcome(gs: ExtensionsGoalState, status: 'Success' | 'Failed', code: number, message: string): GoalStateOutcome {
@@ -260,9 +281,10 @@ export class ExtensionsProcessor {
   /** Goal-state handlers at the version now on disk (the requested one for enabled handlers when present). */
   #reported(gs: ExtensionsGoalState): ReportedHandler[] {
     const { ports } = this.#o;
+    const onDisk = ports.packages.handlersOnDisk();
     return gs.handlers.map((h) => {
       const decided = h.state === 'enabled' ? this.#decided.get(h.name) : undefined;
-      const version = decided ?? installedVersion(ports, h.name) ?? h.version;
+      const version = decided ?? installedVersion(ports, h.name, onDisk) ?? h.version;
       return {
         name: h.name,
         version,
