@@ -77,7 +77,8 @@ export function openExtensionsLoop(config: Config, opts: ExtensionsLoopOptions):
         try {
           session = await openPlatformSession(config, { ...opts.session, leaseGlobs: opts.profile.leaseGlobs });
           hostPlugin = hostPluginOf(session);
-          cycle = buildCycle(session, hostPlugin, opts.configPath, opts.profile, initial, opts.remoteAccess ?? true);
+          const stop = opts.session?.stop;
+          cycle = buildCycle(session, hostPlugin, opts.configPath, opts.profile, initial, opts.remoteAccess ?? true, () => stop?.stopped === true);
         } catch (e) {
           log.warn(`the platform cannot be reached: ${describeError(e)}`);
           await session?.close();
@@ -121,6 +122,7 @@ function buildCycle(
   profile: DistroProfile,
   initial: InitialGoalState,
   manageRemoteAccess: boolean,
+  stopping: () => boolean,
 ): ExtHandlerCycle {
   const { config, http, fetcher, libDir } = session;
   const roots = layoutRoots(config);
@@ -129,7 +131,7 @@ function buildCycle(
   const fastTrack = fastTrackState(config, libDir);
   const remoteAccess = remoteAccessAfterReport(session, manageRemoteAccess);
   const waitForCloudInit = cloudInitGate(config);
-  const processor = extensionsProcessor(session, hostPlugin, { roots, history, extensionsEnabled, configPath });
+  const processor = extensionsProcessor(session, hostPlugin, { roots, history, extensionsEnabled, configPath, stopping });
   const { distro } = profile;
 
   const fetch = async (): Promise<FetchedGoalState> => {
@@ -247,7 +249,7 @@ function unlessOutdated(ft: FastTrackState, fabric: ExtensionsGoalState, libDir:
 function extensionsProcessor(
   session: PlatformSession,
   hostPlugin: HostPluginClient,
-  o: { roots: LayoutRoots; history: GoalStateHistory; extensionsEnabled: boolean; configPath: string },
+  o: { roots: LayoutRoots; history: GoalStateHistory; extensionsEnabled: boolean; configPath: string; stopping: () => boolean },
 ): ExtensionsProcessor {
   const { config, http, endpoints } = session;
   const ports = createLifecyclePorts({
@@ -263,6 +265,7 @@ function extensionsProcessor(
     supportedFeatures: supportedFeatures(config),
     honourOnHold: config.bool('EnableOverProvisioning'),
     configPath: o.configPath,
+    stopping: o.stopping,
   });
 }
 

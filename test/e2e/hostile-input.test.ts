@@ -3,6 +3,8 @@
 // outcome from outside (the file that must not exist does not, the mode is masked, the status says why).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { WAAGENT } from '../sandbox/sandbox.ts';
 import { ExtensionsHarness, extensionsConfig, handlerEntries, handlerZip, LIB, pluginManifest, type Json, type PluginSpec } from '../helpers/extensions.ts';
 
 const STATUS_BLOB = 'https://acct.blob.core.windows.net/vhds/vm.status?sv=2020-01-01&sig=SECRETSIG';
@@ -145,6 +147,30 @@ describe('hostile documents and faults: one bad part costs only what depends on 
     assert.equal(excess?.status, 'NotReady');
     assert.match(excess?.formattedMessage?.message ?? '', /not processed: the goal state has 3000 handlers and at most 200 are processed/);
     assert.ok(!x.exists(`${LIB}/Test.Many${count - 1}-1.0.0`), 'nothing written for a handler past the limit');
+  });
+
+  // Before, SIGTERM was obeyed only after the whole goal state: every handler of a big one (finding 8).
+  test('SIGTERM in the middle of a goal state: the running command finishes, no further handler starts, the agent exits within seconds', async () => {
+    const names = Array.from({ length: 8 }, (_, i) => `Test.Slow${i}`);
+    for (const n of names) await offer(n, handlerZip({ name: n, version: '1.0.0', scripts: { install: 'sleep 2' } }));
+    await x.serve({ extensionsConfig: extensionsConfig({ incarnation: ++inc, plugins: names.map((n) => plugin(n)), statusBlob: STATUS_BLOB }) }, inc);
+    x.skipOps();
+    const child = x.sb.spawn(['/bin/sh', '-c', `echo $$; exec ${WAAGENT} -run-exthandlers`]);
+    child.stderr!.resume();
+    const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 128)));
+    const pid = await new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim().split('\n')[0]!)));
+    child.stdout!.resume();
+    for (let i = 0; i < 150 && !x.opsLog().some((l) => l.startsWith('install Test.Slow0 ')); i++) await sleep(100);
+    const started = Date.now();
+    await x.sh(`kill -TERM ${pid}`);
+    const code = await Promise.race([exited, sleep(30_000, -1, { ref: false })]);
+    const took = Date.now() - started;
+    assert.equal(code, 0);
+    assert.ok(took < 6000, `exited ${took} ms after SIGTERM`);
+    const installs = x.opsLog().filter((l) => l.startsWith('install Test.Slow'));
+    assert.ok(installs.length >= 1 && installs.length <= 2, installs.join('\n'));
+    assert.match(x.read('/var/log/waagent.log') ?? '', /the agent is stopping: \d+ of the goal state's 8 handler operations were not started/);
+    x.skipOps();
   });
 });
 

@@ -61,6 +61,8 @@ export interface ProcessorOptions {
   configPath: string;
   /** For tests: MAX_HANDLERS_PER_GOAL_STATE. */
   maxHandlers?: number;
+  /** True once the agent is stopping (SIGTERM): no further handler is started (the running command is not cut). */
+  stopping?: () => boolean;
   dependencyTimeoutMs?: number;
   dependencyPollMs?: number;
 }
@@ -153,7 +155,12 @@ export class ExtensionsProcessor {
     const maxLevel = items.length ? items[items.length - 1]!.level : 0;
     const deadline = this.#o.ports.clock.now() + (this.#o.dependencyTimeoutMs ?? DEPENDENCY_TIMEOUT_MS);
     let dependencyError: string | null = null;
-    for (const item of items) {
+    for (const [i, item] of items.entries()) {
+      if (this.#o.stopping?.()) {
+        // SIGTERM is obeyed between handlers, not after the whole goal state (issue 11 finding 8); a restarted agent
+        // processes the goal state again, and a handler already enabled is not run twice for the same sequence number.
+        throw new Error(`the agent is stopping: ${items.length - i} of the goal state's ${items.length} handler operations were not started`);
+      }
       const base = new HandlerInstance(item.handler, item.handler.version, this.#o.ports);
       if (!this.#o.extensionsEnabled) {
         const msg =
