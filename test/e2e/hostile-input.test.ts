@@ -3,7 +3,9 @@
 // outcome from outside (the file that must not exist does not, the mode is masked, the status says why).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { FIXTURES } from '../helpers/paths.ts';
 import { WAAGENT } from '../sandbox/sandbox.ts';
 import { ExtensionsHarness, extensionsConfig, handlerEntries, handlerZip, LIB, pluginManifest, type Json, type PluginSpec } from '../helpers/extensions.ts';
 
@@ -115,6 +117,14 @@ describe('hostile documents and faults: one bad part costs only what depends on 
     const thumbprint = 'C0FFEE'.padEnd(40, '0');
     const ec = extensionsConfig({ incarnation: ++inc, plugins: [plugin(plain), plugin(needy, { certificateThumbprint: thumbprint })], statusBlob: STATUS_BLOB });
     await x.serve({ extensionsConfig: ec, certificates: '<<< not a certificates document \u0000\u0001' }, inc);
+    try {
+      await garbageCertificates(plain, needy, thumbprint);
+    } finally {
+      await x.serve({ certificates: join(FIXTURES, 'tests', 'data', 'wire', 'certs.xml') }, inc);
+    }
+  });
+
+  async function garbageCertificates(plain: string, needy: string, thumbprint: string): Promise<void> {
     const r = await x.once();
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(r.ops, [`install ${plain} 1.0.0 seq=0 uninstall=NOT_RUN from=`, `enable ${plain} 1.0.0 seq=0 uninstall=NOT_RUN from=`]);
@@ -127,7 +137,7 @@ describe('hostile documents and faults: one bad part costs only what depends on 
     const again = await x.once();
     assert.equal(again.code, 0, again.stderr);
     assert.equal(entryOf(again.status, plain)?.status, 'Ready');
-  });
+  }
 
   // Upstream, and this agent before, looked up each handler's installed version by listing Lib.Dir (a stat per
   // entry): quadratic, minutes of CPU for 3,000 handlers before the first status (finding 8). Now at most 200 are
