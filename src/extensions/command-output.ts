@@ -91,7 +91,8 @@ export class OutputCapture implements StreamCapture {
     this.tailBytes = Math.floor(maxBytes / 2);
     // A new file, not the old one truncated: a daemon an earlier run left behind may still append to the old one.
     rmSync(path, { force: true });
-    this.fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_APPEND, 0o600);
+    // O_EXCL: a link planted under the name after the removal is refused, never written through.
+    this.fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL | fsc.O_APPEND, 0o600);
   }
 
   /** Starts over (used when a run is repeated without the systemd scope). */
@@ -138,7 +139,7 @@ export class OutputCapture implements StreamCapture {
       const marker = Buffer.from(`\n... [${this.dropped} bytes of output omitted] ...\n`);
       rmSync(this.path, { force: true }); // same reason: leave a background writer its own (now unlinked) file
       try {
-        writeFileSync(this.path, Buffer.concat([this.head, marker, tail]), { mode: 0o600 });
+        writeFileSync(this.path, Buffer.concat([this.head, marker, tail]), { mode: 0o600, flag: 'wx' });
       } catch (e) {
         // A full log dir costs the file, never the run: the message below is built from memory.
         log.warn(`the output file ${this.path} could not be written: ${describeError(e)}`);

@@ -8,10 +8,11 @@
 // are deliberately not killed after a normal exit: enable commands commonly start their daemon that way, and upstream
 // leaves them too.
 import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { AgentError, describeError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { run, type RunResult } from '../os/exec.ts';
+import { checkRealDirectory } from '../os/safe-read.ts';
 import { appendCommandLog, commandLogPath } from './command-log.ts';
 import { DEFAULT_MAX_OUTPUT_BYTES, DiscardedCapture, OutputCapture, formatOutput, type StreamCapture } from './command-output.ts';
 import { extensionSliceName, scopeArgv, scopeStarted, scopeUnitName, systemdRunPath, type SliceLimits } from './command-scope.ts';
@@ -166,6 +167,8 @@ function startCapture(o: HandlerCommandOptions): Capture {
 /** The stream's file in the log dir; when it cannot be made (a full disk), the command runs without it. */
 function openCapture(o: HandlerCommandOptions, path: string): StreamCapture {
   try {
+    // The handler's log folder is the extension's to write: never through a link planted there.
+    checkRealDirectory(o.logDir, dirname(o.logDir));
     mkdirSync(o.logDir, { recursive: true, mode: 0o700 });
     return new OutputCapture(path, o.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
   } catch (e) {
@@ -284,6 +287,7 @@ function failureOf(
 function recordRun(o: HandlerCommandOptions, reason: string | null, output: string, durationMs: number, scope: string | null): void {
   const summary = reason ?? `the ${o.operation} command of ${o.name} ${o.version} (${o.command.trim()}) succeeded`;
   try {
+    checkRealDirectory(o.logDir, dirname(o.logDir)); // the command may have replaced it with a link while it ran
     appendCommandLog(commandLogPath(o.logDir, o.extensionName), `${summary} [${durationMs} ms${scope ? ', ' + scope : ''}]\n${output}`);
     logDirTrouble.delete(o.logDir);
   } catch (e) {

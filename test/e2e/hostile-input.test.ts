@@ -77,6 +77,26 @@ describe('hostile names and packages from the platform', () => {
     assert.equal(await x.sh(`stat -c '%a %n' ${base}/bin/enable.sh ${base}/data ${base}/data/open.txt`), [`755 ${base}/bin/enable.sh`, `755 ${base}/data`, `744 ${base}/data/open.txt`].join('\n'));
   });
 
+  // An extension replaces its config/ directory and its log folder with links to root directories. Upstream (and
+  // this agent before) writes HandlerState into /etc/cfgpwn and appends CommandExecution.log in /etc/logpwn as root.
+  test('links planted for config/ and the log folder: nothing written through them, the handler says why', async () => {
+    const name = 'Test.Links';
+    const plant = 'mkdir -p /etc/cfgpwn /etc/logpwn && mv config config.orig && ln -s /etc/cfgpwn config && rm -rf "/var/log/azure/$n" && ln -s /etc/logpwn "/var/log/azure/$n"';
+    await offer(name, '1.0.0', handlerZip({ name, version: '1.0.0', scripts: { install: plant } }));
+    await serve([plugin(name)]);
+    const r = await x.once();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await x.sh('ls -A /etc/cfgpwn /etc/logpwn | grep -v ":$" | grep -v "^$" || true'), '', 'nothing written through the links');
+    const e = entryOf(r.status, name);
+    assert.equal(e?.status, 'NotReady', JSON.stringify(handlerEntries(r.status)));
+    assert.match(e?.formattedMessage?.message ?? '', /config is a symbolic link, which the agent does not write through/);
+    assert.match(x.read('/var/log/waagent.log') ?? '', /Test\.Links is a symbolic link, which the agent does not write through/);
+    // A second run: still nothing through the links.
+    const again = await x.once();
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(await x.sh('ls -A /etc/cfgpwn /etc/logpwn | grep -v ":$" | grep -v "^$" || true'), '');
+  });
+
   test('a package entry whose name holds a newline: refused with the entry named, nothing unpacked', async () => {
     const name = 'Test.Newline';
     await offer(name, '1.0.0', handlerZip({ name, version: '1.0.0', extra: [{ name: 'bin/evil\n.sh', data: 'x' }] }));

@@ -2,10 +2,11 @@
 // version-choice.ts), the on-disk layout, state and settings files (extensions/package/), handler commands
 // (extensions/command.ts) and extension status files (extensions/status-file.ts).
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, type Dirent } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ExtensionHandler, ExtensionSettings } from '../../fabric/documents/index.ts';
 import { log } from '../../log/logger.ts';
 import { writeFileAtomic } from '../../os/atomic-file.ts';
+import { checkRealDirectory } from '../../os/safe-read.ts';
 import { runHandlerCommand, type HandlerCommandOptions, type SliceLimits } from '../command.ts';
 import { extensionEnvironment } from '../command-env.ts';
 import { downloadHandlerPackage, downloadManifest, type DownloadContext } from '../download.ts';
@@ -102,6 +103,7 @@ function packageStore(o: AdapterOptions): PackageStore {
 
     writeSettings(name, version, settings: readonly ExtensionSettings[], multiConfig) {
       const l = layout(name, version);
+      checkRealDirectory(l.configDir, o.roots.libDir);
       mkdirSync(l.configDir, { recursive: true, mode: 0o700 });
       if (settings.length === 0) writeEmptySettingsFile(l);
       for (const s of settings) writeSettingsFile(l, s, multiConfig);
@@ -267,6 +269,7 @@ function statusStore(roots: LayoutRoots): ExtensionStatusStore {
           },
         },
       ];
+      checkRealDirectory(dirname(path), roots.libDir);
       log.info(`writing a placeholder status file ${path} with status ${s.status}`);
       writeFileAtomic(path, JSON.stringify(doc), { mode: 0o600, mkdir: true });
     },
