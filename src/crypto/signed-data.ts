@@ -132,8 +132,10 @@ export function verifyDetachedSignature(signatureDer: Buffer, content: Buffer, t
   if (signers.length === 0) fail('the signature has no signer');
   const digests = new Map<string, Buffer>();
   const digestOf = (name: string) => {
-    let d = digests.get(name);
-    if (!d) digests.set(name, (d = createHash(name).update(content).digest()));
+    const known = digests.get(name);
+    if (known) return known;
+    const d = createHash(name).update(content).digest();
+    digests.set(name, d);
     return d;
   };
   for (const s of signers) {
