@@ -22,6 +22,7 @@ import { InitialGoalState } from './initial-goal-state.ts';
 import { createLifecyclePorts } from './lifecycle/adapters.ts';
 import { ExtHandlerCycle, type FetchedGoalState, type StatusReport } from './lifecycle/cycle.ts';
 import { ExtensionsProcessor } from './lifecycle/process.ts';
+import { loadExtensionPolicy } from './policy.ts';
 import { collectHandlerStatuses } from './lifecycle/report.ts';
 import { fromExtensionsConfig, fromVmSettings, type ExtensionsGoalState } from './lifecycle/source.ts';
 import { layoutRoots, type LayoutRoots } from './package/index.ts';
@@ -249,14 +250,19 @@ function extensionsProcessor(
     download: { http, hostPlugin },
     wireServerAddress: endpoints.wireServer.replace(/:\d+$/, ''),
     useSystemd: config.bool('CGroups.Enabled'),
+    signatureValidation: config.bool('Debug.EnableSignatureValidation'),
     onManifest: (name, xml) => o.history.save(`${name}.manifest.xml`, xml),
   });
+  const policySource = { enabled: config.bool('Debug.EnableExtensionPolicy'), path: config.str('Policy.PolicyFilePath') };
   return new ExtensionsProcessor({
     ports,
     extensionsEnabled: o.extensionsEnabled,
     supportedFeatures: supportedFeatures(config),
     honourOnHold: config.bool('EnableOverProvisioning'),
     configPath: o.configPath,
+    loadPolicy: () => loadExtensionPolicy(policySource),
+    policyFilePath: policySource.path,
+    onPolicy: (text) => o.history.save('waagent_policy.json', text),
   });
 }
 
