@@ -2,6 +2,12 @@
 // ExtensionPolicyEngine): which handlers run, the status and code of the blocked ones, and what is left installed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLifecyclePorts } from '../../src/extensions/lifecycle/adapters.ts';
+import { collectHandlerStatuses } from '../../src/extensions/lifecycle/report.ts';
+import { handlerLayout, writeHandlerState, writeHandlerStatus } from '../../src/extensions/package/index.ts';
 import { invalidPolicy, parsePolicy, policyOf, type ExtensionPolicy } from '../../src/extensions/policy.ts';
 import { World, goalState, handler, settings } from './ext-lifecycle-fakes.ts';
 
@@ -142,3 +148,44 @@ test('a per-extension signatureRequired false exempts it from a global requireme
   await processor(w, policy({ signatureRequired: true, extensions: { [A]: { signatureRequired: false } } })).process(goalState([handler(A, '1.0')]));
   assert.deepEqual(w.take(), [`install ${A} 1.0`, `enable ${A} 1.0`]);
 });
+
+test('status of a disallowed handler: the agent’s NotReady and code stand, a previous heartbeat is only told; never installed, its status file is still reported', async () => {
+  const d = mkdtempSync(join(tmpdir(), 'policy-report-'));
+  try {
+    const roots = { libDir: join(d, 'lib'), logDir: join(d, 'log') };
+    const message = notAllowed('run', A);
+    // A: installed earlier, reports a heartbeat; now disallowed.
+    const a = handlerLayout(roots, A, '1.0');
+    mkdirSync(a.baseDir, { recursive: true });
+    writeFileSync(a.manifestFile, JSON.stringify([{ handlerManifest: { ...COMMANDS, reportHeartbeat: true } }]));
+    writeFileSync(a.heartbeatFile, JSON.stringify([{ version: 1.0, heartbeat: { status: 'ready', code: 0, formattedMessage: { lang: 'en-US', message: 'all good' } } }]));
+    writeHandlerState(a, 'Enabled');
+    writeHandlerStatus(a, { name: A, version: '1.0', status: 'NotReady', code: 1009, message, supportsMultiConfig: false });
+    // B: never installed; the agent wrote its HandlerStatus and an error status file.
+    const ports = createLifecyclePorts({ roots, download: {} as never, wireServerAddress: '127.0.0.1', useSystemd: false });
+    ports.state.setHandlerStatus(B, '1.0', { status: 'NotReady', code: 1009, message: notAllowed('run', B) }, false);
+    ports.statuses.writePlaceholder(B, '1.0', null, 5, { operation: 'ExtensionPolicy', status: 'error', code: 1009, message: notAllowed('run', B) }, true);
+    const reported = (name: string, seqNo: number, disallowed: boolean) => ({
+      name,
+      version: '1.0',
+      state: 'enabled',
+      isMultiConfig: false,
+      useExactVersion: true,
+      extensions: [{ name, seqNo, state: 'enabled' }],
+      ...(disallowed ? { disallowed: true } : {}),
+    });
+    const [sa, sb] = await collectHandlerStatuses([reported(A, 0, true), reported(B, 5, true)], { roots, extensionsEnabled: true, readAttempts: 1 });
+    assert.deepEqual([sa?.status, sa?.code], ['NotReady', 1009]);
+    assert.equal(sa?.message, `${message} Extension was previously enabled and reported the following heartbeat:\nall good`);
+    assert.deepEqual([sb?.status, sb?.code, sb?.extensions.length], ['NotReady', 1009, 1]);
+    assert.deepEqual([sb?.extensions[0]?.status, sb?.extensions[0]?.code], ['error', 1009]);
+    // The same handler not disallowed: the heartbeat decides, and a never-installed handler's status file is not read.
+    const [na, nb] = await collectHandlerStatuses([reported(A, 0, false), reported(B, 5, false)], { roots, extensionsEnabled: true, readAttempts: 1 });
+    assert.deepEqual([na?.status, na?.message], ['ready', 'all good']);
+    assert.deepEqual(nb?.extensions, []);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+const COMMANDS = { installCommand: 'i', uninstallCommand: 'u', updateCommand: 'p', enableCommand: 'e', disableCommand: 'd' };
