@@ -5,14 +5,34 @@
 // the signature carries. Like -no_check_time, validity dates are not checked; like -purpose any, key usages are not.
 import { createHash, constants, verify, X509Certificate, type KeyObject } from 'node:crypto';
 import { AgentError, describeError } from '../util/errors.ts';
-import { algorithm, children, contextTag, explicitInner, expect, octets, oid, parse, seq, smallInt, TAG, fromPem, type Asn1 } from './der.ts';
+import {
+  algorithm,
+  children,
+  contextTag,
+  explicitInner,
+  expect,
+  octets,
+  oid,
+  parse,
+  seq,
+  smallInt,
+  TAG,
+  fromPem,
+  type Asn1,
+} from './der.ts';
 import { DIGESTS, OID } from './oids.ts';
 import { certificateFields } from './x509.ts';
 
 /** Chains longer than this are refused (the Microsoft chain is signer → PCA → root). */
 const MAX_CHAIN = 8;
 
-const RSA_SIGNATURES = new Set<string>([OID.rsaEncryption, OID.sha1WithRSAEncryption, OID.sha256WithRSAEncryption, OID.sha384WithRSAEncryption, OID.sha512WithRSAEncryption]);
+const RSA_SIGNATURES = new Set<string>([
+  OID.rsaEncryption,
+  OID.sha1WithRSAEncryption,
+  OID.sha256WithRSAEncryption,
+  OID.sha384WithRSAEncryption,
+  OID.sha512WithRSAEncryption,
+]);
 const EC_SIGNATURES = new Set<string>([OID.ecPublicKey, OID.ecdsaWithSha256, OID.ecdsaWithSha384, OID.ecdsaWithSha512]);
 
 function fail(message: string, cause?: unknown): never {
@@ -73,7 +93,8 @@ function checkSignature(s: SignerInfo, data: Buffer, key: KeyObject): boolean {
 function findSignerCert(s: SignerInfo, pool: readonly X509Certificate[]): X509Certificate {
   for (const c of pool) {
     const f = certificateFields(c.raw);
-    if (s.ski ? s.ski.equals(f.subjectKeyIdentifier) : !!s.issuer && !!s.serial && s.issuer.equals(f.issuer) && s.serial.equals(f.serial)) return c;
+    if (s.ski ? s.ski.equals(f.subjectKeyIdentifier) : !!s.issuer && !!s.serial && s.issuer.equals(f.issuer) && s.serial.equals(f.serial))
+      return c;
   }
   fail("the signer's certificate is not in the signature");
 }
@@ -94,7 +115,8 @@ function checkChain(signer: X509Certificate, pool: readonly X509Certificate[], r
     if (roots.some((r) => r.raw.equals(cert.raw) || issuedBy(cert, r))) return;
     seen.add(cert);
     const next = pool.find((c) => !seen.has(c) && c.ca && issuedBy(cert, c));
-    if (!next) fail(`the certificate chain of the signer (${cert.subject.replace(/\n/g, ', ')}) does not lead to a trusted root certificate`);
+    if (!next)
+      fail(`the certificate chain of the signer (${cert.subject.replace(/\n/g, ', ')}) does not lead to a trusted root certificate`);
     cert = next;
   }
   fail(`the certificate chain of the signer is longer than ${MAX_CHAIN} certificates`);

@@ -22,14 +22,24 @@ export function packageFullName(name: string, version: string): string {
 }
 
 /** Throws AgentError('extension') with upstream's "Signature validation failed for package …" sentence. */
-export function validatePackageSignature(zipPath: string, encodedSignature: string, fullName: string, trustedRoots: readonly string[] = DEFAULT_TRUSTED_ROOTS): void {
+export function validatePackageSignature(
+  zipPath: string,
+  encodedSignature: string,
+  fullName: string,
+  trustedRoots: readonly string[] = DEFAULT_TRUSTED_ROOTS,
+): void {
   log.info(`Validating signature for package '${fullName}'`);
   try {
     const signature = Buffer.from(encodedSignature.trim(), 'base64');
     if (signature.length === 0) throw new AgentError('crypto', 'the encoded signature is empty or not base64');
     verifyDetachedSignature(signature, readFileSync(zipPath), trustedRoots);
   } catch (e) {
-    throw new AgentError('extension', `Signature validation failed for package '${fullName}'. Error: ${describeError(e)}`, { package: fullName }, e);
+    throw new AgentError(
+      'extension',
+      `Signature validation failed for package '${fullName}'. Error: ${describeError(e)}`,
+      { package: fullName },
+      e,
+    );
   }
   log.info(`Successfully validated signature for package '${fullName}'`);
 }
@@ -46,7 +56,12 @@ export function validateSigningInfo(manifestFile: string, name: string, version:
     const first: unknown = Array.isArray(doc) ? doc[0] : doc;
     info = typeof first === 'object' && first !== null ? (first as Record<string, unknown>).signingInfo : undefined;
   } catch (e) {
-    throw new AgentError('extension', `Error during manifest 'signingInfo' validation for extension '${name}-${version}'. Error: ${describeError(e)}`, {}, e);
+    throw new AgentError(
+      'extension',
+      `Error during manifest 'signingInfo' validation for extension '${name}-${version}'. Error: ${describeError(e)}`,
+      {},
+      e,
+    );
   }
   if (typeof info !== 'object' || info === null) throw new AgentError('extension', "HandlerManifest.json does not contain 'signingInfo'");
   const dot = name.lastIndexOf('.');
@@ -57,7 +72,8 @@ export function validateSigningInfo(manifestFile: string, name: string, version:
   ];
   for (const [attr, want] of expected) {
     const got = (info as Record<string, unknown>)[attr];
-    if (got === undefined || got === null) throw new AgentError('extension', `HandlerManifest.json does not contain attribute 'signingInfo.${attr}'`);
+    if (got === undefined || got === null)
+      throw new AgentError('extension', `HandlerManifest.json does not contain attribute 'signingInfo.${attr}'`);
     if (String(got).toLowerCase() !== want.toLowerCase()) {
       throw new AgentError('extension', `expected extension ${attr} '${want}' does not match downloaded package ${attr} '${String(got)}'`);
     }

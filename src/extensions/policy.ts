@@ -79,7 +79,14 @@ export function parsePolicy(doc: unknown, path: string): ExtensionPolicyDocument
     for (const k of Object.keys(o)) if (!valid.includes(k)) invalid(`unrecognized attribute '${k}' in ${name}`);
   };
   // A null value counts as absent, as upstream's dict.get() does.
-  function value<T>(o: Obj, attr: string, prefix: string, test: (v: unknown) => v is T, typeName: string, optional: boolean): T | undefined {
+  function value<T>(
+    o: Obj,
+    attr: string,
+    prefix: string,
+    test: (v: unknown) => v is T,
+    typeName: string,
+    optional: boolean,
+  ): T | undefined {
     const v = o[attr];
     if (v === undefined || v === null) {
       if (!optional) invalid(`missing required attribute '${prefix}${attr}'`);
@@ -96,7 +103,9 @@ export function parsePolicy(doc: unknown, path: string): ExtensionPolicyDocument
 
   const version = value(doc, 'policyVersion', '', isString, 'string', false)!;
   if (!/^\d+(\.\d+(\.\d+)?)?$/.test(version)) {
-    invalid(`invalid value for attribute 'policyVersion': '${version}'; it should be in format 'major[.minor[.patch]]' (e.g., '1', '1.0', '1.0.0')`);
+    invalid(
+      `invalid value for attribute 'policyVersion': '${version}'; it should be in format 'major[.minor[.patch]]' (e.g., '1', '1.0', '1.0.0')`,
+    );
   }
   if (compareVersions(version, MAX_SUPPORTED_POLICY_VERSION) > 0) {
     invalid(`policy version '${version}' is not supported. The agent supports policy versions up to '${MAX_SUPPORTED_POLICY_VERSION}'.`);

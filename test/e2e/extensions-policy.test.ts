@@ -6,7 +6,16 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ExtensionsHarness, extensionsConfig, handlerEntries, handlerZip, LIB, pluginManifest, type Json, type PluginSpec } from '../helpers/extensions.ts';
+import {
+  ExtensionsHarness,
+  extensionsConfig,
+  handlerEntries,
+  handlerZip,
+  LIB,
+  pluginManifest,
+  type Json,
+  type PluginSpec,
+} from '../helpers/extensions.ts';
 import { FIXTURES } from '../helpers/paths.ts';
 
 const STATUS_BLOB = 'https://acct.blob.core.windows.net/vhds/vm.status?sv=2020-01-01&sig=SECRETSIG';
@@ -14,7 +23,8 @@ const POLICY = '/etc/waagent_policy.json';
 const WIRE = join(FIXTURES, 'tests', 'data', 'wire');
 const SIGNING = join(FIXTURES, 'tests', 'data', 'signing');
 const VMACCESS = 'Microsoft.OSTCExtensions.Edp.VMAccessForLinux';
-const VMACCESS_MANIFEST = 'http://mock-goal-state/rdfepirv2hknprdstr03.blob.core.windows.net/b01058962be54ceca550a390fa5ff064/Microsoft.OSTCExtensions.VMAccessForLinux_manifest.xml';
+const VMACCESS_MANIFEST =
+  'http://mock-goal-state/rdfepirv2hknprdstr03.blob.core.windows.net/b01058962be54ceca550a390fa5ff064/Microsoft.OSTCExtensions.VMAccessForLinux_manifest.xml';
 const VMACCESS_ZIP = 'http://mock-goal-state/pkgs/VMAccessForLinux__1.7.0';
 
 const entry = (doc: Json, name: string): Json => {
@@ -49,7 +59,8 @@ function plugin(x: ExtensionsHarness, name: string, seqNo: number, extra: Partia
 describe('the extension policy: invalid, allow list, an installed extension becoming disallowed', () => {
   let x: ExtensionsHarness;
   let inc = 0;
-  const serve = (plugins: PluginSpec[]) => x.serve({ extensionsConfig: extensionsConfig({ incarnation: ++inc, plugins, statusBlob: STATUS_BLOB }) }, inc);
+  const serve = (plugins: PluginSpec[]) =>
+    x.serve({ extensionsConfig: extensionsConfig({ incarnation: ++inc, plugins, statusBlob: STATUS_BLOB }) }, inc);
 
   before(async () => {
     x = await harness({ 'Debug.EnableExtensionPolicy': 'y' });
@@ -79,16 +90,26 @@ describe('the extension policy: invalid, allow list, an installed extension beco
     await serve([plugin(x, 'Test.Allowed', 0)]);
     const r = await x.once();
     assert.deepEqual(r.ops, []);
-    assert.match(entry(r.status, 'Test.Allowed').formattedMessage.message, /policy version '1\.0\.0' is not supported\. The agent supports policy versions up to '0\.1\.0'\.$/);
+    assert.match(
+      entry(r.status, 'Test.Allowed').formattedMessage.message,
+      /policy version '1\.0\.0' is not supported\. The agent supports policy versions up to '0\.1\.0'\.$/,
+    );
   });
 
   test('allow list: the listed extension runs, the other is reported disallowed; the policy is in the goal-state history', async () => {
-    const text = JSON.stringify({ policyVersion: '0.1.0', extensionPolicies: { allowListedExtensionsOnly: true, extensions: { 'test.allowed': {} } } }, null, 2);
+    const text = JSON.stringify(
+      { policyVersion: '0.1.0', extensionPolicies: { allowListedExtensionsOnly: true, extensions: { 'test.allowed': {} } } },
+      null,
+      2,
+    );
     x.sb.writeFile(POLICY, text);
     await serve([plugin(x, 'Test.Allowed', 1), plugin(x, 'Test.Other', 1)]);
     const r = await x.once();
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(r.ops, ['install Test.Allowed 1.0.0 seq=1 uninstall=NOT_RUN from=', 'enable Test.Allowed 1.0.0 seq=1 uninstall=NOT_RUN from=']);
+    assert.deepEqual(r.ops, [
+      'install Test.Allowed 1.0.0 seq=1 uninstall=NOT_RUN from=',
+      'enable Test.Allowed 1.0.0 seq=1 uninstall=NOT_RUN from=',
+    ]);
     assert.equal(entry(r.status, 'Test.Allowed').status, 'Ready');
     const other = entry(r.status, 'Test.Other');
     assert.deepEqual([other.status, other.code, other.formattedMessage.message], ['NotReady', 1009, notAllowed('Test.Other')]);
@@ -98,10 +119,16 @@ describe('the extension policy: invalid, allow list, an installed extension beco
   });
 
   test('an installed extension that becomes disallowed is neither run nor removed; its status says why', async () => {
-    x.sb.writeFile(POLICY, JSON.stringify({ policyVersion: '0.1.0', extensionPolicies: { allowListedExtensionsOnly: true, extensions: { 'Test.Other': {} } } }));
+    x.sb.writeFile(
+      POLICY,
+      JSON.stringify({ policyVersion: '0.1.0', extensionPolicies: { allowListedExtensionsOnly: true, extensions: { 'Test.Other': {} } } }),
+    );
     await serve([plugin(x, 'Test.Allowed', 2), plugin(x, 'Test.Other', 2)]);
     const r = await x.once();
-    assert.deepEqual(r.ops, ['install Test.Other 1.0.0 seq=2 uninstall=NOT_RUN from=', 'enable Test.Other 1.0.0 seq=2 uninstall=NOT_RUN from=']);
+    assert.deepEqual(r.ops, [
+      'install Test.Other 1.0.0 seq=2 uninstall=NOT_RUN from=',
+      'enable Test.Other 1.0.0 seq=2 uninstall=NOT_RUN from=',
+    ]);
     const e = entry(r.status, 'Test.Allowed');
     assert.deepEqual([e.status, e.code, e.formattedMessage.message], ['NotReady', 1009, notAllowed('Test.Allowed')]);
     assert.equal(x.read(`${LIB}/Test.Allowed-1.0.0/config/HandlerState`), 'Enabled', 'still installed');
@@ -112,7 +139,10 @@ describe('the extension policy: invalid, allow list, an installed extension beco
     x.configure({ 'Debug.EnableExtensionPolicy': 'n' });
     await serve([plugin(x, 'Test.Allowed', 3), plugin(x, 'Test.Other', 3)]);
     const r = await x.once();
-    assert.deepEqual(r.ops, ['enable Test.Allowed 1.0.0 seq=3 uninstall=NOT_RUN from=', 'enable Test.Other 1.0.0 seq=3 uninstall=NOT_RUN from=']);
+    assert.deepEqual(r.ops, [
+      'enable Test.Allowed 1.0.0 seq=3 uninstall=NOT_RUN from=',
+      'enable Test.Other 1.0.0 seq=3 uninstall=NOT_RUN from=',
+    ]);
     assert.equal(entry(r.status, 'Test.Allowed').status, 'Ready');
   });
 });
@@ -134,7 +164,10 @@ describe('signatures required by the policy: the recorded VMAccess package and s
     const e = entry(r.status, VMACCESS);
     assert.deepEqual([e.status, e.code], ['NotReady', 1007]);
     // The fixture's signature is not even well-formed DER (upstream's openssl fails on it the same way).
-    assert.match(e.formattedMessage.message, new RegExp(`^Signature validation failed for package '${VMACCESS}-1\\.7\\.0'\\. Error: malformed ASN\\.1 data`));
+    assert.match(
+      e.formattedMessage.message,
+      new RegExp(`^Signature validation failed for package '${VMACCESS}-1\\.7\\.0'\\. Error: malformed ASN\\.1 data`),
+    );
     assert.deepEqual([settingsStatus(e).status, settingsStatus(e).code], ['error', 1007]);
     assert.equal(x.exists(`${LIB}/${VMACCESS}-1.7.0/HandlerManifest.json`), false, 'not unpacked');
     assert.equal(x.exists(`${LIB}/${VMACCESS}__1.7.0.zip`), false, 'the zip is not kept');
@@ -154,7 +187,10 @@ describe('signatures required by the policy: the recorded VMAccess package and s
   });
 
   test('an unsigned handler is not installed: upstream ExtensionSignaturePolicyError message, 1009', async () => {
-    await x.serve({ extensionsConfig: extensionsConfig({ incarnation: ++inc, plugins: [plugin(x, 'Test.Allowed', 0)], statusBlob: STATUS_BLOB }) }, inc);
+    await x.serve(
+      { extensionsConfig: extensionsConfig({ incarnation: ++inc, plugins: [plugin(x, 'Test.Allowed', 0)], statusBlob: STATUS_BLOB }) },
+      inc,
+    );
     const r = await x.once();
     assert.deepEqual(r.ops, []);
     const e = entry(r.status, 'Test.Allowed');
@@ -181,7 +217,12 @@ describe('Debug.EnableSignatureValidation without a policy: validation reported,
     assert.equal(x.exists(`${LIB}/${VMACCESS}-1.7.0/HandlerManifest.json`), true, 'unpacked');
     assert.equal(x.exists(`${LIB}/${VMACCESS}-1.7.0/package_validated`), false);
     const log = x.read('/var/log/waagent.log') ?? '';
-    assert.match(log, new RegExp(`Signature validation failed for package '${VMACCESS}-1\\.7\\.0'\\. Error: .*\\nThis failure can be safely ignored; will continue processing the package\\.`));
+    assert.match(
+      log,
+      new RegExp(
+        `Signature validation failed for package '${VMACCESS}-1\\.7\\.0'\\. Error: .*\\nThis failure can be safely ignored; will continue processing the package\\.`,
+      ),
+    );
     assert.doesNotMatch(entry(r.status, VMACCESS).formattedMessage?.message ?? '', /Signature validation failed/);
   });
 });

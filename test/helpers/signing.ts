@@ -30,20 +30,78 @@ export function makeTestPki(dir: string, name = 'Test', opts: { key?: 'rsa' | 'e
   writeFileSync(p('ca.ext'), CA_EXT);
   writeFileSync(p('leaf.ext'), LEAF_EXT);
   writeFileSync(p('notca.ext'), LEAF_EXT);
-  openssl(['req', '-x509', '-nodes', ...newkey, '-subj', `/CN=${name} Root CA`, '-days', '30', '-keyout', p('root.key'), '-out', p('root.pem'), '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  openssl([
+    'req',
+    '-x509',
+    '-nodes',
+    ...newkey,
+    '-subj',
+    `/CN=${name} Root CA`,
+    '-days',
+    '30',
+    '-keyout',
+    p('root.key'),
+    '-out',
+    p('root.pem'),
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
   const issue = (subject: string, out: string, caCert: string, caKey: string, ext: string) => {
     openssl(['req', '-new', '-nodes', ...newkey, '-subj', subject, '-keyout', p(`${out}.key`), '-out', p(`${out}.csr`)]);
-    openssl(['x509', '-req', '-in', p(`${out}.csr`), '-CA', caCert, '-CAkey', caKey, '-CAcreateserial', '-days', '30', '-sha256', '-extfile', ext, '-out', p(`${out}.pem`)]);
+    openssl([
+      'x509',
+      '-req',
+      '-in',
+      p(`${out}.csr`),
+      '-CA',
+      caCert,
+      '-CAkey',
+      caKey,
+      '-CAcreateserial',
+      '-days',
+      '30',
+      '-sha256',
+      '-extfile',
+      ext,
+      '-out',
+      p(`${out}.pem`),
+    ]);
   };
-  issue(`/CN=${name} Code Signing PCA`, 'pca', p('root.pem'), p('root.key'), opts.intermediateIsCa === false ? p('notca.ext') : p('ca.ext'));
+  issue(
+    `/CN=${name} Code Signing PCA`,
+    'pca',
+    p('root.pem'),
+    p('root.key'),
+    opts.intermediateIsCa === false ? p('notca.ext') : p('ca.ext'),
+  );
   issue(`/CN=${name} Publisher`, 'leaf', p('pca.pem'), p('pca.key'), p('leaf.ext'));
-  return { dir, rootPem: readFileSync(p('root.pem'), 'utf8'), leafCert: p('leaf.pem'), leafKey: p('leaf.key'), intermediateCert: p('pca.pem') };
+  return {
+    dir,
+    rootPem: readFileSync(p('root.pem'), 'utf8'),
+    leafCert: p('leaf.pem'),
+    leafKey: p('leaf.key'),
+    intermediateCert: p('pca.pem'),
+  };
 }
 
 /** The base64 DER detached CMS signature of `file` (sha384, signed attributes, the intermediate included). */
 export function signFile(pki: TestPki, file: string, opts: { noAttributes?: boolean; withoutIntermediate?: boolean } = {}): string {
   const der = openssl([
-    'cms', '-sign', '-binary', '-md', 'sha384', '-outform', 'DER', '-in', file, '-signer', pki.leafCert, '-inkey', pki.leafKey,
+    'cms',
+    '-sign',
+    '-binary',
+    '-md',
+    'sha384',
+    '-outform',
+    'DER',
+    '-in',
+    file,
+    '-signer',
+    pki.leafCert,
+    '-inkey',
+    pki.leafKey,
     ...(opts.withoutIntermediate ? [] : ['-certfile', pki.intermediateCert]),
     ...(opts.noAttributes ? ['-noattr'] : []),
   ]);

@@ -22,7 +22,10 @@ test('the recorded VMAccess signature verifies against the Microsoft root upstre
 
 test('the recorded signature does not verify a modified package', () => {
   assert.notDeepEqual(modifiedZip, vmAccessZip);
-  rejects(() => verifyDetachedSignature(b64('vm_access_signature.txt'), modifiedZip, [MICROSOFT_ROOT_CERTIFICATE_2011]), /message digest mismatch/);
+  rejects(
+    () => verifyDetachedSignature(b64('vm_access_signature.txt'), modifiedZip, [MICROSOFT_ROOT_CERTIFICATE_2011]),
+    /message digest mismatch/,
+  );
 });
 
 test('the recorded invalid signature is rejected', () => {
@@ -58,7 +61,10 @@ test('without signed attributes the signature covers the content itself', () => 
 test('a chain missing its intermediate, or through an intermediate that is not a CA, is rejected', () => {
   rejects(() => verifyDetachedSignature(sig({ withoutIntermediate: true }), content, [pki.rootPem]), /does not lead to a trusted root/);
   const broken = makeTestPki(dir, 'Gamma', { intermediateIsCa: false });
-  rejects(() => verifyDetachedSignature(Buffer.from(signFile(broken, contentFile), 'base64'), content, [broken.rootPem]), /does not lead to a trusted root/);
+  rejects(
+    () => verifyDetachedSignature(Buffer.from(signFile(broken, contentFile), 'base64'), content, [broken.rootPem]),
+    /does not lead to a trusted root/,
+  );
 });
 
 test('an EC (P-256) signature verifies', () => {

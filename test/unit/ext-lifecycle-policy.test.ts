@@ -40,7 +40,13 @@ test('allow list: a listed extension runs; another is not run, reported NotReady
   assert.deepEqual(w.dir(B, '2.0')?.status, { status: 'NotReady', code: 1009, message: notAllowed('run', B) });
   assert.equal(w.dir(B, '2.0')?.state, null, 'nothing of B was installed');
   assert.deepEqual(w.placeholders, [{ key: `${B}-2.0/null.4`, code: 1009, message: notAllowed('run', B), overwrite: true }]);
-  assert.deepEqual(r.handlers.map((h) => [h.name, h.disallowed === true]), [[A, false], [B, true]]);
+  assert.deepEqual(
+    r.handlers.map((h) => [h.name, h.disallowed === true]),
+    [
+      [A, false],
+      [B, true],
+    ],
+  );
   assert.equal(r.outcome?.status, 'Success', 'a disallowed extension does not fail the goal state');
   assert.deepEqual(saved, [p.fileContents], 'the policy in force goes to the history');
 });
@@ -50,15 +56,25 @@ test('an invalid policy blocks every extension with the error; uninstall gets 10
   const error = invalidPolicy(FILE, "unrecognized attribute 'x' in policy");
   const saved: string[] = [];
   const gs = goalState([handler(A, '1.0'), handler(B, '2.0', { state: 'uninstall' })]);
-  await processor(w, () => {
-    throw error;
-  }, saved).process(gs);
+  await processor(
+    w,
+    () => {
+      throw error;
+    },
+    saved,
+  ).process(gs);
   assert.deepEqual(w.take(), []);
   const message = `Extension will not be processed: ${error.message}`;
-  assert.match(message, /^Extension will not be processed: \[InvalidPolicyError\] Customer-provided policy file \('\/etc\/waagent_policy.json'\) is invalid/);
+  assert.match(
+    message,
+    /^Extension will not be processed: \[InvalidPolicyError\] Customer-provided policy file \('\/etc\/waagent_policy.json'\) is invalid/,
+  );
   assert.deepEqual(w.dir(A, '1.0')?.status, { status: 'NotReady', code: 1009, message });
   assert.deepEqual(w.dir(B, '2.0')?.status, { status: 'NotReady', code: 1010, message });
-  assert.deepEqual(w.placeholders.map((x) => x.key), [`${A}-1.0/null.0`]);
+  assert.deepEqual(
+    w.placeholders.map((x) => x.key),
+    [`${A}-1.0/null.0`],
+  );
   assert.deepEqual(saved, [], 'an invalid policy is not recorded');
 });
 
@@ -67,7 +83,9 @@ test('an installed extension that becomes disallowed stays installed and is not 
   await w.processor().process(goalState([handler(A, '1.0')]));
   w.take();
   w.dir(A, '1.0')!.status = { status: 'Ready', code: 0, message: 'Plugin enabled' };
-  const r = await processor(w, policy({ allowListedExtensionsOnly: true })).process(goalState([handler(A, '1.0', { settings: [settings(A, 1)] })]));
+  const r = await processor(w, policy({ allowListedExtensionsOnly: true })).process(
+    goalState([handler(A, '1.0', { settings: [settings(A, 1)] })]),
+  );
   assert.deepEqual(w.take(), [], 'neither enable nor disable nor uninstall');
   assert.equal(w.dir(A, '1.0')?.state, 'Enabled');
   assert.deepEqual(w.dir(A, '1.0')?.status, { status: 'NotReady', code: 1009, message: notAllowed('run', A) });
@@ -115,19 +133,37 @@ test('signature required: an unsigned extension is not installed (upstream Exten
   await processor(w, policy({ signatureRequired: true })).process(goalState([handler(A, '1.0')]));
   assert.deepEqual(w.take(), []);
   assert.deepEqual(w.dir(A, '1.0')?.status, { status: 'NotReady', code: 1009, message: mustBeSigned(A) });
-  assert.deepEqual(w.placeholders.map((x) => [x.key, x.code, x.overwrite]), [[`${A}-1.0/null.0`, 1009, true]]);
+  assert.deepEqual(
+    w.placeholders.map((x) => [x.key, x.code, x.overwrite]),
+    [[`${A}-1.0/null.0`, 1009, true]],
+  );
 });
 
 test('signature required: a signed package is installed with validation enforced; a bad signature blocks it with 1007', async () => {
   const w = new World();
   w.badSignatures.add(B);
   const p = policy({ extensions: { [A]: { signatureRequired: true }, [B]: { signatureRequired: true } } });
-  const r = await processor(w, p).process(goalState([handler(A, '1.0', { encodedSignature: 'c2ln' }), handler(B, '1.0', { encodedSignature: 'c2ln' })]));
+  const r = await processor(w, p).process(
+    goalState([handler(A, '1.0', { encodedSignature: 'c2ln' }), handler(B, '1.0', { encodedSignature: 'c2ln' })]),
+  );
   assert.deepEqual(w.signatureRequiredInstalls, [`${A} 1.0`, `${B} 1.0`]);
   assert.deepEqual(w.take(), [`install ${A} 1.0`, `enable ${A} 1.0`]);
-  assert.deepEqual(w.dir(B, '1.0')?.status, { status: 'NotReady', code: 1007, message: `Signature validation failed for package '${B}-1.0'. Error: bad signature` });
-  assert.deepEqual(w.placeholders.map((x) => [x.key, x.code]), [[`${B}-1.0/null.0`, 1007]]);
-  assert.deepEqual(r.handlers.map((h) => [h.name, h.disallowed === true]), [[A, false], [B, true]]);
+  assert.deepEqual(w.dir(B, '1.0')?.status, {
+    status: 'NotReady',
+    code: 1007,
+    message: `Signature validation failed for package '${B}-1.0'. Error: bad signature`,
+  });
+  assert.deepEqual(
+    w.placeholders.map((x) => [x.key, x.code]),
+    [[`${B}-1.0/null.0`, 1007]],
+  );
+  assert.deepEqual(
+    r.handlers.map((h) => [h.name, h.disallowed === true]),
+    [
+      [A, false],
+      [B, true],
+    ],
+  );
 });
 
 test('signature required later: an installed extension runs only when its signature was validated on install', async () => {
@@ -145,7 +181,9 @@ test('signature required later: an installed extension runs only when its signat
 
 test('a per-extension signatureRequired false exempts it from a global requirement', async () => {
   const w = new World();
-  await processor(w, policy({ signatureRequired: true, extensions: { [A]: { signatureRequired: false } } })).process(goalState([handler(A, '1.0')]));
+  await processor(w, policy({ signatureRequired: true, extensions: { [A]: { signatureRequired: false } } })).process(
+    goalState([handler(A, '1.0')]),
+  );
   assert.deepEqual(w.take(), [`install ${A} 1.0`, `enable ${A} 1.0`]);
 });
 
@@ -158,13 +196,23 @@ test('status of a disallowed handler: the agent’s NotReady and code stand, a p
     const a = handlerLayout(roots, A, '1.0');
     mkdirSync(a.baseDir, { recursive: true });
     writeFileSync(a.manifestFile, JSON.stringify([{ handlerManifest: { ...COMMANDS, reportHeartbeat: true } }]));
-    writeFileSync(a.heartbeatFile, JSON.stringify([{ version: 1.0, heartbeat: { status: 'ready', code: 0, formattedMessage: { lang: 'en-US', message: 'all good' } } }]));
+    writeFileSync(
+      a.heartbeatFile,
+      JSON.stringify([{ version: 1.0, heartbeat: { status: 'ready', code: 0, formattedMessage: { lang: 'en-US', message: 'all good' } } }]),
+    );
     writeHandlerState(a, 'Enabled');
     writeHandlerStatus(a, { name: A, version: '1.0', status: 'NotReady', code: 1009, message, supportsMultiConfig: false });
     // B: never installed; the agent wrote its HandlerStatus and an error status file.
     const ports = createLifecyclePorts({ roots, download: {} as never, wireServerAddress: '127.0.0.1', useSystemd: false });
     ports.state.setHandlerStatus(B, '1.0', { status: 'NotReady', code: 1009, message: notAllowed('run', B) }, false);
-    ports.statuses.writePlaceholder(B, '1.0', null, 5, { operation: 'ExtensionPolicy', status: 'error', code: 1009, message: notAllowed('run', B) }, true);
+    ports.statuses.writePlaceholder(
+      B,
+      '1.0',
+      null,
+      5,
+      { operation: 'ExtensionPolicy', status: 'error', code: 1009, message: notAllowed('run', B) },
+      true,
+    );
     const reported = (name: string, seqNo: number, disallowed: boolean) => ({
       name,
       version: '1.0',
@@ -174,13 +222,21 @@ test('status of a disallowed handler: the agent’s NotReady and code stand, a p
       extensions: [{ name, seqNo, state: 'enabled' }],
       ...(disallowed ? { disallowed: true } : {}),
     });
-    const [sa, sb] = await collectHandlerStatuses([reported(A, 0, true), reported(B, 5, true)], { roots, extensionsEnabled: true, readAttempts: 1 });
+    const [sa, sb] = await collectHandlerStatuses([reported(A, 0, true), reported(B, 5, true)], {
+      roots,
+      extensionsEnabled: true,
+      readAttempts: 1,
+    });
     assert.deepEqual([sa?.status, sa?.code], ['NotReady', 1009]);
     assert.equal(sa?.message, `${message} Extension was previously enabled and reported the following heartbeat:\nall good`);
     assert.deepEqual([sb?.status, sb?.code, sb?.extensions.length], ['NotReady', 1009, 1]);
     assert.deepEqual([sb?.extensions[0]?.status, sb?.extensions[0]?.code], ['error', 1009]);
     // The same handler not disallowed: the heartbeat decides, and a never-installed handler's status file is not read.
-    const [na, nb] = await collectHandlerStatuses([reported(A, 0, false), reported(B, 5, false)], { roots, extensionsEnabled: true, readAttempts: 1 });
+    const [na, nb] = await collectHandlerStatuses([reported(A, 0, false), reported(B, 5, false)], {
+      roots,
+      extensionsEnabled: true,
+      readAttempts: 1,
+    });
     assert.deepEqual([na?.status, na?.message], ['ready', 'all good']);
     assert.deepEqual(nb?.extensions, []);
   } finally {

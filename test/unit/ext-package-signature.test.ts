@@ -4,7 +4,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { markPackageValidated, PACKAGE_VALIDATED_FILE, packageValidated, validatePackageSignature, validateSigningInfo } from '../../src/extensions/package-signature.ts';
+import {
+  markPackageValidated,
+  PACKAGE_VALIDATED_FILE,
+  packageValidated,
+  validatePackageSignature,
+  validateSigningInfo,
+} from '../../src/extensions/package-signature.ts';
 import { isAgentError } from '../../src/util/errors.ts';
 import { FIXTURES } from '../helpers/paths.ts';
 import { makeTestPki, signFile } from '../helpers/signing.ts';
@@ -55,7 +61,12 @@ test('signingInfo: type, publisher and version must name the handler (case-insen
     /^HandlerManifest\.json does not contain attribute 'signingInfo\.publisher'$/,
   );
   failsWith(
-    () => validateSigningInfo(manifest({ type: 'VMAccessForLinux', publisher: 'Microsoft.OSTCExtensions.Edp', version: '1.6.0' }), name, '1.7.0'),
+    () =>
+      validateSigningInfo(
+        manifest({ type: 'VMAccessForLinux', publisher: 'Microsoft.OSTCExtensions.Edp', version: '1.6.0' }),
+        name,
+        '1.7.0',
+      ),
     /^expected extension version '1\.7\.0' does not match downloaded package version '1\.6\.0'$/,
   );
   failsWith(

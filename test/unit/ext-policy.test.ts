@@ -86,7 +86,10 @@ test('policyVersion: required, a string, major[.minor[.patch]], at most 0.1.0', 
   invalid({}, "missing required attribute 'policyVersion'");
   invalid({ policyVersion: null }, "missing required attribute 'policyVersion'");
   invalid({ policyVersion: 1 }, "invalid type int for attribute 'policyVersion'; must be 'string'");
-  invalid({ policyVersion: '1.0.0.0' }, "invalid value for attribute 'policyVersion': '1.0.0.0'; it should be in format 'major[.minor[.patch]]' (e.g., '1', '1.0', '1.0.0')");
+  invalid(
+    { policyVersion: '1.0.0.0' },
+    "invalid value for attribute 'policyVersion': '1.0.0.0'; it should be in format 'major[.minor[.patch]]' (e.g., '1', '1.0', '1.0.0')",
+  );
   invalid({ policyVersion: 'v1' }, /^invalid value for attribute 'policyVersion': 'v1'/);
   invalid({ policyVersion: '0.1.1' }, "policy version '0.1.1' is not supported. The agent supports policy versions up to '0.1.0'.");
   invalid({ policyVersion: '1' }, "policy version '1' is not supported. The agent supports policy versions up to '0.1.0'.");
@@ -96,15 +99,30 @@ test('policyVersion: required, a string, major[.minor[.patch]], at most 0.1.0', 
 test('unknown attributes and wrong types at every level', () => {
   invalid({ policyVersion: '0.1.0', extensionPolicy: {} }, "unrecognized attribute 'extensionPolicy' in policy");
   invalid({ policyVersion: '0.1.0', extensionPolicies: [] }, "invalid type list for attribute 'extensionPolicies'; must be 'object'");
-  invalid({ policyVersion: '0.1.0', extensionPolicies: { allowListed: true } }, "unrecognized attribute 'allowListed' in extensionPolicies");
+  invalid(
+    { policyVersion: '0.1.0', extensionPolicies: { allowListed: true } },
+    "unrecognized attribute 'allowListed' in extensionPolicies",
+  );
   invalid(
     { policyVersion: '0.1.0', extensionPolicies: { allowListedExtensionsOnly: 'true' } },
     "invalid type str for attribute 'extensionPolicies.allowListedExtensionsOnly'; must be 'boolean'",
   );
-  invalid({ policyVersion: '0.1.0', extensionPolicies: { signatureRequired: 0 } }, "invalid type int for attribute 'extensionPolicies.signatureRequired'; must be 'boolean'");
-  invalid({ policyVersion: '0.1.0', extensionPolicies: { extensions: ['A.B'] } }, "invalid type list for attribute 'extensionPolicies.extensions'; must be 'object'");
-  invalid({ policyVersion: '0.1.0', extensionPolicies: { extensions: { 'A.B': true } } }, "invalid type bool for attribute 'extensionPolicies.extensions.A.B'; must be 'object'");
-  invalid({ policyVersion: '0.1.0', extensionPolicies: { extensions: { 'A.B': { allowed: true } } } }, "unrecognized attribute 'allowed' in extensionPolicies.extensions.A.B");
+  invalid(
+    { policyVersion: '0.1.0', extensionPolicies: { signatureRequired: 0 } },
+    "invalid type int for attribute 'extensionPolicies.signatureRequired'; must be 'boolean'",
+  );
+  invalid(
+    { policyVersion: '0.1.0', extensionPolicies: { extensions: ['A.B'] } },
+    "invalid type list for attribute 'extensionPolicies.extensions'; must be 'object'",
+  );
+  invalid(
+    { policyVersion: '0.1.0', extensionPolicies: { extensions: { 'A.B': true } } },
+    "invalid type bool for attribute 'extensionPolicies.extensions.A.B'; must be 'object'",
+  );
+  invalid(
+    { policyVersion: '0.1.0', extensionPolicies: { extensions: { 'A.B': { allowed: true } } } },
+    "unrecognized attribute 'allowed' in extensionPolicies.extensions.A.B",
+  );
   invalid(
     { policyVersion: '0.1.0', extensionPolicies: { extensions: { 'A.B': { signatureRequired: 1.5 } } } },
     "invalid type float for attribute 'extensionPolicies.extensions.A.B.signatureRequired'; must be 'boolean'",

@@ -73,7 +73,9 @@ test('required, signingInfo naming another version: blocked after unpacking, the
   await ports.packages.chooseVersion(h, false);
   await assert.rejects(
     ports.packages.installPackage(h, '1.0.0', false, { signatureRequired: true }),
-    (e: unknown) => isAgentError(e, 'extension', 'disallowed') && e.message === "expected extension version '1.0.0' does not match downloaded package version '0.9.0'",
+    (e: unknown) =>
+      isAgentError(e, 'extension', 'disallowed') &&
+      e.message === "expected extension version '1.0.0' does not match downloaded package version '0.9.0'",
   );
   assert.equal(existsSync(layout.baseDir), false);
 });
