@@ -3,7 +3,7 @@
 // extension package's encodedSignature: every signer's signature over the content (through its signed attributes
 // when present), and a certificate chain from the signer up to one of the trusted roots, built from the certificates
 // the signature carries. Like -no_check_time, validity dates are not checked; like -purpose any, key usages are not.
-import { createHash, constants, verify, X509Certificate, type KeyObject } from 'node:crypto';
+import { constants, createHash, createVerify, X509Certificate, type KeyObject } from 'node:crypto';
 import { AgentError, describeError } from '../util/errors.ts';
 import {
   algorithm,
@@ -84,9 +84,14 @@ function attribute(attrs: Asn1, wanted: string): Asn1 | undefined {
   return found;
 }
 
-function checkSignature(s: SignerInfo, data: Buffer, key: KeyObject): boolean {
-  if (RSA_SIGNATURES.has(s.signatureAlg)) return verify(s.digest, data, { key, padding: constants.RSA_PKCS1_PADDING }, s.signature);
-  if (EC_SIGNATURES.has(s.signatureAlg)) return verify(s.digest, data, key, s.signature);
+/** Feeds the signed bytes to `update`: the content, or the DER of the signed attributes. */
+type Feed = (update: (chunk: Buffer) => void) => void;
+
+function checkSignature(s: SignerInfo, feed: Feed, key: KeyObject): boolean {
+  const v = createVerify(s.digest);
+  feed((chunk) => v.update(chunk));
+  if (RSA_SIGNATURES.has(s.signatureAlg)) return v.verify({ key, padding: constants.RSA_PKCS1_PADDING }, s.signature);
+  if (EC_SIGNATURES.has(s.signatureAlg)) return v.verify(key, s.signature);
   fail(`a signer uses the unsupported signature algorithm ${s.signatureAlg}`);
 }
 
@@ -131,11 +136,18 @@ function certificate(der: Buffer, what: string): X509Certificate {
 }
 
 /**
+ * The signed content: its bytes, or a function that hands them over in chunks (read once per digest algorithm), so
+ * that a package of hundreds of MiB is never held in memory.
+ */
+export type SignedContent = Buffer | ((onChunk: (chunk: Buffer) => void) => void);
+
+/**
  * Verifies a DER (or BER) CMS ContentInfo holding a detached SignedData over `content`. `trustedRootsPem` are the
  * trust anchors (PEM; several may be concatenated). Throws AgentError('crypto') saying what failed; returns the
  * number of signers verified.
  */
-export function verifyDetachedSignature(signatureDer: Buffer, content: Buffer, trustedRootsPem: readonly string[]): number {
+export function verifyDetachedSignature(signatureDer: Buffer, content: SignedContent, trustedRootsPem: readonly string[]): number {
+  const feedContent: Feed = typeof content === 'function' ? content : (update) => update(content);
   const roots = trustedRootsPem.flatMap((pem) => pemCertificates(pem)).map((der) => certificate(der, 'a trusted root certificate'));
   if (roots.length === 0) fail('no trusted root certificate was given');
   const [type, body] = seq(parse(signatureDer), 'the CMS ContentInfo');
@@ -156,13 +168,15 @@ export function verifyDetachedSignature(signatureDer: Buffer, content: Buffer, t
   const digestOf = (name: string) => {
     const known = digests.get(name);
     if (known) return known;
-    const d = createHash(name).update(content).digest();
+    const h = createHash(name);
+    feedContent((chunk) => h.update(chunk));
+    const d = h.digest();
     digests.set(name, d);
     return d;
   };
   for (const s of signers) {
     const cert = findSignerCert(s, pool);
-    let signed: Buffer = content;
+    let signed: Feed = feedContent;
     if (s.signedAttrs) {
       const md = attribute(s.signedAttrs, OID.messageDigest);
       const ct = attribute(s.signedAttrs, OID.contentType);
@@ -172,7 +186,8 @@ export function verifyDetachedSignature(signatureDer: Buffer, content: Buffer, t
         fail('the content does not match the signature (message digest mismatch)');
       }
       // The signature covers the DER of the attributes as a SET OF, not with their [0] IMPLICIT tag (RFC 5652 5.4).
-      signed = Buffer.concat([Buffer.from([TAG.SET]), s.signedAttrs.raw.subarray(1)]);
+      const attrs = Buffer.concat([Buffer.from([TAG.SET]), s.signedAttrs.raw.subarray(1)]);
+      signed = (update) => update(attrs);
     }
     if (!checkSignature(s, signed, cert.publicKey)) fail("the signature does not verify with the signer's certificate");
     checkChain(cert, pool, roots);

@@ -4,7 +4,7 @@
 // unpacked HandlerManifest.json's `signingInfo` (type, publisher, version) against the handler, and when both
 // pass, the empty state file `<base dir>/package_validated`. Its presence is what "the package was validated" means
 // later (an installed extension has no signature to check again). Telemetry events upstream sends are log lines here.
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { MICROSOFT_ROOT_CERTIFICATE_2011, verifyDetachedSignature } from '../crypto/index.ts';
 import { log } from '../log/logger.ts';
@@ -15,6 +15,19 @@ import { AgentError, describeError } from '../util/errors.ts';
 export const PACKAGE_VALIDATED_FILE = 'package_validated';
 
 export const DEFAULT_TRUSTED_ROOTS: readonly string[] = [MICROSOFT_ROOT_CERTIFICATE_2011];
+
+const CHUNK_BYTES = 1024 * 1024;
+
+/** The file's bytes to `onChunk`, 1 MiB at a time: a package is hashed without being held in memory. */
+function readInChunks(path: string, onChunk: (chunk: Buffer) => void): void {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(CHUNK_BYTES);
+    for (let n = readSync(fd, buf, 0, CHUNK_BYTES, null); n > 0; n = readSync(fd, buf, 0, CHUNK_BYTES, null)) onChunk(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /** `Name-Version`, upstream's package full name in these messages. */
 export function packageFullName(name: string, version: string): string {
@@ -32,7 +45,7 @@ export function validatePackageSignature(
   try {
     const signature = Buffer.from(encodedSignature.trim(), 'base64');
     if (signature.length === 0) throw new AgentError('crypto', 'the encoded signature is empty or not base64');
-    verifyDetachedSignature(signature, readFileSync(zipPath), trustedRoots);
+    verifyDetachedSignature(signature, (onChunk) => readInChunks(zipPath, onChunk), trustedRoots);
   } catch (e) {
     throw new AgentError(
       'extension',

@@ -80,3 +80,20 @@ test('a flipped bit in the signature value fails; garbage and a missing root are
   rejects(() => verifyDetachedSignature(Buffer.from('not a signature'), content, [pki.rootPem]), /malformed ASN\.1/);
   rejects(() => verifyDetachedSignature(s, content, []), /no trusted root/);
 });
+
+test('the content may be handed over in chunks (read once per digest), with and without signed attributes', () => {
+  let reads = 0;
+  const chunked = (data: Buffer) => (onChunk: (c: Buffer) => void) => {
+    reads += 1;
+    for (let i = 0; i < data.length; i += 777) onChunk(data.subarray(i, i + 777));
+  };
+  assert.equal(verifyDetachedSignature(sig(), chunked(content), [pki.rootPem]), 1);
+  assert.equal(reads, 1);
+  assert.equal(verifyDetachedSignature(sig({ noAttributes: true }), chunked(content), [pki.rootPem]), 1);
+  rejects(
+    () => verifyDetachedSignature(sig(), chunked(Buffer.concat([content, Buffer.from('!')])), [pki.rootPem]),
+    /message digest mismatch/,
+  );
+  rejects(() => verifyDetachedSignature(sig({ noAttributes: true }), chunked(content.subarray(1)), [pki.rootPem]), /does not verify/);
+  assert.equal(verifyDetachedSignature(b64('vm_access_signature.txt'), chunked(vmAccessZip), [MICROSOFT_ROOT_CERTIFICATE_2011]), 1);
+});
