@@ -18,6 +18,7 @@ import { OUR_VERSION } from '../util/version.ts';
 import { runCycleLoop } from './cycle-loop.ts';
 import { dhcpWatchApplies, machineDhcpWatchTask } from './dhcp-watch.ts';
 import { firewallTask } from './firewall.ts';
+import { heartbeatTasks } from './heartbeats.ts';
 import { hostnameMonitorTask } from './hostname-monitor.ts';
 import { collectLogs } from './log-collector.ts';
 import { persistentNetTask } from './persistent-net.ts';
@@ -49,6 +50,8 @@ export function periodicTasks(config: Config, profile: DistroProfile, loop: Exte
   if (dhcpWatchApplies(config)) tasks.push(machineDhcpWatchTask(config, profile));
   // RDMA (§8.4, §7.1 step 5): once provisioned, each time the goal state brings a different SharedConfig.
   if (rdmaEnabled(config)) tasks.push(rdmaTask(config));
+  // upstream's monitor thread sends these whatever the configuration (no key switches them)
+  tasks.push(...heartbeatTasks(() => loop.platform()));
   return tasks;
 }
 
