@@ -16,7 +16,10 @@ export async function setupFirewallCommand(_config: Config, inv: Invocation, opt
   const out = opts.output ?? process.stdout;
   const dstIp = inv.firewall?.dstIp ?? null;
   if (dstIp === null) {
-    throw new AgentError('command', 'Unable to add firewall rules: -setup-firewall needs the WireServer address (-setup-firewall=<IP>, or -dst_ip=<IP>)');
+    throw new AgentError(
+      'command',
+      'Unable to add firewall rules: -setup-firewall needs the WireServer address (-setup-firewall=<IP>, or -dst_ip=<IP>)',
+    );
   }
   // 2.15 allows the uid of the process that runs it (root, from the unit); the earlier spelling names it.
   const uid = inv.firewall?.uid ?? process.getuid?.() ?? 0;

@@ -11,7 +11,13 @@ import type { Config } from '../config/index.ts';
 import { log } from '../log/logger.ts';
 import { spawnDetached } from '../os/exec.ts';
 import { dvdCandidates } from '../provisioning/media/device.ts';
-import { DEFAULT_COMMANDS, kernelMediaFilesystems, mountReadOnly, unmount, type MountCommands } from '../provisioning/media/kernel-mount.ts';
+import {
+  DEFAULT_COMMANDS,
+  kernelMediaFilesystems,
+  mountReadOnly,
+  unmount,
+  type MountCommands,
+} from '../provisioning/media/kernel-mount.ts';
 import { readRootFilesFromImage } from '../provisioning/media/read-file.ts';
 import { describeError } from '../util/errors.ts';
 

@@ -16,7 +16,9 @@ async function waitFor<T>(what: string, probe: () => Promise<T | null | false>, 
   }
 }
 
-test('daemon: the HostGAPlugin and IMDS heartbeats and their HealthService observations, in upstream format', { timeout: 120_000 }, async () => {
+test('daemon: the HostGAPlugin and IMDS heartbeats and their HealthService observations, in upstream format', {
+  timeout: 120_000,
+}, async () => {
   const sb = await createSandbox();
   try {
     const emu = await sb.startEmulator();
@@ -50,8 +52,18 @@ test('daemon: the HostGAPlugin and IMDS heartbeats and their HealthService obser
     assert.deepEqual(
       reports.map((r) => ({ api: r.api, source: r.source, error: r.error, observations: r.observations })),
       [
-        { api: 'reporttargethealth', source: 'WALinuxAgent', error: undefined, observations: [{ name: 'GuestAgentPluginHeartbeat', isHealthy: true, description: '', value: '' }] },
-        { api: 'reporttargethealth', source: 'WALinuxAgent', error: undefined, observations: [{ name: 'InstanceMetadataHeartbeat', isHealthy: true, description: '', value: '' }] },
+        {
+          api: 'reporttargethealth',
+          source: 'WALinuxAgent',
+          error: undefined,
+          observations: [{ name: 'GuestAgentPluginHeartbeat', isHealthy: true, description: '', value: '' }],
+        },
+        {
+          api: 'reporttargethealth',
+          source: 'WALinuxAgent',
+          error: undefined,
+          observations: [{ name: 'InstanceMetadataHeartbeat', isHealthy: true, description: '', value: '' }],
+        },
       ],
     );
     assert.equal(

@@ -34,7 +34,9 @@ async function waitFor<T>(what: string, probe: () => Promise<T | null>, timeoutM
   }
 }
 
-test('DetectScvmmEnv=y: VMM\'s install script runs with "-p <DVD.MountPoint>", the agent stays away from the platform and exits 0 on SIGTERM', { timeout: 120_000 }, async () => {
+test('DetectScvmmEnv=y: VMM\'s install script runs with "-p <DVD.MountPoint>", the agent stays away from the platform and exits 0 on SIGTERM', {
+  timeout: 120_000,
+}, async () => {
   const sb = await createSandbox();
   try {
     const emu = await sb.startEmulator();

@@ -24,7 +24,15 @@ describe('waagent -setup-firewall (built binary, sandbox netns)', { timeout: 180
   const curl = (asNobody: boolean) =>
     sb.exec([
       ...(asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : []),
-      'curl', '-sS', '--max-time', '3', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}/?comp=versions`,
+      'curl',
+      '-sS',
+      '--max-time',
+      '3',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      `http://127.0.0.1:${port}/?comp=versions`,
     ]);
 
   before(async () => {
@@ -60,7 +68,7 @@ describe('waagent -setup-firewall (built binary, sandbox netns)', { timeout: 180
     await flush();
   });
 
-  test("the ExecStart of waagent-network-setup.service applies the rules (what systemd runs at boot)", async () => {
+  test('the ExecStart of waagent-network-setup.service applies the rules (what systemd runs at boot)', async () => {
     const unit = networkSetupUnit({ binary: WAAGENT, wireServer: '127.0.0.1', confPath: '/etc/waagent.conf' });
     const execStart = /^ExecStart=(.*)$/m.exec(unit)![1]!.split(' ');
     const r = await sb.exec(execStart);
@@ -71,11 +79,19 @@ describe('waagent -setup-firewall (built binary, sandbox netns)', { timeout: 180
 
   test('bad arguments: one sentence each, exit 2 for a malformed value, 1 (as upstream) when no address is given; no rule added', async () => {
     const cases: Array<[string[], number, RegExp]> = [
-      [['-setup-firewall=not-an-ip'], 2, /^waagent: the option -setup-firewall=not-an-ip needs the WireServer's IPv4 address, as in -setup-firewall=168\.63\.129\.16\n/],
+      [
+        ['-setup-firewall=not-an-ip'],
+        2,
+        /^waagent: the option -setup-firewall=not-an-ip needs the WireServer's IPv4 address, as in -setup-firewall=168\.63\.129\.16\n/,
+      ],
       [['-setup-firewall', '-dst_ip=300.1.1.1'], 2, /^waagent: the option -dst_ip=300\.1\.1\.1 needs the WireServer's IPv4 address/],
       [['-setup-firewall', '-dst_ip=127.0.0.1', '-uid=root'], 2, /^waagent: the option -uid=root needs a numeric user id, as in -uid=0\n/],
       [['-dst_ip=127.0.0.1'], 2, /^waagent: -dst_ip, -uid and -w go only with -setup-firewall\n/],
-      [['-setup-firewall'], 1, /^waagent: Unable to add firewall rules: -setup-firewall needs the WireServer address \(-setup-firewall=<IP>, or -dst_ip=<IP>\)\n$/],
+      [
+        ['-setup-firewall'],
+        1,
+        /^waagent: Unable to add firewall rules: -setup-firewall needs the WireServer address \(-setup-firewall=<IP>, or -dst_ip=<IP>\)\n$/,
+      ],
     ];
     for (const [args, code, stderr] of cases) {
       const r = await sb.exec([WAAGENT, ...args]);

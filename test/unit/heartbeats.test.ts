@@ -16,10 +16,17 @@ test('HealthService body: the field names, order and separators of upstream json
     healthServiceBody([{ name: 'GuestAgentPluginHeartbeat', isHealthy: true }]),
     '{"Api": "reporttargethealth", "Version": "1.0", "Source": "WALinuxAgent", "Observations": [{"ObservationName": "GuestAgentPluginHeartbeat", "IsHealthy": true, "Description": "", "Value": ""}]}',
   );
-  const long = JSON.parse(healthServiceBody([{ name: 'n'.repeat(100), isHealthy: false, description: 'd'.repeat(200), value: 'v'.repeat(200) }])) as {
+  const long = JSON.parse(
+    healthServiceBody([{ name: 'n'.repeat(100), isHealthy: false, description: 'd'.repeat(200), value: 'v'.repeat(200) }]),
+  ) as {
     Observations: Array<Record<string, string | boolean>>;
   };
-  assert.deepEqual(long.Observations[0], { ObservationName: 'n'.repeat(64), IsHealthy: false, Description: 'd'.repeat(128), Value: 'v'.repeat(128) });
+  assert.deepEqual(long.Observations[0], {
+    ObservationName: 'n'.repeat(64),
+    IsHealthy: false,
+    Description: 'd'.repeat(128),
+    Value: 'v'.repeat(128),
+  });
 });
 
 test('ErrorState: healthy until failures have lasted the whole grace period; one success resets it', () => {
@@ -51,7 +58,14 @@ test('IMDS validation: JSON with the primary interface MAC and private IP is hea
 /** A fake platform: /health answers per `hgapUp`, IMDS per `imds`, and every request is kept. */
 function fakePorts(state: { hgapUp: boolean; imds: () => HttpResponse | Error }) {
   const sent: HttpRequest[] = [];
-  const ok = (text: string): HttpResponse => ({ status: 200, headers: {}, body: Buffer.from(text), bodyBytes: text.length, attempts: 1, text: () => text });
+  const ok = (text: string): HttpResponse => ({
+    status: 200,
+    headers: {},
+    body: Buffer.from(text),
+    bodyBytes: text.length,
+    attempts: 1,
+    text: () => text,
+  });
   const http: HttpClient = {
     async request(req) {
       sent.push(req);
@@ -78,22 +92,31 @@ test('heartbeats: every minute; the HostGAPlugin down for 5 minutes and IMDS fai
   const { sent, ports, ok } = fakePorts(state);
   const doc = JSON.stringify({ network: { interface: [{ macAddress: 'm', ipv4: { ipAddress: [{ privateIpAddress: '10.0.0.4' }] } }] } });
   imdsAnswer = () => ok(doc);
-  const tasks = heartbeatTasks(() => ports, () => t);
-  assert.deepEqual(tasks.map((x) => [x.name, x.periodMs, x.firstAfterMs ?? 0]), [
-    ['HostGAPlugin heartbeat', HEARTBEAT_PERIOD_MS, 0],
-    ['IMDS heartbeat', HEARTBEAT_PERIOD_MS, 0],
-  ]);
+  const tasks = heartbeatTasks(
+    () => ports,
+    () => t,
+  );
+  assert.deepEqual(
+    tasks.map((x) => [x.name, x.periodMs, x.firstAfterMs ?? 0]),
+    [
+      ['HostGAPlugin heartbeat', HEARTBEAT_PERIOD_MS, 0],
+      ['IMDS heartbeat', HEARTBEAT_PERIOD_MS, 0],
+    ],
+  );
   assert.equal(HEARTBEAT_PERIOD_MS, 60_000);
   const observations = async () => {
     sent.length = 0;
     for (const task of tasks) await task.run();
-    return sent.filter((r) => r.url.endsWith('/HealthService')).map((r) => {
-      assert.equal(r.method, 'POST');
-      assert.equal(r.headers?.['Content-Type'], 'application/json');
-      const o = (JSON.parse(String(r.body)) as { Observations: Array<{ ObservationName: string; IsHealthy: boolean; Value: string }> }).Observations;
-      assert.equal(o.length, 1, 'one observation per request, as upstream');
-      return `${o[0]!.ObservationName}=${o[0]!.IsHealthy}${o[0]!.Value ? ` (${o[0]!.Value})` : ''}`;
-    });
+    return sent
+      .filter((r) => r.url.endsWith('/HealthService'))
+      .map((r) => {
+        assert.equal(r.method, 'POST');
+        assert.equal(r.headers?.['Content-Type'], 'application/json');
+        const o = (JSON.parse(String(r.body)) as { Observations: Array<{ ObservationName: string; IsHealthy: boolean; Value: string }> })
+          .Observations;
+        assert.equal(o.length, 1, 'one observation per request, as upstream');
+        return `${o[0]!.ObservationName}=${o[0]!.IsHealthy}${o[0]!.Value ? ` (${o[0]!.Value})` : ''}`;
+      });
   };
   assert.deepEqual(await observations(), ['GuestAgentPluginHeartbeat=true', 'InstanceMetadataHeartbeat=true']);
   const imdsReq = sent.find((r) => r.url.includes('/metadata/'))!;
@@ -103,12 +126,21 @@ test('heartbeats: every minute; the HostGAPlugin down for 5 minutes and IMDS fai
 
   state.hgapUp = false;
   imdsAnswer = () => new AgentError('http', 'GET failed: HTTP status 500', { status: 500 });
-  assert.deepEqual(await observations(), ['GuestAgentPluginHeartbeat=true', 'InstanceMetadataHeartbeat=true (IMDS error in /metadata/instance: HTTP status 500)']);
+  assert.deepEqual(await observations(), [
+    'GuestAgentPluginHeartbeat=true',
+    'InstanceMetadataHeartbeat=true (IMDS error in /metadata/instance: HTTP status 500)',
+  ]);
   t = 3 * 60_000;
-  assert.deepEqual(await observations(), ['GuestAgentPluginHeartbeat=true', 'InstanceMetadataHeartbeat=false (IMDS error in /metadata/instance: HTTP status 500)']);
+  assert.deepEqual(await observations(), [
+    'GuestAgentPluginHeartbeat=true',
+    'InstanceMetadataHeartbeat=false (IMDS error in /metadata/instance: HTTP status 500)',
+  ]);
   t = 5 * 60_000;
   imdsAnswer = () => new AgentError('http', 'GET failed: connection refused', { status: 0 });
-  assert.deepEqual(await observations(), ['GuestAgentPluginHeartbeat=false', 'InstanceMetadataHeartbeat=true (IMDS error in /metadata/instance: Unable to connect to endpoint)']);
+  assert.deepEqual(await observations(), [
+    'GuestAgentPluginHeartbeat=false',
+    'InstanceMetadataHeartbeat=true (IMDS error in /metadata/instance: Unable to connect to endpoint)',
+  ]);
   state.hgapUp = true;
   assert.deepEqual((await observations())[0], 'GuestAgentPluginHeartbeat=true');
 });

@@ -15,12 +15,19 @@ const CONF = '<LinuxOSConfiguration/>\n';
 const INSTALL = '#!/bin/bash\necho installing "$@"\n';
 const noProc = () => mkdtempSync(join(tmpdir(), 'scvmm-proc-')); // no /proc/filesystems: the kernel mounts nothing
 
-for (const [what, flags] of [['ISO 9660 with Joliet and Rock Ridge', ['-J', '-R']], ['UDF', ['-udf']], ['plain ISO 9660 (upper-case names shown in lower case, as Linux shows them)', ['-l']]] as const) {
+for (const [what, flags] of [
+  ['ISO 9660 with Joliet and Rock Ridge', ['-J', '-R']],
+  ['UDF', ['-udf']],
+  ['plain ISO 9660 (upper-case names shown in lower case, as Linux shows them)', ['-l']],
+] as const) {
   test(`SCVMM on ${what}: the files at DVD.MountPoint, install started as /bin/bash <mp>/install "-p <mp>"`, async () => {
     const image = genisoimage({ 'linuxosconfiguration.xml': CONF, install: INSTALL, 'agent.tgz': 'payload' }, [...flags]);
     const mp = join(mkdtempSync(join(tmpdir(), 'scvmm-')), 'cdrom', 'secure');
     const started: string[][] = [];
-    const found = await detectScvmm(Config.from({ 'DVD.Device': image, 'DVD.MountPoint': mp }), { procRoot: noProc(), start: (a) => started.push(a) });
+    const found = await detectScvmm(Config.from({ 'DVD.Device': image, 'DVD.MountPoint': mp }), {
+      procRoot: noProc(),
+      start: (a) => started.push(a),
+    });
     assert.equal(found, true);
     assert.deepEqual(started, [['/bin/bash', join(mp, 'install'), `-p ${mp}`]]);
     assert.deepEqual(readdirSync(mp).sort(), ['agent.tgz', 'install', 'linuxosconfiguration.xml']);
@@ -36,7 +43,10 @@ test('SCVMM: a medium without linuxosconfiguration.xml, an unreadable one, or no
   const mp = join(mkdtempSync(join(tmpdir(), 'scvmm-')), 'mnt');
   const ovf = genisoimage({ 'ovf-env.xml': '<Environment/>', install: INSTALL }, ['-J']);
   assert.equal(await detectScvmm(Config.from({ 'DVD.Device': ovf, 'DVD.MountPoint': mp }), { procRoot: noProc(), start }), false);
-  assert.equal(await detectScvmm(Config.from({ 'DVD.Device': '/nonexistent/sr0', 'DVD.MountPoint': mp }), { procRoot: noProc(), start }), false);
+  assert.equal(
+    await detectScvmm(Config.from({ 'DVD.Device': '/nonexistent/sr0', 'DVD.MountPoint': mp }), { procRoot: noProc(), start }),
+    false,
+  );
   const emptyDev = mkdtempSync(join(tmpdir(), 'scvmm-dev-'));
   assert.equal(await detectScvmm(Config.from({ 'DVD.MountPoint': mp }), { devRoot: emptyDev, procRoot: noProc(), start }), false);
   assert.deepEqual(started, []);
@@ -47,5 +57,8 @@ test('readRootFilesFromImage: the total is bounded', async () => {
   const image = genisoimage({ a: 'x'.repeat(3000), b: 'y'.repeat(3000) }, ['-J']);
   await assert.rejects(readRootFilesFromImage(image, 1 << 20, 4000), /exceed 4000 bytes/);
   const { files } = await readRootFilesFromImage(image, 1 << 20, 6000);
-  assert.deepEqual(files.map((f) => [f.name, f.data.length]).sort(), [['a', 3000], ['b', 3000]]);
+  assert.deepEqual(files.map((f) => [f.name, f.data.length]).sort(), [
+    ['a', 3000],
+    ['b', 3000],
+  ]);
 });
