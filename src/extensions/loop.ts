@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { libDirOf, type Config } from '../config/index.ts';
 import { describeError } from '../util/errors.ts';
 import type { StatusUploadBlob } from '../fabric/documents/index.ts';
-import { HostPluginClient, type FullGoalState, type HttpClient } from '../fabric/index.ts';
+import { HostPluginClient, type FullGoalState, type HttpClient, type PlatformEndpoints } from '../fabric/index.ts';
 import { openPlatformSession, type PlatformSession, type SessionOptions } from '../fabric/session.ts';
 import { GoalStateHistory } from '../history/history.ts';
 import { log } from '../log/logger.ts';
@@ -36,6 +36,8 @@ export interface ExtensionsLoop {
   wireServer(): string | null;
   /** How long to wait before the next cycle: Extensions.InitialGoalStatePeriod until the first goal state converged, then Extensions.GoalStatePeriod (§7.1). */
   periodMs(): number;
+  /** The open session's HTTP client, endpoints and HostGAPlugin client (the daemon's heartbeats); null until the platform was reached. */
+  platform(): { http: HttpClient; endpoints: PlatformEndpoints; hostPlugin: HostPluginClient } | null;
   /** PUT the zip of the periodic log collection through the HostGAPlugin; false until the platform was reached. */
   uploadLogs(zip: Uint8Array): Promise<boolean>;
   close(): Promise<void>;
@@ -89,6 +91,9 @@ export function openExtensionsLoop(config: Config, opts: ExtensionsLoopOptions):
     },
     wireServer() {
       return session ? session.endpoints.wireServer.replace(/:\d+$/, '') : null;
+    },
+    platform() {
+      return session && hostPlugin ? { http: session.http, endpoints: session.endpoints, hostPlugin } : null;
     },
     periodMs: () => initial.periodMs(),
     async uploadLogs(zip) {
