@@ -1,6 +1,6 @@
 // The daemon's main loop after provisioning (docs/protocol.md §7.1): the goal-state / extension / status cycle every
 // period, backing off while the platform does not answer, and the periodic duties in between, until stopped.
-// Clock and waits come in from outside, so the schedule is unit-tested without waiting (test/unit/daemon-cycle-loop.test.ts).
+// Clock and waits come in from outside, so the schedule is unit-tested without waiting (test/unit/daemon/daemon-cycle-loop.test.ts).
 import { log } from '../log/logger.ts';
 
 /** Back-off of the cycle while the platform does not answer: the period doubled per failure, at most this. */
