@@ -25,6 +25,12 @@ import { parseExtensionManifest, type ExtensionManifest } from './manifest.ts';
 
 /** §3.5: the whole download (every URI, both channels, every retry) is abandoned after 5 minutes. */
 export const DOWNLOAD_TIMEOUT_MS = 5 * 60_000;
+/**
+ * One attempt at a package may take the whole download deadline (the HTTP client cuts it to what is left): the
+ * client's 10 s default is for platform documents, and a 200 MiB package from slow storage takes longer. Upstream's
+ * socket timeout is per read, not per answer.
+ */
+const PACKAGE_ATTEMPT_MS = DOWNLOAD_TIMEOUT_MS;
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 export const MAX_PACKAGE_BYTES = 256 * 1024 * 1024;
 /** The direct channel gets few attempts: its fallback is the HostGAPlugin, not more waiting (a storage 403 throttles). */
@@ -228,6 +234,7 @@ export async function downloadHandlerPackage(ctx: DownloadContext, req: PackageR
           url: uri,
           target: 'external',
           deadline,
+          timeoutMs: PACKAGE_ATTEMPT_MS,
           maxAttempts: DIRECT_ATTEMPTS,
           throttleRaisesAttempts: false,
           maxBodyBytes: maxBytes,
@@ -235,7 +242,13 @@ export async function downloadHandlerPackage(ctx: DownloadContext, req: PackageR
         });
       } else {
         const hp = await viaHostPlugin(ctx);
-        await hp.extensionArtifact(uri, { ...(req.manifestUri ? { manifestLocation: req.manifestUri } : {}), deadline, maxBytes, toFile: tmp });
+        await hp.extensionArtifact(uri, {
+          ...(req.manifestUri ? { manifestLocation: req.manifestUri } : {}),
+          deadline,
+          attemptTimeoutMs: PACKAGE_ATTEMPT_MS,
+          maxBytes,
+          toFile: tmp,
+        });
       }
       if (!isCompleteZip(tmp)) {
         throw new AgentError('extension', `the download from ${redactUrl(uri)} is not a complete zip file (no central directory)`, { channel });

@@ -60,6 +60,8 @@ export interface ArtifactOptions {
   toFile?: string;
   /** Absolute time (the HTTP client's clock) after which no attempt starts. */
   deadline?: number;
+  /** The time one attempt may take for the whole answer (default: the HTTP client's per-attempt timeout). */
+  attemptTimeoutMs?: number;
 }
 
 export class HostPluginClient {
@@ -209,6 +211,7 @@ export class HostPluginClient {
       maxBodyBytes: opts.maxBytes ?? MAX_ARTIFACT_BYTES,
       ...(opts.toFile !== undefined ? { toFile: opts.toFile } : {}),
       ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}),
+      ...(opts.attemptTimeoutMs !== undefined ? { timeoutMs: opts.attemptTimeoutMs } : {}),
     }));
     log.verbose(`downloaded ${redactUrl(location)} through the HostGAPlugin (${res.bodyBytes} bytes)`);
     return res.body;

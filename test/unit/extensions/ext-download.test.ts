@@ -15,6 +15,7 @@ import { createHttpClient, type HttpClientOptions } from '../../../src/fabric/ht
 import { HostPluginClient } from '../../../src/fabric/hostplugin.ts';
 import {
   ChannelPreference,
+  DOWNLOAD_TIMEOUT_MS,
   downloadHandlerPackage,
   downloadManifest,
   isCompleteZip,
@@ -255,6 +256,23 @@ test('the whole download gives up after 5 minutes of the (injected) clock, acros
   assert.equal(hits('hostplugin', '/extensionArtifact').length, 2);
   assert.equal(hits('blob', '/y/').length + hits('blob', '/x/').length, 2);
   assert.deepEqual(libFiles(), []);
+});
+
+test('a package attempt may take the whole download deadline (not the 10 s of a platform document), on both channels', async () => {
+  const url = registerPackage();
+  faults([{ kind: 'status', status: 503, path: '/ext/' }]); // the direct channel fails, the HostGAPlugin serves it
+  const ctx = context();
+  const seen: Array<[string, number | undefined]> = [];
+  const request = ctx.http.request.bind(ctx.http);
+  ctx.http.request = (r) => {
+    if (r.toFile !== undefined) seen.push([new URL(r.url).pathname, r.timeoutMs]);
+    return request(r);
+  };
+  await downloadHandlerPackage(ctx, pkg([url]));
+  assert.deepEqual(seen, [
+    [`/ext/${NAME}__1.2.0.zip`, DOWNLOAD_TIMEOUT_MS],
+    ['/extensionArtifact', DOWNLOAD_TIMEOUT_MS],
+  ]);
 });
 
 test('an existing complete zip is used as it is; an incomplete one is discarded and downloaded again', async () => {
