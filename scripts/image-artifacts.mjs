@@ -51,15 +51,16 @@ function link(root, path, target) {
 }
 
 /**
- * The system extension tree: the executable, the unit, and a wants link that starts it with multi-user.target.
- * A sysext cannot enable a unit (that writes /etc); a link shipped under /usr starts it at every boot but, unlike
- * an Upholds= drop-in, leaves a stopped agent stopped (`systemctl mask` keeps it off across boots).
+ * The system extension tree: the executable, the unit, and what starts it once per boot: multi-user.target upholds
+ * waagent-sysext.target, which wants the agent (init/flatcar/10-waagent-sysext.conf says why not a wants link or
+ * Upholds= on the agent itself).
  */
 export function sysextTree(dir, binary, arch) {
   rmSync(dir, { recursive: true, force: true });
   put(dir, 'usr/sbin/waagent', binary, 0o755);
   put(dir, 'usr/lib/systemd/system/waagent.service', join(INIT, 'flatcar', 'waagent.service'), 0o644);
-  link(dir, 'usr/lib/systemd/system/multi-user.target.wants/waagent.service', '../waagent.service');
+  put(dir, 'usr/lib/systemd/system/waagent-sysext.target', join(INIT, 'flatcar', 'waagent-sysext.target'), 0o644);
+  put(dir, 'usr/lib/systemd/system/multi-user.target.d/10-waagent-sysext.conf', join(INIT, 'flatcar', '10-waagent-sysext.conf'), 0o644);
   const release = join(dir, 'usr/lib/extension-release.d/extension-release.waagent');
   mkdirSync(dirname(release), { recursive: true });
   writeFileSync(release, `ID=flatcar\nSYSEXT_LEVEL=${SYSEXT_LEVEL}\nARCHITECTURE=${arch}\n`, { mode: 0o644 });

@@ -9,6 +9,7 @@ import type { Invocation } from '../cli.ts';
 import type { Config } from '../config/index.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
+import { DEPROVISIONED_MARKER } from '../os/deprovision/plan.ts';
 import { detectProfile, type DistroProfile } from '../os/distro-profile.ts';
 import { run } from '../os/exec.ts';
 
@@ -37,6 +38,8 @@ export function systemdUnit(o: UnitOptions): string {
     ...unit,
     `ConditionFileIsExecutable=${o.binary}`,
     `ConditionPathExists=${o.confPath}`,
+    // -deprovision leaves this in /run: the agent stays stopped until the machine boots again
+    `ConditionPathExists=!${DEPROVISIONED_MARKER}`,
     '',
     '[Service]',
     'Type=simple',
