@@ -1,33 +1,7 @@
 // The waagent command line (docs/contract.md §3): single-dash spellings as the Python agent accepts them
 // (it strips any leading "-" or "/"), and "--" spellings.
-import { AgentError } from './errors.ts';
-
-export const COMMANDS = [
-  'help',
-  'version',
-  'daemon',
-  'start',
-  'provision',
-  'run-exthandlers',
-  'deprovision',
-  'deprovision+user',
-  'serialconsole',
-  'show-configuration',
-  'collect-logs',
-  'register-service',
-  'goal-state',
-] as const;
-export type CommandName = (typeof COMMANDS)[number];
-
-export interface Invocation {
-  command: CommandName;
-  verbose: boolean;
-  force: boolean;
-  once: boolean;
-  /** -full: with -collect-logs, the Python agent's full collection mode */
-  full: boolean;
-  configPath: string | null;
-}
+import { COMMANDS, type CommandName, type Invocation } from './commands/invocation.ts';
+import { AgentError } from './util/errors.ts';
 
 const ALIASES: Record<string, CommandName> = { usage: 'help', h: 'help', '?': 'help' };
 const FLAGS = new Set(['verbose', 'force', 'once', 'debug', 'full']);

@@ -1,21 +1,24 @@
 // Entry point: parse the command line, load the configuration, set up logging, run one command.
 // Command modules are imported lazily so that -version and -help stay cheap to start.
 import { fstatSync } from 'node:fs';
-import { parseArgs, USAGE, type Invocation } from './cli.ts';
-import { AgentError, describeError } from './errors.ts';
+import { parseArgs, USAGE } from './cli.ts';
+import type { Invocation } from './commands/invocation.ts';
+import { AgentError, describeError } from './util/errors.ts';
 import { log, stderrIsJournal } from './log/logger.ts';
 import { loadConfig, DEFAULT_CONFIG_PATH, Config } from './config/index.ts';
+import { detectProfile, type DistroProfile } from './os/distro-profile.ts';
 
 const READ_ONLY = new Set<Invocation['command']>(['help', 'version', 'show-configuration']);
 
-async function dispatch(inv: Invocation, config: Config): Promise<number> {
+// The distro profile is read once here (from /etc/os-release) and handed to the command; no module below detects it.
+async function dispatch(inv: Invocation, config: Config, profile: DistroProfile): Promise<number> {
   switch (inv.command) {
     case 'help':
       process.stdout.write(USAGE);
       return 0;
     case 'version': {
       const { versionText } = await import('./commands/version.ts');
-      process.stdout.write(versionText() + '\n');
+      process.stdout.write(versionText(profile.distro) + '\n');
       return 0;
     }
     case 'show-configuration': {
@@ -25,20 +28,20 @@ async function dispatch(inv: Invocation, config: Config): Promise<number> {
     }
     case 'goal-state': {
       const { goalState } = await import('./commands/goal-state.ts');
-      process.stdout.write(JSON.stringify(await goalState(config), null, 2) + '\n');
+      process.stdout.write(JSON.stringify(await goalState(config, profile), null, 2) + '\n');
       return 0;
     }
     case 'provision': {
       const { provisionCommand } = await import('./commands/provision.ts');
-      return provisionCommand(config, inv);
+      return provisionCommand(config, inv, profile);
     }
     case 'daemon': {
       const { daemonCommand } = await import('./commands/daemon.ts');
-      return daemonCommand(config, inv);
+      return daemonCommand(config, inv, profile);
     }
     case 'run-exthandlers': {
       const { runExtHandlersCommand } = await import('./commands/run-exthandlers.ts');
-      return runExtHandlersCommand(config, inv);
+      return runExtHandlersCommand(config, inv, profile);
     }
     case 'start': {
       const { startCommand } = await import('./commands/start.ts');
@@ -47,11 +50,11 @@ async function dispatch(inv: Invocation, config: Config): Promise<number> {
     case 'deprovision':
     case 'deprovision+user': {
       const { deprovisionCommand } = await import('./commands/deprovision.ts');
-      return deprovisionCommand(config, inv, { withUser: inv.command === 'deprovision+user' });
+      return deprovisionCommand(config, inv, profile, { withUser: inv.command === 'deprovision+user' });
     }
     case 'serialconsole': {
       const { serialconsoleCommand } = await import('./commands/serialconsole.ts');
-      return serialconsoleCommand(config, inv);
+      return serialconsoleCommand(config, inv, profile);
     }
     case 'collect-logs': {
       const { collectLogsCommand } = await import('./commands/collect-logs.ts');
@@ -59,7 +62,7 @@ async function dispatch(inv: Invocation, config: Config): Promise<number> {
     }
     case 'register-service': {
       const { registerServiceCommand } = await import('./commands/register-service.ts');
-      return registerServiceCommand(config, inv);
+      return registerServiceCommand(config, inv, profile);
     }
     default: {
       // every command of cli.ts has its case above: the compiler checks it here
@@ -117,7 +120,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     log.warn(w.message);
   }
   try {
-    return await dispatch(inv, config);
+    return await dispatch(inv, config, detectProfile());
   } catch (e) {
     const msg = describeError(e);
     process.stderr.write(`waagent: ${msg}\n`);

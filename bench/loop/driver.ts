@@ -7,6 +7,7 @@
 import { loadConfig } from '../../src/config/index.ts';
 import { openExtensionsLoop } from '../../src/extensions/loop.ts';
 import { log } from '../../src/log/logger.ts';
+import { detectProfile } from '../../src/os/distro-profile.ts';
 import { statusMemory } from '../memory.ts';
 
 async function main(): Promise<void> {
@@ -17,7 +18,7 @@ async function main(): Promise<void> {
   const config = loadConfig(configPath);
   const file = config.str('Logs.File');
   if (file) log.addFile(file, config.bool('Logs.Verbose') ? 'VERBOSE' : 'INFO');
-  const loop = openExtensionsLoop(config, { configPath });
+  const loop = openExtensionsLoop(config, { configPath, profile: detectProfile() });
   const gc = (globalThis as { gc?: () => void }).gc;
   let failed = 0;
   for (let i = 1; i <= cycles; i++) {

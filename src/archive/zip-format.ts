@@ -13,7 +13,7 @@
 //   interface ZipEntry { name, isDirectory, isSymlink, mode, method, crc32, compressedSize, uncompressedSize,
 //                        modified, dataOffset }
 import { crc32, createInflateRaw, inflateRawSync } from 'node:zlib';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 
 export interface ZipEntry {
   /** The name as stored: UTF-8 when flagged (general purpose bit 11), else code page 437. */

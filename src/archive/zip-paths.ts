@@ -5,7 +5,7 @@
 //   safeEntryPath(name: string, what: string): string       the entry's relative path ("a/b"), or an AgentError
 //   symlinkTargetInside(entryPath: string, target: string): boolean
 import { posix } from 'node:path';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 
 function refuse(what: string, name: string, why: string): AgentError {
   return new AgentError('extension', `entry "${name}" of ${what} is refused: ${why}`, { archive: what, entry: name });

@@ -20,7 +20,7 @@ import { lstatSync, mkdirSync, realpathSync, renameSync, rmSync, symlinkSync, ch
 import { open, readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { AgentError, describeError } from '../errors.ts';
+import { AgentError, describeError } from '../util/errors.ts';
 import { readZipEntries, readZipEntryData, zipEntryChunks, type ZipEntry } from './zip-format.ts';
 import { safeEntryPath, symlinkTargetInside } from './zip-paths.ts';
 

@@ -12,7 +12,7 @@
 //       "../evil" or "/abs" entries with it; without it such names are refused); modified is the timestamp of
 //       every entry (default now).
 import { crc32, deflateRawSync } from 'node:zlib';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { safeEntryPath } from './zip-paths.ts';
 
 export interface ZipWriteEntry {

@@ -2,19 +2,18 @@
 // unless -force, then clean the VM for capture. SIGINT aborts while the question is open and is ignored once the
 // actions run, as in the Python agent.
 import { createInterface } from 'node:readline';
-import type { Invocation } from '../cli.ts';
+import type { Invocation } from './invocation.ts';
 import type { Config } from '../config/index.ts';
 import { log } from '../log/logger.ts';
-import { detectProfile, type DistroProfile } from '../os/distro-profile.ts';
-import { executePlan } from '../os/deprovision/execute.ts';
-import { buildPlan, gatherFacts } from '../os/deprovision/plan.ts';
+import type { DistroProfile } from '../os/distro-profile.ts';
+import { executePlan } from '../deprovision/execute.ts';
+import { buildPlan, gatherFacts } from '../deprovision/plan.ts';
 
 export interface DeprovisionOptions {
   /** default: whether the command is -deprovision+user */
   withUser?: boolean;
   input?: NodeJS.ReadableStream;
   output?: NodeJS.WritableStream;
-  profile?: DistroProfile;
   /** present when systemd is PID 1; default /run/systemd/system */
   systemdMarker?: string;
 }
@@ -29,10 +28,9 @@ function readAnswer(input: NodeJS.ReadableStream): { answer: Promise<string | nu
   return { answer, close: () => rl.close() };
 }
 
-export async function deprovisionCommand(config: Config, inv: Invocation, opts: DeprovisionOptions = {}): Promise<number> {
+export async function deprovisionCommand(config: Config, inv: Invocation, profile: DistroProfile, opts: DeprovisionOptions = {}): Promise<number> {
   const withUser = opts.withUser ?? inv.command === 'deprovision+user';
   const out = opts.output ?? process.stdout;
-  const profile = opts.profile ?? detectProfile();
   const plan = buildPlan(config, profile, gatherFacts(config), withUser);
   for (const w of plan.warnings) out.write(w + '\n');
 

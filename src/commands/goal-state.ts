@@ -2,6 +2,7 @@
 // and print what the agent sees as one JSON document. Operators use it to look; tests use it to check.
 import type { Config } from '../config/index.ts';
 import { openPlatformSession } from '../fabric/session.ts';
+import type { DistroProfile } from '../os/distro-profile.ts';
 
 /** The whole run is bounded: no retry starts after this. */
 export const GOAL_STATE_DEADLINE_MS = 5 * 60_000;
@@ -21,9 +22,9 @@ export interface GoalStateSummary {
   elapsedMs: number;
 }
 
-export async function goalState(config: Config): Promise<GoalStateSummary> {
+export async function goalState(config: Config, profile: DistroProfile): Promise<GoalStateSummary> {
   const started = performance.now();
-  const session = await openPlatformSession(config, { deadline: Date.now() + GOAL_STATE_DEADLINE_MS });
+  const session = await openPlatformSession(config, { deadline: Date.now() + GOAL_STATE_DEADLINE_MS, leaseGlobs: profile.leaseGlobs });
   try {
     // No DHCPDISCOVER here: that is the daemon's job (§10 item 39); the transport pair on disk is reused.
     const { goalState: gs } = await session.fetcher.fetch();

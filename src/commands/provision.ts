@@ -1,11 +1,12 @@
 // waagent -provision (ours, docs/contract.md §3): the provisioning phase once. Exit 0 when Ready was reported (or the
 // VM was provisioned already), 1 when provisioning failed (NotReady/ProvisioningFailed was reported).
-import type { Invocation } from '../cli.ts';
+import type { Invocation } from './invocation.ts';
 import type { Config } from '../config/index.ts';
+import type { DistroProfile } from '../os/distro-profile.ts';
 import { runProvisioning } from '../provisioning/provision.ts';
 
-export async function provisionCommand(config: Config, _inv: Invocation): Promise<number> {
-  const r = await runProvisioning(config);
+export async function provisionCommand(config: Config, _inv: Invocation, profile: DistroProfile): Promise<number> {
+  const r = await runProvisioning(config, profile);
   switch (r.outcome) {
     case 'already-provisioned':
       process.stdout.write('provisioning: already done for this VM; nothing to do\n');

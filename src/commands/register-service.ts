@@ -5,22 +5,25 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSea } from 'node:sea';
-import type { Invocation } from '../cli.ts';
+import type { Invocation } from './invocation.ts';
 import type { Config } from '../config/index.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
-import { DEPROVISIONED_MARKER } from '../os/deprovision/plan.ts';
-import { detectProfile, type DistroProfile } from '../os/distro-profile.ts';
+import { DEPROVISIONED_MARKER } from '../deprovision/plan.ts';
+import type { DistroProfile } from '../os/distro-profile.ts';
 import { run } from '../os/exec.ts';
 
 export interface UnitOptions {
   binary: string;
   confPath: string;
-  flatcar: boolean;
+  /** the profile's agentSysext: the unit waits for systemd-sysext.service and runs on Azure's OEM id only (Flatcar) */
+  sysext: boolean;
+  /** the profile's sshdService, wanted beside the agent (init/systemd/waagent.service names upstream's sshd) */
+  sshdService: string | null;
 }
 
 export function systemdUnit(o: UnitOptions): string {
-  const unit = o.flatcar
+  const unit = o.sysext
     ? [
         '[Unit]',
         'Description=Azure Linux VM Agent (waagent-ts)',
@@ -32,7 +35,7 @@ export function systemdUnit(o: UnitOptions): string {
         '[Unit]',
         'Description=Azure Linux VM Agent (waagent-ts)',
         'After=network-online.target cloud-init.service',
-        'Wants=network-online.target sshd.service sshd-keygen.service',
+        `Wants=network-online.target ${o.sshdService === null ? '' : `${o.sshdService}.service `}sshd-keygen.service`,
       ];
   return [
     ...unit,
@@ -58,7 +61,6 @@ export function systemdUnit(o: UnitOptions): string {
 }
 
 export interface RegisterServiceOptions {
-  profile?: DistroProfile;
   /** default: this executable when it is the single binary, else the profile's install path */
   binary?: string;
   unitDir?: string;
@@ -67,15 +69,20 @@ export interface RegisterServiceOptions {
   output?: NodeJS.WritableStream;
 }
 
-export async function registerServiceCommand(config: Config, _inv: Invocation, opts: RegisterServiceOptions = {}): Promise<number> {
-  const profile = opts.profile ?? detectProfile();
+export async function registerServiceCommand(
+  config: Config,
+  _inv: Invocation,
+  profile: DistroProfile,
+  opts: RegisterServiceOptions = {},
+): Promise<number> {
   const out = opts.output ?? process.stdout;
   const binary = opts.binary ?? (isSea() ? process.execPath : profile.binaryPath);
   // RHEL image mode (bootc/ostree) has a read-only /usr as well (RedhatOSUtil.get_systemd_unit_file_install_path).
   const unitDir = opts.unitDir ?? (existsSync('/run/ostree-booted') ? '/etc/systemd/system' : profile.unitDir);
   const name = `${profile.agentService}.service`;
   const path = join(unitDir, name);
-  const text = systemdUnit({ binary, confPath: config.path ?? profile.confPath, flatcar: profile.family === 'flatcar' });
+  const confPath = config.path ?? profile.confPath;
+  const text = systemdUnit({ binary, confPath, sysext: profile.agentSysext, sshdService: profile.sshdService });
   writeFileAtomic(path, text, { mode: 0o644, mkdir: true });
   log.info(`register-service: wrote ${path}`);
   if (existsSync(opts.systemdMarker ?? '/run/systemd/system')) {

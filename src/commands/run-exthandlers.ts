@@ -2,10 +2,11 @@
 // runs the same loop in its own process). Every Extensions.GoalStatePeriod (InitialGoalStatePeriod until the first
 // goal state converged): fetch the goal state, process extensions on a new extensions goal state id, build and
 // upload the status blob. -once: one iteration, then exit.
-import type { Invocation } from '../cli.ts';
+import type { Invocation } from './invocation.ts';
 import { DEFAULT_CONFIG_PATH, type Config } from '../config/index.ts';
 import { StopSignal } from '../daemon/stop-signal.ts';
 import { openExtensionsLoop } from '../extensions/loop.ts';
+import type { DistroProfile } from '../os/distro-profile.ts';
 
 export interface RunExtHandlersOptions {
   /** Stops the loop after the current cycle (tests; the process itself stops on SIGTERM / SIGINT). */
@@ -15,7 +16,7 @@ export interface RunExtHandlersOptions {
 }
 
 /** Exit 0 when stopped (or after -once with the goal state fetched), 1 when -once could not fetch the goal state. */
-export async function runExtHandlersCommand(config: Config, inv: Invocation, opts: RunExtHandlersOptions = {}): Promise<number> {
+export async function runExtHandlersCommand(config: Config, inv: Invocation, profile: DistroProfile, opts: RunExtHandlersOptions = {}): Promise<number> {
   const stop = new StopSignal();
   stop.install();
   const onAbort = () => stop.stop();
@@ -24,6 +25,7 @@ export async function runExtHandlersCommand(config: Config, inv: Invocation, opt
   // The stop signal also ends the HTTP client's retry waits, so SIGTERM is obeyed within a step, not after them.
   const loop = openExtensionsLoop(config, {
     configPath: inv.configPath ?? DEFAULT_CONFIG_PATH,
+    profile,
     session: { stop },
     ...(opts.remoteAccess === false ? { remoteAccess: false } : {}),
   });

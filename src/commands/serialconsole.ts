@@ -3,12 +3,12 @@
 // grub2-mkconfig / update-grub. Flatcar has no /etc/default/grub: linux_append in the OEM partition's grub.cfg.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Invocation } from '../cli.ts';
+import type { Invocation } from './invocation.ts';
 import type { Config } from '../config/index.ts';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
-import { detectProfile, type DistroProfile } from '../os/distro-profile.ts';
+import type { DistroProfile } from '../os/distro-profile.ts';
 import { run, which } from '../os/exec.ts';
 
 export const SERIAL_ARGS = ['console=ttyS0', 'earlyprintk=ttyS0'];
@@ -65,12 +65,10 @@ function modeOf(path: string): number {
 }
 
 export interface SerialConsoleOptions {
-  profile?: DistroProfile;
   output?: NodeJS.WritableStream;
 }
 
-export async function serialconsoleCommand(_config: Config, _inv: Invocation, opts: SerialConsoleOptions = {}): Promise<number> {
-  const profile = opts.profile ?? detectProfile();
+export async function serialconsoleCommand(_config: Config, _inv: Invocation, profile: DistroProfile, opts: SerialConsoleOptions = {}): Promise<number> {
   const out = opts.output ?? process.stdout;
   const grub = profile.grub;
   if (grub.kind === 'flatcar-oem') {

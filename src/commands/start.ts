@@ -1,6 +1,6 @@
 // waagent -start (docs/contract.md §3): runs -daemon in the background and returns at once, as the Python agent's
 // `waagent -start` does. The same executable and configuration file are used.
-import type { Invocation } from '../cli.ts';
+import type { Invocation } from './invocation.ts';
 import type { Config } from '../config/index.ts';
 import { log } from '../log/logger.ts';
 import { spawnDetached } from '../os/exec.ts';

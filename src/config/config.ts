@@ -2,7 +2,7 @@
 // Passed to the code that needs it, never read from a global (a project convention).
 import { readFileSync } from 'node:fs';
 import { parseIni, type IniEntry } from '../../vendor/tiny-ini/index.ts';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { convert } from './convert.ts';
 import { SCHEMA, confSyntax, isKnownKey, specOf, type BoolKey, type ConfigKey, type IntKey, type IntOf, type StringKey, type StringOf, type Value } from './schema.ts';
 

@@ -179,6 +179,10 @@ export const SCHEMA = {
   'Debug.EtpCollectionPeriod': secs(300, 'seconds between extension telemetry collections'),
   'Debug.FirewallRulesLogPeriod': secs(86400, 'seconds between logs of the firewall rules'),
   'Debug.LogCollectorInitialDelay': i(300, 'seconds before the first log collection', { min: 0 }),
+  'Debug.RetryDelayPercent': i(100, '(waagent-ts) percent of each HTTP retry wait (back-off, throttle delay) actually waited; below 100 for test and offline fabrics only', {
+    min: 1,
+    max: 100,
+  }),
   // docs/protocol.md §10 item 37: conf.py lists the AutoUpdate* pair but its getters read the SelfUpdate* pair.
   'Debug.AutoUpdateHotfixFrequency': secs(14400, 'listed upstream but not read: see Debug.SelfUpdateHotfixFrequency'),
   'Debug.AutoUpdateNormalFrequency': secs(86400, 'listed upstream but not read: see Debug.SelfUpdateRegularFrequency'),

@@ -1,7 +1,7 @@
 // Block-cipher decryption for CMS content and PKCS#12/PKCS#5 PBE: node:crypto for AES and 3DES,
 // our own RC2 (rc2.ts) where the runtime has none. All modes are CBC with PKCS#7 padding.
 import { createDecipheriv } from 'node:crypto';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { expect, octets, seq, smallInt, TAG, type Asn1 } from './der.ts';
 import { OID } from './oids.ts';
 import { rc2DecryptCbc } from './rc2.ts';

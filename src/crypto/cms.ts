@@ -2,7 +2,7 @@
 // for the Certificates document (docs/protocol.md §2.8 step 4) and JIT passwords (§2.9): RSA key
 // transport (PKCS#1 v1.5 or OAEP), then AES-CBC, 3DES-CBC or RC2-CBC content decryption.
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { AgentError, describeError } from '../errors.ts';
+import { AgentError, describeError } from '../util/errors.ts';
 import { algorithm, children, contextTag, explicitInner, expect, octets, oid, parse, seq, smallInt, TAG, type Asn1 } from './der.ts';
 import { decryptCbc } from './ciphers.ts';
 import { DIGESTS, OID } from './oids.ts';

@@ -2,7 +2,7 @@
 // "Unix crypt using SHA-256 and SHA-512" (with rounds=), and the MD5 scheme ($1$) of FreeBSD/glibc.
 // The provisioning code hashes the admin password with these before handing it to usermod/chpasswd.
 import { createHash, randomInt } from 'node:crypto';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 
 export type CryptId = '1' | '5' | '6';
 

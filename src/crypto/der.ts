@@ -1,7 +1,7 @@
 // A minimal ASN.1 reader and DER writer: enough for X.509, CMS EnvelopedData and PKCS#12.
 // The reader accepts BER indefinite lengths and constructed OCTET STRINGs, which CMS and PKCS#12
 // producers emit (`openssl cms -stream`, Windows PFX files); the writer emits DER only.
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 
 export const TAG = {
   BOOLEAN: 0x01,

@@ -1,15 +1,9 @@
-// The public face of the certificate and crypto code: transport certificate, CMS, PKCS#12, the §2.8
-// certificates pipeline, OpenSSH key conversion and crypt(3).
+// The public face of the certificate and crypto code: transport certificate, CMS, PKCS#12, the decoding half of
+// the §2.8 certificates pipeline, OpenSSH key conversion and crypt(3). Pure functions on bytes: no files, no processes.
 export { generateTransportCertificate, generateTransportCertificateAsync, transportCertHeader, type TransportCertificate } from './transport-cert.ts';
 export { decryptEnvelopedData } from './cms.ts';
 export { parsePkcs12, INTEGRITY_FAILED, type Pkcs12Contents, type Pkcs12Options } from './pkcs12.ts';
-export {
-  installCertificates,
-  decodeCertificates,
-  thumbprint,
-  type CertificateSummary,
-  type CertificatesDecoder,
-  type InstallCertificatesOptions,
-} from './certificates.ts';
+export { decodeCertificates, readPemBundle, thumbprint, type CertificatesDecoder } from './tenant-certificates.ts';
+export { toPem } from './der.ts';
 export { OPENSSH_KEY_TYPES, opensshPublicKey, parseOpensshPublicKey, sshFingerprint, type OpensshPublicKey } from './ssh-key.ts';
 export { cryptPassword, cryptWithSalt, type CryptId } from './crypt.ts';

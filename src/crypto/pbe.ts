@@ -2,7 +2,7 @@
 // 1 = key, 2 = IV, 3 = MAC key, and the pbeWithSHA1And* ciphers of appendix C) and PBES2 (RFC 8018:
 // PBKDF2 + AES/3DES-CBC), which OpenSSL 3 writes by default.
 import { createHash, pbkdf2Sync } from 'node:crypto';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { algorithm, expect, octets, seq, smallInt, TAG, type Asn1 } from './der.ts';
 import { cipherForOid, decryptCbc, decryptWith, keyLength, type CipherName } from './ciphers.ts';
 import { OID } from './oids.ts';

@@ -2,7 +2,7 @@
 // Certificates PFX (docs/protocol.md §2.8 step 5): certificates and private keys out of the
 // AuthenticatedSafe's data / encryptedData ContentInfos, with the HMAC integrity check.
 import { createHmac, createPrivateKey, timingSafeEqual, type KeyObject } from 'node:crypto';
-import { AgentError, describeError } from '../errors.ts';
+import { AgentError, describeError } from '../util/errors.ts';
 import { algorithm, children, explicitInner, expect, octets, oid, parse, seq, smallInt, TAG, type Asn1 } from './der.ts';
 import { DIGESTS, OID } from './oids.ts';
 import { decryptPbe, passwordBytes, pkcs12Kdf, type PasswordForm } from './pbe.ts';
@@ -39,7 +39,7 @@ function checkMac(macData: Asn1, authSafe: Buffer, password: string): PasswordFo
     const actual = createHmac(hash, macKey).update(authSafe).digest();
     if (actual.length === expected.length && timingSafeEqual(actual, expected)) return form;
   }
-  throw new AgentError('crypto', INTEGRITY_FAILED, { macAlgorithm: hash, iterations });
+  throw new AgentError('crypto', INTEGRITY_FAILED, { macAlgorithm: hash, iterations }, undefined, 'pfx-integrity');
 }
 
 interface Collected {

@@ -1,6 +1,6 @@
 // RC2-CBC decryption (RFC 2268). Old PKCS#12 files encrypt their certificate bag with
 // pbeWithSHA1And40BitRC2-CBC, and RC2 is only in OpenSSL's legacy provider, which Node does not load.
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 
 // PITABLE (RFC 2268 section 2): a permutation of 0..255 derived from the digits of pi.
 const PITABLE = Buffer.from(

@@ -2,7 +2,7 @@
 // OpenSSL lacks implicit rejection (Node 20 / OpenSSL 3.0: "RSA_PKCS1_PADDING is no longer supported
 // for private decryption"); there we decrypt raw and remove the padding ourselves.
 import { constants, privateDecrypt, timingSafeEqual, type KeyObject } from 'node:crypto';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 
 export interface Pkcs1Options {
   /** Skip the runtime's PKCS#1 v1.5 support and use the raw-RSA path (tests; runtimes that refuse it). */

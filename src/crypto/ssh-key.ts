@@ -1,7 +1,7 @@
 // Public keys in OpenSSH form (RFC 4253 6.6, RFC 5656 3.1, RFC 8709 4) and their SHA256 fingerprints:
 // keys provisioned from certificates need PKCS#8/SPKI → OpenSSH conversion (docs/protocol.md §10 item 32).
 import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { AgentError, describeError } from '../errors.ts';
+import { AgentError, describeError } from '../util/errors.ts';
 
 function sshString(b: Uint8Array): Buffer {
   const len = Buffer.alloc(4);

@@ -1,7 +1,7 @@
 // The few X.509 fields the CMS recipient match needs (RFC 5280 4.1), read with the DER reader:
 // node's X509Certificate does not expose the issuer's DER or the subject key identifier.
 import { createHash } from 'node:crypto';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { bitString, children, contextTag, explicitInner, fromPem, octets, oid, parse, seq, TAG } from './der.ts';
 import { OID } from './oids.ts';
 

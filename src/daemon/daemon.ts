@@ -3,41 +3,37 @@
 // extension / status cycle and the periodic OS duties, each on its own period. SIGTERM ends the current step and
 // exits cleanly; a restart resumes from the state on disk (the provisioned marker, handler state files).
 import type { Config } from '../config/index.ts';
-import { describeError } from '../errors.ts';
-import { collectLogs } from '../commands/collect-logs.ts';
+import { describeError } from '../util/errors.ts';
 import type { ExtensionsLoop } from '../extensions/loop.ts';
 import { log } from '../log/logger.ts';
-import { detectDistro } from '../os/distro.ts';
-import { rdmaEnabled, rdmaTask } from '../os/rdma.ts';
+import type { DistroProfile } from '../os/distro-profile.ts';
+import { rdmaEnabled } from '../os/rdma.ts';
 import { consumeHypervEntropy } from '../os/hyperv-entropy.ts';
 import { ensureResourceDisk } from '../os/resource-disk/index.ts';
 import { applyScsiTimeoutConfig } from '../os/scsi-timeout.ts';
 import { isAgentDisabled } from '../provisioning/provisioned-marker.ts';
 import { runProvisioning, type ProvisionResult } from '../provisioning/provision.ts';
-import { OUR_VERSION } from '../version.ts';
+import { PeriodicTasks, type PeriodicTask } from '../util/periodic.ts';
+import { OUR_VERSION } from '../util/version.ts';
+import { runCycleLoop } from './cycle-loop.ts';
 import { dhcpWatchApplies, machineDhcpWatchTask } from './dhcp-watch.ts';
 import { firewallTask } from './firewall.ts';
 import { hostnameMonitorTask } from './hostname-monitor.ts';
-import { PeriodicTasks, type PeriodicTask } from './periodic.ts';
+import { collectLogs } from './log-collector.ts';
 import { persistentNetTask } from './persistent-net.ts';
 import { acquirePidFile } from './pid-file.ts';
+import { rdmaTask } from './rdma-task.ts';
 import { StopSignal } from './stop-signal.ts';
 
 
 export interface DaemonDeps {
   openExtensionsLoop(config: Config, stop: StopSignal): Promise<ExtensionsLoop>;
-  provision?: (config: Config) => Promise<ProvisionResult>;
+  provision?: (config: Config, profile: DistroProfile) => Promise<ProvisionResult>;
 }
 
-/** Back-off of the cycle while the platform does not answer: the period doubled per failure, at most this. */
-export const MAX_BACKOFF_MS = 5 * 60_000;
+export { cycleDelay, MAX_BACKOFF_MS } from './cycle-loop.ts';
 
-export function cycleDelay(periodMs: number, failures: number): number {
-  if (failures === 0) return periodMs;
-  return Math.min(MAX_BACKOFF_MS, periodMs * 2 ** Math.min(failures, 16));
-}
-
-function periodicTasks(config: Config, loop: ExtensionsLoop): PeriodicTask[] {
+export function periodicTasks(config: Config, profile: DistroProfile, loop: ExtensionsLoop): PeriodicTask[] {
   const tasks: PeriodicTask[] = [];
   if (config.int('OS.RootDeviceScsiTimeout') !== null) {
     tasks.push({
@@ -46,13 +42,11 @@ function periodicTasks(config: Config, loop: ExtensionsLoop): PeriodicTask[] {
       run: async () => void applyScsiTimeoutConfig(config),
     });
   }
-  if (config.bool('Provisioning.MonitorHostName')) tasks.push(hostnameMonitorTask(config));
-  // Debian and Ubuntu keep their persistent net rules, as upstream's osutil does.
-  const distro = detectDistro();
-  if (!['debian', 'ubuntu'].includes(distro.id)) tasks.push(persistentNetTask(config));
+  if (config.bool('Provisioning.MonitorHostName')) tasks.push(hostnameMonitorTask(config, profile));
+  if (profile.removePersistentNetRules) tasks.push(persistentNetTask(config));
   if (config.bool('OS.EnableFirewall')) tasks.push(firewallTask(config, () => loop.wireServer()));
   if (config.bool('Logs.Collect')) tasks.push(logCollectorTask(config, loop));
-  if (dhcpWatchApplies(config)) tasks.push(machineDhcpWatchTask(config));
+  if (dhcpWatchApplies(config)) tasks.push(machineDhcpWatchTask(config, profile));
   // RDMA (§8.4, §7.1 step 5): once provisioned, each time the goal state brings a different SharedConfig.
   if (rdmaEnabled(config)) tasks.push(rdmaTask(config));
   return tasks;
@@ -73,7 +67,7 @@ function logCollectorTask(config: Config, loop: ExtensionsLoop): PeriodicTask {
   };
 }
 
-export async function runDaemon(config: Config, deps: DaemonDeps): Promise<number> {
+export async function runDaemon(config: Config, profile: DistroProfile, deps: DaemonDeps): Promise<number> {
   if (config.bool('OS.EnableFIPS')) process.env.OPENSSL_FIPS = '1';
   process.env._AZURE_GUEST_AGENT_DAEMON_VERSION_ = OUR_VERSION;
   const pid = acquirePidFile(config.str('Pid.File'));
@@ -92,7 +86,7 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<numbe
     }
     // §7.1: the daemon also logs to the console until provisioning is over (Logs.Console)
     if (config.bool('Logs.Console')) log.addConsole();
-    const provisioned = await (deps.provision ?? runProvisioning)(config).finally(() => log.closeConsole());
+    const provisioned = await (deps.provision ?? runProvisioning)(config, profile).finally(() => log.closeConsole());
     if (provisioned.outcome === 'failed') log.error('provisioning failed; the daemon goes on with the extensions loop');
     if (stop.stopped) return 0;
 
@@ -104,21 +98,9 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<numbe
 
     const loop = await deps.openExtensionsLoop(config, stop);
     try {
-      const tasks = new PeriodicTasks(periodicTasks(config, loop));
+      const tasks = new PeriodicTasks(periodicTasks(config, profile, loop));
       log.info(`periodic duties: ${tasks.names.join(', ') || 'none'}`);
-      let failures = 0;
-      let nextCycle = 0;
-      while (!stop.stopped) {
-        if (Date.now() >= nextCycle) {
-          const ok = await loop.cycle();
-          failures = ok ? 0 : failures + 1;
-          if (failures === 1 || (failures > 0 && failures % 10 === 0)) log.warn(`the platform did not answer (${failures} cycle(s) in a row); backing off`);
-          nextCycle = Date.now() + cycleDelay(loop.periodMs(), failures);
-        }
-        if (stop.stopped) break;
-        const taskWait = await tasks.runDue(() => stop.stopped);
-        await stop.wait(Math.max(10, Math.min(taskWait, nextCycle - Date.now())));
-      }
+      await runCycleLoop({ cycle: () => loop.cycle(), periodMs: () => loop.periodMs(), runDue: (stopped) => tasks.runDue(stopped), stop });
     } finally {
       await loop.close();
     }

@@ -6,9 +6,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import type { Config } from '../config/index.ts';
 import { log } from '../log/logger.ts';
 import { wireServerOverride } from '../fabric/endpoints.ts';
-import { detectProfile, type DhcpClient } from '../os/distro-profile.ts';
+import type { DhcpClient, DistroProfile } from '../os/distro-profile.ts';
 import { applyDhcpRoutes, learnedDhcpRoutes, type DhcpRoutes } from '../os/routes.ts';
-import type { PeriodicTask } from './periodic.ts';
+import type { PeriodicTask } from '../util/periodic.ts';
 
 /** The process the Python agent's osutil watches for each DHCP client (RedhatOSUtil still looks for dhclient). */
 export function dhcpClientProcess(client: DhcpClient): string {
@@ -91,7 +91,7 @@ export function dhcpWatchApplies(config: Config): boolean {
   return !wireServerOverride(config) && config.str('Protocol.EndpointDiscovery').toLowerCase() === 'dhcp';
 }
 
-/** The watch for the running machine's DHCP client. */
-export function machineDhcpWatchTask(config: Config): PeriodicTask {
-  return dhcpWatchTask(config, { process: dhcpClientProcess(detectProfile().dhcpClient) });
+/** The watch for the DHCP client of the machine's distro profile. */
+export function machineDhcpWatchTask(config: Config, profile: DistroProfile): PeriodicTask {
+  return dhcpWatchTask(config, { process: dhcpClientProcess(profile.dhcpClient) });
 }

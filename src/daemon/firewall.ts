@@ -3,10 +3,10 @@
 // iptables (the security table's OUTPUT chain, as upstream) when present, else nftables. Checked every
 // OS.EnableFirewallPeriod and put back when something removed the rules.
 import type { Config } from '../config/index.ts';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { run, which } from '../os/exec.ts';
-import type { PeriodicTask } from './periodic.ts';
+import type { PeriodicTask } from '../util/periodic.ts';
 
 const TIMEOUT_MS = 10_000;
 

@@ -1,14 +1,14 @@
 // Hostname monitoring (docs/protocol.md §8.6): when the machine's name differs from the one last published
 // (<Lib.Dir>/published_hostname; at first cloud-init's set-hostname record or the current name), the new name is
-// written to /etc/hostname and published to the DHCP server again.
+// set with the profile's hostname tool (as the Python agent's set_hostname) and published to the DHCP server again.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { libDirOf, type Config } from '../config/index.ts';
 import { log } from '../log/logger.ts';
-import { writeFileAtomic } from '../os/atomic-file.ts';
-import { publishHostname } from '../provisioning/hostname.ts';
-import type { PeriodicTask } from './periodic.ts';
+import type { DistroProfile } from '../os/distro-profile.ts';
+import { publishHostname, setHostname } from '../provisioning/hostname.ts';
+import type { PeriodicTask } from '../util/periodic.ts';
 
 const CLOUD_INIT_SET_HOSTNAME = '/var/lib/cloud/data/set-hostname';
 
@@ -38,14 +38,16 @@ export function recordedHostname(libDir: string, cloudInitRecord = CLOUD_INIT_SE
 
 export interface HostnameMonitorOptions {
   currentName?: () => string;
-  hostnameFile?: string;
+  /** default setHostname with the profile's tool (/etc/hostname, or hostnamectl) */
+  setName?: (name: string) => Promise<unknown>;
   publish?: (name: string) => Promise<unknown>;
 }
 
-export function hostnameMonitorTask(config: Config, opts: HostnameMonitorOptions = {}): PeriodicTask {
+export function hostnameMonitorTask(config: Config, profile: DistroProfile, opts: HostnameMonitorOptions = {}): PeriodicTask {
   const libDir = libDirOf(config);
   const current = opts.currentName ?? hostname;
-  const publish = opts.publish ?? ((name: string) => publishHostname(config, name));
+  const setName = opts.setName ?? ((name: string) => setHostname(name, { profile }));
+  const publish = opts.publish ?? ((name: string) => publishHostname(config, name, { profile }));
   let recorded: string | null = null;
   return {
     name: 'hostname monitor',
@@ -56,7 +58,7 @@ export function hostnameMonitorTask(config: Config, opts: HostnameMonitorOptions
       const now = current();
       if (now === before) return;
       log.info(`the hostname changed from ${before} to ${now}: publishing it`);
-      writeFileAtomic(opts.hostnameFile ?? '/etc/hostname', now + '\n', { mode: 0o644 });
+      await setName(now);
       await publish(now); // writes published_hostname
       recorded = now;
     },

@@ -5,7 +5,7 @@ import { existsSync, renameSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { libDirOf, type Config } from '../config/index.ts';
 import { log } from '../log/logger.ts';
-import type { PeriodicTask } from './periodic.ts';
+import type { PeriodicTask } from '../util/periodic.ts';
 
 export const PERSISTENT_NET_RULES = ['/lib/udev/rules.d/75-persistent-net-generator.rules', '/etc/udev/rules.d/70-persistent-net.rules'];
 

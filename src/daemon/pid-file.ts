@@ -1,7 +1,7 @@
 // The daemon's pid file (docs/protocol.md §7.1, Pid.File): one daemon at a time. A pid file naming a live
 // waagent process refuses the start; a stale one (dead pid, or a pid reused by another program) is replaced.
 import { readFileSync, unlinkSync } from 'node:fs';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 

@@ -3,7 +3,7 @@
 //
 // Deliberate deviation (§10 item 38): upstream merges its process environment *over* these variables, so a stray
 // `ConfigSequenceNumber` in the agent's environment would win. Here the agent-provided values win.
-import type { HandlerOperation } from './command-timeouts.ts';
+import type { Operation } from './handler-operations.ts';
 
 /** Value of the *_EXIT_CODE variables when the command they describe did not run. */
 export const NOT_RUN = 'NOT_RUN';
@@ -12,7 +12,7 @@ export const NOT_RUN = 'NOT_RUN';
 export const SUPPORTED_FEATURES: ReadonlyArray<{ Key: string; Value: string }> = [{ Key: 'ExtensionTelemetryPipeline', Value: '1.0' }];
 
 export interface ExtensionEnvInput {
-  operation: HandlerOperation;
+  operation: Operation;
   /** The handler base dir `<lib>/<Name>-<Version>`. */
   handlerDir: string;
   /** The handler version of this base dir. */

@@ -43,18 +43,18 @@ function readAt(fd: number, length: number, position: number): Buffer {
 export class OutputCapture {
   readonly path: string;
   readonly fd: number;
-  private readonly headBytes: number;
-  private readonly tailBytes: number;
-  private head: Buffer | null = null;
+  readonly #headBytes: number;
+  readonly #tailBytes: number;
+  #head: Buffer | null = null;
   /** The last bytes seen before the latest truncation (the tail so far). */
-  private pendingTail: Buffer = Buffer.alloc(0);
-  private dropped = 0;
-  private closed = false;
+  #pendingTail: Buffer = Buffer.alloc(0);
+  #dropped = 0;
+  #closed = false;
 
   constructor(path: string, maxBytes = DEFAULT_MAX_OUTPUT_BYTES) {
     this.path = path;
-    this.headBytes = Math.ceil(maxBytes / 2);
-    this.tailBytes = Math.floor(maxBytes / 2);
+    this.#headBytes = Math.ceil(maxBytes / 2);
+    this.#tailBytes = Math.floor(maxBytes / 2);
     // A new file, not the old one truncated: a daemon an earlier run left behind may still append to the old one.
     rmSync(path, { force: true });
     this.fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_APPEND, 0o600);
@@ -63,23 +63,23 @@ export class OutputCapture {
   /** Starts over (used when a run is repeated without the systemd scope). */
   reset(): void {
     ftruncateSync(this.fd, 0);
-    this.head = null;
-    this.pendingTail = Buffer.alloc(0);
-    this.dropped = 0;
+    this.#head = null;
+    this.#pendingTail = Buffer.alloc(0);
+    this.#dropped = 0;
   }
 
   /** Called periodically while the command runs: when the file is over the cap, keep head and tail, empty it. */
   enforceCap(): void {
     const size = fstatSync(this.fd).size;
-    if (size <= this.headBytes + this.tailBytes) return;
+    if (size <= this.#headBytes + this.#tailBytes) return;
     let from = 0;
-    if (this.head === null) {
-      this.head = readAt(this.fd, this.headBytes, 0);
-      from = this.head.length;
+    if (this.#head === null) {
+      this.#head = readAt(this.fd, this.#headBytes, 0);
+      from = this.#head.length;
     }
-    const tail = readAt(this.fd, Math.min(this.tailBytes, size - from), size - Math.min(this.tailBytes, size - from));
-    this.dropped += this.pendingTail.length + (size - from - tail.length);
-    this.pendingTail = tail;
+    const tail = readAt(this.fd, Math.min(this.#tailBytes, size - from), size - Math.min(this.#tailBytes, size - from));
+    this.#dropped += this.#pendingTail.length + (size - from - tail.length);
+    this.#pendingTail = tail;
     ftruncateSync(this.fd, 0);
   }
 
@@ -88,24 +88,24 @@ export class OutputCapture {
    * first MESSAGE_MAX_CHARS bytes (decoded, secrets redacted) for the status message.
    */
   finish(): { head: string; truncated: boolean; droppedBytes: number } {
-    if (this.closed) throw new Error('output capture finished twice');
-    this.closed = true;
+    if (this.#closed) throw new Error('output capture finished twice');
+    this.#closed = true;
     this.enforceCap();
     const size = fstatSync(this.fd).size;
     const rest = readAt(this.fd, size, 0);
     closeSync(this.fd);
     let first: Buffer;
-    if (this.head === null) {
+    if (this.#head === null) {
       first = rest.subarray(0, MESSAGE_MAX_CHARS);
     } else {
-      const all = Buffer.concat([this.pendingTail, rest]);
-      const tail = all.subarray(Math.max(0, all.length - this.tailBytes));
-      this.dropped += all.length - tail.length;
-      const marker = Buffer.from(`\n... [${this.dropped} bytes of output omitted] ...\n`);
+      const all = Buffer.concat([this.#pendingTail, rest]);
+      const tail = all.subarray(Math.max(0, all.length - this.#tailBytes));
+      this.#dropped += all.length - tail.length;
+      const marker = Buffer.from(`\n... [${this.#dropped} bytes of output omitted] ...\n`);
       rmSync(this.path, { force: true }); // same reason: leave a background writer its own (now unlinked) file
-      writeFileSync(this.path, Buffer.concat([this.head, marker, tail]), { mode: 0o600 });
-      first = this.head.subarray(0, MESSAGE_MAX_CHARS);
+      writeFileSync(this.path, Buffer.concat([this.#head, marker, tail]), { mode: 0o600 });
+      first = this.#head.subarray(0, MESSAGE_MAX_CHARS);
     }
-    return { head: redact(new TextDecoder('utf-8').decode(first)), truncated: this.head !== null, droppedBytes: this.dropped };
+    return { head: redact(new TextDecoder('utf-8').decode(first)), truncated: this.#head !== null, droppedBytes: this.#dropped };
   }
 }

@@ -1,7 +1,7 @@
 // Running a handler command inside a transient systemd scope in the extension's slice (docs/protocol.md §5.8, §5.10),
 // so its processes are accounted to, and limited by, `azure-vmextensions-<Handler>.slice`.
 import { existsSync } from 'node:fs';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { which } from '../os/exec.ts';
 
 /** HandlerManifest `resourceLimits` that apply to the command's processes. */

@@ -7,26 +7,26 @@
 // The run returns when the command's own process exits (or at the timeout). Processes it leaves in the background
 // are deliberately not killed after a normal exit: enable commands commonly start their daemon that way, and upstream
 // leaves them too.
-import { accessSync, constants as fsc, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { constants as osc } from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { run, type RunResult } from '../os/exec.ts';
 import { appendCommandLog, commandLogPath } from './command-log.ts';
 import { DEFAULT_MAX_OUTPUT_BYTES, OutputCapture, formatOutput } from './command-output.ts';
 import { extensionSliceName, scopeArgv, scopeStarted, scopeUnitName, systemdRunPath, type SliceLimits } from './command-scope.ts';
-import { OPERATION_ERROR_CODE, OPERATION_TIMEOUT_SECONDS, TIMEOUT_ERROR_CODE, type HandlerOperation } from './command-timeouts.ts';
+import { classifyRun, commandError, failureCode, failureReason, type ClassifiedRun, type CommandOutcome } from './command-outcome.ts';
+import { OPERATIONS, type Operation } from './handler-operations.ts';
 
-export type { HandlerOperation } from './command-timeouts.ts';
 export type { SliceLimits } from './command-scope.ts';
+export type { CommandOutcome } from './command-outcome.ts';
 
 export interface HandlerCommandOptions {
   /** The handler base dir `<lib>/<Name>-<Version>`: the command's cwd and the root its path is relative to. */
   handlerDir: string;
   /** The HandlerManifest command string, e.g. "scripts/install.sh --verbose". */
   command: string;
-  operation: HandlerOperation;
+  operation: Operation;
   /** Defaults to the operation's timeout of §5.8. */
   timeoutMs?: number;
   /** The complete environment (see extensionEnvironment in command-env.ts). */
@@ -47,14 +47,8 @@ export interface HandlerCommandOptions {
   systemd?: { runDir?: string; systemdRun?: string; systemctl?: string };
 }
 
-/**
- * success; failed (non-zero exit); timeout (killed at the timeout); signal (died of a signal); not-found (the
- * command's file is not in the handler dir); not-executable (the file lacks the execute bit, or its mount is noexec).
- */
-export type CommandOutcome = 'success' | 'failed' | 'timeout' | 'signal' | 'not-found' | 'not-executable';
-
 export interface HandlerCommandResult {
-  operation: HandlerOperation;
+  operation: Operation;
   outcome: CommandOutcome;
   /** The exit code of the command's shell; null when killed at the timeout or by a signal the agent saw. */
   exitCode: number | null;
@@ -69,7 +63,7 @@ export interface HandlerCommandResult {
   durationMs: number;
   /** 0 on success; else the §5.8 error code (1007–1010, 1000 uninstall, 1011 timeout). */
   errorCode: number;
-  /** The failure as an AgentError of kind 'extension' (context: operation, errorCode, exitCode…); null on success. */
+  /** The failure as the lifecycle reports it (command-outcome.ts: message, context code and exitCode); null on success. */
   error: AgentError | null;
   /** The systemd scope the command ran in, or null (no systemd, or systemd-run failed and the plain run was used). */
   scope: string | null;
@@ -86,72 +80,54 @@ function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The mount point holding `path` when it is mounted `noexec` (from /proc/mounts text); null otherwise. */
-export function noexecMountFor(path: string, mountsText: string): string | null {
-  // The most specific mount point wins; of equal ones the later line (mounted on top).
-  let best: { mnt: string; noexec: boolean } | null = null;
-  for (const line of mountsText.split('\n')) {
-    const cols = line.split(/\s+/);
-    if (cols.length < 4) continue;
-    const mnt = cols[1]!.replace(/\\040/g, ' ');
-    const inside = mnt === '/' || path === mnt || path.startsWith(mnt + '/');
-    if (inside && (best === null || mnt.length >= best.mnt.length)) best = { mnt, noexec: cols[3]!.split(',').includes('noexec') };
-  }
-  return best?.noexec ? best.mnt : null;
-}
-
-/** SIGKILL from 137, etc.: dash reports a child killed by signal n as exit code 128+n. */
-function signalFromShellExit(code: number): string | null {
-  if (code <= 128 || code > 128 + 64) return null;
-  const n = code - 128;
-  const fatal = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGILL', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGKILL', 'SIGSEGV', 'SIGPIPE', 'SIGTERM'];
-  const name = Object.entries(osc.signals).find(([, v]) => v === n)?.[0];
-  return name && fatal.includes(name) ? name : null;
-}
-
-function classify(r: RunResult, scriptPath: string, handlerDir: string): { outcome: CommandOutcome; signal: string | null; note: string } {
-  if (r.timedOut) return { outcome: 'timeout', signal: 'SIGKILL', note: '' };
-  if (r.signal) return { outcome: 'signal', signal: r.signal, note: '' };
-  if (r.code === 0) return { outcome: 'success', signal: null, note: '' };
-  if (r.code === 127 && !existsSync(scriptPath)) return { outcome: 'not-found', signal: null, note: '' };
-  if (r.code === 126 && existsSync(scriptPath)) {
-    let mounts = '';
-    try {
-      mounts = readFileSync('/proc/mounts', 'utf8');
-    } catch {
-      /* no /proc: no noexec hint */
-    }
-    const noexec = noexecMountFor(handlerDir, mounts);
-    if (noexec) return { outcome: 'not-executable', signal: null, note: `${noexec} is mounted with the noexec flag, which prevents running extensions` };
-    try {
-      accessSync(scriptPath, fsc.X_OK);
-    } catch {
-      return { outcome: 'not-executable', signal: null, note: 'the file lacks the execute permission' };
-    }
-  }
-  const inferred = signalFromShellExit(r.code);
-  if (inferred) return { outcome: 'signal', signal: inferred, note: '' };
-  return { outcome: 'failed', signal: null, note: '' };
-}
-
-function describe(o: HandlerCommandOptions, outcome: CommandOutcome, r: RunResult, signal: string | null, note: string, seconds: number): string {
-  const what = `the ${o.operation} command of ${o.name}${o.extensionName ? '.' + o.extensionName : ''} ${o.version}`;
-  const cmd = o.command.trim();
-  switch (outcome) {
-    case 'timeout':
-      return `${what} (${cmd}) did not finish within ${seconds} seconds and was killed`;
-    case 'signal':
-      return `${what} (${cmd}) was killed by ${signal}${r.signal ? '' : ` (exit code ${r.code})`}`;
-    case 'not-found':
-      return `${what} (${cmd}) does not exist in ${o.handlerDir} (exit code 127)`;
-    case 'not-executable':
-      return `${what} (${cmd}) cannot be executed: ${note} (exit code 126)`;
-    default:
-      return `${what} (${cmd}) failed with exit code ${r.code}`;
-  }
-}
-
+/**
+ * Runs one handler command to its end or its timeout. The command's own failure is in the result (outcome, code and
+ * the error to report), never thrown; what throws is a manifest without the command, or the agent's own trouble.
+ */
 export async function runHandlerCommand(o: HandlerCommandOptions): Promise<HandlerCommandResult> {
+  const { scriptPath, shellArgv } = commandLine(o);
+  const timeoutMs = o.timeoutMs ?? OPERATIONS[o.operation].timeoutSeconds * 1000;
+  const capture = startCapture(o);
+  const started = Date.now();
+  let ran: { r: RunResult; scope: string | null };
+  try {
+    ran = await runInScopeOrGroup(o, shellArgv, timeoutMs, capture);
+  } catch (e) {
+    capture.out.finish();
+    capture.err.finish();
+    throw e;
+  } finally {
+    capture.stopCapping();
+  }
+  const { r, scope } = ran;
+  const durationMs = Date.now() - started;
+  const so = capture.out.finish();
+  const se = capture.err.finish();
+  const message = formatOutput(so.head, se.head);
+  const classified = classifyRun(r, scriptPath, o.handlerDir);
+  const failure = failureOf(o, r, classified, timeoutMs, message);
+  recordRun(o, failure?.reason ?? null, message, durationMs, scope);
+  return {
+    operation: o.operation,
+    outcome: classified.outcome,
+    exitCode: shellExitCode(r),
+    signal: classified.signal,
+    timedOut: r.timedOut,
+    stdout: so.head,
+    stderr: se.head,
+    message,
+    durationMs,
+    errorCode: failure?.code ?? 0,
+    error: failure?.error ?? null,
+    scope,
+    stdoutPath: capture.out.path,
+    stderrPath: capture.err.path,
+    pid: r.pid,
+  };
+}
+
+/** The script the command names (to tell a missing one apart) and the shell line that runs it in the handler dir. */
+function commandLine(o: HandlerCommandOptions): { scriptPath: string; shellArgv: string[] } {
   const rel = o.command.trim().replace(/^\/+/, '');
   if (rel === '') {
     throw new AgentError('extension', `the HandlerManifest of ${o.name} ${o.version} has no ${o.operation} command`, {
@@ -160,11 +136,18 @@ export async function runHandlerCommand(o: HandlerCommandOptions): Promise<Handl
     });
   }
   // The first word is the script, relative to the handler dir (§10 item 20: publishers write "/bin/enable.sh").
-  const scriptPath = join(o.handlerDir, rel.split(/\s+/)[0]!);
-  const shellCommand = shellQuote(o.handlerDir + '/') + rel;
-  const timeoutMs = o.timeoutMs ?? OPERATION_TIMEOUT_SECONDS[o.operation] * 1000;
-  const seconds = Math.round(timeoutMs / 100) / 10;
+  return { scriptPath: join(o.handlerDir, rel.split(/\s+/)[0]!), shellArgv: ['/bin/sh', '-c', shellQuote(o.handlerDir + '/') + rel] };
+}
 
+interface Capture {
+  out: OutputCapture;
+  err: OutputCapture;
+  /** Ends the periodic cap check. */
+  stopCapping(): void;
+}
+
+/** The command's stdout and stderr files in its log dir, kept under their cap while it runs. */
+function startCapture(o: HandlerCommandOptions): Capture {
   mkdirSync(o.logDir, { recursive: true, mode: 0o700 });
   const base = `CommandExecution${o.extensionName ? '_' + o.extensionName : ''}.${o.operation}`;
   const out = new OutputCapture(join(o.logDir, `${base}.stdout`), o.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
@@ -178,8 +161,19 @@ export async function runHandlerCommand(o: HandlerCommandOptions): Promise<Handl
     }
   }, CAP_CHECK_MS);
   capTimer.unref();
+  return { out, err, stopCapping: () => clearInterval(capTimer) };
+}
 
-  const shellArgv = ['/bin/sh', '-c', shellCommand];
+/**
+ * Runs the shell line in a systemd scope of the extension's slice when systemd runs (§5.10), else in a plain process
+ * group; a scope that systemd-run cannot start means running again without it, with the output files emptied.
+ */
+async function runInScopeOrGroup(
+  o: HandlerCommandOptions,
+  shellArgv: string[],
+  timeoutMs: number,
+  capture: Capture,
+): Promise<{ r: RunResult; scope: string | null }> {
   const runOnce = (argv: string[]) =>
     run(argv, {
       cwd: o.handlerDir,
@@ -188,95 +182,90 @@ export async function runHandlerCommand(o: HandlerCommandOptions): Promise<Handl
       allowFailure: true,
       allowTimeout: true,
       processGroup: true,
-      outputFds: { stdout: out.fd, stderr: err.fd },
+      outputFds: { stdout: capture.out.fd, stderr: capture.err.fd },
     });
-
-  const started = Date.now();
-  let scope: string | null = null;
-  let r: RunResult;
-  try {
-    const systemdRun = o.useSystemd ? await systemdRunPath(o.systemd?.runDir, o.systemd?.systemdRun) : null;
-    if (systemdRun) {
-      const unit = scopeUnitName(o.extensionName ? `${o.name}.${o.extensionName}` : o.name);
-      const argv = scopeArgv({
-        systemdRun,
-        unit,
-        slice: extensionSliceName(o.name, o.extensionName),
-        limits: o.sliceLimits,
-        owner: o.name,
-        command: shellArgv,
-      });
-      const first = await runOnce(argv).catch((e: unknown) => e as Error);
-      const stderrNow = first instanceof Error ? '' : readHead(err.path);
-      if (!(first instanceof Error) && (first.code === 0 || scopeStarted(stderrNow, unit))) {
-        scope = `${unit}.scope`;
-        r = first;
-      } else {
-        // systemd-run failed before the command started: not the extension's failure (upstream SystemdRunError).
-        const why = first instanceof Error ? first.message : `exit code ${first.code}${first.timedOut ? ', timed out' : ''}: ${stderrNow.trim().split('\n').slice(-2).join(' ')}`;
-        log.warn(`systemd-run could not start the scope ${unit}.scope (${why}); running the ${o.operation} command of ${o.name} without it`);
-        out.reset();
-        err.reset();
-        r = await runOnce(shellArgv);
-      }
-    } else {
-      if (o.useSystemd) log.verbose(`systemd is not running or systemd-run is missing; running the ${o.operation} command of ${o.name} in a plain process group`);
-      r = await runOnce(shellArgv);
-    }
-    if (scope && r.timedOut) await killScope(scope, o.systemd?.systemctl ?? 'systemctl');
-  } catch (e) {
-    out.finish();
-    err.finish();
-    throw e;
-  } finally {
-    clearInterval(capTimer);
+  const systemdRun = o.useSystemd ? await systemdRunPath(o.systemd?.runDir, o.systemd?.systemdRun) : null;
+  if (!systemdRun) {
+    if (o.useSystemd) log.verbose(`systemd is not running or systemd-run is missing; running the ${o.operation} command of ${o.name} in a plain process group`);
+    return { r: await runOnce(shellArgv), scope: null };
   }
-  const durationMs = Date.now() - started;
-  const so = out.finish();
-  const se = err.finish();
-  const message = formatOutput(so.head, se.head);
+  const inScope = await runInScope(o, systemdRun, shellArgv, runOnce, capture.err.path);
+  if (inScope) return inScope;
+  capture.out.reset();
+  capture.err.reset();
+  return { r: await runOnce(shellArgv), scope: null };
+}
 
-  const { outcome, signal, note } = classify(r, scriptPath, o.handlerDir);
-  const errorCode = outcome === 'success' ? 0 : outcome === 'timeout' ? TIMEOUT_ERROR_CODE : OPERATION_ERROR_CODE[o.operation];
-  const sentence = outcome === 'success' ? '' : describe(o, outcome, r, signal, note, seconds);
-  const error =
-    outcome === 'success'
-      ? null
-      : new AgentError('extension', sentence, {
-          handler: o.name,
-          version: o.version,
-          extension: o.extensionName,
-          operation: o.operation,
-          outcome,
-          errorCode,
-          exitCode: r.timedOut ? null : r.code,
-          signal,
-          timeoutSeconds: outcome === 'timeout' ? seconds : undefined,
-          output: message,
-        });
+/** The run inside a scope of the extension's slice; null when systemd-run could not start the scope. */
+async function runInScope(
+  o: HandlerCommandOptions,
+  systemdRun: string,
+  shellArgv: string[],
+  runOnce: (argv: string[]) => Promise<RunResult>,
+  stderrPath: string,
+): Promise<{ r: RunResult; scope: string } | null> {
+  const unit = scopeUnitName(o.extensionName ? `${o.name}.${o.extensionName}` : o.name);
+  const argv = scopeArgv({
+    systemdRun,
+    unit,
+    slice: extensionSliceName(o.name, o.extensionName),
+    limits: o.sliceLimits,
+    owner: o.name,
+    command: shellArgv,
+  });
+  const first = await runOnce(argv).catch((e: unknown) => e as Error);
+  const stderrNow = first instanceof Error ? '' : readHead(stderrPath);
+  if (!(first instanceof Error) && (first.code === 0 || scopeStarted(stderrNow, unit))) {
+    const scope = `${unit}.scope`;
+    if (first.timedOut) await killScope(scope, o.systemd?.systemctl ?? 'systemctl');
+    return { r: first, scope };
+  }
+  // systemd-run failed before the command started: not the extension's failure (upstream SystemdRunError).
+  log.warn(`systemd-run could not start the scope ${unit}.scope (${scopeFailure(first, stderrNow)}); running the ${o.operation} command of ${o.name} without it`);
+  return null;
+}
 
-  const summary = outcome === 'success' ? `the ${o.operation} command of ${o.name} ${o.version} (${o.command.trim()}) succeeded` : sentence;
-  appendCommandLog(commandLogPath(o.logDir, o.extensionName), `${summary} [${durationMs} ms${scope ? ', ' + scope : ''}]\n${message}`);
-  if (error) log.warn(sentence);
-  else log.info(`${summary} in ${durationMs} ms`);
+/** Why systemd-run did not start the scope: its error, or its exit code and last lines of stderr. */
+function scopeFailure(first: RunResult | Error, stderr: string): string {
+  if (first instanceof Error) return first.message;
+  return `exit code ${first.code}${first.timedOut ? ', timed out' : ''}: ${stderr.trim().split('\n').slice(-2).join(' ')}`;
+}
 
-  return {
+/** The shell's exit code; null when the command was killed at the timeout or the agent saw it die of a signal. */
+function shellExitCode(r: RunResult): number | null {
+  return r.timedOut || r.signal ? null : r.code;
+}
+
+/** For a failed run: its status code, the one-sentence reason that is logged, and the error that is reported. */
+function failureOf(
+  o: HandlerCommandOptions,
+  r: RunResult,
+  c: ClassifiedRun,
+  timeoutMs: number,
+  output: string,
+): { code: number; reason: string; error: AgentError } | null {
+  if (c.outcome === 'success') return null;
+  const failed = {
     operation: o.operation,
-    outcome,
-    exitCode: r.timedOut || r.signal ? null : r.code,
-    signal,
-    timedOut: r.timedOut,
-    stdout: so.head,
-    stderr: se.head,
-    message,
-    durationMs,
-    errorCode,
-    error,
-    scope,
-    stdoutPath: out.path,
-    stderrPath: err.path,
-    pid: r.pid,
+    outcome: c.outcome,
+    command: o.command,
+    name: o.name,
+    version: o.version,
+    ...(o.extensionName !== undefined ? { extensionName: o.extensionName } : {}),
+    exitCode: shellExitCode(r),
+    signal: c.signal,
+    timeoutSeconds: Math.round(timeoutMs / 100) / 10,
   };
+  const reason = failureReason(failed, o.handlerDir, c.note);
+  return { code: failureCode(o.operation, c.outcome), reason, error: commandError({ ...failed, reason, output }) };
+}
+
+/** Every run goes to CommandExecution.log with its output, and to the agent's log. */
+function recordRun(o: HandlerCommandOptions, reason: string | null, output: string, durationMs: number, scope: string | null): void {
+  const summary = reason ?? `the ${o.operation} command of ${o.name} ${o.version} (${o.command.trim()}) succeeded`;
+  appendCommandLog(commandLogPath(o.logDir, o.extensionName), `${summary} [${durationMs} ms${scope ? ', ' + scope : ''}]\n${output}`);
+  if (reason !== null) log.warn(reason);
+  else log.info(`${summary} in ${durationMs} ms`);
 }
 
 /**

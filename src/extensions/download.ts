@@ -14,7 +14,7 @@
 //   DOWNLOAD_TIMEOUT_MS, MAX_MANIFEST_BYTES, MAX_PACKAGE_BYTES
 import { closeSync, existsSync, fstatSync, openSync, readSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { AgentError, describeError, isAgentError } from '../errors.ts';
+import { AgentError, describeError, isAgentError } from '../util/errors.ts';
 import type { HostPluginClient } from '../fabric/hostplugin.ts';
 import type { HttpClient } from '../fabric/http.ts';
 import { log } from '../log/logger.ts';

@@ -5,7 +5,7 @@
 // executed (§3.4 "404").
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeError } from '../errors.ts';
+import { describeError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 

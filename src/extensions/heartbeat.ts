@@ -7,7 +7,7 @@
 //   heartbeatPath(baseDir: string): string
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { AgentError, describeError } from '../errors.ts';
+import { AgentError, describeError } from '../util/errors.ts';
 
 export const HEARTBEAT_FILE = 'heartbeat.log';
 /** Older than this (seconds) the handler is reported Unresponsive (§5.7). */

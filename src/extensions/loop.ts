@@ -5,17 +5,18 @@
 // loop starts, or goes away for days, only makes cycles fail until it is back.
 import { hostname } from 'node:os';
 import { libDirOf, type Config } from '../config/index.ts';
-import { describeError } from '../errors.ts';
+import { describeError } from '../util/errors.ts';
 import type { StatusUploadBlob } from '../fabric/documents/index.ts';
-import { HostPluginClient, type HttpClient } from '../fabric/index.ts';
+import { HostPluginClient, type FullGoalState, type HttpClient } from '../fabric/index.ts';
 import { openPlatformSession, type PlatformSession, type SessionOptions } from '../fabric/session.ts';
 import { GoalStateHistory } from '../history/history.ts';
 import { log } from '../log/logger.ts';
-import { detectDistro } from '../os/distro.ts';
+import type { Distro } from '../os/distro.ts';
+import type { DistroProfile } from '../os/distro-profile.ts';
 import { agentSupportedFeatures, buildAggregateStatus, formatAggregateStatus } from '../status/aggregate.ts';
 import { uploadStatus } from '../status/upload.ts';
-import { RemoteAccessHandler, redactRemoteAccess } from '../provisioning/remote-access.ts';
-import { COMPAT_AGENT_VERSION } from '../version.ts';
+import { RemoteAccessHandler, redactRemoteAccess } from './remote-access.ts';
+import { COMPAT_AGENT_VERSION } from '../util/version.ts';
 import { clearFastTrackState, readFastTrackTicks, saveFastTrackState } from './fast-track-state.ts';
 import { InitialGoalState } from './initial-goal-state.ts';
 import { createLifecyclePorts } from './lifecycle/adapters.ts';
@@ -23,7 +24,7 @@ import { ExtHandlerCycle, type FetchedGoalState, type StatusReport } from './lif
 import { ExtensionsProcessor } from './lifecycle/process.ts';
 import { collectHandlerStatuses } from './lifecycle/report.ts';
 import { fromExtensionsConfig, fromVmSettings, type ExtensionsGoalState } from './lifecycle/source.ts';
-import { layoutRoots } from './package/index.ts';
+import { layoutRoots, type LayoutRoots } from './package/index.ts';
 import { missingCertificates } from './fast-track-certs.ts';
 import { cloudInitGate } from './wait-for-cloud-init.ts';
 
@@ -42,7 +43,10 @@ export interface ExtensionsLoop {
 export interface ExtensionsLoopOptions {
   /** the configuration file handed to extensions (AZURE_GUEST_AGENT_WIRE_PROTOCOL_ADDRESS & co. live elsewhere) */
   configPath: string;
-  session?: SessionOptions;
+  /** the machine's distro profile: its id and version go into the status blob */
+  profile: DistroProfile;
+  /** how the platform session is opened (its lease files come from the profile) */
+  session?: Omit<SessionOptions, 'leaseGlobs'>;
   /**
    * RemoteAccess (JIT) accounts on this machine (§2.9), default on. Off for code that runs the loop where it must not
    * manage the machine's users: the in-process tests that run on the test host itself.
@@ -70,9 +74,9 @@ export function openExtensionsLoop(config: Config, opts: ExtensionsLoopOptions):
     async cycle() {
       if (!cycle) {
         try {
-          session = await openPlatformSession(config, opts.session);
+          session = await openPlatformSession(config, { ...opts.session, leaseGlobs: opts.profile.leaseGlobs });
           hostPlugin = hostPluginOf(session);
-          cycle = buildCycle(session, hostPlugin, opts.configPath, initial, opts.remoteAccess ?? true);
+          cycle = buildCycle(session, hostPlugin, opts.configPath, opts.profile, initial, opts.remoteAccess ?? true);
         } catch (e) {
           log.warn(`the platform cannot be reached: ${describeError(e)}`);
           await session?.close();
@@ -109,136 +113,34 @@ function hostPluginOf(session: PlatformSession): HostPluginClient {
   });
 }
 
-function buildCycle(session: PlatformSession, hostPlugin: HostPluginClient, configPath: string, initial: InitialGoalState, manageRemoteAccess: boolean): ExtHandlerCycle {
-  const { config, http, endpoints, fetcher, libDir, transport } = session;
+function buildCycle(
+  session: PlatformSession,
+  hostPlugin: HostPluginClient,
+  configPath: string,
+  profile: DistroProfile,
+  initial: InitialGoalState,
+  manageRemoteAccess: boolean,
+): ExtHandlerCycle {
+  const { config, http, fetcher, libDir } = session;
   const roots = layoutRoots(config);
   const history = new GoalStateHistory({ libDir });
   const extensionsEnabled = config.bool('Extensions.Enabled');
-  const fastTrackEnabled = config.bool('Debug.EnableFastTrack');
-  let fastTrackSupported = false;
-  /** The raw vmSettings of the last Fast Track goal state received (for VmSettings.json in the history). */
-  let lastVmSettings: { etag: string; text: string } | null = null;
-  /**
-   * §3.4: a Fabric goal state older than the last Fast Track one is outdated and not executed: checked for the first
-   * goal state when Fast Track is disabled (the last one is in fast_track.json), and when the HostGAPlugin stops
-   * supporting vmSettings.
-   */
-  let lastFastTrackTicks: bigint | null = readFastTrackTicks(libDir);
-  let outdatedBefore: bigint | null = fastTrackEnabled ? null : lastFastTrackTicks;
-  const remoteAccess = new RemoteAccessHandler(config, { transportKeyPem: transport.keyPem, transportCertPem: transport.certPem });
-  /** The RemoteAccess document of a new incarnation, processed after the status report (§7.1 step 7). */
-  let remoteAccessPending: { xml: string | null } | null = null;
+  const fastTrack = fastTrackState(config, libDir);
+  const remoteAccess = remoteAccessAfterReport(session, manageRemoteAccess);
   const waitForCloudInit = cloudInitGate(config);
-  const ports = createLifecyclePorts({
-    roots,
-    download: { http, hostPlugin },
-    wireServerAddress: endpoints.wireServer.replace(/:\d+$/, ''),
-    useSystemd: config.bool('CGroups.Enabled'),
-    onManifest: (name, xml) => history.save(`${name}.manifest.xml`, xml),
-  });
-  const processor = new ExtensionsProcessor({
-    ports,
-    extensionsEnabled,
-    supportedFeatures: supportedFeatures(config),
-    honourOnHold: config.bool('EnableOverProvisioning'),
-    configPath,
-  });
-  const distro = detectDistro();
-
-  /** §10 item 14: certificates a Fast Track goal state names but the last full goal state did not bring. */
-  const refreshForCertificates = async (gs: ExtensionsGoalState): Promise<void> => {
-    const missing = missingCertificates(gs.handlers, libDir);
-    if (missing.length === 0) return;
-    log.info(`the Fast Track goal state ${gs.id} names certificates not downloaded yet (${missing.join(', ')}): refreshing the goal state`);
-    await fetcher.fetch(true);
-    const still = missingCertificates(gs.handlers, libDir);
-    if (still.length > 0) log.warn(`after a full refresh these certificates are still missing: ${still.join(', ')}; their protected settings cannot be decrypted`);
-  };
+  const processor = extensionsProcessor(session, hostPlugin, { roots, history, extensionsEnabled, configPath });
+  const { distro } = profile;
 
   const fetch = async (): Promise<FetchedGoalState> => {
     const { goalState, changed } = await fetcher.fetch();
     let fabric: ExtensionsGoalState | null = null;
     if (changed) {
-      fabric = fromExtensionsConfig(goalState.incarnation, goalState.extensionsConfig);
-      if (fabric.artifactsProfileUrl && config.bool('EnableOverProvisioning')) {
-        fabric = { ...fabric, onHold: await artifactsProfileOnHold(http, hostPlugin, fabric.artifactsProfileUrl) };
-      }
-      remoteAccessPending = { xml: goalState.remoteAccessXml };
+      fabric = await fabricGoalState(goalState, config, http, hostPlugin);
+      remoteAccess.expect(goalState.remoteAccessXml);
     }
-    let vmSettings: ExtensionsGoalState | null = null;
-    if (fastTrackEnabled) {
-      try {
-        const r = await hostPlugin.vmSettings();
-        if (r.kind === 'not-supported' && fastTrackSupported) {
-          log.warn('the HostGAPlugin stopped supporting vmSettings; a pending Fast Track goal state will not be executed');
-          outdatedBefore = lastFastTrackTicks;
-        }
-        fastTrackSupported = r.kind !== 'not-supported';
-        if (r.kind === 'updated') {
-          vmSettings = fromVmSettings(r.etag, r.vmSettings);
-          if (vmSettings.source === 'FastTrack') await refreshForCertificates(vmSettings);
-          if (vmSettings.source === 'FastTrack') {
-            lastVmSettings = { etag: r.etag, text: r.text };
-            lastFastTrackTicks = vmSettings.createdOnTicks;
-            saveFastTrackState(libDir, vmSettings.createdOnTicks);
-          } else {
-            clearFastTrackState(libDir);
-          }
-        }
-      } catch (e) {
-        log.warn(`vmSettings could not be fetched from the HostGAPlugin: ${describeError(e)}`);
-      }
-    }
-    if (fabric && outdatedBefore !== null) {
-      if (fabric.createdOnTicks < outdatedBefore) {
-        log.info(`the Fabric goal state ${fabric.id} is older than the most recent Fast Track goal state; it is not executed`);
-        fabric = null;
-        clearFastTrackState(libDir);
-      }
-      outdatedBefore = null;
-    }
+    const vmSettings = fastTrack.enabled ? await fetchVmSettings(fastTrack, hostPlugin, session) : null;
+    if (fabric) fabric = unlessOutdated(fastTrack, fabric, libDir);
     return { fabric, vmSettings, fabricStatusBlob: goalState.extensionsConfig?.statusUploadBlob ?? null };
-  };
-
-  const report = async (s: StatusReport): Promise<void> => {
-    const handlers = await collectHandlerStatuses(s.handlers, { roots, extensionsEnabled });
-    const doc = buildAggregateStatus({
-      agentVersion: COMPAT_AGENT_VERSION,
-      handlers,
-      goalState: s.goalState,
-      os: { computerName: hostname(), osName: distro.id, osVersion: distro.version },
-      supportedFeatures: agentSupportedFeatures({ fastTrack: fastTrackSupported, versioningGovernance: versioningGovernance(config) }),
-      now: new Date(),
-    });
-    initial.onStatus(handlers);
-    const json = formatAggregateStatus(doc);
-    history.saveStatus(json);
-    const outcome = await uploadStatus(json, {
-      http,
-      hostPlugin,
-      blob: s.blob,
-      refreshBlob: async (): Promise<StatusUploadBlob> => {
-        const { goalState } = await fetcher.fetch(true);
-        return goalState.extensionsConfig?.statusUploadBlob ?? { url: null, type: 'BlockBlob' };
-      },
-      onHostPluginGone: async () => {
-        await fetcher.fetch(true);
-      },
-    });
-    if (outcome.uploaded) log.verbose(`status uploaded through ${outcome.channel}`);
-    await processRemoteAccess();
-  };
-
-  /** After the status report: JIT accounts can take a while (§7.1 step 7). Never throws. */
-  const processRemoteAccess = async (): Promise<void> => {
-    const pending = remoteAccessPending;
-    remoteAccessPending = null;
-    if (!pending || !manageRemoteAccess) return;
-    try {
-      await remoteAccess.apply(pending.xml);
-    } catch (e) {
-      log.error(`the remote access users could not be processed: ${describeError(e)}`);
-    }
   };
 
   return new ExtHandlerCycle({
@@ -247,22 +149,192 @@ function buildCycle(session: PlatformSession, hostPlugin: HostPluginClient, conf
       await waitForCloudInit();
       return processor.process(gs);
     },
-    report,
+    report: async (s) => {
+      await reportStatus(s, { session, hostPlugin, roots, extensionsEnabled, fastTrackSupported: fastTrack.supported, initial, history, distro });
+      await remoteAccess.apply();
+    },
     onNewGoalState: (gs) => {
       initial.onNewGoalState();
-      const cur = fetcher.current;
-      const fastTrack = gs.source === 'FastTrack' && lastVmSettings !== null && gs.id === `etag_${lastVmSettings.etag}` ? lastVmSettings : null;
-      // §7.3: <incarnation>[-<etag>]
-      history.beginGoalState(fastTrack ? `${cur?.incarnation ?? gs.inSvdSeqNo}-${fastTrack.etag}` : gs.inSvdSeqNo);
-      if (cur) {
-        history.save('GoalState.xml', cur.goalStateXml);
-        if (cur.extensionsConfigXml) history.save('ExtensionsConfig.xml', cur.extensionsConfigXml);
-        history.save('SharedConfig.xml', cur.sharedConfigXml);
-        if (cur.remoteAccessXml) history.save('RemoteAccess.xml', redactRemoteAccess(cur.remoteAccessXml));
-      }
-      if (fastTrack) history.save('VmSettings.json', fastTrack.text);
+      saveToHistory(history, fetcher.current, gs, fastTrack.lastVmSettings);
     },
   });
+}
+
+/** What the cycle keeps of Fast Track (§3.4) from one iteration to the next. */
+interface FastTrackState {
+  /** Debug.EnableFastTrack */
+  enabled: boolean;
+  /** The HostGAPlugin supported vmSettings at the last fetch. */
+  supported: boolean;
+  /** The raw vmSettings of the last Fast Track goal state received (for VmSettings.json in the history). */
+  lastVmSettings: { etag: string; text: string } | null;
+  lastTicks: bigint | null;
+  /**
+   * §3.4: a Fabric goal state older than the last Fast Track one is outdated and not executed: checked for the first
+   * goal state when Fast Track is disabled (the last one is in fast_track.json), and when the HostGAPlugin stops
+   * supporting vmSettings.
+   */
+  outdatedBefore: bigint | null;
+}
+
+function fastTrackState(config: Config, libDir: string): FastTrackState {
+  const enabled = config.bool('Debug.EnableFastTrack');
+  const lastTicks = readFastTrackTicks(libDir);
+  return { enabled, supported: false, lastVmSettings: null, lastTicks, outdatedBefore: enabled ? null : lastTicks };
+}
+
+/** The extensions goal state of a new incarnation; on hold when its artifacts profile says so and that counts (§5.1). */
+async function fabricGoalState(goalState: FullGoalState, config: Config, http: HttpClient, hostPlugin: HostPluginClient): Promise<ExtensionsGoalState> {
+  const fabric = fromExtensionsConfig(goalState.incarnation, goalState.extensionsConfig);
+  if (!fabric.artifactsProfileUrl || !config.bool('EnableOverProvisioning')) return fabric;
+  return { ...fabric, onHold: await artifactsProfileOnHold(http, hostPlugin, fabric.artifactsProfileUrl) };
+}
+
+/** §3.4: the vmSettings when the HostGAPlugin has new ones, or null; a failure is logged, never thrown. */
+async function fetchVmSettings(ft: FastTrackState, hostPlugin: HostPluginClient, session: PlatformSession): Promise<ExtensionsGoalState | null> {
+  let vmSettings: ExtensionsGoalState | null = null;
+  try {
+    const r = await hostPlugin.vmSettings();
+    if (r.kind === 'not-supported' && ft.supported) {
+      log.warn('the HostGAPlugin stopped supporting vmSettings; a pending Fast Track goal state will not be executed');
+      ft.outdatedBefore = ft.lastTicks;
+    }
+    ft.supported = r.kind !== 'not-supported';
+    if (r.kind === 'updated') {
+      vmSettings = fromVmSettings(r.etag, r.vmSettings);
+      if (vmSettings.source === 'FastTrack') await refreshForCertificates(vmSettings, session);
+      if (vmSettings.source === 'FastTrack') {
+        ft.lastVmSettings = { etag: r.etag, text: r.text };
+        ft.lastTicks = vmSettings.createdOnTicks;
+        saveFastTrackState(session.libDir, vmSettings.createdOnTicks);
+      } else {
+        clearFastTrackState(session.libDir);
+      }
+    }
+  } catch (e) {
+    log.warn(`vmSettings could not be fetched from the HostGAPlugin: ${describeError(e)}`);
+  }
+  return vmSettings;
+}
+
+/** §10 item 14: certificates a Fast Track goal state names but the last full goal state did not bring. */
+async function refreshForCertificates(gs: ExtensionsGoalState, session: PlatformSession): Promise<void> {
+  const missing = missingCertificates(gs.handlers, session.libDir);
+  if (missing.length === 0) return;
+  log.info(`the Fast Track goal state ${gs.id} names certificates not downloaded yet (${missing.join(', ')}): refreshing the goal state`);
+  await session.fetcher.fetch(true);
+  const still = missingCertificates(gs.handlers, session.libDir);
+  if (still.length > 0) log.warn(`after a full refresh these certificates are still missing: ${still.join(', ')}; their protected settings cannot be decrypted`);
+}
+
+/** The Fabric goal state, or null when it is older than the last Fast Track one (§3.4; checked once, see outdatedBefore). */
+function unlessOutdated(ft: FastTrackState, fabric: ExtensionsGoalState, libDir: string): ExtensionsGoalState | null {
+  if (ft.outdatedBefore === null) return fabric;
+  const outdated = fabric.createdOnTicks < ft.outdatedBefore;
+  ft.outdatedBefore = null;
+  if (!outdated) return fabric;
+  log.info(`the Fabric goal state ${fabric.id} is older than the most recent Fast Track goal state; it is not executed`);
+  clearFastTrackState(libDir);
+  return null;
+}
+
+function extensionsProcessor(
+  session: PlatformSession,
+  hostPlugin: HostPluginClient,
+  o: { roots: LayoutRoots; history: GoalStateHistory; extensionsEnabled: boolean; configPath: string },
+): ExtensionsProcessor {
+  const { config, http, endpoints } = session;
+  const ports = createLifecyclePorts({
+    roots: o.roots,
+    download: { http, hostPlugin },
+    wireServerAddress: endpoints.wireServer.replace(/:\d+$/, ''),
+    useSystemd: config.bool('CGroups.Enabled'),
+    onManifest: (name, xml) => o.history.save(`${name}.manifest.xml`, xml),
+  });
+  return new ExtensionsProcessor({
+    ports,
+    extensionsEnabled: o.extensionsEnabled,
+    supportedFeatures: supportedFeatures(config),
+    honourOnHold: config.bool('EnableOverProvisioning'),
+    configPath: o.configPath,
+  });
+}
+
+interface ReportDeps {
+  session: PlatformSession;
+  hostPlugin: HostPluginClient;
+  roots: LayoutRoots;
+  extensionsEnabled: boolean;
+  fastTrackSupported: boolean;
+  initial: InitialGoalState;
+  history: GoalStateHistory;
+  distro: Distro;
+}
+
+/** The status blob of §6.1 from the handlers' status files, kept in the history and uploaded (§6.2). */
+async function reportStatus(s: StatusReport, d: ReportDeps): Promise<void> {
+  const { config, http, fetcher } = d.session;
+  const handlers = await collectHandlerStatuses(s.handlers, { roots: d.roots, extensionsEnabled: d.extensionsEnabled });
+  const doc = buildAggregateStatus({
+    agentVersion: COMPAT_AGENT_VERSION,
+    handlers,
+    goalState: s.goalState,
+    os: { computerName: hostname(), osName: d.distro.id, osVersion: d.distro.version },
+    supportedFeatures: agentSupportedFeatures({ fastTrack: d.fastTrackSupported, versioningGovernance: versioningGovernance(config) }),
+    now: new Date(),
+  });
+  d.initial.onStatus(handlers);
+  const json = formatAggregateStatus(doc);
+  d.history.saveStatus(json);
+  const outcome = await uploadStatus(json, {
+    http,
+    hostPlugin: d.hostPlugin,
+    blob: s.blob,
+    refreshBlob: async (): Promise<StatusUploadBlob> => {
+      const { goalState } = await fetcher.fetch(true);
+      return goalState.extensionsConfig?.statusUploadBlob ?? { url: null, type: 'BlockBlob' };
+    },
+    onHostPluginGone: async () => {
+      await fetcher.fetch(true);
+    },
+  });
+  if (outcome.uploaded) log.verbose(`status uploaded through ${outcome.channel}`);
+}
+
+/** RemoteAccess (JIT) accounts (§2.9): the document of a new incarnation, applied after the status report (§7.1 step 7). */
+function remoteAccessAfterReport(session: PlatformSession, manage: boolean): { expect(xml: string | null): void; apply(): Promise<void> } {
+  const { config, transport } = session;
+  const remoteAccess = new RemoteAccessHandler(config, { transportKeyPem: transport.keyPem, transportCertPem: transport.certPem });
+  let pending: { xml: string | null } | null = null;
+  return {
+    expect(xml) {
+      pending = { xml };
+    },
+    /** JIT accounts can take a while, hence after the report. Never throws. */
+    async apply() {
+      const p = pending;
+      pending = null;
+      if (!p || !manage) return;
+      try {
+        await remoteAccess.apply(p.xml);
+      } catch (e) {
+        log.error(`the remote access users could not be processed: ${describeError(e)}`);
+      }
+    },
+  };
+}
+
+/** §7.3: the documents of a new goal state into the history, under <incarnation>[-<etag>]. */
+function saveToHistory(history: GoalStateHistory, cur: FullGoalState | null, gs: ExtensionsGoalState, lastVmSettings: FastTrackState['lastVmSettings']): void {
+  const fastTrack = gs.source === 'FastTrack' && lastVmSettings !== null && gs.id === `etag_${lastVmSettings.etag}` ? lastVmSettings : null;
+  history.beginGoalState(fastTrack ? `${cur?.incarnation ?? gs.inSvdSeqNo}-${fastTrack.etag}` : gs.inSvdSeqNo);
+  if (cur) {
+    history.save('GoalState.xml', cur.goalStateXml);
+    if (cur.extensionsConfigXml) history.save('ExtensionsConfig.xml', cur.extensionsConfigXml);
+    history.save('SharedConfig.xml', cur.sharedConfigXml);
+    if (cur.remoteAccessXml) history.save('RemoteAccess.xml', redactRemoteAccess(cur.remoteAccessXml));
+  }
+  if (fastTrack) history.save('VmSettings.json', fastTrack.text);
 }
 
 /** §5.1: the InVMArtifactsProfileBlob's onHold (direct, then through the HostGAPlugin); any problem → not on hold. */

@@ -5,7 +5,7 @@
 //   parseExtensionManifest(xml: string, what?: string): ExtensionManifest
 //   interface ExtensionManifest { packages: ManifestPackage[] }   (document order)
 //   interface ManifestPackage { version, uris, isInternal, disallowMajorVersionUpgrade }
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { childElements, parseXml, textOf, type XmlElement } from '../xml/index.ts';
 
 export interface ManifestPackage {

@@ -10,7 +10,7 @@
 //   missingStatus(ctx, why): ExtensionStatus
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeError } from '../errors.ts';
+import { describeError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { readFileNoFollow, UnsafeFileError } from '../os/safe-read.ts';
 import { EXTENSION_STATUS_VALUES, type ExtensionStatus, type ExtensionStatusValue, type SubStatus } from '../status/types.ts';

@@ -4,7 +4,7 @@
 //   chooseVersion(manifest, { handlerName, requestedVersion, installedVersion, state }): VersionChoice
 //   versionMatches(requested: string, candidate: string): boolean
 //   compareVersionTuples(a: string, b: string): number
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import type { ExtensionManifest, ManifestPackage } from './manifest.ts';
 
 export interface VersionRequest {

@@ -3,7 +3,7 @@
 // meant to be; upstream reads it as a switch, §10 item 37). Whatever the outcome — done, failed, timed out, no
 // cloud-init — it is waited for only once per process, and extensions go ahead (some may then conflict with it).
 import type { Config } from '../config/index.ts';
-import { describeError } from '../errors.ts';
+import { describeError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { run } from '../os/exec.ts';
 

@@ -2,9 +2,10 @@
 // Protocol.WireServerEndpoint is set, every URL in a platform document whose host is 168.63.129.16 goes to the
 // override instead (HostGAPlugin URLs on port 32526: same host, Protocol.HostGAPluginPort).
 import type { Config } from '../config/index.ts';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
+import { WIRESERVER_IP } from '../util/wireserver-ip.ts';
 
-export const WIRESERVER_IP = '168.63.129.16';
+export { WIRESERVER_IP };
 export const DEFAULT_HGAP_PORT = 32526;
 
 export interface PlatformEndpoints {

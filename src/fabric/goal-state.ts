@@ -1,10 +1,11 @@
 // One goal-state fetch (docs/protocol.md §2.4): goal state → (on a new incarnation, or when forced) its
 // documents in the order of §2.4 → certificates, as one typed object. The HostGAPlugin context is refreshed
 // on every fetch, and a 410 on a document re-fetches the goal state once (§10 item 2).
-import { transportCertHeader, type CertificateSummary } from '../crypto/index.ts';
-import { describeError, isAgentError } from '../errors.ts';
+import { transportCertHeader } from '../crypto/index.ts';
+import { describeError, isAgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
+import type { CertificateSummary } from './certificates.ts';
 import {
   isPfxPackage,
   parseCertificates,

@@ -2,7 +2,7 @@
 // 410), the status relay and extensionArtifact. Its container id and config name come from the latest goal state
 // (§2.4: they change without an incarnation change), and a 410 refreshes them once through `refresh`.
 import { randomUUID } from 'node:crypto';
-import { AgentError, isAgentError } from '../errors.ts';
+import { AgentError, isAgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { redactUrl } from '../log/redact.ts';
 import { parseVmSettings, type VmSettings } from './documents/index.ts';

@@ -1,26 +1,32 @@
 // The one place that does HTTP (docs/protocol.md §2.1): per-attempt timeouts, the retry / back-off / throttle
-// rules, 410 and InvalidContainerConfiguration as 'resource-gone', a size cap on every response body, and a proxy
-// only for blob/artifact requests. undici is loaded on the first request so -version and -help never pay for it.
+// rules (the policy itself is in http-retry.ts), 410 and InvalidContainerConfiguration as 'resource-gone', a size cap
+// on every response body, and a proxy only for blob/artifact requests. undici is loaded on the first request so
+// -version and -help never pay for it.
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import type { Dispatcher } from 'undici';
-import { AgentError, describeError, isAgentError } from '../errors.ts';
+import { AgentError, describeError, isAgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { redactUrl } from '../log/redact.ts';
-import { USER_AGENT } from '../version.ts';
+import { USER_AGENT } from '../util/version.ts';
+import { RetryPolicy } from './http-retry.ts';
 import { proxyFor, type ProxySettings } from './proxy.ts';
 
+export {
+  backoffDelay,
+  DEFAULT_ATTEMPTS,
+  DEFAULT_RETRY_DELAY_MS,
+  RETRY_STATUSES,
+  THROTTLE_DELAY_MS,
+  THROTTLE_MIN_ATTEMPTS,
+  THROTTLE_STATUSES,
+} from './http-retry.ts';
+
 export const DEFAULT_TIMEOUT_MS = 10_000;
-export const DEFAULT_ATTEMPTS = 6;
-export const DEFAULT_RETRY_DELAY_MS = 1_000;
-export const THROTTLE_DELAY_MS = 1_000;
-export const THROTTLE_MIN_ATTEMPTS = 25;
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 const OK = new Set([200, 201, 202]);
-export const RETRY_STATUSES: ReadonlySet<number> = new Set([205, 206, 403, 500, 501, 502, 503, 504, 507, 429]);
-export const THROTTLE_STATUSES: ReadonlySet<number> = new Set([403, 503, 429]);
 
 export interface HttpRequest {
   url: string;
@@ -70,6 +76,11 @@ export interface HttpClientOptions {
   /** Injectable so tests do not wait for real. */
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
+  /**
+   * Multiplies every wait between attempts (back-off and throttle delay); 1 (the default) is the protocol's timing.
+   * Below 1 only for test and offline fabrics (Debug.RetryDelayPercent): the attempts and their order stay the same.
+   */
+  retryDelayScale?: number;
   /** Default for HttpRequest.deadline: bounds every request this client sends (e.g. one -goal-state run). */
   deadline?: number;
   /**
@@ -84,13 +95,6 @@ export interface HttpClient {
   /** HTTP requests sent (every attempt counts). */
   readonly requestCount: number;
   close(): Promise<void>;
-}
-
-/** Fibonacci-scaled back-off before attempt n (1-based retry count): 2, 3, 5, 8, 13 … × delay (§2.1). */
-export function backoffDelay(retry: number, delayMs: number): number {
-  let [a, b] = [1, 1];
-  for (let i = 0; i < retry; i++) [a, b] = [b, a + b];
-  return delayMs * b;
 }
 
 function realSleep(ms: number): Promise<void> {
@@ -123,187 +127,43 @@ function headerRecord(h: Record<string, string | string[] | undefined>): Record<
   return out;
 }
 
-export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
-  const sleep = opts.sleep ?? realSleep;
-  const now = opts.now ?? Date.now;
-  const userAgent = opts.userAgent ?? USER_AGENT;
-  const proxy: ProxySettings = opts.proxy ?? { configHost: null, configPort: null, env: process.env };
-  let count = 0;
+/** The request's URL, refused with one sentence unless it is a valid http(s) URL. */
+function parseHttpUrl(raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new AgentError('http', `the URL ${redactUrl(raw)} is not valid`, { url: redactUrl(raw) });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new AgentError('http', `the URL ${redactUrl(raw)} is not http or https`, { url: redactUrl(raw) });
+  }
+  return url;
+}
+
+/** The undici dispatchers of one client: one direct, one per proxy URL, made on first use. */
+interface DispatcherPool {
+  forRequest(url: URL, target: 'platform' | 'external'): Promise<Dispatcher>;
+  close(): Promise<void>;
+}
+
+function createDispatcherPool(proxy: ProxySettings): DispatcherPool {
   let direct: Dispatcher | null = null;
   const proxies = new Map<string, Dispatcher>();
-
-  async function dispatcherFor(url: URL, target: 'platform' | 'external'): Promise<Dispatcher> {
-    const undici = await import('undici');
-    const via = target === 'external' ? proxyFor(url, proxy) : null;
-    if (via === null) {
-      direct ??= new undici.Agent();
-      return direct;
-    }
-    let d = proxies.get(via);
-    if (!d) {
-      d = new undici.ProxyAgent({ uri: via });
-      proxies.set(via, d);
-    }
-    return d;
-  }
-
-  async function attempt(req: HttpRequest, url: URL, timeoutMs: number, maxBody: number): Promise<HttpResponse> {
-    const { request } = await import('undici');
-    const dispatcher = await dispatcherFor(url, req.target ?? 'platform');
-    const headers: Record<string, string> = { 'User-Agent': userAgent, ...req.headers, Connection: 'close' };
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(new Retryable(`no complete answer within ${timeoutMs} ms`, 0)), timeoutMs);
-    let sink: WriteStream | null = null;
-    let sinkError: Error | null = null;
-    count++;
-    try {
-      const res = await request(url, {
-        method: req.method ?? 'GET',
-        headers,
-        body: req.body,
-        dispatcher,
-        signal: ac.signal,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      });
-      const declared = Number(res.headers['content-length']);
-      if (Number.isFinite(declared) && declared > maxBody) {
-        ac.abort();
-        throw new AgentError('http', `the response is larger than the ${maxBody}-byte limit`, { length: declared });
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      if (req.toFile !== undefined && OK.has(res.statusCode)) {
-        sink = createWriteStream(req.toFile, { mode: 0o600 });
-        sink.on('error', (e) => (sinkError ??= e));
-      }
-      for await (const chunk of res.body) {
-        size += (chunk as Buffer).length;
-        if (size > maxBody) {
-          ac.abort();
-          throw new AgentError('http', `the response is larger than the ${maxBody}-byte limit`, { length: size });
-        }
-        if (!sink) chunks.push(chunk as Buffer);
-        else if (!sink.write(chunk)) await Promise.race([once(sink, 'drain'), once(sink, 'close')]);
-        if (sinkError) throw sinkError;
-      }
-      // A connection cut mid-body is a truncated download, not a short document (docs/contract.md §5: truncated bodies).
-      if (Number.isFinite(declared) && size !== declared && req.method !== 'HEAD' && res.statusCode !== 204 && res.statusCode !== 304) {
-        throw new Retryable(`the body ended after ${size} of ${declared} bytes`, 0);
-      }
-      if (sink) {
-        sink.end();
-        await finished(sink);
-        sink = null;
-      }
-      const body = Buffer.concat(chunks);
-      return { status: res.statusCode, headers: headerRecord(res.headers), body, bodyBytes: size, attempts: 0, text: () => body.toString('utf8') };
-    } catch (e) {
-      if (e instanceof AgentError || e instanceof Retryable) throw e;
-      if (sinkError || (sink && e === sink.errored)) {
-        throw new AgentError('io', `cannot write ${req.toFile}: ${describeError(e)}`, { path: req.toFile ?? '' }, e);
-      }
-      const reason = ac.signal.reason instanceof Retryable ? ac.signal.reason.message : describeError(e);
-      throw new Retryable(reason, 0, isNetworkUnreachable(e));
-    } finally {
-      clearTimeout(timer);
-      sink?.destroy();
-    }
-  }
-
-  async function send(req: HttpRequest): Promise<HttpResponse> {
-    let url: URL;
-    try {
-      url = new URL(req.url);
-    } catch {
-      throw new AgentError('http', `the URL ${redactUrl(req.url)} is not valid`, { url: redactUrl(req.url) });
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new AgentError('http', `the URL ${redactUrl(req.url)} is not http or https`, { url: redactUrl(req.url) });
-    }
-    const shown = redactUrl(req.url);
-    if (req.deadline === undefined && opts.deadline !== undefined) req = { ...req, deadline: opts.deadline };
-    const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const maxBody = req.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-    const delayMs = req.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
-    const retryStatuses = new Set([...RETRY_STATUSES, ...(req.extraRetryStatuses ?? [])]);
-    let maxAttempts = Math.max(1, req.maxAttempts ?? DEFAULT_ATTEMPTS);
-    let throttled = false;
-    let lastError = '';
-    let lastStatus = 0;
-    let attempts = 0;
-    let outOfTime = false;
-    let cancelled = false;
-    while (attempts < maxAttempts) {
-      if (attempts > 0) {
-        const wait = throttled ? THROTTLE_DELAY_MS : backoffDelay(attempts, delayMs);
-        if (req.deadline !== undefined && now() + wait >= req.deadline) {
-          outOfTime = true;
-          break;
-        }
-        await sleep(wait);
-      }
-      if (req.deadline !== undefined && now() >= req.deadline) {
-        outOfTime = true;
-        break;
-      }
-      if (opts.cancelled?.()) {
-        cancelled = true;
-        break;
-      }
-      attempts++;
-      const left = req.deadline === undefined ? timeoutMs : Math.min(timeoutMs, Math.max(1, req.deadline - now()));
-      let res: HttpResponse;
-      try {
-        res = await attempt(req, url, left, maxBody);
-      } catch (e) {
-        if (e instanceof Retryable) {
-          lastError = e.message;
-          lastStatus = 0;
-          log.verbose(`HTTP ${req.method ?? 'GET'} ${shown} failed (attempt ${attempts}): ${e.message}`);
-          if (e.unreachable && req.giveUpOnUnreachable) break;
-          continue;
-        }
-        if (isAgentError(e, 'http')) {
-          throw new AgentError('http', `${req.method ?? 'GET'} ${shown} failed: ${e.message}`, { ...e.context, url: shown, status: 0, attempts });
-        }
-        throw e;
-      }
-      res.attempts = attempts;
-      if (OK.has(res.status) || req.acceptStatuses?.includes(res.status)) return res;
-      if (res.status === 410 || (res.status === 400 && res.text().includes('InvalidContainerConfiguration'))) {
-        // The caller refreshes the goal state (container id, config name) and retries once (§2.1, §10 item 2).
-        throw new AgentError('resource-gone', `${req.method ?? 'GET'} ${shown} answered ${res.status}: the goal state is stale`, {
-          url: shown,
-          status: res.status,
-          attempts,
-        });
-      }
-      lastStatus = res.status;
-      lastError = `HTTP status ${res.status}`;
-      if (!retryStatuses.has(res.status)) break;
-      if (THROTTLE_STATUSES.has(res.status)) {
-        throttled = true;
-        if (req.throttleRaisesAttempts !== false) maxAttempts = Math.max(maxAttempts, THROTTLE_MIN_ATTEMPTS);
-      }
-      log.verbose(`HTTP ${req.method ?? 'GET'} ${shown} answered ${res.status} (attempt ${attempts}), retrying`);
-    }
-    const why = cancelled
-      ? `the agent is stopping${lastError ? ` (last: ${lastError})` : ''}`
-      : attempts === 0
-        ? 'the deadline passed before the first attempt'
-        : outOfTime ? `${lastError} (no time left to retry)` : lastError;
-    throw new AgentError('http', `${req.method ?? 'GET'} ${shown} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${why}`, {
-      url: shown,
-      status: lastStatus,
-      attempts,
-    });
-  }
-
   return {
-    request: send,
-    get requestCount() {
-      return count;
+    async forRequest(url, target) {
+      const undici = await import('undici');
+      const via = target === 'external' ? proxyFor(url, proxy) : null;
+      if (via === null) {
+        direct ??= new undici.Agent();
+        return direct;
+      }
+      let d = proxies.get(via);
+      if (!d) {
+        d = new undici.ProxyAgent({ uri: via });
+        proxies.set(via, d);
+      }
+      return d;
     },
     async close() {
       const all = [...(direct ? [direct] : []), ...proxies.values()];
@@ -311,5 +171,233 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
       proxies.clear();
       await Promise.all(all.map((d) => d.close().catch(() => undefined)));
     },
+  };
+}
+
+/** The `toFile` of a request: an OK body streamed into a 0600 file, with its write error kept apart from the network's. */
+class FileSink {
+  readonly path: string;
+  readonly #stream: WriteStream;
+  #error: Error | null = null;
+  #ended = false;
+
+  constructor(path: string) {
+    this.path = path;
+    this.#stream = createWriteStream(path, { mode: 0o600 });
+    this.#stream.on('error', (e) => (this.#error ??= e));
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (!this.#stream.write(chunk)) await Promise.race([once(this.#stream, 'drain'), once(this.#stream, 'close')]);
+    if (this.#error) throw this.#error;
+  }
+
+  async end(): Promise<void> {
+    this.#stream.end();
+    await finished(this.#stream);
+    this.#ended = true;
+  }
+
+  /** `e` came from writing the file (or the file failed at all), not from the network. */
+  failedWith(e: unknown): boolean {
+    return this.#error !== null || e === this.#stream.errored;
+  }
+
+  /** Closes the file of an attempt that did not end well. */
+  destroy(): void {
+    if (!this.#ended) this.#stream.destroy();
+  }
+}
+
+function tooLarge(maxBody: number, length: number): AgentError {
+  return new AgentError('http', `the response is larger than the ${maxBody}-byte limit`, { length });
+}
+
+/** Reads a body into memory or `sink`, aborting the request once it passes `maxBody`; returns the chunks kept in memory and the size. */
+async function readBody(
+  body: AsyncIterable<unknown>,
+  maxBody: number,
+  ac: AbortController,
+  sink: FileSink | null,
+): Promise<{ chunks: Buffer[]; size: number }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > maxBody) {
+      ac.abort();
+      throw tooLarge(maxBody, size);
+    }
+    if (sink) await sink.write(chunk as Buffer);
+    else chunks.push(chunk as Buffer);
+  }
+  return { chunks, size };
+}
+
+/** A connection cut mid-body is a truncated download, not a short document (docs/contract.md §5: truncated bodies). */
+function isTruncated(req: HttpRequest, status: number, declared: number, size: number): boolean {
+  return Number.isFinite(declared) && size !== declared && req.method !== 'HEAD' && status !== 204 && status !== 304;
+}
+
+/** What one attempt needs besides the request. */
+interface AttemptContext {
+  dispatcher: Dispatcher;
+  userAgent: string;
+  timeoutMs: number;
+  maxBody: number;
+}
+
+/**
+ * One attempt: the request, its body (in memory or into `toFile`) and the checks on it, all within `timeoutMs`.
+ * Network failures and truncated bodies come back as Retryable; an oversized body or a file that cannot be
+ * written as AgentError (not retried).
+ */
+async function sendAttempt(req: HttpRequest, url: URL, ctx: AttemptContext): Promise<HttpResponse> {
+  const { request } = await import('undici');
+  const headers: Record<string, string> = { 'User-Agent': ctx.userAgent, ...req.headers, Connection: 'close' };
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(new Retryable(`no complete answer within ${ctx.timeoutMs} ms`, 0)), ctx.timeoutMs);
+  let sink: FileSink | null = null;
+  try {
+    const res = await request(url, {
+      method: req.method ?? 'GET',
+      headers,
+      body: req.body,
+      dispatcher: ctx.dispatcher,
+      signal: ac.signal,
+      headersTimeout: ctx.timeoutMs,
+      bodyTimeout: ctx.timeoutMs,
+    });
+    const declared = Number(res.headers['content-length']);
+    if (Number.isFinite(declared) && declared > ctx.maxBody) {
+      ac.abort();
+      throw tooLarge(ctx.maxBody, declared);
+    }
+    if (req.toFile !== undefined && OK.has(res.statusCode)) sink = new FileSink(req.toFile);
+    const { chunks, size } = await readBody(res.body, ctx.maxBody, ac, sink);
+    if (isTruncated(req, res.statusCode, declared, size)) throw new Retryable(`the body ended after ${size} of ${declared} bytes`, 0);
+    await sink?.end();
+    const body = Buffer.concat(chunks);
+    return {
+      status: res.statusCode,
+      headers: headerRecord(res.headers),
+      body,
+      bodyBytes: size,
+      attempts: 0,
+      text: () => body.toString('utf8'),
+    };
+  } catch (e) {
+    if (e instanceof AgentError || e instanceof Retryable) throw e;
+    if (sink?.failedWith(e)) throw new AgentError('io', `cannot write ${sink.path}: ${describeError(e)}`, { path: sink.path }, e);
+    const reason = ac.signal.reason instanceof Retryable ? ac.signal.reason.message : describeError(e);
+    throw new Retryable(reason, 0, isNetworkUnreachable(e));
+  } finally {
+    clearTimeout(timer);
+    sink?.destroy();
+  }
+}
+
+/** 410, or 400 with InvalidContainerConfiguration: the URL came from a goal state that is no longer current. */
+function isStaleGoalState(res: HttpResponse): boolean {
+  return res.status === 410 || (res.status === 400 && res.text().includes('InvalidContainerConfiguration'));
+}
+
+/** Why the retries ended without an answer. */
+type RetriesEnd = 'exhausted' | 'out-of-time' | 'cancelled';
+
+function failureReason(end: RetriesEnd, attempts: number, lastError: string): string {
+  if (end === 'cancelled') return `the agent is stopping${lastError ? ` (last: ${lastError})` : ''}`;
+  if (attempts === 0) return 'the deadline passed before the first attempt';
+  return end === 'out-of-time' ? `${lastError} (no time left to retry)` : lastError;
+}
+
+export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
+  const sleep = opts.sleep ?? realSleep;
+  const now = opts.now ?? Date.now;
+  const userAgent = opts.userAgent ?? USER_AGENT;
+  const pool = createDispatcherPool(opts.proxy ?? { configHost: null, configPort: null, env: process.env });
+  let count = 0;
+
+  async function attempt(req: HttpRequest, url: URL, timeoutMs: number, maxBody: number): Promise<HttpResponse> {
+    const dispatcher = await pool.forRequest(url, req.target ?? 'platform');
+    count++;
+    return sendAttempt(req, url, { dispatcher, userAgent, timeoutMs, maxBody });
+  }
+
+  async function send(req: HttpRequest): Promise<HttpResponse> {
+    const url = parseHttpUrl(req.url);
+    const shown = redactUrl(req.url);
+    const method = req.method ?? 'GET';
+    const policy = new RetryPolicy({ ...req, deadline: req.deadline ?? opts.deadline }, opts.retryDelayScale);
+    const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const maxBody = req.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    let last = { error: '', status: 0 };
+    let end: RetriesEnd = 'exhausted';
+    for (;;) {
+      const step = policy.next(now());
+      if ('stop' in step) {
+        end = step.stop;
+        break;
+      }
+      if (policy.attempts > 0) await sleep(step.waitMs);
+      if (policy.expired(now())) {
+        end = 'out-of-time';
+        break;
+      }
+      if (opts.cancelled?.()) {
+        end = 'cancelled';
+        break;
+      }
+      const left = policy.begin(now(), timeoutMs);
+      let res: HttpResponse;
+      try {
+        res = await attempt(req, url, left, maxBody);
+      } catch (e) {
+        if (isAgentError(e, 'http')) {
+          throw new AgentError('http', `${method} ${shown} failed: ${e.message}`, {
+            ...e.context,
+            url: shown,
+            status: 0,
+            attempts: policy.attempts,
+          });
+        }
+        if (!(e instanceof Retryable)) throw e;
+        last = { error: e.message, status: 0 };
+        log.verbose(`HTTP ${method} ${shown} failed (attempt ${policy.attempts}): ${e.message}`);
+        if (!policy.retriesError(e.unreachable)) break;
+        continue;
+      }
+      res.attempts = policy.attempts;
+      if (OK.has(res.status) || req.acceptStatuses?.includes(res.status)) return res;
+      if (isStaleGoalState(res)) {
+        // The caller refreshes the goal state (container id, config name) and retries once (§2.1, §10 item 2).
+        throw new AgentError('resource-gone', `${method} ${shown} answered ${res.status}: the goal state is stale`, {
+          url: shown,
+          status: res.status,
+          attempts: policy.attempts,
+        });
+      }
+      last = { error: `HTTP status ${res.status}`, status: res.status };
+      if (!policy.retriesStatus(res.status)) break;
+      log.verbose(`HTTP ${method} ${shown} answered ${res.status} (attempt ${policy.attempts}), retrying`);
+    }
+    const attempts = policy.attempts;
+    throw new AgentError(
+      'http',
+      `${method} ${shown} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${failureReason(end, attempts, last.error)}`,
+      {
+        url: shown,
+        status: last.status,
+        attempts,
+      },
+    );
+  }
+
+  return {
+    request: send,
+    get requestCount() {
+      return count;
+    },
+    close: () => pool.close(),
   };
 }

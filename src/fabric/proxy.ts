@@ -2,7 +2,7 @@
 // Platform endpoints (WireServer, HostGAPlugin, IMDS) never get here: http.ts sends them direct.
 import { isIPv4 } from 'node:net';
 import type { Config } from '../config/index.ts';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 
 export interface ProxySettings {
   /** HttpProxy.Host / HttpProxy.Port from the configuration; both must be set to count. */

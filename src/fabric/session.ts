@@ -2,18 +2,21 @@
 // protocol-version check, the transport certificate and a goal-state fetcher, over one HTTP client. Commands
 // (-goal-state, -provision, -run-exthandlers, -daemon) open a session and close it when they are done.
 import { libDirOf, type Config } from '../config/index.ts';
-import { generateTransportCertificateAsync, installCertificates } from '../crypto/index.ts';
+import { generateTransportCertificateAsync } from '../crypto/index.ts';
 import { log } from '../log/logger.ts';
+import { installCertificates } from './certificates.ts';
 import { discoverWireServer, type DiscoveredEndpoint } from './discovery/index.ts';
 import type { DiscoverOptions } from './discovery/dhcp-send.ts';
 import { platformEndpoints, type PlatformEndpoints } from './endpoints.ts';
 import { GoalStateFetcher } from './goal-state.ts';
-import { createHttpClient, type HttpClient } from './http.ts';
+import { createHttpClient, type HttpClient, type HttpClientOptions } from './http.ts';
 import { proxySettings } from './proxy.ts';
 import { loadOrCreateTransportCert, regenerateTransportCert, type TransportCertFiles } from './transport-cert-files.ts';
 import { WireServerClient } from './wireserver.ts';
 
 export interface SessionOptions {
+  /** The DHCP client's lease files to look for the WireServer in (the distro profile's leaseGlobs, §1.1). */
+  leaseGlobs: readonly string[];
   /** Absolute time (ms) after which no request of this session starts (a bounded command run). */
   deadline?: number;
   /** Our own DHCPDISCOVER when nothing else names the WireServer: the daemon only (§10 item 39). */
@@ -36,17 +39,23 @@ export interface PlatformSession {
   close(): Promise<void>;
 }
 
-/** Discovers the WireServer, checks its protocol versions and readies the transport certificate. */
-export async function openPlatformSession(config: Config, opts: SessionOptions = {}): Promise<PlatformSession> {
-  const libDir = libDirOf(config);
+/** The session's HTTP client: the proxy settings, the retry delay scale (Debug.RetryDelayPercent), the deadline and the stop signal. */
+export function sessionHttpOptions(config: Config, opts: Pick<SessionOptions, 'stop' | 'deadline'> = {}): HttpClientOptions {
   const stop = opts.stop;
-  const http = createHttpClient({
+  return {
     proxy: proxySettings(config),
+    retryDelayScale: config.int('Debug.RetryDelayPercent') / 100,
     deadline: opts.deadline,
     ...(stop ? { sleep: (ms: number) => stop.wait(ms), cancelled: () => stop.stopped } : {}),
-  });
+  };
+}
+
+/** Discovers the WireServer, checks its protocol versions and readies the transport certificate. */
+export async function openPlatformSession(config: Config, opts: SessionOptions): Promise<PlatformSession> {
+  const libDir = libDirOf(config);
+  const http = createHttpClient(sessionHttpOptions(config, opts));
   try {
-    const endpoint = await discoverWireServer({ config, dhcp: opts.dhcp ?? false });
+    const endpoint = await discoverWireServer({ config, leaseGlobs: opts.leaseGlobs, dhcp: opts.dhcp ?? false });
     log.verbose(`WireServer ${endpoint.endpoint} (from ${endpoint.source})`);
     const endpoints = platformEndpoints(config, endpoint.endpoint);
     const wire = new WireServerClient({ http, endpoints });

@@ -3,7 +3,7 @@
 // pair on disk, so certificate requests in flight are never encrypted to a key that no longer exists.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { describeError } from '../errors.ts';
+import { describeError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 

@@ -1,8 +1,8 @@
 // The WireServer client (docs/protocol.md §2.2–§2.4, §2.8, §3.1): versions check, goal state with the
 // RoleInstance retry, its documents, Certificates with the cipher fallback, and health reports.
-import { AgentError, describeError, isAgentError } from '../errors.ts';
+import { AgentError, describeError, isAgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
-import { AGENT_NAME } from '../version.ts';
+import { AGENT_NAME } from '../util/version.ts';
 import {
   buildHealthReport,
   isMissingRoleInstance,
@@ -92,10 +92,8 @@ export class WireServerClient {
       } catch (e) {
         if (!isMissingRoleInstance(e)) throw e;
         if (attempt >= ROLE_INSTANCE_ATTEMPTS) {
-          throw new AgentError('protocol', `the goal state has no RoleInstance after ${attempt} attempts`, {
-            ...(e as AgentError).context,
-            attempts: attempt,
-          });
+          const context = { ...(e as AgentError).context, attempts: attempt };
+          throw new AgentError('protocol', `the goal state has no RoleInstance after ${attempt} attempts`, context, e, 'missing-role-instance');
         }
         log.info(`the goal state has no RoleInstance yet (attempt ${attempt}); asking again`);
         await this.#sleep(ROLE_INSTANCE_PAUSE_MS);

@@ -15,7 +15,7 @@
 //   historyTag(incarnation: string, etag?: string | null): string
 import { lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeError } from '../errors.ts';
+import { describeError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { redact } from '../log/redact.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';

@@ -14,12 +14,12 @@ export interface LogSink {
 
 class FileSink implements LogSink {
   readonly path: string;
-  private broken = false;
+  #broken = false;
   constructor(path: string) {
     this.path = path;
   }
   write(line: string): void {
-    if (this.broken) return;
+    if (this.#broken) return;
     try {
       appendFileSync(this.path, line + '\n', { mode: 0o644 });
     } catch (e) {
@@ -33,7 +33,7 @@ class FileSink implements LogSink {
         }
       }
       // A log that cannot be written must not stop the agent; say so once.
-      this.broken = true;
+      this.#broken = true;
       process.stderr.write(`waagent: cannot write the log file ${this.path}: ${(e as Error).message}\n`);
     }
   }
@@ -45,34 +45,34 @@ class FileSink implements LogSink {
  */
 class ConsoleSink implements LogSink {
   readonly path: string;
-  private fd: number | null = null;
-  private broken = false;
+  #fd: number | null = null;
+  #broken = false;
   constructor(path: string) {
     this.path = path;
   }
   write(line: string): void {
-    if (this.broken) return;
+    if (this.#broken) return;
     try {
-      this.fd ??= openSync(this.path, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY | fsConstants.O_APPEND);
-      writeSync(this.fd, line + '\n');
+      this.#fd ??= openSync(this.path, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY | fsConstants.O_APPEND);
+      writeSync(this.#fd, line + '\n');
     } catch (e) {
       // EAGAIN: the console is busy, this line is dropped; anything else: no console, stop trying
-      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') this.broken = true;
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') this.#broken = true;
     }
   }
   close(): void {
-    if (this.fd !== null) closeSync(this.fd);
-    this.fd = null;
+    if (this.#fd !== null) closeSync(this.#fd);
+    this.#fd = null;
   }
 }
 
 class StreamSink implements LogSink {
-  private readonly fd: 1 | 2;
+  readonly #fd: 1 | 2;
   constructor(fd: 1 | 2) {
-    this.fd = fd;
+    this.#fd = fd;
   }
   write(line: string): void {
-    (this.fd === 1 ? process.stdout : process.stderr).write(line + '\n');
+    (this.#fd === 1 ? process.stdout : process.stderr).write(line + '\n');
   }
 }
 
@@ -115,44 +115,44 @@ function escapeNonAscii(s: string): string {
 }
 
 export class Logger {
-  private sinks: Array<{ sink: LogSink; min: Level }> = [];
+  #sinks: Array<{ sink: LogSink; min: Level }> = [];
   thread = 'Daemon';
   prefix = '';
 
   addFile(path: string, min: Level = 'INFO'): void {
-    this.sinks.push({ sink: new FileSink(path), min });
+    this.#sinks.push({ sink: new FileSink(path), min });
   }
   addConsole(path = '/dev/console', min: Level = 'INFO'): void {
-    this.sinks.push({ sink: new ConsoleSink(path), min });
+    this.#sinks.push({ sink: new ConsoleSink(path), min });
   }
   /** Stops logging to the console (the daemon, once provisioning is over). */
   closeConsole(): void {
-    for (const { sink } of this.sinks) if (sink instanceof ConsoleSink) sink.close();
-    this.sinks = this.sinks.filter(({ sink }) => !(sink instanceof ConsoleSink));
+    for (const { sink } of this.#sinks) if (sink instanceof ConsoleSink) sink.close();
+    this.#sinks = this.#sinks.filter(({ sink }) => !(sink instanceof ConsoleSink));
   }
   /** Logs to the systemd journal through stderr, with journal priorities (see stderrIsJournal). */
   addJournal(min: Level = 'INFO'): void {
-    this.sinks.push({ sink: new JournalSink(), min });
+    this.#sinks.push({ sink: new JournalSink(), min });
   }
   addStderr(min: Level = 'INFO'): void {
-    this.sinks.push({ sink: new StreamSink(2), min });
+    this.#sinks.push({ sink: new StreamSink(2), min });
   }
   addSink(sink: LogSink, min: Level = 'INFO'): void {
-    this.sinks.push({ sink, min });
+    this.#sinks.push({ sink, min });
   }
   reset(): void {
-    this.sinks = [];
+    this.#sinks = [];
   }
   /** Stops writing the log file at `path` (e.g. before -deprovision deletes it, so no write re-creates it). */
   closeFile(path: string): void {
-    this.sinks = this.sinks.filter(({ sink }) => !(sink instanceof FileSink && sink.path === path));
+    this.#sinks = this.#sinks.filter(({ sink }) => !(sink instanceof FileSink && sink.path === path));
   }
 
   log(level: Level, msg: string): void {
-    if (this.sinks.length === 0) return;
+    if (this.#sinks.length === 0) return;
     const body = escapeNonAscii(redact(msg));
     const line = `${timestamp()} ${level} ${this.thread} ${this.prefix ? this.prefix + ' ' : ''}${body}`;
-    for (const { sink, min } of this.sinks) if (RANK[level] >= RANK[min]) sink.write(line, level);
+    for (const { sink, min } of this.#sinks) if (RANK[level] >= RANK[min]) sink.write(line, level);
   }
   verbose(msg: string): void {
     this.log('VERBOSE', msg);

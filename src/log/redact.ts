@@ -28,6 +28,14 @@ export function redact(text: string): string {
   return out;
 }
 
+/** Names of fields whose whole value is a secret (an error's context, reported as key=value). */
+const SECRET_FIELD = /pass(?:word|wd|phrase)?$|^pwd$|secret|token|^sig$|signature|^sas|protected|credential|private.?key/i;
+
+/** A key=value field for a report: the whole value when the key names a secret, else the value redacted. */
+export function redactField(key: string, value: string): string {
+  return SECRET_FIELD.test(key) ? '***REDACTED***' : redact(value);
+}
+
 /** Redacts the SAS part of a URL for display. */
 export function redactUrl(url: string): string {
   const q = url.indexOf('?');

@@ -3,7 +3,7 @@
 import { closeSync, fchownSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 
 export interface AtomicWriteOptions {
   mode?: number;

@@ -1,16 +1,24 @@
-// The DHCP client's hostname setting, as -deprovision resets it (docs/protocol.md §8.1 step 4): the Python
-// agent's set_dhcp_hostname per distro — dhclient.conf `send host-name`, RHEL's ifcfg DHCP_HOSTNAME, SUSE's
-// DHCLIENT_HOSTNAME_OPTION. Only files that exist are edited; none is created.
+// The DHCP client's hostname setting: the Python agent's set_dhcp_hostname per distro — dhclient.conf `send
+// host-name`, RHEL's ifcfg DHCP_HOSTNAME, SUSE's DHCLIENT_HOSTNAME_OPTION — as publishing (docs/protocol.md §4.6)
+// sets it and -deprovision resets it (§8.1 step 4). The one place these files are edited; only files that exist are
+// edited, none is created.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from './atomic-file.ts';
 import type { DhcpHostnameMechanism } from './distro-profile.ts';
 
+/** Where ISC dhclient's configuration may be, first match used (§4.6), relative to /etc. */
+const DHCLIENT_CONFS = ['dhcp/dhclient.conf', 'dhcp3/dhclient.conf', 'dhclient.conf'];
+
 export interface DhcpHostnameOptions {
   /** default /etc; the three dhclient.conf locations and /etc/sysconfig are found below it */
   etcDir?: string;
-  /** default /proc/net/route */
+  /** the dhclient.conf candidates, first existing one used; default the three locations below etcDir */
+  dhclientConfs?: readonly string[];
+  /** default /proc/net/route (ifcfg-<if> is the primary interface's) */
   routeTable?: string;
+  /** SUSE: leave DHCLIENT_HOSTNAME_OPTION="AUTO" alone (publishing: wicked then sends the current name itself) */
+  keepAuto?: boolean;
 }
 
 function read(path: string): string | null {
@@ -31,38 +39,49 @@ export function withShellVar(text: string, key: string, value: string): string {
   return lines.join('\n') + '\n';
 }
 
-/** Writes the hostname into the DHCP client's configuration; returns the files changed. */
-export function setDhcpHostname(mechanism: DhcpHostnameMechanism, name: string, opts: DhcpHostnameOptions = {}): string[] {
+/** The value of the first `KEY=` line, unquoted; null when there is none. */
+function shellVar(text: string, key: string): string | null {
+  const line = text.split('\n').find((l) => l.startsWith(`${key}=`));
+  return line === undefined
+    ? null
+    : line
+        .slice(key.length + 1)
+        .trim()
+        .replace(/^"(.*)"$/, '$1');
+}
+
+/**
+ * Writes the hostname into the DHCP client's configuration as `mechanism` keeps it. Returns the file that carries
+ * the setting (changed or already right), or null when there is none ('none', or the file does not exist).
+ */
+export function setDhcpHostname(mechanism: DhcpHostnameMechanism, name: string, opts: DhcpHostnameOptions = {}): string | null {
   const etc = opts.etcDir ?? '/etc';
-  const changed: string[] = [];
-  const update = (path: string, edit: (text: string) => string | null) => {
+  /** edits `path` when it exists; false when it does not */
+  const update = (path: string, edit: (text: string) => string | null): boolean => {
     const text = read(path);
     if (text === null) return false;
     const next = edit(text);
-    if (next !== null && next !== text) {
-      writeFileAtomic(path, next, { mode: 0o644 });
-      changed.push(path);
-    }
+    if (next !== null && next !== text) writeFileAtomic(path, next, { mode: 0o644 });
     return true;
   };
   switch (mechanism) {
-    case 'dhclient-conf':
-      for (const f of ['dhcp/dhclient.conf', 'dhcp3/dhclient.conf', 'dhclient.conf']) {
-        if (update(join(etc, f), (t) => dhclientConfWithHostname(t, name))) break;
-      }
-      break;
+    case 'dhclient-conf': {
+      const candidates = opts.dhclientConfs ?? DHCLIENT_CONFS.map((f) => join(etc, f));
+      return candidates.find((f) => update(f, (t) => dhclientConfWithHostname(t, name))) ?? null;
+    }
     case 'ifcfg': {
       const iface = primaryInterface(read(opts.routeTable ?? '/proc/net/route') ?? '') ?? 'eth0';
-      update(join(etc, 'sysconfig/network-scripts', `ifcfg-${iface}`), (t) => withShellVar(t, 'DHCP_HOSTNAME', name));
-      break;
+      const file = join(etc, 'sysconfig/network-scripts', `ifcfg-${iface}`);
+      return update(file, (t) => withShellVar(t, 'DHCP_HOSTNAME', name)) ? file : null;
     }
-    case 'sysconfig-dhcp':
-      update(join(etc, 'sysconfig/network/dhcp'), (t) => withShellVar(t, 'DHCLIENT_HOSTNAME_OPTION', `"${name}"`));
-      break;
+    case 'sysconfig-dhcp': {
+      const file = join(etc, 'sysconfig/network/dhcp');
+      const keep = (t: string) => opts.keepAuto === true && shellVar(t, 'DHCLIENT_HOSTNAME_OPTION') === 'AUTO';
+      return update(file, (t) => (keep(t) ? null : withShellVar(t, 'DHCLIENT_HOSTNAME_OPTION', `"${name}"`))) ? file : null;
+    }
     case 'none':
-      break;
+      return null;
   }
-  return changed;
 }
 
 /** dhclient.conf with `send host-name "<name>";`; null when it already sends the hostname by itself (§4.6). */

@@ -41,10 +41,12 @@ export interface DistroProfile {
   /** the value -deprovision gives the DHCP hostname setting (SUSEDeprovisionHandler uses AUTO) */
   deprovisionDhcpHostname: string;
   dhcpClient: DhcpClient;
-  /** lease files to read the WireServer option 245 from, most likely first (globs) */
+  /** lease files to read the WireServer option 245 from, most likely first (globs: `*` in the file name only) */
   leaseGlobs: string[];
   /** where -register-service writes the unit (Flatcar: /etc, since /usr is read-only) */
   unitDir: string;
+  /** the agent comes as a systemd system extension (Flatcar): its unit is ordered after systemd-sysext.service */
+  agentSysext: boolean;
   confPath: string;
   binaryPath: string;
   grub: GrubTool;
@@ -109,8 +111,16 @@ export function profileFor(distro: Distro): DistroProfile {
     dhcpHostname: 'dhclient-conf',
     deprovisionDhcpHostname: 'localhost.localdomain',
     dhcpClient: 'dhclient',
-    leaseGlobs: ['/var/lib/dhclient/dhclient-*.leases', '/var/lib/dhcp/dhclient.*.leases', '/run/systemd/netif/leases/*'],
+    // an unknown distribution: wherever a DHCP client of the supported ones keeps its leases
+    leaseGlobs: [
+      '/var/lib/dhclient/dhclient-*.leases',
+      '/var/lib/dhclient/dhclient-*.lease',
+      '/var/lib/dhcp/dhclient.*.leases',
+      '/var/lib/NetworkManager/dhclient-*.lease',
+      '/run/systemd/netif/leases/*',
+    ],
     unitDir: '/lib/systemd/system',
+    agentSysext: false,
     confPath: '/etc/waagent.conf',
     binaryPath: '/usr/sbin/waagent',
     grub: ANY_GRUB,
@@ -129,6 +139,7 @@ export function profileFor(distro: Distro): DistroProfile {
         dhcpClient: 'systemd-networkd',
         leaseGlobs: ['/run/systemd/netif/leases/*'],
         unitDir: '/etc/systemd/system',
+        agentSysext: true,
         grub: { kind: 'flatcar-oem', paths: ['/oem/grub.cfg', '/usr/share/oem/grub.cfg'] },
         deprovisionRemovesMachineId: true,
       };

@@ -1,7 +1,7 @@
 // The one place that runs system commands. Every external tool goes through run(), which logs a
 // failure the same way and turns it into an AgentError of kind 'command'.
 import { spawn } from 'node:child_process';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 
 export interface RunOptions {

@@ -3,7 +3,7 @@
 // daemon does (`cat /sys/firmware/acpi/tables/OEM0 > /dev/random`). Writing to /dev/random mixes without crediting
 // entropy, so a bad table cannot weaken anything.
 import { openSync, readFileSync, writeSync, closeSync } from 'node:fs';
-import { describeError } from '../errors.ts';
+import { describeError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 
 export const OEM0_TABLE = '/sys/firmware/acpi/tables/OEM0';

@@ -2,14 +2,11 @@
 // the Network Direct driver (hv_network_direct, /dev/hvnd_rdma present) they are written to the device, except for
 // driver 4.1 and later, which does not take them; the DAPL configuration (dat.conf) gets the address, and the
 // interface carrying the RDMA MAC gets the address (/16) and is brought up. SR-IOV InfiniBand (IPoIB on ib0) and
-// driver installation are not done (see the README). Run by the daemon once per new SharedConfig.
+// driver installation are not done (see the README). The daemon runs it once per new SharedConfig
+// (src/daemon/rdma-task.ts), with the address read by src/fabric/documents/shared-config.ts.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { libDirOf, type Config } from '../config/index.ts';
-import type { PeriodicTask } from '../daemon/periodic.ts';
-import { AgentError, describeError } from '../errors.ts';
-import { SHARED_CONFIG_XML } from '../fabric/goal-state.ts';
-import { parseSharedConfig } from '../fabric/documents/shared-config.ts';
+import type { Config } from '../config/index.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from './atomic-file.ts';
 import { run, which } from './exec.ts';
@@ -28,28 +25,6 @@ export interface RdmaSettings {
 
 export function rdmaEnabled(config: Config): boolean {
   return config.bool('OS.EnableRDMA') || config.bool('OS.UpdateRdmaDriver') || config.bool('OS.CheckRdmaDriver');
-}
-
-/** SharedConfig writes the MAC as 12 hex digits (00155D33FF1D); colons are added, as upstream does. */
-export function formatRdmaMac(raw: string): string {
-  const hex = raw.trim().replace(/[:-]/g, '');
-  if (!/^[0-9A-Fa-f]{12}$/.test(hex)) {
-    throw new AgentError('protocol', `the rdmaMacAddress ${JSON.stringify(raw)} in SharedConfig is not a MAC address`, { document: 'SharedConfig' });
-  }
-  return hex.match(/../g)!.join(':');
-}
-
-/** rdmaIPv4Address and rdmaMacAddress of the first Instance (upstream reads the first one too). */
-export function rdmaSettings(sharedConfigXml: string): RdmaSettings {
-  const instance = parseSharedConfig(sharedConfigXml).instances[0];
-  if (!instance) throw new AgentError('protocol', 'SharedConfig has no Instance element, so it names no RDMA address', { document: 'SharedConfig' });
-  if (!instance.rdmaIPv4Address || !instance.rdmaMacAddress) {
-    throw new AgentError('protocol', `the Instance ${instance.id} in SharedConfig has no rdmaIPv4Address or rdmaMacAddress attribute`, { document: 'SharedConfig' });
-  }
-  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(instance.rdmaIPv4Address)) {
-    throw new AgentError('protocol', `the rdmaIPv4Address ${JSON.stringify(instance.rdmaIPv4Address)} in SharedConfig is not an IPv4 address`, { document: 'SharedConfig' });
-  }
-  return { ipv4: instance.rdmaIPv4Address, mac: formatRdmaMac(instance.rdmaMacAddress) };
 }
 
 export function deviceConfigLine(s: RdmaSettings): string {
@@ -119,8 +94,7 @@ export interface RdmaResult {
   iface: string | null;
 }
 
-export async function setupRdma(sharedConfigXml: string, opts: RdmaOptions = {}): Promise<RdmaResult> {
-  const settings = rdmaSettings(sharedConfigXml);
+export async function setupRdma(settings: RdmaSettings, opts: RdmaOptions = {}): Promise<RdmaResult> {
   const result: RdmaResult = { settings, device: 'no-device', datConf: null, iface: null };
   const device = opts.device ?? RDMA_DEVICE;
   if (existsSync(device)) {
@@ -156,29 +130,4 @@ export async function setupRdma(sharedConfigXml: string, opts: RdmaOptions = {})
     log.info(`RDMA: no interface has the RDMA MAC ${settings.mac} yet`);
   }
   return result;
-}
-
-/** Sets RDMA up from <Lib.Dir>/SharedConfig.xml each time the fetcher saved a different one; one try per version. */
-export function rdmaTask(config: Config, opts: RdmaOptions & { periodMs?: number } = {}): PeriodicTask {
-  const file = join(libDirOf(config), SHARED_CONFIG_XML);
-  let done: string | null = null;
-  return {
-    name: 'RDMA setup',
-    periodMs: opts.periodMs ?? 30_000,
-    async run() {
-      let xml: string;
-      try {
-        xml = readFileSync(file, 'utf8');
-      } catch {
-        return; // no goal state fetched yet
-      }
-      if (xml === done) return;
-      done = xml;
-      try {
-        await setupRdma(xml, opts);
-      } catch (e) {
-        throw new AgentError('command', `RDMA setup from ${file} failed: ${describeError(e)}`, {}, e);
-      }
-    },
-  };
 }

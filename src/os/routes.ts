@@ -5,14 +5,21 @@
 // so do we, with a warning. The routes learned in this process are kept for the DHCP client restart watch (§7.1).
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { describeError } from '../errors.ts';
-import type { DhcpReply } from '../fabric/discovery/dhcp-packet.ts';
-import { WIRESERVER_IP } from '../fabric/endpoints.ts';
+import { describeError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
+import { WIRESERVER_IP } from '../util/wireserver-ip.ts';
 import { primaryInterface } from './dhcp-hostname.ts';
 import { run } from './exec.ts';
 
-export type DhcpRoutes = Pick<DhcpReply, 'wireServer' | 'gateway' | 'routes'>;
+/** What a DHCP reply says about routes (fabric's DhcpReply has this shape, and more). */
+export interface DhcpRoutes {
+  /** option 245, or null when the reply does not carry it */
+  wireServer: string | null;
+  /** option 3, the first router, or null */
+  gateway: string | null;
+  /** classless static routes (options 249/121): destination a.b.c.d/bits through gateway */
+  routes: ReadonlyArray<{ network: string; bits: number; gateway: string }>;
+}
 
 /** One line of /proc/net/route, addresses in dotted form. */
 export interface KernelRoute {

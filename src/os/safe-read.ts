@@ -5,7 +5,7 @@
 // directory on the way is caught here, since /proc/self/fd names the file actually opened).
 import { closeSync, constants, fstatSync, openSync, readlinkSync, readSync, realpathSync } from 'node:fs';
 import { sep } from 'node:path';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 
 export interface SafeReadOptions {
   /** refuse larger files (checked on the open descriptor, before reading) */

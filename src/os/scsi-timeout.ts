@@ -4,7 +4,7 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/index.ts';
-import { AgentError, describeError } from '../errors.ts';
+import { AgentError, describeError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 
 export interface ScsiTimeoutResult {

@@ -6,8 +6,8 @@ import { log } from '../log/logger.ts';
 import type { OvfEnv } from './ovf-env.ts';
 import { configureSshd } from './sshd-apply.ts';
 import { deployKeyPair, deployPublicKey, type Owner } from './ssh-keys.ts';
-import { grantSudo } from './sudoers.ts';
-import { ensureUser, setUserPassword } from './user.ts';
+import { grantSudo } from '../os/sudoers.ts';
+import { ensureUser, setUserPassword } from '../os/user.ts';
 
 /** User, password, sudoers, sshd_config and the keys given inline; returns the owner for the keys that follow. */
 export async function applyAccount(config: Config, env: OvfEnv): Promise<Owner> {

@@ -1,7 +1,7 @@
 // Who provisions this VM (docs/protocol.md §4.1): one decision from Provisioning.Agent, the legacy
 // Provisioning.Enabled / Provisioning.UseCloudInit switches, and whether cloud-init is enabled.
 import type { Config } from '../config/index.ts';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { run } from '../os/exec.ts';
 
 export type Provisioner = 'waagent' | 'cloud-init' | 'disabled';

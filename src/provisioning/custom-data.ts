@@ -3,7 +3,7 @@
 // The file is 0600 (the Python agent leaves it world-readable; custom data often carries secrets).
 import { join } from 'node:path';
 import { libDirOf, type Config } from '../config/index.ts';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 import { run } from '../os/exec.ts';

@@ -1,21 +1,24 @@
-// Setting the hostname (docs/protocol.md §4.4 step 6) and publishing it through the DHCP client in use (§4.6):
-// where the distro family keeps the name to send (the profile's dhcpHostname, as the Python osutil classes do it),
-// then a new DHCP exchange through networkd, NetworkManager or wicked.
+// Setting the hostname (docs/protocol.md §4.4 step 6) with the profile's tool, and publishing it through the
+// profile's DHCP client (§4.6): where the distro family keeps the name to send (the profile's dhcpHostname, as the
+// Python osutil classes do it, edited by os/dhcp-hostname.ts), then a new DHCP exchange through networkd,
+// NetworkManager or wicked, whichever the profile's dhcpClient is.
 // Publishing is bounded (3 s by default, all steps together): unlike the Python agent's ifdown/ifup retries
 // (up to 15 s), a missing tool or a slow NIC only costs a warning, never a late Ready.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/index.ts';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 import { dhclientConfWithHostname, primaryInterface, setDhcpHostname } from '../os/dhcp-hostname.ts';
-
-export { dhclientConfWithHostname, primaryInterface };
-import { detectProfile, type DistroProfile } from '../os/distro-profile.ts';
+import type { DhcpClient, DistroProfile } from '../os/distro-profile.ts';
 import { run, which } from '../os/exec.ts';
 
+export { dhclientConfWithHostname, primaryInterface };
+
 export interface HostnameOptions {
+  /** the machine's distro profile: its `hostname` says which tool sets the name */
+  profile: DistroProfile;
   /** default /etc/hostname */
   hostnameFile?: string;
   /** present when systemd is PID 1; default /run/systemd/system */
@@ -30,42 +33,45 @@ export function validateHostname(name: string): string {
   return n;
 }
 
-export async function setHostname(name: string, opts: HostnameOptions = {}): Promise<void> {
+/**
+ * Sets the hostname with the profile's tool. `hostnamectl` (RedhatOSUtil, SUSEOSUtil): systemd-hostnamed writes
+ * /etc/hostname itself (keeping the file's SELinux label), and the file is written here only when that fails or
+ * systemd is not running. `etc-hostname` (DefaultOSUtil): the file and the kernel name are set here, and hostnamed,
+ * when it runs, is told too.
+ */
+export async function setHostname(name: string, opts: HostnameOptions): Promise<void> {
   const host = validateHostname(name);
-  writeFileAtomic(opts.hostnameFile ?? '/etc/hostname', host + '\n', { mode: 0o644 });
+  const hostnamed = existsSync(opts.systemdMarker ?? '/run/systemd/system') && (await which('hostnamectl'));
+  const setStatic = () => run(['hostnamectl', 'set-hostname', '--static', host], { timeoutMs: 3000 });
+  let viaHostnamed = false;
+  if (hostnamed && opts.profile.hostname === 'hostnamectl') {
+    try {
+      await setStatic();
+      viaHostnamed = true;
+    } catch (e) {
+      log.warn(`${(e as Error).message}; writing the hostname file instead`);
+    }
+  }
+  if (!viaHostnamed) writeFileAtomic(opts.hostnameFile ?? '/etc/hostname', host + '\n', { mode: 0o644 });
   await run(['hostname', host], { timeoutMs: 3000 });
-  if (existsSync(opts.systemdMarker ?? '/run/systemd/system') && (await which('hostnamectl'))) {
+  if (hostnamed && opts.profile.hostname === 'etc-hostname') {
     // Keeps systemd-hostnamed's idea in step; the file and the kernel name are already set if this fails.
-    await run(['hostnamectl', 'set-hostname', '--static', host], { timeoutMs: 3000 }).catch((e: Error) => log.warn(e.message));
+    await setStatic().catch((e: Error) => log.warn(e.message));
   }
-  log.info(`hostname set to ${host}`);
+  log.info(`hostname set to ${host}${viaHostnamed ? ' (hostnamectl)' : ''}`);
 }
-
-
-/** SUSE: DHCLIENT_HOSTNAME_OPTION=AUTO (quoted or not) already sends the current hostname. */
-function suseSendsHostnameItself(path: string): boolean {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return false;
-  }
-  const line = text.split('\n').find((l) => l.startsWith('DHCLIENT_HOSTNAME_OPTION='));
-  return line !== undefined && line.slice(line.indexOf('=') + 1).trim().replace(/^"(.*)"$/, '$1') === 'AUTO';
-}
-
 
 export interface PublishOptions {
   /** default 3000 ms for everything */
   budgetMs?: number;
   /** default the three ISC dhclient locations of §4.6 */
-  dhclientConfs?: string[];
+  dhclientConfs?: readonly string[];
   /** default /proc/net/route */
   routeTable?: string;
-  /** default /run (systemd/netif for networkd, NetworkManager for NM, wicked) */
+  /** default /run: the profile's DHCP client is asked again only when its runtime directory is there (it runs) */
   runDir?: string;
-  /** default the running machine's; its dhcpHostname says which file carries the name */
-  profile?: DistroProfile;
+  /** the machine's distro profile: its dhcpHostname says which file carries the name, its dhcpClient who is asked */
+  profile: DistroProfile;
   /** default /etc: sysconfig/network-scripts/ifcfg-<if> (RHEL) and sysconfig/network/dhcp (SUSE) below it */
   etcDir?: string;
 }
@@ -77,8 +83,20 @@ export interface PublishResult {
   ok: boolean;
 }
 
+/**
+ * How each DHCP client is made to send the new name now: networkd and NetworkManager send the system hostname by
+ * default, and a new exchange carries the new one; SUSEOSUtil's `ifup <if>` makes wicked ask again without taking the
+ * link down. ISC dhclient sends what dhclient.conf says at its next renewal.
+ */
+const RENEW: Record<DhcpClient, { via: PublishResult['via']; runtimeDir: string; argv: (iface: string) => string[] } | null> = {
+  'systemd-networkd': { via: 'networkd', runtimeDir: 'systemd/netif', argv: (i) => ['networkctl', 'reconfigure', i] },
+  NetworkManager: { via: 'NetworkManager', runtimeDir: 'NetworkManager', argv: (i) => ['nmcli', 'device', 'reapply', i] },
+  wicked: { via: 'wicked', runtimeDir: 'wicked', argv: (i) => ['ifup', i] },
+  dhclient: null,
+};
+
 /** Tells the DHCP server the new name; never throws for the network part, and writes <Lib.Dir>/published_hostname. */
-export async function publishHostname(config: Config, name: string, opts: PublishOptions = {}): Promise<PublishResult> {
+export async function publishHostname(config: Config, name: string, opts: PublishOptions): Promise<PublishResult> {
   const host = validateHostname(name);
   const deadline = Date.now() + (opts.budgetMs ?? 3000);
   const left = () => Math.max(1, deadline - Date.now());
@@ -90,49 +108,22 @@ export async function publishHostname(config: Config, name: string, opts: Publis
   } catch {
     /* no route table */
   }
-  const mechanism = (opts.profile ?? detectProfile()).dhcpHostname;
-  if (mechanism === 'ifcfg' || mechanism === 'sysconfig-dhcp') {
-    // RedhatOSUtil / SUSEOSUtil set_dhcp_hostname; the file must exist (none is created)
-    const etcDir = opts.etcDir ?? '/etc';
-    const file =
-      mechanism === 'ifcfg' ? join(etcDir, 'sysconfig/network-scripts', `ifcfg-${iface ?? 'eth0'}`) : join(etcDir, 'sysconfig/network/dhcp');
-    if (!(mechanism === 'sysconfig-dhcp' && suseSendsHostnameItself(file))) setDhcpHostname(mechanism, host, { etcDir, routeTable: opts.routeTable });
-    if (existsSync(file)) via = mechanism;
-  } else {
-    // dhclient.conf, also on networkd distros (DefaultOSUtil's set_dhcp_hostname, when ISC dhclient is installed)
-    for (const conf of opts.dhclientConfs ?? ['/etc/dhcp/dhclient.conf', '/etc/dhcp3/dhclient.conf', '/etc/dhclient.conf']) {
-      let text: string;
-      try {
-        text = readFileSync(conf, 'utf8');
-      } catch {
-        continue;
-      }
-      const edited = dhclientConfWithHostname(text, host);
-      if (edited !== null) writeFileAtomic(conf, edited, { mode: 0o644 });
-      via = 'dhclient.conf';
-      break;
-    }
-  }
+  // dhclient.conf also on networkd distros ('none'), when ISC dhclient is installed (DefaultOSUtil's set_dhcp_hostname)
+  const mechanism = opts.profile.dhcpHostname === 'none' ? 'dhclient-conf' : opts.profile.dhcpHostname;
+  const { etcDir, dhclientConfs, routeTable } = opts;
+  const file = setDhcpHostname(mechanism, host, { etcDir, dhclientConfs, routeTable, keepAuto: true });
+  if (file !== null) via = mechanism === 'dhclient-conf' ? 'dhclient.conf' : mechanism;
   let ok = via !== 'none';
-  if (iface !== null) {
-    // networkd and NetworkManager send the system hostname by default; a new DHCP exchange carries the new name.
-    const attempts: Array<[PublishResult['via'], string, string[]]> = [
-      ['networkd', join(runDir, 'systemd', 'netif'), ['networkctl', 'reconfigure', iface]],
-      ['NetworkManager', join(runDir, 'NetworkManager'), ['nmcli', 'device', 'reapply', iface]],
-      // SUSEOSUtil: `ifup <if>` makes wicked ask again without taking the link down
-      ['wicked', join(runDir, 'wicked'), ['ifup', iface]],
-    ];
-    for (const [name, marker, argv] of attempts) {
-      if (!existsSync(marker) || !(await which(argv[0]!))) continue;
-      try {
-        await run(argv, { timeoutMs: left(), processGroup: true });
-        via = name;
-        ok = true;
-      } catch (e) {
-        log.warn(`hostname ${host} not published through ${name}: ${(e as Error).message}`);
-        ok = false;
-      }
-      break;
+  const renew = RENEW[opts.profile.dhcpClient];
+  const argv = renew && iface !== null ? renew.argv(iface) : null;
+  if (renew && argv && existsSync(join(runDir, renew.runtimeDir)) && (await which(argv[0]!))) {
+    try {
+      await run(argv, { timeoutMs: left(), processGroup: true });
+      via = renew.via;
+      ok = true;
+    } catch (e) {
+      log.warn(`hostname ${host} not published through ${renew.via}: ${(e as Error).message}`);
+      ok = false;
     }
   }
   const lib = config.str('Lib.Dir');

@@ -9,10 +9,10 @@
 // Without the flock tool the same single O_APPEND write is done in-process.
 import { closeSync, mkdirSync, openSync, readFileSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { run, which } from '../os/exec.ts';
-import { OUR_VERSION } from '../version.ts';
+import { OUR_VERSION } from '../util/version.ts';
 
 export const KVP_POOL_1 = '/var/lib/hyperv/.kvp_pool_1';
 export const KEY_SIZE = 512;
@@ -75,7 +75,7 @@ export interface ReportFields {
   /** present for a failure */
   reason?: string;
   /** supporting key=value pairs of a failure, in order */
-  details?: Array<[string, string]>;
+  details?: ReadonlyArray<readonly [string, string]>;
   ppsType?: string;
   timestamp?: Date;
 }

@@ -1,7 +1,7 @@
 // ovf-env.xml, the provisioning document on the DVD (docs/protocol.md §4.2): namespace-aware parsing
 // into a typed object with the Python agent's required elements and rules, and the redacted copy that
 // is saved in the lib dir (§10 item 29: rewritten through the DOM, so a prefixed UserPassword goes too).
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { registerSecret } from '../log/redact.ts';
 import { escapeXml, escapeXmlAttribute, parseXml, textOf, type XmlElement } from '../xml/index.ts';

@@ -4,16 +4,18 @@
 // known and always before Ready, which is sent only after the `provisioned` marker is written (§10 item 26).
 import { join } from 'node:path';
 import { libDirOf, type Config } from '../config/index.ts';
-import { describeError } from '../errors.ts';
+import { describeError, toAgentError, type AgentError } from '../util/errors.ts';
 import type { FullGoalState } from '../fabric/goal-state.ts';
 import { openPlatformSession, type PlatformSession } from '../fabric/session.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
+import type { DistroProfile } from '../os/distro-profile.ts';
 import { applyAccount, applyCertificateKeys } from './apply-account.ts';
 import { changedVmCleanup } from './changed-vm-cleanup.ts';
 import { decideProvisioner, type Provisioner } from './cloud-init.ts';
 import { waitForCloudInit } from './cloud-init-wait.ts';
 import { handleCustomData } from './custom-data.ts';
+import { describeFailure, failureReport } from './failure-report.ts';
 import { hostKeyFingerprint, regenerateHostKeys } from './host-keys.ts';
 import { publishHostname, setHostname } from './hostname.ts';
 import { readOvfEnv, type MediaOptions } from './media/read-ovf-env.ts';
@@ -31,7 +33,8 @@ export const OVF_ENV_COPY = 'ovf-env.xml';
 export type ProvisionResult =
   | { outcome: 'already-provisioned' }
   | { outcome: 'ready'; provisioner: Provisioner | 'changed-vm'; elapsedMs: number; fingerprint?: string }
-  | { outcome: 'failed'; reason: string; elapsedMs: number };
+  /** reason: the error's sentence, redacted */
+  | { outcome: 'failed'; error: AgentError; reason: string; elapsedMs: number };
 
 export interface ProvisionDeps {
   media?: MediaOptions;
@@ -70,7 +73,7 @@ function saveOvfEnvCopy(config: Config, xml: string): void {
   writeFileAtomic(join(libDirOf(config), OVF_ENV_COPY), redactOvfEnv(xml), { mode: 0o600, mkdir: true });
 }
 
-export async function runProvisioning(config: Config, deps: ProvisionDeps = {}): Promise<ProvisionResult> {
+export async function runProvisioning(config: Config, profile: DistroProfile, deps: ProvisionDeps = {}): Promise<ProvisionResult> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
   const reporter = deps.reporter ?? createReporter();
@@ -87,7 +90,7 @@ export async function runProvisioning(config: Config, deps: ProvisionDeps = {}):
   const tasks = new Tasks();
   const connect = async (): Promise<{ session: PlatformSession; gs: FullGoalState }> => {
     try {
-      known.session ??= await openPlatformSession(config, { deadline: Date.now() + PROTOCOL_DEADLINE_MS });
+      known.session ??= await openPlatformSession(config, { deadline: Date.now() + PROTOCOL_DEADLINE_MS, leaseGlobs: profile.leaseGlobs });
       const session = known.session;
       const gs = (await session.fetcher.fetch()).goalState;
       known.gs = gs;
@@ -140,8 +143,8 @@ export async function runProvisioning(config: Config, deps: ProvisionDeps = {}):
     const hostKeys = tasks.start(regenerateHostKeys(config));
     const hostname = tasks.start(
       (async () => {
-        await setHostname(env.hostname);
-        await publishHostname(config, env.hostname);
+        await setHostname(env.hostname, { profile });
+        await publishHostname(config, env.hostname, { profile });
       })(),
     );
     const account = tasks.start(applyAccount(config, env));
@@ -154,7 +157,9 @@ export async function runProvisioning(config: Config, deps: ProvisionDeps = {}):
     await hostKeys;
     const fingerprint = hostKeyFingerprint(config);
     log.info(`SSH host key fingerprint ${fingerprint}`);
-    await reloadSshd().catch((e: unknown) => log.warn(`sshd was not reloaded: ${describeError(e)}`));
+    // An sshd that cannot be brought up with the new host keys leaves a VM nobody can log in to: that fails
+    // provisioning (ProvisioningFailed with systemd's reason), it is not reported Ready (docs/image-building.md).
+    await reloadSshd({ profile });
     await hostname;
 
     writeProvisionedMarker(config, vmId);
@@ -170,8 +175,9 @@ export async function runProvisioning(config: Config, deps: ProvisionDeps = {}):
     return { outcome: 'ready', provisioner, elapsedMs: elapsed(), fingerprint };
   } catch (e) {
     await tasks.drain();
-    const reason = describeError(e);
-    log.error(`provisioning failed: ${reason}`);
+    const error = toAgentError(e);
+    const report = failureReport(error);
+    log.error(`provisioning failed: ${describeFailure(report)}`);
     if (!known.gs && !known.failed) {
       // The failure came before the platform was asked (media, ovf-env): reach it now to say so.
       try {
@@ -180,8 +186,8 @@ export async function runProvisioning(config: Config, deps: ProvisionDeps = {}):
         log.warn(`the WireServer cannot be reached to report the failure: ${describeError(ce)}`);
       }
     }
-    await reporter.failed(known.session, known.gs, reason, vmId);
-    return { outcome: 'failed', reason, elapsedMs: elapsed() };
+    await reporter.failed(known.session, known.gs, error, vmId);
+    return { outcome: 'failed', error, reason: report.reason, elapsedMs: elapsed() };
   } finally {
     await tasks.drain();
     await known.session?.close();

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { libDirOf, type Config } from '../config/index.ts';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 import { vmIdsMatch } from './vm-id.ts';
 

@@ -1,10 +1,12 @@
 // How provisioning tells the world (docs/protocol.md §3.1, §4.4; docs/peers.md §7): health reports to the WireServer
 // for the goal state's incarnation, container and role instance, and a Hyper-V KVP PROVISIONING_REPORT record,
-// which the host can read even when the WireServer cannot be reached.
-import { describeError } from '../errors.ts';
+// which the host can read even when the WireServer cannot be reached. A failure is reported from the error itself
+// (provisioning/failure-report.ts): the same sentence, kind and context in the health report and the KVP record.
+import { describeError, type AgentError } from '../util/errors.ts';
 import type { FullGoalState } from '../fabric/goal-state.ts';
 import type { PlatformSession } from '../fabric/session.ts';
 import { log } from '../log/logger.ts';
+import { describeFailure, failureReport } from './failure-report.ts';
 import { writeProvisioningReport, type AppendOptions } from './kvp.ts';
 
 /** A failure report must not keep the command waiting for a WireServer that is gone. */
@@ -14,7 +16,8 @@ export interface Reporter {
   notReady(session: PlatformSession, gs: FullGoalState): Promise<void>;
   /** Re-reads the goal state (its incarnation may have moved on meanwhile) and reports Ready for it. */
   ready(session: PlatformSession, gs: FullGoalState): Promise<void>;
-  failed(session: PlatformSession | null, gs: FullGoalState | null, reason: string, vmId: string): Promise<void>;
+  /** NotReady/ProvisioningFailed with the error's sentence, kind and context, and the KVP failure record. */
+  failed(session: PlatformSession | null, gs: FullGoalState | null, error: AgentError, vmId: string): Promise<void>;
   kvpSuccess(vmId: string): Promise<void>;
 }
 
@@ -45,16 +48,18 @@ export function createReporter(kvpOptions: AppendOptions = {}): Reporter {
       }
       await session.wire.reportHealth({ ...ids(current), state: 'Ready' });
     },
-    async failed(session, gs, reason, vmId) {
-      await kvp({ vmId, reason }, kvpOptions);
+    async failed(session, gs, error, vmId) {
+      const report = failureReport(error);
+      await kvp({ vmId, reason: report.reason, details: report.supportingData }, kvpOptions);
       if (!session || !gs) {
-        log.error(`provisioning failed and could not be reported to the WireServer: ${reason}`);
+        log.error(`provisioning failed and could not be reported to the WireServer: ${report.reason}`);
         return;
       }
       try {
-        await session.wire.reportHealth({ ...ids(gs), state: 'NotReady', subStatus: 'ProvisioningFailed', description: reason }, FAILURE_REPORT_DEADLINE_MS);
+        const description = describeFailure(report);
+        await session.wire.reportHealth({ ...ids(gs), state: 'NotReady', subStatus: 'ProvisioningFailed', description }, FAILURE_REPORT_DEADLINE_MS);
       } catch (e) {
-        log.error(`provisioning failed (${reason}), and reporting it failed too: ${describeError(e)}`);
+        log.error(`provisioning failed (${report.reason}), and reporting it failed too: ${describeError(e)}`);
       }
     },
     async kvpSuccess(vmId) {

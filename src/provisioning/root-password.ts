@@ -2,7 +2,7 @@
 // `root:*LOCK*:14600::::::`, moved to the first line, the file's mode and owner kept.
 import { readFileSync, statSync } from 'node:fs';
 import type { Config } from '../config/index.ts';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 
 export const LOCKED_ROOT_ENTRY = 'root:*LOCK*:14600::::::';

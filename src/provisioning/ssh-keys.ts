@@ -7,7 +7,7 @@ import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto'
 import { closeSync, existsSync, fchmodSync, fchownSync, constants as fsConstants, lstatSync, mkdirSync, openSync, readFileSync, type Stats } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { libDirOf, type Config } from '../config/index.ts';
-import { AgentError, describeError } from '../errors.ts';
+import { AgentError, describeError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 import { run, which } from '../os/exec.ts';

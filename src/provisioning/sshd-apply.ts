@@ -4,7 +4,7 @@ import { accessSync, constants, lstatSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/index.ts';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 import { run, which } from '../os/exec.ts';

@@ -4,7 +4,7 @@
 // sshd_config.d (Debian, Ubuntu, Fedora, Flatcar), settings go to our drop-in instead, which wins because the
 // Include comes first — unless the main file sets the option above the Include line: then that line is edited.
 import { posix } from 'node:path';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 
 export interface SshdSetting {
   /** The keyword written first; the others are aliases that sshd treats as the same option. */

@@ -4,8 +4,8 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { log } from '../log/logger.ts';
-import { AgentError } from '../errors.ts';
-import { detectProfile, type DistroProfile } from '../os/distro-profile.ts';
+import { AgentError } from '../util/errors.ts';
+import type { DistroProfile } from '../os/distro-profile.ts';
 import { run } from '../os/exec.ts';
 
 export interface ReloadOptions {
@@ -14,8 +14,8 @@ export interface ReloadOptions {
   /** present when systemd is PID 1 (sd_booted); default /run/systemd/system */
   systemdMarker?: string;
   timeoutMs?: number;
-  /** the distro profile naming the ssh unit and its restart command; default: the running machine's */
-  profile?: DistroProfile;
+  /** the distro profile naming the ssh unit and its restart command */
+  profile: DistroProfile;
 }
 
 /** systemd: reloaded; started: a failed or enabled-but-stopped unit was started; signal: SIGHUP without systemd */
@@ -86,9 +86,9 @@ async function reloadThroughSystemd(profile: DistroProfile, timeoutMs: number): 
   return 'started';
 }
 
-export async function reloadSshd(opts: ReloadOptions = {}): Promise<ReloadOutcome> {
+export async function reloadSshd(opts: ReloadOptions): Promise<ReloadOutcome> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
-  if (existsSync(opts.systemdMarker ?? '/run/systemd/system')) return reloadThroughSystemd(opts.profile ?? detectProfile(), timeoutMs);
+  if (existsSync(opts.systemdMarker ?? '/run/systemd/system')) return reloadThroughSystemd(opts.profile, timeoutMs);
   const pids = findSshdListeners(opts.procDir);
   for (const pid of pids) {
     try {

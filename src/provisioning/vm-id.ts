@@ -1,7 +1,7 @@
 // The VM unique id (SMBIOS system UUID) and the byte-swap-aware comparison of docs/protocol.md §4.4 step 1
 // and §10 item 27: Gen1 VMs expose the UUID with its first three groups byte-swapped, so both forms are one VM.
 import { readFileSync } from 'node:fs';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 import { run } from '../os/exec.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

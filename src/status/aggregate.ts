@@ -24,7 +24,7 @@ export interface OsInfo {
 }
 
 export interface AggregateStatusInput {
-  /** The agent version we report (the compatible WALinuxAgent version, src/version.ts). */
+  /** The agent version we report (the compatible WALinuxAgent version, src/util/version.ts). */
   readonly agentVersion: string;
   /** guestAgentStatus.status; default Ready. */
   readonly agentStatus?: string;

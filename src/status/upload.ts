@@ -8,7 +8,7 @@
 //     throws AgentError('http') "failed to upload the status blob via either channel: …"
 //   putStatusDirect(http, blob: { url, type }, data: Uint8Array, now): Promise<void>
 //   putStatusViaHostPlugin(hostPlugin, blob, data, now): Promise<void>
-import { AgentError, describeError, isAgentError } from '../errors.ts';
+import { AgentError, describeError, isAgentError } from '../util/errors.ts';
 import type { StatusUploadBlob } from '../fabric/documents/index.ts';
 import type { HostPluginClient } from '../fabric/hostplugin.ts';
 import type { HttpClient } from '../fabric/http.ts';

@@ -2,7 +2,7 @@
 // Namespace-aware, a UTF-8 BOM is stripped (docs/protocol.md §2.5), DOCTYPE is refused (no entity
 // declarations, so no entity-expansion attacks), and depth and node count are capped.
 import { SaxesParser } from 'saxes';
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../util/errors.ts';
 
 export interface XmlAttribute {
   /** Qualified name as written, e.g. `xsi:noNamespaceSchemaLocation`. */

@@ -4,12 +4,15 @@
 // middle of a cycle ends it promptly and cleanly, and a restart (-start) resumes without provisioning again. Then
 // the OS duties: the WireServer firewall (iptables in the sandbox's own network namespace), hostname monitoring,
 // disable_agent, and the resource disk (a loop device on a fake Gen2 VMBus tree) set up beside provisioning.
+// The outage runs with scaled HTTP retry waits (FAST_RETRIES); the restarted daemon runs with the real ones, and
+// SIGTERM must cut its real back-off short.
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { FAST_RETRIES } from '../helpers/fast-retries.ts';
 import { FIXTURES } from '../helpers/paths.ts';
 import { fakeVmId, ovfEnvXml, udfMedia } from '../helpers/provisioning.ts';
 import { createSandbox, WAAGENT, type EmulatorHandle, type Sandbox } from '../sandbox/sandbox.ts';
@@ -96,7 +99,8 @@ async function vm(config: Record<string, string>, ovf: Parameters<typeof ovfEnvX
 async function sigterm(sb: Sandbox, d: Daemon, pid: number): Promise<{ code: number; ms: number }> {
   const t = performance.now();
   await sh(sb, `kill -TERM ${pid}`);
-  const code = await Promise.race([d.exited, sleep(60_000).then(() => -1)]);
+  // unref'd: the timer must not keep this file's process alive for a minute after the daemon has exited
+  const code = await Promise.race([d.exited, sleep(60_000, -1, { ref: false })]);
   return { code, ms: performance.now() - t };
 }
 
@@ -107,7 +111,7 @@ describe('waagent -daemon: provisioning, the status loop, an outage, SIGTERM and
   let pid: number;
 
   before(async () => {
-    ({ sb, emu } = await vm({}));
+    ({ sb, emu } = await vm({ ...FAST_RETRIES }));
     d = startDaemon(sb, ['-daemon', '-verbose']);
     pid = await waitFor('the pid file', () => pidFile(sb));
   });
@@ -143,10 +147,12 @@ describe('waagent -daemon: provisioning, the status loop, an outage, SIGTERM and
     const mark = logText(sb).length;
     const ports = { wireServer: emu.wireServer, hostPlugin: emu.hostPluginPort };
     await emu.stop();
-    // A failed cycle sits out the HTTP retries of the goal state and of both status channels (§2.1), then backs off.
+    // A failed cycle sits out the HTTP retries of the goal state and of both status channels (§2.1, scaled here),
+    // then backs off.
     await waitFor('the back-off warning', () => /WARNING .*the platform did not answer \(1 cycle\(s\) in a row\); backing off/.test(logText(sb).slice(mark)), 180_000);
     const during = logText(sb).slice(mark);
     assert.match(during, /ERROR .*goal state could not be processed: .*ECONNREFUSED/);
+    assert.match(during, /comp=goalstate failed \(attempt 6\)[\s\S]*WARNING .*backing off/, 'all 6 attempts of the goal state before the back-off');
     assert.equal(await pidFile(sb), pid);
     assert.equal(await alive(sb, pid), true, 'the daemon died in the outage');
     assert.equal(await sh(sb, 'ls /var/lib/waagent/history | wc -l'), historyBefore, 'a history entry per failed cycle');
@@ -172,21 +178,40 @@ describe('waagent -daemon: provisioning, the status loop, an outage, SIGTERM and
     assert.equal(await leftovers(sb), '');
   });
 
+  let started: number;
+
   test('-start runs it again in the background at once; it does not provision again and resumes uploading', async () => {
     emu = await sb.startEmulator();
+    // from here on the real retry timing (the default Debug.RetryDelayPercent)
+    const conf = sb.readFile('/etc/waagent.conf');
+    sb.writeFile('/etc/waagent.conf', conf.split('\n').filter((l) => !Object.keys(FAST_RETRIES).some((k) => l.startsWith(`${k}=`))).join('\n'));
     const t = performance.now();
-    const r = await sb.exec([WAAGENT, '-start'], { timeoutMs: 30_000 });
+    const r = await sb.exec([WAAGENT, '-start', '-verbose'], { timeoutMs: 30_000 });
     const ms = performance.now() - t;
     assert.equal(r.code, 0, r.stderr);
-    const started = Number(/^waagent daemon started \(pid (\d+)\)\n$/.exec(r.stdout)?.[1]);
+    started = Number(/^waagent daemon started \(pid (\d+)\)\n$/.exec(r.stdout)?.[1]);
     assert.ok(started > 0, r.stdout);
     assert.ok(ms < 5_000, `-start took ${Math.round(ms)} ms`);
     assert.equal(await waitFor('the new pid file', () => pidFile(sb)), started);
     await waitFor('status uploads from the restarted daemon', async () => (await uploads(emu)) >= 2);
     assert.deepEqual(await emu.healthReports(), [], 'no new health report: provisioning is not redone');
     assert.match(logText(sb), /provisioning already completed for this VM; nothing to do/);
+  });
+
+  test('SIGTERM while the background daemon sits out the real back-off (WireServer down): stopped within seconds, state clean', async () => {
+    assert.ok(started > 0, 'the -start test ran');
+    const mark = logText(sb).length;
+    await emu.stop();
+    await waitFor('a cycle retrying the goal state', () => /comp=goalstate failed \(attempt 1\)/.test(logText(sb).slice(mark)));
+    // the next attempt is 2 s away, the whole cycle (goal state, then both status channels) over a minute and a half
+    const t = performance.now();
     await sh(sb, `kill -TERM ${started}`);
     await waitFor('the background daemon to stop', async () => !(await alive(sb, started)), 15_000);
+    const ms = performance.now() - t;
+    assert.ok(ms < 10_000, `the daemon took ${Math.round(ms)} ms to stop`);
+    const after = logText(sb).slice(mark);
+    assert.doesNotMatch(after, /comp=goalstate failed \(attempt 3\)/, 'no retry after SIGTERM');
+    assert.match(after, /SIGTERM received: stopping after the current step[\s\S]*daemon stopped\n$/);
     assert.equal(await pidFile(sb), null);
     assert.equal(await leftovers(sb), '');
   });
@@ -315,12 +340,16 @@ describe('waagent -daemon: the resource disk beside provisioning', { timeout: 18
       mkdirSync(join(tree, 'vmbus', 'devices', GEN2, 'host0', 'target0:0:0', '0:0:0:1', 'block', loop.replace('/dev/', '')), { recursive: true });
       writeFileSync(join(tree, 'vmbus', 'devices', GEN2, 'device_id'), `{${GEN2}}\n`);
       await sh(sb, `mount --bind ${tree} /sys/bus`);
-      // a slow mkfs (the fakeVmId tmpfs on /usr/local/sbin comes first in PATH): Ready must not wait for it
-      sb.writeFile('/usr/local/sbin/mkfs.ext4', '#!/bin/sh\nsleep 4\nexec /usr/sbin/mkfs.ext4 "$@"\n', 0o755);
+      // an mkfs held until the test has seen Ready (the fakeVmId tmpfs on /usr/local/sbin comes first in PATH):
+      // Ready must not wait for it. At most 60 s, so that a failing test does not leave it waiting.
+      const release = '/run/release-mkfs';
+      sb.writeFile('/usr/local/sbin/mkfs.ext4', `#!/bin/sh\nfor i in $(seq 600); do [ -e ${release} ] && break; sleep 0.1; done\nexec /usr/sbin/mkfs.ext4 "$@"\n`, 0o755);
 
       const d = startDaemon(sb);
       const pid = await waitFor('the pid file', () => pidFile(sb));
       const ready = await waitFor('the Ready report', async () => (await emu.healthReports()).find((h) => h.state === 'Ready'));
+      assert.doesNotMatch(logText(sb), /resource disk: \{/, 'the resource disk was done before Ready, though mkfs is held');
+      await sh(sb, `touch ${release}`);
       const mountedLine = await waitFor('the resource disk result', () => /^(\S+) INFO .*resource disk: (\{"status":"mounted".*)$/m.exec(logText(sb)), 60_000);
       const result = JSON.parse(mountedLine[2]!) as { device: string; detectedBy: string; action: string; formatted: boolean; mountPoint: string };
       assert.deepEqual(
@@ -329,7 +358,7 @@ describe('waagent -daemon: the resource disk beside provisioning', { timeout: 18
       );
       const readyAt = Date.parse(ready.time);
       const mountedAt = Date.parse(mountedLine[1]!);
-      assert.ok(readyAt + 2_000 < mountedAt, `Ready (${ready.time}) waited for the resource disk (${mountedLine[1]})`);
+      assert.ok(readyAt < mountedAt, `Ready (${ready.time}) came after the resource disk (${mountedLine[1]})`);
       assert.equal(await sh(sb, `findmnt -n -o SOURCE,FSTYPE ${mnt}`), `${loop}p1 ext4`);
       assert.equal((await sb.exec(['test', '-s', `${mnt}/DATALOSS_WARNING_README.txt`])).code, 0);
       await waitFor('status uploads', async () => (await uploads(emu)) > 0);

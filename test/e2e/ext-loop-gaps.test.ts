@@ -13,6 +13,7 @@ import { FAST_TRACK_FILE, ticksToTimestamp } from '../../src/extensions/fast-tra
 import { INITIAL_GOAL_STATE_FILE } from '../../src/extensions/initial-goal-state.ts';
 import { openExtensionsLoop } from '../../src/extensions/loop.ts';
 import { startFabric, type Fabric } from '../fabric/server.ts';
+import { fixtureProfile } from '../helpers/distro.ts';
 import type { StatusBlobJson } from '../helpers/status-json.ts';
 
 const TICKS = 637726657706205217n;
@@ -110,9 +111,12 @@ describe('the ExtHandler loop: Fast Track bookkeeping and the initial goal state
     // Extensions disabled: the goal state is processed (and reported) without downloading anything.
     const { lib, config } = setup(['Extensions.Enabled=n']);
     serve(1, TICKS - 1000n, vmSettingsDoc(TICKS));
-    const loop = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf'), remoteAccess: false });
+    // the distro in the status blob is the profile's (read once by main.ts), not this host's
+    const loop = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf'), profile: fixtureProfile('azurelinux-3.0'), remoteAccess: false });
     try {
       assert.equal(await loop.cycle(), true);
+      const { osName, osVersion } = lastStatus().guestOSInfo;
+      assert.deepEqual([osName, osVersion], ['azurelinux', '3.0']);
       assert.deepEqual(JSON.parse(readFileSync(join(lib, FAST_TRACK_FILE), 'utf8')), { timestamp: ticksToTimestamp(TICKS) });
       const dirs = historyDirs(lib);
       assert.equal(dirs.length, 1, dirs.join());
@@ -136,7 +140,7 @@ describe('the ExtHandler loop: Fast Track bookkeeping and the initial goal state
     const { lib, config } = setup(['Extensions.Enabled=n']);
     const certRequests = () => fabric.state.requests.filter((r) => r.service === 'wireserver' && r.path.includes('comp=certificates')).length;
     serve(1, TICKS - 1000n, vmSettingsDoc(TICKS, 'FastTrack', 'F6ABAA61098A301EBB8A571C3C7CF77F355F7FA9'));
-    const loop = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf'), remoteAccess: false });
+    const loop = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf'), profile: fixtureProfile('debian-12'), remoteAccess: false });
     try {
       const before = certRequests();
       assert.equal(await loop.cycle(), true);
@@ -158,7 +162,7 @@ describe('the ExtHandler loop: Fast Track bookkeeping and the initial goal state
 
   test('with Fast Track disabled, a Fabric goal state older than the last Fast Track one is not executed; a newer one is', async () => {
     const { lib, config } = setup(['Debug.EnableFastTrack=n']);
-    const loop = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf'), remoteAccess: false });
+    const loop = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf'), profile: fixtureProfile('debian-12'), remoteAccess: false });
     try {
       // fast_track.json from an earlier run, newer than the Fabric goal state served now
       serve(3, TICKS - 10_000_000n, null);
@@ -184,7 +188,7 @@ describe('the ExtHandler loop: Fast Track bookkeeping and the initial goal state
   test('the initial goal-state period holds until the first goal state converged, then initial_goal_state is written', async () => {
     const { lib, config } = setup(['Debug.EnableFastTrack=n']);
     serve(5, TICKS, null);
-    const loop = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf'), remoteAccess: false });
+    const loop = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf'), profile: fixtureProfile('debian-12'), remoteAccess: false });
     try {
       assert.equal(loop.periodMs(), 2000);
       assert.equal(await loop.cycle(), true);
@@ -193,7 +197,7 @@ describe('the ExtHandler loop: Fast Track bookkeeping and the initial goal state
     } finally {
       await loop.close();
     }
-    const again = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf'), remoteAccess: false });
+    const again = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf'), profile: fixtureProfile('debian-12'), remoteAccess: false });
     assert.equal(again.periodMs(), 6000, 'after a restart the regular period applies from the start');
     await again.close();
   });

@@ -10,17 +10,19 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { handlerZip as packageZip, OPS } from '../helpers/extensions.ts';
-import type { Invocation } from '../../src/cli.ts';
+import type { Invocation } from '../../src/commands/invocation.ts';
 import { runExtHandlersCommand } from '../../src/commands/run-exthandlers.ts';
 import { parseConfig } from '../../src/config/index.ts';
 import { processChannel } from '../../src/extensions/download.ts';
 import { registerArtifact } from '../fabric/artifacts.ts';
 import { startFabric, type Fabric } from '../fabric/server.ts';
+import { fixtureProfile } from '../helpers/distro.ts';
 import { REPO_ROOT as ROOT } from '../helpers/paths.ts';
 import type { StatusBlobJson } from '../helpers/status-json.ts';
 
 /** This file runs the loop in-process on the test host: it must never manage the host's users (RemoteAccess). */
 const HOST = { remoteAccess: false } as const;
+const PROFILE = fixtureProfile('debian-12');
 
 const NAME = 'Test.Ext';
 /** Each command logs itself in this file's own format; a test can make it hang by creating ../hang-<op>. */
@@ -100,7 +102,7 @@ describe('waagent -run-exthandlers -once against the emulator', () => {
     const opsFile = join(lib, 'ops.log');
     const before = existsSync(opsFile) ? readFileSync(opsFile, 'utf8').split('\n').filter(Boolean).length : 0;
     const uploads = fabric.state.statusUploads.length;
-    assert.equal(await runExtHandlersCommand(conf, inv, HOST), 0);
+    assert.equal(await runExtHandlersCommand(conf, inv, PROFILE, HOST), 0);
     const ops = existsSync(opsFile) ? readFileSync(opsFile, 'utf8').split('\n').filter(Boolean).slice(before) : [];
     assert.ok(fabric.state.statusUploads.length > uploads, 'a status blob was uploaded this cycle');
     const last = fabric.state.statusUploads[fabric.state.statusUploads.length - 1]!;
@@ -164,7 +166,7 @@ describe('waagent -run-exthandlers -once against the emulator', () => {
     goalState(5, '1.1.0', 'enabled', 2);
     const stop = new AbortController();
     const start = fabric.state.statusUploads.length;
-    const running = runExtHandlersCommand(periodConf, { ...inv, once: false }, { ...HOST, signal: stop.signal });
+    const running = runExtHandlersCommand(periodConf, { ...inv, once: false }, PROFILE, { ...HOST, signal: stop.signal });
     const waitUploads = async (n: number) => {
       for (let i = 0; i < 200 && fabric.state.statusUploads.length < n; i++) await new Promise((r) => setTimeout(r, 50));
       assert.ok(fabric.state.statusUploads.length >= n, `at least ${n} status uploads`);
@@ -197,8 +199,9 @@ describe('waagent -run-exthandlers -once against the emulator', () => {
       const code =
         `import { readFileSync } from 'node:fs'; import { parseConfig } from ${src('src/config/index.ts')};` +
         `import { runExtHandlersCommand } from ${src('src/commands/run-exthandlers.ts')};` +
+        `import { fixtureProfile } from ${src('test/helpers/distro.ts')};` +
         `const f = ${JSON.stringify(confFile)}; process.exitCode = await runExtHandlersCommand(parseConfig(readFileSync(f, 'utf8'), f),` +
-        ` { command: 'run-exthandlers', verbose: false, force: false, once: true, full: false, configPath: f }, { remoteAccess: false });`;
+        ` { command: 'run-exthandlers', verbose: false, force: false, once: true, full: false, configPath: f }, fixtureProfile('debian-12'), { remoteAccess: false });`;
       const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: 'ignore' });
       const pidFile = join(crashLib, `hang-${op}.pid`);
       for (let i = 0; i < 400 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
@@ -224,14 +227,14 @@ describe('waagent -run-exthandlers -once against the emulator', () => {
     assert.deepEqual(ops(), [], 'install was killed before it finished');
     const base = join(crashLib, `${NAME}-1.0.0`);
     assert.notEqual(existsSync(join(base, 'config', 'HandlerState')) ? readFileSync(join(base, 'config', 'HandlerState'), 'utf8') : 'NotInstalled', 'Installed');
-    assert.equal(await runExtHandlersCommand(crashConf, inv, HOST), 0);
+    assert.equal(await runExtHandlersCommand(crashConf, inv, PROFILE, HOST), 0);
     assert.deepEqual(ops(), ['install 1.0.0 seq=0 uninstall=NOT_RUN from=', 'enable 1.0.0 seq=0 uninstall=NOT_RUN from=']);
 
     goalState(21, '1.0.0', 'enabled', 1);
     await killDuring('enable');
     assert.equal(readFileSync(join(base, 'config', 'HandlerState'), 'utf8'), 'Enabled');
     const uploads = fabric.state.statusUploads.length;
-    assert.equal(await runExtHandlersCommand(crashConf, inv, HOST), 0);
+    assert.equal(await runExtHandlersCommand(crashConf, inv, PROFILE, HOST), 0);
     assert.deepEqual(ops().slice(2), ['enable 1.0.0 seq=1 uninstall=NOT_RUN from='], 'only enable runs again, never install');
     assert.ok(existsSync(join(base, 'config', '1.settings')));
     const last = JSON.parse(fabric.state.statusUploads[fabric.state.statusUploads.length - 1]!.content);

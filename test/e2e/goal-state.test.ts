@@ -1,6 +1,8 @@
 // waagent -goal-state end to end: the BUILT binary in the sandbox against the fabric emulator, certificates
 // encrypted on the fly to the agent's own transport certificate, and every emulator fault leading to the
-// documented retry behaviour (docs/protocol.md §2.1) within a bounded time, never a crash.
+// documented retry behaviour (docs/protocol.md §2.1) within a bounded time, never a crash. One test sits out the
+// real back-off (2 s, 3 s); the others run with scaled retry waits (FAST_RETRIES) and check the attempts, and that
+// the run took at least the scaled schedule.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
@@ -9,6 +11,7 @@ import { join } from 'node:path';
 import { createSandbox, WAAGENT, type EmulatorHandle, type Sandbox } from '../sandbox/sandbox.ts';
 import type { FaultRule, RecordedRequest } from '../fabric/types.ts';
 import { FIXTURES } from '../helpers/paths.ts';
+import { FAST_RETRIES, scaled } from '../helpers/fast-retries.ts';
 import { expectedCertificates } from '../helpers/fixture-certs.ts';
 
 const WIRE = join(FIXTURES, 'tests', 'data', 'wire');
@@ -26,23 +29,28 @@ interface Run {
 describe('waagent -goal-state against the emulator', () => {
   let sb: Sandbox;
   let emu: EmulatorHandle;
+  /** real retry timing */
   let conf: string;
+  /** the same with FAST_RETRIES */
+  const fastConf = '/etc/waagent-fast-retries.conf';
 
   before(async () => {
     sb = await createSandbox();
     emu = await sb.startEmulator();
     conf = sb.writeConfig({});
+    const extra = Object.entries(FAST_RETRIES).map(([k, v]) => `${k}=${v}\n`);
+    sb.writeFile(fastConf, sb.readFile(conf) + extra.join(''));
   });
   after(async () => {
     await sb?.close();
   });
 
   /** One run with `faults` active from a clean emulator state; returns what the agent and the emulator saw. */
-  async function run(faults: FaultRule[] = [], timeoutMs = 90_000): Promise<Run> {
+  async function run(faults: FaultRule[] = [], config = fastConf, timeoutMs = 90_000): Promise<Run> {
     await emu.control.reset();
     await emu.setFaults(faults);
     const t0 = Date.now();
-    const r = await sb.exec([WAAGENT, '-goal-state', `-configuration-path:${conf}`], { timeoutMs });
+    const r = await sb.exec([WAAGENT, '-goal-state', `-configuration-path:${config}`], { timeoutMs });
     const ms = Date.now() - t0;
     return { ...r, ms, requests: await emu.requests() };
   }
@@ -107,29 +115,31 @@ describe('waagent -goal-state against the emulator', () => {
     );
   });
 
-  test('503 and 429 are throttling: fixed 1 s delay, then success', async () => {
+  test('503 and 429 are throttling: two retries at the fixed 1 s delay (scaled), then success', async () => {
     for (const status of [503, 429]) {
       const r = await run([{ service: 'wireserver', path: 'comp=goalstate', kind: 'status', status, times: 2 }]);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(count(r, /comp=goalstate/), 3);
-      assert.ok(r.ms >= 2000 && r.ms < 15_000, `${status}: ${r.ms} ms`);
+      assert.ok(r.ms >= scaled(2000) && r.ms < 15_000, `${status}: ${r.ms} ms`);
     }
   });
 
-  test('500 is retried with the Fibonacci back-off (2 s, 3 s), then success', async () => {
-    const r = await run([{ service: 'wireserver', path: 'type=hostingEnvironmentConfig', kind: 'status', status: 500, times: 2 }]);
+  test('500 is retried with the real Fibonacci back-off (2 s, 3 s), then success', async () => {
+    // The one run here with the protocol's real timing (the default Debug.RetryDelayPercent=100).
+    const r = await run([{ service: 'wireserver', path: 'type=hostingEnvironmentConfig', kind: 'status', status: 500, times: 2 }], conf);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(count(r, /type=hostingEnvironmentConfig/), 3);
     assert.ok(r.ms >= 5000 && r.ms < 20_000, `${r.ms} ms`);
   });
 
-  test('500 forever: 6 attempts over 31 s of back-off, then exit 1 with one sentence', async () => {
+  test('500 forever: 6 attempts over 31 s of back-off (scaled), then exit 1 with one sentence', async () => {
     const r = await run([{ service: 'wireserver', path: 'comp=versions', kind: 'status', status: 500 }]);
     assert.equal(r.code, 1);
     assert.match(oneSentence(r.stderr), /comp=versions failed after 6 attempts: HTTP status 500/);
     assert.equal(count(r, /comp=versions/), 6);
     assert.equal(r.requests.length, 6);
-    assert.ok(r.ms >= 31_000 && r.ms < 45_000, `${r.ms} ms`);
+    // the whole schedule was waited (2 + 3 + 5 + 8 + 13 s, scaled), and scaled (the real one takes 31 s)
+    assert.ok(r.ms >= scaled(31_000) && r.ms < 25_000, `${r.ms} ms`);
   });
 
   test('a reset connection and a truncated body are retried', async () => {
@@ -145,12 +155,16 @@ describe('waagent -goal-state against the emulator', () => {
   test('a delay beyond the 10 s timeout is abandoned and retried', async () => {
     const r = await run([{ service: 'wireserver', path: 'type=extensionsConfig', kind: 'delay', ms: 11_000, times: 1 }]);
     assert.equal(r.code, 0, r.stderr);
-    // the emulator records the delayed request when its (late) answer goes out
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    const seen = (await emu.requests()).filter((q) => /type=extensionsConfig/.test(q.path));
+    // the emulator records the delayed request when its (late) answer goes out, 11 s after it came in
+    let seen: RecordedRequest[] = [];
+    for (const until = Date.now() + 5000; Date.now() < until; await new Promise((resolve) => setTimeout(resolve, 100))) {
+      seen = (await emu.requests()).filter((q) => /type=extensionsConfig/.test(q.path));
+      if (seen.length >= 2) break;
+    }
     assert.equal(seen.length, 2);
     assert.equal(seen.filter((q) => q.fault === 'delay').length, 1);
-    assert.ok(r.ms >= 12_000 && r.ms < 25_000, `${r.ms} ms`);
+    // the attempt timeout is real (10 s); the back-off after it is scaled
+    assert.ok(r.ms >= 10_000 + scaled(2000) && r.ms < 25_000, `${r.ms} ms`);
   });
 
   test('410 on a document: the goal state is fetched again once, then one clear error', async () => {

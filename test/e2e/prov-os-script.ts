@@ -4,7 +4,8 @@ import { X509Certificate } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Config } from '../../src/config/index.ts';
-import { describeError } from '../../src/errors.ts';
+import { describeError } from '../../src/util/errors.ts';
+import { detectProfile } from '../../src/os/distro-profile.ts';
 import { run } from '../../src/os/exec.ts';
 import { handleCustomData } from '../../src/provisioning/custom-data.ts';
 import { hostKeyFingerprint, regenerateHostKeys } from '../../src/provisioning/host-keys.ts';
@@ -15,8 +16,8 @@ import { deleteRootPassword } from '../../src/provisioning/root-password.ts';
 import { configureSshd } from '../../src/provisioning/sshd-apply.ts';
 import { reloadSshd } from '../../src/provisioning/sshd-reload.ts';
 import { deployKeyPair, deployPublicKey } from '../../src/provisioning/ssh-keys.ts';
-import { grantSudo } from '../../src/provisioning/sudoers.ts';
-import { ensureUser, lookupUser, setUserPassword } from '../../src/provisioning/user.ts';
+import { grantSudo } from '../../src/os/sudoers.ts';
+import { ensureUser, lookupUser, setUserPassword } from '../../src/os/user.ts';
 
 const work = process.argv[2]!; // a scratch directory of the test
 const fixtures = process.argv[3]!;
@@ -24,6 +25,8 @@ const PASSWORD = 'Pr0v-e2e pass';
 const VM = 'D0DF4C54-4ECB-4A4B-9954-5BDF3ED5C3B8';
 const config = Config.from({ 'Provisioning.SshHostKeyPairType': 'ed25519', 'Provisioning.ExecuteCustomData': true });
 const out: Record<string, unknown> = {};
+// the sandbox's os-release (the host's distro), read once as the agent's entry point does
+const profile = detectProfile();
 
 async function attempt(name: string, fn: () => Promise<unknown>): Promise<void> {
   try {
@@ -88,7 +91,7 @@ out.pairPubMatches = (out.pairPub as string[]).map((s) => s.trim().split(' ').sl
 
 // a running sshd picks the configuration up on reload; then log in with both keys
 await run(['/usr/sbin/sshd', '-p', '2222', '-o', 'ListenAddress=127.0.0.1'], { timeoutMs: 10_000 });
-out.reload = await reloadSshd({ systemdMarker: '/nonexistent' });
+out.reload = await reloadSshd({ systemdMarker: '/nonexistent', profile });
 // sshd re-executes itself on SIGHUP: its port is closed for a moment, longer on a loaded machine. A login is tried
 // until sshd listens again (up to 10 s); a refused key still fails, since that sshd answers.
 const ssh = (key: string) =>
@@ -98,9 +101,9 @@ out.loginCert = await sh(`chmod 600 ${work}/certkey.pem; ${ssh(`${work}/certkey.
 out.sshdT = await sh('sshd -T | grep -E "^(passwordauthentication|kbdinteractiveauthentication|clientaliveinterval) " | sort');
 
 // hostname, custom data, root password, marker, KVP
-await setHostname('prov-e2e-host');
+await setHostname('prov-e2e-host', { profile });
 out.hostname = [await sh('hostname'), readFileSync('/etc/hostname', 'utf8')];
-out.publish = await publishHostname(config, 'prov-e2e-host');
+out.publish = await publishHostname(config, 'prov-e2e-host', { profile });
 out.published = readFileSync('/var/lib/waagent/published_hostname', 'utf8');
 out.customData = await handleCustomData(config, Buffer.from('#!/bin/sh\necho custom > /var/lib/waagent/custom-ran\n').toString('base64'));
 out.customRan = readFileSync('/var/lib/waagent/custom-ran', 'utf8');

@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeRecords } from '../../src/provisioning/kvp.ts';
 import { fixtureCertificates } from '../helpers/fixture-certs.ts';
+import { FAST_RETRIES, scaled } from '../helpers/fast-retries.ts';
 import { FIXTURES } from '../helpers/paths.ts';
 import { fakeVmId, ovfEnvXml, udfMedia } from '../helpers/provisioning.ts';
 import { createSandbox, WAAGENT, type EmulatorHandle, type ExecResult, type Sandbox } from '../sandbox/sandbox.ts';
@@ -211,10 +212,11 @@ describe('waagent -provision: every failure ends in ProvisioningFailed with a re
   });
   after(() => sb?.close());
 
+  /** One failing run (with FAST_RETRIES) and every trace a failure must leave. */
   async function expectFailure(config: Record<string, string>, reason: RegExp, reported = true): Promise<void> {
     const reportsBefore = (await emu.healthReports()).length;
     const kvpBefore = kvpRecords(sb).length;
-    sb.writeConfig(config);
+    sb.writeConfig({ ...FAST_RETRIES, ...config });
     const r = await provision(sb, 240_000);
     assert.equal(r.code, 1, `exit code; stdout ${r.stdout} stderr ${r.stderr}`);
     assert.match(r.stderr, new RegExp(`^waagent: provisioning failed: .*${reason.source}`), r.stderr);
@@ -224,13 +226,15 @@ describe('waagent -provision: every failure ends in ProvisioningFailed with a re
       assert.equal(last?.state, 'NotReady', JSON.stringify(reports));
       assert.equal(last?.subStatus, 'ProvisioningFailed');
       assert.match(last!.description!, reason);
+      // the sentence first, then the error's kind and context (src/provisioning/failure-report.ts)
+      assert.match(last!.description!, / \[kind=[a-z-]+(; .+)?\]$/);
       assert.ok(!reports.some((h) => h.state === 'Ready'), 'never Ready');
     } else {
       assert.equal(reports.length, 0);
     }
     const kvp = kvpRecords(sb).slice(kvpBefore);
     assert.equal(kvp.length, 1, JSON.stringify(kvp));
-    assert.match(kvp[0]!.value, /^result=error\|reason=/);
+    assert.match(kvp[0]!.value, /^result=error\|reason=[^|]*\|agent=[^|]+\|kind=[a-z-]+\|/);
     assert.equal((await sb.exec(['test', '-e', '/var/lib/waagent/provisioned'])).code, 1, 'no provisioned marker');
     assert.equal(await leftovers(sb), '', 'no half-written file');
   }
@@ -262,28 +266,63 @@ describe('waagent -provision: every failure ends in ProvisioningFailed with a re
       /certificate for the SSH key thumbprint (AB){20} was not found/,
     ));
 
-  test('the WireServer throttling without end', async () => {
+  test('the WireServer throttling without end: 25 attempts at the throttle delay (scaled), then the failure', async () => {
     await emu.setFaults([{ service: 'wireserver', path: 'goalstate', kind: 'status', status: 503 }]);
     try {
-      await expectFailure({ 'DVD.Device': udfMedia(sb, good) }, /503/, false);
+      const goalStatesBefore = (await emu.requests()).filter((q) => /comp=goalstate/.test(q.path)).length;
+      const media = udfMedia(sb, good);
+      const t = performance.now();
+      await expectFailure({ 'DVD.Device': media }, /comp=goalstate failed after 25 attempts: HTTP status 503/, false);
+      const ms = performance.now() - t;
+      assert.equal((await emu.requests()).filter((q) => /comp=goalstate/.test(q.path)).length - goalStatesBefore, 25);
+      assert.ok(ms >= scaled(24 * 1000), `${ms} ms: the 24 throttle delays were not waited`);
     } finally {
       await emu.setFaults([]);
     }
   });
 
-  test('the WireServer down', async () => {
+  test('the WireServer down, with the real back-off: 6 attempts over 31 s, then the failure in the KVP pool', async () => {
+    // The one provisioning run that sits out the protocol's real timing (no Debug.RetryDelayPercent).
     const media = udfMedia(sb, good);
     const reportsBefore = (await emu.healthReports()).length;
     const kvpBefore = kvpRecords(sb).length;
     sb.writeConfig({ 'DVD.Device': media, 'Protocol.WireServerEndpoint': '127.0.0.1:9' });
     const r = await provision(sb, 240_000);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^waagent: provisioning failed: .*127\.0\.0\.1:9/);
+    assert.match(r.stderr, /^waagent: provisioning failed: .*127\.0\.0\.1:9.*failed after 6 attempts/);
+    assert.ok(r.ms >= 31_000, `${r.ms} ms: the back-off of 2 + 3 + 5 + 8 + 13 s was not waited`);
     assert.equal((await emu.healthReports()).length, reportsBefore);
     const kvp = kvpRecords(sb).slice(kvpBefore);
     assert.equal(kvp.length, 1);
-    assert.match(kvp[0]!.value, /^result=error\|reason=.*127\.0\.0\.1:9/);
+    assert.match(kvp[0]!.value, /^result=error\|reason=.*127\.0\.0\.1:9.*\|kind=http\|/);
     assert.equal(await leftovers(sb), '');
+  });
+
+  test('sshd cannot be started with the new host keys (golden image: the ssh unit failed at boot, and fails again)', async () => {
+    // systemd as PID 1 (sd_booted), a distro ssh unit in the failed state whose start fails again, and no other unit
+    // (cloud-init is not there); the stand-ins go on the tmpfs fakeVmId put over /usr/local/sbin, first in PATH, in
+    // the sandbox's mount namespace only
+    const systemctl = [
+      '#!/bin/sh',
+      'echo "systemctl $*" >> /run/systemctl.calls',
+      'for a in "$@"; do unit=$a; done',
+      'case "$unit" in ssh.service|sshd.service) ;; *) exit 4;; esac',
+      'case "$1" in is-active) exit 3;; is-failed) exit 0;; start) echo "Job for $unit failed because the control process exited with error code." >&2; exit 1;; esac',
+      'exit 0',
+    ].join('\n');
+    sb.writeFile('/usr/local/sbin/systemctl', systemctl + '\n', 0o755);
+    sb.writeFile('/usr/local/sbin/hostnamectl', '#!/bin/sh\nexit 0\n', 0o755);
+    await sh(sb, 'mkdir -p /run/systemd/system');
+    try {
+      await expectFailure({ 'DVD.Device': udfMedia(sb, good) }, /sshd could not be started with the new host keys: systemctl start (sshd?)\.service exited 1/);
+      const unit = /^systemctl start (sshd?\.service)$/m.exec(sb.readFile('/run/systemctl.calls'))?.[1];
+      assert.ok(unit, sb.readFile('/run/systemctl.calls'));
+      const why = `unit=${unit}; stderr=Job for ${unit} failed because the control process exited with error code.`;
+      assert.ok((await emu.healthReports()).at(-1)!.description!.endsWith(` [kind=command; ${why}]`));
+      assert.ok(kvpRecords(sb).at(-1)!.value.includes(`|kind=command|${why.replace('; ', '|')}|pps_type=None|`), kvpRecords(sb).at(-1)!.value);
+    } finally {
+      await sb.exec(['rm', '-rf', '/run/systemd', '/run/systemctl.calls', '/usr/local/sbin/systemctl', '/usr/local/sbin/hostnamectl']);
+    }
   });
 
   test('after the failures, a good run provisions', async () => {

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Config } from '../../src/config/index.ts';
 import { dhcpWatchTask, pidsOf } from '../../src/daemon/dhcp-watch.ts';
 import { discoverWireServer } from '../../src/fabric/discovery/index.ts';
+import { detectProfile } from '../../src/os/distro-profile.ts';
 import { learnedDhcpRoutes } from '../../src/os/routes.ts';
 
 const ipRoute = () => execFileSync('ip', ['route', 'show', 'table', 'main'], { encoding: 'utf8' });
@@ -26,6 +27,7 @@ const out: Record<string, unknown> = { before: ipRoute() };
 const config = Config.from({ 'Lib.Dir': '/var/lib/waagent' });
 out.found = await discoverWireServer({
   config,
+  leaseGlobs: detectProfile().leaseGlobs,
   dhcp: { mac: process.argv[2]!, target: { host: '127.0.0.1', port: (server.address() as AddressInfo).port }, bindPort: 0, timeoutMs: 5000, schedule: [0] },
 });
 server.close();

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createZip, type ZipWriteEntry } from '../../src/archive/zip-write.ts';
+import { FAST_RETRIES } from './fast-retries.ts';
 import type { StatusUpload } from '../fabric/types.ts';
 import { createSandbox, WAAGENT, type EmulatorHandle, type ExecResult, type Sandbox } from '../sandbox/sandbox.ts';
 
@@ -232,9 +233,9 @@ export class ExtensionsHarness {
     }
   }
 
-  /** (Re)writes /etc/waagent.conf: no cgroups, no Fast Track, a 1 s goal-state period, then `extra`. */
+  /** (Re)writes /etc/waagent.conf: no cgroups, no Fast Track, a 1 s goal-state period, scaled retry waits, then `extra`. */
   configure(extra: Record<string, string> = {}): void {
-    this.sb.writeConfig({ 'CGroups.Enabled': 'n', 'Debug.EnableFastTrack': 'n', 'Extensions.GoalStatePeriod': '1', ...extra });
+    this.sb.writeConfig({ 'CGroups.Enabled': 'n', 'Debug.EnableFastTrack': 'n', 'Extensions.GoalStatePeriod': '1', ...FAST_RETRIES, ...extra });
   }
 
   /** A blob URL on the emulator's blob service. */

@@ -86,7 +86,8 @@ function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
   return Promise.race([
     new Promise<boolean>((resolve) => child.once('exit', () => resolve(true))),
-    sleep(ms).then(() => false),
+    // unref'd: once the child is gone, a pending timer must not keep the test file's process alive for `ms`
+    sleep(ms, false, { ref: false }),
   ]);
 }
 

@@ -1,8 +1,9 @@
 // The command line of docs/contract.md §3, through src/cli.ts directly (the built binary: test/e2e/cli-binary.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { COMMANDS, USAGE, parseArgs } from '../../src/cli.ts';
-import { isAgentError } from '../../src/errors.ts';
+import { USAGE, parseArgs } from '../../src/cli.ts';
+import { COMMANDS } from '../../src/commands/invocation.ts';
+import { isAgentError } from '../../src/util/errors.ts';
 
 // docs/contract.md §3, written out here so that a command dropped from src/cli.ts is noticed
 const DESIGN_COMMANDS = [

@@ -192,7 +192,7 @@ function commandRunner(o: AdapterOptions): CommandRunner {
         }),
         ...req.env,
       };
-      const r = await runHandlerCommand({
+      return runHandlerCommand({
         handlerDir: l.baseDir,
         command: req.command,
         operation: req.operation,
@@ -205,8 +205,6 @@ function commandRunner(o: AdapterOptions): CommandRunner {
         sliceLimits: sliceLimits(l),
         ...(o.systemd ? { systemd: o.systemd } : {}),
       });
-      const output = r.outcome === 'not-found' || r.outcome === 'not-executable' ? (r.error?.message ?? r.message) : r.message;
-      return { exitCode: r.outcome === 'success' ? 0 : (r.exitCode ?? -1), timedOut: r.timedOut, output };
     },
   };
 }

@@ -1,32 +1,18 @@
 // Status codes the platform (CRP) understands (the Python agent's ExtensionErrorCodes and
 // GoalStateAggregateStatusCodes), and the one error shape the lifecycle throws: an AgentError of kind
 // 'extension' whose context carries the code to report.
-import { AgentError, describeError, isAgentError } from '../../errors.ts';
+import { AgentError, describeError, isAgentError } from '../../util/errors.ts';
 
+/** Every code but those of the handler commands themselves (1000, 1007–1011: ../handler-operations.ts). */
 export const CODE = {
   unknown: -1,
   success: 0,
-  processing: 1000,
   manifestDownload: 1001,
   handlerManifest: 1002,
   packageDownload: 1004,
-  install: 1007,
-  update: 1008,
-  enable: 1009,
-  disable: 1010,
-  timeout: 1011,
   statusInvalid: 1012,
   /** Goal-state aggregate status: the goal state requires a feature this agent lacks (§5.1). */
   unsupportedFeatures: 2001,
-} as const;
-
-/** The failure code of each operation's non-zero exit (§5.8); uninstall uses the generic one. */
-export const OPERATION_CODE = {
-  install: CODE.install,
-  update: CODE.update,
-  enable: CODE.enable,
-  disable: CODE.disable,
-  uninstall: CODE.processing,
 } as const;
 
 export function extensionError(code: number, message: string, context: Record<string, string | number | boolean | null> = {}): AgentError {

@@ -2,7 +2,7 @@
 // extensions goal state id is new, and report status — ALWAYS, also when the fetch or the processing failed
 // (§10 item 9: a stale status blob makes CRP think the agent is dead). Nothing here throws.
 import type { StatusUploadBlob } from '../../fabric/documents/index.ts';
-import { describeError } from '../../errors.ts';
+import { describeError } from '../../util/errors.ts';
 import { log } from '../../log/logger.ts';
 import type { GoalStateOutcome, ProcessResult, ReportedHandler } from './process.ts';
 import { ExtensionsGoalStateSelector, type ExtensionsGoalState } from './source.ts';

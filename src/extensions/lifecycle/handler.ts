@@ -3,13 +3,12 @@
 // restarts from the last completed step: HandlerState is the journal of the lifecycle.
 import type { ExtensionHandler, ExtensionSettings } from '../../fabric/documents/index.ts';
 import { log } from '../../log/logger.ts';
-import { CODE, OPERATION_CODE, codeOf, describeError, extensionError } from './codes.ts';
-import type { HandlerManifest, HandlerState, HandlerStatus, LifecyclePorts, Operation } from './ports.ts';
+import { manifestCommandKey, type Operation } from '../handler-operations.ts';
+import { CODE, codeOf, describeError, extensionError } from './codes.ts';
+import type { HandlerManifest, HandlerState, HandlerStatus, LifecyclePorts } from './ports.ts';
 
 /** §5.8 value of the exit-code variables when the command was not run. */
 export const NOT_RUN = 'NOT_RUN';
-
-export const TIMEOUT_SECONDS: Record<Operation, number> = { install: 900, enable: 300, disable: 900, update: 900, uninstall: 300 };
 
 export class HandlerInstance {
   readonly handler: ExtensionHandler;
@@ -74,11 +73,10 @@ export class HandlerInstance {
     return names.map((n) => goalStateSettings.find((s) => s.name === n) ?? placeholderSettings(n));
   }
 
-  /** §5.8: runs one command; a failure throws with the operation's code (1011 on timeout). */
+  /** §5.8: runs one command; a failure throws the error its result carries (the operation's code, 1011 on timeout). */
   async run(op: Operation, ext: ExtensionSettings | null, env: Record<string, string> = {}): Promise<void> {
-    const command = this.manifest()[`${op}Command`];
-    const who = `${this.fullName(ext)} ${this.version}`;
-    log.info(`${who}: ${op} [${command}]`);
+    const command = this.manifest()[manifestCommandKey(op)];
+    log.info(`${this.fullName(ext)} ${this.version}: ${op} [${command}]`);
     const res = await this.#p.commands.run({
       name: this.name,
       version: this.version,
@@ -88,16 +86,7 @@ export class HandlerInstance {
       extensionName: this.isExtensionOp(ext) ? ext.name : null,
       env,
     });
-    if (res.timedOut) {
-      throw extensionError(CODE.timeout, `Timeout(${TIMEOUT_SECONDS[op]}): ${command} (${op} of ${who})\n${res.output}`.trimEnd(), {
-        exitCode: CODE.timeout,
-      });
-    }
-    if (res.exitCode !== 0) {
-      throw extensionError(OPERATION_CODE[op], `Non-zero exit code: ${res.exitCode}, ${command} (${op} of ${who})\n${res.output}`.trimEnd(), {
-        exitCode: res.exitCode,
-      });
-    }
+    if (res.error) throw res.error;
   }
 
   async install(ext: ExtensionSettings | null, uninstallExitCode: string = NOT_RUN): Promise<void> {

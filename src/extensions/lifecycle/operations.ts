@@ -3,6 +3,7 @@
 import type { ExtensionSettings } from '../../fabric/documents/index.ts';
 import { compareVersions } from '../../fabric/hostplugin.ts';
 import { log } from '../../log/logger.ts';
+import { OPERATIONS } from '../handler-operations.ts';
 import { CODE, codeOf, describeError, exitCodeOf, extensionError } from './codes.ts';
 import { HandlerInstance, NOT_RUN } from './handler.ts';
 import type { LifecyclePorts } from './ports.ts';
@@ -84,7 +85,7 @@ async function updateHandler(old: HandlerInstance, next: HandlerInstance, ext: E
       return '0';
     } catch (e) {
       const msg = `${describeError(e)}; ContinueOnUpdate: ${continueOnFailure}`;
-      if (!continueOnFailure) throw extensionError(CODE.update, msg);
+      if (!continueOnFailure) throw extensionError(OPERATIONS.update.errorCode, msg);
       log.info(`${next.name}: the ${what} of ${old.version} failed; continueOnUpdateFailure is set, going on`);
       return exitCodeOf(e);
     }

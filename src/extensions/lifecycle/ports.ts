@@ -1,15 +1,15 @@
 // The small interfaces the handler lifecycle (docs/protocol.md §5.9) is written against. The real
 // implementations (packages, manifests, commands, status files) live in other modules and are plugged in
 // by adapters.ts; unit tests plug in-memory fakes instead, so the order of operations can be checked alone.
+import type { AgentError } from '../../util/errors.ts';
 import type { ExtensionHandler, ExtensionSettings } from '../../fabric/documents/index.ts';
+import type { Operation } from '../handler-operations.ts';
 
 /** `<base>/config/HandlerState` (§5.7); a missing file reads as NotInstalled. */
 export type HandlerState = 'NotInstalled' | 'Installed' | 'Enabled' | 'FailedUpgrade';
 
 /** Multi-config per-extension state `<base>/config/<ext>.HandlerState` (§5.7); missing = disabled. */
 export type ExtensionState = 'enabled' | 'disabled';
-
-export type Operation = 'install' | 'enable' | 'disable' | 'update' | 'uninstall';
 
 /** The handler-level status `<base>/config/HandlerStatus` (§5.7), reported in the status blob. */
 export interface HandlerStatus {
@@ -85,12 +85,13 @@ export interface CommandRequest {
   env: Record<string, string>;
 }
 
+/** What the lifecycle needs of a command's result (extensions/command.ts's HandlerCommandResult is one). */
 export interface CommandResult {
-  /** null when killed (timeout). */
-  exitCode: number | null;
-  timedOut: boolean;
-  /** Captured output for the message (§5.8 limits applied by the runner). */
-  output: string;
+  /**
+   * null on success; else the failure as it is reported (built by extensions/command-outcome.ts): its message is the
+   * handler status message, its context the status `code` and the `exitCode` the update flow hands on.
+   */
+  error: AgentError | null;
 }
 
 /** §5.8: runs one handler command in its base dir, with the operation's timeout. */

@@ -1,7 +1,7 @@
 // The handler part of the status blob, collected every cycle (docs/protocol.md §5.7, §5.11, §6.1): for each
 // reported handler its HandlerStatus file, its heartbeat when the manifest asks for one (Unresponsive when stale),
 // and its extensions' status files.
-import { describeError } from '../../errors.ts';
+import { describeError } from '../../util/errors.ts';
 import { handlerNameProblem } from '../../fabric/documents/index.ts';
 import { log } from '../../log/logger.ts';
 import type { ExtensionStatus, HandlerStatus } from '../../status/types.ts';

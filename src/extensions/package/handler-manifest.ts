@@ -14,7 +14,7 @@
 // log it as the Python agent does. updateMode: missing -> update with install; otherwise only "UpdateWithInstall"
 // (any case) installs during an update.
 import { readFileSync } from 'node:fs';
-import { AgentError, describeError } from '../../errors.ts';
+import { AgentError, describeError } from '../../util/errors.ts';
 
 export const COMMAND_NAMES = ['installCommand', 'uninstallCommand', 'updateCommand', 'enableCommand', 'disableCommand'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];

@@ -14,7 +14,7 @@
 //   compareVersions(a: string, b: string): number
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { AgentError, describeError } from '../../errors.ts';
+import { AgentError, describeError } from '../../util/errors.ts';
 import { log } from '../../log/logger.ts';
 import { writeFileAtomic } from '../../os/atomic-file.ts';
 import type { HandlerLayout } from './layout.ts';

@@ -14,7 +14,7 @@
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { extractZipSafely, type ExtractLimits } from '../../archive/zip-read.ts';
-import { AgentError, describeError } from '../../errors.ts';
+import { AgentError, describeError } from '../../util/errors.ts';
 import { log } from '../../log/logger.ts';
 import { writeFileAtomic } from '../../os/atomic-file.ts';
 import { writeHandlerEnvironment } from './handler-environment.ts';

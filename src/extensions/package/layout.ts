@@ -13,7 +13,7 @@
 // single-config handlers.
 import { join } from 'node:path';
 import { libDirOf, type Config } from '../../config/index.ts';
-import { AgentError } from '../../errors.ts';
+import { AgentError } from '../../util/errors.ts';
 import { extensionNameProblem, handlerNameProblem } from '../../fabric/documents/index.ts';
 
 /**

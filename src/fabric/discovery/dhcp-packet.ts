@@ -2,7 +2,7 @@
 // parser of the reply (docs/protocol.md §1.1, §10 item 36). Other machines' replies arrive on port 68 too,
 // so a reply counts only when its xid, magic cookie and MAC equal the request's.
 import { isIPv4 } from 'node:net';
-import { AgentError } from '../../errors.ts';
+import { AgentError } from '../../util/errors.ts';
 
 export const REQUEST_LENGTH = 244;
 const XID = 4;

@@ -3,7 +3,7 @@
 import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
-import { AgentError, describeError } from '../../errors.ts';
+import { AgentError, describeError } from '../../util/errors.ts';
 import { log } from '../../log/logger.ts';
 import { buildDiscover, macBytes, parseReply, type DhcpReply } from './dhcp-packet.ts';
 

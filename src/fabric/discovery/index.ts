@@ -2,7 +2,7 @@
 // Protocol.EndpointDiscovery=dhcp, the route table and the lease files; then the persisted endpoint; then (the
 // daemon only) our own DHCPDISCOVER; finally the well-known 168.63.129.16.
 import { libDirOf, type Config } from '../../config/index.ts';
-import { describeError } from '../../errors.ts';
+import { describeError } from '../../util/errors.ts';
 import { log } from '../../log/logger.ts';
 import { applyDhcpRoutes, rememberDhcpRoutes, type DhcpRoutes } from '../../os/routes.ts';
 import { WIRESERVER_IP, wireServerOverride } from '../endpoints.ts';
@@ -21,6 +21,8 @@ export type EndpointSource = 'config' | 'route' | 'lease' | 'persisted' | 'dhcp'
 
 export interface DiscoveryOptions {
   config: Config;
+  /** The DHCP client's lease files (the distro profile's leaseGlobs), most likely first. */
+  leaseGlobs: readonly string[];
   /** Prefix for /proc, /var/lib/dhcp, /run …: tests point it at a fixture tree. */
   root?: string;
   now?: Date;
@@ -42,7 +44,7 @@ export async function discoverWireServer(opts: DiscoveryOptions): Promise<Discov
   const useDhcp = opts.config.str('Protocol.EndpointDiscovery').toLowerCase() === 'dhcp';
   if (useDhcp) {
     if (routeTableHasWireServer(root)) return { endpoint: WIRESERVER_IP, source: 'route' };
-    const lease = endpointFromLeaseFiles(root, opts.now);
+    const lease = endpointFromLeaseFiles(root, opts.leaseGlobs, opts.now);
     if (lease) return { endpoint: lease, source: 'lease' };
   }
   const persisted = readPersistedEndpoint(libDirOf(opts.config));

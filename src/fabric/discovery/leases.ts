@@ -1,16 +1,10 @@
 // Step 2 of DHCP discovery (docs/protocol.md §1.1): option 245 (the WireServer address) in the DHCP client's
 // lease files. ISC dhclient writes `lease { … option unknown-245 a8:3f:81:10; expire 4 2015/06/16 16:58:54; }`
-// blocks (the last unexpired block wins); systemd-networkd writes `OPTION_245=a83f8110`.
+// blocks (the last unexpired block wins); systemd-networkd writes `OPTION_245=a83f8110`. Which files are read is the
+// distro profile's `leaseGlobs`; each file is parsed by what it holds, whichever client wrote it.
 import { readdirSync, readFileSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { log } from '../../log/logger.ts';
-
-/** Directories and file-name patterns of the dhclient lease files of the distros upstream supports. */
-export const DHCLIENT_LEASE_GLOBS: ReadonlyArray<{ dir: string; pattern: RegExp }> = [
-  { dir: '/var/lib/dhcp', pattern: /^dhclient\..*\.leases$/ },
-  { dir: '/var/lib/dhclient', pattern: /^dhclient-.*\.leases?$/ },
-  { dir: '/var/lib/NetworkManager', pattern: /^dhclient-.*\.lease$/ },
-];
-export const NETWORKD_LEASE_DIR = '/run/systemd/netif/leases';
 
 const OPTION_245 = /^\s*option\s+unknown-245\s+([0-9a-f]{1,2}):([0-9a-f]{1,2}):([0-9a-f]{1,2}):([0-9a-f]{1,2});/i;
 const EXPIRE = /^\s*expire\s+(?:\d+\s+)?(never|\d{4}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2});/;
@@ -52,35 +46,42 @@ export function parseNetworkdLease(text: string): string | null {
   return [0, 2, 4, 6].map((i) => parseInt(m[1]!.slice(i, i + 2), 16)).join('.');
 }
 
-function filesIn(dir: string, pattern: RegExp): string[] {
+/** The files a glob with `*` in its last component names (directories are literal), sorted. */
+function filesMatching(root: string, glob: string): string[] {
+  const dir = dirname(glob);
+  const escaped = basename(glob).replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+  const pattern = new RegExp(`^${escaped.replace(/\*/g, '.*')}$`);
   try {
-    return readdirSync(dir)
+    return readdirSync(root + dir)
       .filter((n) => pattern.test(n))
       .sort()
-      .map((n) => `${dir}/${n}`);
+      .map((n) => `${root}${dir}/${n}`);
   } catch {
     return [];
   }
 }
 
-/** Searches every known lease file under `root`; the last file with an endpoint wins, as upstream. */
-export function endpointFromLeaseFiles(root: string, now: Date = new Date()): string | null {
-  let endpoint: string | null = null;
-  for (const { dir, pattern } of DHCLIENT_LEASE_GLOBS) {
-    for (const f of filesIn(root + dir, pattern)) {
-      try {
-        endpoint = parseDhclientLeases(readFileSync(f, 'utf8'), now) ?? endpoint;
-      } catch (e) {
-        log.verbose(`cannot read the lease file ${f}: ${(e as Error).message}`);
-      }
-    }
+/** An ISC dhclient or a systemd-networkd lease file's WireServer address, or null. */
+function endpointInLeaseFile(path: string, now: Date): string | null {
+  try {
+    const text = readFileSync(path, 'utf8');
+    return parseDhclientLeases(text, now) ?? parseNetworkdLease(text);
+  } catch (e) {
+    log.verbose(`cannot read the lease file ${path}: ${(e as Error).message}`);
+    return null;
   }
-  for (const f of filesIn(root + NETWORKD_LEASE_DIR, /./)) {
-    try {
-      endpoint = parseNetworkdLease(readFileSync(f, 'utf8')) ?? endpoint;
-    } catch (e) {
-      log.verbose(`cannot read the lease file ${f}: ${(e as Error).message}`);
-    }
+}
+
+/**
+ * The WireServer address from the lease files the profile names under `root`: its globs are tried in order (most
+ * likely first) and the first that gives an address wins; within one glob the last file with an address wins, as
+ * upstream reads them.
+ */
+export function endpointFromLeaseFiles(root: string, leaseGlobs: readonly string[], now: Date = new Date()): string | null {
+  for (const glob of leaseGlobs) {
+    let endpoint: string | null = null;
+    for (const f of filesMatching(root, glob)) endpoint = endpointInLeaseFile(f, now) ?? endpoint;
+    if (endpoint !== null) return endpoint;
   }
-  return endpoint;
+  return null;
 }

@@ -1,5 +1,5 @@
 // Helpers shared by the platform-document parsers: parse, check the root, read required parts.
-import { AgentError } from '../../errors.ts';
+import { AgentError } from '../../util/errors.ts';
 import { findText, parseXml, type XmlElement } from '../../xml/index.ts';
 
 /** Parses `xml` and checks that its root element has the expected local name. */

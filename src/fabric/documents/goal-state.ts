@@ -1,5 +1,5 @@
 // GET /machine/?comp=goalstate (docs/protocol.md §2.4), read with the loose lookups of §2.5.
-import { AgentError, isAgentError } from '../../errors.ts';
+import { AgentError, isAgentError } from '../../util/errors.ts';
 import { find, urlOf } from '../../xml/index.ts';
 import { missing, parseDocument, requiredText } from './common.ts';
 
@@ -29,11 +29,7 @@ export function parseGoalState(xml: string): GoalState {
   const roleInstance = find(root, 'RoleInstance');
   if (!roleInstance) {
     // Happens transiently: the caller re-requests (6 × 0.5 s) before giving up (§2.4, §10 item 3).
-    throw new AgentError('protocol', 'the goal state has no RoleInstance', {
-      document: WHAT,
-      missingRoleInstance: true,
-      incarnation,
-    });
+    throw new AgentError('protocol', 'the goal state has no RoleInstance', { document: WHAT, incarnation }, undefined, 'missing-role-instance');
   }
   const roleInstanceId = requiredText(roleInstance, 'InstanceId', WHAT);
   const configName = requiredText(find(roleInstance, 'Configuration') ?? roleInstance, 'ConfigName', WHAT);
@@ -58,7 +54,7 @@ export function parseGoalState(xml: string): GoalState {
 
 /** True for the "goal state without a RoleInstance" error, which the caller retries. */
 export function isMissingRoleInstance(e: unknown): boolean {
-  return isAgentError(e, 'protocol') && e.context.missingRoleInstance === true;
+  return isAgentError(e, 'protocol', 'missing-role-instance');
 }
 
 /** Deployment id = the part of ConfigName before the first '.' (§2.4). */

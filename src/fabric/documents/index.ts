@@ -5,8 +5,8 @@ export { deploymentIdOf, isMissingRoleInstance, parseGoalState } from './goal-st
 export type { GoalState } from './goal-state.ts';
 export { parseHostingEnvironment } from './hosting-env.ts';
 export type { HostingEnvironment } from './hosting-env.ts';
-export { parseSharedConfig } from './shared-config.ts';
-export type { SharedConfig, SharedConfigInstance } from './shared-config.ts';
+export { formatRdmaMac, parseSharedConfig, rdmaAddress } from './shared-config.ts';
+export type { RdmaAddress, SharedConfig, SharedConfigInstance } from './shared-config.ts';
 export { PFX_FORMAT, isPfxPackage, parseCertificates } from './certificates.ts';
 export type { CertificatesDocument } from './certificates.ts';
 export { parseExpiration, parseRemoteAccess } from './remote-access.ts';

@@ -2,7 +2,7 @@
 // ExtensionsConfig. Key names are matched case-insensitively (the service is inconsistent, §10
 // item 13); publicSettings arrive as a JSON *string*. Unlike ExtensionsConfig, a malformed
 // vmSettings document is rejected as a whole, as the Python agent does.
-import { AgentError } from '../../errors.ts';
+import { AgentError } from '../../util/errors.ts';
 import {
   type ExtensionHandler,
   type ExtensionSettings,

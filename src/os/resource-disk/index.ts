@@ -3,7 +3,7 @@
 // It never throws and never outlives its timeout: the daemon runs it off the provisioning critical path, and
 // nothing here may hold back the Ready report.
 import type { Config } from '../../config/index.ts';
-import { describeError } from '../../errors.ts';
+import { describeError } from '../../util/errors.ts';
 import { log } from '../../log/logger.ts';
 import { detectResourceDisk, partitionPath, type DetectedBy, type DetectPaths } from './detect.ts';
 import { findMountPoint, mountResourceDisk } from './mount.ts';

@@ -2,7 +2,7 @@
 // file on it.
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { AgentError } from '../../errors.ts';
+import { AgentError } from '../../util/errors.ts';
 import { log } from '../../log/logger.ts';
 import { writeFileAtomic } from '../atomic-file.ts';
 import { run } from '../exec.ts';

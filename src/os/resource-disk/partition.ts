@@ -3,7 +3,7 @@
 // already holds the configured file system is NEVER formatted again: its files must survive a reboot.
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AgentError } from '../../errors.ts';
+import { AgentError } from '../../util/errors.ts';
 import { log } from '../../log/logger.ts';
 import { run } from '../exec.ts';
 import { partitionPath } from './detect.ts';

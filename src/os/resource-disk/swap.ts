@@ -2,7 +2,7 @@
 // ResourceDisk.SwapSizeMB, never sparse (swapon refuses files with holes), mode 0600, recreated when the size changes.
 import { chmodSync, closeSync, existsSync, openSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { AgentError, describeError } from '../../errors.ts';
+import { AgentError, describeError } from '../../util/errors.ts';
 import { log } from '../../log/logger.ts';
 import { run } from '../exec.ts';
 

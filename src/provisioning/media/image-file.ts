@@ -3,7 +3,7 @@
 // end of the medium is an error instead of a short buffer.
 import { open, type FileHandle } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { AgentError } from '../../errors.ts';
+import { AgentError, isAgentError } from '../../util/errors.ts';
 
 /** The largest single read the readers ever ask for (a directory or the file itself). */
 export const MAX_READ = 4 * 1024 * 1024;
@@ -76,19 +76,15 @@ export class ImageFile {
     try {
       return await this.read(offset, length, what);
     } catch (e) {
-      if (e instanceof AgentError && e.context.reason === 'past-end') return null;
+      if (isAgentError(e, undefined, 'past-end')) return null;
       throw e;
     }
   }
 
   private pastEnd(what: string, offset: number, length: number): AgentError {
-    return new AgentError('provisioning', `the ${what} on ${this.path} lies past the end of the medium (the image is truncated or corrupt)`, {
-      device: this.path,
-      offset,
-      length,
-      size: Number.isFinite(this.size) ? this.size : null,
-      reason: 'past-end',
-    });
+    const size = Number.isFinite(this.size) ? this.size : null;
+    const message = `the ${what} on ${this.path} lies past the end of the medium (the image is truncated or corrupt)`;
+    return new AgentError('provisioning', message, { device: this.path, offset, length, size }, undefined, 'past-end');
   }
 }
 

@@ -1,6 +1,6 @@
 // ISO 9660 (ECMA-119) reader for one file in the root directory, with Joliet and Rock Ridge names.
 // Used when the kernel has no iso9660 driver; every size and position read from the image is checked.
-import { AgentError } from '../../errors.ts';
+import { AgentError } from '../../util/errors.ts';
 import { MAX_READ, type ImageFile } from './image-file.ts';
 
 const SECTOR = 2048;

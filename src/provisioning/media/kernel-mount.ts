@@ -4,7 +4,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describeError } from '../../errors.ts';
+import { describeError } from '../../util/errors.ts';
 import { log } from '../../log/logger.ts';
 import { run, which } from '../../os/exec.ts';
 

@@ -1,6 +1,6 @@
 // Reads one file from the root directory of a UDF or ISO 9660 medium in user space (docs/protocol.md
 // §4.3: the provisioning media is a UDF or ISO 9660 DVD), for kernels without those file systems.
-import { AgentError, describeError } from '../../errors.ts';
+import { AgentError, describeError, isAgentError } from '../../util/errors.ts';
 import { log } from '../../log/logger.ts';
 import { ImageFile } from './image-file.ts';
 import { hasIso9660, listIsoRoot, readIsoEntry, type IsoEntry } from './iso9660.ts';
@@ -22,7 +22,7 @@ function isoPlainForm(name: string): string {
 }
 
 function notFound(path: string, name: string, format: MediaFormat): AgentError {
-  return new AgentError('provisioning', `the provisioning media ${path} has no ${name} in its root directory`, { device: path, format, name, reason: 'not-found' });
+  return new AgentError('provisioning', `the provisioning media ${path} has no ${name} in its root directory`, { device: path, format, name }, undefined, 'not-found');
 }
 
 async function fromUdf(image: ImageFile, name: string, max: number): Promise<Buffer> {
@@ -56,7 +56,7 @@ export async function readFileFromImage(path: string, name: string, max: number 
         log.verbose(`read ${name} (${data.length} bytes) from the UDF file system on ${path}`);
         return { data, format: 'udf' };
       } catch (e) {
-        if (e instanceof AgentError && e.context.reason === 'not-found') throw e; // a sound UDF volume is the answer
+        if (isAgentError(e, undefined, 'not-found')) throw e; // a sound UDF volume is the answer
         udfError = e;
       }
     }

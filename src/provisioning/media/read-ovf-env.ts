@@ -4,7 +4,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../../config/index.ts';
-import { AgentError, describeError } from '../../errors.ts';
+import { AgentError, describeError } from '../../util/errors.ts';
 import { log } from '../../log/logger.ts';
 import { dvdCandidates, isEjectable } from './device.ts';
 import { DEFAULT_COMMANDS, eject, existingMountPoint, kernelMediaFilesystems, mountReadOnly, unmount, type MountCommands } from './kernel-mount.ts';

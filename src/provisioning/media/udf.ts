@@ -3,7 +3,7 @@
 // directory ICB, file identifier descriptors, (extended) file entries with short, long, extended or
 // embedded allocation descriptors. Used when the kernel has no udf driver. Every position and length
 // read from the image is checked and every chain is capped, so a hostile image ends in an error.
-import { AgentError } from '../../errors.ts';
+import { AgentError } from '../../util/errors.ts';
 import { MAX_READ, type ImageFile } from './image-file.ts';
 import { descriptorTag, type TagCheck } from './udf-tag.ts';
 
