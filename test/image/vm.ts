@@ -195,7 +195,11 @@ export class ImageVm {
   /** The agent's log file and its journal, for failure messages. */
   agentLog(): string {
     if (!this.container.pid) return `(not running)\n${this.console.slice(-4000)}`;
-    const log = this.container.run(['sh', '-c', 'tail -n 60 /var/log/waagent.log; journalctl -n 40 --no-pager -u walinuxagent -u waagent -u ssh']);
+    const log = this.container.run([
+      'sh',
+      '-c',
+      'tail -n 40 /var/log/waagent.log; systemctl list-jobs --no-pager; systemctl --no-pager --lines=0 status multi-user.target waagent-sysext.target systemd-sysext ensure-sysext; journalctl -b -n 80 --no-pager -u walinuxagent -u waagent -u ssh -u systemd-sysext -u ensure-sysext -u waagent-sysext.target -u multi-user.target',
+    ]);
     return `--- agent log and journal ---\n${log.stdout}${log.stderr}`;
   }
 
