@@ -52,7 +52,7 @@ function link(root, path, target) {
 
 /**
  * The system extension tree: the executable, the unit, and what starts it once per boot: multi-user.target upholds
- * waagent-sysext.target, which wants the agent (init/flatcar/10-waagent-sysext.conf says why not a wants link or
+ * and wants waagent-sysext.target, which wants the agent (init/flatcar/10-waagent-sysext.conf says why not a wants link or
  * Upholds= on the agent itself).
  */
 export function sysextTree(dir, binary, arch) {
@@ -61,6 +61,9 @@ export function sysextTree(dir, binary, arch) {
   put(dir, 'usr/lib/systemd/system/waagent.service', join(INIT, 'flatcar', 'waagent.service'), 0o644);
   put(dir, 'usr/lib/systemd/system/waagent-sysext.target', join(INIT, 'flatcar', 'waagent-sysext.target'), 0o644);
   put(dir, 'usr/lib/systemd/system/multi-user.target.d/10-waagent-sysext.conf', join(INIT, 'flatcar', '10-waagent-sysext.conf'), 0o644);
+  // also wanted, for a start of multi-user.target after the merge (ensure-sysext.service on systemd < 255) to start it
+  // in the same transaction; once active, a start of the target again is a no-op and leaves a stopped agent stopped
+  link(dir, 'usr/lib/systemd/system/multi-user.target.wants/waagent-sysext.target', '../waagent-sysext.target');
   const release = join(dir, 'usr/lib/extension-release.d/extension-release.waagent');
   mkdirSync(dirname(release), { recursive: true });
   writeFileSync(release, `ID=flatcar\nSYSEXT_LEVEL=${SYSEXT_LEVEL}\nARCHITECTURE=${arch}\n`, { mode: 0o644 });

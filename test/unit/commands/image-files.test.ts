@@ -2,7 +2,7 @@
 // the WALinuxAgent file it comes from (Flatcar: except the documented Flatcar values); the units are what
 // -register-service writes.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -82,10 +82,12 @@ describe('image builder files', () => {
       assert.equal(readFileSync(join(root, lib, 'multi-user.target.d/10-waagent-sysext.conf'), 'utf8'), read('flatcar/10-waagent-sysext.conf'));
       assert.equal(readFileSync(join(root, 'usr/lib/extension-release.d/extension-release.waagent'), 'utf8'), 'ID=flatcar\nSYSEXT_LEVEL=1.0\nARCHITECTURE=arm64\n');
       assert.equal(statSync(join(root, 'usr/sbin/waagent')).mode & 0o777, 0o755);
+      assert.equal(readlinkSync(join(root, lib, 'multi-user.target.wants/waagent-sysext.target')), '../waagent-sysext.target');
       const all = readdirSync(root, { recursive: true }).map(String).sort();
       assert.deepEqual(all.filter((p) => !statSync(join(root, p)).isDirectory()), [
         'usr/lib/extension-release.d/extension-release.waagent',
         `${lib}/multi-user.target.d/10-waagent-sysext.conf`,
+        `${lib}/multi-user.target.wants/waagent-sysext.target`,
         `${lib}/waagent-sysext.target`,
         `${lib}/waagent.service`,
         'usr/sbin/waagent',
