@@ -11,6 +11,15 @@ const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** nspawn's exit status when the container rebooted */
 const REBOOT_EXIT = 133;
 
+/** The promise's value, or `fallback` after ms; the timer is cleared either way (no pending timer keeps the test alive). */
+function within<T, F>(p: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<F>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 export interface ContainerOptions {
   root: string;
   /** --bind= host:container (read-write) */
@@ -151,7 +160,7 @@ export class BootedContainer {
 
   private async waitExit(timeoutMs: number): Promise<number> {
     if (!this.exited) throw new Error('the container is not running');
-    const code = await Promise.race([this.exited, sleep(timeoutMs).then(() => -1)]);
+    const code = await within(this.exited, timeoutMs, -1);
     if (code === -1) throw new Error(`the container did not stop within ${timeoutMs} ms`);
     this.nspawn = null;
     this.pid1 = 0;
@@ -171,9 +180,9 @@ export class BootedContainer {
     }
     const exited = this.exited;
     const child = this.nspawn;
-    await Promise.race([exited, sleep(10_000)]);
+    if (exited) await within(exited, 10_000, null);
     if (child.exitCode === null) child.kill('SIGKILL');
-    await Promise.race([exited, sleep(5000)]);
+    if (exited) await within(exited, 5000, null);
     this.nspawn = null;
     this.pid1 = 0;
     this.exited = null;
