@@ -22,6 +22,8 @@ commands:
   -collect-logs         write a zip of the agent's logs and state, secrets redacted
   -register-service     install the systemd unit
   -goal-state           fetch the goal state once and print it as JSON
+  -setup-firewall=<IP>  allow only root to reach the WireServer at <IP> (run at boot by waagent-network-setup.service);
+                        the earlier spelling -setup-firewall -dst_ip=<IP> -uid=<UID> [-w] works too
 
 flags:
   -verbose              also log VERBOSE lines, and log to stderr
@@ -30,6 +32,17 @@ flags:
   -full                 with -collect-logs: collect everything, not only the default set
   -configuration-path:<path>   read this file instead of /etc/waagent.conf
 `;
+
+// -setup-firewall's arguments (agent.py's parse_args: an address is [\d.]{7,}, checked as IPv4 here)
+const SETUP_FIREWALL = /^setup-firewall(?:=(.*))?$/;
+const DST_IP = /^dst_ip=(.*)$/;
+const UID = /^uid=(.*)$/;
+const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+
+function firewallAddress(arg: string, value: string): string {
+  if (!IPV4.test(value)) throw new AgentError('usage', `the option ${arg} needs the WireServer's IPv4 address, as in -setup-firewall=168.63.129.16`);
+  return value;
+}
 
 export function parseArgs(argv: readonly string[]): Invocation {
   const inv: Invocation = { command: 'help', verbose: false, force: false, once: false, full: false, configPath: null };
@@ -40,6 +53,22 @@ export function parseArgs(argv: readonly string[]): Invocation {
     if (cfg) {
       if (!cfg[1]) throw new AgentError('usage', `the option ${arg} needs a file name: -configuration-path:<file>`);
       inv.configPath = cfg[1];
+      continue;
+    }
+    const fw = SETUP_FIREWALL.exec(word) ?? DST_IP.exec(word) ?? UID.exec(word) ?? (word === 'w' || word === 'wait' ? [word] : null);
+    if (fw) {
+      inv.firewall ??= { dstIp: null, uid: null };
+      const f = inv.firewall;
+      if (word.startsWith('uid=')) {
+        if (!/^\d{1,10}$/.test(fw[1] ?? '')) throw new AgentError('usage', `the option ${arg} needs a numeric user id, as in -uid=0`);
+        f.uid = Number(fw[1]);
+      } else if (word.startsWith('dst_ip=') || fw[1] !== undefined) {
+        f.dstIp = firewallAddress(arg, fw[1] ?? '');
+      }
+      if (word.startsWith('setup-firewall')) {
+        if (command !== null && command !== 'setup-firewall') throw new AgentError('usage', `two commands given: -${command} and ${arg}`);
+        command = 'setup-firewall';
+      }
       continue;
     }
     if (FLAGS.has(word)) {
@@ -58,6 +87,9 @@ export function parseArgs(argv: readonly string[]): Invocation {
       throw new AgentError('usage', `two commands given: -${command} and ${arg}`);
     }
     command = name;
+  }
+  if (inv.firewall && command !== 'setup-firewall') {
+    throw new AgentError('usage', '-dst_ip, -uid and -w go only with -setup-firewall');
   }
   inv.command = command ?? 'help';
   return inv;

@@ -64,6 +64,10 @@ async function dispatch(inv: Invocation, config: Config, profile: DistroProfile)
       const { registerServiceCommand } = await import('./commands/register-service.ts');
       return registerServiceCommand(config, inv, profile);
     }
+    case 'setup-firewall': {
+      const { setupFirewallCommand } = await import('./commands/setup-firewall.ts');
+      return setupFirewallCommand(config, inv);
+    }
     default: {
       // every command of cli.ts has its case above: the compiler checks it here
       const unhandled: never = inv.command;

@@ -14,6 +14,7 @@ export const COMMANDS = [
   'collect-logs',
   'register-service',
   'goal-state',
+  'setup-firewall',
 ] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
@@ -25,4 +26,9 @@ export interface Invocation {
   /** -full: with -collect-logs, the Python agent's full collection mode */
   full: boolean;
   configPath: string | null;
+  /**
+   * -setup-firewall's arguments, in either spelling upstream has used: 2.15's `-setup-firewall=<IP>`, or the earlier
+   * `-setup-firewall -dst_ip=<IP> -uid=<UID> [-w]` (its `-w` asked for iptables' wait option, which we always use).
+   */
+  firewall?: { dstIp: string | null; uid: number | null };
 }

@@ -6,7 +6,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSea } from 'node:sea';
 import type { Invocation } from './invocation.ts';
-import type { Config } from '../config/index.ts';
+import { libDirOf, type Config } from '../config/index.ts';
+import { readPersistedEndpoint } from '../fabric/discovery/persisted.ts';
+import { parseAuthority, wireServerOverride, WIRESERVER_IP } from '../fabric/endpoints.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 import { DEPROVISIONED_MARKER } from '../deprovision/plan.ts';
@@ -60,6 +62,52 @@ export function systemdUnit(o: UnitOptions): string {
   ].join('\n');
 }
 
+/** The version upstream's persist_firewall_rules.py stamps on the unit (_UNIT_VERSION); it rewrites older ones. */
+export const NETWORK_SETUP_UNIT_VERSION = '1.4';
+
+export interface NetworkSetupUnitOptions {
+  binary: string;
+  wireServer: string;
+  /** passed on when it is not the distribution's default, so the boot-time run reads the same file */
+  confPath: string | null;
+}
+
+/**
+ * upstream's waagent-network-setup.service (persist_firewall_rules.py): a oneshot before network-pre.target that
+ * puts the WireServer rules back at every boot, before any unprivileged process runs. Upstream's ExecStart runs a
+ * generated Python script that calls the agent with -setup-firewall=<IP>; with one executable we call it directly.
+ */
+export function networkSetupUnit(o: NetworkSetupUnitOptions): string {
+  const conf = o.confPath === null ? '' : ` -configuration-path:${o.confPath}`;
+  return [
+    `# This unit file (Version=${NETWORK_SETUP_UNIT_VERSION}) was created by the Azure VM Agent.`,
+    '# Do not edit.',
+    '[Unit]',
+    'Description=Setup network rules for WALinuxAgent',
+    'After=local-fs.target',
+    'Before=network-pre.target',
+    'Wants=network-pre.target',
+    'DefaultDependencies=no',
+    `ConditionFileIsExecutable=${o.binary}`,
+    '',
+    '[Service]',
+    'Type=oneshot',
+    `ExecStart=${o.binary} -setup-firewall=${o.wireServer}${conf}`,
+    'RemainAfterExit=yes',
+    '',
+    '[Install]',
+    'WantedBy=network.target',
+    '',
+  ].join('\n');
+}
+
+/** The WireServer address the boot-time rules name: the configured override, the last detected one, else 168.63.129.16. */
+export function firewallAddress(config: Config): string {
+  const override = wireServerOverride(config);
+  if (override !== null) return parseAuthority(override, 'Protocol.WireServerEndpoint').host;
+  return readPersistedEndpoint(libDirOf(config)) ?? WIRESERVER_IP;
+}
+
 export interface RegisterServiceOptions {
   /** default: this executable when it is the single binary, else the profile's install path */
   binary?: string;
@@ -85,12 +133,24 @@ export async function registerServiceCommand(
   const text = systemdUnit({ binary, confPath, sysext: profile.agentSysext, sshdService: profile.sshdService });
   writeFileAtomic(path, text, { mode: 0o644, mkdir: true });
   log.info(`register-service: wrote ${path}`);
+  const units = [{ name, path }];
+  // OS.EnableFirewall: the rules must be back at boot before the agent (and anything else) runs (upstream: the daemon
+  // writes this unit at start; here -register-service does, beside the agent's own unit).
+  if (config.bool('OS.EnableFirewall')) {
+    const fwName = `${profile.agentService}-network-setup.service`;
+    const fwPath = join(unitDir, fwName);
+    const fwConf = config.path !== null && config.path !== profile.confPath ? config.path : null;
+    writeFileAtomic(fwPath, networkSetupUnit({ binary, wireServer: firewallAddress(config), confPath: fwConf }), { mode: 0o644, mkdir: true });
+    log.info(`register-service: wrote ${fwPath}`);
+    units.push({ name: fwName, path: fwPath });
+  }
+  const paths = units.map((u) => u.path).join(' and ');
   if (existsSync(opts.systemdMarker ?? '/run/systemd/system')) {
     await run(['systemctl', 'daemon-reload'], { timeoutMs: 60_000 });
-    await run(['systemctl', 'enable', name], { timeoutMs: 60_000 });
-    out.write(`installed and enabled ${path}\n`);
+    for (const u of units) await run(['systemctl', 'enable', u.name], { timeoutMs: 60_000 });
+    out.write(`installed and enabled ${paths}\n`);
   } else {
-    out.write(`installed ${path}; systemd is not running, so it was not enabled\n`);
+    out.write(`installed ${paths}; systemd is not running, so ${units.length > 1 ? 'they were' : 'it was'} not enabled\n`);
   }
   return 0;
 }

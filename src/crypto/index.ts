@@ -7,3 +7,5 @@ export { decodeCertificates, readPemBundle, thumbprint, type CertificatesDecoder
 export { toPem } from './der.ts';
 export { OPENSSH_KEY_TYPES, opensshPublicKey, parseOpensshPublicKey, sshFingerprint, type OpensshPublicKey } from './ssh-key.ts';
 export { cryptPassword, cryptWithSalt, type CryptId } from './crypt.ts';
+export { verifyDetachedSignature, pemCertificates, type SignedContent } from './signed-data.ts';
+export { MICROSOFT_ROOT_CERTIFICATE_2011 } from './microsoft-root.ts';

@@ -18,17 +18,20 @@ import { OUR_VERSION } from '../util/version.ts';
 import { runCycleLoop } from './cycle-loop.ts';
 import { dhcpWatchApplies, machineDhcpWatchTask } from './dhcp-watch.ts';
 import { firewallTask } from './firewall.ts';
+import { heartbeatTasks } from './heartbeats.ts';
 import { hostnameMonitorTask } from './hostname-monitor.ts';
 import { collectLogs } from './log-collector.ts';
 import { persistentNetTask } from './persistent-net.ts';
 import { acquirePidFile } from './pid-file.ts';
 import { rdmaTask } from './rdma-task.ts';
+import { detectScvmm, SCVMM_EXIT_DELAY_MS } from './scvmm.ts';
 import { StopSignal } from './stop-signal.ts';
 
 
 export interface DaemonDeps {
   openExtensionsLoop(config: Config, stop: StopSignal): Promise<ExtensionsLoop>;
   provision?: (config: Config, profile: DistroProfile) => Promise<ProvisionResult>;
+  detectScvmm?: (config: Config) => Promise<boolean>;
 }
 
 export { cycleDelay, MAX_BACKOFF_MS } from './cycle-loop.ts';
@@ -49,6 +52,8 @@ export function periodicTasks(config: Config, profile: DistroProfile, loop: Exte
   if (dhcpWatchApplies(config)) tasks.push(machineDhcpWatchTask(config, profile));
   // RDMA (§8.4, §7.1 step 5): once provisioned, each time the goal state brings a different SharedConfig.
   if (rdmaEnabled(config)) tasks.push(rdmaTask(config));
+  // upstream's monitor thread sends these whatever the configuration (no key switches them)
+  tasks.push(...heartbeatTasks(() => loop.platform()));
   return tasks;
 }
 
@@ -77,6 +82,12 @@ export async function runDaemon(config: Config, profile: DistroProfile, deps: Da
   consumeHypervEntropy();
   let resourceDisk: Promise<void> = Promise.resolve();
   try {
+    // upstream daemon/main.py: SCVMM first; once VMM's script runs, the agent waits 5 minutes and exits
+    if (config.bool('DetectScvmmEnv') && (await (deps.detectScvmm ?? detectScvmm)(config))) {
+      log.info('Exiting');
+      await stop.wait(SCVMM_EXIT_DELAY_MS);
+      return 0;
+    }
     if (config.bool('ResourceDisk.Format') || config.bool('ResourceDisk.EnableSwap')) {
       // Beside provisioning, not before it (§7.1 has it first): a slow disk must not delay Ready.
       resourceDisk = ensureResourceDisk(config).then(

@@ -40,29 +40,29 @@ async function iptablesHas(iptables: string, rule: string[]): Promise<boolean> {
 export type FirewallOutcome = 'unchanged' | 'added' | 'replaced';
 
 /** Makes sure the rules are in place; returns what it had to do. */
-export async function ensureFirewall(wireServer: string): Promise<FirewallOutcome> {
+export async function ensureFirewall(wireServer: string, uid = 0): Promise<FirewallOutcome> {
   if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(wireServer)) {
     throw new AgentError('config', `the WireServer address ${wireServer} is not an IPv4 address; no firewall rule can name it`);
   }
   const iptables = await which('iptables');
   if (iptables) {
-    const rules = iptablesRules(wireServer);
+    const rules = iptablesRules(wireServer, uid);
     const present = await Promise.all(rules.map((r) => iptablesHas(iptables, r)));
     if (present.every(Boolean)) return 'unchanged';
     // Order matters (the ACCEPTs before the DROP): remove what is there and add all three again.
     for (const [i, rule] of rules.entries()) if (present[i]) await run([iptables, '-w', '-t', 'security', '-D', 'OUTPUT', ...rule], { timeoutMs: TIMEOUT_MS });
     for (const rule of rules) await run([iptables, '-w', '-t', 'security', '-A', 'OUTPUT', ...rule], { timeoutMs: TIMEOUT_MS });
-    log.info(`firewall: only root may reach the WireServer ${wireServer} (iptables security table)`);
+    log.info(`firewall: only ${uid === 0 ? 'root' : `uid ${uid}`} may reach the WireServer ${wireServer} (iptables security table)`);
     return present.some(Boolean) ? 'replaced' : 'added';
   }
   const nft = await which('nft');
   if (!nft) throw new AgentError('command', 'OS.EnableFirewall is set but neither iptables nor nft is installed');
-  const wanted = nftRuleset(wireServer);
+  const wanted = nftRuleset(wireServer, uid);
   const listed = await run([nft, 'list', 'table', 'ip', 'walinuxagent'], { allowFailure: true, timeoutMs: TIMEOUT_MS });
-  if (listed.code === 0 && listed.stdout.includes(`ip daddr ${wireServer} tcp dport != 53 skuid != 0 ct state invalid,new`)) return 'unchanged';
+  if (listed.code === 0 && listed.stdout.includes(`ip daddr ${wireServer} tcp dport != 53 skuid != ${uid} ct state invalid,new`)) return 'unchanged';
   const script = (listed.code === 0 ? 'delete table ip walinuxagent\n' : '') + wanted;
   await run([nft, '-f', '-'], { input: script, timeoutMs: TIMEOUT_MS });
-  log.info(`firewall: only root may reach the WireServer ${wireServer} (nftables table walinuxagent)`);
+  log.info(`firewall: only ${uid === 0 ? 'root' : `uid ${uid}`} may reach the WireServer ${wireServer} (nftables table walinuxagent)`);
   return listed.code === 0 ? 'replaced' : 'added';
 }
 

@@ -116,7 +116,7 @@ export function buildPlan(config: Config, profile: DistroProfile, facts: Deprovi
   actions.push({
     kind: 'remove-files',
     globs: [
-      ...unitDirs.map((d) => join(d, FIREWALL_UNIT)),
+      ...unitDirs.flatMap((d) => [...new Set([FIREWALL_UNIT, `${profile.agentService}-network-setup.service`])].map((u) => join(d, u))),
       join(lib, 'waagent-network-setup.py'),
       ...unitDirs.flatMap((d) => CGROUP_DROP_INS.map((f) => join(d, `${profile.agentService}.service.d`, f))),
       ...unitDirs.map((d) => join(d, LOGCOLLECTOR_SLICE)),

@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { libDirOf, type Config } from '../config/index.ts';
 import { describeError } from '../util/errors.ts';
 import type { StatusUploadBlob } from '../fabric/documents/index.ts';
-import { HostPluginClient, type FullGoalState, type HttpClient } from '../fabric/index.ts';
+import { HostPluginClient, type FullGoalState, type HttpClient, type PlatformEndpoints } from '../fabric/index.ts';
 import { openPlatformSession, type PlatformSession, type SessionOptions } from '../fabric/session.ts';
 import { GoalStateHistory } from '../history/history.ts';
 import { log } from '../log/logger.ts';
@@ -22,6 +22,7 @@ import { InitialGoalState } from './initial-goal-state.ts';
 import { createLifecyclePorts } from './lifecycle/adapters.ts';
 import { ExtHandlerCycle, type FetchedGoalState, type StatusReport } from './lifecycle/cycle.ts';
 import { ExtensionsProcessor } from './lifecycle/process.ts';
+import { loadExtensionPolicy } from './policy.ts';
 import { collectHandlerStatuses } from './lifecycle/report.ts';
 import { fromExtensionsConfig, fromVmSettings, type ExtensionsGoalState } from './lifecycle/source.ts';
 import { layoutRoots, type LayoutRoots } from './package/index.ts';
@@ -35,6 +36,8 @@ export interface ExtensionsLoop {
   wireServer(): string | null;
   /** How long to wait before the next cycle: Extensions.InitialGoalStatePeriod until the first goal state converged, then Extensions.GoalStatePeriod (§7.1). */
   periodMs(): number;
+  /** The open session's HTTP client, endpoints and HostGAPlugin client (the daemon's heartbeats); null until the platform was reached. */
+  platform(): { http: HttpClient; endpoints: PlatformEndpoints; hostPlugin: HostPluginClient } | null;
   /** PUT the zip of the periodic log collection through the HostGAPlugin; false until the platform was reached. */
   uploadLogs(zip: Uint8Array): Promise<boolean>;
   close(): Promise<void>;
@@ -88,6 +91,9 @@ export function openExtensionsLoop(config: Config, opts: ExtensionsLoopOptions):
     },
     wireServer() {
       return session ? session.endpoints.wireServer.replace(/:\d+$/, '') : null;
+    },
+    platform() {
+      return session && hostPlugin ? { http: session.http, endpoints: session.endpoints, hostPlugin } : null;
     },
     periodMs: () => initial.periodMs(),
     async uploadLogs(zip) {
@@ -249,14 +255,19 @@ function extensionsProcessor(
     download: { http, hostPlugin },
     wireServerAddress: endpoints.wireServer.replace(/:\d+$/, ''),
     useSystemd: config.bool('CGroups.Enabled'),
+    signatureValidation: config.bool('Debug.EnableSignatureValidation'),
     onManifest: (name, xml) => o.history.save(`${name}.manifest.xml`, xml),
   });
+  const policySource = { enabled: config.bool('Debug.EnableExtensionPolicy'), path: config.str('Policy.PolicyFilePath') };
   return new ExtensionsProcessor({
     ports,
     extensionsEnabled: o.extensionsEnabled,
     supportedFeatures: supportedFeatures(config),
     honourOnHold: config.bool('EnableOverProvisioning'),
     configPath: o.configPath,
+    loadPolicy: () => loadExtensionPolicy(policySource),
+    policyFilePath: policySource.path,
+    onPolicy: (text) => o.history.save('waagent_policy.json', text),
   });
 }
 

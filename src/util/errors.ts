@@ -25,7 +25,8 @@ export type ErrorSubkind =
   | 'pfx-integrity' // crypto: the PKCS#12 MAC did not verify (the content can still be read without it)
   | 'missing-role-instance' // protocol: a goal state without RoleInstance, re-requested (docs/protocol.md §2.4)
   | 'past-end' // provisioning media: the bytes asked for lie past the end of the medium
-  | 'not-found'; // provisioning media: the file is not in the root directory
+  | 'not-found' // provisioning media: the file is not in the root directory
+  | 'disallowed'; // extension: blocked by the extension policy or its package signature; reported as upstream's disallowed extensions
 
 export interface ErrorContext {
   [key: string]: string | number | boolean | null | undefined;

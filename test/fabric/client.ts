@@ -1,7 +1,7 @@
 // A client of the emulator's control API (control.ts), over its unix socket: what tests use to read what the
 // agent sent and to inject faults, from outside the sandbox's network namespace.
 import { request } from 'node:http';
-import type { FaultRule, GoalStateChange, HealthReport, RecordedRequest, Service, StatusUpload } from './types.ts';
+import type { FaultRule, GoalStateChange, HealthObservationReport, HealthReport, RecordedRequest, Service, StatusUpload } from './types.ts';
 
 export class ControlClient {
   readonly socketPath: string;
@@ -44,6 +44,10 @@ export class ControlClient {
 
   healthReports(): Promise<HealthReport[]> {
     return this.call('GET', '/health-reports');
+  }
+
+  healthObservations(): Promise<HealthObservationReport[]> {
+    return this.call('GET', '/health-observations');
   }
 
   statusUploads(): Promise<StatusUpload[]> {

@@ -1,6 +1,7 @@
 // The control API (HTTP on a unix socket, reachable from outside the sandbox's network namespace):
 //   GET  /requests[?service=S]   every recorded request          GET  /health-reports   health reports received
 //   GET  /status-uploads         status blob uploads             GET  /ports            the bound ports
+//   GET  /health-observations    HealthService reports (the heartbeats' observations)
 //   GET  /faults                 active fault rules              POST /faults           {"rules":[...]} or [...] replaces them
 //   POST /reset                  forget everything, back to the start-up scenario
 //   POST /goal-state             {"scenario": DIR?, "docs": {NAME: FILE}?, "incarnation": N?, "bumpIncarnation": true?}
@@ -63,6 +64,8 @@ export async function controlApi(state: FabricState, req: IncomingMessage, res: 
       }
       case 'GET /health-reports':
         return json(res, 200, state.healthReports);
+      case 'GET /health-observations':
+        return json(res, 200, state.healthObservations);
       case 'GET /status-uploads':
         return json(res, 200, state.statusUploads);
       case 'GET /ports':

@@ -6,7 +6,7 @@ import { rewriteStatusBlobUrl } from './blob.ts';
 import { decryptRecordedPfx, generateTenantCerts, certificateData, type TenantCert } from './certificates.ts';
 import { FaultSet } from './faults.ts';
 import { incarnationOf, loadScenario, rewriteAddress, setIncarnation, type DocName, type Scenario } from './scenario.ts';
-import type { EmulatorPorts, FaultRule, HealthReport, RecordedRequest, StatusUpload } from './types.ts';
+import type { EmulatorPorts, FaultRule, HealthObservationReport, HealthReport, RecordedRequest, StatusUpload } from './types.ts';
 
 export interface StateOptions {
   scenario?: string;
@@ -33,6 +33,7 @@ export class FabricState {
   ports: EmulatorPorts = { wireServer: 0, hostPlugin: 0, imds: 0, blob: 0 };
   readonly requests: RecordedRequest[] = [];
   readonly healthReports: HealthReport[] = [];
+  readonly healthObservations: HealthObservationReport[] = [];
   readonly statusUploads: StatusUpload[] = [];
   /** blobs written by PUT (status blobs), by path */
   readonly blobs = new Map<string, Buffer>();
@@ -97,6 +98,7 @@ export class FabricState {
   reset(): void {
     this.requests.length = 0;
     this.healthReports.length = 0;
+    this.healthObservations.length = 0;
     this.statusUploads.length = 0;
     this.blobs.clear();
     this.artifacts.clear();

@@ -60,6 +60,16 @@ export interface HealthReport {
   body: string;
 }
 
+/** A HealthService report (POST /HealthService): upstream's JSON, its observations pulled out; `error` when it is not that JSON. */
+export interface HealthObservationReport {
+  time: string;
+  api: string | null;
+  source: string | null;
+  observations: Array<{ name: string; isHealthy: boolean; description: string; value: string }>;
+  error?: string;
+  body: string;
+}
+
 /** A status blob upload, direct (blob service) or through the HostGAPlugin's PUT /status (§6.2). */
 export interface StatusUpload {
   time: string;

@@ -5,7 +5,7 @@ import { CertificateRequestError, certificateFile, encryptRemoteAccessPasswords,
 import { badRequest, header, notFound, reply, XML, type Reply, type Request } from './http.ts';
 import type { DocName } from './scenario.ts';
 import type { FabricState } from './state.ts';
-import type { HealthReport } from './types.ts';
+import type { HealthObservationReport, HealthReport } from './types.ts';
 
 const CONFIG_TYPES: Record<string, DocName> = {
   hostingenvironmentconfig: 'hostingEnv',
@@ -39,7 +39,11 @@ export async function wireServer(state: FabricState, req: Request): Promise<Repl
     }
     if (comp === 'telemetrydata' && path === '/machine') return reply(200);
     if (comp === 'roleproperties' && path === '/machine') return reply(202);
-    if (path === '/HealthService') return reply(200);
+    if (path === '/HealthService') {
+      const report = parseHealthService(req.body.toString('utf8'));
+      state.healthObservations.push(report);
+      return report.error === undefined ? reply(200) : badRequest(report.error);
+    }
     return notFound(`no WireServer resource ${req.path}`);
   }
   return reply(405, `method ${req.method} not allowed\n`, 'text/plain');
@@ -93,6 +97,33 @@ export function parseHealth(body: string): HealthReport {
     state: element(body, 'State'),
     subStatus: element(body, 'SubStatus'),
     description: element(body, 'Description'),
+    body,
+  };
+}
+
+/** A HealthService report (upstream healthservice.py): {"Api", "Version", "Source", "Observations": [...]}. */
+export function parseHealthService(body: string): HealthObservationReport {
+  const time = new Date().toISOString();
+  let doc: Record<string, unknown>;
+  try {
+    doc = JSON.parse(body) as Record<string, unknown>;
+  } catch {
+    return { time, api: null, source: null, observations: [], error: 'the HealthService report is not JSON', body };
+  }
+  const list = Array.isArray(doc.Observations) ? (doc.Observations as Array<Record<string, unknown>>) : null;
+  if (doc.Api !== 'reporttargethealth' || list === null || list.some((o) => typeof o.ObservationName !== 'string' || typeof o.IsHealthy !== 'boolean')) {
+    return { time, api: null, source: null, observations: [], error: 'the HealthService report lacks Api=reporttargethealth or well-formed Observations', body };
+  }
+  return {
+    time,
+    api: doc.Api,
+    source: typeof doc.Source === 'string' ? doc.Source : null,
+    observations: list.map((o) => ({
+      name: o.ObservationName as string,
+      isHealthy: o.IsHealthy as boolean,
+      description: String(o.Description ?? ''),
+      value: String(o.Value ?? ''),
+    })),
     body,
   };
 }

@@ -101,6 +101,8 @@ export interface PluginSpec {
   publicSettings?: Record<string, unknown>;
   /** multi-config extensions */
   extensions?: Array<{ name: string; seqNo: number; state?: 'enabled' | 'disabled' }>;
+  /** The package's encodedSignature (base64 DER PKCS#7) */
+  encodedSignature?: string;
 }
 
 export interface ExtensionsConfigSpec {
@@ -116,7 +118,7 @@ export function extensionsConfig(o: ExtensionsConfigSpec): string {
   const plugins = o.plugins
     .map(
       (p) =>
-        `<Plugin name="${p.name}" version="${p.version}" location="${esc(p.manifestUrl)}" state="${p.state}" autoUpgrade="false" runAsStartupTask="false" isJson="true" useExactVersion="true"/>`,
+        `<Plugin name="${p.name}" version="${p.version}" location="${esc(p.manifestUrl)}" state="${p.state}" autoUpgrade="false" runAsStartupTask="false" isJson="true" useExactVersion="true"${p.encodedSignature ? ` encodedSignature="${p.encodedSignature}"` : ''}/>`,
     )
     .join('\n    ');
   const settings = o.plugins

@@ -70,3 +70,23 @@ test('two different commands are a usage error; the same one twice is not', () =
 test('the usage text lists every command and flag', () => {
   for (const w of [...DESIGN_COMMANDS, 'verbose', 'force', 'once', 'configuration-path:']) assert.match(USAGE, new RegExp(`^  -${w.replace('+', '\\+')}`, 'm'), w);
 });
+
+test('-setup-firewall in both spellings upstream has used', () => {
+  for (const a of SPELLINGS('setup-firewall=168.63.129.16')) {
+    const inv = parseArgs([a]);
+    assert.equal(inv.command, 'setup-firewall', a);
+    assert.deepEqual(inv.firewall, { dstIp: '168.63.129.16', uid: null });
+  }
+  const old = parseArgs(['-setup-firewall', '-dst_ip=168.63.129.16', '-uid=0', '-w']);
+  assert.equal(old.command, 'setup-firewall');
+  assert.deepEqual(old.firewall, { dstIp: '168.63.129.16', uid: 0 });
+  assert.deepEqual(parseArgs(['--uid=42', '--wait', '--dst_ip=10.0.0.1', '--setup-firewall']).firewall, { dstIp: '10.0.0.1', uid: 42 });
+  assert.deepEqual(parseArgs(['-setup-firewall']).firewall, { dstIp: null, uid: null });
+  usageError(['-setup-firewall='], /^the option -setup-firewall= needs the WireServer's IPv4 address/);
+  usageError(['-setup-firewall=1.2.3'], /needs the WireServer's IPv4 address/);
+  usageError(['-setup-firewall', '-dst_ip=999.0.0.1'], /^the option -dst_ip=999\.0\.0\.1 needs/);
+  usageError(['-setup-firewall', '-uid=-1'], /^the option -uid=-1 needs a numeric user id/);
+  usageError(['-daemon', '-dst_ip=10.0.0.1'], /^-dst_ip, -uid and -w go only with -setup-firewall$/);
+  usageError(['-daemon', '-setup-firewall=10.0.0.1'], /^two commands given: -daemon and -setup-firewall=10\.0\.0\.1$/);
+  assert.match(USAGE, /^ {2}-setup-firewall=<IP>/m);
+});

@@ -5,6 +5,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statS
 import { join } from 'node:path';
 import type { ExtensionHandler, ExtensionSettings } from '../../fabric/documents/index.ts';
 import { log } from '../../log/logger.ts';
+import { AgentError, describeError } from '../../util/errors.ts';
 import { writeFileAtomic } from '../../os/atomic-file.ts';
 import { runHandlerCommand, type HandlerCommandOptions, type SliceLimits } from '../command.ts';
 import { extensionEnvironment } from '../command-env.ts';
@@ -27,6 +28,8 @@ import {
   type HandlerLayout,
   type LayoutRoots,
 } from '../package/index.ts';
+import { OPERATIONS } from '../handler-operations.ts';
+import { DEFAULT_TRUSTED_ROOTS, markPackageValidated, packageFullName, packageValidated, validatePackageSignature, validateSigningInfo } from '../package-signature.ts';
 import { statusFilePath } from '../status-file.ts';
 import { chooseVersion } from '../version-choice.ts';
 import { codeOf, CODE, extensionError } from './codes.ts';
@@ -44,6 +47,10 @@ export interface AdapterOptions {
   useSystemd: boolean;
   /** For tests: the sd_booted directory and systemd binaries handed to runHandlerCommand. */
   systemd?: HandlerCommandOptions['systemd'];
+  /** Debug.EnableSignatureValidation: validate signed packages (failures only logged unless the policy requires a signature). */
+  signatureValidation?: boolean;
+  /** Trust anchors of package signatures (PEM); default the Microsoft root upstream ships. */
+  trustedRoots?: readonly string[];
   /** Called with each manifest document fetched (for the goal-state history). */
   onManifest?: (handlerName: string, xml: string) => void;
   clock?: Clock;
@@ -82,18 +89,58 @@ function packageStore(o: AdapterOptions): PackageStore {
       return choice.version;
     },
 
-    async installPackage(handler: ExtensionHandler, version: string): Promise<void> {
+    async installPackage(handler: ExtensionHandler, version: string, _fastTrack: boolean, opts = { signatureRequired: false }): Promise<void> {
       const l = layout(handler.name, version);
       const pkg = chosen.get(`${handler.name}@${version}`);
       if (!pkg) throw extensionError(CODE.packageDownload, `no package of ${handler.name} ${version} was chosen from its manifest`);
       // A leftover directory (a retry after a failure or a kill) is replaced: unpacking starts clean (§5.3).
       rmSync(l.baseDir, { recursive: true, force: true });
-      await downloadHandlerPackage(o.download, { libDir: o.roots.libDir, name: handler.name, version, uris: pkg.uris, manifestUri: pkg.manifestUri });
+      const zip = await downloadHandlerPackage(o.download, { libDir: o.roots.libDir, name: handler.name, version, uris: pkg.uris, manifestUri: pkg.manifestUri });
+      const signature = handler.encodedSignature ?? '';
+      const validate = signature !== '' && (o.signatureValidation === true || opts.signatureRequired);
+      const full = packageFullName(handler.name, version);
+      // Upstream (2.15) only reports a failed validation; when the policy requires a signature it blocks the package.
+      const failed = (e: unknown): void => {
+        if (opts.signatureRequired) {
+          rmSync(zip, { force: true });
+          rmSync(l.baseDir, { recursive: true, force: true });
+          throw new AgentError('extension', describeError(e), { code: OPERATIONS.install.errorCode }, e, 'disallowed');
+        }
+        log.warn(`${describeError(e)}\nThis failure can be safely ignored; will continue processing the package.`);
+      };
+      let signatureOk = false;
+      if (validate) {
+        try {
+          validatePackageSignature(zip, signature, full, o.trustedRoots ?? DEFAULT_TRUSTED_ROOTS);
+          signatureOk = true;
+        } catch (e) {
+          failed(e);
+        }
+      } else if (o.signatureValidation && signature === '') {
+        log.info(`No signature for extension '${full}' in goal state, skipping signature validation.`);
+      }
       try {
         await installHandlerPackage(l);
       } catch (e) {
         throw extensionError(codeOf(e) === CODE.unknown ? CODE.handlerManifest : codeOf(e), (e as Error).message);
       }
+      if (!validate) return;
+      try {
+        validateSigningInfo(l.manifestFile, handler.name, version);
+      } catch (e) {
+        failed(e);
+        return;
+      }
+      if (!signatureOk) return;
+      try {
+        markPackageValidated(l.baseDir);
+      } catch (e) {
+        log.warn(`Error saving signature validation state file ('package_validated') in directory '${l.baseDir}': ${describeError(e)}`);
+      }
+    },
+
+    signatureValidated(name, version) {
+      return packageValidated(layout(name, version).baseDir);
     },
 
     readManifest(name, version) {

@@ -4,6 +4,7 @@ import type { ExtensionSettings } from '../../fabric/documents/index.ts';
 import { compareVersions } from '../../fabric/hostplugin.ts';
 import { log } from '../../log/logger.ts';
 import { OPERATIONS } from '../handler-operations.ts';
+import { AgentError, isAgentError } from '../../util/errors.ts';
 import { CODE, codeOf, describeError, exitCodeOf, extensionError } from './codes.ts';
 import { HandlerInstance, NOT_RUN } from './handler.ts';
 import type { LifecyclePorts } from './ports.ts';
@@ -11,6 +12,22 @@ import type { LifecyclePorts } from './ports.ts';
 export interface FlowContext {
   ports: LifecyclePorts;
   fastTrack: boolean;
+  /** The extension policy requires this handler to be signed (checked before anything of it runs). */
+  signatureRequired?: boolean;
+  /** Policy.PolicyFilePath, for the message. */
+  policyFile?: string;
+}
+
+/**
+ * The policy requires a signature the handler does not have: unsigned in the goal state (a new install), or installed
+ * without a validated signature. Upstream's ExtensionSignaturePolicyError (after 2.15), with its message and the
+ * code of the requested operation.
+ */
+export function signaturePolicyError(name: string, operation: 'run' | 'uninstall', code: number, policyFile: string): AgentError {
+  const message =
+    `Extension will not be processed: failed to ${operation} extension '${name}' because policy specifies that extension must be signed, ` +
+    `but extension package signature could not be found. To ${operation}, set 'signatureRequired' to false in the policy file ('${policyFile}').`;
+  return new AgentError('extension', message, { code }, undefined, 'disallowed');
 }
 
 /** §5.7: the highest version on disk whose HandlerState is Installed or Enabled, or null. */
@@ -31,12 +48,16 @@ export async function handleEnable(h: HandlerInstance, ext: ExtensionSettings | 
   const oldVersion = installedVersion(ports, h.name);
   const state = h.state();
   let uninstallExitCode = NOT_RUN;
+  const signatureRequired = ctx.signatureRequired === true;
+  const blocked = () => signaturePolicyError(h.name, 'run', OPERATIONS.enable.errorCode, ctx.policyFile ?? '');
   if (state === 'NotInstalled' || state === 'FailedUpgrade') {
+    if (signatureRequired && !h.handler.encodedSignature) throw blocked();
     // A fresh handler, or the retry of a failed upgrade: the whole setup again.
     h.setState('NotInstalled');
     try {
-      await ports.packages.installPackage(h.handler, h.version, ctx.fastTrack);
+      await ports.packages.installPackage(h.handler, h.version, ctx.fastTrack, { signatureRequired });
     } catch (e) {
+      if (isAgentError(e, 'extension', 'disallowed')) throw e;
       const code = codeOf(e);
       throw extensionError(code === CODE.unknown ? CODE.packageDownload : code, `Failed to download artifacts: ${describeError(e)}`);
     }
@@ -48,6 +69,8 @@ export async function handleEnable(h: HandlerInstance, ext: ExtensionSettings | 
       uninstallExitCode = await updateHandler(new HandlerInstance(h.handler, oldVersion, ports), h, ext);
     }
   } else {
+    // An installed handler counts as signed only when its signature was validated when it was installed.
+    if (signatureRequired && !ports.packages.signatureValidated(h.name, h.version)) throw blocked();
     // §5.9: on every new goal state an installed handler gets its settings and `enable` again, the sequence number
     // unchanged or not (extensions are written to be enabled repeatedly, as the Python agent does).
     h.checkMultiConfig();

@@ -41,8 +41,14 @@ export interface HandlerOnDisk {
 export interface PackageStore {
   /** §5.2: fetch the handler's manifest and decide the version to run for `enabled`; throws when none matches. */
   chooseVersion(handler: ExtensionHandler, fastTrack: boolean): Promise<string>;
-  /** §5.3: download (or reuse a leftover zip), extract, initialise (HandlerEnvironment.json, config/, status/). */
-  installPackage(handler: ExtensionHandler, version: string, fastTrack: boolean): Promise<void>;
+  /**
+   * §5.3: download (or reuse a leftover zip), extract, initialise (HandlerEnvironment.json, config/, status/); the
+   * package signature validated on the way when the handler is signed and validation is on or `signatureRequired`.
+   * With `signatureRequired`, a failed validation throws an AgentError of subkind 'disallowed' and nothing is unpacked.
+   */
+  installPackage(handler: ExtensionHandler, version: string, fastTrack: boolean, opts?: { signatureRequired: boolean }): Promise<void>;
+  /** The package of this version was signed and validated when it was installed (`package_validated`). */
+  signatureValidated(name: string, version: string): boolean;
   /** Reads `<base>/HandlerManifest.json` of an unpacked handler. */
   readManifest(name: string, version: string): HandlerManifest;
   /** §5.6: the settings files for these settings (an empty 0.settings when there are none). */

@@ -3,6 +3,9 @@
 // waits for dependencies, the goal-state aggregate status, and the cleanup of handlers no longer wanted.
 import type { ExtensionHandler, ExtensionSettings } from '../../fabric/documents/index.ts';
 import { log } from '../../log/logger.ts';
+import { isAgentError } from '../../util/errors.ts';
+import { OPERATIONS } from '../handler-operations.ts';
+import { NO_POLICY, type ExtensionPolicy } from '../policy.ts';
 import { CODE, codeOf, describeError, extensionError } from './codes.ts';
 import { HandlerInstance } from './handler.ts';
 import { handleDisable, handleEnable, handleUninstall, installedVersion } from './operations.ts';
@@ -30,6 +33,8 @@ export interface ReportedHandler {
   useExactVersion: boolean;
   /** The goal state's extensions (name + seqNo); empty for handlers found on disk or without settings. */
   extensions: Array<{ name: string; seqNo: number; state: string }>;
+  /** Blocked by the extension policy or its signature: its status is reported as the agent wrote it (upstream). */
+  disallowed?: boolean;
 }
 
 export interface ProcessResult {
@@ -50,12 +55,35 @@ export interface ProcessorOptions {
   configPath: string;
   dependencyTimeoutMs?: number;
   dependencyPollMs?: number;
+  /**
+   * The extension policy, read once per goal state with handlers (policy.ts loadExtensionPolicy); a throw is the
+   * invalid-policy error, which blocks every extension. Default: no policy.
+   */
+  loadPolicy?: () => ExtensionPolicy;
+  /** Policy.PolicyFilePath, for the messages. */
+  policyFilePath?: string;
+  /** The text of the policy in force, for waagent_policy.json in the goal-state history. */
+  onPolicy?: (contents: string) => void;
+}
+
+/**
+ * Upstream's _EXT_DISALLOWED_ERROR_MAP: the operation named in the message and the terminal code CRP knows, by the
+ * handler's requested state (uninstall has no code of its own: disable's).
+ */
+export function disallowedOperation(state: string): { operation: 'run' | 'uninstall'; code: number } {
+  return state === 'enabled' ? { operation: 'run', code: OPERATIONS.enable.errorCode } : { operation: 'uninstall', code: OPERATIONS.disable.errorCode };
 }
 
 interface Item {
   handler: ExtensionHandler;
   ext: ExtensionSettings | null;
   level: number;
+}
+
+interface ItemResult {
+  ok: boolean;
+  instance: HandlerInstance;
+  fullName: (e: ExtensionSettings | null) => string;
 }
 
 /** §5.9 step 3: enabled items by level, removals first in reverse dependency order. */
@@ -80,6 +108,8 @@ export class ExtensionsProcessor {
   /** What this process has enabled (extension → seqNo): an unchanged extension is not enabled again. */
   /** The version chosen from the manifest for each enabled handler of the last goal state (§5.2). */
   readonly #decided = new Map<string, string>();
+  /** Handlers of the last goal state blocked by the policy or their signature. */
+  readonly #disallowed = new Set<string>();
 
   constructor(opts: ProcessorOptions) {
     this.#o = opts;
@@ -92,6 +122,7 @@ export class ExtensionsProcessor {
     }
     log.info(`processing the extensions goal state ${gs.id} (${gs.source}, ${gs.handlers.length} handlers)`);
     this.#decided.clear();
+    this.#disallowed.clear();
     const unsupported = gs.requiredFeatures.filter((f) => !this.#o.supportedFeatures.includes(f));
     if (unsupported.length > 0) {
       const message = `Failing GS ${gs.id} as Unsupported features found: ${unsupported.join(', ')}`;
@@ -124,6 +155,8 @@ export class ExtensionsProcessor {
     const maxLevel = items.length ? items[items.length - 1]!.level : 0;
     const deadline = this.#o.ports.clock.now() + (this.#o.dependencyTimeoutMs ?? DEPENDENCY_TIMEOUT_MS);
     let dependencyError: string | null = null;
+    const { policy, policyError } = items.length ? this.#policy() : { policy: NO_POLICY, policyError: null };
+    const policyFile = this.#o.policyFilePath ?? '';
     for (const item of items) {
       const base = new HandlerInstance(item.handler, item.handler.version, this.#o.ports);
       if (!this.#o.extensionsEnabled) {
@@ -134,11 +167,27 @@ export class ExtensionsProcessor {
         this.#reportError(base, item.ext, 'ExtensionProcessing', CODE.unknown, msg);
         continue;
       }
+      const { operation, code } = disallowedOperation(item.handler.state);
+      if (policyError !== null) {
+        this.#disallow(item, code, `Extension will not be processed: ${policyError}`);
+        continue;
+      }
       if (dependencyError !== null) {
         this.#reportError(base, item.ext, 'ExtensionProcessing', CODE.unknown, dependencyError);
         continue;
       }
-      const done = await this.#processItem(item, gs.source === 'FastTrack');
+      let done: ItemResult;
+      if (!policy.allows(item.handler.name)) {
+        const h = this.#disallow(
+          item,
+          code,
+          `Extension will not be processed: failed to ${operation} extension '${item.handler.name}' because it is not specified as an allowed extension. ` +
+            `To ${operation}, add the extension to the list of allowed extensions in the policy file ('${policyFile}').`,
+        );
+        done = { ok: false, instance: h, fullName: (e: ExtensionSettings | null) => h.fullName(e) };
+      } else {
+        done = await this.#processItem(item, gs.source === 'FastTrack', policy.requiresSignature(item.handler.name), policyFile);
+      }
       if (item.level >= 0 && item.level < maxLevel) {
         const who = done.fullName(item.ext);
         try {
@@ -152,8 +201,45 @@ export class ExtensionsProcessor {
     }
   }
 
+  /** The policy of this goal state, or the error that makes it invalid (logged; its text is in every handler's status). */
+  #policy(): { policy: ExtensionPolicy; policyError: string | null } {
+    try {
+      const policy = (this.#o.loadPolicy ?? (() => NO_POLICY))();
+      if (policy.enforced) {
+        log.info(`Policy enforcement is enabled. Enforcing policy using policy file found at '${this.#o.policyFilePath ?? ''}'.`);
+        if (policy.fileContents !== null) this.#o.onPolicy?.(policy.fileContents);
+      }
+      return { policy, policyError: null };
+    } catch (e) {
+      const policyError = describeError(e);
+      log.error(policyError);
+      return { policy: NO_POLICY, policyError };
+    }
+  }
+
+  /**
+   * Upstream's __handle_ext_disallowed_error: nothing of the handler runs; its status is NotReady with the code of the
+   * requested operation and the message, and an enabled extension with settings gets an error status file (replacing
+   * any), so CRP fails the operation instead of waiting. The status goes to the installed version when there is one.
+   */
+  #disallow(item: Item, code: number, message: string, instance?: HandlerInstance): HandlerInstance {
+    const { ports } = this.#o;
+    const h = instance ?? new HandlerInstance(item.handler, installedVersion(ports, item.handler.name) ?? item.handler.version, ports);
+    log.warn(`${h.fullName(item.ext)}: ${message}`);
+    this.#disallowed.add(item.handler.name);
+    try {
+      h.setStatus({ status: 'NotReady', code, message });
+      if (item.ext !== null && item.handler.state === 'enabled') {
+        ports.statuses.writePlaceholder(h.name, h.version, h.isExtensionOp(item.ext) ? item.ext.name : null, item.ext.seqNo, { operation: 'ExtensionPolicy', status: 'error', code, message }, true);
+      }
+    } catch (e) {
+      log.error(`cannot record the error status of ${h.fullName(item.ext)}: ${describeError(e)}`);
+    }
+    return h;
+  }
+
   /** One item; errors become the handler's status (and a multi-config extension's status file), never a throw. */
-  async #processItem(item: Item, fastTrack: boolean): Promise<{ ok: boolean; instance: HandlerInstance; fullName: (e: ExtensionSettings | null) => string }> {
+  async #processItem(item: Item, fastTrack: boolean, signatureRequired: boolean, policyFile: string): Promise<ItemResult> {
     const { ports } = this.#o;
     const { handler, ext } = item;
     let h = new HandlerInstance(handler, handler.version, ports);
@@ -178,7 +264,7 @@ export class ExtensionsProcessor {
         h = new HandlerInstance(handler, version, ports);
         this.#decided.set(handler.name, version);
         operation = 'Enable';
-        await handleEnable(h, ext, { ports, fastTrack });
+        await handleEnable(h, ext, { ports, fastTrack, signatureRequired, policyFile });
       } else if (handler.state === 'disabled' || handler.state === 'uninstall') {
         const installed = installedVersion(ports, handler.name);
         h = new HandlerInstance(handler, installed ?? handler.version, ports);
@@ -195,6 +281,10 @@ export class ExtensionsProcessor {
       return result(true);
     } catch (e) {
       const message = describeError(e);
+      if (isAgentError(e, 'extension', 'disallowed')) {
+        this.#disallow(item, codeOf(e), message, h);
+        return result(false);
+      }
       log.error(`${h.fullName(ext)} ${h.version}: ${message}`);
       if (e instanceof Error && (e as { context?: { extensionOnly?: unknown } }).context?.extensionOnly === true) {
         // Multi-config enable: the extension owns its status; make sure there is one (not overwritten).
@@ -261,6 +351,7 @@ export class ExtensionsProcessor {
         isMultiConfig: h.isMultiConfig,
         useExactVersion: h.useExactVersion,
         extensions: h.settings.map((s) => ({ name: s.name, seqNo: s.seqNo, state: s.state })),
+        ...(this.#disallowed.has(h.name) ? { disallowed: true } : {}),
       };
     });
   }

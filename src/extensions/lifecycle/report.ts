@@ -52,14 +52,26 @@ async function collectOne(h: ReportedHandler, o: CollectOptions): Promise<Handle
   let message: string | null = rec.message;
   const extensions: ExtensionStatus[] = [];
   const state = readHandlerState(l);
-  if (state !== 'NotInstalled' || h.isMultiConfig || !o.extensionsEnabled) {
+  // A disallowed extension's statuses are reported even when it was never installed: CRP waits for them (upstream).
+  const disallowed = h.disallowed === true;
+  if (state !== 'NotInstalled' || h.isMultiConfig || !o.extensionsEnabled || disallowed) {
     if (state !== 'NotInstalled') {
       try {
         if (readHandlerManifest(l.manifestFile).reportHeartbeat) {
           const hb = readHeartbeat(l.baseDir, (o.now ?? Date.now)());
-          status = hb.status;
-          if (hb.status === 'Unresponsive') code = -1;
-          if (hb.message !== null) message = hb.message;
+          if (disallowed) {
+            // The agent's NotReady and code stand; the heartbeat of the earlier run is only told.
+            if (hb.message !== null) {
+              message =
+                message === null
+                  ? `Extension was not executed, but it was previously enabled and reported the following heartbeat:\n${hb.message}`
+                  : `${message} Extension was previously enabled and reported the following heartbeat:\n${hb.message}`;
+            }
+          } else {
+            status = hb.status;
+            if (hb.status === 'Unresponsive') code = -1;
+            if (hb.message !== null) message = hb.message;
+          }
         }
       } catch (e) {
         message = describeError(e);

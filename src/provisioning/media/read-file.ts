@@ -80,3 +80,50 @@ export async function readFileFromImage(path: string, name: string, max: number 
     await image.close();
   }
 }
+
+export interface RootFile {
+  name: string;
+  data: Buffer;
+}
+
+/** A root-directory name safe to write into a directory of ours: no path separators, not "." or "..". */
+function safeName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !/[/\0]/.test(name);
+}
+
+/**
+ * Every regular file of the root directory of a UDF or ISO 9660 medium, read in user space (what a kernel mount would
+ * show there, for SCVMM's media when the kernel has neither file system). Plain ISO 9660 names are given in lower
+ * case, as Linux shows them. Refused beyond `maxTotal` bytes in all.
+ */
+export async function readRootFilesFromImage(path: string, maxEach: number, maxTotal: number): Promise<{ format: MediaFormat; files: RootFile[] }> {
+  const image = await ImageFile.open(path);
+  try {
+    const files: RootFile[] = [];
+    let total = 0;
+    const add = (name: string, data: Buffer): void => {
+      total += data.length;
+      if (total > maxTotal) throw new AgentError('io', `the files of ${path} exceed ${maxTotal} bytes`, { device: path });
+      files.push({ name, data });
+    };
+    if (await hasUdf(image)) {
+      const { vol, entries } = await listUdfRoot(image);
+      for (const e of entries) if (!e.directory && safeName(e.name)) add(e.name, await readUdfEntry(vol, e, maxEach));
+      return { format: 'udf', files };
+    }
+    if (!(await hasIso9660(image))) {
+      throw new AgentError('provisioning', `the media ${path} holds neither a UDF nor an ISO 9660 file system`, { device: path });
+    }
+    const entries = (await listIsoRoot(image)).filter((e) => !e.directory);
+    // one file per extent: a Joliet or Rock Ridge name before the plain one
+    const byOffset = new Map<number, IsoEntry>();
+    for (const e of entries) if (!byOffset.has(e.offset) || !e.plain) byOffset.set(e.offset, e);
+    for (const e of byOffset.values()) {
+      const name = e.plain ? e.name.toLowerCase() : e.name;
+      if (safeName(name)) add(name, await readIsoEntry(image, e, maxEach));
+    }
+    return { format: 'iso9660', files };
+  } finally {
+    await image.close();
+  }
+}

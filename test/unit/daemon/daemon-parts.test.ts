@@ -158,7 +158,7 @@ test("hostname monitor: without our record, cloud-init's set-hostname record is 
 
 test('the persistent-net duty runs where the profile says (removePersistentNetRules), not by distro id', () => {
   const config = Config.from({ 'Lib.Dir': tmp() });
-  const loop: ExtensionsLoop = { cycle: async () => true, wireServer: () => null, periodMs: () => 1000, uploadLogs: async () => false, close: async () => {} };
+  const loop: ExtensionsLoop = { cycle: async () => true, wireServer: () => null, platform: () => null, periodMs: () => 1000, uploadLogs: async () => false, close: async () => {} };
   const hasDuty = (p: DistroProfile) => periodicTasks(config, p, loop).some((t) => t.name === 'persistent net rules');
   assert.equal(hasDuty(fixtureProfile('rhel-9.4')), true);
   assert.equal(hasDuty(fixtureProfile('flatcar')), true);

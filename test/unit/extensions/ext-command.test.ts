@@ -443,8 +443,9 @@ function fakeSystemdRun(root: string, body: string): { path: string; calls: () =
   return { path, calls: () => (existsSync(calls) ? readFileSync(calls, 'utf8').trim().split('\n') : []) };
 }
 
-// biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, run by sh
-const SCOPE_OK = 'for a; do shift; case "$a" in --unit=*) u=${a#--unit=};; --slice=*) break;; esac; done\necho "Running scope as unit: $u.scope" >&2\nexec "$@"';
+const SCOPE_OK =
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, run by sh
+  'for a; do shift; case "$a" in --unit=*) u=${a#--unit=};; --slice=*) break;; esac; done\necho "Running scope as unit: $u.scope" >&2\nexec "$@"';
 
 test('with systemd the command runs inside the scope of its slice', async () => {
   const h = handler({ 'enable.sh': 'echo in-scope; exit 4' });

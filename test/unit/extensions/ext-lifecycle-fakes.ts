@@ -1,7 +1,7 @@
 // In-memory fakes of the lifecycle ports (src/extensions/lifecycle/ports.ts): a lib dir of handler versions
 // with their state files, a manifest of available versions, and a command runner that records every command
 // and can fail, time out, or "kill the agent" at a chosen command.
-import type { AgentError } from '../../../src/util/errors.ts';
+import { AgentError } from '../../../src/util/errors.ts';
 import type { ExtensionHandler, ExtensionSettings } from '../../../src/fabric/documents/index.ts';
 import { commandError } from '../../../src/extensions/command-outcome.ts';
 import { OPERATIONS } from '../../../src/extensions/handler-operations.ts';
@@ -51,6 +51,12 @@ export class World {
   killAt: { key: string; when: 'during' | 'after' } | null = null;
   dead = false;
   downloadFails = false;
+  /** "<name>-<version>" whose package signature was validated on install (package_validated). */
+  readonly validated = new Set<string>();
+  /** Handler names whose package signature does not verify. */
+  readonly badSignatures = new Set<string>();
+  /** installPackage calls with signatureRequired set: "<name> <version>". */
+  readonly signatureRequiredInstalls: string[] = [];
   now = 1_000_000;
   /** status file answer for dependency waits: key "<name>|<ext>|<seq>" */
   readonly extStatus = new Map<string, string>();
@@ -95,9 +101,16 @@ export class World {
           if (match.length === 0) throw new Error(`Unable to find version ${h.version} in manifest for extension ${h.name}`);
           return match[match.length - 1]!;
         },
-        async installPackage(h: ExtensionHandler, version: string): Promise<void> {
+        async installPackage(h: ExtensionHandler, version: string, _fastTrack: boolean, opts?: { signatureRequired: boolean }): Promise<void> {
           w.#alive();
           if (w.downloadFails) throw new Error('the package download failed with HTTP 500');
+          if (opts?.signatureRequired) w.signatureRequiredInstalls.push(`${h.name} ${version}`);
+          if (h.encodedSignature) {
+            if (!w.badSignatures.has(h.name)) w.validated.add(w.key(h.name, version));
+            else if (opts?.signatureRequired) {
+              throw new AgentError('extension', `Signature validation failed for package '${h.name}-${version}'. Error: bad signature`, { code: 1007 }, undefined, 'disallowed');
+            }
+          }
           w.#dirOrCreate(h.name, version);
           w.events.push(`unpack ${h.name} ${version}`);
         },
@@ -140,6 +153,9 @@ export class World {
           w.#alive();
           w.dirs.delete(w.key(name, version));
           w.events.push(`remove ${name} ${version}`);
+        },
+        signatureValidated(name: string, version: string): boolean {
+          return w.validated.has(w.key(name, version));
         },
         handlersOnDisk() {
           w.#alive();

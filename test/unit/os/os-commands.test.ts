@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseArgs } from '../../../src/cli.ts';
-import { registerServiceCommand, systemdUnit } from '../../../src/commands/register-service.ts';
+import { networkSetupUnit, registerServiceCommand, systemdUnit } from '../../../src/commands/register-service.ts';
 import { flatcarGrubCfgWithSerialConsole, grubDefaultWithSerialConsole } from '../../../src/commands/serialconsole.ts';
 import { Config } from '../../../src/config/index.ts';
 import { parseOsRelease } from '../../../src/os/distro.ts';
@@ -105,5 +105,66 @@ describe('register-service', () => {
     assert.equal(readFileSync(join(dir, 'walinuxagent.service'), 'utf8'), systemdUnit({ binary: '/opt/waagent', confPath: '/etc/waagent.conf', sysext: false, sshdService: 'ssh' }));
     assert.match(readFileSync(join(dir, 'walinuxagent.service'), 'utf8'), /^Wants=network-online\.target ssh\.service sshd-keygen\.service$/m);
     assert.match(out.join(''), /systemd is not running, so it was not enabled/);
+  });
+
+  it('OS.EnableFirewall=y: also upstream’s <service>-network-setup.service, running -setup-firewall=<IP> before the network', async () => {
+    const dir = tmp();
+    const lib = join(dir, 'lib');
+    mkdirSync(lib);
+    writeFileSync(join(lib, 'WireServerEndpoint'), '10.1.2.3');
+    const out: string[] = [];
+    const output = { write: (s: string) => out.push(s) } as unknown as NodeJS.WritableStream;
+    const config = Config.from({ 'OS.EnableFirewall': true, 'Lib.Dir': lib });
+    const code = await registerServiceCommand(config, parseArgs(['-register-service']), profile('ubuntu-22.04'), {
+      binary: '/opt/waagent',
+      unitDir: dir,
+      systemdMarker: join(dir, 'no-systemd'),
+      output,
+    });
+    assert.equal(code, 0);
+    const unit = readFileSync(join(dir, 'walinuxagent-network-setup.service'), 'utf8');
+    assert.equal(unit, networkSetupUnit({ binary: '/opt/waagent', wireServer: '10.1.2.3', confPath: null }));
+    assert.equal(
+      unit,
+      [
+        '# This unit file (Version=1.4) was created by the Azure VM Agent.',
+        '# Do not edit.',
+        '[Unit]',
+        'Description=Setup network rules for WALinuxAgent',
+        'After=local-fs.target',
+        'Before=network-pre.target',
+        'Wants=network-pre.target',
+        'DefaultDependencies=no',
+        'ConditionFileIsExecutable=/opt/waagent',
+        '',
+        '[Service]',
+        'Type=oneshot',
+        'ExecStart=/opt/waagent -setup-firewall=10.1.2.3',
+        'RemainAfterExit=yes',
+        '',
+        '[Install]',
+        'WantedBy=network.target',
+        '',
+      ].join('\n'),
+    );
+    assert.match(out.join(''), /walinuxagent\.service and .*walinuxagent-network-setup\.service; systemd is not running, so they were not enabled/);
+  });
+
+  it('OS.EnableFirewall=y without a detected address: 168.63.129.16, or the override’s host; off: no network-setup unit', async () => {
+    const run = async (values: Record<string, string | boolean>) => {
+      const dir = tmp();
+      const output = { write: () => true } as unknown as NodeJS.WritableStream;
+      await registerServiceCommand(Config.from({ 'Lib.Dir': join(dir, 'lib'), ...values }), parseArgs(['-register-service']), profile('ubuntu-22.04'), {
+        binary: '/opt/waagent', unitDir: dir, systemdMarker: join(dir, 'no-systemd'), output,
+      });
+      try {
+        return /^ExecStart=(.*)$/m.exec(readFileSync(join(dir, 'walinuxagent-network-setup.service'), 'utf8'))![1];
+      } catch {
+        return null;
+      }
+    };
+    assert.equal(await run({ 'OS.EnableFirewall': true }), '/opt/waagent -setup-firewall=168.63.129.16');
+    assert.equal(await run({ 'OS.EnableFirewall': true, 'Protocol.WireServerEndpoint': '127.0.0.1:8080' }), '/opt/waagent -setup-firewall=127.0.0.1');
+    assert.equal(await run({}), null);
   });
 });
