@@ -79,7 +79,13 @@ function rootTree(dir, binary, family, unitName) {
   link(dir, `etc/systemd/system/multi-user.target.wants/${unitName}.service`, `/${unit}`);
   put(dir, 'etc/waagent.conf', join(INIT, 'conf', `waagent.conf.${family}`), 0o644);
   put(dir, 'etc/logrotate.d/waagent', join(INIT, 'logrotate', 'waagent'), 0o644);
-  return ['usr/sbin/waagent', unit, `etc/systemd/system/multi-user.target.wants/${unitName}.service`, 'etc/waagent.conf', 'etc/logrotate.d/waagent'];
+  return [
+    'usr/sbin/waagent',
+    unit,
+    `etc/systemd/system/multi-user.target.wants/${unitName}.service`,
+    'etc/waagent.conf',
+    'etc/logrotate.d/waagent',
+  ];
 }
 
 /** packed: also the squashfs images and the root-tree archives; only: the architectures (x64, arm64) just built */
@@ -106,7 +112,16 @@ export function buildImageArtifacts({ packed, only = ['x64', 'arm64'] }) {
       const tree = join(work, `${family}-${short}`);
       const files = rootTree(tree, bin, family, unitName);
       // files only (no directory entries): unpacking never replaces a directory symlink such as /lib → usr/lib
-      execFileSync('tar', ['-C', tree, '--owner=0', '--group=0', '--numeric-owner', '-czf', join(DIST, `waagent-root-${family}-${short}.tar.gz`), ...files]);
+      execFileSync('tar', [
+        '-C',
+        tree,
+        '--owner=0',
+        '--group=0',
+        '--numeric-owner',
+        '-czf',
+        join(DIST, `waagent-root-${family}-${short}.tar.gz`),
+        ...files,
+      ]);
     }
     say(`dist/waagent-root-{${Object.keys(FAMILIES).join(',')}}-${short}.tar.gz (root trees)`);
   }

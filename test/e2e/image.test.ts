@@ -26,7 +26,9 @@ const note = (line: string) => {
 
 function confFor(family: string): string {
   const base = readFileSync(join(REPO_ROOT, 'init', 'conf', `waagent.conf.${family}`), 'utf8');
-  return `${base}\n# the image test's fabric (test/image/vm.ts)\n${Object.entries(FABRIC_KEYS).map(([k, v]) => `${k}=${v}\n`).join('')}`;
+  return `${base}\n# the image test's fabric (test/image/vm.ts)\n${Object.entries(FABRIC_KEYS)
+    .map(([k, v]) => `${k}=${v}\n`)
+    .join('')}`;
 }
 
 function identity(vm: ImageVm, n: number, user: string): VmIdentity {
@@ -34,7 +36,8 @@ function identity(vm: ImageVm, n: number, user: string): VmIdentity {
 }
 
 /** The agent's private state that must not be in a captured image. */
-const SECRETS = "ls /var/lib/waagent/TransportPrivate.pem /var/lib/waagent/*.prv /var/lib/waagent/Certificates.xml /var/lib/waagent/SharedConfig.xml 2>/dev/null; true";
+const SECRETS =
+  'ls /var/lib/waagent/TransportPrivate.pem /var/lib/waagent/*.prv /var/lib/waagent/Certificates.xml /var/lib/waagent/SharedConfig.xml 2>/dev/null; true';
 
 after(() => {
   note(`wall time of the image tests: ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -130,7 +133,10 @@ describe('a Flatcar image with the system extension on a booted systemd', () => 
     const first = identity(vm, 3, 'carol');
     vm.setIdentity(first);
     vm.link('/etc/os-release', '../usr/share/flatcar-os-release');
-    vm.write('/usr/share/flatcar-os-release', 'NAME="Flatcar Container Linux by Kinvolk"\nID=flatcar\nID_LIKE=coreos\nVERSION=3975.2.0\nVERSION_ID=3975.2.0\nSYSEXT_LEVEL=1.0\nPRETTY_NAME="Flatcar Container Linux by Kinvolk 3975.2.0 (Oklo)"\n');
+    vm.write(
+      '/usr/share/flatcar-os-release',
+      'NAME="Flatcar Container Linux by Kinvolk"\nID=flatcar\nID_LIKE=coreos\nVERSION=3975.2.0\nVERSION_ID=3975.2.0\nSYSEXT_LEVEL=1.0\nPRETTY_NAME="Flatcar Container Linux by Kinvolk 3975.2.0 (Oklo)"\n',
+    );
     // Flatcar merges extensions at boot (systemd-sysext.service) and then makes the manager load their units and
     // start what multi-user.target wants (ensure-sysext.service, as Flatcar ships it)
     vm.link('/etc/systemd/system/sysinit.target.wants/systemd-sysext.service', '/lib/systemd/system/systemd-sysext.service');

@@ -119,12 +119,30 @@ export class BootedContainer {
   /** Runs a command inside (all of PID 1's namespaces, its root), synchronously. */
   run(argv: string[], o: { input?: string; timeoutMs?: number; env?: Record<string, string> } = {}): RunResult {
     if (!this.pid1) throw new Error('the container is not running');
-    const r = spawnSync('nsenter', ['-t', String(this.pid1), '-a', '-r', '-w', '--', 'env', '-i', `PATH=${PATH}`, 'HOME=/root', 'LANG=C.UTF-8', ...Object.entries(o.env ?? {}).map(([k, v]) => `${k}=${v}`), ...argv], {
-      input: o.input ?? '',
-      encoding: 'utf8',
-      timeout: o.timeoutMs ?? 60_000,
-      maxBuffer: 64 * 1024 * 1024,
-    });
+    const r = spawnSync(
+      'nsenter',
+      [
+        '-t',
+        String(this.pid1),
+        '-a',
+        '-r',
+        '-w',
+        '--',
+        'env',
+        '-i',
+        `PATH=${PATH}`,
+        'HOME=/root',
+        'LANG=C.UTF-8',
+        ...Object.entries(o.env ?? {}).map(([k, v]) => `${k}=${v}`),
+        ...argv,
+      ],
+      {
+        input: o.input ?? '',
+        encoding: 'utf8',
+        timeout: o.timeoutMs ?? 60_000,
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    );
     if (r.error) throw new Error(`${argv.join(' ')} in the container: ${r.error.message}`);
     return { code: r.status ?? 128, stdout: r.stdout, stderr: r.stderr };
   }
@@ -138,7 +156,11 @@ export class BootedContainer {
 
   /** Runs a command on the host inside the container's network namespace only (the host's files and tools). */
   runInNet(argv: string[], timeoutMs = 30_000): RunResult {
-    const r = spawnSync('nsenter', ['-t', String(this.pid1), '-n', '--', ...argv], { encoding: 'utf8', timeout: timeoutMs, env: { PATH, HOME: '/nonexistent' } });
+    const r = spawnSync('nsenter', ['-t', String(this.pid1), '-n', '--', ...argv], {
+      encoding: 'utf8',
+      timeout: timeoutMs,
+      env: { PATH, HOME: '/nonexistent' },
+    });
     if (r.error) throw new Error(`${argv.join(' ')} in the container's network: ${r.error.message}`);
     return { code: r.status ?? 128, stdout: r.stdout, stderr: r.stderr };
   }

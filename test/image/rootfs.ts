@@ -26,7 +26,10 @@ rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 
 /** The cache file for this recipe. */
 export function rootfsCachePath(): string {
-  const key = createHash('sha256').update(JSON.stringify({ SUITE, PACKAGES, SETUP, v: 1 })).digest('hex').slice(0, 16);
+  const key = createHash('sha256')
+    .update(JSON.stringify({ SUITE, PACKAGES, SETUP, v: 1 }))
+    .digest('hex')
+    .slice(0, 16);
   return join(CACHE_DIR, `rootfs-${key}.tar.zst`);
 }
 
@@ -35,7 +38,8 @@ export function debianMirror(): string {
   const files: string[] = [];
   if (existsSync('/etc/apt/sources.list')) files.push('/etc/apt/sources.list');
   if (existsSync('/etc/apt/sources.list.d')) {
-    for (const f of readdirSync('/etc/apt/sources.list.d').sort()) if (/\.(list|sources)$/.test(f)) files.push(join('/etc/apt/sources.list.d', f));
+    for (const f of readdirSync('/etc/apt/sources.list.d').sort())
+      if (/\.(list|sources)$/.test(f)) files.push(join('/etc/apt/sources.list.d', f));
   }
   for (const f of files) {
     const text = readFileSync(f, 'utf8');
@@ -75,8 +79,25 @@ export function ensureRootfsTarball(log: (line: string) => void = () => {}): str
     const mirror = debianMirror();
     log(`image: debootstrap ${SUITE} from ${mirror} into ${work} (once; cached as ${out})`);
     // in a mount namespace of its own, so the proc and sys mounts debootstrap makes in the new root never show on the host
-    run(['unshare', '--mount', '--propagation', 'private', 'debootstrap', '--variant=minbase', `--include=${PACKAGES.join(',')}`, SUITE, join(work, 'root'), mirror], 'debootstrap');
-    run(['unshare', '--mount', '--propagation', 'private', 'chroot', join(work, 'root'), '/bin/sh', '-c', SETUP], 'the root file system setup');
+    run(
+      [
+        'unshare',
+        '--mount',
+        '--propagation',
+        'private',
+        'debootstrap',
+        '--variant=minbase',
+        `--include=${PACKAGES.join(',')}`,
+        SUITE,
+        join(work, 'root'),
+        mirror,
+      ],
+      'debootstrap',
+    );
+    run(
+      ['unshare', '--mount', '--propagation', 'private', 'chroot', join(work, 'root'), '/bin/sh', '-c', SETUP],
+      'the root file system setup',
+    );
     const tmp = `${out}.${process.pid}.tmp`;
     run(['tar', '--zstd', '--numeric-owner', '--xattrs', '-C', join(work, 'root'), '-cf', tmp, '.'], 'tar');
     renameSync(tmp, out);

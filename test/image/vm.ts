@@ -6,7 +6,18 @@
 // - the VM id through a stand-in dmidecode (the container has no DMI table).
 // These three live in one host directory bound at /srv/host, so the test changes them between boots (a new VM).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -76,13 +87,23 @@ export class ImageVm {
     // presets and enables systemd-networkd-wait-online, which would wait two minutes for a network the container
     // does not have (only loopback).
     this.link('/etc/systemd/system/systemd-networkd-wait-online.service', '/dev/null');
-    this.write('/usr/local/sbin/dmidecode', `#!/bin/sh\n# stand-in: the VM id the test gives this boot\ncat ${HOST_DIR_INSIDE}/vm-id\n`, 0o755);
+    this.write(
+      '/usr/local/sbin/dmidecode',
+      `#!/bin/sh\n# stand-in: the VM id the test gives this boot\ncat ${HOST_DIR_INSIDE}/vm-id\n`,
+      0o755,
+    );
     const binds: Array<[string, string]> = [[this.hostDir, HOST_DIR_INSIDE]];
     const bindsRo: Array<[string, string]> = [[REPO_ROOT, REPO_INSIDE]];
     // a machine with a DMI table would show its own id to the agent first
     const productUuid = '/sys/devices/virtual/dmi/id/product_uuid';
     if (existsSync(productUuid)) bindsRo.push([join(this.hostDir, 'vm-id'), productUuid]);
-    this.container = new BootedContainer({ root: this.root, binds, bindsRo, initArgs: opts.initArgs, consoleLog: (s) => (this.console = (this.console + s).slice(-200_000)) });
+    this.container = new BootedContainer({
+      root: this.root,
+      binds,
+      bindsRo,
+      initArgs: opts.initArgs,
+      consoleLog: (s) => (this.console = (this.console + s).slice(-200_000)),
+    });
     this.control = new ControlClient(join(this.hostDir, 'fabric.sock'));
   }
 
@@ -152,7 +173,8 @@ export class ImageVm {
       if (ready) return Date.now();
       const failed = reports.find((r) => r.subStatus === 'ProvisioningFailed');
       if (failed) throw new Error(`provisioning failed: ${failed.description}\n${this.agentLog()}`);
-      if (Date.now() > deadline) throw new Error(`no Ready within ${timeoutMs} ms; reports: ${JSON.stringify(reports)}\n${this.agentLog()}`);
+      if (Date.now() > deadline)
+        throw new Error(`no Ready within ${timeoutMs} ms; reports: ${JSON.stringify(reports)}\n${this.agentLog()}`);
       await sleep(100);
     }
   }
@@ -173,9 +195,25 @@ export class ImageVm {
   /** An ssh login as user with key, from the host's ssh client in the container's network namespace. */
   ssh(user: string, key: SshKey, command = 'id -un'): { code: number; stdout: string; stderr: string } {
     return this.container.runInNet([
-      'ssh', '-F', '/dev/null', '-i', key.privateKeyPath, '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no',
-      '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=3', '-o', 'IdentitiesOnly=yes',
-      `${user}@127.0.0.1`, command,
+      'ssh',
+      '-F',
+      '/dev/null',
+      '-i',
+      key.privateKeyPath,
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'LogLevel=ERROR',
+      '-o',
+      'ConnectTimeout=3',
+      '-o',
+      'IdentitiesOnly=yes',
+      `${user}@127.0.0.1`,
+      command,
     ]);
   }
 
