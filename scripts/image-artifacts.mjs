@@ -9,7 +9,7 @@
 // `npm run sysext` (this script) makes all of it. The packed forms take minutes on two cores (gzip and squashfs of
 // two 100 MiB executables, ten archives), so the default build, which every `npm test` runs, leaves them out.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,6 +27,14 @@ export const ARCHES = [
 export const SYSEXT_LEVEL = '1.0';
 /** the unit name each family's package uses (Debian and Ubuntu: walinuxagent), as -register-service writes it */
 export const FAMILIES = { rhel: 'waagent', debian: 'walinuxagent', ubuntu: 'walinuxagent', suse: 'waagent', azurelinux: 'waagent' };
+/** the families whose ssh unit is ssh.service (the distro profile's sshdService), not upstream's sshd.service */
+const SSH_UNIT_FAMILIES = new Set(['debian', 'ubuntu']);
+
+/** The unit of a family's root tree: init/systemd/waagent.service wanting the family's ssh unit, as -register-service writes it. */
+export function familyUnit(family) {
+  const text = readFileSync(join(INIT, 'systemd', 'waagent.service'), 'utf8');
+  return SSH_UNIT_FAMILIES.has(family) ? text.replace(/^(Wants=.*)\bsshd\.service\b/m, '$1ssh.service') : text;
+}
 
 function onPath(cmd) {
   try {
@@ -74,7 +82,8 @@ function rootTree(dir, binary, family, unitName) {
   rmSync(dir, { recursive: true, force: true });
   const unit = `usr/lib/systemd/system/${unitName}.service`;
   put(dir, 'usr/sbin/waagent', binary, 0o755);
-  put(dir, unit, join(INIT, 'systemd', 'waagent.service'), 0o644);
+  mkdirSync(dirname(join(dir, unit)), { recursive: true });
+  writeFileSync(join(dir, unit), familyUnit(family), { mode: 0o644 });
   // what `systemctl enable` makes, so the unpacked image starts the agent at boot
   link(dir, `etc/systemd/system/multi-user.target.wants/${unitName}.service`, `/${unit}`);
   put(dir, 'etc/waagent.conf', join(INIT, 'conf', `waagent.conf.${family}`), 0o644);

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { systemdUnit } from '../../../src/commands/register-service.ts';
 import { parseConfig } from '../../../src/config/index.ts';
 import { FIXTURES, REPO_ROOT } from '../../helpers/paths.ts';
-import { sysextTree } from '../../../scripts/image-artifacts.mjs';
+import { familyUnit, sysextTree } from '../../../scripts/image-artifacts.mjs';
 
 const INIT = join(REPO_ROOT, 'init');
 const SOURCES: Record<string, string> = {
@@ -95,6 +95,12 @@ describe('image builder files', () => {
     } finally {
       rmSync(tree, { recursive: true, force: true });
     }
+  });
+
+  it("the root trees' units are what -register-service writes for the family (Debian and Ubuntu want ssh.service)", () => {
+    const unit = (sshdService: string) => systemdUnit({ binary: '/usr/sbin/waagent', confPath: '/etc/waagent.conf', sysext: false, sshdService });
+    for (const family of ['debian', 'ubuntu']) assert.equal(familyUnit(family), unit('ssh'), family);
+    for (const family of ['rhel', 'suse', 'azurelinux']) assert.equal(familyUnit(family), unit('sshd'), family);
   });
 
   it('the logrotate file rotates the agent log at 20 MB, 50 kept, compressed', () => {
