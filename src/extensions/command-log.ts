@@ -1,6 +1,6 @@
 // /var/log/azure/<Handler>/CommandExecution[_<ext>].log: one entry per handler command the agent ran
 // (docs/protocol.md §5.8), head-truncated so that the file stays under 10 MB.
-import { appendFileSync, openSync, readSync, closeSync, statSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { timestamp } from '../log/logger.ts';
 import { redact } from '../log/redact.ts';
@@ -17,17 +17,23 @@ export function appendCommandLog(path: string, text: string, max = COMMAND_LOG_M
   const entry = Buffer.from(`${timestamp()} ${redact(text).replace(/\n*$/, '')}\n`);
   let size = 0;
   try {
-    size = statSync(path).size;
+    size = lstatSync(path).size;
   } catch {
     /* no log yet */
   }
   if (size + entry.length <= max) {
-    appendFileSync(path, entry, { mode: 0o600 });
+    // O_NOFOLLOW: a link planted under the log's name is refused, never appended through (as root).
+    const fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
+    try {
+      writeSync(fd, entry);
+    } finally {
+      closeSync(fd);
+    }
     return;
   }
   const keep = Math.max(0, Math.min(size, max - entry.length));
   const buf = Buffer.alloc(keep);
-  const fd = openSync(path, 'r');
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
     readSync(fd, buf, 0, keep, size - keep);
   } finally {

@@ -3,7 +3,9 @@
 // or dying of SIGPIPE. The agent keeps each file under a size cap (head and tail kept, the middle dropped) and builds
 // the short "[stdout]…[stderr]…" message of the handler status from the first bytes of each.
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync, rmSync, writeFileSync, constants as fsc } from 'node:fs';
+import { log } from '../log/logger.ts';
 import { redact } from '../log/redact.ts';
+import { describeError } from '../util/errors.ts';
 
 /** Longest status/telemetry message built from a command's output (upstream TELEMETRY_MESSAGE_MAX_LEN). */
 export const MESSAGE_MAX_CHARS = 3200;
@@ -39,8 +41,40 @@ function readAt(fd: number, length: number, position: number): Buffer {
   return buf.subarray(0, got);
 }
 
+/** Where one stream of a command goes while it runs, and what is kept of it. */
+export interface StreamCapture {
+  readonly path: string;
+  readonly fd: number;
+  reset(): void;
+  enforceCap(): void;
+  finish(): { head: string; truncated: boolean; droppedBytes: number };
+}
+
+/**
+ * A stream whose file could not be made (a full or read-only Extension.LogDir, issue 11 finding 10): the command
+ * still runs, writing to /dev/null, and its status message says why its output was not kept.
+ */
+export class DiscardedCapture implements StreamCapture {
+  readonly path: string;
+  readonly fd: number;
+  readonly #why: string;
+
+  constructor(path: string, why: string) {
+    this.path = path;
+    this.#why = why;
+    this.fd = openSync('/dev/null', fsc.O_WRONLY);
+  }
+
+  reset(): void {}
+  enforceCap(): void {}
+  finish(): { head: string; truncated: boolean; droppedBytes: number } {
+    closeSync(this.fd);
+    return { head: `(the output was not kept: ${this.#why})`, truncated: false, droppedBytes: 0 };
+  }
+}
+
 /** One captured stream: a file opened for appending (so a truncation by the agent makes the writer start over). */
-export class OutputCapture {
+export class OutputCapture implements StreamCapture {
   readonly path: string;
   readonly fd: number;
   readonly #headBytes: number;
@@ -57,7 +91,8 @@ export class OutputCapture {
     this.#tailBytes = Math.floor(maxBytes / 2);
     // A new file, not the old one truncated: a daemon an earlier run left behind may still append to the old one.
     rmSync(path, { force: true });
-    this.fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_APPEND, 0o600);
+    // O_EXCL: a link planted under the name after the removal is refused, never written through.
+    this.fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL | fsc.O_APPEND, 0o600);
   }
 
   /** Starts over (used when a run is repeated without the systemd scope). */
@@ -103,7 +138,12 @@ export class OutputCapture {
       this.#dropped += all.length - tail.length;
       const marker = Buffer.from(`\n... [${this.#dropped} bytes of output omitted] ...\n`);
       rmSync(this.path, { force: true }); // same reason: leave a background writer its own (now unlinked) file
-      writeFileSync(this.path, Buffer.concat([this.#head, marker, tail]), { mode: 0o600 });
+      try {
+        writeFileSync(this.path, Buffer.concat([this.#head, marker, tail]), { mode: 0o600, flag: 'wx' });
+      } catch (e) {
+        // A full log dir costs the file, never the run: the message below is built from memory.
+        log.warn(`the output file ${this.path} could not be written: ${describeError(e)}`);
+      }
       first = this.#head.subarray(0, MESSAGE_MAX_CHARS);
     }
     return { head: redact(new TextDecoder('utf-8').decode(first)), truncated: this.#head !== null, droppedBytes: this.#dropped };

@@ -8,12 +8,13 @@
 // are deliberately not killed after a normal exit: enable commands commonly start their daemon that way, and upstream
 // leaves them too.
 import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { AgentError } from '../util/errors.ts';
+import { dirname, join } from 'node:path';
+import { AgentError, describeError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { run, type RunResult } from '../os/exec.ts';
+import { checkRealDirectory } from '../os/safe-read.ts';
 import { appendCommandLog, commandLogPath } from './command-log.ts';
-import { DEFAULT_MAX_OUTPUT_BYTES, OutputCapture, formatOutput } from './command-output.ts';
+import { DEFAULT_MAX_OUTPUT_BYTES, DiscardedCapture, OutputCapture, formatOutput, type StreamCapture } from './command-output.ts';
 import { extensionSliceName, scopeArgv, scopeStarted, scopeUnitName, systemdRunPath, type SliceLimits } from './command-scope.ts';
 import { classifyRun, commandError, failureCode, failureReason, type ClassifiedRun, type CommandOutcome } from './command-outcome.ts';
 import { OPERATIONS, type Operation } from './handler-operations.ts';
@@ -140,18 +141,17 @@ function commandLine(o: HandlerCommandOptions): { scriptPath: string; shellArgv:
 }
 
 interface Capture {
-  out: OutputCapture;
-  err: OutputCapture;
+  out: StreamCapture;
+  err: StreamCapture;
   /** Ends the periodic cap check. */
   stopCapping(): void;
 }
 
 /** The command's stdout and stderr files in its log dir, kept under their cap while it runs. */
 function startCapture(o: HandlerCommandOptions): Capture {
-  mkdirSync(o.logDir, { recursive: true, mode: 0o700 });
   const base = `CommandExecution${o.extensionName ? '_' + o.extensionName : ''}.${o.operation}`;
-  const out = new OutputCapture(join(o.logDir, `${base}.stdout`), o.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
-  const err = new OutputCapture(join(o.logDir, `${base}.stderr`), o.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
+  const out = openCapture(o, join(o.logDir, `${base}.stdout`));
+  const err = openCapture(o, join(o.logDir, `${base}.stderr`));
   const capTimer = setInterval(() => {
     try {
       out.enforceCap();
@@ -162,6 +162,29 @@ function startCapture(o: HandlerCommandOptions): Capture {
   }, CAP_CHECK_MS);
   capTimer.unref();
   return { out, err, stopCapping: () => clearInterval(capTimer) };
+}
+
+/** The stream's file in the log dir; when it cannot be made (a full disk), the command runs without it. */
+function openCapture(o: HandlerCommandOptions, path: string): StreamCapture {
+  try {
+    // The handler's log folder is the extension's to write: never through a link planted there.
+    checkRealDirectory(o.logDir, dirname(o.logDir));
+    mkdirSync(o.logDir, { recursive: true, mode: 0o700 });
+    return new OutputCapture(path, o.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
+  } catch (e) {
+    const why = describeError(e);
+    warnOnce(o.logDir, `the output of the extension commands of ${o.name} cannot be kept in ${o.logDir}: ${why}; they run without it`);
+    return new DiscardedCapture(path, why);
+  }
+}
+
+/** Log folders whose trouble was logged already: a full disk is logged once, not at every command (cleared when it works again). */
+const logDirTrouble = new Set<string>();
+
+function warnOnce(logDir: string, message: string): void {
+  if (logDirTrouble.has(logDir)) return;
+  logDirTrouble.add(logDir);
+  log.warn(message);
 }
 
 /**
@@ -263,7 +286,14 @@ function failureOf(
 /** Every run goes to CommandExecution.log with its output, and to the agent's log. */
 function recordRun(o: HandlerCommandOptions, reason: string | null, output: string, durationMs: number, scope: string | null): void {
   const summary = reason ?? `the ${o.operation} command of ${o.name} ${o.version} (${o.command.trim()}) succeeded`;
-  appendCommandLog(commandLogPath(o.logDir, o.extensionName), `${summary} [${durationMs} ms${scope ? ', ' + scope : ''}]\n${output}`);
+  try {
+    checkRealDirectory(o.logDir, dirname(o.logDir)); // the command may have replaced it with a link while it ran
+    appendCommandLog(commandLogPath(o.logDir, o.extensionName), `${summary} [${durationMs} ms${scope ? ', ' + scope : ''}]\n${output}`);
+    logDirTrouble.delete(o.logDir);
+  } catch (e) {
+    // The command ran; a log that cannot be written (a full Extension.LogDir) does not make it fail.
+    warnOnce(o.logDir, `the command log of ${o.name} in ${o.logDir} cannot be written: ${describeError(e)}`);
+  }
   if (reason !== null) log.warn(reason);
   else log.info(`${summary} in ${durationMs} ms`);
 }

@@ -27,6 +27,7 @@ import { collectHandlerStatuses } from './lifecycle/report.ts';
 import { fromExtensionsConfig, fromVmSettings, type ExtensionsGoalState } from './lifecycle/source.ts';
 import { layoutRoots, type LayoutRoots } from './package/index.ts';
 import { missingCertificates } from './fast-track-certs.ts';
+import { holdBackForCertificates } from './certificate-gate.ts';
 import { cloudInitGate } from './wait-for-cloud-init.ts';
 
 export interface ExtensionsLoop {
@@ -79,7 +80,8 @@ export function openExtensionsLoop(config: Config, opts: ExtensionsLoopOptions):
         try {
           session = await openPlatformSession(config, { ...opts.session, leaseGlobs: opts.profile.leaseGlobs });
           hostPlugin = hostPluginOf(session);
-          cycle = buildCycle(session, hostPlugin, opts.configPath, opts.profile, initial, opts.remoteAccess ?? true);
+          const stop = opts.session?.stop;
+          cycle = buildCycle(session, hostPlugin, opts.configPath, opts.profile, initial, opts.remoteAccess ?? true, () => stop?.stopped === true);
         } catch (e) {
           log.warn(`the platform cannot be reached: ${describeError(e)}`);
           await session?.close();
@@ -126,6 +128,7 @@ function buildCycle(
   profile: DistroProfile,
   initial: InitialGoalState,
   manageRemoteAccess: boolean,
+  stopping: () => boolean,
 ): ExtHandlerCycle {
   const { config, http, fetcher, libDir } = session;
   const roots = layoutRoots(config);
@@ -134,7 +137,7 @@ function buildCycle(
   const fastTrack = fastTrackState(config, libDir);
   const remoteAccess = remoteAccessAfterReport(session, manageRemoteAccess);
   const waitForCloudInit = cloudInitGate(config);
-  const processor = extensionsProcessor(session, hostPlugin, { roots, history, extensionsEnabled, configPath });
+  const processor = extensionsProcessor(session, hostPlugin, { roots, history, extensionsEnabled, configPath, stopping });
   const { distro } = profile;
 
   const fetch = async (): Promise<FetchedGoalState> => {
@@ -144,8 +147,13 @@ function buildCycle(
       fabric = await fabricGoalState(goalState, config, http, hostPlugin);
       remoteAccess.expect(goalState.remoteAccessXml);
     }
-    const vmSettings = fastTrack.enabled ? await fetchVmSettings(fastTrack, hostPlugin, session) : null;
+    let vmSettings = fastTrack.enabled ? await fetchVmSettings(fastTrack, hostPlugin, session) : null;
     if (fabric) fabric = unlessOutdated(fastTrack, fabric, libDir);
+    const certificatesError = fetcher.current?.certificatesError ?? null;
+    if (certificatesError !== null) {
+      if (fabric) fabric = holdBackForCertificates(fabric, libDir, certificatesError);
+      if (vmSettings) vmSettings = holdBackForCertificates(vmSettings, libDir, certificatesError);
+    }
     return { fabric, vmSettings, fabricStatusBlob: goalState.extensionsConfig?.statusUploadBlob ?? null };
   };
 
@@ -247,7 +255,7 @@ function unlessOutdated(ft: FastTrackState, fabric: ExtensionsGoalState, libDir:
 function extensionsProcessor(
   session: PlatformSession,
   hostPlugin: HostPluginClient,
-  o: { roots: LayoutRoots; history: GoalStateHistory; extensionsEnabled: boolean; configPath: string },
+  o: { roots: LayoutRoots; history: GoalStateHistory; extensionsEnabled: boolean; configPath: string; stopping: () => boolean },
 ): ExtensionsProcessor {
   const { config, http, endpoints } = session;
   const ports = createLifecyclePorts({
@@ -265,6 +273,7 @@ function extensionsProcessor(
     supportedFeatures: supportedFeatures(config),
     honourOnHold: config.bool('EnableOverProvisioning'),
     configPath: o.configPath,
+    stopping: o.stopping,
     loadPolicy: () => loadExtensionPolicy(policySource),
     policyFilePath: policySource.path,
     onPolicy: (text) => o.history.save('waagent_policy.json', text),

@@ -44,6 +44,12 @@ export interface FullGoalState {
   extensionsConfigXml: string | null;
   sharedConfigXml: string;
   certificates: CertificateSummary[];
+  /**
+   * Why the Certificates document could not be retrieved or installed (one sentence), or null. A bad Certificates
+   * document costs only what needs a certificate (issue 11 finding 9): the rest of the goal state is used, and the
+   * certificates are asked for again on the next fetch until they arrive.
+   */
+  certificatesError: string | null;
   /** The RemoteAccess document, raw (processed by the JIT-account code), or null. */
   remoteAccessXml: string | null;
   goalStateXml: string;
@@ -87,7 +93,7 @@ export class GoalStateFetcher {
     let gs = await this.#fetchGoalState();
     const prev = this.#current;
     if (prev && !force && prev.incarnation === gs.goalState.incarnation) {
-      const updated = { ...prev, ...this.#ids(gs.goalState), goalStateXml: gs.xml };
+      const updated = { ...prev, ...this.#ids(gs.goalState), goalStateXml: gs.xml, ...(await this.#certificatesAgain(prev)) };
       this.#current = updated;
       return { goalState: updated, changed: false };
     }
@@ -127,8 +133,8 @@ export class GoalStateFetcher {
     }
     const hosting = parseHostingEnvironment(await wire.fetchDocument(g.hostingEnvironmentConfigUrl));
     const sharedConfigXml = await wire.fetchDocument(g.sharedConfigUrl);
-    writeFileAtomic(`${this.#o.libDir}/${SHARED_CONFIG_XML}`, sharedConfigXml, { mode: 0o644, mkdir: true });
-    const certificates = g.certificatesUrl ? await this.#fetchCertificates(g.certificatesUrl) : [];
+    saveCopy(`${this.#o.libDir}/${SHARED_CONFIG_XML}`, sharedConfigXml);
+    const { certificates, certificatesError } = await this.#certificatesOf(g.certificatesUrl);
     let remoteAccessXml: string | null = null;
     if (g.remoteAccessInfoUrl) {
       remoteAccessXml = await wire.fetchDocumentWithCert(g.remoteAccessInfoUrl, transportCertHeader(this.#o.transport.certPem));
@@ -142,6 +148,7 @@ export class GoalStateFetcher {
       extensionsConfigXml,
       sharedConfigXml,
       certificates,
+      certificatesError,
       remoteAccessXml,
       goalStateXml,
       urls: {
@@ -152,6 +159,31 @@ export class GoalStateFetcher {
         remoteAccessInfoUrl: g.remoteAccessInfoUrl,
       },
     };
+  }
+
+  /** The certificates, or none and why: only a 410 (the goal state moved on) fails the whole fetch. */
+  async #certificatesOf(url: string | null): Promise<Pick<FullGoalState, 'certificates' | 'certificatesError'>> {
+    if (!url) return { certificates: [], certificatesError: null };
+    try {
+      return { certificates: await this.#fetchCertificates(url), certificatesError: null };
+    } catch (e) {
+      if (isAgentError(e, 'resource-gone')) throw e;
+      const why = describeError(e);
+      log.error(`the goal state is used without its certificates: ${why}`);
+      return { certificates: [], certificatesError: why };
+    }
+  }
+
+  /** The certificates of the current incarnation asked for again while they failed; {} when they did not. */
+  async #certificatesAgain(prev: FullGoalState): Promise<Partial<Pick<FullGoalState, 'certificates' | 'certificatesError'>>> {
+    if (prev.certificatesError === null || !prev.urls.certificatesUrl) return {};
+    try {
+      const certificates = await this.#fetchCertificates(prev.urls.certificatesUrl);
+      log.info(`the certificates of incarnation ${prev.incarnation} were retrieved after all (${certificates.length})`);
+      return { certificates, certificatesError: null };
+    } catch (e) {
+      return { certificatesError: describeError(e) };
+    }
   }
 
   /** §2.8: save Certificates.xml; no Data or a non-PFX format means no certificates; else decrypt and install. */
@@ -172,5 +204,17 @@ export class GoalStateFetcher {
         opensslPath: this.#o.opensslPath ?? null,
       });
     });
+  }
+}
+
+/**
+ * The agent's copy of a document for others to read (SharedConfig.xml): a full Lib.Dir keeps the previous copy
+ * (the write is atomic) and costs this copy only, never the goal state (issue 11 finding 10).
+ */
+function saveCopy(path: string, text: string): void {
+  try {
+    writeFileAtomic(path, text, { mode: 0o644, mkdir: true });
+  } catch (e) {
+    log.error(`the goal state is used without saving ${path}: ${describeError(e)}`);
   }
 }

@@ -3,7 +3,7 @@
 // blocking the agent, fstat on the open descriptor refuses anything but a regular file, the size is checked before
 // reading, and, given `within`, the file the descriptor really names must lie under that directory (a link in a
 // directory on the way is caught here, since /proc/self/fd names the file actually opened).
-import { closeSync, constants, fstatSync, openSync, readlinkSync, readSync, realpathSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync, realpathSync, type Stats } from 'node:fs';
 import { sep } from 'node:path';
 import { AgentError } from '../util/errors.ts';
 
@@ -80,5 +80,33 @@ export function readFileNoFollow(path: string, opts: SafeReadOptions): Buffer {
     return buf.subarray(0, n);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * Before the agent writes into a directory someone else can change (a handler's config/ and status/, its log
+ * folder under Extension.LogDir): every component of `dir` below `within` must be a real directory, never a
+ * symbolic link (lstat, nothing followed), so a link planted there cannot turn the write into a root write
+ * elsewhere. A missing component is fine (the caller creates it). `within` itself is the agent's and trusted.
+ * Node has no openat(), so a swap between this check and the write remains possible: the files are then written
+ * with O_EXCL temporary names and renamed (src/os/atomic-file.ts), which never follow a link at the last step.
+ */
+export function checkRealDirectory(dir: string, within: string): void {
+  const root = within.endsWith(sep) ? within.slice(0, -1) : within;
+  if (dir !== root && !dir.startsWith(root + sep)) {
+    throw new UnsafeFileError('outside', `${dir} is not inside ${within}`, dir);
+  }
+  let path = root;
+  for (const part of dir.slice(root.length).split(sep).filter(Boolean)) {
+    path += sep + part;
+    let st: Stats;
+    try {
+      st = lstatSync(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw new UnsafeFileError('unreadable', `${path} cannot be examined: ${(e as Error).message}`, path, e);
+    }
+    if (st.isSymbolicLink()) throw new UnsafeFileError('symlink', `${path} is a symbolic link, which the agent does not write through`, path);
+    if (!st.isDirectory()) throw new UnsafeFileError('not-regular', `${path} is ${st.isFile() ? 'a regular file' : kindOf(st.mode)}, not a directory`, path);
   }
 }

@@ -3,6 +3,10 @@
 // outcome from outside (the file that must not exist does not, the mode is masked, the status says why).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FIXTURES } from '../helpers/paths.ts';
+import { WAAGENT } from '../sandbox/sandbox.ts';
 import { ExtensionsHarness, extensionsConfig, handlerEntries, handlerZip, LIB, pluginManifest, type Json, type PluginSpec } from '../helpers/extensions.ts';
 
 const STATUS_BLOB = 'https://acct.blob.core.windows.net/vhds/vm.status?sv=2020-01-01&sig=SECRETSIG';
@@ -73,6 +77,26 @@ describe('hostile names and packages from the platform', () => {
     assert.equal(await x.sh(`stat -c '%a %n' ${base}/bin/enable.sh ${base}/data ${base}/data/open.txt`), [`755 ${base}/bin/enable.sh`, `755 ${base}/data`, `744 ${base}/data/open.txt`].join('\n'));
   });
 
+  // An extension replaces its config/ directory and its log folder with links to root directories. Upstream (and
+  // this agent before) writes HandlerState into /etc/cfgpwn and appends CommandExecution.log in /etc/logpwn as root.
+  test('links planted for config/ and the log folder: nothing written through them, the handler says why', async () => {
+    const name = 'Test.Links';
+    const plant = 'mkdir -p /etc/cfgpwn /etc/logpwn && mv config config.orig && ln -s /etc/cfgpwn config && rm -rf "/var/log/azure/$n" && ln -s /etc/logpwn "/var/log/azure/$n"';
+    await offer(name, '1.0.0', handlerZip({ name, version: '1.0.0', scripts: { install: plant } }));
+    await serve([plugin(name)]);
+    const r = await x.once();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await x.sh('ls -A /etc/cfgpwn /etc/logpwn | grep -v ":$" | grep -v "^$" || true'), '', 'nothing written through the links');
+    const e = entryOf(r.status, name);
+    assert.equal(e?.status, 'NotReady', JSON.stringify(handlerEntries(r.status)));
+    assert.match(e?.formattedMessage?.message ?? '', /config is a symbolic link, which the agent does not write through/);
+    assert.match(x.read('/var/log/waagent.log') ?? '', /Test\.Links is a symbolic link, which the agent does not write through/);
+    // A second run: still nothing through the links.
+    const again = await x.once();
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(await x.sh('ls -A /etc/cfgpwn /etc/logpwn | grep -v ":$" | grep -v "^$" || true'), '');
+  });
+
   test('a package entry whose name holds a newline: refused with the entry named, nothing unpacked', async () => {
     const name = 'Test.Newline';
     await offer(name, '1.0.0', handlerZip({ name, version: '1.0.0', extra: [{ name: 'bin/evil\n.sh', data: 'x' }] }));
@@ -84,5 +108,179 @@ describe('hostile names and packages from the platform', () => {
     assert.match(e?.formattedMessage?.message ?? '', /entry "bin\/evil\\n\.sh" .* control character/);
     assert.ok(!x.exists(`${LIB}/${name}-1.0.0/bin`), 'nothing unpacked');
     assert.deepEqual(r.ops, []);
+  });
+});
+
+describe('hostile documents and faults: one bad part costs only what depends on it', () => {
+  let x: ExtensionsHarness;
+  let inc = 100;
+  const manifestUrl = (name: string) => x.blob(`/manifests/${encodeURIComponent(name)}.xml`);
+  const pkgUrl = (name: string) => x.blob(`/pkgs/${encodeURIComponent(name)}.zip`);
+  const plugin = (name: string, extra: Partial<PluginSpec> = {}): PluginSpec => ({ name, version: '1.0.0', state: 'enabled', manifestUrl: manifestUrl(name), seqNo: 0, ...extra });
+  const entryOf = (doc: Json, name: string) => handlerEntries(doc).find((h: Json) => h.handlerName === name);
+  async function offer(name: string, zip = handlerZip({ name, version: '1.0.0' })): Promise<void> {
+    await x.register({ [manifestUrl(name)]: pluginManifest([{ version: '1.0.0', uris: [pkgUrl(name)] }]), [pkgUrl(name)]: zip });
+  }
+
+  before(async () => {
+    x = await ExtensionsHarness.start();
+  });
+  after(() => x?.close());
+
+  // Upstream (and this agent before) fails the whole goal-state fetch: no handler runs and no status blob goes out,
+  // cycle after cycle ("the status could not be reported: the certificates could not be retrieved…"; finding 9).
+  test('a garbage Certificates document: the status blob still goes out, handlers without certificates run, the one that needs one says why', async () => {
+    const plain = 'Test.NoCert';
+    const needy = 'Test.NeedsCert';
+    await offer(plain);
+    await offer(needy);
+    const thumbprint = 'C0FFEE'.padEnd(40, '0');
+    const ec = extensionsConfig({ incarnation: ++inc, plugins: [plugin(plain), plugin(needy, { certificateThumbprint: thumbprint })], statusBlob: STATUS_BLOB });
+    await x.serve({ extensionsConfig: ec, certificates: '<<< not a certificates document \u0000\u0001' }, inc);
+    try {
+      await garbageCertificates(plain, needy, thumbprint);
+    } finally {
+      await x.serve({ certificates: join(FIXTURES, 'tests', 'data', 'wire', 'certs.xml') }, inc);
+    }
+  });
+
+  async function garbageCertificates(plain: string, needy: string, thumbprint: string): Promise<void> {
+    const r = await x.once();
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.ops, [`install ${plain} 1.0.0 seq=0 uninstall=NOT_RUN from=`, `enable ${plain} 1.0.0 seq=0 uninstall=NOT_RUN from=`]);
+    assert.equal(entryOf(r.status, plain)?.status, 'Ready', JSON.stringify(handlerEntries(r.status)));
+    const held = entryOf(r.status, needy);
+    assert.equal(held?.status, 'NotReady');
+    assert.match(held?.formattedMessage?.message ?? '', new RegExp(`the certificate ${thumbprint} its protected settings are encrypted to is not available \\(the certificates could not be retrieved`));
+    assert.ok(!x.exists(`${LIB}/${needy}-1.0.0/HandlerManifest.json`), "nothing of the held-back handler was unpacked");
+    // The next cycle (same incarnation) reports again.
+    const again = await x.once();
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(entryOf(again.status, plain)?.status, 'Ready');
+  }
+
+  // Upstream, and this agent before, looked up each handler's installed version by listing Lib.Dir (a stat per
+  // entry): quadratic, minutes of CPU for 3,000 handlers before the first status (finding 8). Now at most 200 are
+  // processed; the rest are reported NotReady and nothing is written for them.
+  test('a goal state with 3,000 handlers: the first status comes promptly, the excess is reported, nothing written for it', async () => {
+    const count = 3000;
+    const plugins = Array.from({ length: count }, (_, i) => plugin(`Test.Many${i}`, { state: '' as PluginSpec['state'] }));
+    await x.serve({ extensionsConfig: extensionsConfig({ incarnation: ++inc, plugins, statusBlob: STATUS_BLOB }) }, inc);
+    const started = Date.now();
+    const r = await x.once(60_000);
+    const tookMs = Date.now() - started;
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(tookMs < 30_000, `the first status took ${tookMs} ms`);
+    assert.equal(handlerEntries(r.status).filter((h: Json) => h.handlerName.startsWith('Test.Many')).length, count);
+    assert.match(entryOf(r.status, 'Test.Many0')?.formattedMessage?.message ?? '', /has an empty state/);
+    const excess = entryOf(r.status, `Test.Many${count - 1}`);
+    assert.equal(excess?.status, 'NotReady');
+    assert.match(excess?.formattedMessage?.message ?? '', /not processed: the goal state has 3000 handlers and at most 200 are processed/);
+    assert.ok(!x.exists(`${LIB}/Test.Many${count - 1}-1.0.0`), 'nothing written for a handler past the limit');
+  });
+
+  // Before, SIGTERM was obeyed only after the whole goal state: every handler of a big one (finding 8).
+  test('SIGTERM in the middle of a goal state: the running command finishes, no further handler starts, the agent exits within seconds', async () => {
+    const names = Array.from({ length: 8 }, (_, i) => `Test.Slow${i}`);
+    for (const n of names) await offer(n, handlerZip({ name: n, version: '1.0.0', scripts: { install: 'sleep 2' } }));
+    await x.serve({ extensionsConfig: extensionsConfig({ incarnation: ++inc, plugins: names.map((n) => plugin(n)), statusBlob: STATUS_BLOB }) }, inc);
+    x.skipOps();
+    const child = x.sb.spawn(['/bin/sh', '-c', `echo $$; exec ${WAAGENT} -run-exthandlers`]);
+    child.stderr!.resume();
+    const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 128)));
+    const pid = await new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim().split('\n')[0]!)));
+    child.stdout!.resume();
+    for (let i = 0; i < 150 && !x.opsLog().some((l) => l.startsWith('install Test.Slow0 ')); i++) await sleep(100);
+    const started = Date.now();
+    await x.sh(`kill -TERM ${pid}`);
+    const code = await Promise.race([exited, sleep(30_000, -1, { ref: false })]);
+    const took = Date.now() - started;
+    assert.equal(code, 0);
+    assert.ok(took < 6000, `exited ${took} ms after SIGTERM`);
+    const installs = x.opsLog().filter((l) => l.startsWith('install Test.Slow'));
+    assert.ok(installs.length >= 1 && installs.length <= 2, installs.join('\n'));
+    assert.match(x.read('/var/log/waagent.log') ?? '', /the agent is stopping: \d+ of the goal state's 8 handler operations were not started/);
+    x.skipOps();
+  });
+});
+
+describe('a full disk: the agent keeps running, extensions still run, what failed is reported', () => {
+  let x: ExtensionsHarness;
+  let inc = 200;
+  const manifestUrl = (name: string) => x.blob(`/manifests/${encodeURIComponent(name)}.xml`);
+  const pkgUrl = (name: string) => x.blob(`/pkgs/${encodeURIComponent(name)}.zip`);
+  const plugin = (name: string): PluginSpec => ({ name, version: '1.0.0', state: 'enabled', manifestUrl: manifestUrl(name), seqNo: 0 });
+  const entryOf = (doc: Json, name: string) => handlerEntries(doc).find((h: Json) => h.handlerName === name);
+  async function offer(name: string): Promise<void> {
+    await x.register({ [manifestUrl(name)]: pluginManifest([{ version: '1.0.0', uris: [pkgUrl(name)] }]), [pkgUrl(name)]: handlerZip({ name, version: '1.0.0' }) });
+  }
+  /** Mounts a small tmpfs on `dir` (inside the sandbox's own mount namespace) and fills it: no block and no inode left. */
+  async function fill(dir: string): Promise<void> {
+    await x.sh(`mkdir -p ${dir} && mount -t tmpfs -o size=64k,nr_inodes=64 full ${dir}`);
+    await x.sh(`cd ${dir} && (i=0; while touch f$i 2>/dev/null; do i=$((i+1)); done; dd if=/dev/zero of=f0 bs=4k 2>/dev/null; true)`);
+    assert.match(await x.sh(`df -P ${dir} | tail -1`), /\s100%\s/);
+  }
+
+  before(async () => {
+    x = await ExtensionsHarness.start();
+  });
+  after(() => x?.close());
+
+  // Upstream fails every extension command with "ENOSPC: no space left on device, write" when the output log under
+  // /var/log cannot be written (issue 11 finding 10).
+  test('a full Extension.LogDir: the commands still run and the handler is Ready; the log trouble is logged once', async () => {
+    const name = 'Test.FullLog';
+    await offer(name);
+    await fill('/var/log/azure');
+    try {
+      await x.serve({ extensionsConfig: extensionsConfig({ incarnation: ++inc, plugins: [plugin(name)], statusBlob: STATUS_BLOB }) }, inc);
+      const r = await x.once();
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(entryOf(r.status, name)?.status, 'Ready', JSON.stringify(handlerEntries(r.status)));
+      assert.deepEqual(r.ops, [`install ${name} 1.0.0 seq=0 uninstall=NOT_RUN from=`, `enable ${name} 1.0.0 seq=0 uninstall=NOT_RUN from=`]);
+      const agentLog = x.read('/var/log/waagent.log') ?? '';
+      const trouble = agentLog.split('\n').filter((l) => l.includes(`/var/log/azure`) && /cannot be (kept|written)/.test(l));
+      assert.equal(trouble.length, 1, trouble.join('\n') || agentLog.slice(-3000));
+      assert.match(trouble[0]!, /no space left on device|ENOSPC/i);
+    } finally {
+      await x.sh('umount /var/log/azure');
+    }
+  });
+
+  test('a full Lib.Dir: the agent keeps running, the status goes out, the new handler says what failed, nothing written before is lost', async () => {
+    const before = 'Test.Before';
+    const after = 'Test.AfterFull';
+    await offer(before);
+    await offer(after);
+    await x.serve({ extensionsConfig: extensionsConfig({ incarnation: ++inc, plugins: [plugin(before)], statusBlob: STATUS_BLOB }) }, inc);
+    assert.equal(entryOf((await x.once()).status, before)?.status, 'Ready');
+    // Lib.Dir moved onto a small filesystem with its contents, then filled.
+    await x.sh(`cp -a ${LIB} /run/lib-copy && mount -t tmpfs -o size=8m lib ${LIB} && cp -a /run/lib-copy/. ${LIB}/ && rm -rf /run/lib-copy`);
+    const sizes = async () => new Map((await x.sh(`cd ${LIB} && find . -type f -printf '%s %p\\n'`)).split('\n').map((l) => [l.slice(l.indexOf(' ') + 1), Number(l.slice(0, l.indexOf(' ')))] as const));
+    try {
+      await x.sh(`dd if=/dev/zero of=${LIB}/zz-fill bs=64k 2>/dev/null; true`);
+      const was = await sizes();
+      await x.serve({ extensionsConfig: extensionsConfig({ incarnation: ++inc, plugins: [plugin(before), plugin(after)], statusBlob: STATUS_BLOB }) }, inc);
+      const r = await x.once();
+      assert.equal(r.code, 0, r.stderr);
+      const failed = entryOf(r.status, after);
+      assert.equal(failed?.status, 'NotReady', JSON.stringify(handlerEntries(r.status)));
+      assert.match(failed?.formattedMessage?.message ?? '', /the disk is full/);
+      // Its new settings could not be written either: it says so, not the stale Ready of its HandlerStatus file.
+      const stale = entryOf(r.status, before);
+      assert.equal(stale?.status, 'NotReady');
+      assert.match(stale?.formattedMessage?.message ?? '', /cannot write .*0\.settings: the disk is full/);
+      const now = await sizes();
+      for (const [file, size] of was) {
+        if (file === './zz-fill') continue;
+        assert.ok(now.has(file), `${file} is still there`);
+        if (size > 0) assert.ok((now.get(file) ?? 0) > 0, `${file} was not emptied`);
+      }
+      // The next cycle still reports.
+      const again = await x.once();
+      assert.equal(again.code, 0, again.stderr);
+    } finally {
+      await x.sh(`cp -a ${LIB} /run/lib-copy && umount ${LIB} && rm -f /run/lib-copy/zz-fill && cp -a /run/lib-copy/. ${LIB}/ && rm -rf /run/lib-copy`);
+    }
   });
 });

@@ -99,6 +99,8 @@ export interface PluginSpec {
   /** single-config settings; omitted = no RuntimeSettings */
   seqNo?: number;
   publicSettings?: Record<string, unknown>;
+  /** single-config: protected settings (opaque base64) encrypted to this certificate thumbprint */
+  certificateThumbprint?: string;
   /** multi-config extensions */
   extensions?: Array<{ name: string; seqNo: number; state?: 'enabled' | 'disabled' }>;
   /** The package's encodedSignature (base64 DER PKCS#7) */
@@ -114,7 +116,8 @@ export interface ExtensionsConfigSpec {
 
 /** An ExtensionsConfig document (§5.1) in the layout of the recorded fixtures. */
 export function extensionsConfig(o: ExtensionsConfigSpec): string {
-  const settingsJson = (p: Record<string, unknown> | undefined) => esc(JSON.stringify({ runtimeSettings: [{ handlerSettings: { publicSettings: p ?? {} } }] }));
+  const settingsJson = (p: Record<string, unknown> | undefined, thumbprint?: string) =>
+    esc(JSON.stringify({ runtimeSettings: [{ handlerSettings: { publicSettings: p ?? {}, ...(thumbprint ? { protectedSettingsCertThumbprint: thumbprint, protectedSettings: 'MIIBsAYJKoZIhvcNAQcDoIIBoTCCAZ0=' } : {}) } }] }));
   const plugins = o.plugins
     .map(
       (p) =>
@@ -129,7 +132,7 @@ export function extensionsConfig(o: ExtensionsConfigSpec): string {
           .map((e) => `<ExtensionRuntimeSettings seqNo="${e.seqNo}" name="${e.name}" state="${e.state ?? 'enabled'}">${settingsJson({ ext: e.name, seq: e.seqNo })}</ExtensionRuntimeSettings>`)
           .join('');
       } else if (p.seqNo !== undefined) {
-        inner = `<RuntimeSettings seqNo="${p.seqNo}">${settingsJson(p.publicSettings)}</RuntimeSettings>`;
+        inner = `<RuntimeSettings seqNo="${p.seqNo}">${settingsJson(p.publicSettings, p.certificateThumbprint)}</RuntimeSettings>`;
       }
       return `<Plugin name="${p.name}" version="${p.version}">${inner}</Plugin>`;
     })

@@ -1,12 +1,13 @@
 // The lifecycle ports (ports.ts) on the real modules: manifests and downloads (extensions/download.ts,
 // version-choice.ts), the on-disk layout, state and settings files (extensions/package/), handler commands
 // (extensions/command.ts) and extension status files (extensions/status-file.ts).
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, type Dirent } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { ExtensionHandler, ExtensionSettings } from '../../fabric/documents/index.ts';
 import { log } from '../../log/logger.ts';
 import { AgentError, describeError } from '../../util/errors.ts';
 import { writeFileAtomic } from '../../os/atomic-file.ts';
+import { checkRealDirectory } from '../../os/safe-read.ts';
 import { runHandlerCommand, type HandlerCommandOptions, type SliceLimits } from '../command.ts';
 import { extensionEnvironment } from '../command-env.ts';
 import { downloadHandlerPackage, downloadManifest, type DownloadContext } from '../download.ts';
@@ -149,6 +150,7 @@ function packageStore(o: AdapterOptions): PackageStore {
 
     writeSettings(name, version, settings: readonly ExtensionSettings[], multiConfig) {
       const l = layout(name, version);
+      checkRealDirectory(l.configDir, o.roots.libDir);
       mkdirSync(l.configDir, { recursive: true, mode: 0o700 });
       if (settings.length === 0) writeEmptySettingsFile(l);
       for (const s of settings) writeSettingsFile(l, s, multiConfig);
@@ -178,10 +180,17 @@ function packageStore(o: AdapterOptions): PackageStore {
 
     handlersOnDisk(): HandlerOnDisk[] {
       const out: HandlerOnDisk[] = [];
-      for (const entry of list(o.roots.libDir)) {
-        const h = parseHandlerDirName(entry);
+      // Directory entries with their types: no stat per entry (this runs for every goal state, over thousands).
+      let entries: Dirent[] = [];
+      try {
+        entries = readdirSync(o.roots.libDir, { withFileTypes: true });
+      } catch {
+        /* no Lib.Dir yet */
+      }
+      for (const entry of entries) {
+        const h = parseHandlerDirName(entry.name);
         if (!h || h.name === AGENT_PACKAGE) continue;
-        if (isDir(join(o.roots.libDir, entry))) out.push(h);
+        if (entry.isDirectory() || (entry.isSymbolicLink() && isDir(join(o.roots.libDir, entry.name)))) out.push(h);
       }
       return out;
     },
@@ -307,6 +316,7 @@ function statusStore(roots: LayoutRoots): ExtensionStatusStore {
           },
         },
       ];
+      checkRealDirectory(dirname(path), roots.libDir);
       log.info(`writing a placeholder status file ${path} with status ${s.status}`);
       writeFileAtomic(path, JSON.stringify(doc), { mode: 0o600, mkdir: true });
     },

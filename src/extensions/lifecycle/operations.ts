@@ -7,7 +7,7 @@ import { OPERATIONS } from '../handler-operations.ts';
 import { AgentError, isAgentError } from '../../util/errors.ts';
 import { CODE, codeOf, describeError, exitCodeOf, extensionError } from './codes.ts';
 import { HandlerInstance, NOT_RUN } from './handler.ts';
-import type { LifecyclePorts } from './ports.ts';
+import type { HandlerOnDisk, LifecyclePorts } from './ports.ts';
 
 export interface FlowContext {
   ports: LifecyclePorts;
@@ -30,10 +30,13 @@ export function signaturePolicyError(name: string, operation: 'run' | 'uninstall
   return new AgentError('extension', message, { code }, undefined, 'disallowed');
 }
 
-/** §5.7: the highest version on disk whose HandlerState is Installed or Enabled, or null. */
-export function installedVersion(ports: LifecyclePorts, name: string): string | null {
+/**
+ * §5.7: the highest version on disk whose HandlerState is Installed or Enabled, or null. `onDisk`: a listing made
+ * once for many look-ups (listing Lib.Dir per handler made 3,000 handlers quadratic, issue 11 finding 8).
+ */
+export function installedVersion(ports: LifecyclePorts, name: string, onDisk: readonly HandlerOnDisk[] = ports.packages.handlersOnDisk()): string | null {
   let best: string | null = null;
-  for (const d of ports.packages.handlersOnDisk()) {
+  for (const d of onDisk) {
     if (d.name !== name) continue;
     const s = ports.state.handlerState(d.name, d.version);
     if (s === 'NotInstalled' || s === 'FailedUpgrade') continue;

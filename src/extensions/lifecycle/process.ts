@@ -9,7 +9,7 @@ import { NO_POLICY, type ExtensionPolicy } from '../policy.ts';
 import { CODE, codeOf, describeError, extensionError } from './codes.ts';
 import { HandlerInstance } from './handler.ts';
 import { handleDisable, handleEnable, handleUninstall, installedVersion } from './operations.ts';
-import type { LifecyclePorts } from './ports.ts';
+import type { HandlerStatus, LifecyclePorts } from './ports.ts';
 import type { ExtensionsGoalState } from './source.ts';
 
 export const DEPENDENCY_POLL_MS = 5_000;
@@ -24,6 +24,12 @@ export interface GoalStateOutcome {
   timestamp: Date;
 }
 
+/**
+ * At most this many handlers of one goal state are processed (issue 11 finding 8: 3,000 took minutes of CPU before
+ * the first status). A VM has a few dozen at most; upstream has no limit.
+ */
+export const MAX_HANDLERS_PER_GOAL_STATE = 200;
+
 /** A handler the status blob reports, at the version the processing settled on (§6.1 "Which handlers"). */
 export interface ReportedHandler {
   name: string;
@@ -33,6 +39,11 @@ export interface ReportedHandler {
   useExactVersion: boolean;
   /** The goal state's extensions (name + seqNo); empty for handlers found on disk or without settings. */
   extensions: Array<{ name: string; seqNo: number; state: string }>;
+  /**
+   * The error status that could not be saved in its HandlerStatus file (a full Lib.Dir, issue 11 finding 10): it is
+   * reported instead of the (stale) file.
+   */
+  unsaved?: HandlerStatus;
   /** Blocked by the extension policy or its signature: its status is reported as the agent wrote it (upstream). */
   disallowed?: boolean;
 }
@@ -53,6 +64,10 @@ export interface ProcessorOptions {
   honourOnHold: boolean;
   /** For the Extensions.Enabled=n message. */
   configPath: string;
+  /** For tests: MAX_HANDLERS_PER_GOAL_STATE. */
+  maxHandlers?: number;
+  /** True once the agent is stopping (SIGTERM): no further handler is started (the running command is not cut). */
+  stopping?: () => boolean;
   dependencyTimeoutMs?: number;
   dependencyPollMs?: number;
   /**
@@ -108,6 +123,8 @@ export class ExtensionsProcessor {
   /** What this process has enabled (extension → seqNo): an unchanged extension is not enabled again. */
   /** The version chosen from the manifest for each enabled handler of the last goal state (§5.2). */
   readonly #decided = new Map<string, string>();
+  /** name → the error status its HandlerStatus file could not take, for this goal state. */
+  readonly #unsaved = new Map<string, HandlerStatus>();
   /** Handlers of the last goal state blocked by the policy or their signature. */
   readonly #disallowed = new Set<string>();
 
@@ -122,6 +139,7 @@ export class ExtensionsProcessor {
     }
     log.info(`processing the extensions goal state ${gs.id} (${gs.source}, ${gs.handlers.length} handlers)`);
     this.#decided.clear();
+    this.#unsaved.clear();
     this.#disallowed.clear();
     const unsupported = gs.requiredFeatures.filter((f) => !this.#o.supportedFeatures.includes(f));
     if (unsupported.length > 0) {
@@ -131,7 +149,7 @@ export class ExtensionsProcessor {
     }
     let outcome: GoalStateOutcome;
     try {
-      await this.#processItems(gs);
+      await this.#processItems(this.#withinLimit(gs));
       outcome = this.#outcome(gs, 'Success', CODE.success, 'GoalState executed successfully');
     } catch (e) {
       const message = `Unexpected error when processing goal state: ${describeError(e)}`;
@@ -146,6 +164,19 @@ export class ExtensionsProcessor {
     return { outcome, handlers: this.#reported(gs) };
   }
 
+  /**
+   * The goal state cut to its first MAX_HANDLERS_PER_GOAL_STATE handlers (issue 11 finding 8); each one past the
+   * limit is reported NotReady with the reason, and nothing is downloaded, written or run for it.
+   */
+  #withinLimit(gs: ExtensionsGoalState): ExtensionsGoalState {
+    const max = this.#o.maxHandlers ?? MAX_HANDLERS_PER_GOAL_STATE;
+    if (gs.handlers.length <= max) return gs;
+    const message = `not processed: the goal state has ${gs.handlers.length} handlers and at most ${max} are processed`;
+    log.error(`the extensions goal state ${gs.id} has ${gs.handlers.length} handlers; the ${gs.handlers.length - max} past the first ${max} are not processed`);
+    for (const h of gs.handlers.slice(max)) this.#unsaved.set(h.name, { status: 'NotReady', code: CODE.unknown, message });
+    return { ...gs, handlers: gs.handlers.slice(0, max) };
+  }
+
   #outcome(gs: ExtensionsGoalState, status: 'Success' | 'Failed', code: number, message: string): GoalStateOutcome {
     return { status, code, message, inSvdSeqNo: gs.inSvdSeqNo, timestamp: new Date(this.#o.ports.clock.now()) };
   }
@@ -157,7 +188,12 @@ export class ExtensionsProcessor {
     let dependencyError: string | null = null;
     const { policy, policyError } = items.length ? this.#policy() : { policy: NO_POLICY, policyError: null };
     const policyFile = this.#o.policyFilePath ?? '';
-    for (const item of items) {
+    for (const [i, item] of items.entries()) {
+      if (this.#o.stopping?.()) {
+        // SIGTERM is obeyed between handlers, not after the whole goal state (issue 11 finding 8); a restarted agent
+        // processes the goal state again, and a handler already enabled is not run twice for the same sequence number.
+        throw new Error(`the agent is stopping: ${items.length - i} of the goal state's ${items.length} handler operations were not started`);
+      }
       const base = new HandlerInstance(item.handler, item.handler.version, this.#o.ports);
       if (!this.#o.extensionsEnabled) {
         const msg =
@@ -303,6 +339,7 @@ export class ExtensionsProcessor {
       this.#placeholder(h, ext, operation, code, message, true);
     } catch (e) {
       log.error(`cannot record the error status of ${h.fullName(ext)}: ${describeError(e)}`);
+      this.#unsaved.set(h.name, { status: 'NotReady', code, message });
     }
   }
 
@@ -341,9 +378,10 @@ export class ExtensionsProcessor {
   /** Goal-state handlers at the version now on disk (the requested one for enabled handlers when present). */
   #reported(gs: ExtensionsGoalState): ReportedHandler[] {
     const { ports } = this.#o;
+    const onDisk = ports.packages.handlersOnDisk();
     return gs.handlers.map((h) => {
       const decided = h.state === 'enabled' ? this.#decided.get(h.name) : undefined;
-      const version = decided ?? installedVersion(ports, h.name) ?? h.version;
+      const version = decided ?? installedVersion(ports, h.name, onDisk) ?? h.version;
       return {
         name: h.name,
         version,
@@ -351,6 +389,7 @@ export class ExtensionsProcessor {
         isMultiConfig: h.isMultiConfig,
         useExactVersion: h.useExactVersion,
         extensions: h.settings.map((s) => ({ name: s.name, seqNo: s.seqNo, state: s.state })),
+        ...(this.#unsaved.has(h.name) ? { unsaved: this.#unsaved.get(h.name)! } : {}),
         ...(this.#disallowed.has(h.name) ? { disallowed: true } : {}),
       };
     });

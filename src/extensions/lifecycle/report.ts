@@ -40,6 +40,7 @@ async function collectOne(h: ReportedHandler, o: CollectOptions): Promise<Handle
     const message = `Ran into config errors: ${unsafe}. \nPlease retry again as another operation with updated settings`;
     return { name: h.name, version: h.version, status: 'NotReady', code: CODE.unknown, message, isMultiConfig: h.isMultiConfig, extensions: [] };
   }
+  if (h.unsaved) return { name: h.name, version: h.version, ...h.unsaved, isMultiConfig: h.isMultiConfig, extensions: [] };
   const l = handlerLayout(o.roots, h.name, h.version);
   const rec = readHandlerStatus(l);
   if (!rec) {

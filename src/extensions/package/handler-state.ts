@@ -13,10 +13,11 @@
 //   findInstalledVersion(libDir: string, name: string): string | null
 //   compareVersions(a: string, b: string): number
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { AgentError, describeError } from '../../util/errors.ts';
 import { log } from '../../log/logger.ts';
 import { writeFileAtomic } from '../../os/atomic-file.ts';
+import { checkRealDirectory } from '../../os/safe-read.ts';
 import type { HandlerLayout } from './layout.ts';
 import { pythonJsonDumps } from '../../util/python-json.ts';
 
@@ -46,6 +47,7 @@ function readText(path: string): string | null {
 }
 
 function writeState(layout: HandlerLayout, path: string, text: string): void {
+  checkRealDirectory(layout.configDir, dirname(layout.baseDir));
   // config/ is created 0700 by the package installer; create it the same way if a caller got here first.
   mkdirSync(layout.configDir, { recursive: true, mode: 0o700 });
   writeFileAtomic(path, text, { mode: 0o600 });

@@ -100,8 +100,14 @@ export async function unpackHandler(zipPath: string, handlerDir: string, opts: U
 export async function installHandlerPackage(layout: HandlerLayout, opts: UnpackOptions = {}): Promise<HandlerManifest> {
   const manifest = await unpackHandler(layout.packageZip, layout.baseDir, opts);
   try {
-    mkdirSync(layout.eventsFolder, { recursive: true, mode: 0o700 });
-    chmodSync(layout.eventsFolder, 0o700);
+    try {
+      mkdirSync(layout.eventsFolder, { recursive: true, mode: 0o700 });
+      chmodSync(layout.eventsFolder, 0o700);
+    } catch (e) {
+      // The log folder is the extension's to write; a full Extension.LogDir must not keep it from running (issue 11
+      // finding 10). Its commands then run without output files (command.ts).
+      log.warn(`the log folder ${layout.logFolder} of ${layout.name} could not be made (${describeError(e)}); the handler is installed without it`);
+    }
     writeHandlerEnvironment(layout);
   } catch (e) {
     rmSync(layout.baseDir, { recursive: true, force: true });

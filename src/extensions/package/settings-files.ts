@@ -14,7 +14,9 @@
 // agent's json.dumps writes (python-json.ts). Files are written atomically with mode 0600: they carry
 // (encrypted) protected settings; the Python agent leaves them 0644 under umask 022 inside the 0700 config/ dir,
 // so no reader that could read them before loses access.
+import { dirname } from 'node:path';
 import { writeFileAtomic } from '../../os/atomic-file.ts';
+import { checkRealDirectory } from '../../os/safe-read.ts';
 import type { HandlerLayout } from './layout.ts';
 import { pythonJsonDumps } from '../../util/python-json.ts';
 
@@ -45,6 +47,7 @@ export function settingsFileJson(s: SettingsInput): string {
 
 export function writeSettingsFile(layout: HandlerLayout, s: SettingsInput, multiConfig: boolean): string {
   const path = layout.settingsFile(s.seqNo, multiConfig ? s.name : null);
+  checkRealDirectory(dirname(path), dirname(layout.baseDir));
   writeFileAtomic(path, settingsFileJson(s), { mode: SETTINGS_MODE });
   return path;
 }
@@ -52,6 +55,7 @@ export function writeSettingsFile(layout: HandlerLayout, s: SettingsInput, multi
 /** Handler without any settings: an empty 0.settings, and sequence number 0 for its commands (§5.6). */
 export function writeEmptySettingsFile(layout: HandlerLayout): string {
   const path = layout.settingsFile(0, null);
+  checkRealDirectory(dirname(path), dirname(layout.baseDir));
   writeFileAtomic(path, '', { mode: SETTINGS_MODE });
   return path;
 }

@@ -176,7 +176,7 @@ test('a goal state without RoleInstance is asked for again 6 × 0.5 s, then a cl
   assert.equal(f.hits.length, 3 + 6);
 });
 
-test('certificates: a failed AES128_CBC decryption is retried with DES_EDE3_CBC; both failing is one clear error', async (t) => {
+test('certificates: a failed AES128_CBC decryption is retried with DES_EDE3_CBC; both failing leaves the goal state without certificates, saying why, and they are asked for again', async (t) => {
   const f = await fabric(t);
   const ciphers: string[] = [];
   let fail = 1;
@@ -189,7 +189,19 @@ test('certificates: a failed AES128_CBC decryption is retried with DES_EDE3_CBC;
   await fetcher.fetch();
   assert.deepEqual(ciphers, ['AES128_CBC', 'DES_EDE3_CBC']);
   fail = 2;
-  await assert.rejects(fetcher.fetch(true), /the certificates could not be retrieved with either cipher: bad decrypt/);
+  // Both failing costs only the certificates (issue 11 finding 9): the goal state is returned, saying why.
+  const { goalState } = await fetcher.fetch(true);
+  assert.deepEqual(goalState.certificates, []);
+  assert.match(goalState.certificatesError ?? '', /^the certificates could not be retrieved with either cipher: bad decrypt/);
+  // The next fetch of the same incarnation asks for them again, and they arrive.
+  ciphers.length = 0;
+  const next = await fetcher.fetch();
+  assert.equal(next.changed, false);
+  assert.deepEqual(ciphers, ['AES128_CBC']);
+  assert.equal(next.goalState.certificatesError, null);
+  // Once they arrived, they are not asked for again.
+  await fetcher.fetch();
+  assert.deepEqual(ciphers, ['AES128_CBC']);
 });
 
 test('certificates: a non-PFX format or a missing Data element means no certificates', async (t) => {
