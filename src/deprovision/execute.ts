@@ -13,15 +13,20 @@ import { setHostname } from '../provisioning/hostname.ts';
 import { deleteRootPassword } from '../provisioning/root-password.ts';
 import { lookupUser, readUidMin } from '../os/user.ts';
 import { emptyDirs, removeFiles } from './files.ts';
-import { describeAction, type DeprovisionAction } from './plan.ts';
+import { DEPROVISIONED_MARKER, describeAction, type DeprovisionAction } from './plan.ts';
 
 export interface ExecuteOptions {
   /** present when systemd is PID 1; default /run/systemd/system */
   systemdMarker?: string;
+  /** default DEPROVISIONED_MARKER */
+  deprovisionedMarker?: string;
 }
 
 async function stopService(unit: string, opts: ExecuteOptions): Promise<void> {
-  const argv = existsSync(opts.systemdMarker ?? '/run/systemd/system')
+  const systemd = existsSync(opts.systemdMarker ?? '/run/systemd/system');
+  // first the marker that keeps the unit from starting again until the next boot, then the stop
+  if (systemd) writeFileAtomic(opts.deprovisionedMarker ?? DEPROVISIONED_MARKER, 'deprovisioned; the agent starts again at the next boot\n', { mode: 0o644, mkdir: true });
+  const argv = systemd
     ? ['systemctl', 'stop', unit]
     : (await which('service'))
       ? ['service', unit, 'stop']

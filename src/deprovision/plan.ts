@@ -36,6 +36,13 @@ const RESOLVCONF_FILES = ['/etc/resolvconf/resolv.conf.d/tail', '/etc/resolvconf
 const CGROUP_DROP_INS = ['10-Slice.conf', '11-CPUAccounting.conf', '12-CPUQuota.conf', '13-MemoryAccounting.conf'];
 const LOGCOLLECTOR_SLICE = 'azure-walinuxagent-logcollector.slice';
 const FIREWALL_UNIT = 'waagent-network-setup.service';
+/**
+ * Written by -deprovision under systemd before it stops the agent; the units of -register-service and init/ say
+ * ConditionPathExists=!this, so nothing starts the agent again (a restarted multi-user.target, a sysext refresh, a
+ * stray `systemctl start`) until the machine boots again: on a captured image that is the new VM's first boot,
+ * and /run is empty then.
+ */
+export const DEPROVISIONED_MARKER = '/run/waagent/deprovisioned';
 
 function required(config: Config, key: 'OS.SshDir'): string {
   const v = config.str(key);

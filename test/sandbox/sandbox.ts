@@ -4,13 +4,14 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ControlClient } from '../fabric/client.ts';
 import type { FaultRule, HealthReport, RecordedRequest, StatusUpload } from '../fabric/types.ts';
 import { REPO_ROOT } from '../helpers/paths.ts';
 
-export const WAAGENT = join(REPO_ROOT, 'dist', 'waagent');
+/** The executable under test: dist/waagent, or WAAGENT_BIN (npm run test:arm64 names test/sandbox/waagent-arm64.sh). */
+export const WAAGENT = process.env.WAAGENT_BIN ? resolve(process.env.WAAGENT_BIN) : join(REPO_ROOT, 'dist', 'waagent');
 export const EMULATOR = join(REPO_ROOT, 'test', 'fabric', 'emulator.ts');
 const INIT = join(REPO_ROOT, 'test', 'sandbox', 'init.sh');
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
