@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DIST, REPO_ROOT } from '../helpers/paths.ts';
-import { FABRIC_KEYS, ImageVm, type VmIdentity } from '../image/vm.ts';
+import { FABRIC_KEYS, ImageVm, type VmIdentity } from './vm.ts';
 
 const started = Date.now();
 const timings: string[] = [];
