@@ -13,6 +13,8 @@ import { benchOvfEnv } from '../provision/ovf-env.ts';
 import { extensionsConfigXml, handlerZip, MANIFEST_PATH, manifestXml, ZIP_PATH } from './extension-package.ts';
 
 export const PYTHON_WAAGENT = '/usr/sbin/waagent';
+/** Ours: dist/waagent, or BENCH_WAAGENT (e.g. a copy of an earlier build, for before/after figures in one sitting). */
+export const OUR_WAAGENT = process.env.BENCH_WAAGENT ?? WAAGENT;
 const PREPARE = join(REPO_ROOT, 'bench', 'python-agent', 'prepare.sh');
 const EMULATOR_ARGS = [
   '--wireserver', '127.0.0.1:80', '--hostplugin', '127.0.0.1:32526', '--imds', '127.0.0.1:0', '--blob', '127.0.0.1:0',
@@ -84,7 +86,8 @@ export interface AgentRun {
 }
 
 export function isAgentProcess(pid: number): boolean {
-  return cmdline(pid).slice(0, 3).some((a) => /waagent$|loop-driver\.cjs$/.test(a));
+  // ours sets its process title ("waagent -daemon"), which replaces the whole command line with one string
+  return cmdline(pid).slice(0, 3).some((a) => /waagent$|^waagent\s|loop-driver\.cjs$/.test(a));
 }
 
 function childCpu(pid: number): number {
@@ -121,7 +124,7 @@ export async function startAgent(opts: AgentStartOptions): Promise<AgentRun> {
     sb.writeFile('/etc/waagent.conf', Object.entries(keys).map(([k, v]) => `${k}=${v}\n`).join(''));
 
     // ours runs from a copy in the page-cache state of a VM after boot, not dist/waagent as the build left it
-    const argv = opts.agent === 'python' ? [PYTHON_WAAGENT, ...opts.argv] : [coldCopy(WAAGENT, join(sb.dir, 'waagent')), ...opts.argv];
+    const argv = opts.agent === 'python' ? [PYTHON_WAAGENT, ...opts.argv] : [coldCopy(OUR_WAAGENT, join(sb.dir, 'waagent')), ...opts.argv];
     const child = sb.spawn(argv, { cwd: '/' });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-64 * 1024)));
