@@ -37,6 +37,11 @@ export interface WireTransport {
 }
 
 type Undici = typeof import('undici');
+type Https = typeof import('node:https');
+
+// Each loaded once per process: esbuild's bundle copies a module's exports on every import() it evaluates.
+let httpsModule: Promise<Https> | null = null;
+let undiciModule: Promise<Undici> | null = null;
 
 /** Content-Length as undici set it: the body's size, 0 for a PUT/POST without one, unless the caller gave it. */
 function withContentLength(req: WireRequest): Record<string, string> {
@@ -74,7 +79,6 @@ export function createWireTransport(proxy: ProxySettings): WireTransport {
   // Connection: close on every request, so no socket is pooled; the agents only bound concurrency per host.
   let httpAgent: HttpAgent | null = null;
   let httpsAgent: HttpsAgent | null = null;
-  let undici: Promise<Undici> | null = null;
   const tunnels = new Map<string, Dispatcher>();
 
   async function direct(req: WireRequest): Promise<WireResponse> {
@@ -83,7 +87,8 @@ export function createWireTransport(proxy: ProxySettings): WireTransport {
       httpAgent ??= new HttpAgent({ keepAlive: false });
       return sendNode(httpRequest, req.url, { agent: httpAgent, headers }, req);
     }
-    const https = await import('node:https');
+    httpsModule ??= import('node:https');
+    const https = await httpsModule;
     httpsAgent ??= new https.Agent({ keepAlive: false });
     return sendNode(https.request, req.url, { agent: httpsAgent, headers }, req);
   }
@@ -105,8 +110,8 @@ export function createWireTransport(proxy: ProxySettings): WireTransport {
 
   /** CONNECT through the proxy (https:// targets) or TLS to an https:// proxy: undici's ProxyAgent. */
   async function tunnel(req: WireRequest, via: string): Promise<WireResponse> {
-    undici ??= import('undici');
-    const u = await undici;
+    undiciModule ??= import('undici');
+    const u = await undiciModule;
     let d = tunnels.get(via);
     if (!d) {
       d = new u.ProxyAgent({ uri: via });
