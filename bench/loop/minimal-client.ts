@@ -21,7 +21,11 @@ function send(url: string, method: 'GET' | 'PUT', headers: Record<string, string
     const req = request(url, { method, headers: all }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => ((res.statusCode ?? 0) < 300 ? resolve(Buffer.concat(chunks).toString('utf8')) : reject(new Error(`${method} ${url}: ${res.statusCode}`))));
+      res.on('end', () =>
+        (res.statusCode ?? 0) < 300
+          ? resolve(Buffer.concat(chunks).toString('utf8'))
+          : reject(new Error(`${method} ${url}: ${res.statusCode}`)),
+      );
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -84,7 +88,17 @@ async function main(): Promise<void> {
         headers: Object.entries(blockBlobHeaders(data.length, now)).map(([headerName, headerValue]) => ({ headerName, headerValue })),
         requestUri: blobUrl,
       };
-      await send(`http://${hgap}/status`, 'PUT', { 'x-ms-version': '2015-09-01', 'x-ms-containerid': containerId, 'x-ms-host-config-name': configName, 'Content-Type': 'application/json' }, JSON.stringify(envelope));
+      await send(
+        `http://${hgap}/status`,
+        'PUT',
+        {
+          'x-ms-version': '2015-09-01',
+          'x-ms-containerid': containerId,
+          'x-ms-host-config-name': configName,
+          'Content-Type': 'application/json',
+        },
+        JSON.stringify(envelope),
+      );
     } catch (e) {
       process.stderr.write(`minimal-client: ${(e as Error).message}\n`);
     }

@@ -145,4 +145,3 @@ export function createWireTransport(proxy: ProxySettings): WireTransport {
     },
   };
 }
-
