@@ -6,11 +6,15 @@
 //     the Python agent `waagent -daemon` (its ExtHandler child runs the loop). Over --period-cycles cycles: requests
 //     per cycle by endpoint, CPU per cycle, RSS and private memory; with the extension, the time from a new goal
 //     state (new settings, POST /goal-state) to the status blob reporting it enabled, --trials times.
+//     Beside them the minimal client (bench/loop/minimal-client.ts: node:http, the same goal state parsed by the same
+//     XML layer, the same status JSON built and PUT): the agent's CPU per cycle over the least a loop can cost. At
+//     each period of --periods (seconds; default 1 and the default Extensions.GoalStatePeriod, 6).
 //  2. --cycles cycles back to back, for memory growth: ours through bench/loop/driver.ts (openExtensionsLoop in
 //     process, bundled as the binary is, no wait between cycles), the Python agent with Extensions.GoalStatePeriod=0
 //     (its loop then sleeps 0 s). RSS and private memory after the last cycle, and the slope of private memory.
 //
-//   node bench/extensions.ts [--cycles 1000] [--period-cycles 60] [--trials 5] [--agents ours,python]
+//   node bench/extensions.ts [--cycles 1000] [--period-cycles 60] [--trials 5] [--agents ours,python,minimal]
+//                            [--periods 1,6] [--no-growth]
 //                            [--driver-flags=--max-semi-space-size=1]   (node options for ours' loop driver)
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,7 +37,7 @@ function fail(message: string, code = 1): never {
 }
 
 function options() {
-  let v: { cycles?: string; 'period-cycles'?: string; trials?: string; agents?: string; 'driver-flags'?: string };
+  let v: { cycles?: string; 'period-cycles'?: string; trials?: string; agents?: string; 'driver-flags'?: string; periods?: string; 'no-growth'?: boolean };
   try {
     v = parseArgs({
       options: {
@@ -42,6 +46,8 @@ function options() {
         trials: { type: 'string' },
         agents: { type: 'string' },
         'driver-flags': { type: 'string' },
+        periods: { type: 'string' },
+        'no-growth': { type: 'boolean' },
       },
       strict: true,
     }).values;
@@ -53,11 +59,13 @@ function options() {
     if (!Number.isInteger(n) || n < 1) fail(`--${name} needs a positive whole number, not "${value}"`, 2);
     return n;
   };
-  const agents = (v.agents ?? 'ours,python').split(',') as LoopAgent[];
-  for (const a of agents) if (a !== 'ours' && a !== 'python') fail(`--agents takes a list of ours, python, not "${a}"`, 2);
+  const agents = (v.agents ?? 'ours,python,minimal').split(',') as LoopAgent[];
+  for (const a of agents) if (a !== 'ours' && a !== 'python' && a !== 'minimal') fail(`--agents takes a list of ours, python, minimal, not "${a}"`, 2);
+  const periods = (v.periods ?? '1,6').split(',').map(Number);
+  for (const p of periods) if (!Number.isInteger(p) || p < 1) fail(`--periods takes whole seconds of at least 1, not "${v.periods}"`, 2);
   const driverFlags = (v['driver-flags'] ?? '').split(/\s+/).filter(Boolean);
   for (const d of driverFlags) if (!d.startsWith('--')) fail(`--driver-flags takes node options (--name[=value]), not "${d}"`, 2);
-  return { cycles: int('cycles', v.cycles, 1000), periodCycles: int('period-cycles', v['period-cycles'], 60), trials: int('trials', v.trials, 5), agents, driverFlags };
+  return { cycles: int('cycles', v.cycles, 1000), periodCycles: int('period-cycles', v['period-cycles'], 60), trials: int('trials', v.trials, 5), agents, driverFlags, periods, growth: v['no-growth'] !== true };
 }
 
 /** The fields of a status blob's handler entry read here. */
@@ -103,6 +111,8 @@ const isGoalStateFetch = (q: RecordedRequest) => q.service === 'wireserver' && q
 interface PeriodResult {
   agent: LoopAgent;
   variant: Variant;
+  /** Extensions.GoalStatePeriod, s */
+  period: number;
   cycles: number;
   seconds: number;
   requests: Map<string, number>;
@@ -120,21 +130,23 @@ interface PeriodResult {
   processing: number[];
 }
 
-async function periodRun(agent: LoopAgent, variant: Variant, opts: ReturnType<typeof options>): Promise<PeriodResult> {
+async function periodRun(agent: LoopAgent, variant: Variant, period: number, opts: ReturnType<typeof options>, minimalClient: string): Promise<PeriodResult> {
   const seq0 = variant === 'with' ? 0 : null;
+  const argv = { ours: ['-run-exthandlers'], python: ['-daemon'], minimal: [String(period * 1000)] }[agent];
   const run = await startAgent({
     agent,
-    argv: agent === 'ours' ? ['-run-exthandlers'] : ['-daemon'],
-    config: { 'Extensions.GoalStatePeriod': '1', 'Extensions.InitialGoalStatePeriod': '1' },
+    argv,
+    config: { 'Extensions.GoalStatePeriod': String(period), 'Extensions.InitialGoalStatePeriod': String(period) },
     seqNo: seq0,
+    minimalClient,
   });
   try {
     await loopRunning(run, seq0);
     const latencies: number[] = [];
     const processing: number[] = [];
-    if (variant === 'with') {
+    if (variant === 'with' && agent !== 'minimal' && period === opts.periods[0]) {
       for (let t = 1; t <= opts.trials; t++) {
-        await sleep(Math.random() * 1000); // a random phase against the 1 s cycle
+        await sleep(Math.random() * 1000 * period); // a random phase against the period
         const before = (await run.emu.statusUploads()).length;
         const t0 = Date.now();
         await run.newGoalState(t);
@@ -150,7 +162,7 @@ async function periodRun(agent: LoopAgent, variant: Variant, opts: ReturnType<ty
     const cpu0 = run.cpu();
     const t0 = Date.now();
     const watch = new MemoryWatch({ pids: run.agentPids, intervalMs: 20 }).start();
-    await sleep(opts.periodCycles * 1000);
+    await sleep(opts.periodCycles * period * 1000);
     watch.sample();
     const peaks = watch.stop();
     const cpu1 = run.cpu();
@@ -161,6 +173,7 @@ async function periodRun(agent: LoopAgent, variant: Variant, opts: ReturnType<ty
     return {
       agent,
       variant,
+      period,
       cycles,
       seconds,
       requests: countByEndpoint(window),
@@ -198,13 +211,13 @@ interface GrowthResult {
   points: GrowthPoint[];
 }
 
-/** Bundles bench/loop/driver.ts as build.mjs bundles the agent (esbuild, CJS, minified, node24). */
-async function bundleDriver(dir: string): Promise<string> {
+/** Bundles bench/loop/<entry> as build.mjs bundles the agent (esbuild, CJS, minified, node24). */
+async function bundleDriver(dir: string, entry: string, outName: string): Promise<string> {
   const esbuild = await import('esbuild');
   const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-  const out = join(dir, 'loop-driver.cjs');
+  const out = join(dir, outName);
   await esbuild.build({
-    entryPoints: [join(REPO_ROOT, 'bench', 'loop', 'driver.ts')],
+    entryPoints: [join(REPO_ROOT, 'bench', 'loop', entry)],
     bundle: true,
     platform: 'node',
     format: 'cjs',
@@ -283,34 +296,41 @@ async function main(): Promise<void> {
   }
   const tmp = mkdtempSync(join(tmpdir(), 'waagent-bench-ext-'));
   process.once('exit', () => rmSync(tmp, { recursive: true, force: true }));
-  const driver = await bundleDriver(tmp);
+  const driver = await bundleDriver(tmp, 'driver.ts', 'loop-driver.cjs');
+  const minimalClient = await bundleDriver(tmp, 'minimal-client.ts', 'minimal-client.cjs');
 
   const period: PeriodResult[] = [];
   const growth: GrowthResult[] = [];
   for (const variant of VARIANTS) {
     for (const agent of agents) {
-      process.stderr.write(`period 1 s, ${opts.periodCycles} s: ${agent}, ${variant} extension\n`);
-      period.push(await periodRun(agent, variant, opts));
+      for (const p of opts.periods) {
+        process.stderr.write(`period ${p} s, ${opts.periodCycles} cycles: ${agent}, ${variant} extension\n`);
+        period.push(await periodRun(agent, variant, p, opts, minimalClient));
+      }
+      if (!opts.growth || agent === 'minimal') continue;
       process.stderr.write(`${opts.cycles} cycles back to back: ${agent}, ${variant} extension\n`);
       growth.push(await growthRun(agent, variant, opts.cycles, driver, opts.driverFlags));
     }
   }
   const baseAgent: LoopAgent = agents.includes('python') ? 'python' : 'ours';
   const base = <T extends { agent: LoopAgent; variant: Variant }>(xs: T[], v: Variant) => xs.find((x) => x.agent === baseAgent && x.variant === v)!;
-  const label = (a: LoopAgent) => (a === 'ours' ? 'ours' : 'Python');
+  const basePeriod = (r: PeriodResult, a: LoopAgent = baseAgent) => period.find((x) => x.agent === a && x.variant === r.variant && x.period === r.period);
+  const label = (a: LoopAgent) => ({ ours: 'ours', python: 'Python', minimal: 'minimal' })[a];
   const bl = label(baseAgent);
 
-  console.log(`\n== extensions loop at Extensions.GoalStatePeriod=1, ${opts.periodCycles} s per run (cycles = goal-state fetches); ratios ×${bl} (same variant, same run), ${process.arch}`);
+  console.log(`\n== extensions loop at Extensions.GoalStatePeriod=${opts.periods.join(', ')} s, ${opts.periodCycles} periods per run (cycles = goal-state fetches); ratios ×${bl} and ×minimal (same variant and period, same run), ${process.arch}`);
   const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
   console.log(
     table(
-      ['agent / extension', 'cycles', 'req/cycle', `×${bl}`, 'CPU ms/cycle', `×${bl}`, '+children ms', 'RSS MiB', `×${bl}`, 'peak RSS', 'private MiB', `×${bl}`, 'peak private', 'procs'],
+      ['agent / extension / period', 'cycles', 'req/cycle', `×${bl}`, 'CPU ms/cycle', `×${bl}`, '×minimal', '+children ms', 'RSS MiB', `×${bl}`, 'peak RSS', 'private MiB', `×${bl}`, 'peak private', 'procs'],
       period.map((r) => {
-        const b = base(period, r.variant);
+        const b = basePeriod(r) ?? r;
+        const m = basePeriod(r, 'minimal');
         const rpc = total(r.requests) / r.cycles;
         const cpc = (r.cpuSelf * 1000) / r.cycles;
         return [
-          `${label(r.agent)} / ${r.variant}`, String(r.cycles), f(rpc, 2), ratio(rpc, total(b.requests) / b.cycles), f(cpc, 2), ratio(cpc, (b.cpuSelf * 1000) / b.cycles),
+          `${label(r.agent)} / ${r.variant} / ${r.period} s`, String(r.cycles), f(rpc, 2), ratio(rpc, total(b.requests) / b.cycles), f(cpc, 2), ratio(cpc, (b.cpuSelf * 1000) / b.cycles),
+          m ? ratio(cpc, (m.cpuSelf * 1000) / m.cycles) : '-',
           f((r.cpuChildren * 1000) / r.cycles, 2), MiB(r.rss), ratio(r.rss, b.rss), MiB(r.hwm), MiB(r.anon), ratio(r.anon, b.anon), MiB(r.anonPeak), String(r.processes),
         ];
       }),
@@ -318,12 +338,12 @@ async function main(): Promise<void> {
   );
   console.log('\nrequests per cycle by endpoint:');
   const endpoints = [...new Set(period.flatMap((r) => [...r.requests.keys()]))].sort();
-  console.log(table(['endpoint', ...period.map((r) => `${label(r.agent)}/${r.variant}`)], endpoints.map((e) => [e, ...period.map((r) => f((r.requests.get(e) ?? 0) / r.cycles, 2))])));
+  console.log(table(['endpoint', ...period.map((r) => `${label(r.agent)}/${r.variant}/${r.period}s`)], endpoints.map((e) => [e, ...period.map((r) => f((r.requests.get(e) ?? 0) / r.cycles, 2))])));
 
   const lat = period.filter((r) => r.latencies.length);
   if (lat.length) {
-    console.log(`\n== new goal state (new settings) → status blob reporting them enabled, ms, ${opts.trials} trials at a random phase of the 1 s period`);
-    const b = lat.find((r) => r.agent === baseAgent)!;
+    console.log(`\n== new goal state (new settings) → status blob reporting them enabled, ms, ${opts.trials} trials at a random phase of the ${opts.periods[0]} s period`);
+    const b = lat.find((r) => r.agent === baseAgent) ?? lat[0]!;
     console.log(
       table(
         ['agent', 'median', `×${bl}`, 'min', 'max', 'after the fetch (median)', `×${bl}`],
@@ -332,8 +352,8 @@ async function main(): Promise<void> {
     );
   }
 
-  console.log(`\n== ${opts.cycles} cycles back to back (ours: the loop driver, in process; Python: GoalStatePeriod=0); memory after the last cycle; ratios ×${bl}`);
-  console.log(
+  if (growth.length) console.log(`\n== ${opts.cycles} cycles back to back (ours: the loop driver, in process; Python: GoalStatePeriod=0); memory after the last cycle; ratios ×${bl}`);
+  if (growth.length) console.log(
     table(
       ['agent / extension', 'cycles/s', 'req/cycle', 'RSS MiB', `×${bl}`, 'private MiB', `×${bl}`, 'private first→last', 'slope KiB/1000 cycles, last half', 'heap-after-GC slope'],
       growth.map((g) => {

@@ -126,6 +126,12 @@ async function main(): Promise<void> {
 
   console.log(`\n== provisioning: process start → Ready received by the emulator; peak RSS — median of ${opts.runs} runs, ${process.arch}`);
   console.log(provisionTable(results));
+  const oursRuns = (results.get('ours') ?? []).filter((r) => r.phases);
+  if (oursRuns.length) {
+    const names = [...new Set(oursRuns.flatMap((r) => Object.keys(r.phases!)))];
+    console.log(`\nours, when each phase ended (ms since the process started; the chains run side by side), median of ${oursRuns.length}:`);
+    console.log(`  ${names.map((n) => `${n} ${median(oursRuns.map((r) => r.phases![n]).filter((x): x is number => x !== undefined)).toFixed(0)}`).join(', ')}`);
+  }
   const py = results.get('python');
   const stub = results.get('python-stubbed');
   if (py && stub) {

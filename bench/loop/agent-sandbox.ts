@@ -4,7 +4,7 @@
 // emulator on 127.0.0.1:80 and :32526 (the Python agent's fixed ports, docs/contract.md §7), Fast Track off, and the
 // extensions goal state replaced by the benchmark's own ExtensionsConfig (bench/loop/extension-package.ts).
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSandbox, WAAGENT, type EmulatorHandle, type Sandbox } from '../../test/sandbox/sandbox.ts';
 import { REPO_ROOT } from '../../test/helpers/paths.ts';
@@ -13,13 +13,16 @@ import { benchOvfEnv } from '../provision/ovf-env.ts';
 import { extensionsConfigXml, handlerZip, MANIFEST_PATH, manifestXml, ZIP_PATH } from './extension-package.ts';
 
 export const PYTHON_WAAGENT = '/usr/sbin/waagent';
+/** Ours: dist/waagent, or BENCH_WAAGENT (e.g. a copy of an earlier build, for before/after figures in one sitting). */
+export const OUR_WAAGENT = process.env.BENCH_WAAGENT ?? WAAGENT;
 const PREPARE = join(REPO_ROOT, 'bench', 'python-agent', 'prepare.sh');
 const EMULATOR_ARGS = [
   '--wireserver', '127.0.0.1:80', '--hostplugin', '127.0.0.1:32526', '--imds', '127.0.0.1:0', '--blob', '127.0.0.1:0',
   '--rewrite-address', '127.0.0.1', '--no-vm-settings',
 ];
 
-export type LoopAgent = 'ours' | 'python';
+/** 'minimal': bench/loop/minimal-client.ts (bundled; AgentStartOptions.minimalClient), configured as ours. */
+export type LoopAgent = 'ours' | 'python' | 'minimal';
 
 /**
  * Debian's packaged waagent.conf for both agents, with what cannot or must not run here changed: no provisioning
@@ -60,6 +63,8 @@ export interface AgentStartOptions {
   config?: Record<string, string>;
   /** the first ExtensionsConfig: the benchmark extension with this settings sequence number, or none (null) */
   seqNo: number | null;
+  /** agent 'minimal': the bundled minimal client (run by this Node with the emulator's addresses and argv as PERIOD_MS) */
+  minimalClient?: string;
 }
 
 export interface AgentRun {
@@ -84,7 +89,8 @@ export interface AgentRun {
 }
 
 export function isAgentProcess(pid: number): boolean {
-  return cmdline(pid).slice(0, 3).some((a) => /waagent$|loop-driver\.cjs$/.test(a));
+  // ours sets its process title ("waagent -daemon"), which replaces the whole command line with one string
+  return cmdline(pid).slice(0, 3).some((a) => /waagent$|^waagent\s|loop-driver\.cjs$|minimal-client\.cjs$/.test(a));
 }
 
 function childCpu(pid: number): number {
@@ -117,11 +123,20 @@ export async function startAgent(opts: AgentStartOptions): Promise<AgentRun> {
     writeFileSync(ovf, benchOvfEnv({ hostName: 'bench-vm', userName: 'azureuser', password: 'unused-Pw0!', publicKey: 'ssh-ed25519 AAAA unused', customData: '' }));
     const prep = await sb.exec(['bash', PREPARE, ovf], { cwd: '/' });
     if (prep.code !== 0) throw new Error(`preparing the sandbox failed: ${prep.stderr.trim()}`);
-    const keys = { ...BASE_CONFIG, ...(opts.agent === 'ours' ? OURS_CONFIG : {}), ...opts.config };
+    const keys = { ...BASE_CONFIG, ...(opts.agent === 'python' ? {} : OURS_CONFIG), ...opts.config };
     sb.writeFile('/etc/waagent.conf', Object.entries(keys).map(([k, v]) => `${k}=${v}\n`).join(''));
 
     // ours runs from a copy in the page-cache state of a VM after boot, not dist/waagent as the build left it
-    const argv = opts.agent === 'python' ? [PYTHON_WAAGENT, ...opts.argv] : [coldCopy(WAAGENT, join(sb.dir, 'waagent')), ...opts.argv];
+    let argv: string[];
+    if (opts.agent === 'python') argv = [PYTHON_WAAGENT, ...opts.argv];
+    else if (opts.agent === 'ours') argv = [coldCopy(OUR_WAAGENT, join(sb.dir, 'waagent')), ...opts.argv];
+    else {
+      if (!opts.minimalClient) throw new Error('the minimal agent needs minimalClient (the bundled bench/loop/minimal-client.ts)');
+      const copy = join(sb.dir, 'minimal-client.cjs');
+      copyFileSync(opts.minimalClient, copy);
+      writeFileSync(join(sb.dir, 'package.json'), '{ "type": "commonjs" }\n');
+      argv = [process.execPath, copy, '127.0.0.1:80', '127.0.0.1:32526', ...opts.argv];
+    }
     const child = sb.spawn(argv, { cwd: '/' });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-64 * 1024)));

@@ -50,6 +50,8 @@ export interface RunResult {
   outcome: string;
   /** the agent's log, when the run did not reach Ready */
   log?: string;
+  /** ours: its "provisioning phases" log line, ms since the process started, by phase (start, media, platform chain, …, Ready) */
+  phases?: Record<string, number>;
   /** the binary answered that -provision is not implemented (yet) */
   notImplemented?: boolean;
 }
@@ -165,6 +167,19 @@ async function waitForReport(emu: EmulatorHandle, child: ChildProcess, timeoutMs
   }
 }
 
+/** The last "provisioning phases, ms since the process started: start 150, media 170, …" line of our log, parsed. */
+export function phasesOf(log: string): Record<string, number> | undefined {
+  const lines = log.split('\n').filter((l) => l.includes('provisioning phases, ms since the process started: '));
+  const last = lines[lines.length - 1];
+  if (!last) return undefined;
+  const out: Record<string, number> = {};
+  for (const part of last.slice(last.indexOf(': ') + 2).split(', ')) {
+    const m = /^(.+) (\d+)$/.exec(part.trim());
+    if (m) out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
 /** Provisions once with `agent` in a fresh sandbox and returns what was measured; the sandbox is gone afterwards. */
 export async function provisionOnce(agent: AgentKind, input: RunInput): Promise<RunResult> {
   const sb = await createSandbox({ hostname: 'bench-image' });
@@ -191,6 +206,8 @@ export async function provisionOnce(agent: AgentKind, input: RunInput): Promise<
     const watch: Watch = { pid: null, hwmKiB: null, memory: null };
     const report = await waitForReport(emu, child, input.timeoutMs, watch);
 
+    // ours exits after Ready (and logs its phases just before): give it the moment
+    if (agent === 'ours') await exited(child, 2000);
     // the Python daemon goes on to the extension handler after Ready: stop it, and let GNU time report
     if (child.exitCode === null && child.signalCode === null) {
       const pid = watch.pid ?? (child.pid === undefined ? null : agentPid(child.pid));
@@ -211,6 +228,13 @@ export async function provisionOnce(agent: AgentKind, input: RunInput): Promise<
     const peaks = watch.memory?.stop();
     const anonKiB = peaks && peaks.processes > 0 ? peaks.anon : null;
     const result: RunResult = { agent, ms, rssKiB: readRss(rssFile), hwmKiB: watch.hwmKiB, anonKiB, outcome };
+    if (agent === 'ours') {
+      try {
+        result.phases = phasesOf(sb.readFile('/var/log/waagent.log'));
+      } catch {
+        // no log written
+      }
+    }
     if (outcome !== 'Ready' || input.keepLog) {
       let log = '';
       try {

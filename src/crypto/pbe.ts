@@ -1,7 +1,7 @@
 // Password-based decryption for PKCS#12: the RFC 7292 schemes (appendix B key derivation with IDs
 // 1 = key, 2 = IV, 3 = MAC key, and the pbeWithSHA1And* ciphers of appendix C) and PBES2 (RFC 8018:
 // PBKDF2 + AES/3DES-CBC), which OpenSSL 3 writes by default.
-import { createHash, pbkdf2Sync } from 'node:crypto';
+import { createHash, hash as oneShotHash, pbkdf2Sync } from 'node:crypto';
 import { AgentError } from '../util/errors.ts';
 import { algorithm, expect, octets, seq, smallInt, TAG, type Asn1 } from './der.ts';
 import { cipherForOid, decryptCbc, decryptWith, keyLength, type CipherName } from './ciphers.ts';
@@ -39,7 +39,8 @@ export function pkcs12Kdf(hash: string, password: Buffer, salt: Buffer, id: 1 | 
   let got = 0;
   while (got < n) {
     let A = createHash(hash).update(D).update(I).digest();
-    for (let r = 1; r < iterations; r++) A = createHash(hash).update(A).digest();
+    // the one-shot hash: no Hash object per iteration (2,048 of them per key: ~2.5x faster, issue 14)
+    for (let r = 1; r < iterations; r++) A = oneShotHash(hash, A, 'buffer');
     parts.push(A);
     got += A.length;
     if (got >= n) break;

@@ -1,17 +1,17 @@
 // The one place that does HTTP (docs/protocol.md §2.1): per-attempt timeouts, the retry / back-off / throttle
 // rules (the policy itself is in http-retry.ts), 410 and InvalidContainerConfiguration as 'resource-gone', a size cap
-// on every response body, and a proxy only for blob/artifact requests. undici is loaded on the first request so
-// -version and -help never pay for it.
+// on every response body, and a proxy only for blob/artifact requests. The attempt on the wire is http-wire.ts
+// (node:http; undici only for proxied https, loaded then).
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
-import type { Dispatcher } from 'undici';
 import { AgentError, describeError, isAgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { redactUrl } from '../log/redact.ts';
 import { USER_AGENT } from '../util/version.ts';
 import { RetryPolicy } from './http-retry.ts';
-import { proxyFor, type ProxySettings } from './proxy.ts';
+import type { ProxySettings } from './proxy.ts';
+import { createWireTransport, type WireTransport } from './http-wire.ts';
 
 export {
   backoffDelay,
@@ -113,7 +113,7 @@ class Retryable extends Error {
   }
 }
 
-/** ENETUNREACH anywhere in the error's cause chain (undici wraps the socket error). */
+/** ENETUNREACH anywhere in the error's cause chain (undici, on the proxied route, wraps the socket error). */
 function isNetworkUnreachable(e: unknown): boolean {
   for (let c: unknown = e, depth = 0; c && depth < 5; c = (c as { cause?: unknown }).cause, depth++) {
     if ((c as NodeJS.ErrnoException).code === 'ENETUNREACH') return true;
@@ -139,39 +139,6 @@ function parseHttpUrl(raw: string): URL {
     throw new AgentError('http', `the URL ${redactUrl(raw)} is not http or https`, { url: redactUrl(raw) });
   }
   return url;
-}
-
-/** The undici dispatchers of one client: one direct, one per proxy URL, made on first use. */
-interface DispatcherPool {
-  forRequest(url: URL, target: 'platform' | 'external'): Promise<Dispatcher>;
-  close(): Promise<void>;
-}
-
-function createDispatcherPool(proxy: ProxySettings): DispatcherPool {
-  let direct: Dispatcher | null = null;
-  const proxies = new Map<string, Dispatcher>();
-  return {
-    async forRequest(url, target) {
-      const undici = await import('undici');
-      const via = target === 'external' ? proxyFor(url, proxy) : null;
-      if (via === null) {
-        direct ??= new undici.Agent();
-        return direct;
-      }
-      let d = proxies.get(via);
-      if (!d) {
-        d = new undici.ProxyAgent({ uri: via });
-        proxies.set(via, d);
-      }
-      return d;
-    },
-    async close() {
-      const all = [...(direct ? [direct] : []), ...proxies.values()];
-      direct = null;
-      proxies.clear();
-      await Promise.all(all.map((d) => d.close().catch(() => undefined)));
-    },
-  };
 }
 
 /** The `toFile` of a request: an OK body streamed into a 0600 file, with its write error kept apart from the network's. */
@@ -213,25 +180,23 @@ function tooLarge(maxBody: number, length: number): AgentError {
   return new AgentError('http', `the response is larger than the ${maxBody}-byte limit`, { length });
 }
 
-/** Reads a body into memory or `sink`, aborting the request once it passes `maxBody`; returns the chunks kept in memory and the size. */
-async function readBody(
-  body: AsyncIterable<unknown>,
-  maxBody: number,
-  ac: AbortController,
-  sink: FileSink | null,
-): Promise<{ chunks: Buffer[]; size: number }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
+/** A body as it is read: the chunks kept in memory and the bytes received so far (also when the read failed). */
+interface BodyRead {
+  chunks: Buffer[];
+  size: number;
+}
+
+/** Reads a body into memory or `sink`, aborting the request once it passes `maxBody`. */
+async function readBody(body: AsyncIterable<Buffer>, maxBody: number, ac: AbortController, sink: FileSink | null, read: BodyRead): Promise<void> {
   for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > maxBody) {
+    read.size += chunk.length;
+    if (read.size > maxBody) {
       ac.abort();
-      throw tooLarge(maxBody, size);
+      throw tooLarge(maxBody, read.size);
     }
-    if (sink) await sink.write(chunk as Buffer);
-    else chunks.push(chunk as Buffer);
+    if (sink) await sink.write(chunk);
+    else read.chunks.push(chunk);
   }
-  return { chunks, size };
 }
 
 /** A connection cut mid-body is a truncated download, not a short document (docs/contract.md §5: truncated bodies). */
@@ -241,7 +206,8 @@ function isTruncated(req: HttpRequest, status: number, declared: number, size: n
 
 /** What one attempt needs besides the request. */
 interface AttemptContext {
-  dispatcher: Dispatcher;
+  transport: WireTransport;
+  proxy: string | null;
   userAgent: string;
   timeoutMs: number;
   maxBody: number;
@@ -253,48 +219,54 @@ interface AttemptContext {
  * written as AgentError (not retried).
  */
 async function sendAttempt(req: HttpRequest, url: URL, ctx: AttemptContext): Promise<HttpResponse> {
-  const { request } = await import('undici');
   const headers: Record<string, string> = { 'User-Agent': ctx.userAgent, ...req.headers, Connection: 'close' };
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(new Retryable(`no complete answer within ${ctx.timeoutMs} ms`, 0)), ctx.timeoutMs);
   let sink: FileSink | null = null;
+  let declared = Number.NaN;
+  const read: BodyRead = { chunks: [], size: 0 };
   try {
-    const res = await request(url, {
+    const res = await ctx.transport.open({
+      url,
+      proxy: ctx.proxy,
       method: req.method ?? 'GET',
       headers,
       body: req.body,
-      dispatcher: ctx.dispatcher,
       signal: ac.signal,
-      headersTimeout: ctx.timeoutMs,
-      bodyTimeout: ctx.timeoutMs,
     });
-    const declared = Number(res.headers['content-length']);
+    declared = Number(res.headers['content-length']);
     if (Number.isFinite(declared) && declared > ctx.maxBody) {
       ac.abort();
       throw tooLarge(ctx.maxBody, declared);
     }
     if (req.toFile !== undefined && OK.has(res.statusCode)) sink = new FileSink(req.toFile);
-    const { chunks, size } = await readBody(res.body, ctx.maxBody, ac, sink);
-    if (isTruncated(req, res.statusCode, declared, size)) throw new Retryable(`the body ended after ${size} of ${declared} bytes`, 0);
+    await readBody(res.body, ctx.maxBody, ac, sink, read);
+    if (isTruncated(req, res.statusCode, declared, read.size)) throw truncated(read.size, declared);
     await sink?.end();
-    const body = Buffer.concat(chunks);
+    const body = Buffer.concat(read.chunks);
     return {
       status: res.statusCode,
       headers: headerRecord(res.headers),
       body,
-      bodyBytes: size,
+      bodyBytes: read.size,
       attempts: 0,
       text: () => body.toString('utf8'),
     };
   } catch (e) {
     if (e instanceof AgentError || e instanceof Retryable) throw e;
     if (sink?.failedWith(e)) throw new AgentError('io', `cannot write ${sink.path}: ${describeError(e)}`, { path: sink.path }, e);
-    const reason = ac.signal.reason instanceof Retryable ? ac.signal.reason.message : describeError(e);
-    throw new Retryable(reason, 0, isNetworkUnreachable(e));
+    if (ac.signal.reason instanceof Retryable) throw ac.signal.reason;
+    // node:http ends a body cut short of its Content-Length with an error ("aborted"): the same truncated download
+    if (Number.isFinite(declared) && read.size < declared) throw truncated(read.size, declared);
+    throw new Retryable(describeError(e), 0, isNetworkUnreachable(e));
   } finally {
     clearTimeout(timer);
     sink?.destroy();
   }
+}
+
+function truncated(size: number, declared: number): Retryable {
+  return new Retryable(`the body ended after ${size} of ${declared} bytes`, 0);
 }
 
 /** 410, or 400 with InvalidContainerConfiguration: the URL came from a goal state that is no longer current. */
@@ -315,13 +287,13 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
   const sleep = opts.sleep ?? realSleep;
   const now = opts.now ?? Date.now;
   const userAgent = opts.userAgent ?? USER_AGENT;
-  const pool = createDispatcherPool(opts.proxy ?? { configHost: null, configPort: null, env: process.env });
+  const transport = createWireTransport(opts.proxy ?? { configHost: null, configPort: null, env: process.env });
   let count = 0;
 
   async function attempt(req: HttpRequest, url: URL, timeoutMs: number, maxBody: number): Promise<HttpResponse> {
-    const dispatcher = await pool.forRequest(url, req.target ?? 'platform');
+    const proxy = transport.proxyFor(url, req.target ?? 'platform');
     count++;
-    return sendAttempt(req, url, { dispatcher, userAgent, timeoutMs, maxBody });
+    return sendAttempt(req, url, { transport, proxy, userAgent, timeoutMs, maxBody });
   }
 
   async function send(req: HttpRequest): Promise<HttpResponse> {
@@ -398,6 +370,6 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
     get requestCount() {
       return count;
     },
-    close: () => pool.close(),
+    close: () => transport.close(),
   };
 }

@@ -132,22 +132,30 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
       return { outcome: 'ready', provisioner, elapsedMs: elapsed() };
     }
 
-    const media = await readOvfEnv(config, deps.media);
+    // when each chain ended, in ms since the process started (one log line at Ready: the long pole shows)
+    const phases: [string, number][] = [['start', Math.round(started)]];
+    const mark =
+      (name: string) =>
+      <T>(v: T): T => {
+        phases.push([name, Math.round(performance.now())]);
+        return v;
+      };
+    const media = mark('media')(await readOvfEnv(config, deps.media));
     log.info(`ovf-env.xml read from ${media.source}`);
     const env: OvfEnv = parseOvfEnv(media.xml);
     saveOvfEnvCopy(config, media.xml);
 
     // Independent work first: the platform, host keys, the hostname and the account, side by side.
-    const platform = tasks.start(connect());
+    const platform = tasks.start(connect().then(mark('platform chain')));
     const notReady = tasks.start(platform.then((c) => reporter.notReady(c.session, c.gs)));
-    const hostKeys = tasks.start(regenerateHostKeys(config));
+    const hostKeys = tasks.start(regenerateHostKeys(config).then(mark('host keys')));
     const hostname = tasks.start(
       (async () => {
         await setHostname(env.hostname, { profile });
         await publishHostname(config, env.hostname, { profile });
       })(),
     );
-    const account = tasks.start(applyAccount(config, env));
+    const account = tasks.start(applyAccount(config, env).then(mark('account chain')));
 
     const owner = await account;
     await platform; // the certificates are in Lib.Dir now
@@ -170,8 +178,10 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
     await notReady;
     const c = await platform;
     await reporter.ready(c.session, c.gs);
+    mark('Ready')(null);
     await reporter.kvpSuccess(vmId);
     log.info(`provisioning finished in ${elapsed()} ms`);
+    log.info(`provisioning phases, ms since the process started: ${phases.map(([n, t]) => `${n} ${t}`).join(', ')}`);
     return { outcome: 'ready', provisioner, elapsedMs: elapsed(), fingerprint };
   } catch (e) {
     await tasks.drain();

@@ -298,6 +298,26 @@ test('external requests go through the proxy; platform requests and no_proxy hos
   await Promise.all([client.close(), c2.close(), c3.close()]);
 });
 
+test('through a plain HTTP proxy: the origin in Host, the proxy credentials in Proxy-Authorization, the body sized', async (t) => {
+  const proxy = await serve((_q, res) => res.writeHead(201).end());
+  t.after(() => proxy.close());
+  const port = new URL(proxy.url).port;
+  const env = { http_proxy: `http://us%40er:p%3Ass@127.0.0.1:${port}` };
+  const { client } = fakeClient({ proxy: { configHost: null, configPort: null, env } });
+  await client.request({ method: 'PUT', url: 'http://storage.example:8080/c/status?sig=x', target: 'external', body: 'héllo' });
+  await client.request({ method: 'PUT', url: 'http://storage.example/c/empty', target: 'external' });
+  const [put, empty] = proxy.hits;
+  assert.equal(put!.url, 'http://storage.example:8080/c/status?sig=x');
+  assert.equal(put!.headers.host, 'storage.example:8080');
+  assert.equal(put!.headers['proxy-authorization'], `Basic ${Buffer.from('us@er:p:ss').toString('base64')}`);
+  assert.equal(put!.headers.authorization, undefined);
+  assert.equal(put!.headers['content-length'], String(Buffer.byteLength('héllo')));
+  assert.equal(put!.headers['transfer-encoding'], undefined);
+  assert.equal(put!.headers.connection, 'close');
+  assert.equal(empty!.headers['content-length'], '0');
+  await client.close();
+});
+
 test('no_proxy matching: *, hosts, domain suffixes on a label boundary, IPs and CIDRs', async () => {
   const { bypassesProxy, inCidr, proxyFor } = await import('../../../src/fabric/proxy.ts');
   assert.equal(bypassesProxy('anything', '*'), true);
