@@ -1,6 +1,6 @@
 // The one place that writes files atomically: a temporary file in the same directory, fsync, rename,
 // fsync of the directory. A process killed mid-write leaves either the old file or the new one.
-import { closeSync, fchownSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fchownSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { AgentError } from '../util/errors.ts';
@@ -45,11 +45,53 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, opts: A
     throw new AgentError('io', `cannot write ${path}: ${why}`, { path, code: err.code }, e);
   }
   fsyncDir(dir);
+  sweepStaleTemps(dir);
 }
 
-/** A fresh hidden temporary name in the directory of `path`, so that a rename into place is atomic. */
+/**
+ * A fresh hidden temporary name in the directory of `path`, so that a rename into place is atomic:
+ * `.<name>.<pid>.<random>.tmp`. The writer's pid in the name lets a later writer remove what a killed one left.
+ */
 export function tempPathBeside(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+const STALE_TEMP = /^\..+\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+const swept = new Set<string>();
+
+function running(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Once per directory and process, after a successful write there: removes the temporary files that writers which
+ * no longer run left behind (a process killed between creating its temporary file and the rename). The old file,
+ * or the new one, is in place either way; only the clutter goes. unlink never follows a link.
+ */
+function sweepStaleTemps(dir: string): void {
+  if (swept.has(dir)) return;
+  swept.add(dir);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = STALE_TEMP.exec(name);
+    if (!m || running(Number(m[1]))) continue;
+    try {
+      unlinkSync(join(dir, name));
+    } catch {
+      /* gone already, or not ours to remove */
+    }
+  }
 }
 
 /**
@@ -74,6 +116,7 @@ export function renameIntoPlace(tmp: string, path: string): void {
     throw new AgentError('io', `cannot move ${tmp} to ${path}: ${(e as Error).message}`, { path, code: (e as NodeJS.ErrnoException).code }, e);
   }
   fsyncDir(dirname(path));
+  sweepStaleTemps(dirname(path));
 }
 
 function fsyncDir(dir: string): void {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -16,4 +17,16 @@ test('writeFileAtomic: the mode asked for, missing directories made 0700, no tem
   writeFileAtomic(path, 'new', { mode: 0o600 });
   assert.equal(readFileSync(path, 'utf8'), 'new');
   assert.deepEqual(readdirSync(join(root, 'lib/waagent')), ['TransportPrivate.pem']);
+});
+
+test('writeFileAtomic: temporary files a killed writer left are removed on the next write there; a live writer keeps its own', () => {
+  const root = mkdtempSync(join(tmpdir(), 'atomic-'));
+  // a pid that ran and is gone: a child that has exited
+  const gone = spawnSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).stdout.trim();
+  const stale = `.ovf-env.xml.${gone}.0123456789ab.tmp`;
+  const live = `.other.xml.${process.ppid}.0123456789ab.tmp`;
+  const foreign = '.notes.tmp';
+  for (const n of [stale, live, foreign]) writeFileSync(join(root, n), 'x');
+  writeFileAtomic(join(root, 'ovf-env.xml'), '<xml/>', { mode: 0o600 });
+  assert.deepEqual(readdirSync(root).sort(), [live, foreign, 'ovf-env.xml'].sort());
 });
