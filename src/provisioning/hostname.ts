@@ -39,10 +39,16 @@ export function validateHostname(name: string): string {
  * systemd is not running. `etc-hostname` (DefaultOSUtil): the file and the kernel name are set here, and hostnamed,
  * when it runs, is told too.
  */
+/**
+ * How long one hostname command may take. They answer at once; the bound only stops a hung hostnamed from holding
+ * provisioning, so it is generous: on a loaded machine or under emulation 3 s was too tight for `hostname` itself.
+ */
+const SET_HOSTNAME_TIMEOUT_MS = 10_000;
+
 export async function setHostname(name: string, opts: HostnameOptions): Promise<void> {
   const host = validateHostname(name);
   const hostnamed = existsSync(opts.systemdMarker ?? '/run/systemd/system') && (await which('hostnamectl'));
-  const setStatic = () => run(['hostnamectl', 'set-hostname', '--static', host], { timeoutMs: 3000 });
+  const setStatic = () => run(['hostnamectl', 'set-hostname', '--static', host], { timeoutMs: SET_HOSTNAME_TIMEOUT_MS });
   let viaHostnamed = false;
   if (hostnamed && opts.profile.hostname === 'hostnamectl') {
     try {
@@ -53,7 +59,7 @@ export async function setHostname(name: string, opts: HostnameOptions): Promise<
     }
   }
   if (!viaHostnamed) writeFileAtomic(opts.hostnameFile ?? '/etc/hostname', host + '\n', { mode: 0o644 });
-  await run(['hostname', host], { timeoutMs: 3000 });
+  await run(['hostname', host], { timeoutMs: SET_HOSTNAME_TIMEOUT_MS });
   if (hostnamed && opts.profile.hostname === 'etc-hostname') {
     // Keeps systemd-hostnamed's idea in step; the file and the kernel name are already set if this fails.
     await setStatic().catch((e: Error) => log.warn(e.message));
