@@ -34,9 +34,20 @@ function uptimeSeconds(): string {
 export function recordProvisioning(result: ProvisionResult): void {
   if (result.outcome === 'already-provisioned') return;
   if (result.outcome === 'ready') {
-    telemetry.addEvent({ op: OPERATION.provision, isSuccess: true, message: `Provisioning succeeded (${uptimeSeconds()}s)`, durationMs: result.elapsedMs }, 'Daemon');
+    telemetry.addEvent(
+      { op: OPERATION.provision, isSuccess: true, message: `Provisioning succeeded (${uptimeSeconds()}s)`, durationMs: result.elapsedMs },
+      'Daemon',
+    );
   } else {
-    telemetry.addEvent({ op: OPERATION.provision, isSuccess: false, message: `Provisioning failed: ${result.reason} (${uptimeSeconds()}s)`, durationMs: result.elapsedMs }, 'Daemon');
+    telemetry.addEvent(
+      {
+        op: OPERATION.provision,
+        isSuccess: false,
+        message: `Provisioning failed: ${result.reason} (${uptimeSeconds()}s)`,
+        durationMs: result.elapsedMs,
+      },
+      'Daemon',
+    );
   }
 }
 

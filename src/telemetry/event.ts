@@ -79,4 +79,3 @@ export function agentEvent(input: AgentEventInput, ctx: EventContext): Telemetry
     file_type: '',
   };
 }
-

@@ -18,7 +18,10 @@ export function eventsDirOf(libDir: string): string {
 }
 
 export function redactEvent(event: TelemetryEvent): TelemetryEvent {
-  return { ...event, parameters: event.parameters.map((p) => (typeof p.value === 'string' ? { name: p.name, value: redact(p.value) } : p)) };
+  return {
+    ...event,
+    parameters: event.parameters.map((p) => (typeof p.value === 'string' ? { name: p.name, value: redact(p.value) } : p)),
+  };
 }
 
 let lastStamp = 0;

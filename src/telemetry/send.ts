@@ -79,7 +79,12 @@ export function parseEventFile(text: string): TelemetryEvent | null {
   const e = x as Record<string, unknown>;
   if (typeof e.eventId !== 'number' || typeof e.providerId !== 'string' || !Array.isArray(e.parameters)) return null;
   if (!e.parameters.every(isParam)) return null;
-  return { eventId: e.eventId, providerId: e.providerId, parameters: e.parameters, file_type: typeof e.file_type === 'string' ? e.file_type : '' };
+  return {
+    eventId: e.eventId,
+    providerId: e.providerId,
+    parameters: e.parameters,
+    file_type: typeof e.file_type === 'string' ? e.file_type : '',
+  };
 }
 
 interface Queued {
@@ -91,7 +96,9 @@ interface Queued {
 export function readQueue(dir: string): Queued[] {
   let names: string[];
   try {
-    names = readdirSync(dir).filter((n) => n.endsWith(EVENT_FILE_EXTENSION) && !n.startsWith('.')).sort();
+    names = readdirSync(dir)
+      .filter((n) => n.endsWith(EVENT_FILE_EXTENSION) && !n.startsWith('.'))
+      .sort();
   } catch {
     return [];
   }
@@ -139,7 +146,12 @@ export interface SendResult {
 }
 
 /** One pass over the queue. */
-export async function sendQueuedEvents(dir: string, ports: TelemetryPorts, sysInfo: SysInfo, now: () => number = Date.now): Promise<SendResult> {
+export async function sendQueuedEvents(
+  dir: string,
+  ports: TelemetryPorts,
+  sysInfo: SysInfo,
+  now: () => number = Date.now,
+): Promise<SendResult> {
   const queued = readQueue(dir);
   const result: SendResult = { sent: 0, batches: 0, dropped: 0, failedBatches: 0 };
   if (queued.length === 0) return result;

@@ -9,12 +9,28 @@ import { parseEventFile } from '../../../src/telemetry/send.ts';
 const when = new Date('2026-12-02T14:30:15.326Z');
 
 test('agent event: upstream add_event parameters in order, then the common ones (GAVersion, ContainerId, OpcodeName, …)', () => {
-  const e = agentEvent({ op: 'Provision', isSuccess: true, message: 'Provisioning succeeded (12.5s)', durationMs: 1234.4 }, { containerId: 'c-1', now: when });
+  const e = agentEvent(
+    { op: 'Provision', isSuccess: true, message: 'Provisioning succeeded (12.5s)', durationMs: 1234.4 },
+    { containerId: 'c-1', now: when },
+  );
   assert.equal(e.eventId, 1);
   assert.equal(e.providerId, '69B669B9-4AF8-4C50-BDC4-6006FA76E975');
   assert.deepEqual(
     e.parameters.map((p) => p.name),
-    ['Name', 'Version', 'Operation', 'OperationSuccess', 'Message', 'Duration', 'GAVersion', 'ContainerId', 'OpcodeName', 'EventTid', 'EventPid', 'TaskName'],
+    [
+      'Name',
+      'Version',
+      'Operation',
+      'OperationSuccess',
+      'Message',
+      'Duration',
+      'GAVersion',
+      'ContainerId',
+      'OpcodeName',
+      'EventTid',
+      'EventPid',
+      'TaskName',
+    ],
   );
   const v = Object.fromEntries(e.parameters.map((p) => [p.name, p.value]));
   assert.equal(v.Name, 'WALinuxAgent');
@@ -42,7 +58,7 @@ test('event XML: <Event id><![CDATA[params]]></Event>; a "]]>" in a value cannot
   const e: TelemetryEvent = { eventId: 1, providerId: AGENT_EVENTS_PROVIDER, parameters: [{ name: 'Message', value: 'x' }], file_type: '' };
   assert.equal(eventToV1(e).toString(), '<Event id="1"><![CDATA[<Param Name="Message" Value="x" T="mt:wstr" />]]></Event>');
   const tricky = eventToV1({ ...e, parameters: [{ name: 'Message', value: 'a]]>b' }] }).toString();
-  assert.equal(tricky.match(/]]>/g)?.length, 1, 'only the CDATA section\'s own end');
+  assert.equal(tricky.match(/]]>/g)?.length, 1, "only the CDATA section's own end");
   assert.ok(tricky.includes('Value="a]]&gt;b"'));
   assert.equal(
     telemetryBody(AGENT_EVENTS_PROVIDER, Buffer.from('<Event/>')).toString(),
@@ -56,7 +72,13 @@ function sized(providerId: string, messageBytes: number): TelemetryEvent {
 
 test('batches: one provider per batch, events below 64,512 bytes each batch, input order kept, oversize events left out', () => {
   const other = 'FFF0196F-EE4C-4EAF-9AA5-776F622DEB4F';
-  const events = [sized(AGENT_EVENTS_PROVIDER, 30_000), sized(other, 100), sized(AGENT_EVENTS_PROVIDER, 30_000), sized(AGENT_EVENTS_PROVIDER, 30_000), sized(AGENT_EVENTS_PROVIDER, 70_000)];
+  const events = [
+    sized(AGENT_EVENTS_PROVIDER, 30_000),
+    sized(other, 100),
+    sized(AGENT_EVENTS_PROVIDER, 30_000),
+    sized(AGENT_EVENTS_PROVIDER, 30_000),
+    sized(AGENT_EVENTS_PROVIDER, 70_000),
+  ];
   const { batches, oversize } = makeBatches(events);
   assert.deepEqual(oversize, [4]);
   assert.deepEqual(
@@ -76,7 +98,12 @@ test('batches: one provider per batch, events below 64,512 bytes each batch, inp
 
 test('batches: the limit counts encoded bytes (UTF-8), not characters', () => {
   // 3 bytes per character: 12,000 characters are 36,000 bytes, so two of them do not fit one batch
-  const wide = (): TelemetryEvent => ({ eventId: 1, providerId: AGENT_EVENTS_PROVIDER, parameters: [{ name: 'Message', value: '€'.repeat(12_000) }], file_type: '' });
+  const wide = (): TelemetryEvent => ({
+    eventId: 1,
+    providerId: AGENT_EVENTS_PROVIDER,
+    parameters: [{ name: 'Message', value: '€'.repeat(12_000) }],
+    file_type: '',
+  });
   assert.equal(makeBatches([wide(), wide()]).batches.length, 2);
 });
 
