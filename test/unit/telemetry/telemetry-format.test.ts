@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AGENT_EVENTS_PROVIDER, agentEvent, type TelemetryEvent } from '../../../src/telemetry/event.ts';
 import { eventToV1, makeBatches, MAX_EVENT_BUFFER_SIZE, paramToV1, quoteAttr, telemetryBody } from '../../../src/telemetry/encode.ts';
+import { extensionOperationEvent } from '../../../src/telemetry/extension-operation.ts';
 import { parseEventFile } from '../../../src/telemetry/send.ts';
 
 const when = new Date('2026-12-02T14:30:15.326Z');
@@ -116,4 +117,19 @@ test('event files: upstream recorded file parses; malformed ones are rejected', 
   assert.equal(parseEventFile('{not json'), null);
   assert.equal(parseEventFile('{"eventId": 1, "providerId": "x", "parameters": [{"name": "a", "value": {}}]}'), null);
   assert.equal(parseEventFile('[]'), null);
+});
+
+test('extension operation event: handler name (or Handler.Extension for multi-config), version, upstream operation names', () => {
+  const base = { name: 'Microsoft.Azure.Extensions.CustomScript', version: '2.1.10', success: false, message: 'exit 3', durationMs: 1500 };
+  assert.deepEqual(extensionOperationEvent({ ...base, operation: 'uninstall' }), {
+    name: 'Microsoft.Azure.Extensions.CustomScript',
+    version: '2.1.10',
+    op: 'UnInstall',
+    isSuccess: false,
+    message: 'exit 3',
+    durationMs: 1500,
+  });
+  const mc = extensionOperationEvent({ ...base, extensionName: 'second', operation: 'enable', success: true });
+  assert.equal(mc.name, 'Microsoft.Azure.Extensions.CustomScript.second');
+  assert.equal(mc.op, 'Enable');
 });
