@@ -66,7 +66,6 @@ export const SHARED_CONFIG_XML = 'SharedConfig.xml';
 function recordVmIdentity(g: FullGoalState): void {
   telemetry.setVm({
     containerId: g.containerId,
-    vmName: g.vmName,
     tenantName: g.deploymentName,
     roleName: g.roleName,
     roleInstanceName: g.roleInstanceId,

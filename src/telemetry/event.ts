@@ -75,6 +75,9 @@ export function agentEvent(input: AgentEventInput, ctx: EventContext): Telemetry
       { name: 'EventTid', value: process.pid },
       { name: 'EventPid', value: process.pid },
       { name: 'TaskName', value: ctx.taskName ?? 'ExtHandler' },
+      // upstream adds these two to the agent/extension events (provider 69B669B9…, id 1) only
+      { name: 'ExtensionType', value: '' },
+      { name: 'IsInternal', value: false },
     ],
     file_type: '',
   };

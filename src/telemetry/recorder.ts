@@ -1,14 +1,13 @@
 // The agent's one telemetry recorder (upstream's module-level add_event): the daemon points it at <Lib.Dir>/events
 // once; the code that finishes an operation (provisioning, an extension command, the heartbeat) calls addEvent. Before
 // it is pointed anywhere (commands that queue no telemetry, unit tests) addEvent does nothing. What the goal state tells
-// about the VM (container id, VM name, role, role instance) is kept here for the events and the sender.
+// about the VM (container id, tenant, role, role instance) is kept here for the events and the sender.
 import type { AgentEventInput } from './event.ts';
 import { agentEvent } from './event.ts';
 import { saveEvent } from './queue.ts';
 
 export interface VmIdentity {
   containerId: string;
-  vmName?: string;
   tenantName?: string;
   roleName?: string;
   roleInstanceName?: string;

@@ -6,7 +6,7 @@
 // WireServer refuses, the files wait on disk (the queue's cap drops the oldest). One run is bounded in time so that it
 // never holds up the goal-state cycle for long.
 import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
-import { cpus, release, totalmem } from 'node:os';
+import { cpus, machine, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { wireServerUrl, type PlatformEndpoints } from '../fabric/endpoints.ts';
 import type { HttpClient } from '../fabric/http.ts';
@@ -26,7 +26,6 @@ export const SEND_RUN_BUDGET_MS = 30_000;
 /** What upstream knows about the VM when it sends (its EventLogger sysinfo); unknown values keep upstream's placeholders. */
 export interface SysInfo {
   osVersion: string;
-  vmName?: string;
   tenantName?: string;
   roleName?: string;
   roleInstanceName?: string;
@@ -44,7 +43,7 @@ export function sysInfoParams(info: SysInfo): TelemetryParam[] {
     p('ExecutionMode', 'IAAS'),
     p('RAM', Math.floor(totalmem() / (1024 * 1024))),
     p('Processors', cpus().length),
-    p('VMName', info.vmName ?? 'VMName_UNINITIALIZED'),
+    p('KeywordName', `{"CpuArchitecture": "${cpuArchitecture()}"}`),
     p('TenantName', info.tenantName ?? 'TenantName_UNINITIALIZED'),
     p('RoleName', info.roleName ?? 'RoleName_UNINITIALIZED'),
     p('RoleInstanceName', info.roleInstanceName ?? 'RoleInstanceName_UNINITIALIZED'),
@@ -54,6 +53,11 @@ export function sysInfoParams(info: SysInfo): TelemetryParam[] {
     p('VMId', info.vmId ?? 'VMId_UNINITIALIZED'),
     p('ImageOrigin', info.imageOrigin ?? 0),
   ];
+}
+
+/** upstream's osutil.get_vm_arch (platform.machine()): the kernel's machine name. */
+function cpuArchitecture(): string {
+  return machine();
 }
 
 /** upstream's OSVersion: Linux:<distro>-<version>-<codename>:<kernel>. */

@@ -31,6 +31,8 @@ test('agent event: upstream add_event parameters in order, then the common ones 
       'EventTid',
       'EventPid',
       'TaskName',
+      'ExtensionType',
+      'IsInternal',
     ],
   );
   const v = Object.fromEntries(e.parameters.map((p) => [p.name, p.value]));

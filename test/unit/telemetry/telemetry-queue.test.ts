@@ -68,7 +68,7 @@ function fakeHttp(answer: (req: HttpRequest) => HttpResponse | Error): { http: H
 }
 const ok: HttpResponse = { status: 200, headers: {}, body: Buffer.alloc(0), bodyBytes: 0, attempts: 1, text: () => '' };
 const endpoints = platformEndpoints(Config.defaults(), '168.63.129.16');
-const sysInfo = { osVersion: 'Linux:debian-12-:6.1', vmName: 'vm1', location: 'westeurope', vmId: 'vm-id' };
+const sysInfo = { osVersion: 'Linux:debian-12-:6.1', roleName: 'role1', location: 'westeurope', vmId: 'vm-id' };
 
 test('send: one batch POSTed to /machine?comp=telemetrydata with the system parameters; accepted files removed', async () => {
   const dir = tmp();
@@ -84,7 +84,9 @@ test('send: one batch POSTed to /machine?comp=telemetrydata with the system para
   const body = Buffer.from(sent[0]!.body!).toString('utf8');
   assert.equal(body.match(/<Event id="1">/g)?.length, 2);
   assert.ok(body.includes('<Param Name="Location" Value="westeurope" T="mt:wstr" />'));
-  assert.ok(body.includes('<Param Name="VMName" Value="vm1" T="mt:wstr" />'));
+  assert.ok(body.includes('<Param Name="RoleName" Value="role1" T="mt:wstr" />'));
+  assert.match(body, /<Param Name="KeywordName" Value='\{"CpuArchitecture": "[\w-]+"\}' T="mt:wstr" \/>/);
+  assert.ok(!body.includes('VMName'), 'upstream 2.15 sends no VMName');
   assert.ok(body.includes('<Param Name="SubscriptionId" Value="SubscriptionId_UNINITIALIZED" T="mt:wstr" />'));
   assert.deepEqual(readdirSync(dir), []);
 });
