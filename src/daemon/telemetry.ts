@@ -6,7 +6,9 @@ import { fetchImdsCompute, type ImdsCompute } from '../fabric/imds-compute.ts';
 import { log } from '../log/logger.ts';
 import type { DistroProfile } from '../os/distro-profile.ts';
 import type { ProvisionResult } from '../provisioning/provision.ts';
+import { SUPPORTED_FEATURES } from '../extensions/command-env.ts';
 import { OPERATION } from '../telemetry/event.ts';
+import { collectExtensionEvents } from '../telemetry/extension-events.ts';
 import { eventsDirOf } from '../telemetry/queue.ts';
 import { telemetry } from '../telemetry/recorder.ts';
 import { osVersionParam, telemetrySendTask, type SysInfo, type TelemetryPorts } from '../telemetry/send.ts';
@@ -73,21 +75,28 @@ export function telemetryTasks(config: Config, profile: DistroProfile, ports: ()
   const osVersion = osVersionParam(profile.distro.id, profile.distro.version, '');
   let compute: ImdsCompute | null = null;
   const send = telemetrySendTask(dir, ports, (): SysInfo => ({ osVersion, ...telemetry.vm, ...(compute ?? {}) }));
-  return [
-    heartbeatEventTask(config),
-    {
-      ...send,
-      async run() {
-        const p = ports();
-        if (p && !compute) {
-          try {
-            compute = await fetchImdsCompute(p.http, p.endpoints);
-          } catch (e) {
-            log.verbose(`IMDS compute metadata for telemetry: ${describeError(e)}`);
-          }
+  const tasks: PeriodicTask[] = [heartbeatEventTask(config)];
+  // upstream collects the extensions' events only while it advertises the pipeline to them (HandlerEnvironment.json)
+  if (SUPPORTED_FEATURES.some((f) => f.Key === 'ExtensionTelemetryPipeline')) {
+    tasks.push({
+      name: 'extension telemetry',
+      periodMs: config.int('Debug.EtpCollectionPeriod') * 1000,
+      run: async () => void collectExtensionEvents(config.str('Extension.LogDir'), dir, telemetry.vm.containerId),
+    });
+  }
+  tasks.push({
+    ...send,
+    async run() {
+      const p = ports();
+      if (p && !compute) {
+        try {
+          compute = await fetchImdsCompute(p.http, p.endpoints);
+        } catch (e) {
+          log.verbose(`IMDS compute metadata for telemetry: ${describeError(e)}`);
         }
-        await send.run();
-      },
+      }
+      await send.run();
     },
-  ];
+  });
+  return tasks;
 }

@@ -7,6 +7,9 @@ import { AGENT_NAME, COMPAT_AGENT_VERSION as AGENT_VERSION } from '../util/versi
 export const AGENT_EVENTS_PROVIDER = '69B669B9-4AF8-4C50-BDC4-6006FA76E975';
 export const AGENT_EVENT_ID = 1;
 
+/** upstream CURRENT_AGENT, the GAVersion parameter. */
+export const GA_VERSION = `${AGENT_NAME}-${AGENT_VERSION}`;
+
 export type ParamValue = string | number | boolean;
 
 export interface TelemetryParam {
@@ -68,7 +71,7 @@ export function agentEvent(input: AgentEventInput, ctx: EventContext): Telemetry
       { name: 'OperationSuccess', value: input.isSuccess },
       { name: 'Message', value: input.message ?? '' },
       { name: 'Duration', value: Math.max(0, Math.round(input.durationMs ?? 0)) },
-      { name: 'GAVersion', value: `${AGENT_NAME}-${AGENT_VERSION}` },
+      { name: 'GAVersion', value: GA_VERSION },
       { name: 'ContainerId', value: ctx.containerId },
       { name: 'OpcodeName', value: utcTimestamp(now) },
       // one process, one thread: the pid stands for upstream's thread id as well

@@ -54,10 +54,15 @@ export function capEventFolder(dir: string, max = MAX_EVENT_FILES): void {
 }
 
 /** Queues one event; never throws (telemetry must not break the operation it reports), a failure is logged. */
-export function saveEvent(dir: string, event: TelemetryEvent, nowMs: number = Date.now()): string | null {
+export function saveEvent(
+  dir: string,
+  event: TelemetryEvent,
+  nowMs: number = Date.now(),
+  extension = AGENT_EVENT_FILE_EXTENSION,
+): string | null {
   try {
     capEventFolder(dir);
-    const path = join(dir, `${nextStamp(nowMs)}${AGENT_EVENT_FILE_EXTENSION}`);
+    const path = join(dir, `${nextStamp(nowMs)}${extension}`);
     writeFileAtomic(path, JSON.stringify(redactEvent(event)), { mkdir: true, mode: 0o600 });
     return path;
   } catch (e) {
