@@ -1,7 +1,8 @@
 // Telemetry end to end: the BUILT daemon provisions against the emulator and queues upstream's *.waagent.tld event
 // files under /var/lib/waagent/events (the provisioning result, the agent's heartbeat); while the WireServer refuses
 // telemetrydata the events wait on disk, and once it accepts, one §2.11 batch carries them (providers, event ids,
-// param types, the VM's identity from the goal state and IMDS) and the files are gone.
+// param types, the VM's identity from the goal state and IMDS) and the files are gone. An extension's event file is
+// collected from its events folder and sent as a log event.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,6 +12,9 @@ import { createSandbox, WAAGENT } from '../sandbox/sandbox.ts';
 import type { TelemetryBatch } from '../fabric/types.ts';
 
 const EVENTS = '/var/lib/waagent/events';
+const EXT_EVENTS = '/var/log/azure/Test.Handler/events';
+const AGENT_PROVIDER = '69B669B9-4AF8-4C50-BDC4-6006FA76E975';
+const LOG_PROVIDER = 'FFF0196F-EE4C-4EAF-9AA5-776F622DEB4F';
 
 async function waitFor<T>(what: string, probe: () => Promise<T | null | false>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -29,7 +33,7 @@ function eventsOf(batch: TelemetryBatch): Params[] {
   );
 }
 
-test('daemon: provisioning and heartbeat events queued as .waagent.tld files, held while refused, then sent as one §2.11 batch', {
+test("daemon: provisioning and heartbeat events queued as .waagent.tld files, held while refused, then sent as §2.11 batches with an extension's events", {
   timeout: 180_000,
 }, async () => {
   const sb = await createSandbox({ hostname: 'before-provisioning' });
@@ -43,6 +47,33 @@ test('daemon: provisioning and heartbeat events queued as .waagent.tld files, he
       'Extensions.InitialGoalStatePeriod': '1',
       ...FAST_RETRIES,
     });
+    // an extension's event, waiting in its events folder (HandlerEnvironment.json's eventsFolder) when the daemon starts
+    await sb.exec(['mkdir', '-p', `${EXT_EVENTS}`]);
+    sb.writeFile(
+      `${EXT_EVENTS}/1700000000000.json`,
+      JSON.stringify([
+        {
+          Version: '1.2.3',
+          Timestamp: '2026-12-02T14:00:00.000000Z',
+          TaskName: 'Run',
+          EventLevel: 'Informational',
+          Message: 'from the extension',
+          EventPid: '7',
+          EventTid: '8',
+          OperationId: 'op-1',
+        },
+        {
+          Version: '1.2.3',
+          Timestamp: '2026-12-02T14:00:00.000000Z',
+          TaskName: 'Run',
+          EventLevel: 'Error',
+          Message: '',
+          EventPid: '7',
+          EventTid: '8',
+          OperationId: 'op-2',
+        },
+      ]),
+    );
     const child = sb.spawn([WAAGENT, '-daemon']);
     child.stdout!.resume();
     child.stderr!.resume();
@@ -54,21 +85,26 @@ test('daemon: provisioning and heartbeat events queued as .waagent.tld files, he
     });
     assert.equal(refused[0]!.status, 503);
     const listing = (await sb.exec(['sh', '-c', `ls ${EVENTS}`])).stdout.trim().split('\n');
-    assert.ok(listing.length >= 2, `event files: ${listing.join(' ')}`);
-    for (const f of listing) assert.match(f, /^\d{16}\.waagent\.tld$/);
+    assert.ok(listing.length >= 3, `event files: ${listing.join(' ')}`);
+    for (const f of listing) assert.match(f, /^\d{16}(\.waagent)?\.tld$/);
+    assert.equal(listing.filter((f) => !f.endsWith('.waagent.tld')).length, 1, 'the extension event, its invalid sibling dropped');
+    assert.equal((await sb.exec(['sh', '-c', `ls ${EXT_EVENTS} | wc -l`])).stdout.trim(), '0', 'the extension folder emptied');
     const files = (await sb.exec(['sh', '-c', `cat ${EVENTS}/*.waagent.tld`])).stdout;
     assert.match(files, /"name":"Operation","value":"Provision"/);
     assert.match(files, /"name":"OperationSuccess","value":true/);
     assert.match(files, /"name":"Operation","value":"HeartBeat"/);
     await sleep(1500);
-    const attempts = (await emu.control.telemetryBatches()).length;
-    assert.equal(attempts, 3, 'upstream: 3 attempts of a refused batch, then it waits for the next period');
+    const attempts = await emu.control.telemetryBatches();
+    for (const provider of [AGENT_PROVIDER, LOG_PROVIDER]) {
+      const n = attempts.filter((b) => b.providers[0]?.id === provider).length;
+      assert.equal(n, 3, `upstream: 3 attempts of a refused batch (${provider}), then it waits for the next period`);
+    }
 
     // accepted at the next period (a minute later): one batch with both events, the files removed
     await emu.control.refuseTelemetry(null);
     const sent = await waitFor(
       'an accepted telemetry batch',
-      async () => (await emu.control.telemetryBatches()).find((b) => b.status === 200) ?? null,
+      async () => (await emu.control.telemetryBatches()).find((b) => b.status === 200 && b.providers[0]?.id === AGENT_PROVIDER) ?? null,
       90_000,
     );
     assert.equal(sent.error, undefined);
@@ -97,6 +133,19 @@ test('daemon: provisioning and heartbeat events queued as .waagent.tld files, he
       heartbeat.Message!.value,
       /^HeartbeatCounter: 0;HeartbeatId: [0-9A-F-]{36};UpdateGSErrors: 0;AutoUpdate: [01];UpdateMode: SelfUpdate;$/,
     );
+    const logBatch = await waitFor(
+      'the extension events batch',
+      async () => (await emu.control.telemetryBatches()).find((b) => b.status === 200 && b.providers[0]?.id === LOG_PROVIDER) ?? null,
+    );
+    assert.deepEqual(
+      logBatch.providers.map((p) => p.events.map((e) => e.id)),
+      [['7']],
+    );
+    const ext = eventsOf(logBatch)[0]!;
+    assert.equal(ext.EventName!.value, 'Test.Handler-1.2.3');
+    assert.equal(ext.Context1!.value, 'from the extension');
+    assert.equal(ext.CapabilityUsed!.value, 'Informational');
+    assert.equal(ext.OSVersion!.type, 'mt:wstr');
     await waitFor('the sent files removed', async () => (await sb.exec(['sh', '-c', `ls ${EVENTS} | wc -l`])).stdout.trim() === '0');
   } finally {
     await sb.close();
