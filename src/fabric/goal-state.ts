@@ -17,7 +17,6 @@ import {
 import type { HostPluginContext } from './hostplugin.ts';
 import type { TransportCertPair } from './transport-cert-files.ts';
 import type { WireServerClient } from './wireserver.ts';
-import { telemetry } from '../telemetry/recorder.ts';
 
 export type { CertificateSummary };
 
@@ -62,16 +61,6 @@ export interface GoalStateFetcherOptions {
 export const CERTIFICATES_XML = 'Certificates.xml';
 export const SHARED_CONFIG_XML = 'SharedConfig.xml';
 
-/** The telemetry events' VM parameters come from the latest goal state (upstream's AgentGlobals and VM info). */
-function recordVmIdentity(g: FullGoalState): void {
-  telemetry.setVm({
-    containerId: g.containerId,
-    tenantName: g.deploymentName,
-    roleName: g.roleName,
-    roleInstanceName: g.roleInstanceId,
-  });
-}
-
 export class GoalStateFetcher {
   readonly #o: GoalStateFetcherOptions;
   #current: FullGoalState | null = null;
@@ -100,7 +89,6 @@ export class GoalStateFetcher {
     if (prev && !force && prev.incarnation === gs.goalState.incarnation) {
       const updated = { ...prev, ...this.#ids(gs.goalState), goalStateXml: gs.xml };
       this.#current = updated;
-      recordVmIdentity(updated);
       return { goalState: updated, changed: false };
     }
     let full: FullGoalState;
@@ -114,7 +102,6 @@ export class GoalStateFetcher {
     }
     if (prev && prev.incarnation !== full.incarnation) log.info(`new goal state: incarnation ${prev.incarnation} → ${full.incarnation}`);
     this.#current = full;
-    recordVmIdentity(full);
     return { goalState: full, changed: true };
   }
 

@@ -1,8 +1,10 @@
 // The event upstream sends for each extension command (ga/exthandlers.py ExtHandlerInstance.report_event from
 // launch_command): Name = the handler, or <Handler>.<Extension> for a multi-config extension; Version = the handler's;
 // Operation = upstream's WALAEventOperation name; the command's output or failure as the message; its duration.
-import type { Operation } from '../extensions/handler-operations.ts';
 import { OPERATION, type AgentEventInput } from './event.ts';
+
+/** The handler commands (extensions/handler-operations.ts names them the same). */
+export type Operation = 'install' | 'enable' | 'disable' | 'update' | 'uninstall';
 
 const OPERATION_NAME: Readonly<Record<Operation, string>> = {
   install: OPERATION.install,
