@@ -26,6 +26,8 @@ export const SEND_RUN_BUDGET_MS = 30_000;
 /** What upstream knows about the VM when it sends (its EventLogger sysinfo); unknown values keep upstream's placeholders. */
 export interface SysInfo {
   osVersion: string;
+  /** Fills the ContainerId of events queued before the goal state was known (the daemon's provisioning event). */
+  containerId?: string;
   tenantName?: string;
   roleName?: string;
   roleInstanceName?: string;
@@ -63,6 +65,13 @@ function cpuArchitecture(): string {
 /** upstream's OSVersion: Linux:<distro>-<version>-<codename>:<kernel>. */
 export function osVersionParam(distro: string, version: string, codename: string): string {
   return `Linux:${distro}-${version}-${codename}:${release()}`;
+}
+
+function withSendTimeParams(event: TelemetryEvent, common: TelemetryParam[], containerId: string | undefined): TelemetryEvent {
+  const own = containerId
+    ? event.parameters.map((p) => (p.name === 'ContainerId' && p.value === '' ? { name: p.name, value: containerId } : p))
+    : event.parameters;
+  return { ...event, parameters: [...own, ...common] };
 }
 
 function isParam(x: unknown): x is TelemetryParam {
@@ -160,7 +169,7 @@ export async function sendQueuedEvents(
   const result: SendResult = { sent: 0, batches: 0, dropped: 0, failedBatches: 0 };
   if (queued.length === 0) return result;
   const common = sysInfoParams(sysInfo);
-  const { batches, oversize } = makeBatches(queued.map((q) => ({ ...q.event, parameters: [...q.event.parameters, ...common] })));
+  const { batches, oversize } = makeBatches(queued.map((q) => withSendTimeParams(q.event, common, sysInfo.containerId)));
   for (const i of oversize) {
     const names = queued[i]!.event.parameters.filter((p) => ['Name', 'Version', 'Operation', 'OperationSuccess'].includes(p.name));
     log.warn(`Single event too large: ${names.map((p) => `${p.name}:${p.value}`).join(', ')}, dropped`);

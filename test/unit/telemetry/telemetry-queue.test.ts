@@ -116,3 +116,16 @@ test('send: malformed, oversize-on-disk and too-large-to-send events are dropped
   assert.equal(sent.length, 1);
   assert.deepEqual(readdirSync(dir), ['notes.txt']);
 });
+
+test('send: an event queued before the goal state was known gets the container id when it is sent', async () => {
+  const dir = tmp();
+  saveEvent(dir, agentEvent({ op: 'Provision', isSuccess: true }, { containerId: '' }));
+  saveEvent(dir, agentEvent({ op: 'Enable', isSuccess: true }, { containerId: 'older' }));
+  const { http, sent } = fakeHttp(() => ok);
+  await sendQueuedEvents(dir, { http, endpoints }, { ...sysInfo, containerId: 'c-42' });
+  const body = Buffer.from(sent[0]!.body!).toString('utf8');
+  assert.deepEqual(
+    [...body.matchAll(/<Param Name="ContainerId" Value="([^"]*)"/g)].map((m) => m[1]),
+    ['c-42', 'older'],
+  );
+});
