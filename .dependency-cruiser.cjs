@@ -16,7 +16,7 @@ const LAYERS = [
   { name: 'formats', folders: ['crypto', 'archive'] },
   { name: 'os', folders: ['os'] },
   { name: 'fabric', folders: ['fabric'] },
-  { name: 'reporting', folders: ['status', 'history'] },
+  { name: 'reporting', folders: ['status', 'history', 'telemetry'] },
   { name: 'duties', folders: ['provisioning', 'extensions'] },
   { name: 'composite duties', folders: ['deprovision', 'daemon'] },
   { name: 'commands', folders: ['commands'] },

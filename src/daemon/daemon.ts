@@ -26,6 +26,7 @@ import { acquirePidFile } from './pid-file.ts';
 import { rdmaTask } from './rdma-task.ts';
 import { detectScvmm, SCVMM_EXIT_DELAY_MS } from './scvmm.ts';
 import { StopSignal } from './stop-signal.ts';
+import { recordProvisioning, startTelemetry, telemetryTasks } from './telemetry.ts';
 
 
 export interface DaemonDeps {
@@ -54,6 +55,8 @@ export function periodicTasks(config: Config, profile: DistroProfile, loop: Exte
   if (rdmaEnabled(config)) tasks.push(rdmaTask(config));
   // upstream's monitor thread sends these whatever the configuration (no key switches them)
   tasks.push(...heartbeatTasks(() => loop.platform()));
+  // upstream queues and sends telemetry whatever the configuration (docs/protocol.md §2.11)
+  tasks.push(...telemetryTasks(config, profile, () => loop.platform()));
   return tasks;
 }
 
@@ -97,7 +100,9 @@ export async function runDaemon(config: Config, profile: DistroProfile, deps: Da
     }
     // §7.1: the daemon also logs to the console until provisioning is over (Logs.Console)
     if (config.bool('Logs.Console')) log.addConsole();
+    startTelemetry(config);
     const provisioned = await (deps.provision ?? runProvisioning)(config, profile).finally(() => log.closeConsole());
+    recordProvisioning(provisioned);
     if (provisioned.outcome === 'failed') log.error('provisioning failed; the daemon goes on with the extensions loop');
     if (stop.stopped) return 0;
 

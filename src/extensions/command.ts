@@ -18,6 +18,8 @@ import { DEFAULT_MAX_OUTPUT_BYTES, DiscardedCapture, OutputCapture, formatOutput
 import { extensionSliceName, scopeArgv, scopeStarted, scopeUnitName, systemdRunPath, type SliceLimits } from './command-scope.ts';
 import { classifyRun, commandError, failureCode, failureReason, type ClassifiedRun, type CommandOutcome } from './command-outcome.ts';
 import { OPERATIONS, type Operation } from './handler-operations.ts';
+import { extensionOperationEvent } from '../telemetry/extension-operation.ts';
+import { telemetry } from '../telemetry/recorder.ts';
 
 export type { SliceLimits } from './command-scope.ts';
 export type { CommandOutcome } from './command-outcome.ts';
@@ -296,6 +298,7 @@ function recordRun(o: HandlerCommandOptions, reason: string | null, output: stri
   }
   if (reason !== null) log.warn(reason);
   else log.info(`${summary} in ${durationMs} ms`);
+  telemetry.addEvent(extensionOperationEvent({ ...o, success: reason === null, message: reason === null ? output : `${reason}\n${output}`, durationMs }));
 }
 
 /**

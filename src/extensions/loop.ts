@@ -29,6 +29,7 @@ import { layoutRoots, type LayoutRoots } from './package/index.ts';
 import { missingCertificates } from './fast-track-certs.ts';
 import { holdBackForCertificates } from './certificate-gate.ts';
 import { cloudInitGate } from './wait-for-cloud-init.ts';
+import { telemetry } from '../telemetry/recorder.ts';
 
 export interface ExtensionsLoop {
   /** One cycle; true when the goal state was fetched. Never throws. */
@@ -89,7 +90,9 @@ export function openExtensionsLoop(config: Config, opts: ExtensionsLoopOptions):
           return false;
         }
       }
-      return cycle.iterate();
+      const ok = await cycle.iterate();
+      recordVmIdentity(session);
+      return ok;
     },
     wireServer() {
       return session ? session.endpoints.wireServer.replace(/:\d+$/, '') : null;
@@ -107,6 +110,13 @@ export function openExtensionsLoop(config: Config, opts: ExtensionsLoopOptions):
       await session?.close();
     },
   };
+}
+
+/** The telemetry events' VM parameters come from the latest goal state (upstream's AgentGlobals and VM info). */
+function recordVmIdentity(session: PlatformSession | null): void {
+  const g = session?.fetcher.current;
+  if (!g) return;
+  telemetry.setVm({ containerId: g.containerId, tenantName: g.deploymentName, roleName: g.roleName, roleInstanceName: g.roleInstanceId });
 }
 
 function hostPluginOf(session: PlatformSession): HostPluginClient {

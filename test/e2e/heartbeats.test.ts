@@ -36,7 +36,7 @@ test('daemon: the HostGAPlugin and IMDS heartbeats and their HealthService obser
     assert.equal(health.length, 1, 'one /health per minute, one attempt');
     assert.equal(health[0]!.method, 'GET');
     assert.equal(health[0]!.status, 500);
-    const imds = requests.filter((q) => q.service === 'imds' && q.path.startsWith('/metadata/instance'));
+    const imds = requests.filter((q) => q.service === 'imds' && q.path.startsWith('/metadata/instance?'));
     assert.equal(imds.length, 1, 'one IMDS heartbeat per minute');
     assert.equal(imds[0]!.path, '/metadata/instance?api-version=2018-02-01');
     assert.equal(imds[0]!.headers.metadata, 'True');

@@ -1,7 +1,7 @@
 // A client of the emulator's control API (control.ts), over its unix socket: what tests use to read what the
 // agent sent and to inject faults, from outside the sandbox's network namespace.
 import { request } from 'node:http';
-import type { FaultRule, GoalStateChange, HealthObservationReport, HealthReport, RecordedRequest, Service, StatusUpload } from './types.ts';
+import type { FaultRule, GoalStateChange, HealthObservationReport, HealthReport, RecordedRequest, Service, StatusUpload, TelemetryBatch } from './types.ts';
 
 export class ControlClient {
   readonly socketPath: string;
@@ -48,6 +48,15 @@ export class ControlClient {
 
   healthObservations(): Promise<HealthObservationReport[]> {
     return this.call('GET', '/health-observations');
+  }
+
+  telemetryBatches(): Promise<TelemetryBatch[]> {
+    return this.call('GET', '/telemetry');
+  }
+
+  /** Makes the WireServer answer telemetrydata POSTs with this status (null: accept them again). */
+  async refuseTelemetry(status: number | null): Promise<void> {
+    await this.call('POST', '/telemetry', { refuse: status });
   }
 
   statusUploads(): Promise<StatusUpload[]> {

@@ -6,6 +6,7 @@
 //   POST /reset                  forget everything, back to the start-up scenario
 //   POST /goal-state             {"scenario": DIR?, "docs": {NAME: FILE}?, "incarnation": N?, "bumpIncarnation": true?}
 //                                (docs: replace single documents of the scenario, as --doc NAME=FILE does)
+//   GET  /telemetry              telemetry batches received      POST /telemetry {"refuse": STATUS|null} refuses them (or not)
 //   GET  /artifacts              registered artifacts            POST /artifacts {"artifacts": {URL: base64}} adds some
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { listArtifacts, registerArtifactsFromJson } from './artifacts.ts';
@@ -66,6 +67,16 @@ export async function controlApi(state: FabricState, req: IncomingMessage, res: 
         return json(res, 200, state.healthReports);
       case 'GET /health-observations':
         return json(res, 200, state.healthObservations);
+      case 'GET /telemetry':
+        return json(res, 200, state.telemetryBatches);
+      case 'POST /telemetry': {
+        const refuse = ((await readJson(req)) as { refuse?: unknown }).refuse ?? null;
+        if (refuse !== null && (!Number.isInteger(refuse) || (refuse as number) < 400 || (refuse as number) > 599)) {
+          throw new Error('"refuse" must be an HTTP error status (400-599) or null');
+        }
+        state.telemetryRefusal = refuse as number | null;
+        return json(res, 200, { refuse: state.telemetryRefusal });
+      }
       case 'GET /status-uploads':
         return json(res, 200, state.statusUploads);
       case 'GET /ports':

@@ -6,7 +6,7 @@ import { rewriteStatusBlobUrl } from './blob.ts';
 import { decryptRecordedPfx, generateTenantCerts, certificateData, type TenantCert } from './certificates.ts';
 import { FaultSet } from './faults.ts';
 import { incarnationOf, loadScenario, rewriteAddress, setIncarnation, type DocName, type Scenario } from './scenario.ts';
-import type { EmulatorPorts, FaultRule, HealthObservationReport, HealthReport, RecordedRequest, StatusUpload } from './types.ts';
+import type { EmulatorPorts, FaultRule, HealthObservationReport, HealthReport, RecordedRequest, StatusUpload, TelemetryBatch } from './types.ts';
 
 export interface StateOptions {
   scenario?: string;
@@ -35,6 +35,9 @@ export class FabricState {
   readonly healthReports: HealthReport[] = [];
   readonly healthObservations: HealthObservationReport[] = [];
   readonly statusUploads: StatusUpload[] = [];
+  readonly telemetryBatches: TelemetryBatch[] = [];
+  /** the status telemetrydata POSTs get instead of 200 (the WireServer refusing them), or null */
+  telemetryRefusal: number | null = null;
   /** blobs written by PUT (status blobs), by path */
   readonly blobs = new Map<string, Buffer>();
   /** artifacts registered by tests (artifacts.ts), by URL path */
@@ -100,6 +103,8 @@ export class FabricState {
     this.healthReports.length = 0;
     this.healthObservations.length = 0;
     this.statusUploads.length = 0;
+    this.telemetryBatches.length = 0;
+    this.telemetryRefusal = null;
     this.blobs.clear();
     this.artifacts.clear();
     this.useScenario(this.options.scenario, this.options.docs);

@@ -70,6 +70,18 @@ export interface HealthObservationReport {
   body: string;
 }
 
+/** A telemetrydata POST (docs/protocol.md §2.11): its XML parsed into providers and events, and whether it was accepted. */
+export interface TelemetryBatch {
+  time: string;
+  bytes: number;
+  /** the status the emulator answered (200, or the refusal status set through the control API) */
+  status: number;
+  providers: Array<{ id: string; events: Array<{ id: string; params: Array<{ name: string; value: string; type: string }> }> }>;
+  /** why the body is not the §2.11 XML, when it is not */
+  error?: string;
+  body: string;
+}
+
 /** A status blob upload, direct (blob service) or through the HostGAPlugin's PUT /status (§6.2). */
 export interface StatusUpload {
   time: string;

@@ -5,7 +5,7 @@ import { CertificateRequestError, certificateFile, encryptRemoteAccessPasswords,
 import { badRequest, header, notFound, reply, XML, type Reply, type Request } from './http.ts';
 import type { DocName } from './scenario.ts';
 import type { FabricState } from './state.ts';
-import type { HealthObservationReport, HealthReport } from './types.ts';
+import type { HealthObservationReport, HealthReport, TelemetryBatch } from './types.ts';
 
 const CONFIG_TYPES: Record<string, DocName> = {
   hostingenvironmentconfig: 'hostingEnv',
@@ -37,7 +37,11 @@ export async function wireServer(state: FabricState, req: Request): Promise<Repl
       state.healthReports.push(parseHealth(req.body.toString('utf8')));
       return reply(200);
     }
-    if (comp === 'telemetrydata' && path === '/machine') return reply(200);
+    if (comp === 'telemetrydata' && path === '/machine') {
+      const status = state.telemetryRefusal ?? 200;
+      state.telemetryBatches.push(parseTelemetry(req.body.toString('utf8'), status));
+      return status === 200 ? reply(200) : reply(status, `telemetry refused (${status})\n`, 'text/plain');
+    }
     if (comp === 'roleproperties' && path === '/machine') return reply(202);
     if (path === '/HealthService') {
       const report = parseHealthService(req.body.toString('utf8'));
@@ -126,4 +130,35 @@ export function parseHealthService(body: string): HealthObservationReport {
     })),
     body,
   };
+}
+
+const TELEMETRY_ENVELOPE = /^<\?xml version="1\.0"\?><TelemetryData version="1\.0">([\s\S]*)<\/TelemetryData>$/;
+const PROVIDER = /<Provider id="([^"]*)">([\s\S]*?)<\/Provider>/g;
+const EVENT = /<Event id="([^"]*)"><!\[CDATA\[([\s\S]*?)\]\]><\/Event>/g;
+const PARAM = /<Param Name="([^"]*)" Value=(?:"([^"]*)"|'([^']*)') T="([^"]*)" \/>/g;
+
+function unescapeAttr(v: string): string {
+  return v
+    .replace(/&#10;/g, '\n')
+    .replace(/&#13;/g, '\r')
+    .replace(/&#9;/g, '\t')
+    .replace(/&quot;/g, '"')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
+}
+
+/** §2.11: the batch's providers, events and params, as the platform would read them. */
+function parseTelemetry(body: string, status: number): TelemetryBatch {
+  const batch: TelemetryBatch = { time: new Date().toISOString(), bytes: Buffer.byteLength(body), status, providers: [], body };
+  const m = TELEMETRY_ENVELOPE.exec(body);
+  if (!m) return { ...batch, error: 'not <?xml version="1.0"?><TelemetryData version="1.0">…</TelemetryData>' };
+  for (const p of m[1]!.matchAll(PROVIDER)) {
+    const events = [...p[2]!.matchAll(EVENT)].map((e) => ({
+      id: e[1]!,
+      params: [...e[2]!.matchAll(PARAM)].map((x) => ({ name: x[1]!, value: unescapeAttr(x[2] ?? x[3] ?? ''), type: x[4]! })),
+    }));
+    batch.providers.push({ id: p[1]!, events });
+  }
+  return batch;
 }

@@ -1,0 +1,102 @@
+// The daemon's telemetry duties (docs/protocol.md §2.11): the provisioning event, the agent's heartbeat event every
+// 30 minutes (upstream ga/update.py _send_heartbeat_telemetry) and the sending of the queue every minute.
+import { readFileSync } from 'node:fs';
+import { libDirOf, type Config } from '../config/index.ts';
+import { fetchImdsCompute, type ImdsCompute } from '../fabric/imds-compute.ts';
+import { log } from '../log/logger.ts';
+import type { DistroProfile } from '../os/distro-profile.ts';
+import type { ProvisionResult } from '../provisioning/provision.ts';
+import { SUPPORTED_FEATURES } from '../extensions/command-env.ts';
+import { OPERATION } from '../telemetry/event.ts';
+import { collectExtensionEvents } from '../telemetry/extension-events.ts';
+import { eventsDirOf } from '../telemetry/queue.ts';
+import { telemetry } from '../telemetry/recorder.ts';
+import { osVersionParam, telemetrySendTask, type SysInfo, type TelemetryPorts } from '../telemetry/send.ts';
+import { describeError } from '../util/errors.ts';
+import type { PeriodicTask } from '../util/periodic.ts';
+
+export const TELEMETRY_HEARTBEAT_PERIOD_MS = 30 * 60_000;
+
+/** Points the recorder at <Lib.Dir>/events (upstream: Lib.Dir/events, always on). */
+export function startTelemetry(config: Config): string {
+  const dir = eventsDirOf(libDirOf(config));
+  telemetry.start(dir);
+  return dir;
+}
+
+function uptimeSeconds(): string {
+  try {
+    return readFileSync('/proc/uptime', 'utf8').split(/\s+/)[0] ?? '0';
+  } catch {
+    return '0';
+  }
+}
+
+/** upstream pa/provision/default.py: "Provisioning succeeded (<uptime>s)" with the duration, or the failure. */
+export function recordProvisioning(result: ProvisionResult): void {
+  if (result.outcome === 'already-provisioned') return;
+  if (result.outcome === 'ready') {
+    telemetry.addEvent(
+      { op: OPERATION.provision, isSuccess: true, message: `Provisioning succeeded (${uptimeSeconds()}s)`, durationMs: result.elapsedMs },
+      'Daemon',
+    );
+  } else {
+    telemetry.addEvent(
+      {
+        op: OPERATION.provision,
+        isSuccess: false,
+        message: `Provisioning failed: ${result.reason} (${uptimeSeconds()}s)`,
+        durationMs: result.elapsedMs,
+      },
+      'Daemon',
+    );
+  }
+}
+
+export function heartbeatEventTask(config: Config): PeriodicTask {
+  let counter = 0;
+  const heartbeatId = crypto.randomUUID().toUpperCase();
+  const autoUpdate = config.bool('AutoUpdate.UpdateToLatestVersion') ? 1 : 0;
+  return {
+    name: 'telemetry heartbeat',
+    periodMs: TELEMETRY_HEARTBEAT_PERIOD_MS,
+    async run() {
+      const msg = `HeartbeatCounter: ${counter};HeartbeatId: ${heartbeatId};UpdateGSErrors: 0;AutoUpdate: ${autoUpdate};UpdateMode: SelfUpdate;`;
+      telemetry.addEvent({ op: OPERATION.heartbeat, isSuccess: true, message: msg });
+      log.info(`[HEARTBEAT] Agent WALinuxAgent-2.15.0.1 is running as the goal state agent [DEBUG ${msg}]`);
+      counter++;
+    },
+  };
+}
+
+/** The sender, with the VM's identity from the goal state and, once IMDS answered, its compute metadata. */
+export function telemetryTasks(config: Config, profile: DistroProfile, ports: () => TelemetryPorts | null): PeriodicTask[] {
+  const dir = eventsDirOf(libDirOf(config));
+  const osVersion = osVersionParam(profile.distro.id, profile.distro.version, '');
+  let compute: ImdsCompute | null = null;
+  const send = telemetrySendTask(dir, ports, (): SysInfo => ({ osVersion, ...telemetry.vm, ...(compute ?? {}) }));
+  const tasks: PeriodicTask[] = [heartbeatEventTask(config)];
+  // upstream collects the extensions' events only while it advertises the pipeline to them (HandlerEnvironment.json)
+  if (SUPPORTED_FEATURES.some((f) => f.Key === 'ExtensionTelemetryPipeline')) {
+    tasks.push({
+      name: 'extension telemetry',
+      periodMs: config.int('Debug.EtpCollectionPeriod') * 1000,
+      run: async () => void collectExtensionEvents(config.str('Extension.LogDir'), dir, telemetry.vm.containerId),
+    });
+  }
+  tasks.push({
+    ...send,
+    async run() {
+      const p = ports();
+      if (p && !compute) {
+        try {
+          compute = await fetchImdsCompute(p.http, p.endpoints);
+        } catch (e) {
+          log.verbose(`IMDS compute metadata for telemetry: ${describeError(e)}`);
+        }
+      }
+      await send.run();
+    },
+  });
+  return tasks;
+}

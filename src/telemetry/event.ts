@@ -1,0 +1,87 @@
+// The agent's telemetry events in upstream's on-disk shape (common/telemetryevent.py, common/event.py add_event):
+// {eventId, providerId, parameters: [{name, value}], file_type}. The parameters of the event come first, then the
+// common ones upstream adds when the event is made (GAVersion, ContainerId, OpcodeName = the UTC timestamp, …).
+import { AGENT_NAME, COMPAT_AGENT_VERSION as AGENT_VERSION } from '../util/version.ts';
+
+/** docs/protocol.md §2.11: agent and extension events. */
+export const AGENT_EVENTS_PROVIDER = '69B669B9-4AF8-4C50-BDC4-6006FA76E975';
+export const AGENT_EVENT_ID = 1;
+
+/** upstream CURRENT_AGENT, the GAVersion parameter. */
+export const GA_VERSION = `${AGENT_NAME}-${AGENT_VERSION}`;
+
+export type ParamValue = string | number | boolean;
+
+export interface TelemetryParam {
+  name: string;
+  value: ParamValue;
+}
+
+export interface TelemetryEvent {
+  eventId: number;
+  providerId: string;
+  parameters: TelemetryParam[];
+  file_type: string;
+}
+
+/** upstream's WALAEventOperation names for the events we emit. */
+export const OPERATION = {
+  provision: 'Provision',
+  heartbeat: 'HeartBeat',
+  goalStateProcessing: 'GoalStateProcessing',
+  install: 'Install',
+  enable: 'Enable',
+  disable: 'Disable',
+  uninstall: 'UnInstall',
+  update: 'Update',
+  download: 'Download',
+} as const;
+
+export interface AgentEventInput {
+  op: string;
+  isSuccess: boolean;
+  message?: string;
+  durationMs?: number;
+  /** Defaults to the agent (Name WALinuxAgent, Version 2.15.0.1); an extension operation names the handler. */
+  name?: string;
+  version?: string;
+}
+
+/** What the event's common parameters need that only the running agent knows. */
+export interface EventContext {
+  containerId: string;
+  taskName?: string;
+  now?: Date;
+}
+
+/** upstream's timeutil.create_utc_timestamp: ISO 8601 with microseconds and a Z. */
+export function utcTimestamp(d: Date): string {
+  return `${d.toISOString().slice(0, 23)}000Z`;
+}
+
+export function agentEvent(input: AgentEventInput, ctx: EventContext): TelemetryEvent {
+  const now = ctx.now ?? new Date();
+  return {
+    eventId: AGENT_EVENT_ID,
+    providerId: AGENT_EVENTS_PROVIDER,
+    parameters: [
+      { name: 'Name', value: input.name ?? AGENT_NAME },
+      { name: 'Version', value: input.version ?? AGENT_VERSION },
+      { name: 'Operation', value: input.op },
+      { name: 'OperationSuccess', value: input.isSuccess },
+      { name: 'Message', value: input.message ?? '' },
+      { name: 'Duration', value: Math.max(0, Math.round(input.durationMs ?? 0)) },
+      { name: 'GAVersion', value: GA_VERSION },
+      { name: 'ContainerId', value: ctx.containerId },
+      { name: 'OpcodeName', value: utcTimestamp(now) },
+      // one process, one thread: the pid stands for upstream's thread id as well
+      { name: 'EventTid', value: process.pid },
+      { name: 'EventPid', value: process.pid },
+      { name: 'TaskName', value: ctx.taskName ?? 'ExtHandler' },
+      // upstream adds these two to the agent/extension events (provider 69B669B9…, id 1) only
+      { name: 'ExtensionType', value: '' },
+      { name: 'IsInternal', value: false },
+    ],
+    file_type: '',
+  };
+}

@@ -1,0 +1,166 @@
+// Extension events (upstream ga/collect_telemetry_events.py _ProcessExtensionEvents): every Debug.EtpCollectionPeriod
+// (300 s) each handler's events folder (/var/log/azure/<Handler>/events, advertised as eventsFolder in
+// HandlerEnvironment.json while we support ExtensionTelemetryPipeline) is read: files named <digits>.json, newest
+// first, at most 4 MiB each, each a JSON event or a list of them in the schema below; at most 360 events per
+// handler per period. Every file is deleted once read, and whatever is left in the folder at the end of the run as
+// well (upstream empties the folders every run, so an extension cannot fill the disk). A bad file or event is dropped
+// with a log line and never stops the collection. The events join the agent's queue (<Lib.Dir>/events, *.tld) as
+// upstream's log events (provider FFF0196F…, id 7).
+import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { redact } from '../log/redact.ts';
+import { log } from '../log/logger.ts';
+import { describeError } from '../util/errors.ts';
+import { GA_VERSION, utcTimestamp, type TelemetryEvent } from './event.ts';
+import { EVENT_FILE_EXTENSION, saveEvent } from './queue.ts';
+
+export const LOG_EVENTS_PROVIDER = 'FFF0196F-EE4C-4EAF-9AA5-776F622DEB4F';
+export const LOG_EVENT_ID = 7;
+export const MAX_EVENTS_PER_EXTENSION_PER_PERIOD = 360;
+export const EXTENSION_EVENT_FILE_MAX_SIZE = 4 * 1024 * 1024;
+export const EXTENSION_EVENT_MAX_SIZE = 1024 * 6;
+export const EXTENSION_EVENT_MAX_MSG_LEN = 1024 * 3;
+
+const EVENT_FILE_NAME = /^(\d+)\.json$/i;
+/** upstream HANDLER_NAME_PATTERN: a handler folder's name does not start with "-". */
+const HANDLER_NAME = /^([^-]+)/i;
+/** upstream's ExtensionEventSchema, lower case; the order in which the size is summed. */
+const REQUIRED = ['eventlevel', 'eventpid', 'eventtid', 'message', 'operationid', 'taskname', 'timestamp', 'version'] as const;
+type Field = (typeof REQUIRED)[number];
+
+export class InvalidExtensionEvent extends Error {}
+
+/** upstream _parse_event_and_ensure_it_is_valid: the fields it accepts, or the reason the event is dropped. */
+export function validateExtensionEvent(raw: unknown): Record<Field, string> {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('the event is not a JSON object');
+  const event: Partial<Record<Field, string>> = {};
+  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+    const key = k.toLowerCase() as Field;
+    if (!REQUIRED.includes(key) || v === null || v === undefined) continue;
+    if (typeof v === 'number' && Number.isInteger(v) && (key === 'eventpid' || key === 'eventtid')) event[key] = String(v);
+    else if (typeof v === 'string') event[key] = redact(v.trim());
+    else throw new Error(`${k} is not a string`);
+  }
+  if (event.message === undefined) throw new InvalidExtensionEvent('MissingKeyError: Message not found');
+  event.message = event.message.slice(0, EXTENSION_EVENT_MAX_MSG_LEN);
+  if (!event.message) throw new InvalidExtensionEvent('EmptyMessageError: Message should not be empty');
+  let size = 0;
+  for (const key of REQUIRED) {
+    const v = event[key];
+    if (v === undefined) throw new InvalidExtensionEvent(`MissingKeyError: ${key} not found`);
+    if (size > EXTENSION_EVENT_MAX_SIZE)
+      throw new InvalidExtensionEvent(`OversizeEventError: max event size allowed: ${EXTENSION_EVENT_MAX_SIZE}`);
+    size += v.length;
+  }
+  return event as Record<Field, string>;
+}
+
+/** upstream _parse_telemetry_event: the common parameters, then the extension's in the log-event columns. */
+export function extensionTelemetryEvent(handler: string, e: Record<Field, string>, fileTime: Date, containerId: string): TelemetryEvent {
+  return {
+    eventId: LOG_EVENT_ID,
+    providerId: LOG_EVENTS_PROVIDER,
+    parameters: [
+      { name: 'GAVersion', value: GA_VERSION },
+      { name: 'ContainerId', value: containerId },
+      { name: 'OpcodeName', value: utcTimestamp(fileTime) },
+      { name: 'EventTid', value: e.eventtid },
+      { name: 'EventPid', value: e.eventpid },
+      { name: 'TaskName', value: e.taskname },
+      { name: 'EventName', value: `${handler}-${e.version}` },
+      { name: 'CapabilityUsed', value: e.eventlevel },
+      { name: 'Context1', value: e.message },
+      { name: 'Context2', value: e.timestamp },
+      { name: 'Context3', value: e.operationid },
+    ],
+    file_type: 'json',
+  };
+}
+
+function tryUnlink(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    /* gone already */
+  }
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+export interface CollectResult {
+  /** events queued, by handler */
+  collected: Record<string, number>;
+  /** events dropped, by handler and reason */
+  dropped: Record<string, Record<string, number>>;
+}
+
+/** One collection over every handler's events folder under `extensionLogDir`. */
+export function collectExtensionEvents(extensionLogDir: string, queueDir: string, containerId: string): CollectResult {
+  const result: CollectResult = { collected: {}, dropped: {} };
+  for (const handler of listDir(extensionLogDir)) {
+    const eventsDir = join(extensionLogDir, handler, 'events');
+    try {
+      if (!HANDLER_NAME.test(handler) || !statSync(join(extensionLogDir, handler)).isDirectory() || !statSync(eventsDir).isDirectory())
+        continue;
+    } catch {
+      continue;
+    }
+    const dropped: Record<string, number> = {};
+    let count = 0;
+    const files = listDir(eventsDir)
+      .filter((n) => EVENT_FILE_NAME.test(n))
+      .sort()
+      .reverse();
+    for (const name of files) {
+      const path = join(eventsDir, name);
+      try {
+        const st = statSync(path);
+        if (st.size > EXTENSION_EVENT_FILE_MAX_SIZE) {
+          log.warn(
+            `Skipping file: ${path} as its size is ${(st.size / 1e6).toFixed(2)} Mb > Max size allowed ${(EXTENSION_EVENT_FILE_MAX_SIZE / 1e6).toFixed(1)} Mb`,
+          );
+          continue;
+        }
+        const parsed: unknown = JSON.parse(readFileSync(path, 'utf8'));
+        for (const raw of Array.isArray(parsed) ? parsed : [parsed]) {
+          try {
+            const event = extensionTelemetryEvent(handler, validateExtensionEvent(raw), st.mtime, containerId);
+            if (saveEvent(queueDir, event, Date.now(), EVENT_FILE_EXTENSION)) count++;
+          } catch (e) {
+            if (e instanceof InvalidExtensionEvent) dropped[e.message] = (dropped[e.message] ?? 0) + 1;
+            else log.warn(`Unable to parse and transmit event, error: ${describeError(e)}`);
+          }
+          if (count >= MAX_EVENTS_PER_EXTENSION_PER_PERIOD) break;
+        }
+        if (count >= MAX_EVENTS_PER_EXTENSION_PER_PERIOD) {
+          log.warn(
+            `Reached max count for the extension: ${handler}; Max Limit: ${MAX_EVENTS_PER_EXTENSION_PER_PERIOD}. Skipping the rest.`,
+          );
+          break;
+        }
+      } catch (e) {
+        log.warn(`Failed to process event file ${name}: ${describeError(e)}`);
+      } finally {
+        tryUnlink(path);
+      }
+    }
+    // upstream empties the folder every run: older files beyond the cap and anything else left there
+    for (const residue of listDir(eventsDir)) tryUnlink(join(eventsDir, residue));
+    if (Object.keys(dropped).length > 0) {
+      const details = Object.entries(dropped).map(([k, v]) => `Reason: ${k}; Dropped Count: ${v}`);
+      log.warn(`Dropped events for Extension: ${handler}; Details:\n\t${details.join('\n\t')}`);
+      result.dropped[handler] = dropped;
+    }
+    if (count > 0) {
+      log.info(`Collected ${count} events for extension: ${handler}`);
+      result.collected[handler] = count;
+    }
+  }
+  return result;
+}
