@@ -120,7 +120,10 @@ describe('emulator with the default scenario', () => {
       { time: undefined, incarnation: '1', containerId: 'c6d5526c', instanceId: 'b61f.MachineRole_IN_0', state: 'NotReady', subStatus: 'ProvisioningFailed', description: 'bad & worse', body: health },
     );
     assert.equal((await curl(sb, `http://${ws}/machine?comp=telemetrydata`, { method: 'POST', data: '<TelemetryData/>' })).status, 200);
-    assert.equal((await curl(sb, `http://${ws}/HealthService`, { method: 'POST', data: '{"Api":"reporttargethealth"}' })).status, 200);
+    const observation = '{"Api":"reporttargethealth","Version":"1.0","Source":"WALinuxAgent","Observations":[{"ObservationName":"GuestAgentPluginHeartbeat","IsHealthy":true,"Description":"","Value":""}]}';
+    assert.equal((await curl(sb, `http://${ws}/HealthService`, { method: 'POST', data: observation })).status, 200);
+    assert.equal((await curl(sb, `http://${ws}/HealthService`, { method: 'POST', data: '{"Api":"reporttargethealth"}' })).status, 400, 'no Observations');
+    assert.deepEqual((await emu.control.healthObservations()).map((r) => r.observations.length), [1, 0]);
     assert.equal((await curl(sb, `http://${ws}/no/such/thing`)).status, 404);
   });
 
