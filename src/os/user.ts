@@ -2,7 +2,7 @@
 // the password — hashed in-process with crypt(3) per Provisioning.PasswordCryptId / PasswordCryptSaltLength and set
 // with `usermod -p` — refused for system users (uid below UID_MIN) unless Provisioning.AllowResetSysUser is set.
 // In os because provisioning, the RemoteAccess JIT accounts (§2.9) and -deprovision+user all use it.
-import { readFileSync } from 'node:fs';
+import { chownSync, lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import type { Config } from '../config/index.ts';
 import { AgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
@@ -53,11 +53,33 @@ export async function lookupUser(name: string): Promise<UserInfo | null> {
   return { name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]! };
 }
 
+/**
+ * An existing user whose home directory is missing gets it (0750, owned by the user): `useradd -m` killed between
+ * writing /etc/passwd and making the home (a provisioning interrupted and run again) leaves exactly that, and the
+ * keys could not be deployed. Nothing is done when anything is there, a link included.
+ */
+function ensureHome(user: UserInfo): void {
+  try {
+    lstatSync(user.home);
+    return;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return;
+  }
+  try {
+    mkdirSync(user.home, { mode: 0o750 });
+    chownSync(user.home, user.uid, user.gid);
+    log.warn(`the home directory ${user.home} of ${user.name} was missing (an interrupted useradd?); it is made now`);
+  } catch (e) {
+    throw new AgentError('provisioning', `cannot make the missing home directory ${user.home} of ${user.name}: ${(e as Error).message}`, { user: user.name }, e);
+  }
+}
+
 /** Creates the user with a home directory unless it exists. */
 export async function ensureUser(name: string): Promise<{ user: UserInfo; created: boolean }> {
   const existing = await lookupUser(name);
   if (existing) {
     log.info(`user ${name} exists already`);
+    ensureHome(existing);
     return { user: existing, created: false };
   }
   try {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Config } from '../../../src/config/index.ts';
@@ -9,22 +9,35 @@ import { ensureUser, hashPassword, lookupUser, parseUidMin, readUidMin, setUserP
 import { fakeTools, rejectsWith, tempRoot } from '../provisioning/prov-helpers.ts';
 
 // Fake account tools on a fake passwd database: useradd adds the line getent prints (never the host's useradd).
-const db = join(tempRoot(), 'passwd');
+const root = tempRoot();
+const db = join(root, 'passwd');
+// homes under a temporary root: ensureUser makes a missing home, and must never touch the host's /home
+const HOME = join(root, 'home');
+mkdirSync(HOME);
 writeFileSync(db, 'daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n');
 const tools = fakeTools({
   getent: `grep "^$2:" '${db}' || exit 2`,
-  useradd: `[ "$2" = broken ] && { echo "useradd: cannot lock /etc/passwd; try again later." >&2; exit 1; }; echo "$2:x:1001:1001::/home/$2:/bin/sh" >> '${db}'`,
+  useradd: `[ "$2" = broken ] && { echo "useradd: cannot lock /etc/passwd; try again later." >&2; exit 1; }; mkdir -p '${HOME}'/$2; echo "$2:x:1001:1001::${HOME}/$2:/bin/sh" >> '${db}'`,
   usermod: '',
 });
 
 describe('the user account (§4.4 step 8)', () => {
   it('creates the user with useradd -m once', async () => {
     const a = await ensureUser('alice');
-    assert.deepEqual(a, { user: { name: 'alice', uid: 1001, gid: 1001, home: '/home/alice' }, created: true });
+    assert.deepEqual(a, { user: { name: 'alice', uid: 1001, gid: 1001, home: `${HOME}/alice` }, created: true });
     const b = await ensureUser('alice');
     assert.equal(b.created, false);
     assert.equal(tools.calls().filter((c) => c.startsWith('useradd')).join(), 'useradd -m alice');
     assert.equal(await lookupUser('nobody-here'), null);
+  });
+
+  it('an existing user whose home is missing (useradd killed part-way) gets it, 0750 and owned by the user', async () => {
+    writeFileSync(db, `${readFileSync(db, 'utf8')}carol:x:1002:1003::${HOME}/carol:/bin/sh\n`);
+    const c = await ensureUser('carol');
+    assert.equal(c.created, false);
+    const st = statSync(`${HOME}/carol`);
+    assert.ok(st.isDirectory());
+    assert.deepEqual([st.mode & 0o7777, st.uid, st.gid], [0o750, 1002, 1003]);
   });
 
   it('names the user when useradd fails, and refuses invalid names before running anything', async () => {
