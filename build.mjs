@@ -71,7 +71,9 @@ function runtime(arch) {
   if (!existsSync(tgz)) {
     mkdirSync(CACHE, { recursive: true });
     say(`fetching ${pkg}@${NODE_VERSION} from the npm registry`);
-    execFileSync('npm', ['pack', `${pkg}@${NODE_VERSION}`, '--silent', '--pack-destination', CACHE], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync('npm', ['pack', `${pkg}@${NODE_VERSION}`, '--silent', '--pack-destination', CACHE], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
   }
   const got = 'sha512-' + createHash('sha512').update(readFileSync(tgz)).digest('base64');
   if (got !== integrity) {
@@ -141,7 +143,9 @@ function executable(arch, blob) {
   if (onPath(strip)) {
     execFileSync(strip, ['-o', tmp, base]);
   } else {
-    say(`WARNING: ${strip} not found (apt-get install ${arch === 'x64' ? 'binutils' : 'binutils-aarch64-linux-gnu'}); the ${arch} binary is not stripped`);
+    say(
+      `WARNING: ${strip} not found (apt-get install ${arch === 'x64' ? 'binutils' : 'binutils-aarch64-linux-gnu'}); the ${arch} binary is not stripped`,
+    );
     copyFileSync(base, tmp);
   }
   chmodSync(tmp, 0o755);
@@ -149,8 +153,12 @@ function executable(arch, blob) {
   // postject (LIEF) warns "Can't find string offset for section name '.note…'" for every note: harmless.
   const r = spawnSync(process.execPath, [postject, tmp, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE], { encoding: 'utf8' });
   const noise = /^warning: Can't find string offset for section name/;
-  const errText = (r.stderr ?? '').split('\n').filter((l) => l && !noise.test(l)).join('\n');
-  if (r.status !== 0) throw new Error(`postject failed for ${arch}: ${errText || r.error?.message || `exit status ${r.status}, signal ${r.signal}`}`);
+  const errText = (r.stderr ?? '')
+    .split('\n')
+    .filter((l) => l && !noise.test(l))
+    .join('\n');
+  if (r.status !== 0)
+    throw new Error(`postject failed for ${arch}: ${errText || r.error?.message || `exit status ${r.status}, signal ${r.signal}`}`);
   if (errText) process.stderr.write(errText + '\n');
   renameSync(tmp, target);
   say(`dist/${out} built`);

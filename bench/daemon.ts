@@ -25,7 +25,10 @@ function fail(message: string, code = 1): never {
 function options(): { seconds: number; agents: LoopAgent[]; logWait: number } {
   let v: { seconds?: string; agents?: string; 'log-wait'?: string };
   try {
-    v = parseArgs({ options: { seconds: { type: 'string' }, agents: { type: 'string' }, 'log-wait': { type: 'string' } }, strict: true }).values;
+    v = parseArgs({
+      options: { seconds: { type: 'string' }, agents: { type: 'string' }, 'log-wait': { type: 'string' } },
+      strict: true,
+    }).values;
   } catch (e) {
     return fail((e as Error).message, 2);
   }
@@ -132,7 +135,9 @@ async function main(): Promise<void> {
   let agents = opts.agents;
   const notes: string[] = [];
   if (agents.includes('python') && !existsSync(PYTHON_WAAGENT)) {
-    notes.push(`the Python agent (${PYTHON_WAAGENT}) is not installed (bash scripts/bootstrap.sh --bench): no baseline, ratios are against ours`);
+    notes.push(
+      `the Python agent (${PYTHON_WAAGENT}) is not installed (bash scripts/bootstrap.sh --bench): no baseline, ratios are against ours`,
+    );
     agents = agents.filter((a) => a !== 'python');
   }
   process.stderr.write(`idle daemons, ${opts.seconds} s window each, side by side: ${agents.join(', ')}\n`);
@@ -145,16 +150,46 @@ async function main(): Promise<void> {
   const perHour = (r: DaemonResult, x: number) => (x * 3600) / r.seconds;
   const total = (m: Map<string, number>) => [...m.values()].reduce((a, c) => a + c, 0);
 
-  console.log(`\n== idle -daemon at the default periods: measured over ${opts.seconds} s, "/h" EXTRAPOLATED to one hour; ratios ×${bl} (same run), ${process.arch}`);
+  console.log(
+    `\n== idle -daemon at the default periods: measured over ${opts.seconds} s, "/h" EXTRAPOLATED to one hour; ratios ×${bl} (same run), ${process.arch}`,
+  );
   console.log(
     table(
-      ['agent', 'RSS MiB', `×${bl}`, 'peak RSS', 'private MiB', `×${bl}`, 'peak private', 'CPU s/h', `×${bl}`, '+children s/h', 'requests/h', `×${bl}`, 'write_bytes KiB/h', `×${bl}`, 'Lib.Dir KiB/h', 'logs KiB/h'],
+      [
+        'agent',
+        'RSS MiB',
+        `×${bl}`,
+        'peak RSS',
+        'private MiB',
+        `×${bl}`,
+        'peak private',
+        'CPU s/h',
+        `×${bl}`,
+        '+children s/h',
+        'requests/h',
+        `×${bl}`,
+        'write_bytes KiB/h',
+        `×${bl}`,
+        'Lib.Dir KiB/h',
+        'logs KiB/h',
+      ],
       results.map((r) => [
-        label(r.agent), MiB(r.rss), ratio(r.rss, b.rss), MiB(r.hwm), MiB(r.anon), ratio(r.anon, b.anon), MiB(r.anonPeak),
-        f(perHour(r, r.cpuSelf), 2), ratio(perHour(r, r.cpuSelf), perHour(b, b.cpuSelf)), f(perHour(r, r.cpuChildren), 2),
-        f(perHour(r, total(r.requests)), 0), ratio(perHour(r, total(r.requests)), perHour(b, total(b.requests))),
-        f(perHour(r, r.writeBytes) / 1024, 0), ratio(perHour(r, r.writeBytes), perHour(b, b.writeBytes)),
-        f(perHour(r, r.libGrowth) / 1024, 1), f(perHour(r, r.logGrowth) / 1024, 1),
+        label(r.agent),
+        MiB(r.rss),
+        ratio(r.rss, b.rss),
+        MiB(r.hwm),
+        MiB(r.anon),
+        ratio(r.anon, b.anon),
+        MiB(r.anonPeak),
+        f(perHour(r, r.cpuSelf), 2),
+        ratio(perHour(r, r.cpuSelf), perHour(b, b.cpuSelf)),
+        f(perHour(r, r.cpuChildren), 2),
+        f(perHour(r, total(r.requests)), 0),
+        ratio(perHour(r, total(r.requests)), perHour(b, total(b.requests))),
+        f(perHour(r, r.writeBytes) / 1024, 0),
+        ratio(perHour(r, r.writeBytes), perHour(b, b.writeBytes)),
+        f(perHour(r, r.libGrowth) / 1024, 1),
+        f(perHour(r, r.logGrowth) / 1024, 1),
       ]),
     ),
   );
@@ -164,20 +199,30 @@ async function main(): Promise<void> {
       ['agent', 'CPU s per collection', 'CPU s/h idle + 1 collection', `×${bl}`],
       results.map((r) => {
         const withLogs = (x: DaemonResult) => perHour(x, x.cpuSelf + x.cpuChildren) + (x.logCollectionCpu ?? 0);
-        return [label(r.agent), r.logCollectionCpu === null ? 'none seen' : f(r.logCollectionCpu, 2), f(withLogs(r), 2), ratio(withLogs(r), withLogs(b))];
+        return [
+          label(r.agent),
+          r.logCollectionCpu === null ? 'none seen' : f(r.logCollectionCpu, 2),
+          f(withLogs(r), 2),
+          ratio(withLogs(r), withLogs(b)),
+        ];
       }),
     ),
   );
   console.log('\nrequests per hour by endpoint (extrapolated):');
   const endpoints = [...new Set(results.flatMap((r) => [...r.requests.keys()]))].sort();
-  console.log(table(['endpoint', ...results.map((r) => (r.agent === 'ours' ? 'ours' : 'Python'))], endpoints.map((e) => [e, ...results.map((r) => f(perHour(r, r.requests.get(e) ?? 0), 0))])));
+  console.log(
+    table(
+      ['endpoint', ...results.map((r) => (r.agent === 'ours' ? 'ours' : 'Python'))],
+      endpoints.map((e) => [e, ...results.map((r) => f(perHour(r, r.requests.get(e) ?? 0), 0))]),
+    ),
+  );
   notes.push(
-    'RSS = VmRSS at the end, private = RssAnon at the end, summed over the agent\'s own processes; peak = VmHWM sum and largest RssAnon sum in the window.'
-      + ' Ours runs a copy of dist/waagent in the page-cache state of a VM after boot (bench/README.md "Memory")',
-    'write_bytes counts what the agent processes sent to the block layer (page-cache writeback they caused), not their children;'
-      + ' Lib.Dir and logs = growth of du -sb over the window',
-    'configuration for both: Debian\'s packaged waagent.conf with provisioning disabled, no resource disk, no SCSI timeouts (bench/loop/agent-sandbox.ts);'
-      + ' the Python agent\'s IMDS requests to 169.254.169.254 go to a blackhole (not counted; its fallback to the WireServer address is), its telemetry goes to the emulator',
+    "RSS = VmRSS at the end, private = RssAnon at the end, summed over the agent's own processes; peak = VmHWM sum and largest RssAnon sum in the window." +
+      ' Ours runs a copy of dist/waagent in the page-cache state of a VM after boot (bench/README.md "Memory")',
+    'write_bytes counts what the agent processes sent to the block layer (page-cache writeback they caused), not their children;' +
+      ' Lib.Dir and logs = growth of du -sb over the window',
+    "configuration for both: Debian's packaged waagent.conf with provisioning disabled, no resource disk, no SCSI timeouts (bench/loop/agent-sandbox.ts);" +
+      " the Python agent's IMDS requests to 169.254.169.254 go to a blackhole (not counted; its fallback to the WireServer address is), its telemetry goes to the emulator",
   );
   for (const n of notes) console.log(`note: ${n}`);
 }

@@ -37,7 +37,15 @@ function fail(message: string, code = 1): never {
 }
 
 function options() {
-  let v: { cycles?: string; 'period-cycles'?: string; trials?: string; agents?: string; 'driver-flags'?: string; periods?: string; 'no-growth'?: boolean };
+  let v: {
+    cycles?: string;
+    'period-cycles'?: string;
+    trials?: string;
+    agents?: string;
+    'driver-flags'?: string;
+    periods?: string;
+    'no-growth'?: boolean;
+  };
   try {
     v = parseArgs({
       options: {
@@ -60,12 +68,21 @@ function options() {
     return n;
   };
   const agents = (v.agents ?? 'ours,python,minimal').split(',') as LoopAgent[];
-  for (const a of agents) if (a !== 'ours' && a !== 'python' && a !== 'minimal') fail(`--agents takes a list of ours, python, minimal, not "${a}"`, 2);
+  for (const a of agents)
+    if (a !== 'ours' && a !== 'python' && a !== 'minimal') fail(`--agents takes a list of ours, python, minimal, not "${a}"`, 2);
   const periods = (v.periods ?? '1,6').split(',').map(Number);
   for (const p of periods) if (!Number.isInteger(p) || p < 1) fail(`--periods takes whole seconds of at least 1, not "${v.periods}"`, 2);
   const driverFlags = (v['driver-flags'] ?? '').split(/\s+/).filter(Boolean);
   for (const d of driverFlags) if (!d.startsWith('--')) fail(`--driver-flags takes node options (--name[=value]), not "${d}"`, 2);
-  return { cycles: int('cycles', v.cycles, 1000), periodCycles: int('period-cycles', v['period-cycles'], 60), trials: int('trials', v.trials, 5), agents, driverFlags, periods, growth: v['no-growth'] !== true };
+  return {
+    cycles: int('cycles', v.cycles, 1000),
+    periodCycles: int('period-cycles', v['period-cycles'], 60),
+    trials: int('trials', v.trials, 5),
+    agents,
+    driverFlags,
+    periods,
+    growth: v['no-growth'] !== true,
+  };
 }
 
 /** The fields of a status blob's handler entry read here. */
@@ -80,7 +97,11 @@ function enabledWith(u: StatusUpload, seqNo: number): boolean {
   try {
     const doc = JSON.parse(u.content) as { aggregateStatus?: { handlerAggregateStatus?: HandlerEntry[] } };
     return (doc.aggregateStatus?.handlerAggregateStatus ?? []).some(
-      (h) => h.handlerName === EXT_NAME && h.status === 'Ready' && h.runtimeSettingsStatus?.sequenceNumber === seqNo && h.runtimeSettingsStatus?.settingsStatus?.status?.status === 'success',
+      (h) =>
+        h.handlerName === EXT_NAME &&
+        h.status === 'Ready' &&
+        h.runtimeSettingsStatus?.sequenceNumber === seqNo &&
+        h.runtimeSettingsStatus?.settingsStatus?.status?.status === 'success',
     );
   } catch {
     return false;
@@ -92,7 +113,8 @@ async function waitFor<T>(what: string, run: AgentRun, timeoutMs: number, check:
   for (;;) {
     const v = await check();
     if (v !== null) return v;
-    if (run.child.exitCode !== null || run.child.signalCode !== null) throw new Error(`the agent exited while waiting for ${what}:\n${run.output().slice(-3000)}`);
+    if (run.child.exitCode !== null || run.child.signalCode !== null)
+      throw new Error(`the agent exited while waiting for ${what}:\n${run.output().slice(-3000)}`);
     if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs / 1000} s:\n${run.output().slice(-3000)}`);
     await sleep(20);
   }
@@ -130,7 +152,13 @@ interface PeriodResult {
   processing: number[];
 }
 
-async function periodRun(agent: LoopAgent, variant: Variant, period: number, opts: ReturnType<typeof options>, minimalClient: string): Promise<PeriodResult> {
+async function periodRun(
+  agent: LoopAgent,
+  variant: Variant,
+  period: number,
+  opts: ReturnType<typeof options>,
+  minimalClient: string,
+): Promise<PeriodResult> {
   const seq0 = variant === 'with' ? 0 : null;
   const argv = { ours: ['-run-exthandlers'], python: ['-daemon'], minimal: [String(period * 1000)] }[agent];
   const run = await startAgent({
@@ -151,9 +179,16 @@ async function periodRun(agent: LoopAgent, variant: Variant, period: number, opt
         const t0 = Date.now();
         await run.newGoalState(t);
         const inc = run.incarnation;
-        const up = await waitFor(`status blob with settings ${t} enabled`, run, 60_000, async () => (await run.emu.statusUploads()).slice(before).find((u) => enabledWith(u, t)) ?? null);
+        const up = await waitFor(
+          `status blob with settings ${t} enabled`,
+          run,
+          60_000,
+          async () => (await run.emu.statusUploads()).slice(before).find((u) => enabledWith(u, t)) ?? null,
+        );
         latencies.push(Date.parse(up.time) - t0);
-        const fetched = (await run.emu.requests()).find((q) => Date.parse(q.time) >= t0 && /type=extensionsConfig/.test(q.path) && q.path.includes(`incarnation=${inc}`));
+        const fetched = (await run.emu.requests()).find(
+          (q) => Date.parse(q.time) >= t0 && /type=extensionsConfig/.test(q.path) && q.path.includes(`incarnation=${inc}`),
+        );
         if (fetched) processing.push(Date.parse(up.time) - Date.parse(fetched.time));
       }
     }
@@ -244,10 +279,16 @@ async function growthRun(agent: LoopAgent, variant: Variant, cycles: number, dri
     writeFileSync(join(run.sb.dir, 'package.json'), '{ "type": "commonjs" }\n');
     try {
       const t0 = Date.now();
-      const r = await run.sb.exec([process.execPath, '--expose-gc', ...driverFlags, copy, '/etc/waagent.conf', String(cycles), String(every)], { cwd: '/', timeoutMs: 3_600_000 });
+      const r = await run.sb.exec(
+        [process.execPath, '--expose-gc', ...driverFlags, copy, '/etc/waagent.conf', String(cycles), String(every)],
+        { cwd: '/', timeoutMs: 3_600_000 },
+      );
       const seconds = (Date.now() - t0) / 1000;
       if (r.code !== 0) throw new Error(`the loop driver failed: ${r.stderr.trim()}`);
-      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as GrowthPoint & { failed: number });
+      const lines = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as GrowthPoint & { failed: number });
       const last = lines[lines.length - 1]!;
       if (last.failed > 0) throw new Error(`${last.failed} of ${cycles} driver cycles failed`);
       const reqPerCycle = (await run.emu.requests()).length / cycles;
@@ -256,7 +297,12 @@ async function growthRun(agent: LoopAgent, variant: Variant, cycles: number, dri
       await run.close();
     }
   }
-  const run = await startAgent({ agent, argv: ['-daemon'], config: { 'Extensions.GoalStatePeriod': '0', 'Extensions.InitialGoalStatePeriod': '0' }, seqNo: seq0 });
+  const run = await startAgent({
+    agent,
+    argv: ['-daemon'],
+    config: { 'Extensions.GoalStatePeriod': '0', 'Extensions.InitialGoalStatePeriod': '0' },
+    seqNo: seq0,
+  });
   try {
     await loopRunning(run, seq0);
     const before = await run.emu.requests();
@@ -313,73 +359,148 @@ async function main(): Promise<void> {
     }
   }
   const baseAgent: LoopAgent = agents.includes('python') ? 'python' : 'ours';
-  const base = <T extends { agent: LoopAgent; variant: Variant }>(xs: T[], v: Variant) => xs.find((x) => x.agent === baseAgent && x.variant === v)!;
-  const basePeriod = (r: PeriodResult, a: LoopAgent = baseAgent) => period.find((x) => x.agent === a && x.variant === r.variant && x.period === r.period);
+  const base = <T extends { agent: LoopAgent; variant: Variant }>(xs: T[], v: Variant) =>
+    xs.find((x) => x.agent === baseAgent && x.variant === v)!;
+  const basePeriod = (r: PeriodResult, a: LoopAgent = baseAgent) =>
+    period.find((x) => x.agent === a && x.variant === r.variant && x.period === r.period);
   const label = (a: LoopAgent) => ({ ours: 'ours', python: 'Python', minimal: 'minimal' })[a];
   const bl = label(baseAgent);
 
-  console.log(`\n== extensions loop at Extensions.GoalStatePeriod=${opts.periods.join(', ')} s, ${opts.periodCycles} periods per run (cycles = goal-state fetches); ratios ×${bl} and ×minimal (same variant and period, same run), ${process.arch}`);
+  console.log(
+    `\n== extensions loop at Extensions.GoalStatePeriod=${opts.periods.join(', ')} s, ${opts.periodCycles} periods per run (cycles = goal-state fetches); ratios ×${bl} and ×minimal (same variant and period, same run), ${process.arch}`,
+  );
   const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
   console.log(
     table(
-      ['agent / extension / period', 'cycles', 'req/cycle', `×${bl}`, 'CPU ms/cycle', `×${bl}`, '×minimal', '+children ms', 'RSS MiB', `×${bl}`, 'peak RSS', 'private MiB', `×${bl}`, 'peak private', 'procs'],
+      [
+        'agent / extension / period',
+        'cycles',
+        'req/cycle',
+        `×${bl}`,
+        'CPU ms/cycle',
+        `×${bl}`,
+        '×minimal',
+        '+children ms',
+        'RSS MiB',
+        `×${bl}`,
+        'peak RSS',
+        'private MiB',
+        `×${bl}`,
+        'peak private',
+        'procs',
+      ],
       period.map((r) => {
         const b = basePeriod(r) ?? r;
         const m = basePeriod(r, 'minimal');
         const rpc = total(r.requests) / r.cycles;
         const cpc = (r.cpuSelf * 1000) / r.cycles;
         return [
-          `${label(r.agent)} / ${r.variant} / ${r.period} s`, String(r.cycles), f(rpc, 2), ratio(rpc, total(b.requests) / b.cycles), f(cpc, 2), ratio(cpc, (b.cpuSelf * 1000) / b.cycles),
+          `${label(r.agent)} / ${r.variant} / ${r.period} s`,
+          String(r.cycles),
+          f(rpc, 2),
+          ratio(rpc, total(b.requests) / b.cycles),
+          f(cpc, 2),
+          ratio(cpc, (b.cpuSelf * 1000) / b.cycles),
           m ? ratio(cpc, (m.cpuSelf * 1000) / m.cycles) : '-',
-          f((r.cpuChildren * 1000) / r.cycles, 2), MiB(r.rss), ratio(r.rss, b.rss), MiB(r.hwm), MiB(r.anon), ratio(r.anon, b.anon), MiB(r.anonPeak), String(r.processes),
+          f((r.cpuChildren * 1000) / r.cycles, 2),
+          MiB(r.rss),
+          ratio(r.rss, b.rss),
+          MiB(r.hwm),
+          MiB(r.anon),
+          ratio(r.anon, b.anon),
+          MiB(r.anonPeak),
+          String(r.processes),
         ];
       }),
     ),
   );
   console.log('\nrequests per cycle by endpoint:');
   const endpoints = [...new Set(period.flatMap((r) => [...r.requests.keys()]))].sort();
-  console.log(table(['endpoint', ...period.map((r) => `${label(r.agent)}/${r.variant}/${r.period}s`)], endpoints.map((e) => [e, ...period.map((r) => f((r.requests.get(e) ?? 0) / r.cycles, 2))])));
+  console.log(
+    table(
+      ['endpoint', ...period.map((r) => `${label(r.agent)}/${r.variant}/${r.period}s`)],
+      endpoints.map((e) => [e, ...period.map((r) => f((r.requests.get(e) ?? 0) / r.cycles, 2))]),
+    ),
+  );
 
   const lat = period.filter((r) => r.latencies.length);
   if (lat.length) {
-    console.log(`\n== new goal state (new settings) → status blob reporting them enabled, ms, ${opts.trials} trials at a random phase of the ${opts.periods[0]} s period`);
+    console.log(
+      `\n== new goal state (new settings) → status blob reporting them enabled, ms, ${opts.trials} trials at a random phase of the ${opts.periods[0]} s period`,
+    );
     const b = lat.find((r) => r.agent === baseAgent) ?? lat[0]!;
     console.log(
       table(
         ['agent', 'median', `×${bl}`, 'min', 'max', 'after the fetch (median)', `×${bl}`],
-        lat.map((r) => [label(r.agent), f(median(r.latencies), 0), ratio(median(r.latencies), median(b.latencies)), f(Math.min(...r.latencies), 0), f(Math.max(...r.latencies), 0), f(median(r.processing), 0), ratio(median(r.processing), median(b.processing))]),
+        lat.map((r) => [
+          label(r.agent),
+          f(median(r.latencies), 0),
+          ratio(median(r.latencies), median(b.latencies)),
+          f(Math.min(...r.latencies), 0),
+          f(Math.max(...r.latencies), 0),
+          f(median(r.processing), 0),
+          ratio(median(r.processing), median(b.processing)),
+        ]),
       ),
     );
   }
 
-  if (growth.length) console.log(`\n== ${opts.cycles} cycles back to back (ours: the loop driver, in process; Python: GoalStatePeriod=0); memory after the last cycle; ratios ×${bl}`);
-  if (growth.length) console.log(
-    table(
-      ['agent / extension', 'cycles/s', 'req/cycle', 'RSS MiB', `×${bl}`, 'private MiB', `×${bl}`, 'private first→last', 'slope KiB/1000 cycles, last half', 'heap-after-GC slope'],
-      growth.map((g) => {
-        const b = base(growth, g.variant);
-        const last = g.points[g.points.length - 1]!;
-        const bLast = b.points[b.points.length - 1]!;
-        const steady = g.points.filter((p) => p.cycle >= g.cycles / 2);
-        const s = slope(steady.map((p) => ({ x: p.cycle, y: p.anon }))) * 1000;
-        const h = g.points[0]?.heapKiB === undefined ? NaN : slope(steady.map((p) => ({ x: p.cycle, y: p.heapKiB! }))) * 1000;
-        return [`${label(g.agent)} / ${g.variant}`, f(g.cycles / g.seconds, 0), f(g.reqPerCycle, 2), MiB(last.rss), ratio(last.rss, bLast.rss), MiB(last.anon), ratio(last.anon, bLast.anon), `${MiB(g.points[0]!.anon)}→${MiB(last.anon)}`, f(s, 0), f(h, 0)];
-      }),
-    ),
-  );
+  if (growth.length)
+    console.log(
+      `\n== ${opts.cycles} cycles back to back (ours: the loop driver, in process; Python: GoalStatePeriod=0); memory after the last cycle; ratios ×${bl}`,
+    );
+  if (growth.length)
+    console.log(
+      table(
+        [
+          'agent / extension',
+          'cycles/s',
+          'req/cycle',
+          'RSS MiB',
+          `×${bl}`,
+          'private MiB',
+          `×${bl}`,
+          'private first→last',
+          'slope KiB/1000 cycles, last half',
+          'heap-after-GC slope',
+        ],
+        growth.map((g) => {
+          const b = base(growth, g.variant);
+          const last = g.points[g.points.length - 1]!;
+          const bLast = b.points[b.points.length - 1]!;
+          const steady = g.points.filter((p) => p.cycle >= g.cycles / 2);
+          const s = slope(steady.map((p) => ({ x: p.cycle, y: p.anon }))) * 1000;
+          const h = g.points[0]?.heapKiB === undefined ? NaN : slope(steady.map((p) => ({ x: p.cycle, y: p.heapKiB! }))) * 1000;
+          return [
+            `${label(g.agent)} / ${g.variant}`,
+            f(g.cycles / g.seconds, 0),
+            f(g.reqPerCycle, 2),
+            MiB(last.rss),
+            ratio(last.rss, bLast.rss),
+            MiB(last.anon),
+            ratio(last.anon, bLast.anon),
+            `${MiB(g.points[0]!.anon)}→${MiB(last.anon)}`,
+            f(s, 0),
+            f(h, 0),
+          ];
+        }),
+      ),
+    );
   for (const g of growth) {
     console.log(`  ${label(g.agent)}/${g.variant} private MiB by cycle: ${g.points.map((p) => `${p.cycle}:${MiB(p.anon)}`).join(' ')}`);
     if (g.points[0]?.heapTotalKiB !== undefined) {
-      console.log(`    V8 heap used after GC / heap total / external MiB by cycle: ${g.points.map((p) => `${p.cycle}:${MiB(p.heapKiB!)}/${MiB(p.heapTotalKiB!)}/${MiB(p.externalKiB!)}`).join(' ')}`);
+      console.log(
+        `    V8 heap used after GC / heap total / external MiB by cycle: ${g.points.map((p) => `${p.cycle}:${MiB(p.heapKiB!)}/${MiB(p.heapTotalKiB!)}/${MiB(p.externalKiB!)}`).join(' ')}`,
+      );
     }
   }
   notes.push(
-    'RSS = VmRSS summed over the agent\'s own processes (ours: one; Python: daemon + ExtHandler), extension commands excluded; private = RssAnon likewise;'
-      + ' peak RSS = sum of VmHWM. ours runs a copy of dist/waagent in the page-cache state of a VM after boot (bench/README.md "Memory")',
-    'ours in the back-to-back runs is the bundled loop under plain node (no SEA code cache: ~5 MiB more private than the binary for the same code);'
-      + ' slopes are least squares over the last half of the cycles',
-    'not compared: the Python agent\'s IMDS calls to 169.254.169.254 (blackholed in the sandbox: they time out unseen; its fallback to the WireServer address is counted) and'
-      + ' its telemetry/monitor threads, which run on their own timers, not per cycle',
+    "RSS = VmRSS summed over the agent's own processes (ours: one; Python: daemon + ExtHandler), extension commands excluded; private = RssAnon likewise;" +
+      ' peak RSS = sum of VmHWM. ours runs a copy of dist/waagent in the page-cache state of a VM after boot (bench/README.md "Memory")',
+    'ours in the back-to-back runs is the bundled loop under plain node (no SEA code cache: ~5 MiB more private than the binary for the same code);' +
+      ' slopes are least squares over the last half of the cycles',
+    "not compared: the Python agent's IMDS calls to 169.254.169.254 (blackholed in the sandbox: they time out unseen; its fallback to the WireServer address is counted) and" +
+      ' its telemetry/monitor threads, which run on their own timers, not per cycle',
   );
   for (const n of notes) console.log(`note: ${n}`);
 }

@@ -33,7 +33,13 @@ export function statusMemory(pid: number): StatusMemory | null {
     return null;
   }
   if (!/^VmRSS:/m.test(text)) return null;
-  return { vmHwm: field(text, 'VmHWM'), vmRss: field(text, 'VmRSS'), rssAnon: field(text, 'RssAnon'), rssFile: field(text, 'RssFile'), rssShmem: field(text, 'RssShmem') };
+  return {
+    vmHwm: field(text, 'VmHWM'),
+    vmRss: field(text, 'VmRSS'),
+    rssAnon: field(text, 'RssAnon'),
+    rssFile: field(text, 'RssFile'),
+    rssShmem: field(text, 'RssShmem'),
+  };
 }
 
 /** KiB of Private_Clean + Private_Dirty from /proc/PID/smaps_rollup; null when gone. */
@@ -140,7 +146,16 @@ export interface WatchOptions {
 export class MemoryWatch {
   private readonly hwmByPid = new Map<number, number>();
   private timer: NodeJS.Timeout | null = null;
-  readonly peaks: MemoryPeaks = { hwm: 0, rss: 0, anon: 0, file: 0, private: 0, last: { rss: 0, anon: 0, file: 0, private: 0 }, samples: 0, processes: 0 };
+  readonly peaks: MemoryPeaks = {
+    hwm: 0,
+    rss: 0,
+    anon: 0,
+    file: 0,
+    private: 0,
+    last: { rss: 0, anon: 0, file: 0, private: 0 },
+    samples: 0,
+    processes: 0,
+  };
 
   private readonly opts: WatchOptions;
 

@@ -130,19 +130,25 @@ async function main(): Promise<void> {
   if (oursRuns.length) {
     const names = [...new Set(oursRuns.flatMap((r) => Object.keys(r.phases!)))];
     console.log(`\nours, when each phase ended (ms since the process started; the chains run side by side), median of ${oursRuns.length}:`);
-    console.log(`  ${names.map((n) => `${n} ${median(oursRuns.map((r) => r.phases![n]).filter((x): x is number => x !== undefined)).toFixed(0)}`).join(', ')}`);
+    console.log(
+      `  ${names.map((n) => `${n} ${median(oursRuns.map((r) => r.phases![n]).filter((x): x is number => x !== undefined)).toFixed(0)}`).join(', ')}`,
+    );
   }
   const py = results.get('python');
   const stub = results.get('python-stubbed');
   if (py && stub) {
     const extra = median(py.map((r) => r.ms!)) - median(stub.map((r) => r.ms!));
-    notes.push(`the packaged Python agent spends ${(extra / 1000).toFixed(1)} s more than with ifup/ifdown stubbed: no ifupdown, so its`
-      + ' hostname publishing fails three times with 5 s sleeps (docs/protocol.md §4.6)');
+    notes.push(
+      `the packaged Python agent spends ${(extra / 1000).toFixed(1)} s more than with ifup/ifdown stubbed: no ifupdown, so its` +
+        ' hostname publishing fails three times with 5 s sleeps (docs/protocol.md §4.6)',
+    );
   }
-  notes.push('peak RSS = GNU time %M: the largest of the agent process and the commands it waited for (useradd, ssh-keygen, ...);'
-    + ` the agent process alone (VmHWM sampled every 20 ms): ${[...results].map(([a, rs]) => `${a} ${agentHwm(rs)}`).join(', ')} MiB;`
-    + ' private = the largest sum of RssAnon over the agent\'s own processes (sampled every 20 ms), without the page cache'
-    + ' of its executable that peak RSS counts (bench/README.md "Memory")');
+  notes.push(
+    'peak RSS = GNU time %M: the largest of the agent process and the commands it waited for (useradd, ssh-keygen, ...);' +
+      ` the agent process alone (VmHWM sampled every 20 ms): ${[...results].map(([a, rs]) => `${a} ${agentHwm(rs)}`).join(', ')} MiB;` +
+      " private = the largest sum of RssAnon over the agent's own processes (sampled every 20 ms), without the page cache" +
+      ' of its executable that peak RSS counts (bench/README.md "Memory")',
+  );
   for (const n of notes) console.log(`note: ${n}`);
 }
 

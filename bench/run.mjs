@@ -53,7 +53,9 @@ for (const f of ['waagent', 'waagent-linux-arm64', 'waagent.js']) {
     xz = fmt(compressedSize(p, 'xz', ['-9', '-T0']) / MiB);
     zst = fmt(compressedSize(p, 'zstd', ['-19', '-q', '-T0']) / MiB);
   }
-  console.log(`${f.padEnd(22)} ${fmt(raw / MiB, f.endsWith('.js') ? 3 : 1).padStart(7)} ${String(xz).padStart(8)} ${String(zst).padStart(10)}`);
+  console.log(
+    `${f.padEnd(22)} ${fmt(raw / MiB, f.endsWith('.js') ? 3 : 1).padStart(7)} ${String(xz).padStart(8)} ${String(zst).padStart(10)}`,
+  );
 }
 
 // --- cold start: interleave the variants so machine noise hits all of them alike
@@ -98,7 +100,9 @@ async function sampled(argv) {
 }
 const haveTime = existsSync('/usr/bin/time');
 
-console.log(`\n== cold start (median of ${RUNS} runs, ms) and memory (MiB: peak RSS by GNU time, median of 5; sampled peaks, median of 7) — Node ${process.versions.node}, ${process.arch}`);
+console.log(
+  `\n== cold start (median of ${RUNS} runs, ms) and memory (MiB: peak RSS by GNU time, median of 5; sampled peaks, median of 7) — Node ${process.versions.node}, ${process.arch}`,
+);
 console.log('variant                            start ms  ×base   RSS(%M) ×base   private ×base   file-backed');
 const base = median(times[0]);
 const baseRss = haveTime ? peakRss(variants[0].argv) : NaN;
@@ -122,8 +126,13 @@ try {
   console.log('variant                            VmHWM ×base   private ×base   file-backed');
   const nb = await sampled([coldNode, '-e', '0']);
   const ag = await sampled([coldAgent, '-version']);
-  for (const [name, x] of [['node -e 0 (baseline)', nb], ['dist/waagent -version', ag]]) {
-    console.log(`${name.padEnd(34)} ${fmt(x.hwm).padStart(5)} ${fmt(x.hwm / nb.hwm, 2).padStart(5)} ${fmt(x.anon).padStart(9)} ${fmt(x.anon / nb.anon, 2).padStart(5)} ${fmt(x.file).padStart(13)}`);
+  for (const [name, x] of [
+    ['node -e 0 (baseline)', nb],
+    ['dist/waagent -version', ag],
+  ]) {
+    console.log(
+      `${name.padEnd(34)} ${fmt(x.hwm).padStart(5)} ${fmt(x.hwm / nb.hwm, 2).padStart(5)} ${fmt(x.anon).padStart(9)} ${fmt(x.anon / nb.anon, 2).padStart(5)} ${fmt(x.file).padStart(13)}`,
+    );
   }
 } finally {
   rmSync(tmp, { recursive: true, force: true });

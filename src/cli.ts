@@ -40,7 +40,8 @@ const UID = /^uid=(.*)$/;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
 function firewallAddress(arg: string, value: string): string {
-  if (!IPV4.test(value)) throw new AgentError('usage', `the option ${arg} needs the WireServer's IPv4 address, as in -setup-firewall=168.63.129.16`);
+  if (!IPV4.test(value))
+    throw new AgentError('usage', `the option ${arg} needs the WireServer's IPv4 address, as in -setup-firewall=168.63.129.16`);
   return value;
 }
 

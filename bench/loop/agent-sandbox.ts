@@ -17,8 +17,17 @@ export const PYTHON_WAAGENT = '/usr/sbin/waagent';
 export const OUR_WAAGENT = process.env.BENCH_WAAGENT ?? WAAGENT;
 const PREPARE = join(REPO_ROOT, 'bench', 'python-agent', 'prepare.sh');
 const EMULATOR_ARGS = [
-  '--wireserver', '127.0.0.1:80', '--hostplugin', '127.0.0.1:32526', '--imds', '127.0.0.1:0', '--blob', '127.0.0.1:0',
-  '--rewrite-address', '127.0.0.1', '--no-vm-settings',
+  '--wireserver',
+  '127.0.0.1:80',
+  '--hostplugin',
+  '127.0.0.1:32526',
+  '--imds',
+  '127.0.0.1:0',
+  '--blob',
+  '127.0.0.1:0',
+  '--rewrite-address',
+  '127.0.0.1',
+  '--no-vm-settings',
 ];
 
 /** 'minimal': bench/loop/minimal-client.ts (bundled; AgentStartOptions.minimalClient), configured as ours. */
@@ -90,7 +99,9 @@ export interface AgentRun {
 
 export function isAgentProcess(pid: number): boolean {
   // ours sets its process title ("waagent -daemon"), which replaces the whole command line with one string
-  return cmdline(pid).slice(0, 3).some((a) => /waagent$|^waagent\s|loop-driver\.cjs$|minimal-client\.cjs$/.test(a));
+  return cmdline(pid)
+    .slice(0, 3)
+    .some((a) => /waagent$|^waagent\s|loop-driver\.cjs$|minimal-client\.cjs$/.test(a));
 }
 
 function childCpu(pid: number): number {
@@ -120,11 +131,25 @@ export async function startAgent(opts: AgentStartOptions): Promise<AgentRun> {
 
     // prepare.sh wants provisioning media; the agents are told not to provision, so any ovf-env.xml does
     const ovf = join(sb.dir, 'ovf-env.xml');
-    writeFileSync(ovf, benchOvfEnv({ hostName: 'bench-vm', userName: 'azureuser', password: 'unused-Pw0!', publicKey: 'ssh-ed25519 AAAA unused', customData: '' }));
+    writeFileSync(
+      ovf,
+      benchOvfEnv({
+        hostName: 'bench-vm',
+        userName: 'azureuser',
+        password: 'unused-Pw0!',
+        publicKey: 'ssh-ed25519 AAAA unused',
+        customData: '',
+      }),
+    );
     const prep = await sb.exec(['bash', PREPARE, ovf], { cwd: '/' });
     if (prep.code !== 0) throw new Error(`preparing the sandbox failed: ${prep.stderr.trim()}`);
     const keys = { ...BASE_CONFIG, ...(opts.agent === 'python' ? {} : OURS_CONFIG), ...opts.config };
-    sb.writeFile('/etc/waagent.conf', Object.entries(keys).map(([k, v]) => `${k}=${v}\n`).join(''));
+    sb.writeFile(
+      '/etc/waagent.conf',
+      Object.entries(keys)
+        .map(([k, v]) => `${k}=${v}\n`)
+        .join(''),
+    );
 
     // ours runs from a copy in the page-cache state of a VM after boot, not dist/waagent as the build left it
     let argv: string[];

@@ -39,7 +39,8 @@ export function countByEndpoint(reqs: readonly RecordedRequest[]): Map<string, n
 }
 
 export const f = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
-export const ratio = (x: number, base: number): string => (Number.isFinite(x) && Number.isFinite(base) && base !== 0 ? (x / base).toFixed(2) : '-');
+export const ratio = (x: number, base: number): string =>
+  Number.isFinite(x) && Number.isFinite(base) && base !== 0 ? (x / base).toFixed(2) : '-';
 
 /** A text table: columns padded to the widest cell, first column left-aligned, the rest right-aligned. */
 export function table(header: string[], rows: string[][]): string {

@@ -70,8 +70,17 @@ export interface RunInput {
 // same goal state, and the Python agent, finding them out of step, would wait a goal-state period (6 s) and fetch
 // again. Goal state = ExtensionsConfig, as on a VM without Fast Track.
 const EMULATOR_ARGS = [
-  '--wireserver', '127.0.0.1:80', '--hostplugin', '127.0.0.1:32526', '--imds', '127.0.0.1:0', '--blob', '127.0.0.1:0',
-  '--rewrite-address', '127.0.0.1', '--no-vm-settings',
+  '--wireserver',
+  '127.0.0.1:80',
+  '--hostplugin',
+  '127.0.0.1:32526',
+  '--imds',
+  '127.0.0.1:0',
+  '--blob',
+  '127.0.0.1:0',
+  '--rewrite-address',
+  '127.0.0.1',
+  '--no-vm-settings',
 ];
 
 function isTerminal(r: HealthReport): boolean {
@@ -120,7 +129,13 @@ function configFor(agent: AgentKind, sb: Sandbox, udfImage: string): string {
   if (agent === 'ours') {
     // ours is told where things are instead of discovering them: the lease file read and /dev scan it skips cost
     // microseconds, and DVD.Device is how it reads media the kernel here cannot mount (no udf/iso9660)
-    text += ['Protocol.WireServerEndpoint=127.0.0.1:80', 'Protocol.HostGAPluginPort=32526', `DVD.Device=${udfImage}`, 'Logs.File=/var/log/waagent.log', ''].join('\n');
+    text += [
+      'Protocol.WireServerEndpoint=127.0.0.1:80',
+      'Protocol.HostGAPluginPort=32526',
+      `DVD.Device=${udfImage}`,
+      'Logs.File=/var/log/waagent.log',
+      '',
+    ].join('\n');
   }
   const path = join(sb.dir, 'waagent.conf');
   writeFileSync(path, text);
@@ -144,7 +159,11 @@ interface Watch {
 
 /** The agent's own processes below `pid` (itself, and the Python agent's ExtHandler child, "python3 -u /usr/sbin/waagent"): argv names waagent. */
 export function agentProcesses(pid: number): number[] {
-  return processTree(pid).filter((p) => cmdline(p).slice(0, 3).some((a) => /waagent$/.test(a)));
+  return processTree(pid).filter((p) =>
+    cmdline(p)
+      .slice(0, 3)
+      .some((a) => /waagent$/.test(a)),
+  );
 }
 
 async function waitForReport(emu: EmulatorHandle, child: ChildProcess, timeoutMs: number, watch: Watch): Promise<HealthReport | string> {
@@ -197,7 +216,8 @@ export async function provisionOnce(agent: AgentKind, input: RunInput): Promise<
 
     const rssFile = join(sb.dir, 'time.out');
     const argv = agent === 'ours' ? [oursBinary(), '-provision'] : [PYTHON_WAAGENT, '-daemon'];
-    const env: Record<string, string> = agent === 'python-stubbed' ? { PATH: `${STUB_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` } : {};
+    const env: Record<string, string> =
+      agent === 'python-stubbed' ? { PATH: `${STUB_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` } : {};
     const t0 = Date.now();
     const child = sb.spawn(['/usr/bin/time', '-f', '%M', '-o', rssFile, ...argv], { cwd: '/', env });
     let output = '';
@@ -224,7 +244,11 @@ export async function provisionOnce(agent: AgentKind, input: RunInput): Promise<
     }
     const ms = typeof report === 'string' ? null : Date.parse(report.time) - t0;
     const outcome =
-      typeof report === 'string' ? `no report: ${report}` : report.state === 'Ready' ? 'Ready' : `NotReady/ProvisioningFailed: ${report.description ?? ''}`;
+      typeof report === 'string'
+        ? `no report: ${report}`
+        : report.state === 'Ready'
+          ? 'Ready'
+          : `NotReady/ProvisioningFailed: ${report.description ?? ''}`;
     const peaks = watch.memory?.stop();
     const anonKiB = peaks && peaks.processes > 0 ? peaks.anon : null;
     const result: RunResult = { agent, ms, rssKiB: readRss(rssFile), hwmKiB: watch.hwmKiB, anonKiB, outcome };
@@ -243,7 +267,11 @@ export async function provisionOnce(agent: AgentKind, input: RunInput): Promise<
         // no log written
       }
       const requests = (await emu.requests()).map((q) => `${q.time} ${q.service} ${q.method} ${q.path} -> ${q.status}`);
-      result.log = `${output.trim()}\n${log}\n${requests.join('\n')}`.trim().split('\n').slice(input.keepLog ? 0 : -40).join('\n');
+      result.log = `${output.trim()}\n${log}\n${requests.join('\n')}`
+        .trim()
+        .split('\n')
+        .slice(input.keepLog ? 0 : -40)
+        .join('\n');
       if (/-provision is not implemented/.test(output)) result.notImplemented = true;
     }
     return result;

@@ -30,14 +30,22 @@ export function summarize(agent: AgentKind, runs: readonly RunResult[]): Summary
   const rss = runs.map((r) => r.rssKiB).filter((x): x is number => x !== null);
   const anon = runs.map((r) => r.anonKiB).filter((x): x is number => x !== null);
   if (ms.length === 0) throw new Error(`no run of ${agent} reported Ready`);
-  return { agent, ms: median(ms), minMs: Math.min(...ms), maxMs: Math.max(...ms), rss: rss.length ? median(rss) / 1024 : NaN, anon: anon.length ? median(anon) / 1024 : NaN };
+  return {
+    agent,
+    ms: median(ms),
+    minMs: Math.min(...ms),
+    maxMs: Math.max(...ms),
+    rss: rss.length ? median(rss) / 1024 : NaN,
+    anon: anon.length ? median(anon) / 1024 : NaN,
+  };
 }
 
 /** One line per agent: median ms, range, ×ours, peak RSS MiB, ×ours, peak private MiB, ×ours ("-" without our agent). */
 export function provisionTable(results: Readonly<Map<AgentKind, RunResult[]>>): string {
   const rows = [...results].map(([agent, runs]) => summarize(agent, runs));
   const ours = rows.find((r) => r.agent === 'ours');
-  const ratio = (x: number, base: number | undefined) => (base === undefined || !(base > 0) || Number.isNaN(x) ? '-' : (x / base).toFixed(2));
+  const ratio = (x: number, base: number | undefined) =>
+    base === undefined || !(base > 0) || Number.isNaN(x) ? '-' : (x / base).toFixed(2);
   const lines = ['agent                                   Ready ms     min–max     ×ours   RSS MiB   ×ours  private MiB  ×ours'];
   const mib = (x: number) => (Number.isNaN(x) ? '-' : x.toFixed(1));
   for (const r of rows) {

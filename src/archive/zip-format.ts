@@ -83,7 +83,12 @@ export function readZipEntries(buf: Buffer, what = 'the zip file'): ZipEntry[] {
   const count = buf.readUInt16LE(eocd + 10);
   const cdSize = buf.readUInt32LE(eocd + 12);
   const cdOffset = buf.readUInt32LE(eocd + 16);
-  if ((eocd >= 20 && buf.readUInt32LE(eocd - 20) === SIG_ZIP64_LOCATOR) || count === 0xffff || cdOffset === 0xffffffff || cdSize === 0xffffffff) {
+  if (
+    (eocd >= 20 && buf.readUInt32LE(eocd - 20) === SIG_ZIP64_LOCATOR) ||
+    count === 0xffff ||
+    cdOffset === 0xffffffff ||
+    cdSize === 0xffffffff
+  ) {
     throw new AgentError('extension', `${what} is a ZIP64 archive, which is not supported`, { archive: what });
   }
   if (disk !== 0 || cdDisk !== 0 || countHere !== count) {
@@ -94,7 +99,8 @@ export function readZipEntries(buf: Buffer, what = 'the zip file'): ZipEntry[] {
   const entries: ZipEntry[] = [];
   let p = cdOffset;
   for (let i = 0; i < count; i++) {
-    if (p + 46 > eocd || buf.readUInt32LE(p) !== SIG_CENTRAL) throw corrupt(what, `central directory record ${i + 1} of ${count} is missing or damaged`);
+    if (p + 46 > eocd || buf.readUInt32LE(p) !== SIG_CENTRAL)
+      throw corrupt(what, `central directory record ${i + 1} of ${count} is missing or damaged`);
     const madeBy = buf.readUInt16LE(p + 4);
     const flags = buf.readUInt16LE(p + 8);
     const method = buf.readUInt16LE(p + 10);
@@ -115,7 +121,10 @@ export function readZipEntries(buf: Buffer, what = 'the zip file'): ZipEntry[] {
     p = end;
 
     if (compressedSize === 0xffffffff || uncompressedSize === 0xffffffff || localOffset === 0xffffffff) {
-      throw new AgentError('extension', `entry "${name}" of ${what} uses ZIP64 sizes, which are not supported`, { archive: what, entry: name });
+      throw new AgentError('extension', `entry "${name}" of ${what} uses ZIP64 sizes, which are not supported`, {
+        archive: what,
+        entry: name,
+      });
     }
     if (flags & 0x1) {
       throw new AgentError('extension', `entry "${name}" of ${what} is encrypted, which is not supported`, { archive: what, entry: name });
@@ -152,10 +161,14 @@ export function readZipEntries(buf: Buffer, what = 'the zip file'): ZipEntry[] {
 
 function checkMethod(entry: ZipEntry, what: string): void {
   if (entry.method !== 0 && entry.method !== 8) {
-    throw new AgentError('extension', `entry "${entry.name}" of ${what} uses compression method ${entry.method}; only stored and deflate are supported`, {
-      archive: what,
-      entry: entry.name,
-    });
+    throw new AgentError(
+      'extension',
+      `entry "${entry.name}" of ${what} uses compression method ${entry.method}; only stored and deflate are supported`,
+      {
+        archive: what,
+        entry: entry.name,
+      },
+    );
   }
 }
 
@@ -196,7 +209,8 @@ export async function* zipEntryChunks(buf: Buffer, entry: ZipEntry, what = 'the 
   let crc = 0;
   const pass = (chunk: Buffer): Buffer => {
     size += chunk.length;
-    if (size > entry.uncompressedSize) throw corrupt(what, `it inflates to more than the ${entry.uncompressedSize} bytes its header declares`, entry.name);
+    if (size > entry.uncompressedSize)
+      throw corrupt(what, `it inflates to more than the ${entry.uncompressedSize} bytes its header declares`, entry.name);
     crc = crc32(chunk, crc);
     return chunk;
   };

@@ -52,7 +52,9 @@ function refuse(what: string, name: string, why: string): AgentError {
 /** Checks every name, link target and the declared sizes before anything touches the disk. */
 function plan(buf: Buffer, entries: ZipEntry[], what: string, limits: ExtractLimits): Planned[] {
   if (entries.length > limits.maxEntries) {
-    throw new AgentError('extension', `${what} has ${entries.length} entries, more than the limit of ${limits.maxEntries}`, { archive: what });
+    throw new AgentError('extension', `${what} has ${entries.length} entries, more than the limit of ${limits.maxEntries}`, {
+      archive: what,
+    });
   }
   const out: Planned[] = [];
   const seen = new Map<string, string>();
@@ -68,7 +70,8 @@ function plan(buf: Buffer, entries: ZipEntry[], what: string, limits: ExtractLim
     if (entry.isSymlink && !entry.name.endsWith('/')) {
       if (entry.uncompressedSize > MAX_LINK_TARGET) throw refuse(what, entry.name, 'its symlink target is too long');
       const target = readZipEntryData(buf, entry, what).toString('utf8');
-      if (!symlinkTargetInside(path, target)) throw refuse(what, entry.name, `it is a symlink to "${target}", outside the extraction directory`);
+      if (!symlinkTargetInside(path, target))
+        throw refuse(what, entry.name, `it is a symlink to "${target}", outside the extraction directory`);
       out.push({ entry, path, kind: 'symlink', mode: 0o777, target });
     } else if (entry.isDirectory) {
       out.push({ entry, path, kind: 'dir', mode: (entry.mode ?? 0o755) & ENTRY_MODE_MASK });
@@ -77,10 +80,13 @@ function plan(buf: Buffer, entries: ZipEntry[], what: string, limits: ExtractLim
     }
   }
   for (const p of out) {
-    if (p.kind !== 'dir' && impliedDirs.has(p.path)) throw refuse(what, p.entry.name, 'it is not a directory, but other entries are inside it');
+    if (p.kind !== 'dir' && impliedDirs.has(p.path))
+      throw refuse(what, p.entry.name, 'it is not a directory, but other entries are inside it');
   }
   if (declared > limits.maxTotalBytes) {
-    throw new AgentError('extension', `${what} declares ${declared} bytes of content, more than the limit of ${limits.maxTotalBytes}`, { archive: what });
+    throw new AgentError('extension', `${what} declares ${declared} bytes of content, more than the limit of ${limits.maxTotalBytes}`, {
+      archive: what,
+    });
   }
   return out;
 }
@@ -131,7 +137,12 @@ async function writeAll(buf: Buffer, planned: Planned[], root: string, what: str
       await writeFile(buf, p, join(root, p.path), what, budget);
     } catch (e) {
       if (e instanceof AgentError) throw e;
-      throw new AgentError('io', `cannot write entry "${p.entry.name}" of ${what}: ${describeError(e)}`, { archive: what, entry: p.entry.name }, e);
+      throw new AgentError(
+        'io',
+        `cannot write entry "${p.entry.name}" of ${what}: ${describeError(e)}`,
+        { archive: what, entry: p.entry.name },
+        e,
+      );
     }
   }
   // Symlinks last, so no file above was written through one; a link's directory must be real (no link in its
@@ -150,7 +161,8 @@ async function writeAll(buf: Buffer, planned: Planned[], root: string, what: str
     } catch {
       throw refuse(what, p.entry.name, `it is a symlink to "${p.target}", which does not exist in the archive`);
     }
-    if (!isInside(root, real)) throw refuse(what, p.entry.name, `it is a symlink to "${p.target}", which resolves outside the extraction directory`);
+    if (!isInside(root, real))
+      throw refuse(what, p.entry.name, `it is a symlink to "${p.target}", which resolves outside the extraction directory`);
   }
   // Directory modes last (deepest first), so a read-only directory did not stop its own children being written.
   for (const d of [...dirModes.keys()].sort((a, b) => b.length - a.length)) chmodSync(join(root, d), dirModes.get(d)!);

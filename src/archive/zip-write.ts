@@ -113,7 +113,8 @@ export function createZip(entries: ZipWriteEntry[], opts: ZipWriteOptions = {}):
     centrals.push(central, name);
     offset += local.length + name.length + stored.length;
   }
-  if (entries.length > 0xfffe) throw new AgentError('io', `the zip being written has ${entries.length} entries, more than a zip without ZIP64 holds`);
+  if (entries.length > 0xfffe)
+    throw new AgentError('io', `the zip being written has ${entries.length} entries, more than a zip without ZIP64 holds`);
   const cd = Buffer.concat(centrals);
   const eocd = Buffer.alloc(22);
   eocd.writeUInt32LE(0x06054b50, 0);

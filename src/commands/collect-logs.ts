@@ -19,7 +19,9 @@ export async function collectLogsCommand(config: Config, inv: Invocation, opts: 
   mkdirSync(outDir, { recursive: true, mode: 0o700 });
   const zipPath = join(outDir, 'logs.zip');
   writeFileAtomic(zipPath, r.zip, { mode: 0o600 });
-  writeFileAtomic(join(outDir, 'results.txt'), [...r.included, '', ...r.skipped.map((s) => `left out ${s}`), ''].join('\n'), { mode: 0o600 });
+  writeFileAtomic(join(outDir, 'results.txt'), [...r.included, '', ...r.skipped.map((s) => `left out ${s}`), ''].join('\n'), {
+    mode: 0o600,
+  });
   const msg = `wrote ${zipPath}: ${r.included.length} files, ${r.zip.length} bytes${r.skipped.length ? `, ${r.skipped.length} left out (see results.txt)` : ''}`;
   log.info(`collect-logs: ${msg}`);
   (opts.output ?? process.stdout).write(msg + '\n');

@@ -28,7 +28,12 @@ function readAnswer(input: NodeJS.ReadableStream): { answer: Promise<string | nu
   return { answer, close: () => rl.close() };
 }
 
-export async function deprovisionCommand(config: Config, inv: Invocation, profile: DistroProfile, opts: DeprovisionOptions = {}): Promise<number> {
+export async function deprovisionCommand(
+  config: Config,
+  inv: Invocation,
+  profile: DistroProfile,
+  opts: DeprovisionOptions = {},
+): Promise<number> {
   const withUser = opts.withUser ?? inv.command === 'deprovision+user';
   const out = opts.output ?? process.stdout;
   const plan = buildPlan(config, profile, gatherFacts(config), withUser);

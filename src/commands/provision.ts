@@ -12,7 +12,9 @@ export async function provisionCommand(config: Config, _inv: Invocation, profile
       process.stdout.write('provisioning: already done for this VM; nothing to do\n');
       return 0;
     case 'ready':
-      process.stdout.write(`provisioning: Ready reported (${r.provisioner}, ${r.elapsedMs} ms)${r.fingerprint ? `; host key ${r.fingerprint}` : ''}\n`);
+      process.stdout.write(
+        `provisioning: Ready reported (${r.provisioner}, ${r.elapsedMs} ms)${r.fingerprint ? `; host key ${r.fingerprint}` : ''}\n`,
+      );
       return 0;
     case 'failed':
       process.stderr.write(`waagent: provisioning failed: ${r.reason}\n`);

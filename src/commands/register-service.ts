@@ -140,7 +140,10 @@ export async function registerServiceCommand(
     const fwName = `${profile.agentService}-network-setup.service`;
     const fwPath = join(unitDir, fwName);
     const fwConf = config.path !== null && config.path !== profile.confPath ? config.path : null;
-    writeFileAtomic(fwPath, networkSetupUnit({ binary, wireServer: firewallAddress(config), confPath: fwConf }), { mode: 0o644, mkdir: true });
+    writeFileAtomic(fwPath, networkSetupUnit({ binary, wireServer: firewallAddress(config), confPath: fwConf }), {
+      mode: 0o644,
+      mkdir: true,
+    });
     log.info(`register-service: wrote ${fwPath}`);
     units.push({ name: fwName, path: fwPath });
   }

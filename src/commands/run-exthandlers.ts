@@ -16,7 +16,12 @@ export interface RunExtHandlersOptions {
 }
 
 /** Exit 0 when stopped (or after -once with the goal state fetched), 1 when -once could not fetch the goal state. */
-export async function runExtHandlersCommand(config: Config, inv: Invocation, profile: DistroProfile, opts: RunExtHandlersOptions = {}): Promise<number> {
+export async function runExtHandlersCommand(
+  config: Config,
+  inv: Invocation,
+  profile: DistroProfile,
+  opts: RunExtHandlersOptions = {},
+): Promise<number> {
   const stop = new StopSignal();
   stop.install();
   const onAbort = () => stop.stop();

@@ -68,17 +68,27 @@ export interface SerialConsoleOptions {
   output?: NodeJS.WritableStream;
 }
 
-export async function serialconsoleCommand(_config: Config, _inv: Invocation, profile: DistroProfile, opts: SerialConsoleOptions = {}): Promise<number> {
+export async function serialconsoleCommand(
+  _config: Config,
+  _inv: Invocation,
+  profile: DistroProfile,
+  opts: SerialConsoleOptions = {},
+): Promise<number> {
   const out = opts.output ?? process.stdout;
   const grub = profile.grub;
   if (grub.kind === 'flatcar-oem') {
     // The OEM partition is mounted at /oem on current Flatcar, /usr/share/oem before; a missing grub.cfg is created.
     const path = grub.paths.find((p) => existsSync(p)) ?? grub.paths.find((p) => existsSync(dirname(p)));
-    if (!path) throw new AgentError('io', `none of ${grub.paths.join(', ')} nor their directories exist, so the boot loader cannot be configured`);
+    if (!path)
+      throw new AgentError('io', `none of ${grub.paths.join(', ')} nor their directories exist, so the boot loader cannot be configured`);
     const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
     const next = flatcarGrubCfgWithSerialConsole(text);
     if (next !== null) writeFileAtomic(path, next, { mode: modeOf(path) });
-    out.write(next === null ? `${path} already sends the console to ttyS0\n` : `${path}: linux_append now has ${SERIAL_ARGS.join(' ')}; it applies at the next boot\n`);
+    out.write(
+      next === null
+        ? `${path} already sends the console to ttyS0\n`
+        : `${path}: linux_append now has ${SERIAL_ARGS.join(' ')}; it applies at the next boot\n`,
+    );
     log.info(`serialconsole: ${path} ${next === null ? 'unchanged' : 'updated'}`);
     return 0;
   }
@@ -87,7 +97,12 @@ export async function serialconsoleCommand(_config: Config, _inv: Invocation, pr
     text = readFileSync(grub.defaultFile, 'utf8');
   } catch (e) {
     const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (e as Error).message;
-    throw new AgentError('io', `${grub.defaultFile} ${why}, so the boot loader cannot be configured for the serial console`, { path: grub.defaultFile }, e);
+    throw new AgentError(
+      'io',
+      `${grub.defaultFile} ${why}, so the boot loader cannot be configured for the serial console`,
+      { path: grub.defaultFile },
+      e,
+    );
   }
   const next = grubDefaultWithSerialConsole(text);
   if (next !== null) writeFileAtomic(grub.defaultFile, next, { mode: modeOf(grub.defaultFile) });
@@ -99,7 +114,10 @@ export async function serialconsoleCommand(_config: Config, _inv: Invocation, pr
     }
   }
   if (tool === null) {
-    throw new AgentError('command', `${grub.defaultFile} was updated but none of ${grub.commands.map((c) => c[0]).join(', ')} is installed to rebuild the GRUB configuration`);
+    throw new AgentError(
+      'command',
+      `${grub.defaultFile} was updated but none of ${grub.commands.map((c) => c[0]).join(', ')} is installed to rebuild the GRUB configuration`,
+    );
   }
   await run(tool, { timeoutMs: 300_000 });
   out.write(`${grub.defaultFile}: GRUB_CMDLINE_LINUX has ${SERIAL_ARGS.join(' ')}; ${tool.join(' ')} done; it applies at the next boot\n`);

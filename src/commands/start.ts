@@ -13,7 +13,12 @@ export function selfArgv(): string[] {
 }
 
 export async function startCommand(_config: Config, inv: Invocation): Promise<number> {
-  const argv = [...selfArgv(), '-daemon', ...(inv.configPath ? [`-configuration-path:${inv.configPath}`] : []), ...(inv.verbose ? ['-verbose'] : [])];
+  const argv = [
+    ...selfArgv(),
+    '-daemon',
+    ...(inv.configPath ? [`-configuration-path:${inv.configPath}`] : []),
+    ...(inv.verbose ? ['-verbose'] : []),
+  ];
   const pid = spawnDetached(argv);
   log.info(`started the daemon in the background (pid ${pid})`);
   process.stdout.write(`waagent daemon started (pid ${pid})\n`);

@@ -4,7 +4,19 @@ import { readFileSync } from 'node:fs';
 import { parseIni, type IniEntry } from '../../vendor/tiny-ini/index.ts';
 import { AgentError } from '../util/errors.ts';
 import { convert } from './convert.ts';
-import { SCHEMA, confSyntax, isKnownKey, specOf, type BoolKey, type ConfigKey, type IntKey, type IntOf, type StringKey, type StringOf, type Value } from './schema.ts';
+import {
+  SCHEMA,
+  confSyntax,
+  isKnownKey,
+  specOf,
+  type BoolKey,
+  type ConfigKey,
+  type IntKey,
+  type IntOf,
+  type StringKey,
+  type StringOf,
+  type Value,
+} from './schema.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/waagent.conf';
 

@@ -28,7 +28,10 @@ export function convert(spec: KeySpec, raw: string): Conversion {
       if (n === undefined) return { ok: false, problem: 'is not an integer' };
       if (!Number.isSafeInteger(n)) return { ok: false, problem: 'is too large' };
       if (spec.min !== undefined && n < spec.min) {
-        return { ok: false, problem: spec.min === 1 && spec.max === undefined ? 'is not a positive integer' : `is below the minimum ${spec.min}` };
+        return {
+          ok: false,
+          problem: spec.min === 1 && spec.max === undefined ? 'is not a positive integer' : `is below the minimum ${spec.min}`,
+        };
       }
       if (spec.max !== undefined && n > spec.max) return { ok: false, problem: `is above the maximum ${spec.max}` };
       return { ok: true, value: n };

@@ -28,9 +28,18 @@ export interface KeySpec {
   legacy?: boolean;
 }
 
-interface BoolSpec extends KeySpec { type: 'bool'; default: boolean }
-interface IntSpec extends KeySpec { type: 'int'; default: number | null }
-interface StringSpec extends KeySpec { type: 'string'; default: string | null }
+interface BoolSpec extends KeySpec {
+  type: 'bool';
+  default: boolean;
+}
+interface IntSpec extends KeySpec {
+  type: 'int';
+  default: number | null;
+}
+interface StringSpec extends KeySpec {
+  type: 'string';
+  default: string | null;
+}
 
 type Extra = Pick<KeySpec, 'choices' | 'min' | 'max' | 'defaultFrom' | 'legacy'>;
 
@@ -67,9 +76,13 @@ export const SCHEMA = {
   'Logs.CollectPeriod': secs(3600, 'seconds between periodic log collections'),
 
   // --- protocol
-  'Protocol.EndpointDiscovery': s('dhcp', 'how the WireServer address is found: dhcp (DHCP option 245) or static (the well-known address)', {
-    choices: ['dhcp', 'static'],
-  }),
+  'Protocol.EndpointDiscovery': s(
+    'dhcp',
+    'how the WireServer address is found: dhcp (DHCP option 245) or static (the well-known address)',
+    {
+      choices: ['dhcp', 'static'],
+    },
+  ),
   'Protocol.WireServerEndpoint': s(null, '(waagent-ts) host or host:port of the WireServer; skips discovery'),
   'Protocol.HostGAPluginPort': i(32526, '(waagent-ts) port of the HostGAPlugin', PORT),
   'Protocol.ImdsEndpoint': s('169.254.169.254', '(waagent-ts) host or host:port of IMDS'),
@@ -107,10 +120,16 @@ export const SCHEMA = {
   'OS.CheckRdmaDriver': b(false, 'check the RDMA driver version (implies OS.EnableRDMA)'),
   'OS.HomeDir': s('/home', 'home directory root; $HOME in SSH key paths means this'),
   'OS.MonitorDhcpClientRestartPeriod': secs(30, 'seconds between DHCP client restart checks'),
-  'OS.OpensslPath': s(null, 'openssl binary, used only as a fallback; unset: openssl on PATH (documented default None; conf.py /usr/bin/openssl)'),
+  'OS.OpensslPath': s(
+    null,
+    'openssl binary, used only as a fallback; unset: openssl on PATH (documented default None; conf.py /usr/bin/openssl)',
+  ),
   'OS.PasswordPath': s('/etc/shadow', 'the shadow password file'),
   'OS.RemovePersistentNetRulesPeriod': secs(30, 'seconds between persistent-net rule checks'),
-  'OS.RootDeviceScsiTimeout': secs(300, 'SCSI timeout in seconds of the OS and data disks (documented as Integer, default 300; conf.py: unset string)'),
+  'OS.RootDeviceScsiTimeout': secs(
+    300,
+    'SCSI timeout in seconds of the OS and data disks (documented as Integer, default 300; conf.py: unset string)',
+  ),
   'OS.RootDeviceScsiTimeoutPeriod': secs(30, 'seconds between SCSI timeout checks'),
   'OS.SshClientAliveInterval': i(180, 'ClientAliveInterval written to sshd_config (0: sshd sends no keepalives)', { min: 0 }),
   'OS.SshDir': s('/etc/ssh', 'directory of the SSH server configuration'),
@@ -132,14 +151,21 @@ export const SCHEMA = {
   // --- extensions and goal state
   'Extensions.Enabled': b(true, 'process VM extensions'),
   'Extensions.GoalStatePeriod': secs(6, 'seconds between goal state fetches'),
-  'Extensions.InitialGoalStatePeriod': secs(6, 'seconds between goal state fetches until the first converges; unset: Extensions.GoalStatePeriod', {
-    defaultFrom: 'Extensions.GoalStatePeriod',
-  }),
+  'Extensions.InitialGoalStatePeriod': secs(
+    6,
+    'seconds between goal state fetches until the first converges; unset: Extensions.GoalStatePeriod',
+    {
+      defaultFrom: 'Extensions.GoalStatePeriod',
+    },
+  ),
   'Extensions.GoalStateHistoryCleanupPeriod': secs(1800, 'seconds between clean-ups of the goal state history (older agents)'),
   'Extensions.WaitForCloudInit': b(false, 'wait for cloud-init to finish before extensions'),
   // docs/protocol.md §10 item 37: the Python getter reads this key as a switch, so a number there never takes
   // effect (always 3600) while -show-configuration prints it as an int. We read and use it as the integer it is.
-  'Extensions.WaitForCloudInitTimeout': secs(3600, 'seconds to wait for cloud-init (an integer here; the Python agent ignores it by reading it as a switch)'),
+  'Extensions.WaitForCloudInitTimeout': secs(
+    3600,
+    'seconds to wait for cloud-init (an integer here; the Python agent ignores it by reading it as a switch)',
+  ),
 
   // --- self-update
   'AutoUpdate.Enabled': b(true, 'legacy switch for agent self-update; AutoUpdate.UpdateToLatestVersion overrides it'),
@@ -148,13 +174,17 @@ export const SCHEMA = {
   'Autoupdate.Frequency': secs(3600, 'seconds between update checks (lower-case u, as upstream spells it)'),
 
   // --- other switches
-  'EnableOverProvisioning': b(true, 'honour over-provisioning'),
-  'DetectScvmmEnv': b(false, 'detect System Center VMM'),
-  'LBProbeResponder': b(true, 'legacy key of older agents: answer load balancer probes (documented default y); not read', LEGACY),
+  EnableOverProvisioning: b(true, 'honour over-provisioning'),
+  DetectScvmmEnv: b(false, 'detect System Center VMM'),
+  LBProbeResponder: b(true, 'legacy key of older agents: answer load balancer probes (documented default y); not read', LEGACY),
   'Monitor.NetworkConfigurationChanges': b(false, 'log network configuration changes every minute'),
   'CGroups.Enabled': b(true, 'put the agent and extensions under cgroups'),
   'CGroups.EnforceLimits': b(false, 'legacy key of older agents (Devuan conf): enforce cgroup limits on extensions; not read', LEGACY),
-  'CGroups.Excluded': s('customscript,runcommand', 'legacy key of older agents (Devuan conf): extensions exempt from cgroup limits; not read', LEGACY),
+  'CGroups.Excluded': s(
+    'customscript,runcommand',
+    'legacy key of older agents (Devuan conf): extensions exempt from cgroup limits; not read',
+    LEGACY,
+  ),
   'Policy.PolicyFilePath': s('/etc/waagent_policy.json', 'extension policy file'),
   'Role.StateConsumer': s(null, 'legacy key of agent 1.x: program run with "Ready" or "Shutdown"; not read', LEGACY),
   'Role.ConfigurationConsumer': s(null, 'legacy key of agent 1.x: program run with the path of the configuration XML; not read', LEGACY),
@@ -166,7 +196,11 @@ export const SCHEMA = {
   'Debug.CgroupDisableOnQuotaCheckFailure': b(true, 'disable cgroups when the CPU quota check fails'),
   'Debug.CgroupCheckPeriod': secs(300, 'seconds between cgroup checks'),
   'Debug.CgroupMonitorExpiryTime': s('2022-03-31', 'date after which extension cgroup monitoring stops (older agents)', LEGACY),
-  'Debug.CgroupMonitorExtensionName': s('Microsoft.Azure.Monitor.AzureMonitorLinuxAgent', 'extension whose cgroup is monitored (older agents)', LEGACY),
+  'Debug.CgroupMonitorExtensionName': s(
+    'Microsoft.Azure.Monitor.AzureMonitorLinuxAgent',
+    'extension whose cgroup is monitored (older agents)',
+    LEGACY,
+  ),
   'Debug.AgentCpuQuota': i(50, 'CPU quota of the agent, percent of one CPU', { min: 1 }),
   'Debug.AgentCpuThrottledTimeThreshold': secs(120, 'seconds of CPU throttling tolerated before cgroups are disabled'),
   'Debug.AgentMemoryQuota': i(31457280, 'memory quota of the agent in bytes (30 MiB)', { min: 1 }),
@@ -175,14 +209,21 @@ export const SCHEMA = {
   'Debug.EnableExtensionPolicy': b(false, 'apply the extension policy in Policy.PolicyFilePath (when the file exists)'),
   'Debug.EnableFastTrack': b(true, 'use the HostGAPlugin vmSettings (Fast Track) channel'),
   'Debug.EnableGAVersioning': b(true, 'follow the agent version the platform requests (RSM)'),
-  'Debug.EnableSignatureValidation': b(false, 'validate signed extension packages (failures logged; enforced only where the extension policy requires a signature)'),
+  'Debug.EnableSignatureValidation': b(
+    false,
+    'validate signed extension packages (failures logged; enforced only where the extension policy requires a signature)',
+  ),
   'Debug.EtpCollectionPeriod': secs(300, 'seconds between extension telemetry collections'),
   'Debug.FirewallRulesLogPeriod': secs(86400, 'seconds between logs of the firewall rules'),
   'Debug.LogCollectorInitialDelay': i(300, 'seconds before the first log collection', { min: 0 }),
-  'Debug.RetryDelayPercent': i(100, '(waagent-ts) percent of each HTTP retry wait (back-off, throttle delay) actually waited; below 100 for test and offline fabrics only', {
-    min: 1,
-    max: 100,
-  }),
+  'Debug.RetryDelayPercent': i(
+    100,
+    '(waagent-ts) percent of each HTTP retry wait (back-off, throttle delay) actually waited; below 100 for test and offline fabrics only',
+    {
+      min: 1,
+      max: 100,
+    },
+  ),
   // docs/protocol.md §10 item 37: conf.py lists the AutoUpdate* pair but its getters read the SelfUpdate* pair.
   'Debug.AutoUpdateHotfixFrequency': secs(14400, 'listed upstream but not read: see Debug.SelfUpdateHotfixFrequency'),
   'Debug.AutoUpdateNormalFrequency': secs(86400, 'listed upstream but not read: see Debug.SelfUpdateRegularFrequency'),

@@ -46,7 +46,8 @@ function unpad(buf: Buffer, block: number): Buffer {
 /** CBC decryption with PKCS#7 padding removed. `rc2Bits` is the RC2 effective key length. */
 export function decryptWith(name: CipherName, key: Buffer, iv: Buffer, data: Buffer, rc2Bits = key.length * 8): Buffer {
   const want = KEY_LENGTHS[name];
-  if (want && key.length !== want) throw new AgentError('crypto', `a ${name} key must be ${want} bytes long, not ${key.length} (wrong decryption key?)`);
+  if (want && key.length !== want)
+    throw new AgentError('crypto', `a ${name} key must be ${want} bytes long, not ${key.length} (wrong decryption key?)`);
   const block = name.startsWith('aes') ? 16 : 8;
   if (iv.length !== block) throw new AgentError('crypto', `a ${name} initialisation vector must be ${block} bytes long`);
   if (data.length === 0 || data.length % block) throw new AgentError('crypto', `the ${name} ciphertext is not a whole number of blocks`);
@@ -69,7 +70,14 @@ export function decryptCbc(oid: string, params: Asn1 | undefined, key: Buffer, d
   if (name === 'rc2-cbc') {
     if (params.tag === TAG.OCTET_STRING) return decryptWith(name, key, octets(params), data, 32);
     const [version, iv] = seq(params, 'the RC2-CBC parameters');
-    if (version && version.tag === TAG.INTEGER) return decryptWith(name, key, octets(expect(iv, TAG.OCTET_STRING, 'the RC2 IV')), data, rc2Bits(smallInt(version, 'the RC2 version')));
+    if (version && version.tag === TAG.INTEGER)
+      return decryptWith(
+        name,
+        key,
+        octets(expect(iv, TAG.OCTET_STRING, 'the RC2 IV')),
+        data,
+        rc2Bits(smallInt(version, 'the RC2 version')),
+      );
     return decryptWith(name, key, octets(expect(version, TAG.OCTET_STRING, 'the RC2 IV')), data, 32);
   }
   return decryptWith(name, key, octets(expect(params, TAG.OCTET_STRING, `the ${name} initialisation vector`)), data);

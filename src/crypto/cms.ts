@@ -31,7 +31,11 @@ function recipients(set: Asn1): Recipient[] {
             const [issuer, serial] = seq(rid, 'an IssuerAndSerialNumber');
             return { issuer: issuer?.raw, serial: expect(serial, TAG.INTEGER, 'a recipient serial number').content };
           })();
-    out.push({ ...ids, keyAlg: algorithm(keyAlg, 'a key encryption algorithm'), encryptedKey: octets(expect(encKey, TAG.OCTET_STRING, 'an encrypted key')) });
+    out.push({
+      ...ids,
+      keyAlg: algorithm(keyAlg, 'a key encryption algorithm'),
+      encryptedKey: octets(expect(encKey, TAG.OCTET_STRING, 'an encrypted key')),
+    });
   }
   return out;
 }
@@ -46,7 +50,8 @@ function oaepHash(params: Asn1 | undefined): { hash: string; label?: Buffer } {
     if (t === 0) hash = DIGESTS[algorithm(inner, 'the OAEP hash').oid] ?? '';
     else if (t === 1) {
       const mgf = algorithm(inner, 'the OAEP mask generation function');
-      if (mgf.oid !== OID.mgf1 || !mgf.params) throw new AgentError('crypto', 'the CMS envelope uses an OAEP mask generation function other than MGF1');
+      if (mgf.oid !== OID.mgf1 || !mgf.params)
+        throw new AgentError('crypto', 'the CMS envelope uses an OAEP mask generation function other than MGF1');
       mgfHash = DIGESTS[algorithm(mgf.params, 'the MGF1 hash').oid] ?? '';
     } else if (t === 2) {
       const src = algorithm(inner, 'the OAEP label source');
@@ -54,7 +59,8 @@ function oaepHash(params: Asn1 | undefined): { hash: string; label?: Buffer } {
       label = src.params ? octets(src.params) : undefined;
     }
   }
-  if (!hash || hash !== mgfHash) throw new AgentError('crypto', 'the CMS envelope uses an OAEP hash that is unsupported or differs from its MGF1 hash');
+  if (!hash || hash !== mgfHash)
+    throw new AgentError('crypto', 'the CMS envelope uses an OAEP hash that is unsupported or differs from its MGF1 hash');
   return { hash, label };
 }
 
@@ -104,5 +110,10 @@ export function decryptEnvelopedData(der: Buffer, keyPem: string, certPem?: stri
     }
   }
   const why = chosen.length || !certPem ? '' : ' (no recipient names the transport certificate)';
-  throw new AgentError('crypto', `the CMS envelope could not be decrypted with the transport key${why}: ${describeError(lastError)}`, {}, lastError);
+  throw new AgentError(
+    'crypto',
+    `the CMS envelope could not be decrypted with the transport key${why}: ${describeError(lastError)}`,
+    {},
+    lastError,
+  );
 }

@@ -30,7 +30,8 @@ function checkMac(macData: Asn1, authSafe: Buffer, password: string): PasswordFo
   const expected = octets(expect(digestNode, TAG.OCTET_STRING, 'the PFX MAC value'));
   const salt = octets(expect(saltNode, TAG.OCTET_STRING, 'the PFX MAC salt'));
   const iterations = iterNode ? smallInt(iterNode, 'the PFX MAC iteration count') : 1;
-  if (iterations < 1 || iterations > 10_000_000) throw new AgentError('crypto', `the PFX MAC iteration count ${iterations} is out of range`);
+  if (iterations < 1 || iterations > 10_000_000)
+    throw new AgentError('crypto', `the PFX MAC iteration count ${iterations} is out of range`);
   // An empty password is a BMPString "" (00 00) in RFC 7292, but some producers use no bytes at all;
   // OpenSSL accepts either, and so do we, remembering which one for decryption.
   const forms: PasswordForm[] = password === '' ? ['bmp', 'none'] : ['bmp'];

@@ -16,7 +16,8 @@ const PITABLE = Buffer.from(
 /** Key expansion (RFC 2268 section 2): 64 16-bit subkeys for a key and an effective key length in bits. */
 export function rc2ExpandKey(key: Uint8Array, effectiveBits: number): Uint16Array {
   if (key.length < 1 || key.length > 128) throw new AgentError('crypto', `an RC2 key must be 1 to 128 bytes long, not ${key.length}`);
-  if (effectiveBits < 1 || effectiveBits > 1024) throw new AgentError('crypto', `RC2 effective key bits must be 1 to 1024, not ${effectiveBits}`);
+  if (effectiveBits < 1 || effectiveBits > 1024)
+    throw new AgentError('crypto', `RC2 effective key bits must be 1 to 1024, not ${effectiveBits}`);
   const L = new Uint8Array(128);
   L.set(key);
   const T = key.length;

@@ -43,5 +43,8 @@ export function stripPkcs1Type2(block: Buffer): Buffer {
 }
 
 export function rsaDecryptOaep(key: KeyObject, data: Buffer, hash: string, label?: Buffer): Buffer {
-  return privateDecrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash, ...(label?.length ? { oaepLabel: label } : {}) }, data);
+  return privateDecrypt(
+    { key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash, ...(label?.length ? { oaepLabel: label } : {}) },
+    data,
+  );
 }

@@ -94,7 +94,8 @@ export function parseOpensshPublicKey(line: string): OpensshPublicKey {
   const m = /^(\S+)[ \t]+(\S+)(?:[ \t]+(.*))?$/.exec(line.trim());
   if (!m) throw new AgentError('crypto', 'the text is not an OpenSSH public key line (type, key data, optional comment)');
   const type = m[1]!;
-  if (!OPENSSH_KEY_TYPES.has(type)) throw new AgentError('crypto', `${JSON.stringify(type.slice(0, 40))} is not an OpenSSH public key type`);
+  if (!OPENSSH_KEY_TYPES.has(type))
+    throw new AgentError('crypto', `${JSON.stringify(type.slice(0, 40))} is not an OpenSSH public key type`);
   return { type, blob: keyBlob(type, m[2]), comment: (m[3] ?? '').trim() };
 }
 

@@ -26,7 +26,9 @@ function extension(id: string, critical: boolean, value: Buffer): Buffer {
 /** Builds a self-signed v3 certificate for an RSA key pair (exported for tests with other lifetimes). */
 export function selfSignedCertificate(privateKey: KeyObject, publicKey: KeyObject, cn: string, days: number, now = new Date()): Buffer {
   const spki = publicKey.export({ type: 'spki', format: 'der' });
-  const keyId = createHash('sha1').update(bitString(seq(parse(spki), 'the public key')[1], 'the public key')).digest();
+  const keyId = createHash('sha1')
+    .update(bitString(seq(parse(spki), 'the public key')[1], 'the public key'))
+    .digest();
   const serial = randomBytes(16);
   serial[0] = (serial[0]! & 0x7f) | 0x01; // positive and without a leading zero octet
   const sigAlg = encode.sequence(encode.oid(OID.sha256WithRSAEncryption), encode.null());

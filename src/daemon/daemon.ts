@@ -28,7 +28,6 @@ import { detectScvmm, SCVMM_EXIT_DELAY_MS } from './scvmm.ts';
 import { StopSignal } from './stop-signal.ts';
 import { recordProvisioning, startTelemetry, telemetryTasks } from './telemetry.ts';
 
-
 export interface DaemonDeps {
   openExtensionsLoop(config: Config, stop: StopSignal): Promise<ExtensionsLoop>;
   provision?: (config: Config, profile: DistroProfile) => Promise<ProvisionResult>;

@@ -50,7 +50,8 @@ export async function ensureFirewall(wireServer: string, uid = 0): Promise<Firew
     const present = await Promise.all(rules.map((r) => iptablesHas(iptables, r)));
     if (present.every(Boolean)) return 'unchanged';
     // Order matters (the ACCEPTs before the DROP): remove what is there and add all three again.
-    for (const [i, rule] of rules.entries()) if (present[i]) await run([iptables, '-w', '-t', 'security', '-D', 'OUTPUT', ...rule], { timeoutMs: TIMEOUT_MS });
+    for (const [i, rule] of rules.entries())
+      if (present[i]) await run([iptables, '-w', '-t', 'security', '-D', 'OUTPUT', ...rule], { timeoutMs: TIMEOUT_MS });
     for (const rule of rules) await run([iptables, '-w', '-t', 'security', '-A', 'OUTPUT', ...rule], { timeoutMs: TIMEOUT_MS });
     log.info(`firewall: only ${uid === 0 ? 'root' : `uid ${uid}`} may reach the WireServer ${wireServer} (iptables security table)`);
     return present.some(Boolean) ? 'replaced' : 'added';
@@ -59,7 +60,8 @@ export async function ensureFirewall(wireServer: string, uid = 0): Promise<Firew
   if (!nft) throw new AgentError('command', 'OS.EnableFirewall is set but neither iptables nor nft is installed');
   const wanted = nftRuleset(wireServer, uid);
   const listed = await run([nft, 'list', 'table', 'ip', 'walinuxagent'], { allowFailure: true, timeoutMs: TIMEOUT_MS });
-  if (listed.code === 0 && listed.stdout.includes(`ip daddr ${wireServer} tcp dport != 53 skuid != ${uid} ct state invalid,new`)) return 'unchanged';
+  if (listed.code === 0 && listed.stdout.includes(`ip daddr ${wireServer} tcp dport != 53 skuid != ${uid} ct state invalid,new`))
+    return 'unchanged';
   const script = (listed.code === 0 ? 'delete table ip walinuxagent\n' : '') + wanted;
   await run([nft, '-f', '-'], { input: script, timeoutMs: TIMEOUT_MS });
   log.info(`firewall: only ${uid === 0 ? 'root' : `uid ${uid}`} may reach the WireServer ${wireServer} (nftables table walinuxagent)`);

@@ -16,7 +16,8 @@ export const MAX_FILE_BYTES = 20 * 1024 * 1024;
 export const MAX_TOTAL_BYTES = 150 * 1024 * 1024;
 
 /** Files never collected, by name: private keys, certificate bundles with keys, custom data. */
-const SECRET_NAME = /(\.prv|\.key|\.pfx|\.p7m|\.p12)$|^(TransportPrivate\.pem|Certificates\.pem|Certificates\.xml|CustomData|ovf-env\.xml\.orig)$|^ssh_host_/;
+const SECRET_NAME =
+  /(\.prv|\.key|\.pfx|\.p7m|\.p12)$|^(TransportPrivate\.pem|Certificates\.pem|Certificates\.xml|CustomData|ovf-env\.xml\.orig)$|^ssh_host_/;
 const PRIVATE_KEY_BLOCK = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----/g;
 
 export function manifest(config: Config, full: boolean): string[] {
@@ -139,7 +140,9 @@ export function collectLogs(config: Config, full: boolean, maxTotalBytes: number
       included.push(data.length < st.size ? `${path} (last ${data.length} of ${st.size} bytes)` : path);
     }
   }
-  const results = [`waagent -collect-logs${full ? ' -full' : ''}`, '', 'included:', ...included, '', 'left out:', ...skipped, ''].join('\n');
+  const results = [`waagent -collect-logs${full ? ' -full' : ''}`, '', 'included:', ...included, '', 'left out:', ...skipped, ''].join(
+    '\n',
+  );
   entries.push({ name: 'results.txt', data: results, mode: 0o600 });
   return { zip: createZip(entries), included, skipped };
 }

@@ -25,12 +25,12 @@ export interface ExecuteOptions {
 async function stopService(unit: string, opts: ExecuteOptions): Promise<void> {
   const systemd = existsSync(opts.systemdMarker ?? '/run/systemd/system');
   // first the marker that keeps the unit from starting again until the next boot, then the stop
-  if (systemd) writeFileAtomic(opts.deprovisionedMarker ?? DEPROVISIONED_MARKER, 'deprovisioned; the agent starts again at the next boot\n', { mode: 0o644, mkdir: true });
-  const argv = systemd
-    ? ['systemctl', 'stop', unit]
-    : (await which('service'))
-      ? ['service', unit, 'stop']
-      : null;
+  if (systemd)
+    writeFileAtomic(opts.deprovisionedMarker ?? DEPROVISIONED_MARKER, 'deprovisioned; the agent starts again at the next boot\n', {
+      mode: 0o644,
+      mkdir: true,
+    });
+  const argv = systemd ? ['systemctl', 'stop', unit] : (await which('service')) ? ['service', unit, 'stop'] : null;
   if (argv === null) return;
   // Not running, or not installed: nothing to stop (the Python agent ignores the outcome too).
   const r = await run(argv, { allowFailure: true, timeoutMs: 60_000 });
@@ -48,7 +48,9 @@ async function deleteUser(config: Config, name: string): Promise<void> {
   if (user !== null) {
     const uidMin = readUidMin();
     if (user.uid < uidMin) {
-      throw new AgentError('provisioning', `refusing to delete the system user ${name} (uid ${user.uid} is below UID_MIN ${uidMin})`, { user: name });
+      throw new AgentError('provisioning', `refusing to delete the system user ${name} (uid ${user.uid} is below UID_MIN ${uidMin})`, {
+        user: name,
+      });
     }
     // userdel refuses without a utmp file on some distros
     await run(['touch', '/var/run/utmp'], { allowFailure: true, timeoutMs: 5000 });
@@ -89,7 +91,12 @@ async function runAction(config: Config, profile: DistroProfile, a: DeprovisionA
 }
 
 /** Runs every action; returns the failures as one sentence each (empty when all went well). */
-export async function executePlan(config: Config, profile: DistroProfile, actions: readonly DeprovisionAction[], opts: ExecuteOptions = {}): Promise<string[]> {
+export async function executePlan(
+  config: Config,
+  profile: DistroProfile,
+  actions: readonly DeprovisionAction[],
+  opts: ExecuteOptions = {},
+): Promise<string[]> {
   const failures: string[] = [];
   for (const a of actions) {
     const what = describeAction(a);

@@ -31,7 +31,14 @@ export interface DeprovisionFacts {
 
 export const DHCP_LEASE_DIRS = ['/var/lib/dhclient', '/var/lib/dhcpcd', '/var/lib/dhcp'];
 export const DHCP_LEASE_FILES = ['/var/db/dhclient.leases.*', '/var/lib/NetworkManager/dhclient-*.lease', '/run/systemd/netif/leases/*'];
-export const OPENBSD_FILES = ['/etc/random.seed', '/var/db/host.random', '/etc/isakmpd/local.pub', '/etc/isakmpd/private/local.key', '/etc/iked/private/local.key', '/etc/iked/local.pub'];
+export const OPENBSD_FILES = [
+  '/etc/random.seed',
+  '/var/db/host.random',
+  '/etc/isakmpd/local.pub',
+  '/etc/isakmpd/private/local.key',
+  '/etc/iked/private/local.key',
+  '/etc/iked/local.pub',
+];
 const RESOLVCONF_FILES = ['/etc/resolvconf/resolv.conf.d/tail', '/etc/resolvconf/resolv.conf.d/original'];
 const CGROUP_DROP_INS = ['10-Slice.conf', '11-CPUAccounting.conf', '12-CPUQuota.conf', '13-MemoryAccounting.conf'];
 const LOGCOLLECTOR_SLICE = 'azure-walinuxagent-logcollector.slice';
@@ -53,7 +60,9 @@ function required(config: Config, key: 'OS.SshDir'): string {
 export function gatherFacts(config: Config): DeprovisionFacts {
   let ovfUser: string | null = null;
   try {
-    ovfUser = parseOvfEnv(readFileSync(join(libDirOf(config, '-deprovision does not know which files to remove'), 'ovf-env.xml'), 'utf8')).username || null;
+    ovfUser =
+      parseOvfEnv(readFileSync(join(libDirOf(config, '-deprovision does not know which files to remove'), 'ovf-env.xml'), 'utf8'))
+        .username || null;
   } catch {
     ovfUser = null;
   }
@@ -94,7 +103,10 @@ export function buildPlan(config: Config, profile: DistroProfile, facts: Deprovi
   const logFile = config.str('Logs.File');
   actions.push({ kind: 'remove-files', globs: ['/root/.bash_history', logFile, ...OPENBSD_FILES] });
 
-  if (profile.resolvConf === 'delete' || (profile.resolvConf === 'resolvconf' && facts.resolvConfTarget !== '/run/resolvconf/resolv.conf')) {
+  if (
+    profile.resolvConf === 'delete' ||
+    (profile.resolvConf === 'resolvconf' && facts.resolvConfTarget !== '/run/resolvconf/resolv.conf')
+  ) {
     warnings.push('WARNING! /etc/resolv.conf will be deleted.');
     actions.push({ kind: 'remove-files', globs: ['/etc/resolv.conf'] });
   } else if (profile.resolvConf === 'resolvconf') {

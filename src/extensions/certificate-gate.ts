@@ -13,7 +13,10 @@ export function holdBackForCertificates(gs: ExtensionsGoalState, libDir: string,
     const missing = missingCertificates([h], libDir);
     if (missing.length === 0) return h;
     held++;
-    return { ...h, invalidReason: `the certificate ${missing.join(', ')} its protected settings are encrypted to is not available (${certificatesError})` };
+    return {
+      ...h,
+      invalidReason: `the certificate ${missing.join(', ')} its protected settings are encrypted to is not available (${certificatesError})`,
+    };
   });
   return held === 0 ? gs : { ...gs, handlers };
 }

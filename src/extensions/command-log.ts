@@ -23,7 +23,11 @@ export function appendCommandLog(path: string, text: string, max = COMMAND_LOG_M
   }
   if (size + entry.length <= max) {
     // O_NOFOLLOW: a link planted under the log's name is refused, never appended through (as root).
-    const fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
+    const fd = openSync(
+      path,
+      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+      0o600,
+    );
     try {
       writeSync(fd, entry);
     } finally {

@@ -81,7 +81,12 @@ export function classifyRun(r: RunResult, scriptPath: string, handlerDir: string
       /* no /proc: no noexec hint */
     }
     const noexec = noexecMountFor(handlerDir, mounts);
-    if (noexec) return { outcome: 'not-executable', signal: null, note: `${noexec} is mounted with the noexec flag, which prevents running extensions` };
+    if (noexec)
+      return {
+        outcome: 'not-executable',
+        signal: null,
+        note: `${noexec} is mounted with the noexec flag, which prevents running extensions`,
+      };
     try {
       accessSync(scriptPath, fsc.X_OK);
     } catch {

@@ -211,7 +211,10 @@ async function runInScopeOrGroup(
     });
   const systemdRun = o.useSystemd ? await systemdRunPath(o.systemd?.runDir, o.systemd?.systemdRun) : null;
   if (!systemdRun) {
-    if (o.useSystemd) log.verbose(`systemd is not running or systemd-run is missing; running the ${o.operation} command of ${o.name} in a plain process group`);
+    if (o.useSystemd)
+      log.verbose(
+        `systemd is not running or systemd-run is missing; running the ${o.operation} command of ${o.name} in a plain process group`,
+      );
     return { r: await runOnce(shellArgv), scope: null };
   }
   const inScope = await runInScope(o, systemdRun, shellArgv, runOnce, capture.err.path);
@@ -246,7 +249,9 @@ async function runInScope(
     return { r: first, scope };
   }
   // systemd-run failed before the command started: not the extension's failure (upstream SystemdRunError).
-  log.warn(`systemd-run could not start the scope ${unit}.scope (${scopeFailure(first, stderrNow)}); running the ${o.operation} command of ${o.name} without it`);
+  log.warn(
+    `systemd-run could not start the scope ${unit}.scope (${scopeFailure(first, stderrNow)}); running the ${o.operation} command of ${o.name} without it`,
+  );
   return null;
 }
 
@@ -298,7 +303,9 @@ function recordRun(o: HandlerCommandOptions, reason: string | null, output: stri
   }
   if (reason !== null) log.warn(reason);
   else log.info(`${summary} in ${durationMs} ms`);
-  telemetry.addEvent(extensionOperationEvent({ ...o, success: reason === null, message: reason === null ? output : `${reason}\n${output}`, durationMs }));
+  telemetry.addEvent(
+    extensionOperationEvent({ ...o, success: reason === null, message: reason === null ? output : `${reason}\n${output}`, durationMs }),
+  );
 }
 
 /**
@@ -306,7 +313,9 @@ function recordRun(o: HandlerCommandOptions, reason: string | null, output: stri
  * (setsid, double fork), which the group kill cannot reach.
  */
 async function killScope(scope: string, systemctl: string): Promise<void> {
-  const r = await run([systemctl, 'kill', '--signal=SIGKILL', scope], { allowFailure: true, timeoutMs: 10_000 }).catch((e: unknown) => e as Error);
+  const r = await run([systemctl, 'kill', '--signal=SIGKILL', scope], { allowFailure: true, timeoutMs: 10_000 }).catch(
+    (e: unknown) => e as Error,
+  );
   if (r instanceof Error || (r.code !== 0 && !/not loaded|not found/i.test(r.stderr))) {
     log.warn(`could not kill the rest of ${scope}: ${r instanceof Error ? r.message : r.stderr.trim()}`);
   }

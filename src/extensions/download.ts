@@ -166,7 +166,9 @@ async function withFallback<T>(ctx: DownloadContext, what: string, uris: readonl
   }
   if (now() >= deadline) outOfTime = true;
   const limit = limitMs % 60_000 === 0 ? `${limitMs / 60_000} minutes` : `${Math.round(limitMs / 1000)} seconds`;
-  const why = outOfTime ? `gave up after ${limit} (last error: ${lastError})` : `every URI failed on both channels (last error: ${lastError})`;
+  const why = outOfTime
+    ? `gave up after ${limit} (last error: ${lastError})`
+    : `every URI failed on both channels (last error: ${lastError})`;
   throw new AgentError('extension', `cannot download ${what}: ${why}`, { operation: 'Download', uris: uris.length });
 }
 
@@ -251,7 +253,9 @@ export async function downloadHandlerPackage(ctx: DownloadContext, req: PackageR
         });
       }
       if (!isCompleteZip(tmp)) {
-        throw new AgentError('extension', `the download from ${redactUrl(uri)} is not a complete zip file (no central directory)`, { channel });
+        throw new AgentError('extension', `the download from ${redactUrl(uri)} is not a complete zip file (no central directory)`, {
+          channel,
+        });
       }
     });
     renameIntoPlace(tmp, zip);

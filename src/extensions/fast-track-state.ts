@@ -39,7 +39,10 @@ export function timestampToTicks(text: string): bigint | null {
 
 export function saveFastTrackState(libDir: string, createdOnTicks: bigint): void {
   try {
-    writeFileAtomic(join(libDir, FAST_TRACK_FILE), JSON.stringify({ timestamp: ticksToTimestamp(createdOnTicks) }), { mode: 0o644, mkdir: true });
+    writeFileAtomic(join(libDir, FAST_TRACK_FILE), JSON.stringify({ timestamp: ticksToTimestamp(createdOnTicks) }), {
+      mode: 0o644,
+      mkdir: true,
+    });
   } catch (e) {
     log.warn(`cannot update the Fast Track state ${join(libDir, FAST_TRACK_FILE)}: ${describeError(e)}`);
   }

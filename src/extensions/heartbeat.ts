@@ -45,7 +45,8 @@ export function readHeartbeat(baseDir: string, now: number = Date.now()): Heartb
     throw new AgentError('extension', `cannot read the heartbeat file ${path}: ${describeError(e)}`, { path });
   }
   if (Math.trunc((now - mtime) / 1000) > HEARTBEAT_MAX_AGE_S) return UNRESPONSIVE;
-  if (size > MAX_HEARTBEAT_BYTES) throw new AgentError('extension', `the heartbeat file ${path} is ${size} bytes, over the ${MAX_HEARTBEAT_BYTES}-byte limit`, { path });
+  if (size > MAX_HEARTBEAT_BYTES)
+    throw new AgentError('extension', `the heartbeat file ${path} is ${size} bytes, over the ${MAX_HEARTBEAT_BYTES}-byte limit`, { path });
   let data: unknown;
   try {
     data = JSON.parse(readFileSync(path, 'utf8').replace(/^\uFEFF/, ''));
@@ -54,10 +55,15 @@ export function readHeartbeat(baseDir: string, now: number = Date.now()): Heartb
   }
   const hb = Array.isArray(data) ? (data[0] as { heartbeat?: unknown } | null)?.heartbeat : undefined;
   if (typeof hb !== 'object' || hb === null || Array.isArray(hb)) {
-    throw new AgentError('extension', `the heartbeat file ${path} is malformed: it should be an array whose first element has a "heartbeat" object`, { path });
+    throw new AgentError(
+      'extension',
+      `the heartbeat file ${path} is malformed: it should be an array whose first element has a "heartbeat" object`,
+      { path },
+    );
   }
   const h = hb as Record<string, unknown>;
-  if (typeof h.status !== 'string') throw new AgentError('extension', `the heartbeat file ${path} is malformed: heartbeat.status is missing`, { path });
+  if (typeof h.status !== 'string')
+    throw new AgentError('extension', `the heartbeat file ${path} is malformed: heartbeat.status is missing`, { path });
   const fm = h.formattedMessage as Record<string, unknown> | null | undefined;
   const message = fm && typeof fm === 'object' && fm.message !== undefined && fm.message !== null ? String(fm.message) : null;
   const code = typeof h.code === 'number' || typeof h.code === 'string' ? h.code : 0;

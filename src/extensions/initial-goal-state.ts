@@ -67,7 +67,9 @@ export class InitialGoalState {
   /** A new extensions goal state is about to be processed. */
   onNewGoalState(): void {
     if (this.#pending && this.#last && !this.#last.converged) {
-      log.warn(`a new goal state was received, but not all the extensions in the previous goal state have completed: ${formatSummary(this.#last)}`);
+      log.warn(
+        `a new goal state was received, but not all the extensions in the previous goal state have completed: ${formatSummary(this.#last)}`,
+      );
       this.#complete(this.#last);
     }
     this.#last = null;
@@ -94,6 +96,7 @@ export class InitialGoalState {
       log.warn(`cannot write ${this.#file}: ${describeError(e)}`);
     }
     this.#pending = false;
-    if (this.#initialMs !== this.#regularMs) log.info(`initial goal state completed, switched the goal state period to ${this.#regularMs / 1000} s`);
+    if (this.#initialMs !== this.#regularMs)
+      log.info(`initial goal state completed, switched the goal state period to ${this.#regularMs / 1000} s`);
   }
 }

@@ -82,7 +82,15 @@ export function openExtensionsLoop(config: Config, opts: ExtensionsLoopOptions):
           session = await openPlatformSession(config, { ...opts.session, leaseGlobs: opts.profile.leaseGlobs });
           hostPlugin = hostPluginOf(session);
           const stop = opts.session?.stop;
-          cycle = buildCycle(session, hostPlugin, opts.configPath, opts.profile, initial, opts.remoteAccess ?? true, () => stop?.stopped === true);
+          cycle = buildCycle(
+            session,
+            hostPlugin,
+            opts.configPath,
+            opts.profile,
+            initial,
+            opts.remoteAccess ?? true,
+            () => stop?.stopped === true,
+          );
         } catch (e) {
           log.warn(`the platform cannot be reached: ${describeError(e)}`);
           await session?.close();
@@ -174,7 +182,16 @@ function buildCycle(
       return processor.process(gs);
     },
     report: async (s) => {
-      await reportStatus(s, { session, hostPlugin, roots, extensionsEnabled, fastTrackSupported: fastTrack.supported, initial, history, distro });
+      await reportStatus(s, {
+        session,
+        hostPlugin,
+        roots,
+        extensionsEnabled,
+        fastTrackSupported: fastTrack.supported,
+        initial,
+        history,
+        distro,
+      });
       await remoteAccess.apply();
     },
     onNewGoalState: (gs) => {
@@ -208,14 +225,23 @@ function fastTrackState(config: Config, libDir: string): FastTrackState {
 }
 
 /** The extensions goal state of a new incarnation; on hold when its artifacts profile says so and that counts (§5.1). */
-async function fabricGoalState(goalState: FullGoalState, config: Config, http: HttpClient, hostPlugin: HostPluginClient): Promise<ExtensionsGoalState> {
+async function fabricGoalState(
+  goalState: FullGoalState,
+  config: Config,
+  http: HttpClient,
+  hostPlugin: HostPluginClient,
+): Promise<ExtensionsGoalState> {
   const fabric = fromExtensionsConfig(goalState.incarnation, goalState.extensionsConfig);
   if (!fabric.artifactsProfileUrl || !config.bool('EnableOverProvisioning')) return fabric;
   return { ...fabric, onHold: await artifactsProfileOnHold(http, hostPlugin, fabric.artifactsProfileUrl) };
 }
 
 /** §3.4: the vmSettings when the HostGAPlugin has new ones, or null; a failure is logged, never thrown. */
-async function fetchVmSettings(ft: FastTrackState, hostPlugin: HostPluginClient, session: PlatformSession): Promise<ExtensionsGoalState | null> {
+async function fetchVmSettings(
+  ft: FastTrackState,
+  hostPlugin: HostPluginClient,
+  session: PlatformSession,
+): Promise<ExtensionsGoalState | null> {
   let vmSettings: ExtensionsGoalState | null = null;
   try {
     const r = await hostPlugin.vmSettings();
@@ -248,7 +274,10 @@ async function refreshForCertificates(gs: ExtensionsGoalState, session: Platform
   log.info(`the Fast Track goal state ${gs.id} names certificates not downloaded yet (${missing.join(', ')}): refreshing the goal state`);
   await session.fetcher.fetch(true);
   const still = missingCertificates(gs.handlers, session.libDir);
-  if (still.length > 0) log.warn(`after a full refresh these certificates are still missing: ${still.join(', ')}; their protected settings cannot be decrypted`);
+  if (still.length > 0)
+    log.warn(
+      `after a full refresh these certificates are still missing: ${still.join(', ')}; their protected settings cannot be decrypted`,
+    );
 }
 
 /** The Fabric goal state, or null when it is older than the last Fast Track one (§3.4; checked once, see outdatedBefore). */
@@ -355,7 +384,12 @@ function remoteAccessAfterReport(session: PlatformSession, manage: boolean): { e
 }
 
 /** §7.3: the documents of a new goal state into the history, under <incarnation>[-<etag>]. */
-function saveToHistory(history: GoalStateHistory, cur: FullGoalState | null, gs: ExtensionsGoalState, lastVmSettings: FastTrackState['lastVmSettings']): void {
+function saveToHistory(
+  history: GoalStateHistory,
+  cur: FullGoalState | null,
+  gs: ExtensionsGoalState,
+  lastVmSettings: FastTrackState['lastVmSettings'],
+): void {
   const fastTrack = gs.source === 'FastTrack' && lastVmSettings !== null && gs.id === `etag_${lastVmSettings.etag}` ? lastVmSettings : null;
   history.beginGoalState(fastTrack ? `${cur?.incarnation ?? gs.inSvdSeqNo}-${fastTrack.etag}` : gs.inSvdSeqNo);
   if (cur) {

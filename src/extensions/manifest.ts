@@ -61,7 +61,10 @@ function packagesOf(list: XmlElement | null, isInternal: boolean, what: string):
 export function parseExtensionManifest(xml: string, what = 'extension manifest'): ExtensionManifest {
   const root = parseXml(xml, what);
   if (root.localName !== ROOT) {
-    throw new AgentError('protocol', `the ${what} has the root element ${root.name}, expected ${ROOT}`, { document: what, root: root.name });
+    throw new AgentError('protocol', `the ${what} has the root element ${root.name}, expected ${ROOT}`, {
+      document: what,
+      root: root.name,
+    });
   }
   // An empty list is not an error here: uninstall does not need the manifest (§5.2), and version choice says
   // "Unable to find version … in manifest" for enable.

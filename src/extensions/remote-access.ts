@@ -29,7 +29,8 @@ export function decryptJitPassword(base64: string, keyPem: string, certPem?: str
   const der = Buffer.from(base64.replace(/\s+/g, ''), 'base64');
   if (der.length === 0) throw new AgentError('crypto', 'the JIT account password is empty or not base64');
   const plain = decryptEnvelopedData(der, keyPem, certPem);
-  if (plain.length % 2 !== 0) throw new AgentError('crypto', `the decrypted JIT account password is ${plain.length} bytes, not UTF-16 text`);
+  if (plain.length % 2 !== 0)
+    throw new AgentError('crypto', `the decrypted JIT account password is ${plain.length} bytes, not UTF-16 text`);
   let text: string;
   if (plain[0] === 0xfe && plain[1] === 0xff) text = Buffer.from(plain.subarray(2)).swap16().toString('utf16le');
   else text = plain.subarray(plain[0] === 0xff && plain[1] === 0xfe ? 2 : 0).toString('utf16le');
@@ -125,7 +126,11 @@ export class RemoteAccessHandler {
       return;
     }
     if ((await lookupUser(u.name)) !== null) {
-      throw new AgentError('provisioning', `an account named ${u.name} exists and is not a JIT account (comment ${JIT_COMMENT}); it is left alone`, { user: u.name });
+      throw new AgentError(
+        'provisioning',
+        `an account named ${u.name} exists and is not a JIT account (comment ${JIT_COMMENT}); it is left alone`,
+        { user: u.name },
+      );
     }
     log.info(`adding the remote access user ${u.name} (expires ${expiry})`);
     await run(['useradd', '-m', u.name, '-e', expiry, '-c', JIT_COMMENT], { timeoutMs: 30_000 });
@@ -162,7 +167,9 @@ export class RemoteAccessHandler {
     if (user) {
       const uidMin = readUidMin(this.#o.loginDefs);
       if (user.uid < uidMin) {
-        throw new AgentError('provisioning', `refusing to delete the system user ${name} (uid ${user.uid} is below UID_MIN ${uidMin})`, { user: name });
+        throw new AgentError('provisioning', `refusing to delete the system user ${name} (uid ${user.uid} is below UID_MIN ${uidMin})`, {
+          user: name,
+        });
       }
       log.info(`removing the remote access user ${name}`);
       await run(['userdel', '-f', '-r', name], { timeoutMs: 60_000 });

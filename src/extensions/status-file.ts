@@ -139,9 +139,16 @@ function parseSubStatus(v: Record<string, unknown>): SubStatus {
   if (!('status' in v)) throw new Malformed('Invalid status format by extension: Missing substatus/status key');
   const status = v.status;
   if (typeof status !== 'string' || !(EXTENSION_STATUS_VALUES as readonly string[]).includes(status)) {
-    throw new Malformed(`Invalid status format by extension: substatus/status ${JSON.stringify(status)} is not one of ${EXTENSION_STATUS_VALUES.join(', ')}`);
+    throw new Malformed(
+      `Invalid status format by extension: substatus/status ${JSON.stringify(status)} is not one of ${EXTENSION_STATUS_VALUES.join(', ')}`,
+    );
   }
-  return { name: text(v.name), status: status as ExtensionStatusValue, code: code(v.code), message: formattedMessage(v.formattedMessage, 'substatus/formattedMessage') };
+  return {
+    name: text(v.name),
+    status: status as ExtensionStatusValue,
+    code: code(v.code),
+    message: formattedMessage(v.formattedMessage, 'substatus/formattedMessage'),
+  };
 }
 
 /** The checks of §5.11 on parsed JSON; throws Malformed. An empty array reports "transitioning" (nothing said yet). */
@@ -156,10 +163,12 @@ function fromJson(data: unknown, ctx: StatusContext): ExtensionStatus {
   const status = (EXTENSION_STATUS_VALUES as readonly unknown[]).includes(s.status) ? (s.status as ExtensionStatusValue) : 'error';
   const list: unknown = s.substatus ?? [];
   if (!Array.isArray(list)) throw new Malformed('Invalid status format by extension: substatus is not an array');
-  const substatus = (list as unknown[]).filter((x) => x !== null).map((x) => {
-    if (!isObject(x)) throw new Malformed('Invalid status format by extension: a substatus is not an object');
-    return parseSubStatus(x);
-  });
+  const substatus = (list as unknown[])
+    .filter((x) => x !== null)
+    .map((x) => {
+      if (!isObject(x)) throw new Malformed('Invalid status format by extension: a substatus is not an object');
+      return parseSubStatus(x);
+    });
   return {
     ...base(ctx),
     configurationAppliedTime: text(s.configurationAppliedTime),
@@ -213,7 +222,9 @@ function parse(content: string, ctx: StatusContext, bytes: number): { status: Ex
     throw e;
   }
   if (bytes > MAX_STATUS_FILE_BYTES) {
-    log.verbose(`the status file ${ctx.path} of ${fullName(ctx)} is ${bytes} bytes, over the ${MAX_STATUS_FILE_BYTES}-byte limit: truncating it`);
+    log.verbose(
+      `the status file ${ctx.path} of ${fullName(ctx)} is ${bytes} bytes, over the ${MAX_STATUS_FILE_BYTES}-byte limit: truncating it`,
+    );
     st = shrink(st);
   }
   return { status: st, invalidJson: false };
@@ -276,7 +287,9 @@ export function seqNoFromSettingsFiles(baseDir: string, extensionName?: string |
   } catch {
     return null;
   }
-  const re = extensionName ? new RegExp(`^${extensionName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(\\d+)\\.settings$`) : /^(\d+)\.settings$/;
+  const re = extensionName
+    ? new RegExp(`^${extensionName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(\\d+)\\.settings$`)
+    : /^(\d+)\.settings$/;
   let best: { seq: number; mtime: number } | null = null;
   for (const name of names) {
     const m = re.exec(name);

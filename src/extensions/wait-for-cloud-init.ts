@@ -16,13 +16,26 @@ export function cloudInitGate(config: Config): () => Promise<void> {
     const timeoutS = config.int('Extensions.WaitForCloudInitTimeout');
     log.info(`waiting for cloud-init to complete (at most ${timeoutS} s)...`);
     try {
-      const r = await run(['cloud-init', 'status', '--wait'], { timeoutMs: timeoutS * 1000, allowFailure: true, allowTimeout: true, processGroup: true });
+      const r = await run(['cloud-init', 'status', '--wait'], {
+        timeoutMs: timeoutS * 1000,
+        allowFailure: true,
+        allowTimeout: true,
+        processGroup: true,
+      });
       const output = `${r.stdout}${r.stderr}`.trim();
-      if (r.timedOut) log.error(`cloud-init did not complete within ${timeoutS} s; processing extensions anyway (those that conflict with cloud-init may fail)`);
-      else if (r.code !== 0) log.error(`cloud-init status --wait exited with code ${r.code}; processing extensions anyway (those that conflict with cloud-init may fail): ${output}`);
+      if (r.timedOut)
+        log.error(
+          `cloud-init did not complete within ${timeoutS} s; processing extensions anyway (those that conflict with cloud-init may fail)`,
+        );
+      else if (r.code !== 0)
+        log.error(
+          `cloud-init status --wait exited with code ${r.code}; processing extensions anyway (those that conflict with cloud-init may fail): ${output}`,
+        );
       else log.info(`cloud-init completed: ${output}`);
     } catch (e) {
-      log.error(`cannot wait for cloud-init (${describeError(e)}); processing extensions anyway (those that conflict with cloud-init may fail)`);
+      log.error(
+        `cannot wait for cloud-init (${describeError(e)}); processing extensions anyway (those that conflict with cloud-init may fail)`,
+      );
     }
   };
 }

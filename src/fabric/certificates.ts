@@ -73,6 +73,8 @@ export async function installCertificates(opts: InstallCertificatesOptions): Pro
   }
   const orphans = keys.filter((k) => !k.used).length;
   if (orphans) log.warn(`${orphans} private key(s) in the tenant certificates match no certificate and were not installed`);
-  log.info(`installed ${summary.length} tenant certificate(s): ${summary.map((s) => s.thumbprint + (s.hasPrivateKey ? ' (with key)' : '')).join(', ')}`);
+  log.info(
+    `installed ${summary.length} tenant certificate(s): ${summary.map((s) => s.thumbprint + (s.hasPrivateKey ? ' (with key)' : '')).join(', ')}`,
+  );
   return summary;
 }

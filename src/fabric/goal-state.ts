@@ -53,7 +53,10 @@ export interface FullGoalState {
   /** The RemoteAccess document, raw (processed by the JIT-account code), or null. */
   remoteAccessXml: string | null;
   goalStateXml: string;
-  urls: Pick<GoalState, 'hostingEnvironmentConfigUrl' | 'sharedConfigUrl' | 'extensionsConfigUrl' | 'certificatesUrl' | 'remoteAccessInfoUrl'>;
+  urls: Pick<
+    GoalState,
+    'hostingEnvironmentConfigUrl' | 'sharedConfigUrl' | 'extensionsConfigUrl' | 'certificatesUrl' | 'remoteAccessInfoUrl'
+  >;
 }
 
 export interface GoalStateFetcherOptions {
@@ -119,7 +122,13 @@ export class GoalStateFetcher {
   }
 
   #ids(g: GoalState) {
-    return { incarnation: g.incarnation, containerId: g.containerId, roleInstanceId: g.roleInstanceId, configName: g.configName, deploymentId: g.deploymentId };
+    return {
+      incarnation: g.incarnation,
+      containerId: g.containerId,
+      roleInstanceId: g.roleInstanceId,
+      configName: g.configName,
+      deploymentId: g.deploymentId,
+    };
   }
 
   /** §2.4 order: ExtensionsConfig, HostingEnvironmentConfig, SharedConfig, Certificates, RemoteAccessInfo. */

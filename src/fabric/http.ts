@@ -187,7 +187,13 @@ interface BodyRead {
 }
 
 /** Reads a body into memory or `sink`, aborting the request once it passes `maxBody`. */
-async function readBody(body: AsyncIterable<Buffer>, maxBody: number, ac: AbortController, sink: FileSink | null, read: BodyRead): Promise<void> {
+async function readBody(
+  body: AsyncIterable<Buffer>,
+  maxBody: number,
+  ac: AbortController,
+  sink: FileSink | null,
+  read: BodyRead,
+): Promise<void> {
   for await (const chunk of body) {
     read.size += chunk.length;
     if (read.size > maxBody) {

@@ -11,9 +11,21 @@ export {
   imdsUrl,
   type PlatformEndpoints,
 } from './endpoints.ts';
-export { discoverWireServer, writePersistedEndpoint, clearPersistedEndpoint, type DiscoveredEndpoint, type EndpointSource } from './discovery/index.ts';
+export {
+  discoverWireServer,
+  writePersistedEndpoint,
+  clearPersistedEndpoint,
+  type DiscoveredEndpoint,
+  type EndpointSource,
+} from './discovery/index.ts';
 export { WireServerClient, WIRESERVER_HEADERS, type CertificateCipher } from './wireserver.ts';
 export { HostPluginClient, type HostPluginContext, type VmSettingsResult } from './hostplugin.ts';
 export { GoalStateFetcher, type FullGoalState, type CertificateSummary, type InstallCertificates } from './goal-state.ts';
-export { loadOrCreateTransportCert, regenerateTransportCert, TRANSPORT_CERT_FILE, TRANSPORT_KEY_FILE, type TransportCertFiles } from './transport-cert-files.ts';
+export {
+  loadOrCreateTransportCert,
+  regenerateTransportCert,
+  TRANSPORT_CERT_FILE,
+  TRANSPORT_KEY_FILE,
+  type TransportCertFiles,
+} from './transport-cert-files.ts';
 export { openPlatformSession, type PlatformSession, type SessionOptions } from './session.ts';

@@ -9,7 +9,13 @@ import { writeFileAtomic } from '../os/atomic-file.ts';
 
 const TIMEOUT_MS = 60_000;
 
-export async function decodeWithOpenssl(openssl: string, cms: Buffer, keyPem: string, certPem: string, workDir: string): Promise<Pkcs12Contents> {
+export async function decodeWithOpenssl(
+  openssl: string,
+  cms: Buffer,
+  keyPem: string,
+  certPem: string,
+  workDir: string,
+): Promise<Pkcs12Contents> {
   const dir = mkdtempSync(join(workDir, '.certificates-'));
   try {
     const p7m = join(dir, 'Certificates.p7m');
@@ -19,7 +25,9 @@ export async function decodeWithOpenssl(openssl: string, cms: Buffer, keyPem: st
     writeFileAtomic(p7m, cms, { mode: 0o600 });
     writeFileAtomic(key, keyPem, { mode: 0o600 });
     writeFileAtomic(cert, certPem, { mode: 0o600 });
-    await run([openssl, 'cms', '-decrypt', '-inform', 'DER', '-in', p7m, '-inkey', key, '-recip', cert, '-out', pfx], { timeoutMs: TIMEOUT_MS });
+    await run([openssl, 'cms', '-decrypt', '-inform', 'DER', '-in', p7m, '-inkey', key, '-recip', cert, '-out', pfx], {
+      timeoutMs: TIMEOUT_MS,
+    });
     // As the Python agent: first without the MAC check, then with it (older openssl lacks -nomacver).
     const base = [openssl, 'pkcs12', '-nodes', '-password', 'pass:', '-in', pfx];
     const first = await run([...base, '-nomacver'], { timeoutMs: TIMEOUT_MS, allowFailure: true });

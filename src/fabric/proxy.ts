@@ -41,7 +41,7 @@ export function inCidr(ip: string, cidr: string): boolean {
   if (bits > 32) return false;
   if (bits === 0) return true;
   const mask = bits === 32 ? 0xffffffff : (0xffffffff << (32 - bits)) >>> 0;
-  return ((ipv4ToInt(ip) & mask) >>> 0) === ((ipv4ToInt(m[1]!) & mask) >>> 0);
+  return (ipv4ToInt(ip) & mask) >>> 0 === (ipv4ToInt(m[1]!) & mask) >>> 0;
 }
 
 /**

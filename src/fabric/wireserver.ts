@@ -93,7 +93,13 @@ export class WireServerClient {
         if (!isMissingRoleInstance(e)) throw e;
         if (attempt >= ROLE_INSTANCE_ATTEMPTS) {
           const context = { ...(e as AgentError).context, attempts: attempt };
-          throw new AgentError('protocol', `the goal state has no RoleInstance after ${attempt} attempts`, context, e, 'missing-role-instance');
+          throw new AgentError(
+            'protocol',
+            `the goal state has no RoleInstance after ${attempt} attempts`,
+            context,
+            e,
+            'missing-role-instance',
+          );
         }
         log.info(`the goal state has no RoleInstance yet (attempt ${attempt}); asking again`);
         await this.#sleep(ROLE_INSTANCE_PAUSE_MS);
@@ -128,9 +134,13 @@ export class WireServerClient {
       }
     }
     const why = describeError(first);
-    throw new AgentError(isAgentError(first) ? first.kind : 'crypto', `the certificates could not be retrieved with either cipher: ${why}`, {
-      ciphers: CERTIFICATE_CIPHERS.join(','),
-    });
+    throw new AgentError(
+      isAgentError(first) ? first.kind : 'crypto',
+      `the certificates could not be retrieved with either cipher: ${why}`,
+      {
+        ciphers: CERTIFICATE_CIPHERS.join(','),
+      },
+    );
   }
 
   /** POST /machine?comp=health (§3.1), retried as upstream but never longer than `deadlineMs`. */

@@ -47,7 +47,10 @@ export function historyTag(incarnation: string, etag?: string | null): string {
 }
 
 function timestamp(d: Date): string {
-  return d.toISOString().replace(/\.\d+Z$/, '').replaceAll(':', '-');
+  return d
+    .toISOString()
+    .replace(/\.\d+Z$/, '')
+    .replaceAll(':', '-');
 }
 
 /** Bytes under a path (files counted by size; symlinks not followed). */
@@ -140,7 +143,9 @@ export class GoalStateHistory {
   purge(): void {
     let names: string[];
     try {
-      names = readdirSync(this.dir).filter((n) => ENTRY.test(n)).sort();
+      names = readdirSync(this.dir)
+        .filter((n) => ENTRY.test(n))
+        .sort();
     } catch {
       return;
     }

@@ -113,7 +113,12 @@ export function renameIntoPlace(tmp: string, path: string): void {
     } catch {
       /* already gone */
     }
-    throw new AgentError('io', `cannot move ${tmp} to ${path}: ${(e as Error).message}`, { path, code: (e as NodeJS.ErrnoException).code }, e);
+    throw new AgentError(
+      'io',
+      `cannot move ${tmp} to ${path}: ${(e as Error).message}`,
+      { path, code: (e as NodeJS.ErrnoException).code },
+      e,
+    );
   }
   fsyncDir(dirname(path));
   sweepStaleTemps(dirname(path));

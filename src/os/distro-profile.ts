@@ -93,7 +93,10 @@ const DEBIAN_GRUB: GrubTool = {
 const GRUB2: GrubTool = {
   kind: 'mkconfig',
   defaultFile: '/etc/default/grub',
-  commands: [['grub2-mkconfig', '-o', '/boot/grub2/grub.cfg'], ['grub-mkconfig', '-o', '/boot/grub/grub.cfg']],
+  commands: [
+    ['grub2-mkconfig', '-o', '/boot/grub2/grub.cfg'],
+    ['grub-mkconfig', '-o', '/boot/grub/grub.cfg'],
+  ],
 };
 const ANY_GRUB: GrubTool = { kind: 'mkconfig', defaultFile: '/etc/default/grub', commands: [...DEBIAN_GRUB.commands, ...GRUB2.commands] };
 
@@ -176,7 +179,11 @@ export function profileFor(distro: Distro): DistroProfile {
         hostname: 'hostnamectl',
         dhcpHostname: 'ifcfg',
         dhcpClient: 'NetworkManager',
-        leaseGlobs: ['/var/lib/dhclient/dhclient-*.lease', '/var/lib/dhclient/dhclient-*.leases', '/var/lib/NetworkManager/dhclient-*.lease'],
+        leaseGlobs: [
+          '/var/lib/dhclient/dhclient-*.lease',
+          '/var/lib/dhclient/dhclient-*.leases',
+          '/var/lib/NetworkManager/dhclient-*.lease',
+        ],
         unitDir: '/usr/lib/systemd/system',
         grub: GRUB2,
       };

@@ -119,7 +119,10 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
 }
 
 /** Finds an executable on PATH (or the given candidates); null when absent. */
-export async function which(name: string, extraDirs: readonly string[] = ['/usr/sbin', '/sbin', '/usr/bin', '/bin']): Promise<string | null> {
+export async function which(
+  name: string,
+  extraDirs: readonly string[] = ['/usr/sbin', '/sbin', '/usr/bin', '/bin'],
+): Promise<string | null> {
   const { access, constants } = await import('node:fs/promises');
   if (name.includes('/')) {
     try {

@@ -72,7 +72,12 @@ export function interfaceByMac(mac: string, sysClassNet = '/sys/class/net'): str
   }
   for (const n of names) {
     try {
-      if (readFileSync(join(sysClassNet, n, 'address'), 'utf8').trim().toLowerCase() === mac.toLowerCase()) return n;
+      if (
+        readFileSync(join(sysClassNet, n, 'address'), 'utf8')
+          .trim()
+          .toLowerCase() === mac.toLowerCase()
+      )
+        return n;
     } catch {
       /* not an interface directory */
     }
@@ -105,7 +110,9 @@ export async function setupRdma(settings: RdmaSettings, opts: RdmaOptions = {}):
     } else {
       result.device = 'skipped-driver-4.1';
     }
-    log.info(`RDMA: ${DRIVER} ${version ? version.join('.') : '(version unknown)'}: ${result.device === 'written' ? `wrote ${deviceConfigLine(settings)} to ${device}` : `${device} left alone (driver 4.1 or later)`}`);
+    log.info(
+      `RDMA: ${DRIVER} ${version ? version.join('.') : '(version unknown)'}: ${result.device === 'written' ? `wrote ${deviceConfigLine(settings)} to ${device}` : `${device} left alone (driver 4.1 or later)`}`,
+    );
   } else {
     log.info(`RDMA: ${device} does not exist (no Network Direct driver); SR-IOV/IPoIB setup is not done by this agent`);
   }

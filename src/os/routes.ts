@@ -79,7 +79,8 @@ export function planDhcpRoutes(reply: DhcpRoutes, table: readonly KernelRoute[],
     add(r.bits === 0 ? 'default' : `${r.network}/${r.bits}`, r.gateway);
   }
   const ws = reply.wireServer ?? WIRESERVER_IP;
-  const wsNamed = table.some((r) => r.destination === ws || r.gateway === ws) || reply.routes.some((r) => r.network === ws && r.bits === 32);
+  const wsNamed =
+    table.some((r) => r.destination === ws || r.gateway === ws) || reply.routes.some((r) => r.network === ws && r.bits === 32);
   if (reply.gateway && !wsNamed) add(`${ws}/32`, reply.gateway);
   return plan;
 }
@@ -130,7 +131,10 @@ let learned: DhcpRoutes | null = null;
 
 /** Records the routes of a DHCP reply for the restart watch; a reply without routes clears the record. */
 export function rememberDhcpRoutes(reply: DhcpRoutes | null): void {
-  learned = reply && (reply.gateway || reply.routes.length > 0) ? { wireServer: reply.wireServer, gateway: reply.gateway, routes: [...reply.routes] } : null;
+  learned =
+    reply && (reply.gateway || reply.routes.length > 0)
+      ? { wireServer: reply.wireServer, gateway: reply.gateway, routes: [...reply.routes] }
+      : null;
 }
 
 export function learnedDhcpRoutes(): DhcpRoutes | null {

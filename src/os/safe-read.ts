@@ -106,7 +106,9 @@ export function checkRealDirectory(dir: string, within: string): void {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw new UnsafeFileError('unreadable', `${path} cannot be examined: ${(e as Error).message}`, path, e);
     }
-    if (st.isSymbolicLink()) throw new UnsafeFileError('symlink', `${path} is a symbolic link, which the agent does not write through`, path);
-    if (!st.isDirectory()) throw new UnsafeFileError('not-regular', `${path} is ${st.isFile() ? 'a regular file' : kindOf(st.mode)}, not a directory`, path);
+    if (st.isSymbolicLink())
+      throw new UnsafeFileError('symlink', `${path} is a symbolic link, which the agent does not write through`, path);
+    if (!st.isDirectory())
+      throw new UnsafeFileError('not-regular', `${path} is ${st.isFile() ? 'a regular file' : kindOf(st.mode)}, not a directory`, path);
   }
 }

@@ -19,12 +19,16 @@ export interface ScsiTimeoutResult {
 /** Sets the timeout (seconds) on every sd* block device under <sysRoot>/block. A sysfs attribute: written in place. */
 export function setScsiTimeouts(timeoutSecs: number, sysRoot = '/sys'): ScsiTimeoutResult {
   if (!Number.isInteger(timeoutSecs) || timeoutSecs <= 0) {
-    throw new AgentError('config', `OS.RootDeviceScsiTimeout must be a positive whole number of seconds, not ${timeoutSecs}`, { timeoutSecs });
+    throw new AgentError('config', `OS.RootDeviceScsiTimeout must be a positive whole number of seconds, not ${timeoutSecs}`, {
+      timeoutSecs,
+    });
   }
   const result: ScsiTimeoutResult = { changed: [], unchanged: [], failed: [] };
   let devices: string[];
   try {
-    devices = readdirSync(join(sysRoot, 'block')).filter((d) => d.startsWith('sd')).sort();
+    devices = readdirSync(join(sysRoot, 'block'))
+      .filter((d) => d.startsWith('sd'))
+      .sort();
   } catch (e) {
     log.verbose(`no block devices to set the SCSI timeout on: ${describeError(e)}`);
     return result;

@@ -70,7 +70,12 @@ function ensureHome(user: UserInfo): void {
     chownSync(user.home, user.uid, user.gid);
     log.warn(`the home directory ${user.home} of ${user.name} was missing (an interrupted useradd?); it is made now`);
   } catch (e) {
-    throw new AgentError('provisioning', `cannot make the missing home directory ${user.home} of ${user.name}: ${(e as Error).message}`, { user: user.name }, e);
+    throw new AgentError(
+      'provisioning',
+      `cannot make the missing home directory ${user.home} of ${user.name}: ${(e as Error).message}`,
+      { user: user.name },
+      e,
+    );
   }
 }
 
@@ -103,7 +108,9 @@ export function hashPassword(config: Config, password: string): string {
   // crypt(3) uses at most 16 salt characters (8 for MD5); a longer salt would be cut silently.
   const max = id === '1' ? 8 : 16;
   if (saltLength < 1 || saltLength > max) {
-    throw new AgentError('config', `Provisioning.PasswordCryptSaltLength=${saltLength} is not between 1 and ${max} for crypt id ${id}`, { value: saltLength });
+    throw new AgentError('config', `Provisioning.PasswordCryptSaltLength=${saltLength} is not between 1 and ${max} for crypt id ${id}`, {
+      value: saltLength,
+    });
   }
   return cryptPassword(password, id, saltLength);
 }
@@ -128,7 +135,12 @@ export async function setUserPassword(config: Config, user: UserInfo, password: 
   try {
     await run(['usermod', '-p', hash, user.name], { timeoutMs: 30_000 });
   } catch (e) {
-    throw new AgentError('provisioning', `cannot set the password of the user ${user.name}: ${(e as Error).message}`, { user: user.name }, e);
+    throw new AgentError(
+      'provisioning',
+      `cannot set the password of the user ${user.name}: ${(e as Error).message}`,
+      { user: user.name },
+      e,
+    );
   }
   log.info(`password of ${user.name} set`);
 }

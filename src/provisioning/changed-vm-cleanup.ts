@@ -69,7 +69,8 @@ export function changedVmCleanup(config: Config, root = ''): string[] {
     const dir = join(lib, n);
     if (!list(dir).includes('HandlerManifest.json')) continue;
     for (const s of list(join(dir, 'status'))) if (s.endsWith('.status')) remove(join(dir, 'status', s), removed);
-    for (const c of list(join(dir, 'config'))) if (c.endsWith('.settings') || c === 'HandlerStatus') remove(join(dir, 'config', c), removed);
+    for (const c of list(join(dir, 'config')))
+      if (c.endsWith('.settings') || c === 'HandlerStatus') remove(join(dir, 'config', c), removed);
     remove(join(dir, 'mrseq'), removed);
   }
   log.info(`the VM id changed since this image was provisioned: removed ${removed.length} files of the previous VM`);

@@ -32,7 +32,10 @@ export async function isCloudInitEnabled(): Promise<boolean> {
  * they were changed from their defaults (Enabled=n: disabled, or cloud-init with UseCloudInit=y;
  * UseCloudInit=y alone: cloud-init); otherwise cloud-init if it is enabled on the machine, else waagent.
  */
-export async function decideProvisioner(config: Config, cloudInitEnabled: () => Promise<boolean> = isCloudInitEnabled): Promise<Provisioner> {
+export async function decideProvisioner(
+  config: Config,
+  cloudInitEnabled: () => Promise<boolean> = isCloudInitEnabled,
+): Promise<Provisioner> {
   const agent = config.str('Provisioning.Agent').trim().toLowerCase();
   if (!(AGENTS as readonly string[]).includes(agent)) {
     throw new AgentError('config', `Provisioning.Agent=${agent} is not one of auto, waagent, cloud-init or disabled`, { value: agent });

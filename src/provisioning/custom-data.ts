@@ -29,7 +29,11 @@ export function decodeBase64(text: string): Buffer {
   return Buffer.from(compact, 'base64');
 }
 
-export async function handleCustomData(config: Config, base64: string | null | undefined, opts: CustomDataOptions = {}): Promise<CustomDataResult | null> {
+export async function handleCustomData(
+  config: Config,
+  base64: string | null | undefined,
+  opts: CustomDataOptions = {},
+): Promise<CustomDataResult | null> {
   if (base64 === null || base64 === undefined || base64.trim() === '') return null;
   const lib = libDirOf(config, 'the CustomData has no place');
   const path = join(lib, 'CustomData');

@@ -35,7 +35,9 @@ export function truncateUtf8(s: string, maxBytes: number): string {
 
 export function encodeRecord(key: string, value: string): Buffer {
   if (key === '' || Buffer.byteLength(key) > SAFE_KEY_BYTES) {
-    throw new AgentError('provisioning', `the KVP key "${key.slice(0, 40)}" must have 1 to ${SAFE_KEY_BYTES} bytes`, { key: key.slice(0, 40) });
+    throw new AgentError('provisioning', `the KVP key "${key.slice(0, 40)}" must have 1 to ${SAFE_KEY_BYTES} bytes`, {
+      key: key.slice(0, 40),
+    });
   }
   const rec = Buffer.alloc(RECORD_SIZE); // zero-filled: the NUL padding
   rec.write(key, 0, 'utf8');
@@ -91,11 +93,16 @@ export function provisioningReportValue(f: ReportFields): string {
   const join = (parts: string[]) => parts.map(csvField).join('|');
   if (f.reason === undefined) return join(['result=success', agent, ...tail]);
   let details = (f.details ?? []).map(([k, v]) => `${k}=${v}`);
-  const build = (reason: string) => join(['result=error', `reason=${reason}`, agent, ...details, ...tail, `documentation_url=${DOCUMENTATION_URL}`]);
+  const build = (reason: string) =>
+    join(['result=error', `reason=${reason}`, agent, ...details, ...tail, `documentation_url=${DOCUMENTATION_URL}`]);
   // Room for at least a short reason: drop supporting details from the end first.
   while (details.length > 0 && Buffer.byteLength(build('')) > SAFE_VALUE_BYTES - 128) details = details.slice(0, -1);
   let reason = f.reason;
-  for (let over = Buffer.byteLength(build(reason)) - SAFE_VALUE_BYTES; over > 0; over = Buffer.byteLength(build(reason)) - SAFE_VALUE_BYTES) {
+  for (
+    let over = Buffer.byteLength(build(reason)) - SAFE_VALUE_BYTES;
+    over > 0;
+    over = Buffer.byteLength(build(reason)) - SAFE_VALUE_BYTES
+  ) {
     // quoting can grow the text a little, so repeat until it fits; the record writer cuts whatever still does not
     if (Buffer.byteLength(reason) <= over + 3) {
       reason = '';
@@ -139,7 +146,20 @@ export async function appendKvpRecords(records: Array<{ key: string; value: stri
     /* no pool yet */
   }
   if (await which('flock')) {
-    const argv = ['flock', '-w', '2', pool, 'dd', `of=${pool}`, 'oflag=append', 'conv=notrunc', 'iflag=fullblock', `bs=${data.length}`, 'count=1', 'status=none'];
+    const argv = [
+      'flock',
+      '-w',
+      '2',
+      pool,
+      'dd',
+      `of=${pool}`,
+      'oflag=append',
+      'conv=notrunc',
+      'iflag=fullblock',
+      `bs=${data.length}`,
+      'count=1',
+      'status=none',
+    ];
     await run(argv, { input: data, timeoutMs: 5000 }).catch((e: Error) => {
       throw new AgentError('io', `cannot append to the KVP pool ${pool}: ${e.message}`, { path: pool }, e);
     });

@@ -91,11 +91,14 @@ function trimmedOrNull(s: string | null): string | null {
 export function parseOvfEnv(xml: string): OvfEnv {
   const root = parseXml(xml, 'ovf-env.xml');
   if (root.localName !== 'Environment' || root.namespaceUri !== OVF_NS) {
-    throw new AgentError('provisioning', `ovf-env.xml has the root element ${root.name} instead of an OVF Environment`, { element: 'Environment' });
+    throw new AgentError('provisioning', `ovf-env.xml has the root element ${root.name} instead of an OVF Environment`, {
+      element: 'Environment',
+    });
   }
   const section = required(root, 'ProvisioningSection', 'Environment');
   const version = requiredText(root, 'Version', 'Environment');
-  if (Number.parseFloat(version) > SUPPORTED_VERSION) log.warn(`ovf-env.xml has version ${version}, newer than the supported ${SUPPORTED_VERSION.toFixed(1)}`);
+  if (Number.parseFloat(version) > SUPPORTED_VERSION)
+    log.warn(`ovf-env.xml has version ${version}, newer than the supported ${SUPPORTED_VERSION.toFixed(1)}`);
   const set = required(section, 'LinuxProvisioningConfigurationSet', 'ProvisioningSection');
   const where = 'LinuxProvisioningConfigurationSet';
 
@@ -107,14 +110,19 @@ export function parseOvfEnv(xml: string): OvfEnv {
     const fingerprint = trimmedOrNull(optionalText(k, 'Fingerprint'));
     const value = trimmedOrNull(optionalText(k, 'Value'));
     if (!path) throw new AgentError('provisioning', `ovf-env.xml has a PublicKey (number ${i + 1}) without a Path`, { element: 'Path' });
-    if (!fingerprint && !value) throw new AgentError('provisioning', `ovf-env.xml has a PublicKey for ${path} with neither a Fingerprint nor a Value`, { element: 'PublicKey' });
+    if (!fingerprint && !value)
+      throw new AgentError('provisioning', `ovf-env.xml has a PublicKey for ${path} with neither a Fingerprint nor a Value`, {
+        element: 'PublicKey',
+      });
     return { fingerprint: fingerprint ? fingerprint.toUpperCase() : null, path, value };
   });
   const keyPairs = findAllNs(set, WA_NS, 'KeyPair').map((k, i): OvfKeyPair => {
     const path = trimmedOrNull(optionalText(k, 'Path'));
     const fingerprint = trimmedOrNull(optionalText(k, 'Fingerprint'));
     if (!path || !fingerprint) {
-      throw new AgentError('provisioning', `ovf-env.xml has a KeyPair (number ${i + 1}) without a ${path ? 'Fingerprint' : 'Path'}`, { element: path ? 'Fingerprint' : 'Path' });
+      throw new AgentError('provisioning', `ovf-env.xml has a KeyPair (number ${i + 1}) without a ${path ? 'Fingerprint' : 'Path'}`, {
+        element: path ? 'Fingerprint' : 'Path',
+      });
     }
     return { fingerprint: fingerprint.toUpperCase(), path };
   });
@@ -125,7 +133,9 @@ export function parseOvfEnv(xml: string): OvfEnv {
   if (guestAgent === null) {
     const present = findNs(platform, WA_NS, 'ProvisionGuestAgent') !== null;
     throw present
-      ? new AgentError('provisioning', 'ovf-env.xml has an empty ProvisionGuestAgent element in PlatformSettings', { element: 'ProvisionGuestAgent' })
+      ? new AgentError('provisioning', 'ovf-env.xml has an empty ProvisionGuestAgent element in PlatformSettings', {
+          element: 'ProvisionGuestAgent',
+        })
       : missing('ProvisionGuestAgent', 'PlatformSettings');
   }
 

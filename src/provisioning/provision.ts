@@ -203,4 +203,3 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
     await known.session?.close();
   }
 }
-

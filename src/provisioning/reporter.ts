@@ -44,7 +44,9 @@ export function createReporter(kvpOptions: AppendOptions = {}): Reporter {
       try {
         current = (await session.fetcher.fetch()).goalState;
       } catch (e) {
-        log.warn(`the goal state could not be read again before reporting Ready (${describeError(e)}); using incarnation ${gs.incarnation}`);
+        log.warn(
+          `the goal state could not be read again before reporting Ready (${describeError(e)}); using incarnation ${gs.incarnation}`,
+        );
       }
       await session.wire.reportHealth({ ...ids(current), state: 'Ready' });
     },
@@ -57,7 +59,10 @@ export function createReporter(kvpOptions: AppendOptions = {}): Reporter {
       }
       try {
         const description = describeFailure(report);
-        await session.wire.reportHealth({ ...ids(gs), state: 'NotReady', subStatus: 'ProvisioningFailed', description }, FAILURE_REPORT_DEADLINE_MS);
+        await session.wire.reportHealth(
+          { ...ids(gs), state: 'NotReady', subStatus: 'ProvisioningFailed', description },
+          FAILURE_REPORT_DEADLINE_MS,
+        );
       } catch (e) {
         log.error(`provisioning failed (${report.reason}), and reporting it failed too: ${describeError(e)}`);
       }

@@ -23,7 +23,12 @@ export function deleteRootPassword(config: Config): void {
     st = statSync(path);
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new AgentError('provisioning', `cannot read the password file ${path} to delete the root password: ${(e as Error).message}`, { path }, e);
+    throw new AgentError(
+      'provisioning',
+      `cannot read the password file ${path} to delete the root password: ${(e as Error).message}`,
+      { path },
+      e,
+    );
   }
   writeFileAtomic(path, lockRootEntry(text), { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
 }

@@ -4,7 +4,18 @@
 // by someone else (Flatcar's Ignition) survive. The directory holding a key file is 0700 and the user's. Key files
 // live under the user's home only, and nothing there that the user could have planted (a link) is followed.
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { closeSync, existsSync, fchmodSync, fchownSync, constants as fsConstants, lstatSync, mkdirSync, openSync, readFileSync, type Stats } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fchmodSync,
+  fchownSync,
+  constants as fsConstants,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  type Stats,
+} from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { libDirOf, type Config } from '../config/index.ts';
 import { AgentError, describeError } from '../util/errors.ts';
@@ -72,7 +83,12 @@ function keyIdentity(line: string): string | null {
 
 /** authorized_keys with the keys appended that it does not hold yet (comments and order of the rest kept). */
 export function appendAuthorizedKeys(existing: string, keys: readonly string[]): string {
-  const have = new Set(existing.split('\n').map(keyIdentity).filter((k): k is string => k !== null));
+  const have = new Set(
+    existing
+      .split('\n')
+      .map(keyIdentity)
+      .filter((k): k is string => k !== null),
+  );
   let out = existing.replace(/\r/g, '');
   if (out !== '' && !out.endsWith('\n')) out += '\n';
   for (const k of keys) {
@@ -108,7 +124,10 @@ export function keyPathFor(config: Config, owner: Owner, path: string): string {
 function prepareDir(file: string, owner: Owner): void {
   const home = posix.normalize(owner.home).replace(/\/+$/, '');
   let dir = home;
-  for (const part of dirname(file).slice(home.length + 1).split('/').filter(Boolean)) {
+  for (const part of dirname(file)
+    .slice(home.length + 1)
+    .split('/')
+    .filter(Boolean)) {
     dir = join(dir, part);
     try {
       mkdirSync(dir, { mode: 0o700 });
@@ -123,7 +142,9 @@ function prepareDir(file: string, owner: Owner): void {
       const code = (e as NodeJS.ErrnoException).code;
       const link = code === 'ELOOP' || (code === 'ENOTDIR' && lstatOrNull(dir)?.isSymbolicLink() === true);
       const what = link ? 'a symbolic link' : code === 'ENOTDIR' ? 'not a directory' : (e as Error).message;
-      throw new AgentError('provisioning', `the SSH key directory ${dir} is ${what}; the agent does not follow or replace it`, { path: dir });
+      throw new AgentError('provisioning', `the SSH key directory ${dir} is ${what}; the agent does not follow or replace it`, {
+        path: dir,
+      });
     }
     try {
       fchownSync(fd, owner.uid, owner.gid);
@@ -166,13 +187,19 @@ function opensshFromPem(pem: string, what: string): string {
   try {
     return opensshPublicKey(pem);
   } catch (e) {
-    throw new AgentError('provisioning', `the key of ${what} cannot be converted to an SSH key: ${(e as Error).message}`, { source: what }, e);
+    throw new AgentError(
+      'provisioning',
+      `the key of ${what} cannot be converted to an SSH key: ${(e as Error).message}`,
+      { source: what },
+      e,
+    );
   }
 }
 
 function normaliseThumbprint(fp: string): string {
   const t = fp.replace(/[\s:]/g, '').toUpperCase();
-  if (!/^[0-9A-F]{40}$/.test(t)) throw new AgentError('provisioning', `the SSH key thumbprint "${fp}" is not a SHA-1 thumbprint`, { thumbprint: fp });
+  if (!/^[0-9A-F]{40}$/.test(t))
+    throw new AgentError('provisioning', `the SSH key thumbprint "${fp}" is not a SHA-1 thumbprint`, { thumbprint: fp });
   return t;
 }
 
@@ -193,7 +220,12 @@ export function keyFromCertificate(config: Config, fingerprint: string): string 
   try {
     spki = new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'pem' }).toString();
   } catch (e) {
-    throw new AgentError('provisioning', `the certificate ${fp}.crt for an SSH key cannot be read: ${(e as Error).message}`, { thumbprint: fp }, e);
+    throw new AgentError(
+      'provisioning',
+      `the certificate ${fp}.crt for an SSH key cannot be read: ${(e as Error).message}`,
+      { thumbprint: fp },
+      e,
+    );
   }
   writeFileAtomic(join(libDirOf(config, 'the certificates of SSH keys cannot be found'), `${fp}.pub`), spki, { mode: 0o600 });
   return opensshFromPem(spki, `${fp}.crt`);
@@ -226,7 +258,12 @@ export async function deployKeyPair(config: Config, owner: Owner, pair: KeyPairS
   try {
     spki = createPublicKey(createPrivateKey(prv)).export({ type: 'spki', format: 'pem' }).toString();
   } catch (e) {
-    throw new AgentError('provisioning', `the private key ${fp}.prv of an SSH key pair cannot be read: ${(e as Error).message}`, { thumbprint: fp }, e);
+    throw new AgentError(
+      'provisioning',
+      `the private key ${fp}.prv of an SSH key pair cannot be read: ${(e as Error).message}`,
+      { thumbprint: fp },
+      e,
+    );
   }
   prepareDir(path, owner);
   writeFileAtomic(path, prv, { mode: 0o600, uid: owner.uid, gid: owner.gid });

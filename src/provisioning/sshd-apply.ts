@@ -1,6 +1,17 @@
 // Applies the sshd settings of §4.5 to the files under OS.SshDir (plan in sshd-config.ts), checks the result with
 // `sshd -t`, and puts the old files back when sshd rejects it: a broken sshd_config locks everyone out of the VM.
-import { accessSync, constants, lstatSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/index.ts';
@@ -52,7 +63,9 @@ function readOrNull(path: string): string | null {
 function warnShadowingDropIns(dropInDir: string, settings: readonly SshdSetting[]): void {
   let names: string[];
   try {
-    names = readdirSync(dropInDir).filter((n) => n.endsWith('.conf') && n < DROP_IN_NAME).sort();
+    names = readdirSync(dropInDir)
+      .filter((n) => n.endsWith('.conf') && n < DROP_IN_NAME)
+      .sort();
   } catch {
     return;
   }
@@ -78,7 +91,9 @@ async function sshdCheck(mainPath: string): Promise<'ok' | string | null> {
     await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', key], { timeoutMs: 5000 });
     const r = await run(['sshd', '-t', '-f', mainPath, '-h', key], { allowFailure: true, timeoutMs: 5000 });
     if (r.code === 0) return 'ok';
-    const errors = r.stderr.split('\n').filter((l) => /bad configuration option|unsupported option|terminating|line \d+: (?!Deprecated)/i.test(l));
+    const errors = r.stderr
+      .split('\n')
+      .filter((l) => /bad configuration option|unsupported option|terminating|line \d+: (?!Deprecated)/i.test(l));
     return errors.length > 0 ? errors.join('; ') : null;
   } catch {
     return null;
@@ -120,7 +135,9 @@ export async function configureSshd(config: Config, disablePasswordAuth: boolean
       if (oldDropIn === null) unlinkSync(dropInPath);
       else writeFileAtomic(dropInPath, oldDropIn, { mode: 0o644 });
     }
-    throw new AgentError('provisioning', `sshd rejected the edited configuration ${mainPath}, which was restored: ${check}`, { path: mainPath });
+    throw new AgentError('provisioning', `sshd rejected the edited configuration ${mainPath}, which was restored: ${check}`, {
+      path: mainPath,
+    });
   }
   if (check === null) log.warn(`the sshd configuration ${mainPath} could not be checked with sshd -t`);
   log.info(`sshd: ${settings.map((s) => `${s.names[0]} ${s.value}`).join(', ')} in ${written.join(' and ') || mainPath + ' (unchanged)'}`);

@@ -92,7 +92,13 @@ function globToRegExp(glob: string): RegExp {
       const end = glob.indexOf(']', i + 1);
       if (end < 0) re += '\\[';
       else {
-        re += '[' + glob.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\') + ']';
+        re +=
+          '[' +
+          glob
+            .slice(i + 1, end)
+            .replace(/^!/, '^')
+            .replace(/\\/g, '\\\\') +
+          ']';
         i = end;
       }
     } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
@@ -103,10 +109,7 @@ function globToRegExp(glob: string): RegExp {
 /** Index of the first global Include line whose patterns cover `path` (relative patterns are relative to sshDir), or -1. */
 export function includeLineFor(lines: ParsedLine[], sshDir: string, path: string): number {
   return lines.findIndex(
-    (l) =>
-      l.global &&
-      l.keyword === 'include' &&
-      splitArgs(l.args).some((p) => globToRegExp(posix.resolve(sshDir, p)).test(path)),
+    (l) => l.global && l.keyword === 'include' && splitArgs(l.args).some((p) => globToRegExp(posix.resolve(sshDir, p)).test(path)),
   );
 }
 

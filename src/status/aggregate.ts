@@ -148,7 +148,12 @@ export function buildAggregateStatus(input: AggregateStatusInput): AggregateStat
     version: STATUS_DOCUMENT_VERSION,
     timestampUTC: statusTimestamp(input.now),
     aggregateStatus,
-    guestOSInfo: { computerName: input.os.computerName, osName: input.os.osName, osVersion: input.os.osVersion, version: input.agentVersion },
+    guestOSInfo: {
+      computerName: input.os.computerName,
+      osName: input.os.osName,
+      osVersion: input.os.osVersion,
+      version: input.agentVersion,
+    },
   };
   const features = input.supportedFeatures ?? agentSupportedFeatures({ fastTrack: false });
   if (features.length > 0) doc.supportedFeatures = features.map((f) => ({ Key: f.Key, Value: f.Value }));

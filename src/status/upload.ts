@@ -47,7 +47,10 @@ type Blob = { url: string; type: StatusUploadBlob['type'] };
 async function storagePut(http: HttpClient, url: string, headers: Record<string, string>, body: Uint8Array): Promise<void> {
   const res = await http.request({ method: 'PUT', url, headers, body, target: 'external', maxBodyBytes: 64 * 1024 });
   if (res.status !== 201) {
-    throw new AgentError('http', `PUT ${redactUrl(url)} answered ${res.status} instead of 201 Created`, { url: redactUrl(url), status: res.status });
+    throw new AgentError('http', `PUT ${redactUrl(url)} answered ${res.status} instead of 201 Created`, {
+      url: redactUrl(url),
+      status: res.status,
+    });
   }
 }
 

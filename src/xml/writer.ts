@@ -33,11 +33,7 @@ export type XmlContent = Markup | string | null | undefined | false;
  * `<name a="v">children</name>`; string children are escaped, Markup is inserted as is, null /
  * undefined / false are skipped (for optional parts). Attributes keep their insertion order.
  */
-export function xmlElement(
-  name: string,
-  attributes: Record<string, string> | null,
-  ...children: XmlContent[]
-): Markup {
+export function xmlElement(name: string, attributes: Record<string, string> | null, ...children: XmlContent[]): Markup {
   let open = name;
   for (const [k, v] of Object.entries(attributes ?? {})) open += ` ${k}="${escapeXmlAttribute(v)}"`;
   let body = '';

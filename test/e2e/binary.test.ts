@@ -100,7 +100,10 @@ test('under systemd: the process is named waagent and INFO and above reach the j
     assert.match(journal, /^<4>WARNING Daemon the platform cannot be reached: .*the agent is stopping/m);
     assert.doesNotMatch(journal, /^\d{4}-\d\d-\d\dT/m, 'the journal has its own timestamps');
     // the log file keeps the Python agent's format
-    assert.match(readFileSync(join(dir, 'waagent.log'), 'utf8'), /^\d{4}-\d\d-\d\dT\S+Z INFO Daemon generated a new transport certificate/m);
+    assert.match(
+      readFileSync(join(dir, 'waagent.log'), 'utf8'),
+      /^\d{4}-\d\d-\d\dT\S+Z INFO Daemon generated a new transport certificate/m,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

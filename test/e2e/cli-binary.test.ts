@@ -40,4 +40,3 @@ test('binary: -version and -show-configuration need no PATH; a missing -configur
   assert.equal(r.status, 2);
   assert.equal(r.stderr, 'waagent: the configuration file /nonexistent/waagent.conf does not exist\n');
 });
-

@@ -38,7 +38,11 @@ function startDaemon(sb: Sandbox, args: string[] = ['-daemon']): Daemon {
   return { child, exited };
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 30_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
@@ -82,7 +86,10 @@ async function uploads(emu: EmulatorHandle): Promise<number> {
 }
 
 /** A sandbox with the emulator, a VM id and provisioning media; writes /etc/waagent.conf with `config`. */
-async function vm(config: Record<string, string>, ovf: Parameters<typeof ovfEnvXml>[0] = {}): Promise<{ sb: Sandbox; emu: EmulatorHandle }> {
+async function vm(
+  config: Record<string, string>,
+  ovf: Parameters<typeof ovfEnvXml>[0] = {},
+): Promise<{ sb: Sandbox; emu: EmulatorHandle }> {
   const sb = await createSandbox({ hostname: 'before-provisioning' });
   try {
     await fakeVmId(sb, VM_ID);
@@ -125,10 +132,13 @@ describe('waagent -daemon: provisioning, the status loop, an outage, SIGTERM and
     assert.ok(later - first >= 3, `${later - first} status uploads in 4.5 s with GoalStatePeriod=1`);
     const doc = JSON.parse((await emu.statusUploads()).at(-1)!.content) as { aggregateStatus: { guestAgentStatus: { status: string } } };
     assert.equal(doc.aggregateStatus.guestAgentStatus.status, 'Ready');
-    assert.deepEqual((await emu.healthReports()).map((h) => [h.state, h.subStatus]), [
-      ['NotReady', 'Provisioning'],
-      ['Ready', null],
-    ]);
+    assert.deepEqual(
+      (await emu.healthReports()).map((h) => [h.state, h.subStatus]),
+      [
+        ['NotReady', 'Provisioning'],
+        ['Ready', null],
+      ],
+    );
     assert.equal(sb.readFile('/var/lib/waagent/provisioned'), VM_ID);
     assert.equal(await alive(sb, pid), true);
   });
@@ -149,10 +159,18 @@ describe('waagent -daemon: provisioning, the status loop, an outage, SIGTERM and
     await emu.stop();
     // A failed cycle sits out the HTTP retries of the goal state and of both status channels (§2.1, scaled here),
     // then backs off.
-    await waitFor('the back-off warning', () => /WARNING .*the platform did not answer \(1 cycle\(s\) in a row\); backing off/.test(logText(sb).slice(mark)), 180_000);
+    await waitFor(
+      'the back-off warning',
+      () => /WARNING .*the platform did not answer \(1 cycle\(s\) in a row\); backing off/.test(logText(sb).slice(mark)),
+      180_000,
+    );
     const during = logText(sb).slice(mark);
     assert.match(during, /ERROR .*goal state could not be processed: .*ECONNREFUSED/);
-    assert.match(during, /comp=goalstate failed \(attempt 6\)[\s\S]*WARNING .*backing off/, 'all 6 attempts of the goal state before the back-off');
+    assert.match(
+      during,
+      /comp=goalstate failed \(attempt 6\)[\s\S]*WARNING .*backing off/,
+      'all 6 attempts of the goal state before the back-off',
+    );
     assert.equal(await pidFile(sb), pid);
     assert.equal(await alive(sb, pid), true, 'the daemon died in the outage');
     assert.equal(await sh(sb, 'ls /var/lib/waagent/history | wc -l'), historyBefore, 'a history entry per failed cycle');
@@ -184,7 +202,13 @@ describe('waagent -daemon: provisioning, the status loop, an outage, SIGTERM and
     emu = await sb.startEmulator();
     // from here on the real retry timing (the default Debug.RetryDelayPercent)
     const conf = sb.readFile('/etc/waagent.conf');
-    sb.writeFile('/etc/waagent.conf', conf.split('\n').filter((l) => !Object.keys(FAST_RETRIES).some((k) => l.startsWith(`${k}=`))).join('\n'));
+    sb.writeFile(
+      '/etc/waagent.conf',
+      conf
+        .split('\n')
+        .filter((l) => !Object.keys(FAST_RETRIES).some((k) => l.startsWith(`${k}=`)))
+        .join('\n'),
+    );
     const t = performance.now();
     const r = await sb.exec([WAAGENT, '-start', '-verbose'], { timeoutMs: 30_000 });
     const ms = performance.now() - t;
@@ -225,7 +249,15 @@ describe('waagent -daemon: the WireServer firewall and hostname monitoring', { t
   const curl = (asNobody: boolean) =>
     sb.exec([
       ...(asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : []),
-      'curl', '-sS', '--max-time', '3', '-o', '/dev/null', '-w', '%{http_code}', 'http://127.0.0.1:8080/?comp=versions',
+      'curl',
+      '-sS',
+      '--max-time',
+      '3',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      'http://127.0.0.1:8080/?comp=versions',
     ]);
 
   before(async () => {
@@ -242,11 +274,14 @@ describe('waagent -daemon: the WireServer firewall and hostname monitoring', { t
       const out = await sh(sb, 'iptables -w -t security -S OUTPUT');
       return out.includes('DROP') ? out : null;
     });
-    assert.deepEqual(rules.split('\n').filter((l) => l.startsWith('-A')), [
-      '-A OUTPUT -d 127.0.0.1/32 -p tcp -m tcp --dport 53 -j ACCEPT',
-      '-A OUTPUT -d 127.0.0.1/32 -p tcp -m owner --uid-owner 0 -j ACCEPT',
-      '-A OUTPUT -d 127.0.0.1/32 -p tcp -m conntrack --ctstate INVALID,NEW -j DROP',
-    ]);
+    assert.deepEqual(
+      rules.split('\n').filter((l) => l.startsWith('-A')),
+      [
+        '-A OUTPUT -d 127.0.0.1/32 -p tcp -m tcp --dport 53 -j ACCEPT',
+        '-A OUTPUT -d 127.0.0.1/32 -p tcp -m owner --uid-owner 0 -j ACCEPT',
+        '-A OUTPUT -d 127.0.0.1/32 -p tcp -m conntrack --ctstate INVALID,NEW -j DROP',
+      ],
+    );
     const root = await curl(false);
     assert.equal(root.stdout, '200', root.stderr);
     const nobody = await curl(true);
@@ -275,7 +310,10 @@ describe('waagent -daemon: provisioning without the guest agent', { timeout: 120
       await sleep(4_000);
       assert.equal(await alive(sb, pid), true, 'the daemon ended instead of idling');
       assert.equal(await uploads(emu), 0, 'status uploaded although the agent is disabled');
-      assert.deepEqual((await emu.healthReports()).map((h) => h.state), ['NotReady', 'Ready']);
+      assert.deepEqual(
+        (await emu.healthReports()).map((h) => h.state),
+        ['NotReady', 'Ready'],
+      );
       assert.equal((await sb.exec(['test', '-e', '/var/lib/waagent/disable_agent'])).code, 0);
       assert.match(logText(sb), /disable_agent is present/);
       const r = await sigterm(sb, d, pid);
@@ -287,11 +325,19 @@ describe('waagent -daemon: provisioning without the guest agent', { timeout: 120
   });
 
   test('Logs.Collect: the collected logs (redacted) are uploaded through the HostGAPlugin after the initial delay', async () => {
-    const { sb, emu } = await vm({ 'Provisioning.Agent': 'disabled', 'Logs.Collect': 'y', 'Logs.CollectPeriod': '3600', 'Debug.LogCollectorInitialDelay': '2' });
+    const { sb, emu } = await vm({
+      'Provisioning.Agent': 'disabled',
+      'Logs.Collect': 'y',
+      'Logs.CollectPeriod': '3600',
+      'Debug.LogCollectorInitialDelay': '2',
+    });
     try {
       const d = startDaemon(sb);
       const pid = await waitFor('the pid file', () => pidFile(sb));
-      const logs = await waitFor('a /vmAgentLog upload', async () => (await emu.requests()).find((r) => r.method === 'PUT' && r.path === '/vmAgentLog') ?? null);
+      const logs = await waitFor(
+        'a /vmAgentLog upload',
+        async () => (await emu.requests()).find((r) => r.method === 'PUT' && r.path === '/vmAgentLog') ?? null,
+      );
       assert.equal(logs.status, 200);
       assert.equal(logs.headers['x-ms-client-name'], 'WALinuxAgent');
       // the deployment id: the goal state's ConfigName up to its first '.' (§2.4)
@@ -314,7 +360,10 @@ describe('waagent -daemon: provisioning without the guest agent', { timeout: 120
       const d = startDaemon(sb);
       const pid = await waitFor('the pid file', () => pidFile(sb));
       await waitFor('status uploads', async () => (await uploads(emu)) >= 2);
-      assert.deepEqual((await emu.healthReports()).map((h) => h.state), ['Ready']);
+      assert.deepEqual(
+        (await emu.healthReports()).map((h) => h.state),
+        ['Ready'],
+      );
       assert.equal((await sb.exec(['test', '-e', '/var/lib/waagent/disable_agent'])).code, 1);
       const r = await sigterm(sb, d, pid);
       assert.equal(r.code, 0);
@@ -337,21 +386,37 @@ describe('waagent -daemon: the resource disk beside provisioning', { timeout: 18
       // the daemon looks at the default paths: a fake Gen2 VMBus tree over the sandbox's own /sys/bus (no
       // /dev/disk/azure here, and /dev is the host's), naming the loop device as LUN 1 of SCSI controller 0
       const tree = join(sb.dir, 'sysbus');
-      mkdirSync(join(tree, 'vmbus', 'devices', GEN2, 'host0', 'target0:0:0', '0:0:0:1', 'block', loop.replace('/dev/', '')), { recursive: true });
+      mkdirSync(join(tree, 'vmbus', 'devices', GEN2, 'host0', 'target0:0:0', '0:0:0:1', 'block', loop.replace('/dev/', '')), {
+        recursive: true,
+      });
       writeFileSync(join(tree, 'vmbus', 'devices', GEN2, 'device_id'), `{${GEN2}}\n`);
       await sh(sb, `mount --bind ${tree} /sys/bus`);
       // an mkfs held until the test has seen Ready (the fakeVmId tmpfs on /usr/local/sbin comes first in PATH):
       // Ready must not wait for it. At most 60 s, so that a failing test does not leave it waiting.
       const release = '/run/release-mkfs';
-      sb.writeFile('/usr/local/sbin/mkfs.ext4', `#!/bin/sh\nfor i in $(seq 600); do [ -e ${release} ] && break; sleep 0.1; done\nexec /usr/sbin/mkfs.ext4 "$@"\n`, 0o755);
+      sb.writeFile(
+        '/usr/local/sbin/mkfs.ext4',
+        `#!/bin/sh\nfor i in $(seq 600); do [ -e ${release} ] && break; sleep 0.1; done\nexec /usr/sbin/mkfs.ext4 "$@"\n`,
+        0o755,
+      );
 
       const d = startDaemon(sb);
       const pid = await waitFor('the pid file', () => pidFile(sb));
       const ready = await waitFor('the Ready report', async () => (await emu.healthReports()).find((h) => h.state === 'Ready'));
       assert.doesNotMatch(logText(sb), /resource disk: \{/, 'the resource disk was done before Ready, though mkfs is held');
       await sh(sb, `touch ${release}`);
-      const mountedLine = await waitFor('the resource disk result', () => /^(\S+) INFO .*resource disk: (\{"status":"mounted".*)$/m.exec(logText(sb)), 60_000);
-      const result = JSON.parse(mountedLine[2]!) as { device: string; detectedBy: string; action: string; formatted: boolean; mountPoint: string };
+      const mountedLine = await waitFor(
+        'the resource disk result',
+        () => /^(\S+) INFO .*resource disk: (\{"status":"mounted".*)$/m.exec(logText(sb)),
+        60_000,
+      );
+      const result = JSON.parse(mountedLine[2]!) as {
+        device: string;
+        detectedBy: string;
+        action: string;
+        formatted: boolean;
+        mountPoint: string;
+      };
       assert.deepEqual(
         { device: result.device, by: result.detectedBy, action: result.action, formatted: result.formatted, mnt: result.mountPoint },
         { device: loop, by: 'vmbus-gen2', action: 'retype-and-format', formatted: true, mnt },

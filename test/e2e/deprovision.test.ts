@@ -13,7 +13,10 @@ import { withSandbox, type Sandbox } from '../sandbox/sandbox.ts';
 const SCRIPT = join(REPO_ROOT, 'test', 'e2e', 'os-commands-script.ts');
 
 // A recorded ovf-env.xml with the user name changed (in memory) to one useradd accepts everywhere.
-const OVF = readFileSync(join(FIXTURES, 'tests/data/ovf-env.xml'), 'utf8').replace('<UserName>UserName</UserName>', '<UserName>alice</UserName>');
+const OVF = readFileSync(join(FIXTURES, 'tests/data/ovf-env.xml'), 'utf8').replace(
+  '<UserName>UserName</UserName>',
+  '<UserName>alice</UserName>',
+);
 
 const CREATED: Record<string, string> = {
   '/var/lib/waagent/ovf-env.xml': OVF,
@@ -58,7 +61,10 @@ async function setUp(sb: Sandbox): Promise<void> {
   for (const [p, c] of Object.entries({ ...CREATED, ...KEPT })) sb.writeFile(p, c);
   await sh(sb, 'useradd -m alice && useradd -m bob && mkdir -p /home/alice/.ssh && echo key > /home/alice/.ssh/authorized_keys');
   sb.writeFile('/etc/sudoers.d/waagent', 'alice ALL=(ALL) NOPASSWD: ALL\nbob ALL=(ALL) ALL\n', 0o440);
-  await sh(sb, "ssh-keygen -q -A && echo 'root:$6$abc$def:19000:0:99999:7:::' > /tmp/r && sed -i \"s|^root:.*|$(cat /tmp/r)|\" /etc/shadow");
+  await sh(
+    sb,
+    'ssh-keygen -q -A && echo \'root:$6$abc$def:19000:0:99999:7:::\' > /tmp/r && sed -i "s|^root:.*|$(cat /tmp/r)|" /etc/shadow',
+  );
   await sh(sb, 'hostname vm-before && echo vm-before > /etc/hostname');
 }
 
@@ -67,7 +73,10 @@ async function setUp(sb: Sandbox): Promise<void> {
  * layer is a whiteout, type c). Immune to whatever the host does meanwhile, and complete: nothing changed elsewhere.
  */
 function changes(sb: Sandbox, detail = false): Map<string, string> {
-  const out = execFileSync('find', [join(sb.dir, 'upper'), '-mindepth', '1', '-printf', detail ? '%y %s %T@ %P\\n' : '%y %P\\n'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const out = execFileSync('find', [join(sb.dir, 'upper'), '-mindepth', '1', '-printf', detail ? '%y %s %T@ %P\\n' : '%y %P\\n'], {
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   const m = new Map<string, string>();
   for (const line of out.split('\n').filter(Boolean)) {
     const parts = line.split(' ');
@@ -85,7 +94,10 @@ function removed(before: Map<string, string>, after: Map<string, string>): strin
 }
 
 function added(before: Map<string, string>, after: Map<string, string>): string[] {
-  return [...after].filter(([p, t]) => t !== 'c' && !before.has(p)).map(([p]) => p).sort();
+  return [...after]
+    .filter(([p, t]) => t !== 'c' && !before.has(p))
+    .map(([p]) => p)
+    .sort();
 }
 
 async function deprovision(sb: Sandbox, command: string, mode: 'force' | 'ask', answer = '') {
@@ -132,9 +144,13 @@ describe('deprovision in the sandbox', () => {
       ]);
       const after = changes(sb);
       assert.deepEqual(removed(before, after), expectedRemoved(before, keys, false));
-      assert.deepEqual(added(before, after).filter((p) => !ACCOUNT_BACKUPS.test(p)), []);
+      assert.deepEqual(
+        added(before, after).filter((p) => !ACCOUNT_BACKUPS.test(p)),
+        [],
+      );
       // the emptied directories stay
-      for (const d of ['/var/lib/waagent', '/var/log/azure', '/var/lib/dhcp', '/run/systemd/netif/leases']) assert.equal(after.get(d), 'd', d);
+      for (const d of ['/var/lib/waagent', '/var/log/azure', '/var/lib/dhcp', '/run/systemd/netif/leases'])
+        assert.equal(after.get(d), 'd', d);
       assert.equal(sb.readFile('/etc/hostname'), 'localhost.localdomain\n');
       assert.equal((await sh(sb, 'hostname')).trim(), 'localhost.localdomain');
       assert.match(sb.readFile('/etc/dhcp/dhclient.conf'), /^timeout 300;\nsend host-name "localhost.localdomain";\n$/);
@@ -155,7 +171,10 @@ describe('deprovision in the sandbox', () => {
       assert.ok(r.stdout.includes('WARNING! alice account and entire home directory will be deleted.\n'), r.stdout);
       const after = changes(sb);
       assert.deepEqual(removed(before, after), expectedRemoved(before, keys, true));
-      assert.deepEqual(added(before, after).filter((p) => !ACCOUNT_BACKUPS.test(p)), []);
+      assert.deepEqual(
+        added(before, after).filter((p) => !ACCOUNT_BACKUPS.test(p)),
+        [],
+      );
       const gone = await sb.exec(['getent', 'passwd', 'alice']);
       assert.equal(gone.code, 2, 'alice is gone');
       assert.match(await sh(sb, 'getent passwd bob'), /^bob:/);
@@ -177,7 +196,13 @@ describe('deprovision in the sandbox', () => {
   it('answering n (or nothing) changes nothing; y proceeds', async () => {
     await withSandbox(async (sb) => {
       await setUp(sb);
-      const snapshot = async () => [...changes(sb, true)].map(([p, d]) => `${p} ${d}`).sort().join('\n') + '\nhostname ' + (await sh(sb, 'hostname'));
+      const snapshot = async () =>
+        [...changes(sb, true)]
+          .map(([p, d]) => `${p} ${d}`)
+          .sort()
+          .join('\n') +
+        '\nhostname ' +
+        (await sh(sb, 'hostname'));
       const before = await snapshot();
       for (const answer of ['n\n', 'no thanks\n', '']) {
         const r = await deprovision(sb, 'deprovision+user', 'ask', answer);

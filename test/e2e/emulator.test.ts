@@ -22,7 +22,11 @@ interface Response {
 }
 
 /** curl inside the sandbox; the response split into status, headers and body. */
-async function curl(sb: Sandbox, url: string, o: { method?: string; headers?: Record<string, string>; data?: string; args?: string[] } = {}): Promise<Response> {
+async function curl(
+  sb: Sandbox,
+  url: string,
+  o: { method?: string; headers?: Record<string, string>; data?: string; args?: string[] } = {},
+): Promise<Response> {
   const argv = ['curl', '-sS', '-i', '--max-time', '20', '-X', o.method ?? 'GET'];
   for (const [k, v] of Object.entries(o.headers ?? {})) argv.push('-H', `${k}: ${v}`);
   if (o.data !== undefined) argv.push('--data-binary', '@-');
@@ -41,9 +45,27 @@ async function curl(sb: Sandbox, url: string, o: { method?: string; headers?: Re
 async function transportCert(sb: Sandbox, name: string): Promise<{ key: string; cert: string; header: string }> {
   const key = join(sb.dir, `${name}.key`);
   const cert = join(sb.dir, `${name}.crt`);
-  const r = await sb.exec(['openssl', 'req', '-x509', '-nodes', '-subj', '/CN=LinuxTransport', '-days', '730', '-newkey', 'rsa:2048', '-keyout', key, '-out', cert]);
+  const r = await sb.exec([
+    'openssl',
+    'req',
+    '-x509',
+    '-nodes',
+    '-subj',
+    '/CN=LinuxTransport',
+    '-days',
+    '730',
+    '-newkey',
+    'rsa:2048',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+  ]);
   assert.equal(r.code, 0, r.stderr);
-  const header = readFileSync(cert, 'utf8').split('\n').filter((l) => l && !l.includes('----')).join('');
+  const header = readFileSync(cert, 'utf8')
+    .split('\n')
+    .filter((l) => l && !l.includes('----'))
+    .join('');
   return { key, cert, header };
 }
 
@@ -111,19 +133,40 @@ describe('emulator with the default scenario', () => {
       '<?xml version="1.0" encoding="utf-8"?><Health><GoalStateIncarnation>1</GoalStateIncarnation><Container><ContainerId>c6d5526c</ContainerId>' +
       '<RoleInstanceList><Role><InstanceId>b61f.MachineRole_IN_0</InstanceId><Health><State>NotReady</State><Details><SubStatus>ProvisioningFailed</SubStatus>' +
       '<Description>bad &amp; worse</Description></Details></Health></Role></RoleInstanceList></Container></Health>';
-    const r = await curl(sb, `http://${ws}/machine?comp=health`, { method: 'POST', data: health, headers: { 'Content-Type': 'text/xml;charset=utf-8' } });
+    const r = await curl(sb, `http://${ws}/machine?comp=health`, {
+      method: 'POST',
+      data: health,
+      headers: { 'Content-Type': 'text/xml;charset=utf-8' },
+    });
     assert.equal(r.status, 200);
     const [report, ...rest] = await emu.healthReports();
     assert.deepEqual(rest, []);
     assert.deepEqual(
       { ...report!, time: undefined },
-      { time: undefined, incarnation: '1', containerId: 'c6d5526c', instanceId: 'b61f.MachineRole_IN_0', state: 'NotReady', subStatus: 'ProvisioningFailed', description: 'bad & worse', body: health },
+      {
+        time: undefined,
+        incarnation: '1',
+        containerId: 'c6d5526c',
+        instanceId: 'b61f.MachineRole_IN_0',
+        state: 'NotReady',
+        subStatus: 'ProvisioningFailed',
+        description: 'bad & worse',
+        body: health,
+      },
     );
     assert.equal((await curl(sb, `http://${ws}/machine?comp=telemetrydata`, { method: 'POST', data: '<TelemetryData/>' })).status, 200);
-    const observation = '{"Api":"reporttargethealth","Version":"1.0","Source":"WALinuxAgent","Observations":[{"ObservationName":"GuestAgentPluginHeartbeat","IsHealthy":true,"Description":"","Value":""}]}';
+    const observation =
+      '{"Api":"reporttargethealth","Version":"1.0","Source":"WALinuxAgent","Observations":[{"ObservationName":"GuestAgentPluginHeartbeat","IsHealthy":true,"Description":"","Value":""}]}';
     assert.equal((await curl(sb, `http://${ws}/HealthService`, { method: 'POST', data: observation })).status, 200);
-    assert.equal((await curl(sb, `http://${ws}/HealthService`, { method: 'POST', data: '{"Api":"reporttargethealth"}' })).status, 400, 'no Observations');
-    assert.deepEqual((await emu.control.healthObservations()).map((r) => r.observations.length), [1, 0]);
+    assert.equal(
+      (await curl(sb, `http://${ws}/HealthService`, { method: 'POST', data: '{"Api":"reporttargethealth"}' })).status,
+      400,
+      'no Observations',
+    );
+    assert.deepEqual(
+      (await emu.control.healthObservations()).map((r) => r.observations.length),
+      [1, 0],
+    );
     assert.equal((await curl(sb, `http://${ws}/no/such/thing`)).status, 404);
   });
 
@@ -139,8 +182,15 @@ describe('emulator with the default scenario', () => {
     assert.equal(reqs[0]!.status, 200);
     assert.equal(reqs[0]!.port, Number(ws.split(':')[1]));
     assert.deepEqual([reqs[1]!.service, reqs[1]!.method, reqs[1]!.body, reqs[1]!.status], ['hostplugin', 'PUT', 'not json', 400]);
-    const lines = sb.readFile('/tmp/requests.jsonl').trim().split('\n').map((l) => JSON.parse(l) as { path: string });
-    assert.deepEqual(lines.slice(-2).map((l) => l.path), ['/machine/?comp=goalstate', '/status']);
+    const lines = sb
+      .readFile('/tmp/requests.jsonl')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { path: string });
+    assert.deepEqual(
+      lines.slice(-2).map((l) => l.path),
+      ['/machine/?comp=goalstate', '/status'],
+    );
   });
 
   test('HostGAPlugin: versions, health, vmSettings with ETag and 304, artifacts from the blob store', async () => {
@@ -153,12 +203,19 @@ describe('emulator with the default scenario', () => {
     const again = await curl(sb, `http://${hp()}/vmSettings`, { headers: { 'If-None-Match': vm.headers.etag! } });
     assert.equal(again.status, 304);
     assert.equal((await curl(sb, `http://${hp()}/vmSettings`, { headers: { 'If-None-Match': 'other' } })).status, 200);
-    const art = await curl(sb, `http://${hp()}/extensionArtifact`, { headers: { 'x-ms-artifact-location': 'https://acct.blob.core.windows.net/container/artifact.zip?sig=x' } });
+    const art = await curl(sb, `http://${hp()}/extensionArtifact`, {
+      headers: { 'x-ms-artifact-location': 'https://acct.blob.core.windows.net/container/artifact.zip?sig=x' },
+    });
     assert.deepEqual([art.status, art.body], [200, 'ZIPDATA']);
-    const ga = await curl(sb, `http://${hp()}/extensionArtifact`, { headers: { 'x-ms-artifact-location': 'http://mock-goal-state/manifest_of_ga.xml' } });
+    const ga = await curl(sb, `http://${hp()}/extensionArtifact`, {
+      headers: { 'x-ms-artifact-location': 'http://mock-goal-state/manifest_of_ga.xml' },
+    });
     assert.deepEqual([ga.status, ga.body], [200, '<PluginVersionManifest/>']);
     assert.equal((await curl(sb, `http://${hp()}/extensionArtifact`)).status, 400);
-    assert.equal((await curl(sb, `http://${hp()}/extensionArtifact`, { headers: { 'x-ms-artifact-location': 'http://x/missing.zip' } })).status, 404);
+    assert.equal(
+      (await curl(sb, `http://${hp()}/extensionArtifact`, { headers: { 'x-ms-artifact-location': 'http://x/missing.zip' } })).status,
+      404,
+    );
   });
 
   test('status uploads: HGAP PUT /status (BlockBlob and PageBlob) is decoded, direct blob PUTs are recorded', async () => {
@@ -166,21 +223,37 @@ describe('emulator with the default scenario', () => {
     const sas = `http://${emu.blob}/vhds/vm.status?sv=2014-02-14&sig=abc`;
     const block = {
       content: Buffer.from(status).toString('base64'),
-      headers: [{ headerName: 'x-ms-blob-type', headerValue: 'BlockBlob' }, { headerName: 'x-ms-version', headerValue: '2014-02-14' }],
+      headers: [
+        { headerName: 'x-ms-blob-type', headerValue: 'BlockBlob' },
+        { headerName: 'x-ms-version', headerValue: '2014-02-14' },
+      ],
       requestUri: sas,
     };
     assert.equal((await curl(sb, `http://${hp()}/status`, { method: 'PUT', data: JSON.stringify(block) })).status, 200);
     // §6.2 page blob through HGAP: JSON padded with spaces to 512, a create request, then a page write
     const padded = status.padEnd(512, ' ');
-    const create = { headers: [{ headerName: 'x-ms-blob-type', headerValue: 'PageBlob' }, { headerName: 'x-ms-blob-content-length', headerValue: '512' }], requestUri: sas.replace('vm.status', 'page.status') };
+    const create = {
+      headers: [
+        { headerName: 'x-ms-blob-type', headerValue: 'PageBlob' },
+        { headerName: 'x-ms-blob-content-length', headerValue: '512' },
+      ],
+      requestUri: sas.replace('vm.status', 'page.status'),
+    };
     const page = {
       content: Buffer.from(padded).toString('base64'),
-      headers: [{ headerName: 'x-ms-range', headerValue: 'bytes=0-511' }, { headerName: 'x-ms-page-write', headerValue: 'update' }],
+      headers: [
+        { headerName: 'x-ms-range', headerValue: 'bytes=0-511' },
+        { headerName: 'x-ms-page-write', headerValue: 'update' },
+      ],
       requestUri: `${create.requestUri}&comp=page`,
     };
     assert.equal((await curl(sb, `http://${hp()}/status`, { method: 'PUT', data: JSON.stringify(create) })).status, 200);
     assert.equal((await curl(sb, `http://${hp()}/status`, { method: 'PUT', data: JSON.stringify(page) })).status, 200);
-    const direct = await curl(sb, `http://${emu.blob}/vhds/direct.status?sig=x`, { method: 'PUT', data: status, headers: { 'x-ms-blob-type': 'BlockBlob' } });
+    const direct = await curl(sb, `http://${emu.blob}/vhds/direct.status?sig=x`, {
+      method: 'PUT',
+      data: status,
+      headers: { 'x-ms-blob-type': 'BlockBlob' },
+    });
     assert.equal(direct.status, 201);
     const bad = await curl(sb, `http://${emu.blob}/vhds/bad.status`, { method: 'PUT', data: status });
     assert.deepEqual([bad.status, bad.body], [400, 'MissingRequiredHeader: x-ms-blob-type must be BlockBlob or PageBlob\n']);
@@ -202,7 +275,9 @@ describe('emulator with the default scenario', () => {
     const full = await curl(sb, `http://${emu.imds}/metadata/instance?api-version=2018-02-01`, { headers: { Metadata: 'True' } });
     assert.equal(full.status, 200);
     assert.deepEqual(JSON.parse(full.body), valid);
-    const compute = await curl(sb, `http://${emu.imds}/metadata/instance/compute?api-version=2018-02-01`, { headers: { Metadata: 'true' } });
+    const compute = await curl(sb, `http://${emu.imds}/metadata/instance/compute?api-version=2018-02-01`, {
+      headers: { Metadata: 'true' },
+    });
     assert.deepEqual(JSON.parse(compute.body), valid.compute);
     const missing = await curl(sb, `http://${emu.imds}/metadata/instance`);
     assert.equal(missing.status, 400);
@@ -213,7 +288,10 @@ describe('emulator with the default scenario', () => {
   test('certificates are encrypted on the fly to the transport certificate, with the cipher asked for', async () => {
     const t = await transportCert(sb, 'transport');
     const url = `http://${ws}${GS_PATH}?comp=certificates&incarnation=1`;
-    for (const [name, expected] of [['AES128_CBC', 'aes-128-cbc'], ['DES_EDE3_CBC', 'des-ede3-cbc']] as const) {
+    for (const [name, expected] of [
+      ['AES128_CBC', 'aes-128-cbc'],
+      ['DES_EDE3_CBC', 'des-ede3-cbc'],
+    ] as const) {
       const r = await curl(sb, url, { headers: { 'x-ms-guest-agent-public-x509-cert': t.header, 'x-ms-cipher-name': name } });
       assert.equal(r.status, 200);
       assert.match(r.body, /<Format>Pkcs7BlobWithPfxContents<\/Format>/);
@@ -229,7 +307,19 @@ describe('emulator with the default scenario', () => {
     const other = await transportCert(sb, 'other');
     const r = await curl(sb, url, { headers: { 'x-ms-guest-agent-public-x509-cert': t.header, 'x-ms-cipher-name': 'AES128_CBC' } });
     sb.writeFile(join(sb.dir, 'c.p7'), Buffer.from(/<Data>([^<]*)</.exec(r.body)![1]!.replace(/\s/g, ''), 'base64'));
-    const d = await sb.exec(['openssl', 'cms', '-decrypt', '-inform', 'DER', '-in', join(sb.dir, 'c.p7'), '-inkey', other.key, '-recip', other.cert]);
+    const d = await sb.exec([
+      'openssl',
+      'cms',
+      '-decrypt',
+      '-inform',
+      'DER',
+      '-in',
+      join(sb.dir, 'c.p7'),
+      '-inkey',
+      other.key,
+      '-recip',
+      other.cert,
+    ]);
     assert.notEqual(d.code, 0);
   });
 
@@ -237,7 +327,9 @@ describe('emulator with the default scenario', () => {
     const url = `http://${ws}${GS_PATH}?comp=certificates&incarnation=1`;
     const none = await curl(sb, url, { headers: { 'x-ms-cipher-name': 'AES128_CBC' } });
     assert.deepEqual([none.status, none.body], [400, 'the request has no x-ms-guest-agent-public-x509-cert header\n']);
-    const bad = await curl(sb, url, { headers: { 'x-ms-guest-agent-public-x509-cert': 'bm90IGEgY2VydA==', 'x-ms-cipher-name': 'AES128_CBC' } });
+    const bad = await curl(sb, url, {
+      headers: { 'x-ms-guest-agent-public-x509-cert': 'bm90IGEgY2VydA==', 'x-ms-cipher-name': 'AES128_CBC' },
+    });
     assert.deepEqual([bad.status, bad.body], [400, 'x-ms-guest-agent-public-x509-cert does not hold a DER X.509 certificate\n']);
     const t = await transportCert(sb, 'transport2');
     const cipher = await curl(sb, url, { headers: { 'x-ms-guest-agent-public-x509-cert': t.header, 'x-ms-cipher-name': 'RC4' } });
@@ -252,11 +344,19 @@ describe('emulator with the default scenario', () => {
     const dir = join(DATA, 'hibernate', 'goal_state_2');
     assert.equal((await emu.control.goalState({ scenario: dir })).scenario, dir);
     assert.equal((await curl(sb, `http://${ws}/machine/?comp=goalstate`)).body, readFileSync(join(dir, 'GoalState.xml'), 'utf8'));
-    assert.equal((await curl(sb, `http://${ws}/x?comp=config&type=extensionsConfig`)).body, readFileSync(join(dir, 'ExtensionsConfig.xml'), 'utf8'));
-    assert.equal((await curl(sb, `http://127.0.0.1:${emu.hostPluginPort}/vmSettings`)).body, readFileSync(join(dir, 'VmSettings.json'), 'utf8'));
+    assert.equal(
+      (await curl(sb, `http://${ws}/x?comp=config&type=extensionsConfig`)).body,
+      readFileSync(join(dir, 'ExtensionsConfig.xml'), 'utf8'),
+    );
+    assert.equal(
+      (await curl(sb, `http://127.0.0.1:${emu.hostPluginPort}/vmSettings`)).body,
+      readFileSync(join(dir, 'VmSettings.json'), 'utf8'),
+    );
     // the tenant certificates of this scenario are recovered with hibernate/TransportPrivate.pem and re-encrypted
     const t = await transportCert(sb, 'transport3');
-    const r = await curl(sb, `http://${ws}/x?comp=certificates`, { headers: { 'x-ms-guest-agent-public-x509-cert': t.header, 'x-ms-cipher-name': 'AES128_CBC' } });
+    const r = await curl(sb, `http://${ws}/x?comp=certificates`, {
+      headers: { 'x-ms-guest-agent-public-x509-cert': t.header, 'x-ms-cipher-name': 'AES128_CBC' },
+    });
     assert.equal(r.status, 200);
     const { pem } = await openCertificateFile(sb, r.body, t);
     const summary = JSON.parse(readFileSync(join(dir, 'Certificates.json'), 'utf8')) as { thumbprint: string }[];
@@ -286,8 +386,17 @@ describe('fault injection', () => {
     assert.equal((await curl(sb, gs())).status, 503);
     assert.equal((await curl(sb, gs())).status, 200);
     const recorded = (await emu.requests()).filter((r) => r.path === '/machine/?comp=goalstate' && r.service === 'wireserver');
-    assert.deepEqual(recorded.map((r) => [r.status, r.fault ?? null]), [[503, 'status'], [503, 'status'], [200, null]]);
-    await emu.setFaults([{ kind: 'status', status: 400, body: '<Error><Code>InvalidContainerConfiguration</Code></Error>', path: 'goalstate' }]);
+    assert.deepEqual(
+      recorded.map((r) => [r.status, r.fault ?? null]),
+      [
+        [503, 'status'],
+        [503, 'status'],
+        [200, null],
+      ],
+    );
+    await emu.setFaults([
+      { kind: 'status', status: 400, body: '<Error><Code>InvalidContainerConfiguration</Code></Error>', path: 'goalstate' },
+    ]);
     const r = await curl(sb, gs());
     assert.deepEqual([r.status, r.body], [400, '<Error><Code>InvalidContainerConfiguration</Code></Error>']);
     await emu.setFaults([{ kind: 'status', status: 410, service: 'hostplugin' }]);
@@ -344,10 +453,16 @@ describe('fault injection', () => {
   });
 
   test('bad fault rules are refused with a clear error', async () => {
-    await assert.rejects(emu.setFaults([{ kind: 'explode' as 'reset' }]), /fault kind must be one of delay, reset, status, truncate, malformed, oversize, slow, not "explode"/);
+    await assert.rejects(
+      emu.setFaults([{ kind: 'explode' as 'reset' }]),
+      /fault kind must be one of delay, reset, status, truncate, malformed, oversize, slow, not "explode"/,
+    );
     await assert.rejects(emu.setFaults([{ kind: 'status' }]), /a status fault needs "status" between 100 and 599/);
     await assert.rejects(emu.setFaults([{ kind: 'reset', path: '(' }]), /fault path "\(" is not a valid regular expression/);
-    await assert.rejects(emu.setFaults([{ kind: 'reset', service: 'dns' as 'imds' }]), /fault service must be one of wireserver, hostplugin, imds, blob/);
+    await assert.rejects(
+      emu.setFaults([{ kind: 'reset', service: 'dns' as 'imds' }]),
+      /fault service must be one of wireserver, hostplugin, imds, blob/,
+    );
   });
 });
 
@@ -371,7 +486,10 @@ describe('emulator command line', () => {
     const r = node(['--wireserver', '0.0.0.0:0']);
     assert.equal(r.status, 1);
     assert.equal(r.stderr, 'emulator: refusing to listen on non-loopback address 0.0.0.0 for wireserver (use --allow-any-address)\n');
-    await assert.rejects(startFabric({ imds: { host: '10.0.0.1', port: 0 } }), /refusing to listen on non-loopback address 10\.0\.0\.1 for imds/);
+    await assert.rejects(
+      startFabric({ imds: { host: '10.0.0.1', port: 0 } }),
+      /refusing to listen on non-loopback address 10\.0\.0\.1 for imds/,
+    );
   });
 
   test('a scenario without a goal state, or an unknown document name, is refused', () => {
@@ -401,9 +519,15 @@ describe('emulator options', () => {
 
   test('rewriteAddress handles the :80, bare and HostGAPlugin :32526 forms; setIncarnation changes element and URLs', () => {
     const text = 'http://168.63.129.16:80/a http://168.63.129.16/b http://168.63.129.16:32526/status';
-    assert.equal(rewriteAddress(text, '127.0.0.1', 8080, 4000), 'http://127.0.0.1:8080/a http://127.0.0.1:8080/b http://127.0.0.1:4000/status');
+    assert.equal(
+      rewriteAddress(text, '127.0.0.1', 8080, 4000),
+      'http://127.0.0.1:8080/a http://127.0.0.1:8080/b http://127.0.0.1:4000/status',
+    );
     assert.equal(rewriteAddress(text, '10.1.1.1', 80, 32526), 'http://10.1.1.1:80/a http://10.1.1.1/b http://10.1.1.1:32526/status');
-    assert.equal(setIncarnation('<Incarnation>1</Incarnation><U>x?comp=config&amp;incarnation=1</U>', '7'), '<Incarnation>7</Incarnation><U>x?comp=config&amp;incarnation=7</U>');
+    assert.equal(
+      setIncarnation('<Incarnation>1</Incarnation><U>x?comp=config&amp;incarnation=1</U>', '7'),
+      '<Incarnation>7</Incarnation><U>x?comp=config&amp;incarnation=7</U>',
+    );
   });
 
   test('--generate-certs makes N certificates with their keys in a legacy 3DES/SHA-1 PFX with an empty password', async () => {
@@ -411,7 +535,9 @@ describe('emulator options', () => {
     try {
       const emu = await sb.startEmulator(['--generate-certs', '3']);
       const t = await transportCert(sb, 't');
-      const r = await curl(sb, `http://${emu.wireServer}/x?comp=certificates`, { headers: { 'x-ms-guest-agent-public-x509-cert': t.header, 'x-ms-cipher-name': 'DES_EDE3_CBC' } });
+      const r = await curl(sb, `http://${emu.wireServer}/x?comp=certificates`, {
+        headers: { 'x-ms-guest-agent-public-x509-cert': t.header, 'x-ms-cipher-name': 'DES_EDE3_CBC' },
+      });
       assert.equal(r.status, 200);
       const { cipher, pem } = await openCertificateFile(sb, r.body, t);
       assert.equal(cipher, 'des-ede3-cbc');
@@ -439,7 +565,10 @@ describe('emulator options', () => {
     try {
       const url = `http://127.0.0.1:${fabric.ports.wireServer}/x?comp=certificates`;
       assert.equal((await fetch(url)).status, 400);
-      const header = readFileSync(join(DATA, 'wire', 'trans_cert'), 'utf8').split('\n').filter((l) => l && !l.includes('----')).join('');
+      const header = readFileSync(join(DATA, 'wire', 'trans_cert'), 'utf8')
+        .split('\n')
+        .filter((l) => l && !l.includes('----'))
+        .join('');
       const r = await fetch(url, { headers: { 'x-ms-guest-agent-public-x509-cert': header, 'x-ms-cipher-name': 'AES128_CBC' } });
       assert.equal(await r.text(), readFileSync(incorrect, 'utf8'));
     } finally {

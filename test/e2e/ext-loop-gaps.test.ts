@@ -79,29 +79,29 @@ describe('the ExtHandler loop: Fast Track bookkeeping and the initial goal state
   /** A vmSettings document (the tick count is a JSON number too large for a double: spliced in as text). */
   const vmSettingsDoc = (ticks: bigint, source = 'FastTrack', thumbprint = 'ABCDEF') =>
     JSON.stringify({
-    hostGAPluginVersion: '1.0.8.133',
-    vmSettingsSchemaVersion: '0.0',
-    activityId: 'a',
-    correlationId: 'c',
-    inSvdSeqNo: 7,
-    extensionsLastModifiedTickCount: '__TICKS__',
-    extensionGoalStatesSource: source,
-    onHold: false,
-    statusUploadBlob: { statusBlobType: 'BlockBlob', value: `${blob('/status/vm.status')}?sv=2020&sig=SECRET` },
-    requiredFeatures: [],
-    extensionGoalStates: [
-      {
-        name: 'Test.Ext',
-        version: '1.0.0',
-        location: blob('/manifests/none.xml'),
-        state: 'enabled',
-        autoUpgrade: false,
-        isJson: true,
-        settingsSeqNo: 0,
-        settings: [{ protectedSettingsCertThumbprint: thumbprint, protectedSettings: 'TOPSECRETBASE64', publicSettings: '{"a":1}' }],
-      },
-    ],
-  }).replace('"__TICKS__"', ticks.toString());
+      hostGAPluginVersion: '1.0.8.133',
+      vmSettingsSchemaVersion: '0.0',
+      activityId: 'a',
+      correlationId: 'c',
+      inSvdSeqNo: 7,
+      extensionsLastModifiedTickCount: '__TICKS__',
+      extensionGoalStatesSource: source,
+      onHold: false,
+      statusUploadBlob: { statusBlobType: 'BlockBlob', value: `${blob('/status/vm.status')}?sv=2020&sig=SECRET` },
+      requiredFeatures: [],
+      extensionGoalStates: [
+        {
+          name: 'Test.Ext',
+          version: '1.0.0',
+          location: blob('/manifests/none.xml'),
+          state: 'enabled',
+          autoUpgrade: false,
+          isJson: true,
+          settingsSeqNo: 0,
+          settings: [{ protectedSettingsCertThumbprint: thumbprint, protectedSettings: 'TOPSECRETBASE64', publicSettings: '{"a":1}' }],
+        },
+      ],
+    }).replace('"__TICKS__"', ticks.toString());
 
   /** The last status blob the emulator received, parsed. */
   const lastStatus = () => JSON.parse(fabric.state.statusUploads[fabric.state.statusUploads.length - 1]!.content) as StatusBlobJson;
@@ -112,7 +112,11 @@ describe('the ExtHandler loop: Fast Track bookkeeping and the initial goal state
     const { lib, config } = setup(['Extensions.Enabled=n']);
     serve(1, TICKS - 1000n, vmSettingsDoc(TICKS));
     // the distro in the status blob is the profile's (read once by main.ts), not this host's
-    const loop = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf'), profile: fixtureProfile('azurelinux-3.0'), remoteAccess: false });
+    const loop = openExtensionsLoop(config, {
+      configPath: join(dir, 'waagent.conf'),
+      profile: fixtureProfile('azurelinux-3.0'),
+      remoteAccess: false,
+    });
     try {
       assert.equal(await loop.cycle(), true);
       const { osName, osVersion } = lastStatus().guestOSInfo;
@@ -138,9 +142,14 @@ describe('the ExtHandler loop: Fast Track bookkeeping and the initial goal state
 
   test('§10 item 14: a Fast Track goal state naming a certificate not downloaded yet forces one full refresh', async () => {
     const { lib, config } = setup(['Extensions.Enabled=n']);
-    const certRequests = () => fabric.state.requests.filter((r) => r.service === 'wireserver' && r.path.includes('comp=certificates')).length;
+    const certRequests = () =>
+      fabric.state.requests.filter((r) => r.service === 'wireserver' && r.path.includes('comp=certificates')).length;
     serve(1, TICKS - 1000n, vmSettingsDoc(TICKS, 'FastTrack', 'F6ABAA61098A301EBB8A571C3C7CF77F355F7FA9'));
-    const loop = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf'), profile: fixtureProfile('debian-12'), remoteAccess: false });
+    const loop = openExtensionsLoop(config, {
+      configPath: join(dir, 'waagent.conf'),
+      profile: fixtureProfile('debian-12'),
+      remoteAccess: false,
+    });
     try {
       const before = certRequests();
       assert.equal(await loop.cycle(), true);
@@ -162,7 +171,11 @@ describe('the ExtHandler loop: Fast Track bookkeeping and the initial goal state
 
   test('with Fast Track disabled, a Fabric goal state older than the last Fast Track one is not executed; a newer one is', async () => {
     const { lib, config } = setup(['Debug.EnableFastTrack=n']);
-    const loop = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf'), profile: fixtureProfile('debian-12'), remoteAccess: false });
+    const loop = openExtensionsLoop(config, {
+      configPath: join(dir, 'waagent.conf'),
+      profile: fixtureProfile('debian-12'),
+      remoteAccess: false,
+    });
     try {
       // fast_track.json from an earlier run, newer than the Fabric goal state served now
       serve(3, TICKS - 10_000_000n, null);
@@ -188,7 +201,11 @@ describe('the ExtHandler loop: Fast Track bookkeeping and the initial goal state
   test('the initial goal-state period holds until the first goal state converged, then initial_goal_state is written', async () => {
     const { lib, config } = setup(['Debug.EnableFastTrack=n']);
     serve(5, TICKS, null);
-    const loop = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf'), profile: fixtureProfile('debian-12'), remoteAccess: false });
+    const loop = openExtensionsLoop(config, {
+      configPath: join(dir, 'waagent.conf'),
+      profile: fixtureProfile('debian-12'),
+      remoteAccess: false,
+    });
     try {
       assert.equal(loop.periodMs(), 2000);
       assert.equal(await loop.cycle(), true);
@@ -197,7 +214,11 @@ describe('the ExtHandler loop: Fast Track bookkeeping and the initial goal state
     } finally {
       await loop.close();
     }
-    const again = openExtensionsLoop(config, { configPath: join(dir, 'waagent.conf'), profile: fixtureProfile('debian-12'), remoteAccess: false });
+    const again = openExtensionsLoop(config, {
+      configPath: join(dir, 'waagent.conf'),
+      profile: fixtureProfile('debian-12'),
+      remoteAccess: false,
+    });
     assert.equal(again.periodMs(), 6000, 'after a restart the regular period applies from the start');
     await again.close();
   });

@@ -42,7 +42,8 @@ describe('the lifecycle of one handler over successive goal states', () => {
     seqNo,
     publicSettings: { n: seqNo },
   });
-  const serve = (inc: number, p: PluginSpec) => x.serve({ extensionsConfig: extensionsConfig({ incarnation: inc, plugins: [p], statusBlob: STATUS_BLOB }) }, inc);
+  const serve = (inc: number, p: PluginSpec) =>
+    x.serve({ extensionsConfig: extensionsConfig({ incarnation: inc, plugins: [p], statusBlob: STATUS_BLOB }) }, inc);
 
   before(async () => {
     x = await ExtensionsHarness.start();
@@ -90,7 +91,10 @@ describe('the lifecycle of one handler over successive goal states', () => {
     assert.ok(!x.exists(`${LIB}/${NAME}__1.0.0.zip`), 'the zip is deleted after extraction');
     for (const doc of r.uploads) {
       const h = entry(doc);
-      assert.deepEqual([h.handlerName, h.handlerVersion, h.status, h.code, h.formattedMessage.message], [NAME, '1.0.0', 'Ready', 0, 'Plugin enabled']);
+      assert.deepEqual(
+        [h.handlerName, h.handlerVersion, h.status, h.code, h.formattedMessage.message],
+        [NAME, '1.0.0', 'Ready', 0, 'Plugin enabled'],
+      );
       const s = h.runtimeSettingsStatus;
       assert.equal(s.sequenceNumber, 0);
       assert.deepEqual([s.settingsStatus.status.name, s.settingsStatus.status.status, s.settingsStatus.status.code], [NAME, 'success', 0]);
@@ -109,7 +113,10 @@ describe('the lifecycle of one handler over successive goal states', () => {
     assert.ok(x.exists(`${base('1.0.0')}/config/0.settings`), 'older settings files stay');
     for (const doc of r.uploads) {
       const h = entry(doc);
-      assert.deepEqual([h.status, h.runtimeSettingsStatus.sequenceNumber, h.runtimeSettingsStatus.settingsStatus.status.formattedMessage.message], ['Ready', 1, 'enabled 1']);
+      assert.deepEqual(
+        [h.status, h.runtimeSettingsStatus.sequenceNumber, h.runtimeSettingsStatus.settingsStatus.status.formattedMessage.message],
+        ['Ready', 1, 'enabled 1'],
+      );
       assert.equal(goalStateStatus(doc).inSvdSeqNo, '2');
     }
   });
@@ -128,7 +135,8 @@ describe('the lifecycle of one handler over successive goal states', () => {
     assert.ok(!x.exists(base('1.0.0')), 'the old version is gone');
     assert.equal(x.read(`${base('1.1.0')}/config/HandlerState`), 'Enabled');
     assert.ok(x.exists(`${base('1.1.0')}/status/0.status`), "the old version's status files were copied over");
-    for (const doc of r.uploads) assert.deepEqual([entry(doc).handlerVersion, entry(doc).status, goalStateStatus(doc).inSvdSeqNo], ['1.1.0', 'Ready', '3']);
+    for (const doc of r.uploads)
+      assert.deepEqual([entry(doc).handlerVersion, entry(doc).status, goalStateStatus(doc).inSvdSeqNo], ['1.1.0', 'Ready', '3']);
   });
 
   test('goal state 4: disabled runs disable; HandlerState Installed, NotReady "Plugin disabled"', async () => {
@@ -147,7 +155,10 @@ describe('the lifecycle of one handler over successive goal states', () => {
     const change = (body: unknown) => x.emu.control.call('POST', '/goal-state', body);
     await assert.rejects(change({ docs: { extensionsConfig: 5 } }), /"docs" must map document names to file paths/);
     await assert.rejects(change({ docs: { nope: '/etc/hostname' } }), /unknown document name "nope"/);
-    await assert.rejects(change({ docs: { extensionsConfig: '/nonexistent.xml' } }), /document file \/nonexistent\.xml for extensionsConfig does not exist/);
+    await assert.rejects(
+      change({ docs: { extensionsConfig: '/nonexistent.xml' } }),
+      /document file \/nonexistent\.xml for extensionsConfig does not exist/,
+    );
   });
 
   test('goal state 5: uninstall runs uninstall only, removes the handler, and it leaves the status blob', async () => {
@@ -173,14 +184,23 @@ describe('misbehaving handlers, each its own package, in one goal state', () => 
     { name: 'Bad.Forker', version: '1.0.0', scripts: { install: 'sleep 120 &\necho $! > ../forker.pid\necho started in the background' } },
     { name: 'Bad.ExitOne', version: '1.0.0', scripts: { enable: 'echo about to fail; echo oops >&2; exit 1' } },
     // install (after the agent's u+x of every file, §5.3) makes the enable script non-executable
-    { name: 'Bad.NoExec', version: '1.0.0', scripts: { install: 'printf "#!/bin/sh\\nexit 0\\n" > bin/run.sh; chmod 644 bin/run.sh' }, manifest: { enableCommand: 'bin/run.sh' } },
+    {
+      name: 'Bad.NoExec',
+      version: '1.0.0',
+      scripts: { install: 'printf "#!/bin/sh\\nexit 0\\n" > bin/run.sh; chmod 644 bin/run.sh' },
+      manifest: { enableCommand: 'bin/run.sh' },
+    },
     {
       name: 'Bad.Chatty',
       version: '1.0.0',
       scripts: { enable: "head -c 5000000 /dev/zero | tr '\\0' o\nhead -c 3000000 /dev/zero | tr '\\0' e >&2\nexit 3" },
     },
-    { name: 'Bad.NotJson', version: '1.0.0', scripts: { enable: "printf '[{\"status\": {\"status\": \"succ' > status/$ConfigSequenceNumber.status" } },
-    { name: 'Bad.Shape', version: '1.0.0', scripts: { enable: "printf '{\"status\": \"success\"}' > status/$ConfigSequenceNumber.status" } },
+    {
+      name: 'Bad.NotJson',
+      version: '1.0.0',
+      scripts: { enable: 'printf \'[{"status": {"status": "succ\' > status/$ConfigSequenceNumber.status' },
+    },
+    { name: 'Bad.Shape', version: '1.0.0', scripts: { enable: 'printf \'{"status": "success"}\' > status/$ConfigSequenceNumber.status' } },
     { name: 'Bad.DotDot', version: '1.0.0', extra: [{ name: '../../../evil-dotdot', data: 'x' }] },
     { name: 'Bad.Absolute', version: '1.0.0', extra: [{ name: '/etc/evil-absolute', data: 'x' }] },
     {
@@ -217,7 +237,10 @@ describe('misbehaving handlers, each its own package, in one goal state', () => 
     assert.equal(run.code, 0, run.stderr);
     for (const doc of run.uploads) assert.deepEqual([goalStateStatus(doc).status, goalStateStatus(doc).code], ['Success', 0]);
     assert.deepEqual(read('Bad.Good', 'install').length + read('Bad.Good', 'enable').length, 2);
-    assert.deepEqual([byName('Bad.Good').status, byName('Bad.Good').runtimeSettingsStatus.settingsStatus.status.status], ['Ready', 'success']);
+    assert.deepEqual(
+      [byName('Bad.Good').status, byName('Bad.Good').runtimeSettingsStatus.settingsStatus.status.status],
+      ['Ready', 'success'],
+    );
     assert.equal(x.read(`${LIB}/Bad.Good-1.0.0/config/HandlerState`), 'Enabled');
   });
 
@@ -226,7 +249,11 @@ describe('misbehaving handlers, each its own package, in one goal state', () => 
     assert.ok(ms < 30_000, `the run took ${Math.round(ms)} ms`);
     const pid = x.read(`${LIB}/forker.pid`)!.trim();
     assert.match(pid, /^\d+$/);
-    assert.equal((await x.sb.exec(['kill', '-0', pid])).code, 0, 'the background process is still running (it is not killed after a normal exit)');
+    assert.equal(
+      (await x.sb.exec(['kill', '-0', pid])).code,
+      0,
+      'the background process is still running (it is not killed after a normal exit)',
+    );
     assert.equal(x.read(`${LIB}/Bad.Forker-1.0.0/config/HandlerState`), 'Enabled');
     assert.equal(byName('Bad.Forker').status, 'Ready');
     assert.equal((await x.sb.exec(['kill', '-9', pid])).code, 0);
@@ -235,16 +262,25 @@ describe('misbehaving handlers, each its own package, in one goal state', () => 
   test('exit 1: NotReady with code 1009 and the output in the message', () => {
     const h = byName('Bad.ExitOne');
     assert.deepEqual([h.status, h.code], ['NotReady', 1009]);
-    assert.match(h.formattedMessage.message, /^Non-zero exit code: 1, \/bin\/enable\.sh \(enable of Bad\.ExitOne 1\.0\.0\)\n\[stdout\]\nabout to fail\n\n\n\[stderr\]\noops\n?$/);
+    assert.match(
+      h.formattedMessage.message,
+      /^Non-zero exit code: 1, \/bin\/enable\.sh \(enable of Bad\.ExitOne 1\.0\.0\)\n\[stdout\]\nabout to fail\n\n\n\[stderr\]\noops\n?$/,
+    );
     assert.equal(x.read(`${LIB}/Bad.ExitOne-1.0.0/config/HandlerState`), 'Installed');
     // no status file from the extension: transitioning, code 0 (§5.11)
-    assert.deepEqual([h.runtimeSettingsStatus.settingsStatus.status.status, h.runtimeSettingsStatus.settingsStatus.status.code], ['transitioning', 0]);
+    assert.deepEqual(
+      [h.runtimeSettingsStatus.settingsStatus.status.status, h.runtimeSettingsStatus.settingsStatus.status.code],
+      ['transitioning', 0],
+    );
   });
 
   test('exit 126 (a script without the execute permission): NotReady with code 1009 naming the cause', () => {
     const h = byName('Bad.NoExec');
     assert.deepEqual([h.status, h.code], ['NotReady', 1009]);
-    assert.match(h.formattedMessage.message, /Non-zero exit code: 126, bin\/run\.sh .*cannot be executed: the file lacks the execute permission \(exit code 126\)/s);
+    assert.match(
+      h.formattedMessage.message,
+      /Non-zero exit code: 126, bin\/run\.sh .*cannot be executed: the file lacks the execute permission \(exit code 126\)/s,
+    );
   });
 
   test('megabytes of output: capped output files, a message of at most 3200 characters of output', () => {
@@ -263,25 +299,38 @@ describe('misbehaving handlers, each its own package, in one goal state', () => 
   test('a status file that is not JSON: error 1012 "incorrect format"; one of the wrong shape: error 1012', () => {
     const bad = byName('Bad.NotJson').runtimeSettingsStatus.settingsStatus.status;
     assert.deepEqual([bad.status, bad.code], ['error', 1012]);
-    assert.match(bad.formattedMessage.message, /^The status reported by the extension Bad\.NotJson\(Sequence number 0\), was in an incorrect format/);
+    assert.match(
+      bad.formattedMessage.message,
+      /^The status reported by the extension Bad\.NotJson\(Sequence number 0\), was in an incorrect format/,
+    );
     assert.equal(byName('Bad.NotJson').status, 'Ready', 'the handler itself is enabled');
     const shape = byName('Bad.Shape').runtimeSettingsStatus.settingsStatus.status;
     assert.deepEqual([shape.status, shape.code], ['error', 1012]);
-    assert.match(shape.formattedMessage.message, /^Could not get a valid status from the extension Bad\.Shape\. Encountered the following error: The extension status must be an array/);
+    assert.match(
+      shape.formattedMessage.message,
+      /^Could not get a valid status from the extension Bad\.Shape\. Encountered the following error: The extension status must be an array/,
+    );
   });
 
   test('hostile zip entries (.., absolute, symlink escape) are refused, reported, and nothing is written outside', async () => {
     const cases: Array<[string, RegExp]> = [
       ['Bad.DotDot', /entry "\.\.\/\.\.\/\.\.\/evil-dotdot" of .* is refused: its name contains a "\.\." component/],
       ['Bad.Absolute', /entry "\/etc\/evil-absolute" of .* is refused: its name is an absolute path/],
-      ['Bad.Symlink', /entry "escape" of .* is refused: it is a symlink to "\.\.\/\.\.\/\.\.\/\.\.\/etc", outside the extraction directory/],
+      [
+        'Bad.Symlink',
+        /entry "escape" of .* is refused: it is a symlink to "\.\.\/\.\.\/\.\.\/\.\.\/etc", outside the extraction directory/,
+      ],
     ];
     for (const [name, why] of cases) {
       const h = byName(name);
       assert.equal(h.status, 'NotReady', name);
       assert.equal(h.code, 1002, name);
       assert.match(h.formattedMessage.message, why);
-      assert.deepEqual(run.ops.filter((l) => l.includes(` ${name} `)), [], `no command of ${name} ran`);
+      assert.deepEqual(
+        run.ops.filter((l) => l.includes(` ${name} `)),
+        [],
+        `no command of ${name} ran`,
+      );
       assert.ok(!x.exists(`${LIB}/${name}-1.0.0/bin`), `nothing of ${name} was left unpacked`);
       assert.ok(!x.exists(`${LIB}/${name}__1.0.0.zip`), 'the zip is gone');
     }
@@ -323,7 +372,9 @@ describe('recorded ExtensionsConfig and vmSettings documents, served verbatim', 
       // wire/manifest.xml names the packages /foo.bar/zar/OSTCExtensions.ExampleHandlerLinux__<version>
       [`${host}/Microsoft.OSTCExtensions_ExampleHandlerLinux_asiaeast_manifest.xml`]: readFileSync(join(WIRE, 'manifest.xml')),
       'http://mock-goal-state/foo.bar/zar/OSTCExtensions.ExampleHandlerLinux__1.0.0': pkg,
-      [`${host}/Microsoft.OSTCExtensions_OtherExampleHandlerLinux_asiaeast_manifest.xml`]: pluginManifest([{ version: '1.0.0', uris: ['http://mock-goal-state/pkgs/Other__1.0.0'] }]),
+      [`${host}/Microsoft.OSTCExtensions_OtherExampleHandlerLinux_asiaeast_manifest.xml`]: pluginManifest([
+        { version: '1.0.0', uris: ['http://mock-goal-state/pkgs/Other__1.0.0'] },
+      ]),
       'http://mock-goal-state/pkgs/Other__1.0.0': pkg,
       'https://mock-goal-state/zrdfepirv2sn3prdstr06.blob.core.windows.net/3055d769a0ed485d8c5ea8a7cd24073e/Microsoft.Powershell_ExampleExtension_ussouth_manifest.xml':
         pluginManifest([{ version: '1.0.0', uris: ['http://mock-goal-state/pkgs/Powershell__1.0.0'] }]),
@@ -342,10 +393,13 @@ describe('recorded ExtensionsConfig and vmSettings documents, served verbatim', 
       `enable ${EXAMPLE} 1.0.0 seq=0 uninstall=NOT_RUN from=`,
     ]);
     for (const doc of r.uploads) {
-      assert.deepEqual(handlerEntries(doc).map((h: Json) => [h.handlerName, h.status, h.runtimeSettingsStatus.settingsStatus.status.status]), [
-        [EXAMPLE, 'Ready', 'success'],
-        [OTHER, 'Ready', 'success'],
-      ]);
+      assert.deepEqual(
+        handlerEntries(doc).map((h: Json) => [h.handlerName, h.status, h.runtimeSettingsStatus.settingsStatus.status.status]),
+        [
+          [EXAMPLE, 'Ready', 'success'],
+          [OTHER, 'Ready', 'success'],
+        ],
+      );
       assert.deepEqual([goalStateStatus(doc).status, goalStateStatus(doc).inSvdSeqNo], ['Success', String(inc)]);
     }
     assert.deepEqual(await blobPaths(), [EC_BLOB]);
@@ -360,7 +414,10 @@ describe('recorded ExtensionsConfig and vmSettings documents, served verbatim', 
     assert.deepEqual([other.status, other.code], ['NotReady', 1009]);
     const ex = entry(r.status, EXAMPLE);
     assert.deepEqual([ex.status, ex.code], ['NotReady', -1]);
-    assert.match(ex.formattedMessage.message, new RegExp(`^Skipping processing of extensions since execution of dependent extension ${OTHER} failed`));
+    assert.match(
+      ex.formattedMessage.message,
+      new RegExp(`^Skipping processing of extensions since execution of dependent extension ${OTHER} failed`),
+    );
     assert.equal(goalStateStatus(r.status).status, 'Success');
   });
 
@@ -370,11 +427,17 @@ describe('recorded ExtensionsConfig and vmSettings documents, served verbatim', 
     const valid = 'OSTCExtensions.ValidExampleHandlerLinux';
     const invalid = 'OSTCExtensions.InvalidExampleHandlerLinux';
     // handlers no longer in the goal state are removed without running uninstall (§5.9 step 7)
-    assert.deepEqual(r.ops, [`install ${valid} 1.0.0 seq=0 uninstall=NOT_RUN from=`, `enable ${valid} 1.0.0 seq=0 uninstall=NOT_RUN from=`]);
+    assert.deepEqual(r.ops, [
+      `install ${valid} 1.0.0 seq=0 uninstall=NOT_RUN from=`,
+      `enable ${valid} 1.0.0 seq=0 uninstall=NOT_RUN from=`,
+    ]);
     assert.ok(!x.exists(`${LIB}/${EXAMPLE}-1.0.0`) && !x.exists(`${LIB}/${OTHER}-1.0.0`));
     const bad = entry(r.status, invalid);
     assert.deepEqual([bad.status, bad.code], ['NotReady', -1]);
-    assert.match(bad.formattedMessage.message, /^Ran into config errors: the handler OSTCExtensions\.InvalidExampleHandlerLinux 1\.0\.0 has both RuntimeSettings and ExtensionRuntimeSettings/);
+    assert.match(
+      bad.formattedMessage.message,
+      /^Ran into config errors: the handler OSTCExtensions\.InvalidExampleHandlerLinux 1\.0\.0 has both RuntimeSettings and ExtensionRuntimeSettings/,
+    );
     assert.deepEqual([entry(r.status, valid).status, entry(r.status, valid).code], ['Ready', 0]);
     assert.ok(!x.exists(`${LIB}/${invalid}-1.0.0/bin`), 'nothing of the invalid handler was installed');
   });
@@ -386,7 +449,10 @@ describe('recorded ExtensionsConfig and vmSettings documents, served verbatim', 
     for (const doc of r.uploads) {
       const gs = goalStateStatus(doc);
       assert.deepEqual([gs.status, gs.code, gs.inSvdSeqNo], ['Failed', 2001, String(inc)]);
-      assert.equal(gs.formattedMessage.message, `Failing GS incarnation_${inc} as Unsupported features found: TestRequiredFeature1, TestRequiredFeature2, TestRequiredFeature3`);
+      assert.equal(
+        gs.formattedMessage.message,
+        `Failing GS incarnation_${inc} as Unsupported features found: TestRequiredFeature1, TestRequiredFeature2, TestRequiredFeature3`,
+      );
       // handlers found on disk are reported (§6.1)
       assert.equal(entry(doc, 'OSTCExtensions.ValidExampleHandlerLinux').status, 'Ready');
     }
@@ -420,7 +486,13 @@ describe('recorded ExtensionsConfig and vmSettings documents, served verbatim', 
     for (const doc of r.uploads) {
       // one entry per extension of the multi-config handler, with extensionName (§6.1)
       assert.deepEqual(
-        handlerEntries(doc).map((h: Json) => [h.handlerName, h.status, h.runtimeSettingsStatus.extensionName, h.runtimeSettingsStatus.sequenceNumber, h.runtimeSettingsStatus.settingsStatus.status.name]),
+        handlerEntries(doc).map((h: Json) => [
+          h.handlerName,
+          h.status,
+          h.runtimeSettingsStatus.extensionName,
+          h.runtimeSettingsStatus.sequenceNumber,
+          h.runtimeSettingsStatus.settingsStatus.status.name,
+        ]),
         [
           [EXAMPLE, 'Ready', 'firstExtension', 1, 'firstExtension'],
           [EXAMPLE, 'Ready', 'secondExtension', 2, 'secondExtension'],
@@ -450,7 +522,10 @@ describe('recorded ExtensionsConfig and vmSettings documents, served verbatim', 
     let uploads = (await x.emu.statusUploads()).slice(-r.uploads.length);
     assert.deepEqual([...new Set(uploads.map((u) => u.blob))], [decodeURIComponent(vmBlob)], "the status goes to vmSettings' blob");
     for (const doc of r.uploads) {
-      assert.deepEqual(doc.supportedFeatures.map((f: Json) => f.Key), ['MultipleExtensionsPerHandler', 'VersioningGovernance', 'FastTrack']);
+      assert.deepEqual(
+        doc.supportedFeatures.map((f: Json) => f.Key),
+        ['MultipleExtensionsPerHandler', 'VersioningGovernance', 'FastTrack'],
+      );
       assert.equal(goalStateStatus(doc), undefined);
     }
 
@@ -476,7 +551,12 @@ describe('recorded ExtensionsConfig and vmSettings documents, served verbatim', 
     assert.ok(!x.exists(`${LIB}/${EXAMPLE}-1.0.0`), 'the handlers of the WireServer goal state were removed');
     for (const doc of r.uploads) {
       assert.deepEqual(
-        handlerEntries(doc).map((h: Json) => [`${h.handlerName} ${h.handlerVersion}`, h.status, h.runtimeSettingsStatus.extensionName, h.runtimeSettingsStatus.settingsStatus.status.status]),
+        handlerEntries(doc).map((h: Json) => [
+          `${h.handlerName} ${h.handlerVersion}`,
+          h.status,
+          h.runtimeSettingsStatus.extensionName,
+          h.runtimeSettingsStatus.settingsStatus.status.status,
+        ]),
         [
           [ama, 'Ready', undefined, 'success'],
           [asa, 'Ready', undefined, 'success'],
@@ -487,19 +567,32 @@ describe('recorded ExtensionsConfig and vmSettings documents, served verbatim', 
           [vma, 'Ready', undefined, 'success'],
         ],
       );
-      assert.deepEqual([goalStateStatus(doc).status, goalStateStatus(doc).code, goalStateStatus(doc).inSvdSeqNo], ['Success', 0, String(vm.inSvdSeqNo)]);
+      assert.deepEqual(
+        [goalStateStatus(doc).status, goalStateStatus(doc).code, goalStateStatus(doc).inSvdSeqNo],
+        ['Success', 0, String(vm.inSvdSeqNo)],
+      );
     }
     uploads = (await x.emu.statusUploads()).slice(-r.uploads.length);
     assert.deepEqual([...new Set(uploads.map((u) => u.blob))], [decodeURIComponent(vmBlob)]);
     const artifactRequests = (await x.emu.control.requests('hostplugin')).filter((q) => q.path.startsWith('/extensionArtifact'));
-    assert.ok(artifactRequests.some((q) => q.headers['x-ms-verify-from-artifacts-blob'] === 'true'), 'Fast Track manifests are asked for with x-ms-verify-from-artifacts-blob');
+    assert.ok(
+      artifactRequests.some((q) => q.headers['x-ms-verify-from-artifacts-blob'] === 'true'),
+      'Fast Track manifests are asked for with x-ms-verify-from-artifacts-blob',
+    );
   });
 });
 
 describe('restarts: an agent SIGKILLed in the middle of an install, and the daemon over several cycles', () => {
   let x: ExtensionsHarness;
-  const plugin = (name: string, seqNo: number): PluginSpec => ({ name, version: '1.0.0', state: 'enabled', manifestUrl: x.blob(`/manifests/${name}.xml`), seqNo });
-  const serve = (inc: number, p: PluginSpec) => x.serve({ extensionsConfig: extensionsConfig({ incarnation: inc, plugins: [p], statusBlob: STATUS_BLOB }) }, inc);
+  const plugin = (name: string, seqNo: number): PluginSpec => ({
+    name,
+    version: '1.0.0',
+    state: 'enabled',
+    manifestUrl: x.blob(`/manifests/${name}.xml`),
+    seqNo,
+  });
+  const serve = (inc: number, p: PluginSpec) =>
+    x.serve({ extensionsConfig: extensionsConfig({ incarnation: inc, plugins: [p], statusBlob: STATUS_BLOB }) }, inc);
   const until = async (what: string, check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> => {
     const end = Date.now() + ms;
     while (!(await check())) {
@@ -543,7 +636,10 @@ describe('restarts: an agent SIGKILLed in the middle of an install, and the daem
     // The install runs in a session of its own and outlives the agent; kill its group too, as a crash of the VM
     // or the service's cgroup would (field 5 of /proc/<pid>/stat).
     const installPid = x.read(`${LIB}/install-started`)!.trim();
-    const pgid = x.read(`/proc/${installPid}/stat`)!.replace(/^.*\) /s, '').split(' ')[2];
+    const pgid = x
+      .read(`/proc/${installPid}/stat`)!
+      .replace(/^.*\) /s, '')
+      .split(' ')[2];
     assert.equal((await x.sb.exec(['kill', '-9', '--', `-${pgid}`])).code, 0);
     assert.deepEqual(x.opsLog(), [], 'install did not complete');
     assert.notEqual(x.read(`${LIB}/Crash.Ext-1.0.0/config/HandlerState`) ?? 'NotInstalled', 'Installed');
@@ -551,10 +647,16 @@ describe('restarts: an agent SIGKILLed in the middle of an install, and the daem
     x.sb.writeFile(`${LIB}/go`, '');
     const r = await x.once();
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(r.ops, ['install Crash.Ext 1.0.0 seq=0 uninstall=NOT_RUN from=', 'enable Crash.Ext 1.0.0 seq=0 uninstall=NOT_RUN from=']);
+    assert.deepEqual(r.ops, [
+      'install Crash.Ext 1.0.0 seq=0 uninstall=NOT_RUN from=',
+      'enable Crash.Ext 1.0.0 seq=0 uninstall=NOT_RUN from=',
+    ]);
     assert.equal(x.read(`${LIB}/install-started`)!.trim().split('\n').length, 2, 'install started twice, completed once');
     assert.equal(x.read(`${LIB}/Crash.Ext-1.0.0/config/HandlerState`), 'Enabled');
-    assert.deepEqual([handlerEntries(r.status)[0].status, handlerEntries(r.status)[0].runtimeSettingsStatus.settingsStatus.status.status], ['Ready', 'success']);
+    assert.deepEqual(
+      [handlerEntries(r.status)[0].status, handlerEntries(r.status)[0].runtimeSettingsStatus.settingsStatus.status.status],
+      ['Ready', 'success'],
+    );
     // a second start with the same goal state installs nothing again
     const again = await x.once();
     assert.ok(!again.ops.some((l) => l.startsWith('install ')), again.ops.join('\n'));
@@ -580,7 +682,11 @@ describe('restarts: an agent SIGKILLed in the middle of an install, and the daem
     const reported = (seq: number) => async () => {
       all.push(...(await x.newUploads()));
       const h = all.length ? handlerEntries(all[all.length - 1]).find((e: Json) => e.handlerName === 'Daemon.Ext') : undefined;
-      return h?.status === 'Ready' && h.runtimeSettingsStatus?.sequenceNumber === seq && h.runtimeSettingsStatus.settingsStatus.status.status === 'success';
+      return (
+        h?.status === 'Ready' &&
+        h.runtimeSettingsStatus?.sequenceNumber === seq &&
+        h.runtimeSettingsStatus.settingsStatus.status.status === 'success'
+      );
     };
     try {
       await until('Daemon.Ext enabled with settings 0', reported(0));
@@ -597,11 +703,15 @@ describe('restarts: an agent SIGKILLed in the middle of an install, and the daem
         10_000,
       );
       assert.ok(Date.now() - t < 8_000, 'about one status upload per second');
-      assert.deepEqual(x.opsLog().slice(-3), [
-        'install Daemon.Ext 1.0.0 seq=0 uninstall=NOT_RUN from=',
-        'enable Daemon.Ext 1.0.0 seq=0 uninstall=NOT_RUN from=',
-        'enable Daemon.Ext 1.0.0 seq=1 uninstall=NOT_RUN from=',
-      ], 'each goal state was processed once, however many cycles ran');
+      assert.deepEqual(
+        x.opsLog().slice(-3),
+        [
+          'install Daemon.Ext 1.0.0 seq=0 uninstall=NOT_RUN from=',
+          'enable Daemon.Ext 1.0.0 seq=0 uninstall=NOT_RUN from=',
+          'enable Daemon.Ext 1.0.0 seq=1 uninstall=NOT_RUN from=',
+        ],
+        'each goal state was processed once, however many cycles ran',
+      );
       assert.ok(!x.exists(`${LIB}/Crash.Ext-1.0.0`), 'the handler no longer in the goal state was removed');
       for (const doc of all.slice(n)) assert.deepEqual([goalStateStatus(doc).inSvdSeqNo, goalStateStatus(doc).status], ['11', 'Success']);
     } finally {

@@ -32,7 +32,12 @@ ${status ? `printf '[{"version":1.0,"timestampUTC":"2025-01-01T00:00:00Z","statu
 
 /** The shared test package (test/helpers/extensions.ts) with these scripts in place of its own logging. */
 function handlerZip(): Buffer {
-  return packageZip({ name: NAME, version: '1.0.0', bare: OPS, scripts: Object.fromEntries(OPS.map((op) => [op, SCRIPT(op, op === 'enable')])) });
+  return packageZip({
+    name: NAME,
+    version: '1.0.0',
+    bare: OPS,
+    scripts: Object.fromEntries(OPS.map((op) => [op, SCRIPT(op, op === 'enable')])),
+  });
 }
 
 describe('waagent -run-exthandlers -once against the emulator', () => {
@@ -133,7 +138,10 @@ describe('waagent -run-exthandlers -once against the emulator', () => {
     assert.equal(h[0]!.runtimeSettingsStatus.settingsStatus.status.status, 'success');
     assert.equal(h[0]!.runtimeSettingsStatus.settingsStatus.status.formattedMessage.message, 'enabled 0');
     const gsa = r.status.aggregateStatus.vmArtifactsAggregateStatus.goalStateAggregateStatus;
-    assert.deepEqual([gsa.status, gsa.code, gsa.inSvdSeqNo, gsa.formattedMessage.message], ['Success', 0, '1', 'GoalState executed successfully']);
+    assert.deepEqual(
+      [gsa.status, gsa.code, gsa.inSvdSeqNo, gsa.formattedMessage.message],
+      ['Success', 0, '1', 'GoalState executed successfully'],
+    );
 
     goalState(2, '1.0.0', 'enabled', 1);
     r = await once();
@@ -190,7 +198,8 @@ describe('waagent -run-exthandlers -once against the emulator', () => {
     const confFile = join(dir, 'crash.conf');
     writeFileSync(confFile, [...baseLines.filter((l) => !l.startsWith('Lib.Dir=')), `Lib.Dir=${crashLib}`].join('\n'));
     const crashConf = parseConfig(readFileSync(confFile, 'utf8'), confFile);
-    const ops = () => (existsSync(join(crashLib, 'ops.log')) ? readFileSync(join(crashLib, 'ops.log'), 'utf8').split('\n').filter(Boolean) : []);
+    const ops = () =>
+      existsSync(join(crashLib, 'ops.log')) ? readFileSync(join(crashLib, 'ops.log'), 'utf8').split('\n').filter(Boolean) : [];
     const src = (rel: string) => JSON.stringify(join(ROOT, rel));
     /** The agent in a child process, killed with SIGKILL once `op` hangs; the hung command's group is killed too. */
     async function killDuring(op: string): Promise<void> {
@@ -211,7 +220,11 @@ describe('waagent -run-exthandlers -once against the emulator', () => {
       await exited;
       const pid = Number(readFileSync(pidFile, 'utf8').trim());
       // The command runs in a session of its own: kill its whole process group (field 5 of /proc/<pid>/stat).
-      const pgid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[2]);
+      const pgid = Number(
+        readFileSync(`/proc/${pid}/stat`, 'utf8')
+          .replace(/^.*\) /s, '')
+          .split(' ')[2],
+      );
       assert.ok(pgid > 1, 'the hung command has a process group');
       try {
         process.kill(-pgid, 'SIGKILL');
@@ -226,7 +239,10 @@ describe('waagent -run-exthandlers -once against the emulator', () => {
     await killDuring('install');
     assert.deepEqual(ops(), [], 'install was killed before it finished');
     const base = join(crashLib, `${NAME}-1.0.0`);
-    assert.notEqual(existsSync(join(base, 'config', 'HandlerState')) ? readFileSync(join(base, 'config', 'HandlerState'), 'utf8') : 'NotInstalled', 'Installed');
+    assert.notEqual(
+      existsSync(join(base, 'config', 'HandlerState')) ? readFileSync(join(base, 'config', 'HandlerState'), 'utf8') : 'NotInstalled',
+      'Installed',
+    );
     assert.equal(await runExtHandlersCommand(crashConf, inv, PROFILE, HOST), 0);
     assert.deepEqual(ops(), ['install 1.0.0 seq=0 uninstall=NOT_RUN from=', 'enable 1.0.0 seq=0 uninstall=NOT_RUN from=']);
 

@@ -78,10 +78,16 @@ describe('waagent -goal-state against the emulator', () => {
     const pluginList = /<Plugins>([\s\S]*?)<\/Plugins>/.exec(fixture('ext_conf.xml'))![1]!;
     const plugins = [...pluginList.matchAll(/<Plugin name="([^"]+)" version="([^"]+)"/g)].map((m) => m[1]);
     assert.ok(plugins.length > 0);
-    assert.deepEqual((out.extensionHandlers as Array<{ name: string }>).map((h) => h.name), plugins);
+    assert.deepEqual(
+      (out.extensionHandlers as Array<{ name: string }>).map((h) => h.name),
+      plugins,
+    );
     assert.equal(out.statusUploadBlobType, /statusBlobType="([^"]+)"/.exec(fixture('ext_conf.xml'))![1]);
     const expected = expectedCertificates();
-    assert.deepEqual([...out.certificates].sort((a, b) => a.thumbprint.localeCompare(b.thumbprint)), expected);
+    assert.deepEqual(
+      [...out.certificates].sort((a, b) => a.thumbprint.localeCompare(b.thumbprint)),
+      expected,
+    );
     // versions, goal state, ExtensionsConfig, HostingEnvironmentConfig, SharedConfig, Certificates
     assert.equal(out.requests, r.requests.length);
     assert.equal(r.requests.length, 6);
@@ -91,7 +97,12 @@ describe('waagent -goal-state against the emulator', () => {
     assert.ok(cert.headers['x-ms-guest-agent-public-x509-cert']!.length > 500);
     // files and modes
     const modes = await sb.exec(['sh', '-c', `cd ${LIB} && stat -c '%n %a' *`]);
-    const mode = Object.fromEntries(modes.stdout.trim().split('\n').map((l) => l.split(' ')));
+    const mode = Object.fromEntries(
+      modes.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ')),
+    );
     assert.equal(mode['TransportPrivate.pem'], '600');
     assert.equal(mode['TransportCert.pem'], '644');
     assert.equal(mode['Certificates.xml'], '600');
@@ -178,7 +189,14 @@ describe('waagent -goal-state against the emulator', () => {
 
   test('400 InvalidContainerConfiguration is handled like 410', async () => {
     const r = await run([
-      { service: 'wireserver', path: 'type=hostingEnvironmentConfig', kind: 'status', status: 400, body: '<Error>InvalidContainerConfiguration</Error>', times: 1 },
+      {
+        service: 'wireserver',
+        path: 'type=hostingEnvironmentConfig',
+        kind: 'status',
+        status: 400,
+        body: '<Error>InvalidContainerConfiguration</Error>',
+        times: 1,
+      },
     ]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(count(r, /comp=goalstate/), 2);
@@ -203,7 +221,10 @@ describe('waagent -goal-state against the emulator', () => {
     const r = await run([{ service: 'wireserver', path: 'comp=certificates', kind: 'status', status: 404, times: 1 }]);
     assert.equal(r.code, 0, r.stderr);
     const certs = r.requests.filter((q) => /comp=certificates/.test(q.path));
-    assert.deepEqual(certs.map((q) => q.headers['x-ms-cipher-name']), ['AES128_CBC', 'DES_EDE3_CBC']);
+    assert.deepEqual(
+      certs.map((q) => q.headers['x-ms-cipher-name']),
+      ['AES128_CBC', 'DES_EDE3_CBC'],
+    );
     const out = JSON.parse(r.stdout) as { certificates: unknown[] };
     assert.deepEqual(out.certificates.length, expectedCertificates().length);
   });

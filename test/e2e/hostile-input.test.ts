@@ -7,7 +7,16 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FIXTURES } from '../helpers/paths.ts';
 import { WAAGENT } from '../sandbox/sandbox.ts';
-import { ExtensionsHarness, extensionsConfig, handlerEntries, handlerZip, LIB, pluginManifest, type Json, type PluginSpec } from '../helpers/extensions.ts';
+import {
+  ExtensionsHarness,
+  extensionsConfig,
+  handlerEntries,
+  handlerZip,
+  LIB,
+  pluginManifest,
+  type Json,
+  type PluginSpec,
+} from '../helpers/extensions.ts';
 
 const STATUS_BLOB = 'https://acct.blob.core.windows.net/vhds/vm.status?sv=2020-01-01&sig=SECRETSIG';
 
@@ -16,8 +25,16 @@ describe('hostile names and packages from the platform', () => {
   let inc = 0;
   const manifestUrl = (name: string) => x.blob(`/manifests/${encodeURIComponent(name)}.xml`);
   const pkgUrl = (name: string) => x.blob(`/pkgs/${encodeURIComponent(name)}.zip`);
-  const plugin = (name: string, version = '1.0.0', extra: Partial<PluginSpec> = {}): PluginSpec => ({ name, version, state: 'enabled', manifestUrl: manifestUrl(name), seqNo: 0, ...extra });
-  const serve = (plugins: PluginSpec[]) => x.serve({ extensionsConfig: extensionsConfig({ incarnation: ++inc, plugins, statusBlob: STATUS_BLOB }) }, inc);
+  const plugin = (name: string, version = '1.0.0', extra: Partial<PluginSpec> = {}): PluginSpec => ({
+    name,
+    version,
+    state: 'enabled',
+    manifestUrl: manifestUrl(name),
+    seqNo: 0,
+    ...extra,
+  });
+  const serve = (plugins: PluginSpec[]) =>
+    x.serve({ extensionsConfig: extensionsConfig({ incarnation: ++inc, plugins, statusBlob: STATUS_BLOB }) }, inc);
   const entryOf = (doc: Json, name: string) => handlerEntries(doc).find((h: Json) => h.handlerName === name);
 
   before(async () => {
@@ -49,9 +66,16 @@ describe('hostile names and packages from the platform', () => {
     assert.match(adv?.formattedMessage?.message ?? '', /the handler name "\.\.\/\.\.\/\.\.\/etc\/advpwn" is not a valid handler name/);
     const ver = entryOf(r.status, 'Test.Ver');
     assert.equal(ver?.status, 'NotReady');
-    assert.match(ver?.formattedMessage?.message ?? '', /the version "1\.0\/\.\.\/\.\.\/\.\.\/\.\.\/etc\/verpwn" of the handler Test\.Ver is not a valid version/);
+    assert.match(
+      ver?.formattedMessage?.message ?? '',
+      /the version "1\.0\/\.\.\/\.\.\/\.\.\/\.\.\/etc\/verpwn" of the handler Test\.Ver is not a valid version/,
+    );
     assert.equal(entryOf(r.status, good)?.status, 'Ready');
-    assert.equal(await x.sh('ls -a /etc /var/lib /var/log | grep -c pwn || true'), '0', 'nothing named after the hostile handlers anywhere');
+    assert.equal(
+      await x.sh('ls -a /etc /var/lib /var/log | grep -c pwn || true'),
+      '0',
+      'nothing named after the hostile handlers anywhere',
+    );
     const lib = await x.sh(`ls ${LIB}`);
     assert.ok(!/advpwn|Adv\.Pwn|Test\.Ver/.test(lib), lib);
   });
@@ -74,19 +98,27 @@ describe('hostile names and packages from the platform', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(entryOf(r.status, name)?.status, 'Ready', JSON.stringify(handlerEntries(r.status)));
     const base = `${LIB}/${name}-1.0.0`;
-    assert.equal(await x.sh(`stat -c '%a %n' ${base}/bin/enable.sh ${base}/data ${base}/data/open.txt`), [`755 ${base}/bin/enable.sh`, `755 ${base}/data`, `744 ${base}/data/open.txt`].join('\n'));
+    assert.equal(
+      await x.sh(`stat -c '%a %n' ${base}/bin/enable.sh ${base}/data ${base}/data/open.txt`),
+      [`755 ${base}/bin/enable.sh`, `755 ${base}/data`, `744 ${base}/data/open.txt`].join('\n'),
+    );
   });
 
   // An extension replaces its config/ directory and its log folder with links to root directories. Upstream (and
   // this agent before) writes HandlerState into /etc/cfgpwn and appends CommandExecution.log in /etc/logpwn as root.
   test('links planted for config/ and the log folder: nothing written through them, the handler says why', async () => {
     const name = 'Test.Links';
-    const plant = 'mkdir -p /etc/cfgpwn /etc/logpwn && mv config config.orig && ln -s /etc/cfgpwn config && rm -rf "/var/log/azure/$n" && ln -s /etc/logpwn "/var/log/azure/$n"';
+    const plant =
+      'mkdir -p /etc/cfgpwn /etc/logpwn && mv config config.orig && ln -s /etc/cfgpwn config && rm -rf "/var/log/azure/$n" && ln -s /etc/logpwn "/var/log/azure/$n"';
     await offer(name, '1.0.0', handlerZip({ name, version: '1.0.0', scripts: { install: plant } }));
     await serve([plugin(name)]);
     const r = await x.once();
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(await x.sh('ls -A /etc/cfgpwn /etc/logpwn | grep -v ":$" | grep -v "^$" || true'), '', 'nothing written through the links');
+    assert.equal(
+      await x.sh('ls -A /etc/cfgpwn /etc/logpwn | grep -v ":$" | grep -v "^$" || true'),
+      '',
+      'nothing written through the links',
+    );
     const e = entryOf(r.status, name);
     assert.equal(e?.status, 'NotReady', JSON.stringify(handlerEntries(r.status)));
     assert.match(e?.formattedMessage?.message ?? '', /config is a symbolic link, which the agent does not write through/);
@@ -116,7 +148,14 @@ describe('hostile documents and faults: one bad part costs only what depends on 
   let inc = 100;
   const manifestUrl = (name: string) => x.blob(`/manifests/${encodeURIComponent(name)}.xml`);
   const pkgUrl = (name: string) => x.blob(`/pkgs/${encodeURIComponent(name)}.zip`);
-  const plugin = (name: string, extra: Partial<PluginSpec> = {}): PluginSpec => ({ name, version: '1.0.0', state: 'enabled', manifestUrl: manifestUrl(name), seqNo: 0, ...extra });
+  const plugin = (name: string, extra: Partial<PluginSpec> = {}): PluginSpec => ({
+    name,
+    version: '1.0.0',
+    state: 'enabled',
+    manifestUrl: manifestUrl(name),
+    seqNo: 0,
+    ...extra,
+  });
   const entryOf = (doc: Json, name: string) => handlerEntries(doc).find((h: Json) => h.handlerName === name);
   async function offer(name: string, zip = handlerZip({ name, version: '1.0.0' })): Promise<void> {
     await x.register({ [manifestUrl(name)]: pluginManifest([{ version: '1.0.0', uris: [pkgUrl(name)] }]), [pkgUrl(name)]: zip });
@@ -135,7 +174,11 @@ describe('hostile documents and faults: one bad part costs only what depends on 
     await offer(plain);
     await offer(needy);
     const thumbprint = 'C0FFEE'.padEnd(40, '0');
-    const ec = extensionsConfig({ incarnation: ++inc, plugins: [plugin(plain), plugin(needy, { certificateThumbprint: thumbprint })], statusBlob: STATUS_BLOB });
+    const ec = extensionsConfig({
+      incarnation: ++inc,
+      plugins: [plugin(plain), plugin(needy, { certificateThumbprint: thumbprint })],
+      statusBlob: STATUS_BLOB,
+    });
     await x.serve({ extensionsConfig: ec, certificates: '<<< not a certificates document \u0000\u0001' }, inc);
     try {
       await garbageCertificates(plain, needy, thumbprint);
@@ -147,12 +190,20 @@ describe('hostile documents and faults: one bad part costs only what depends on 
   async function garbageCertificates(plain: string, needy: string, thumbprint: string): Promise<void> {
     const r = await x.once();
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(r.ops, [`install ${plain} 1.0.0 seq=0 uninstall=NOT_RUN from=`, `enable ${plain} 1.0.0 seq=0 uninstall=NOT_RUN from=`]);
+    assert.deepEqual(r.ops, [
+      `install ${plain} 1.0.0 seq=0 uninstall=NOT_RUN from=`,
+      `enable ${plain} 1.0.0 seq=0 uninstall=NOT_RUN from=`,
+    ]);
     assert.equal(entryOf(r.status, plain)?.status, 'Ready', JSON.stringify(handlerEntries(r.status)));
     const held = entryOf(r.status, needy);
     assert.equal(held?.status, 'NotReady');
-    assert.match(held?.formattedMessage?.message ?? '', new RegExp(`the certificate ${thumbprint} its protected settings are encrypted to is not available \\(the certificates could not be retrieved`));
-    assert.ok(!x.exists(`${LIB}/${needy}-1.0.0/HandlerManifest.json`), "nothing of the held-back handler was unpacked");
+    assert.match(
+      held?.formattedMessage?.message ?? '',
+      new RegExp(
+        `the certificate ${thumbprint} its protected settings are encrypted to is not available \\(the certificates could not be retrieved`,
+      ),
+    );
+    assert.ok(!x.exists(`${LIB}/${needy}-1.0.0/HandlerManifest.json`), 'nothing of the held-back handler was unpacked');
     // The next cycle (same incarnation) reports again.
     const again = await x.once();
     assert.equal(again.code, 0, again.stderr);
@@ -183,12 +234,17 @@ describe('hostile documents and faults: one bad part costs only what depends on 
   test('SIGTERM in the middle of a goal state: the running command finishes, no further handler starts, the agent exits within seconds', async () => {
     const names = Array.from({ length: 8 }, (_, i) => `Test.Slow${i}`);
     for (const n of names) await offer(n, handlerZip({ name: n, version: '1.0.0', scripts: { install: 'sleep 2' } }));
-    await x.serve({ extensionsConfig: extensionsConfig({ incarnation: ++inc, plugins: names.map((n) => plugin(n)), statusBlob: STATUS_BLOB }) }, inc);
+    await x.serve(
+      { extensionsConfig: extensionsConfig({ incarnation: ++inc, plugins: names.map((n) => plugin(n)), statusBlob: STATUS_BLOB }) },
+      inc,
+    );
     x.skipOps();
     const child = x.sb.spawn(['/bin/sh', '-c', `echo $$; exec ${WAAGENT} -run-exthandlers`]);
     child.stderr!.resume();
     const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 128)));
-    const pid = await new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim().split('\n')[0]!)));
+    const pid = await new Promise<string>((resolve) =>
+      child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim().split('\n')[0]!)),
+    );
     child.stdout!.resume();
     for (let i = 0; i < 150 && !x.opsLog().some((l) => l.startsWith('install Test.Slow0 ')); i++) await sleep(100);
     const started = Date.now();
@@ -199,7 +255,10 @@ describe('hostile documents and faults: one bad part costs only what depends on 
     assert.ok(took < 6000, `exited ${took} ms after SIGTERM`);
     const installs = x.opsLog().filter((l) => l.startsWith('install Test.Slow'));
     assert.ok(installs.length >= 1 && installs.length <= 2, installs.join('\n'));
-    assert.match(x.read('/var/log/waagent.log') ?? '', /the agent is stopping: \d+ of the goal state's 8 handler operations were not started/);
+    assert.match(
+      x.read('/var/log/waagent.log') ?? '',
+      /the agent is stopping: \d+ of the goal state's 8 handler operations were not started/,
+    );
     x.skipOps();
   });
 });
@@ -212,7 +271,10 @@ describe('a full disk: the agent keeps running, extensions still run, what faile
   const plugin = (name: string): PluginSpec => ({ name, version: '1.0.0', state: 'enabled', manifestUrl: manifestUrl(name), seqNo: 0 });
   const entryOf = (doc: Json, name: string) => handlerEntries(doc).find((h: Json) => h.handlerName === name);
   async function offer(name: string): Promise<void> {
-    await x.register({ [manifestUrl(name)]: pluginManifest([{ version: '1.0.0', uris: [pkgUrl(name)] }]), [pkgUrl(name)]: handlerZip({ name, version: '1.0.0' }) });
+    await x.register({
+      [manifestUrl(name)]: pluginManifest([{ version: '1.0.0', uris: [pkgUrl(name)] }]),
+      [pkgUrl(name)]: handlerZip({ name, version: '1.0.0' }),
+    });
   }
   /** Mounts a small tmpfs on `dir` (inside the sandbox's own mount namespace) and fills it: no block and no inode left. */
   async function fill(dir: string): Promise<void> {
@@ -237,7 +299,10 @@ describe('a full disk: the agent keeps running, extensions still run, what faile
       const r = await x.once();
       assert.equal(r.code, 0, r.stderr);
       assert.equal(entryOf(r.status, name)?.status, 'Ready', JSON.stringify(handlerEntries(r.status)));
-      assert.deepEqual(r.ops, [`install ${name} 1.0.0 seq=0 uninstall=NOT_RUN from=`, `enable ${name} 1.0.0 seq=0 uninstall=NOT_RUN from=`]);
+      assert.deepEqual(r.ops, [
+        `install ${name} 1.0.0 seq=0 uninstall=NOT_RUN from=`,
+        `enable ${name} 1.0.0 seq=0 uninstall=NOT_RUN from=`,
+      ]);
       const agentLog = x.read('/var/log/waagent.log') ?? '';
       const trouble = agentLog.split('\n').filter((l) => l.includes(`/var/log/azure`) && /cannot be (kept|written)/.test(l));
       assert.equal(trouble.length, 1, trouble.join('\n') || agentLog.slice(-3000));
@@ -255,12 +320,22 @@ describe('a full disk: the agent keeps running, extensions still run, what faile
     await x.serve({ extensionsConfig: extensionsConfig({ incarnation: ++inc, plugins: [plugin(before)], statusBlob: STATUS_BLOB }) }, inc);
     assert.equal(entryOf((await x.once()).status, before)?.status, 'Ready');
     // Lib.Dir moved onto a small filesystem with its contents, then filled.
-    await x.sh(`cp -a ${LIB} /run/lib-copy && mount -t tmpfs -o size=8m lib ${LIB} && cp -a /run/lib-copy/. ${LIB}/ && rm -rf /run/lib-copy`);
-    const sizes = async () => new Map((await x.sh(`cd ${LIB} && find . -type f -printf '%s %p\\n'`)).split('\n').map((l) => [l.slice(l.indexOf(' ') + 1), Number(l.slice(0, l.indexOf(' ')))] as const));
+    await x.sh(
+      `cp -a ${LIB} /run/lib-copy && mount -t tmpfs -o size=8m lib ${LIB} && cp -a /run/lib-copy/. ${LIB}/ && rm -rf /run/lib-copy`,
+    );
+    const sizes = async () =>
+      new Map(
+        (await x.sh(`cd ${LIB} && find . -type f -printf '%s %p\\n'`))
+          .split('\n')
+          .map((l) => [l.slice(l.indexOf(' ') + 1), Number(l.slice(0, l.indexOf(' ')))] as const),
+      );
     try {
       await x.sh(`dd if=/dev/zero of=${LIB}/zz-fill bs=64k 2>/dev/null; true`);
       const was = await sizes();
-      await x.serve({ extensionsConfig: extensionsConfig({ incarnation: ++inc, plugins: [plugin(before), plugin(after)], statusBlob: STATUS_BLOB }) }, inc);
+      await x.serve(
+        { extensionsConfig: extensionsConfig({ incarnation: ++inc, plugins: [plugin(before), plugin(after)], statusBlob: STATUS_BLOB }) },
+        inc,
+      );
       const r = await x.once();
       assert.equal(r.code, 0, r.stderr);
       const failed = entryOf(r.status, after);
@@ -280,7 +355,9 @@ describe('a full disk: the agent keeps running, extensions still run, what faile
       const again = await x.once();
       assert.equal(again.code, 0, again.stderr);
     } finally {
-      await x.sh(`cp -a ${LIB} /run/lib-copy && umount ${LIB} && rm -f /run/lib-copy/zz-fill && cp -a /run/lib-copy/. ${LIB}/ && rm -rf /run/lib-copy`);
+      await x.sh(
+        `cp -a ${LIB} /run/lib-copy && umount ${LIB} && rm -f /run/lib-copy/zz-fill && cp -a /run/lib-copy/. ${LIB}/ && rm -rf /run/lib-copy`,
+      );
     }
   });
 });

@@ -19,7 +19,10 @@ describe('OS commands in the sandbox', () => {
   it('-serialconsole adds the serial console to GRUB_CMDLINE_LINUX and runs update-grub, once', async () => {
     await withSandbox(async (sb) => {
       sb.writeFile('/etc/waagent.conf', 'Logs.File=/var/log/waagent.log\n');
-      sb.writeFile('/etc/default/grub', '# comment GRUB_CMDLINE_LINUX="x"\nGRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX="net.ifnames=0"\n');
+      sb.writeFile(
+        '/etc/default/grub',
+        '# comment GRUB_CMDLINE_LINUX="x"\nGRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX="net.ifnames=0"\n',
+      );
       sb.writeFile('/tmp/fakebin/update-grub', '#!/bin/sh\necho "update-grub $*" >> /tmp/grub-calls\n', 0o755);
       const r = await sb.exec([process.execPath, SCRIPT, 'serialconsole'], { env: { PATH } });
       assert.equal(r.code, 0, r.stderr);
@@ -50,7 +53,10 @@ describe('OS commands in the sandbox', () => {
       sb.writeFile('/var/log/waagent.log', `2026-01-01T00:00:00.000000Z INFO Daemon uploading to ${SAS}\n`);
       sb.writeFile('/var/lib/waagent/ovf-env.xml', '<ns1:UserPassword>Hunter2-Secret</ns1:UserPassword>\n');
       sb.writeFile('/var/lib/waagent/GoalState.1.xml', '<xml>empty placeholder file</xml>');
-      sb.writeFile('/var/lib/waagent/Ext-1.0/config/0.settings', '{"runtimeSettings":[{"handlerSettings":{"protectedSettings":"MIIBase64Secret","publicSettings":{"a":1}}}]}');
+      sb.writeFile(
+        '/var/lib/waagent/Ext-1.0/config/0.settings',
+        '{"runtimeSettings":[{"handlerSettings":{"protectedSettings":"MIIBase64Secret","publicSettings":{"a":1}}}]}',
+      );
       sb.writeFile('/var/lib/waagent/Ext-1.0/status/0.status', '[{"status":{"status":"success"}}]');
       sb.writeFile('/var/lib/waagent/ABCDEF.prv', '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n');
       sb.writeFile('/var/lib/waagent/notes.json', '{"key":"-----BEGIN RSA PRIVATE KEY-----\\nBBBB\\n-----END RSA PRIVATE KEY-----"}');
@@ -60,16 +66,28 @@ describe('OS commands in the sandbox', () => {
       assert.match(r.stdout, /^wrote \/var\/lib\/waagent\/logcollector\/logs\.zip: \d+ files/);
       const dir = mkdtempSync(join(tmpdir(), 'collect-'));
       const zipFile = join(dir, 'logs.zip');
-      writeFileSync(zipFile, execFileSync('nsenter', ['--target', String(await pidOf(sb)), '--mount', 'cat', '/var/lib/waagent/logcollector/logs.zip']));
+      writeFileSync(
+        zipFile,
+        execFileSync('nsenter', ['--target', String(await pidOf(sb)), '--mount', 'cat', '/var/lib/waagent/logcollector/logs.zip']),
+      );
       const listing = execFileSync('unzip', ['-l', zipFile], { encoding: 'utf8' });
-      for (const name of ['etc/os-release', 'var/log/waagent.log', 'var/lib/waagent/ovf-env.xml', 'var/lib/waagent/Ext-1.0/config/0.settings', 'var/log/azure/Ext/handler.log', 'results.txt', 'etc/waagent.conf']) {
+      for (const name of [
+        'etc/os-release',
+        'var/log/waagent.log',
+        'var/lib/waagent/ovf-env.xml',
+        'var/lib/waagent/Ext-1.0/config/0.settings',
+        'var/log/azure/Ext/handler.log',
+        'results.txt',
+        'etc/waagent.conf',
+      ]) {
         assert.ok(listing.includes(name), `${name} in\n${listing}`);
       }
       assert.ok(!listing.includes('ABCDEF.prv'), 'no private key file');
       const buf = execFileSync('cat', [zipFile]);
       const text = Object.fromEntries(readZipEntries(buf).map((e) => [e.name, readZipEntryData(buf, e).toString('utf8')]));
       const all = Object.values(text).join('\n');
-      for (const secret of ['SECRETSIGNATURE', 'Hunter2-Secret', 'MIIBase64Secret', 'AAAA', 'BBBB']) assert.ok(!all.includes(secret), `${secret} leaked`);
+      for (const secret of ['SECRETSIGNATURE', 'Hunter2-Secret', 'MIIBase64Secret', 'AAAA', 'BBBB'])
+        assert.ok(!all.includes(secret), `${secret} leaked`);
       assert.match(text['var/log/waagent.log']!, /sig=\*\*\*REDACTED\*\*\*/);
       assert.match(text['results.txt']!, /\/var\/lib\/waagent\/ABCDEF\.prv: may hold secrets/);
     });

@@ -41,9 +41,18 @@ const sh = async (cmd: string) => (await run(['sh', '-c', cmd], { allowFailure: 
 // the user
 const first = await ensureUser('alice');
 const again = await ensureUser('alice');
-out.user = { created: first.created, again: again.created, uid: first.user.uid, home: first.user.home, homeExists: statSync(first.user.home).isDirectory() };
+out.user = {
+  created: first.created,
+  again: again.created,
+  uid: first.user.uid,
+  home: first.user.home,
+  homeExists: statSync(first.user.home).isDirectory(),
+};
 await setUserPassword(config, first.user, PASSWORD);
-out.shadow = readFileSync('/etc/shadow', 'utf8').split('\n').find((l) => l.startsWith('alice:'))!.split(':')[1];
+out.shadow = readFileSync('/etc/shadow', 'utf8')
+  .split('\n')
+  .find((l) => l.startsWith('alice:'))!
+  .split(':')[1];
 await attempt('systemUser', async () => setUserPassword(config, (await lookupUser('daemon'))!, PASSWORD));
 await attempt('badUser', () => ensureUser('-rf'));
 
@@ -63,7 +72,9 @@ out.fingerprintCheck = await sh('ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pu
 // keys: inline (with CRLF), from a certificate thumbprint, and a key pair
 await sh(`ssh-keygen -q -t ed25519 -N '' -C inline -f ${work}/inline`);
 const inline = readFileSync(`${work}/inline.pub`, 'utf8').trim();
-await sh(`openssl req -x509 -newkey rsa:2048 -nodes -keyout ${work}/certkey.pem -out ${work}/cert.pem -days 2 -subj /CN=prov-e2e 2>/dev/null`);
+await sh(
+  `openssl req -x509 -newkey rsa:2048 -nodes -keyout ${work}/certkey.pem -out ${work}/cert.pem -days 2 -subj /CN=prov-e2e 2>/dev/null`,
+);
 const certPem = readFileSync(`${work}/cert.pem`, 'utf8');
 const thumb = new X509Certificate(certPem).fingerprint.replace(/:/g, '');
 mkdirSync('/var/lib/waagent', { recursive: true });
@@ -87,7 +98,9 @@ out.modes = Object.fromEntries(
   }),
 );
 out.pairPub = [await sh('ssh-keygen -y -f /home/alice/.ssh/id_rsa 2>&1'), readFileSync('/home/alice/.ssh/id_rsa.pub', 'utf8')];
-out.pairPubMatches = (out.pairPub as string[]).map((s) => s.trim().split(' ').slice(0, 2).join(' ')).every((s, _, all) => s.startsWith('ssh-rsa ') && s === all[0]);
+out.pairPubMatches = (out.pairPub as string[])
+  .map((s) => s.trim().split(' ').slice(0, 2).join(' '))
+  .every((s, _, all) => s.startsWith('ssh-rsa ') && s === all[0]);
 
 // a running sshd picks the configuration up on reload; then log in with both keys
 await run(['/usr/sbin/sshd', '-p', '2222', '-o', 'ListenAddress=127.0.0.1'], { timeoutMs: 10_000 });

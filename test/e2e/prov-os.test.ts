@@ -47,7 +47,10 @@ test('provisioning OS actions in the sandbox: user, password, sudo, sshd, keys, 
     assert.equal(r.code, 0, `the script failed: ${r.stderr}`);
     const o = JSON.parse(r.stdout) as Report;
 
-    assert.deepEqual({ ...o.user, uid: typeof o.user.uid }, { created: true, again: false, uid: 'number', home: '/home/alice', homeExists: true });
+    assert.deepEqual(
+      { ...o.user, uid: typeof o.user.uid },
+      { created: true, again: false, uid: 'number', home: '/home/alice', homeExists: true },
+    );
     // the hash is SHA-512 crypt with a 10-character salt, and the system's crypt gives the same hash for the password
     assert.match(o.shadow, /^\$6\$[A-Za-z0-9./]{10}\$[A-Za-z0-9./]{86}$/);
     const salt = o.shadow.split('$')[2];
@@ -91,7 +94,10 @@ test('provisioning OS actions in the sandbox: user, password, sudo, sshd, keys, 
     assert.equal(o.marker, 'same-vm');
     assert.equal(o.kvp.length, 1);
     assert.equal(o.kvp[0].key, 'PROVISIONING_REPORT');
-    assert.match(o.kvp[0].value, /^result=error\|reason=example failure\|agent=waagent-ts\/.*\|vm_id=D0DF4C54-4ECB-4A4B-9954-5BDF3ED5C3B8\|/);
+    assert.match(
+      o.kvp[0].value,
+      /^result=error\|reason=example failure\|agent=waagent-ts\/.*\|vm_id=D0DF4C54-4ECB-4A4B-9954-5BDF3ED5C3B8\|/,
+    );
   });
   assert.equal(hostname(), hostBefore, 'the host name is untouched');
 });

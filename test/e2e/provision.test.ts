@@ -63,7 +63,10 @@ describe('waagent -provision: a VM provisioned against the emulator', () => {
     inlineKey = readFileSync(join(sb.dir, 'inline.pub'), 'utf8').trim();
     sb.writeFile(join(sb.dir, 'certkey'), WITH_KEY.keyPem!, 0o600);
     // Flatcar's Ignition put a key there first: it must survive
-    sb.writeFile('/home/alice/.ssh/authorized_keys', 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIgnitionKeyKeptByTheAgentXXXXXXXXXXXXXXXXXX ignition\n');
+    sb.writeFile(
+      '/home/alice/.ssh/authorized_keys',
+      'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIgnitionKeyKeptByTheAgentXXXXXXXXXXXXXXXXXX ignition\n',
+    );
     const media = udfMedia(
       sb,
       ovfEnvXml({
@@ -95,7 +98,8 @@ describe('waagent -provision: a VM provisioned against the emulator', () => {
         ['Ready', null, null],
       ],
     );
-    for (const h of reports) assert.deepEqual({ incarnation: h.incarnation, containerId: h.containerId, instanceId: h.instanceId }, EXPECTED_IDS);
+    for (const h of reports)
+      assert.deepEqual({ incarnation: h.incarnation, containerId: h.containerId, instanceId: h.instanceId }, EXPECTED_IDS);
   });
 
   test('the user exists, its password verifies against /etc/shadow, sudo asks for it', async () => {
@@ -124,15 +128,24 @@ describe('waagent -provision: a VM provisioned against the emulator', () => {
     await sh(sb, '/usr/sbin/sshd -p 2222 -o ListenAddress=127.0.0.1');
     await sleep(300);
     const ssh = (key: string) =>
-      sh(sb, `ssh -i ${key} -p 2222 -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR alice@127.0.0.1 id -un`);
+      sh(
+        sb,
+        `ssh -i ${key} -p 2222 -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR alice@127.0.0.1 id -un`,
+      );
     assert.equal(await ssh(join(sb.dir, 'inline')), 'alice');
     assert.equal(await ssh(join(sb.dir, 'certkey')), 'alice');
   });
 
   test('the key pair: the certificate private key at 0600, its OpenSSH public key beside it', async () => {
-    assert.equal(await sh(sb, 'stat -c "%a %U" /home/alice/.ssh /home/alice/.ssh/id_rsa /home/alice/.ssh/id_rsa.pub'), '700 alice\n600 alice\n644 alice');
+    assert.equal(
+      await sh(sb, 'stat -c "%a %U" /home/alice/.ssh /home/alice/.ssh/id_rsa /home/alice/.ssh/id_rsa.pub'),
+      '700 alice\n600 alice\n644 alice',
+    );
     const derived = await sh(sb, 'ssh-keygen -y -f /home/alice/.ssh/id_rsa');
-    assert.equal(sb.readFile('/home/alice/.ssh/id_rsa.pub').trim().split(' ').slice(0, 2).join(' '), derived.split(' ').slice(0, 2).join(' '));
+    assert.equal(
+      sb.readFile('/home/alice/.ssh/id_rsa.pub').trim().split(' ').slice(0, 2).join(' '),
+      derived.split(' ').slice(0, 2).join(' '),
+    );
   });
 
   test('the hostname is set in the sandbox UTS namespace and /etc/hostname, and published', async () => {
@@ -194,7 +207,10 @@ describe('waagent -provision: a VM provisioned against the emulator', () => {
     assert.equal((await sb.exec(['test', '-e', '/var/lib/waagent/published_hostname'])).code, 1);
     assert.equal((await sb.exec(['getent', 'passwd', 'alice'])).code, 0, 'the user stays');
     const reports = await emu.healthReports();
-    assert.deepEqual(reports.map((h) => h.state), ['NotReady', 'Ready', 'Ready']);
+    assert.deepEqual(
+      reports.map((h) => h.state),
+      ['NotReady', 'Ready', 'Ready'],
+    );
     await fakeVmId(sb, VM_ID);
   });
 });
@@ -249,7 +265,10 @@ describe('waagent -provision: every failure ends in ProvisioningFailed with a re
   test('malformed ovf-env.xml', () => expectFailure({ 'DVD.Device': udfMedia(sb, good.slice(0, 600)) }, /ovf-env\.xml/));
 
   test('missing ProvisionGuestAgent', () =>
-    expectFailure({ 'DVD.Device': udfMedia(sb, ovfEnvXml({ provisionGuestAgent: null })) }, /ovf-env\.xml has no ProvisionGuestAgent element in PlatformSettings/));
+    expectFailure(
+      { 'DVD.Device': udfMedia(sb, ovfEnvXml({ provisionGuestAgent: null })) },
+      /ovf-env\.xml has no ProvisionGuestAgent element in PlatformSettings/,
+    ));
 
   test('useradd failing (the passwd file is locked by a live process)', async () => {
     sb.writeFile('/etc/passwd.lock', '1');
@@ -262,7 +281,9 @@ describe('waagent -provision: every failure ends in ProvisioningFailed with a re
 
   test('a key thumbprint with no certificate', () =>
     expectFailure(
-      { 'DVD.Device': udfMedia(sb, ovfEnvXml({ publicKeys: [{ path: '$HOME/alice/.ssh/authorized_keys', fingerprint: 'AB'.repeat(20) }] })) },
+      {
+        'DVD.Device': udfMedia(sb, ovfEnvXml({ publicKeys: [{ path: '$HOME/alice/.ssh/authorized_keys', fingerprint: 'AB'.repeat(20) }] })),
+      },
       /certificate for the SSH key thumbprint (AB){20} was not found/,
     ));
 
@@ -314,12 +335,20 @@ describe('waagent -provision: every failure ends in ProvisioningFailed with a re
     sb.writeFile('/usr/local/sbin/hostnamectl', '#!/bin/sh\nexit 0\n', 0o755);
     await sh(sb, 'mkdir -p /run/systemd/system');
     try {
-      await expectFailure({ 'DVD.Device': udfMedia(sb, good) }, /sshd could not be started with the new host keys: systemctl start (sshd?)\.service exited 1/);
+      await expectFailure(
+        { 'DVD.Device': udfMedia(sb, good) },
+        /sshd could not be started with the new host keys: systemctl start (sshd?)\.service exited 1/,
+      );
       const unit = /^systemctl start (sshd?\.service)$/m.exec(sb.readFile('/run/systemctl.calls'))?.[1];
       assert.ok(unit, sb.readFile('/run/systemctl.calls'));
       const why = `unit=${unit}; stderr=Job for ${unit} failed because the control process exited with error code.`;
       assert.ok((await emu.healthReports()).at(-1)!.description!.endsWith(` [kind=command; ${why}]`));
-      assert.ok(kvpRecords(sb).at(-1)!.value.includes(`|kind=command|${why.replace('; ', '|')}|pps_type=None|`), kvpRecords(sb).at(-1)!.value);
+      assert.ok(
+        kvpRecords(sb)
+          .at(-1)!
+          .value.includes(`|kind=command|${why.replace('; ', '|')}|pps_type=None|`),
+        kvpRecords(sb).at(-1)!.value,
+      );
     } finally {
       await sb.exec(['rm', '-rf', '/run/systemd', '/run/systemctl.calls', '/usr/local/sbin/systemctl', '/usr/local/sbin/hostnamectl']);
     }
@@ -341,7 +370,15 @@ describe('waagent -provision killed part-way and run again', () => {
       const emu = await sb.startEmulator();
       await sb.exec(['sh', '-c', `ssh-keygen -q -t ed25519 -N '' -C k -f ${sb.dir}/k`]);
       const key = readFileSync(join(sb.dir, 'k.pub'), 'utf8').trim();
-      const media = udfMedia(sb, ovfEnvXml({ publicKeys: [{ path: '$HOME/alice/.ssh/authorized_keys', value: key }, { path: '$HOME/alice/.ssh/authorized_keys', fingerprint: WITH_KEY.thumbprint }] }));
+      const media = udfMedia(
+        sb,
+        ovfEnvXml({
+          publicKeys: [
+            { path: '$HOME/alice/.ssh/authorized_keys', value: key },
+            { path: '$HOME/alice/.ssh/authorized_keys', fingerprint: WITH_KEY.thumbprint },
+          ],
+        }),
+      );
       sb.writeConfig({ 'DVD.Device': media });
       for (const delayMs of [150, 400]) {
         const child = sb.spawn([WAAGENT, '-provision']);

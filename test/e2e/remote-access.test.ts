@@ -21,7 +21,10 @@ async function sh(sb: Sandbox, cmd: string): Promise<string> {
 }
 
 function shadowHash(sb: Sandbox, user: string): string | null {
-  const line = sb.readFile('/etc/shadow').split('\n').find((l) => l.startsWith(`${user}:`));
+  const line = sb
+    .readFile('/etc/shadow')
+    .split('\n')
+    .find((l) => l.startsWith(`${user}:`));
   return line ? line.split(':')[1]! : null;
 }
 

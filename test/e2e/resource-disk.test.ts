@@ -21,7 +21,11 @@ async function sh(sb: Sandbox, cmd: string): Promise<string> {
   return r.stdout.trim();
 }
 
-async function ensure(sb: Sandbox, config: Record<string, unknown>, env: Record<string, unknown>): Promise<Extract<ResourceDiskResult, { status: 'mounted' }>> {
+async function ensure(
+  sb: Sandbox,
+  config: Record<string, unknown>,
+  env: Record<string, unknown>,
+): Promise<Extract<ResourceDiskResult, { status: 'mounted' }>> {
   const r = await sb.exec([process.execPath, SCRIPT, JSON.stringify({ config, env })], { timeoutMs: 120_000 });
   assert.equal(r.code, 0, `the script failed: ${r.stderr}`);
   const result = JSON.parse(r.stdout) as ResourceDiskResult;
@@ -47,13 +51,19 @@ function assertSwapSize(activeKiB: number | null, mb: number, pageKiB: number): 
 }
 
 async function swapFacts(sb: Sandbox, path: string): Promise<SwapFacts> {
-  const swaps = sb.readFile('/proc/swaps').split('\n').slice(1).map((l) => l.trim().split(/\s+/));
+  const swaps = sb
+    .readFile('/proc/swaps')
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/));
   const line = swaps.find((f) => f[0] === path);
   const [mode, size, blocks, blockSize] = (await sh(sb, `stat -c '%a %s %b %B' ${path}`)).split(' ');
   return { activeKiB: line ? Number(line[2]) : null, mode: mode!, size: Number(size), allocated: Number(blocks) * Number(blockSize) };
 }
 
-test('resource disk: a fresh type-7 disk is formatted and mounted once, never again; swap is made, kept and resized', { timeout: 300_000 }, async () => {
+test('resource disk: a fresh type-7 disk is formatted and mounted once, never again; swap is made, kept and resized', {
+  timeout: 300_000,
+}, async () => {
   const mnt = `/mnt/rd-e2e-${process.pid}`;
   let image = '';
   await withSandbox(async (sb) => {
@@ -78,13 +88,24 @@ test('resource disk: a fresh type-7 disk is formatted and mounted once, never ag
       // 1. the fresh platform disk: retyped to 83, formatted ext4, mounted with the options, warning written
       const first = await ensure(sb, config, byLink);
       assert.deepEqual(
-        { device: first.device, by: first.detectedBy, part: first.partition, action: first.action, formatted: first.formatted, mnt: first.mountPoint, already: first.alreadyMounted },
+        {
+          device: first.device,
+          by: first.detectedBy,
+          part: first.partition,
+          action: first.action,
+          formatted: first.formatted,
+          mnt: first.mountPoint,
+          already: first.alreadyMounted,
+        },
         { device: loop, by: 'udev-link', part, action: 'retype-and-format', formatted: true, mnt, already: false },
       );
       assert.equal(await sh(sb, `sfdisk --part-type ${loop} 1`), '83');
       assert.equal(await sh(sb, `blkid -p -o value -s TYPE ${part}`), 'ext4');
       const uuid = await sh(sb, `blkid -p -o value -s UUID ${part}`);
-      assert.match(await sh(sb, `findmnt -n -o SOURCE,OPTIONS ${mnt}`), new RegExp(`^${part} .*\\bnodev\\b.*\\bnoatime\\b|^${part} .*\\bnoatime\\b.*\\bnodev\\b`));
+      assert.match(
+        await sh(sb, `findmnt -n -o SOURCE,OPTIONS ${mnt}`),
+        new RegExp(`^${part} .*\\bnodev\\b.*\\bnoatime\\b|^${part} .*\\bnoatime\\b.*\\bnodev\\b`),
+      );
       assert.equal(sb.readFile(`${mnt}/DATALOSS_WARNING_README.txt`), DATALOSS_WARNING_TEXT);
       assert.equal(first.swap.state, 'enabled');
       assert.equal(first.swap.state === 'enabled' && first.swap.result.action, 'created');
@@ -96,13 +117,19 @@ test('resource disk: a fresh type-7 disk is formatted and mounted once, never ag
 
       // 2. run again while mounted: nothing changes
       const second = await ensure(sb, config, byLink);
-      assert.deepEqual({ action: second.action, formatted: second.formatted, already: second.alreadyMounted }, { action: 'keep', formatted: false, already: true });
+      assert.deepEqual(
+        { action: second.action, formatted: second.formatted, already: second.alreadyMounted },
+        { action: 'keep', formatted: false, already: true },
+      );
       assert.equal(second.swap.state === 'enabled' && second.swap.result.action, 'unchanged');
 
       // 3. "reboot": swap off and unmounted; the next run must mount the same file system, not format it
       await sh(sb, `swapoff ${swapfile} && umount ${mnt}`);
       const third = await ensure(sb, config, byLink);
-      assert.deepEqual({ action: third.action, formatted: third.formatted, already: third.alreadyMounted }, { action: 'keep', formatted: false, already: false });
+      assert.deepEqual(
+        { action: third.action, formatted: third.formatted, already: third.alreadyMounted },
+        { action: 'keep', formatted: false, already: false },
+      );
       assert.equal(await sh(sb, `blkid -p -o value -s UUID ${part}`), uuid, 'the file system was recreated');
       assert.equal(sb.readFile(`${mnt}/keep.txt`), 'precious\n');
       assert.equal(third.swap.state === 'enabled' && third.swap.result.action, 'activated');
@@ -146,7 +173,9 @@ test('resource disk: a fresh type-7 disk is formatted and mounted once, never ag
   assert.doesNotMatch(spawnSync('cat', ['/proc/swaps'], { encoding: 'utf8' }).stdout, /rd-e2e-/);
 });
 
-test('resource disk: a blank disk gets one Linux partition; ResourceDisk.Format=n and swap encryption leave things alone', { timeout: 300_000 }, async () => {
+test('resource disk: a blank disk gets one Linux partition; ResourceDisk.Format=n and swap encryption leave things alone', {
+  timeout: 300_000,
+}, async () => {
   const mnt = `/mnt/rd-e2e-blank-${process.pid}`;
   let image = '';
   await withSandbox(async (sb) => {
@@ -165,9 +194,17 @@ test('resource disk: a blank disk gets one Linux partition; ResourceDisk.Format=
       assert.equal((await sb.exec(['sfdisk', '--json', loop])).code, 1, 'the blank disk was given a partition table');
 
       const r = await ensure(sb, { ...config, 'ResourceDisk.EnableSwapEncryption': true }, env);
-      assert.deepEqual({ action: r.action, formatted: r.formatted, part: r.partition }, { action: 'recreate-and-format', formatted: true, part: `${loop}p1` });
-      const table = JSON.parse(await sh(sb, `sfdisk --json ${loop}`)) as { partitiontable: { label: string; partitions: Array<{ type: string }> } };
-      assert.deepEqual({ label: table.partitiontable.label, types: table.partitiontable.partitions.map((p) => p.type) }, { label: 'dos', types: ['83'] });
+      assert.deepEqual(
+        { action: r.action, formatted: r.formatted, part: r.partition },
+        { action: 'recreate-and-format', formatted: true, part: `${loop}p1` },
+      );
+      const table = JSON.parse(await sh(sb, `sfdisk --json ${loop}`)) as {
+        partitiontable: { label: string; partitions: Array<{ type: string }> };
+      };
+      assert.deepEqual(
+        { label: table.partitiontable.label, types: table.partitiontable.partitions.map((p) => p.type) },
+        { label: 'dos', types: ['83'] },
+      );
       assert.equal(await sh(sb, `blkid -p -o value -s TYPE ${loop}p1`), 'ext4');
       assert.equal(r.swap.state, 'skipped');
       assert.match(r.swap.state === 'skipped' ? r.swap.reason : '', /EnableSwapEncryption=y is not supported on Linux/);

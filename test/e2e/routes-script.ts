@@ -28,7 +28,13 @@ const config = Config.from({ 'Lib.Dir': '/var/lib/waagent' });
 out.found = await discoverWireServer({
   config,
   leaseGlobs: detectProfile().leaseGlobs,
-  dhcp: { mac: process.argv[2]!, target: { host: '127.0.0.1', port: (server.address() as AddressInfo).port }, bindPort: 0, timeoutMs: 5000, schedule: [0] },
+  dhcp: {
+    mac: process.argv[2]!,
+    target: { host: '127.0.0.1', port: (server.address() as AddressInfo).port },
+    bindPort: 0,
+    timeoutMs: 5000,
+    schedule: [0],
+  },
 });
 server.close();
 out.learned = learnedDhcpRoutes();

@@ -35,12 +35,21 @@ describe('DHCP routes in the sandbox (§1.1, §7.1)', () => {
       );
       const r = await sb.exec([process.execPath, SCRIPT, MAC], { timeoutMs: 60_000 });
       assert.equal(r.code, 0, r.stderr);
-      const o = JSON.parse(r.stdout) as Record<string, string> & { found: unknown; learned: unknown; firstPids: number[]; secondPids: number[] };
+      const o = JSON.parse(r.stdout) as Record<string, string> & {
+        found: unknown;
+        learned: unknown;
+        firstPids: number[];
+        secondPids: number[];
+      };
       const ours = ['default via 192.0.2.1 dev wa0', '168.63.129.16 via 192.0.2.1 dev wa0', '198.51.100.0/24 via 192.0.2.254 dev wa0'];
       const has = (table: string, line: string) => table.split('\n').some((l) => l.trim().startsWith(line));
 
       assert.deepEqual(o.found, { endpoint: '168.63.129.16', source: 'dhcp' });
-      assert.deepEqual(o.learned, { wireServer: '168.63.129.16', gateway: '192.0.2.1', routes: [{ network: '198.51.100.0', bits: 24, gateway: '192.0.2.254' }] });
+      assert.deepEqual(o.learned, {
+        wireServer: '168.63.129.16',
+        gateway: '192.0.2.1',
+        routes: [{ network: '198.51.100.0', bits: 24, gateway: '192.0.2.254' }],
+      });
       for (const line of ours) assert.equal(has(o.before!, line), false, `before: ${o.before}`);
       for (const line of ours) assert.ok(has(o.afterDiscovery!, line), `after discovery, missing "${line}":\n${o.afterDiscovery}`);
       for (const line of ours) assert.equal(has(o.flushed!, line), false, `flushed: ${o.flushed}`);

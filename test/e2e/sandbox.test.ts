@@ -38,7 +38,11 @@ test('a hostname set inside the sandbox does not change the host name', async ()
 test('files written under /etc, /var/lib/waagent and /root inside are absent outside, and the host files are visible inside', async () => {
   const name = `waagent-sandbox-probe-${process.pid}`;
   await withSandbox(async (sb) => {
-    const r = await sb.exec(['sh', '-c', `echo x > /etc/${name} && echo y > /var/lib/waagent/${name} && echo z > /root/${name} && cat /etc/${name}`]);
+    const r = await sb.exec([
+      'sh',
+      '-c',
+      `echo x > /etc/${name} && echo y > /var/lib/waagent/${name} && echo z > /root/${name} && cat /etc/${name}`,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'x\n');
     assert.ok(!existsSync(`/etc/${name}`));
@@ -63,9 +67,19 @@ test('a connection to a non-loopback address fails with ENETUNREACH, and loopbac
       assert.equal(r.stdout.trim(), 'ENETUNREACH', `${address}: ${r.stdout} ${r.stderr}`);
     }
     const links = await sb.exec(['ip', '-o', 'link']);
-    assert.deepEqual(links.stdout.trim().split('\n').map((l) => l.split(':')[1]!.trim()), ['lo']);
-    const lo = await sb.exec([NODE, '-e', `const s = require('node:net').createServer().listen(0, '127.0.0.1', () => {
-      require('node:net').connect(s.address().port, '127.0.0.1', function () { console.log('OK'); this.destroy(); s.close(); }); });`]);
+    assert.deepEqual(
+      links.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(':')[1]!.trim()),
+      ['lo'],
+    );
+    const lo = await sb.exec([
+      NODE,
+      '-e',
+      `const s = require('node:net').createServer().listen(0, '127.0.0.1', () => {
+      require('node:net').connect(s.address().port, '127.0.0.1', function () { console.log('OK'); this.destroy(); s.close(); }); });`,
+    ]);
     assert.equal(lo.stdout.trim(), 'OK', lo.stderr);
   });
 });

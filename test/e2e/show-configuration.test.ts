@@ -157,7 +157,10 @@ for (const [name, spec] of Object.entries(EXPECTED)) {
       assert.ok(m, `not a "Key = value" line: ${JSON.stringify(l)}`);
       return [m[1]!, m[2]!] as const;
     });
-    assert.deepEqual(printed.map(([k]) => k), KEYS);
+    assert.deepEqual(
+      printed.map(([k]) => k),
+      KEYS,
+    );
 
     const want = table(spec);
     const got = new Map(printed);

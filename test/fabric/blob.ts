@@ -50,7 +50,10 @@ export function putBlob(state: FabricState, via: 'blob' | 'hostplugin', put: Blo
     blobType,
     operation: isPage ? 'page' : 'create',
     // page blobs are zero-filled to the declared size, and the HGAP path pads the JSON with spaces (§6.2)
-    content: state.blobs.get(key)!.toString('utf8').replace(/[\0 ]+$/, ''),
+    content: state.blobs
+      .get(key)!
+      .toString('utf8')
+      .replace(/[\0 ]+$/, ''),
   });
   return reply(201);
 }

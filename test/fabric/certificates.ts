@@ -55,11 +55,37 @@ export function generateTenantCerts(count: number): { pfx: Buffer; certs: Tenant
     for (let i = 0; i < count; i++) {
       const key = join(dir, `${i}.key`);
       const crt = join(dir, `${i}.crt`);
-      opensslSync(['req', '-x509', '-nodes', '-subj', `/CN=TenantCert${i}`, '-days', '730', '-newkey', 'rsa:2048', '-keyout', key, '-out', crt]);
+      opensslSync([
+        'req',
+        '-x509',
+        '-nodes',
+        '-subj',
+        `/CN=TenantCert${i}`,
+        '-days',
+        '730',
+        '-newkey',
+        'rsa:2048',
+        '-keyout',
+        key,
+        '-out',
+        crt,
+      ]);
       pfxs.push(
         opensslSync([
-          'pkcs12', '-export', '-passout', 'pass:', '-inkey', key, '-in', crt,
-          '-keypbe', 'PBE-SHA1-3DES', '-certpbe', 'PBE-SHA1-3DES', '-macalg', 'sha1',
+          'pkcs12',
+          '-export',
+          '-passout',
+          'pass:',
+          '-inkey',
+          key,
+          '-in',
+          crt,
+          '-keypbe',
+          'PBE-SHA1-3DES',
+          '-certpbe',
+          'PBE-SHA1-3DES',
+          '-macalg',
+          'sha1',
         ]),
       );
       const certPem = readFileSync(crt, 'utf8');
@@ -107,7 +133,10 @@ export async function certificateFile(
     const args = ['cms', '-encrypt', '-binary', cipher, '-outform', 'DER', '-recip', recip];
     // -keyid fails for a certificate without a subject key identifier: then name it by issuer and serial.
     const der = await openssl([...args, '-keyid'], pfx).catch(() => openssl(args, pfx));
-    const data = der.toString('base64').match(/.{1,64}/g)!.join('\n');
+    const data = der
+      .toString('base64')
+      .match(/.{1,64}/g)!
+      .join('\n');
     return (
       '<?xml version="1.0" encoding="utf-8"?>\n' +
       '<CertificateFile xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:noNamespaceSchemaLocation="certificates10.xsd">\n' +
@@ -124,7 +153,13 @@ export async function certificateFile(
 
 /** The plaintext of a recorded <Password> element (XML entities resolved). */
 function xmlText(t: string): string {
-  return t.trim().replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+  return t
+    .trim()
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&');
 }
 
 /**

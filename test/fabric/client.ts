@@ -1,7 +1,16 @@
 // A client of the emulator's control API (control.ts), over its unix socket: what tests use to read what the
 // agent sent and to inject faults, from outside the sandbox's network namespace.
 import { request } from 'node:http';
-import type { FaultRule, GoalStateChange, HealthObservationReport, HealthReport, RecordedRequest, Service, StatusUpload, TelemetryBatch } from './types.ts';
+import type {
+  FaultRule,
+  GoalStateChange,
+  HealthObservationReport,
+  HealthReport,
+  RecordedRequest,
+  Service,
+  StatusUpload,
+  TelemetryBatch,
+} from './types.ts';
 
 export class ControlClient {
   readonly socketPath: string;
@@ -14,7 +23,12 @@ export class ControlClient {
     return new Promise((resolve, reject) => {
       const payload = body === undefined ? '' : JSON.stringify(body);
       const req = request(
-        { socketPath: this.socketPath, method, path, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } },
+        {
+          socketPath: this.socketPath,
+          method,
+          path,
+          headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) },
+        },
         (res) => {
           const parts: Buffer[] = [];
           res.on('data', (d: Buffer) => parts.push(d));
@@ -27,7 +41,9 @@ export class ControlClient {
               return reject(new Error(`the emulator control API answered ${method} ${path} with non-JSON: ${text.slice(0, 200)}`));
             }
             if (res.statusCode !== 200) {
-              return reject(new Error(`the emulator control API refused ${method} ${path}: ${(value as { error?: string }).error ?? text}`));
+              return reject(
+                new Error(`the emulator control API refused ${method} ${path}: ${(value as { error?: string }).error ?? text}`),
+              );
             }
             resolve(value as T);
           });

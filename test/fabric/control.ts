@@ -43,7 +43,14 @@ function changeGoalState(state: FabricState, change: GoalStateChange): void {
   }
   if (change.scenario !== undefined || change.docs !== undefined) {
     // a new scenario starts from its own documents; new docs alone replace documents of the current one
-    const dir = change.scenario !== undefined ? (change.scenario === 'default' ? undefined : change.scenario) : state.scenario.name === 'default' ? undefined : state.scenario.name;
+    const dir =
+      change.scenario !== undefined
+        ? change.scenario === 'default'
+          ? undefined
+          : change.scenario
+        : state.scenario.name === 'default'
+          ? undefined
+          : state.scenario.name;
     const docs = change.scenario !== undefined ? { ...change.docs } : { ...state.scenario.overrides, ...change.docs };
     state.useScenario(dir, docs);
   }

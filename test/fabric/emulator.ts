@@ -25,7 +25,9 @@ async function main(): Promise<number> {
     return 1;
   }
   const p = fabric.ports;
-  process.stdout.write(`emulator: wireserver ${p.wireServer} hostplugin ${p.hostPlugin} imds ${p.imds} blob ${p.blob} scenario ${fabric.state.scenario.name}\n`);
+  process.stdout.write(
+    `emulator: wireserver ${p.wireServer} hostplugin ${p.hostPlugin} imds ${p.imds} blob ${p.blob} scenario ${fabric.state.scenario.name}\n`,
+  );
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);

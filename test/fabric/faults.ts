@@ -12,7 +12,8 @@ export function validateRule(x: unknown): FaultRule {
   const known = ['kind', 'service', 'path', 'method', 'times', 'ms', 'status', 'body', 'mib', 'bytes'];
   const extra = Object.keys(r).find((k) => !known.includes(k));
   if (extra) throw new Error(`unknown fault rule field "${extra}" (known: ${known.join(', ')})`);
-  if (!FAULT_KINDS.includes(r.kind as FaultKind)) throw new Error(`fault kind must be one of ${FAULT_KINDS.join(', ')}, not ${JSON.stringify(r.kind)}`);
+  if (!FAULT_KINDS.includes(r.kind as FaultKind))
+    throw new Error(`fault kind must be one of ${FAULT_KINDS.join(', ')}, not ${JSON.stringify(r.kind)}`);
   if (r.service !== undefined && !SERVICES.includes(r.service as Service)) {
     throw new Error(`fault service must be one of ${SERVICES.join(', ')}, not ${JSON.stringify(r.service)}`);
   }
@@ -27,7 +28,8 @@ export function validateRule(x: unknown): FaultRule {
   if (r.method !== undefined && typeof r.method !== 'string') throw new Error('fault method must be a string');
   if (r.body !== undefined && typeof r.body !== 'string') throw new Error('fault body must be a string');
   for (const k of ['times', 'ms', 'status', 'mib', 'bytes'] as const) {
-    if (r[k] !== undefined && (!Number.isInteger(r[k]) || (r[k] as number) < 0)) throw new Error(`fault ${k} must be a non-negative integer`);
+    if (r[k] !== undefined && (!Number.isInteger(r[k]) || (r[k] as number) < 0))
+      throw new Error(`fault ${k} must be a non-negative integer`);
   }
   if (r.kind === 'status' && (typeof r.status !== 'number' || r.status < 100 || r.status > 599)) {
     throw new Error('a status fault needs "status" between 100 and 599');

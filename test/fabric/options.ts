@@ -119,7 +119,8 @@ export function parseCli(argv: string[]): FabricOptions | 'help' {
     const docs: Partial<Record<DocName, string>> = {};
     for (const d of v.doc) {
       const [name, file] = d.split(/=(.*)/s) as [string, string | undefined];
-      if (!file || !DOC_NAMES.includes(name as DocName)) throw new UsageError(`--doc needs NAME=FILE with NAME one of ${DOC_NAMES.join(', ')}, not "${d}"`);
+      if (!file || !DOC_NAMES.includes(name as DocName))
+        throw new UsageError(`--doc needs NAME=FILE with NAME one of ${DOC_NAMES.join(', ')}, not "${d}"`);
       docs[name as DocName] = resolve(file);
     }
     opts.docs = docs;
@@ -131,7 +132,8 @@ export function parseCli(argv: string[]): FabricOptions | 'help' {
   }
   if (v['generate-certs'] !== undefined) {
     const n = Number(v['generate-certs']);
-    if (!Number.isInteger(n) || n < 1 || n > 100) throw new UsageError(`--generate-certs needs a count from 1 to 100, not "${v['generate-certs']}"`);
+    if (!Number.isInteger(n) || n < 1 || n > 100)
+      throw new UsageError(`--generate-certs needs a count from 1 to 100, not "${v['generate-certs']}"`);
     opts.generateCerts = n;
   }
   if (v.fault) {

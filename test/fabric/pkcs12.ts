@@ -64,7 +64,10 @@ function pkcs12Kdf(password: Buffer, salt: Buffer, id: number, iterations: numbe
   const v = 64;
   const fill = (b: Buffer) => (b.length === 0 ? Buffer.alloc(0) : Buffer.alloc(v * Math.ceil(b.length / v), b));
   const d = Buffer.alloc(v, id);
-  let a = createHash('sha1').update(d).update(Buffer.concat([fill(salt), fill(password)])).digest();
+  let a = createHash('sha1')
+    .update(d)
+    .update(Buffer.concat([fill(salt), fill(password)]))
+    .digest();
   for (let i = 1; i < iterations; i++) a = createHash('sha1').update(a).digest();
   return a;
 }
@@ -75,7 +78,9 @@ export function mergePfx(pfxs: Buffer[]): Buffer {
   const salt = randomBytes(8);
   const iterations = 2048;
   const password = Buffer.from([0, 0]); // the empty password as a NUL-terminated BMPString
-  const mac = createHmac('sha1', pkcs12Kdf(password, salt, 3, iterations)).update(authSafe).digest();
+  const mac = createHmac('sha1', pkcs12Kdf(password, salt, 3, iterations))
+    .update(authSafe)
+    .digest();
   const contentInfo = der(0x30, Buffer.concat([OID_DATA, der(0xa0, der(0x04, authSafe))]));
   const macData = der(
     0x30,

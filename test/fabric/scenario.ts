@@ -18,8 +18,15 @@ export type DocName =
   | 'imds';
 
 export const DOC_NAMES: readonly DocName[] = [
-  'versions', 'goalState', 'hostingEnv', 'sharedConfig', 'extensionsConfig', 'certificates', 'remoteAccess',
-  'vmSettings', 'imds',
+  'versions',
+  'goalState',
+  'hostingEnv',
+  'sharedConfig',
+  'extensionsConfig',
+  'certificates',
+  'remoteAccess',
+  'vmSettings',
+  'imds',
 ];
 
 export const DATA = join(FIXTURES, 'tests', 'data');

@@ -6,7 +6,15 @@ import { rewriteStatusBlobUrl } from './blob.ts';
 import { decryptRecordedPfx, generateTenantCerts, certificateData, type TenantCert } from './certificates.ts';
 import { FaultSet } from './faults.ts';
 import { incarnationOf, loadScenario, rewriteAddress, setIncarnation, type DocName, type Scenario } from './scenario.ts';
-import type { EmulatorPorts, FaultRule, HealthObservationReport, HealthReport, RecordedRequest, StatusUpload, TelemetryBatch } from './types.ts';
+import type {
+  EmulatorPorts,
+  FaultRule,
+  HealthObservationReport,
+  HealthReport,
+  RecordedRequest,
+  StatusUpload,
+  TelemetryBatch,
+} from './types.ts';
 
 export interface StateOptions {
   scenario?: string;
@@ -62,12 +70,16 @@ export class FabricState {
     const certs = scenario.docs.certificates?.toString('utf8');
     if (pfx === null && certs !== undefined && !this.options.certsVerbatim && isPfxDocument(certs)) {
       if (!scenario.transport) {
-        throw new Error(`scenario ${scenario.name} has a Certificates document but no transport key pair to decrypt it (use --certs-verbatim)`);
+        throw new Error(
+          `scenario ${scenario.name} has a Certificates document but no transport key pair to decrypt it (use --certs-verbatim)`,
+        );
       }
       try {
         pfx = decryptRecordedPfx(certs, scenario.transport);
       } catch (e) {
-        throw new Error(`the Certificates document of scenario ${scenario.name} does not decrypt with its transport key (${(e as Error).message}); use --certs-verbatim`);
+        throw new Error(
+          `the Certificates document of scenario ${scenario.name} does not decrypt with its transport key (${(e as Error).message}); use --certs-verbatim`,
+        );
       }
     }
     this.scenario = scenario;

@@ -15,7 +15,9 @@ const CONFIG_TYPES: Record<string, DocName> = {
 
 function serveDoc(state: FabricState, name: DocName): Reply {
   const text = state.doc(name);
-  return text === null ? notFound(`this scenario has no ${name} document`) : reply(200, text, name === 'vmSettings' ? 'application/json' : XML);
+  return text === null
+    ? notFound(`this scenario has no ${name} document`)
+    : reply(200, text, name === 'vmSettings' ? 'application/json' : XML);
 }
 
 export async function wireServer(state: FabricState, req: Request): Promise<Reply> {
@@ -88,7 +90,12 @@ async function remoteAccess(state: FabricState, req: Request): Promise<Reply> {
 function element(xml: string, tag: string): string | null {
   const m = new RegExp(`<${tag}>([^<]*)</${tag}>`).exec(xml);
   if (!m) return null;
-  return m[1]!.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+  return m[1]!
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&');
 }
 
 /** The fields of a health report (§3.1); the emulator records whatever it is sent, well-formed or not. */
@@ -115,8 +122,19 @@ export function parseHealthService(body: string): HealthObservationReport {
     return { time, api: null, source: null, observations: [], error: 'the HealthService report is not JSON', body };
   }
   const list = Array.isArray(doc.Observations) ? (doc.Observations as Array<Record<string, unknown>>) : null;
-  if (doc.Api !== 'reporttargethealth' || list === null || list.some((o) => typeof o.ObservationName !== 'string' || typeof o.IsHealthy !== 'boolean')) {
-    return { time, api: null, source: null, observations: [], error: 'the HealthService report lacks Api=reporttargethealth or well-formed Observations', body };
+  if (
+    doc.Api !== 'reporttargethealth' ||
+    list === null ||
+    list.some((o) => typeof o.ObservationName !== 'string' || typeof o.IsHealthy !== 'boolean')
+  ) {
+    return {
+      time,
+      api: null,
+      source: null,
+      observations: [],
+      error: 'the HealthService report lacks Api=reporttargethealth or well-formed Observations',
+      body,
+    };
   }
   return {
     time,

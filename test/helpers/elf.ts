@@ -28,7 +28,13 @@ export function readElf(path: string): ElfInfo {
     for (let q = off; q + 12 <= off + size; ) {
       const ns = b.readUInt32LE(q);
       const ds = b.readUInt32LE(q + 4);
-      notes.push({ name: b.subarray(q + 12, q + 12 + ns).toString('latin1').replace(/\0+$/, ''), size: ds });
+      notes.push({
+        name: b
+          .subarray(q + 12, q + 12 + ns)
+          .toString('latin1')
+          .replace(/\0+$/, ''),
+        size: ds,
+      });
       q += 12 + ((ns + 3) & ~3) + ((ds + 3) & ~3);
     }
   }

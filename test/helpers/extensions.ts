@@ -117,7 +117,18 @@ export interface ExtensionsConfigSpec {
 /** An ExtensionsConfig document (§5.1) in the layout of the recorded fixtures. */
 export function extensionsConfig(o: ExtensionsConfigSpec): string {
   const settingsJson = (p: Record<string, unknown> | undefined, thumbprint?: string) =>
-    esc(JSON.stringify({ runtimeSettings: [{ handlerSettings: { publicSettings: p ?? {}, ...(thumbprint ? { protectedSettingsCertThumbprint: thumbprint, protectedSettings: 'MIIBsAYJKoZIhvcNAQcDoIIBoTCCAZ0=' } : {}) } }] }));
+    esc(
+      JSON.stringify({
+        runtimeSettings: [
+          {
+            handlerSettings: {
+              publicSettings: p ?? {},
+              ...(thumbprint ? { protectedSettingsCertThumbprint: thumbprint, protectedSettings: 'MIIBsAYJKoZIhvcNAQcDoIIBoTCCAZ0=' } : {}),
+            },
+          },
+        ],
+      }),
+    );
   const plugins = o.plugins
     .map(
       (p) =>
@@ -129,7 +140,10 @@ export function extensionsConfig(o: ExtensionsConfigSpec): string {
       let inner = '';
       if (p.extensions) {
         inner = p.extensions
-          .map((e) => `<ExtensionRuntimeSettings seqNo="${e.seqNo}" name="${e.name}" state="${e.state ?? 'enabled'}">${settingsJson({ ext: e.name, seq: e.seqNo })}</ExtensionRuntimeSettings>`)
+          .map(
+            (e) =>
+              `<ExtensionRuntimeSettings seqNo="${e.seqNo}" name="${e.name}" state="${e.state ?? 'enabled'}">${settingsJson({ ext: e.name, seq: e.seqNo })}</ExtensionRuntimeSettings>`,
+          )
           .join('');
       } else if (p.seqNo !== undefined) {
         inner = `<RuntimeSettings seqNo="${p.seqNo}">${settingsJson(p.publicSettings, p.certificateThumbprint)}</RuntimeSettings>`;
@@ -167,7 +181,10 @@ export const goalStateStatus = (blob: Json): Json => blob.aggregateStatus.vmArti
 export function checkStatusDocument(text: string): Json {
   const doc = JSON.parse(text);
   const ts = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
-  assert.deepEqual(Object.keys(doc), ['version', 'timestampUTC', 'aggregateStatus', 'guestOSInfo', 'supportedFeatures'].filter((k) => k in doc));
+  assert.deepEqual(
+    Object.keys(doc),
+    ['version', 'timestampUTC', 'aggregateStatus', 'guestOSInfo', 'supportedFeatures'].filter((k) => k in doc),
+  );
   assert.equal(doc.version, '1.1');
   assert.match(doc.timestampUTC, ts);
   assert.deepEqual(Object.keys(doc.guestOSInfo), ['computerName', 'osName', 'osVersion', 'version']);
@@ -175,13 +192,20 @@ export function checkStatusDocument(text: string): Json {
   assert.deepEqual([ga.status, ga.formattedMessage], ['Ready', { lang: 'en-US', message: 'Guest Agent is running' }]);
   for (const h of handlerEntries(doc)) {
     const keys = ['handlerVersion', 'handlerName', 'status', 'code', 'useExactVersion', 'formattedMessage', 'runtimeSettingsStatus'];
-    assert.deepEqual(Object.keys(h), keys.filter((k) => k in h), `handler entry field order: ${JSON.stringify(h)}`);
+    assert.deepEqual(
+      Object.keys(h),
+      keys.filter((k) => k in h),
+      `handler entry field order: ${JSON.stringify(h)}`,
+    );
     assert.equal(typeof h.code, 'number');
     assert.equal(h.useExactVersion, true);
     if (h.formattedMessage) assert.equal(h.formattedMessage.lang, 'en-US');
     const rs = h.runtimeSettingsStatus;
     if (rs) {
-      assert.deepEqual(Object.keys(rs), ['settingsStatus', 'sequenceNumber', 'extensionName'].filter((k) => k in rs));
+      assert.deepEqual(
+        Object.keys(rs),
+        ['settingsStatus', 'sequenceNumber', 'extensionName'].filter((k) => k in rs),
+      );
       assert.equal(typeof rs.sequenceNumber, 'number');
       assert.deepEqual(Object.keys(rs.settingsStatus), ['status', 'version', 'timestampUTC']);
       assert.equal(rs.settingsStatus.version, 1.0);
@@ -240,7 +264,13 @@ export class ExtensionsHarness {
 
   /** (Re)writes /etc/waagent.conf: no cgroups, no Fast Track, a 1 s goal-state period, scaled retry waits, then `extra`. */
   configure(extra: Record<string, string> = {}): void {
-    this.sb.writeConfig({ 'CGroups.Enabled': 'n', 'Debug.EnableFastTrack': 'n', 'Extensions.GoalStatePeriod': '1', ...FAST_RETRIES, ...extra });
+    this.sb.writeConfig({
+      'CGroups.Enabled': 'n',
+      'Debug.EnableFastTrack': 'n',
+      'Extensions.GoalStatePeriod': '1',
+      ...FAST_RETRIES,
+      ...extra,
+    });
   }
 
   /** A blob URL on the emulator's blob service. */

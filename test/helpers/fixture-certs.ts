@@ -30,11 +30,26 @@ export function fixtureCertificates(): FixtureCertWithKey[] {
       const r = spawnSync('openssl', args, { encoding: 'utf8' });
       assert.equal(r.status, 0, `openssl ${args[0]}: ${r.stderr}`);
     };
-    run(['cms', '-decrypt', '-inform', 'DER', '-in', join(dir, 'c.der'), '-inkey', join(WIRE, 'trans_prv'), '-recip', join(WIRE, 'trans_cert'), '-out', join(dir, 'c.pfx')]);
+    run([
+      'cms',
+      '-decrypt',
+      '-inform',
+      'DER',
+      '-in',
+      join(dir, 'c.der'),
+      '-inkey',
+      join(WIRE, 'trans_prv'),
+      '-recip',
+      join(WIRE, 'trans_cert'),
+      '-out',
+      join(dir, 'c.pfx'),
+    ]);
     run(['pkcs12', '-nodes', '-password', 'pass:', '-in', join(dir, 'c.pfx'), '-out', join(dir, 'c.pem')]);
     const pem = readFileSync(join(dir, 'c.pem'), 'utf8');
     const certs = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
-    const keys = (pem.match(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g) ?? []).map((k) => createPrivateKey(k));
+    const keys = (pem.match(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g) ?? []).map((k) =>
+      createPrivateKey(k),
+    );
     assert.ok(certs.length > 0, 'the fixture holds certificates');
     return certs
       .map((c) => {

@@ -24,9 +24,14 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 export function ovfEnvXml(o: OvfOptions = {}): string {
   const user = o.user ?? 'alice';
   const keys = (o.publicKeys ?? [])
-    .map((k) => `<PublicKey>${k.fingerprint ? `<Fingerprint>${k.fingerprint}</Fingerprint>` : ''}<Path>${esc(k.path)}</Path>${k.value ? `<Value>${esc(k.value)}</Value>` : ''}</PublicKey>`)
+    .map(
+      (k) =>
+        `<PublicKey>${k.fingerprint ? `<Fingerprint>${k.fingerprint}</Fingerprint>` : ''}<Path>${esc(k.path)}</Path>${k.value ? `<Value>${esc(k.value)}</Value>` : ''}</PublicKey>`,
+    )
     .join('');
-  const pairs = (o.keyPairs ?? []).map((k) => `<KeyPair><Fingerprint>${k.fingerprint}</Fingerprint><Path>${esc(k.path)}</Path></KeyPair>`).join('');
+  const pairs = (o.keyPairs ?? [])
+    .map((k) => `<KeyPair><Fingerprint>${k.fingerprint}</Fingerprint><Path>${esc(k.path)}</Path></KeyPair>`)
+    .join('');
   const guest = o.provisionGuestAgent === null ? '' : `<wa:ProvisionGuestAgent>${o.provisionGuestAgent ?? 'true'}</wa:ProvisionGuestAgent>`;
   return `<?xml version="1.0" encoding="utf-8"?>
 <Environment xmlns="http://schemas.dmtf.org/ovf/environment/1" xmlns:oe="http://schemas.dmtf.org/ovf/environment/1" xmlns:wa="http://schemas.microsoft.com/windowsazure" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">

@@ -12,7 +12,14 @@ import { WAAGENT, withSandbox, type EmulatorHandle, type ExecResult, type Sandbo
 function show(title: string, argv: string[], r: ExecResult): void {
   process.stdout.write(`\n=== ${title}: ${argv.join(' ')} (exit ${r.code})\n`);
   if (r.stdout) process.stdout.write(r.stdout.endsWith('\n') ? r.stdout : `${r.stdout}\n`);
-  if (r.stderr) process.stdout.write(r.stderr.split('\n').filter(Boolean).map((l) => `stderr| ${l}\n`).join(''));
+  if (r.stderr)
+    process.stdout.write(
+      r.stderr
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => `stderr| ${l}\n`)
+        .join(''),
+    );
 }
 
 /** The daemon in the background for a few cycles (Extensions.GoalStatePeriod=1), then SIGTERM; true when it went well. */
@@ -33,7 +40,9 @@ async function daemonCycles(sb: Sandbox, emu: EmulatorHandle, media: string): Pr
   const t = performance.now();
   if (pid) await sb.exec(['kill', '-TERM', pid]);
   const code = await Promise.race([exited, sleep(15_000).then(() => null)]);
-  process.stdout.write(`SIGTERM: ${code === null ? 'still running after 15 s' : `exit ${code} after ${Math.round(performance.now() - t)} ms`}\n`);
+  process.stdout.write(
+    `SIGTERM: ${code === null ? 'still running after 15 s' : `exit ${code} after ${Math.round(performance.now() - t)} ms`}\n`,
+  );
   if (code === null) child.kill('SIGKILL');
 
   process.stdout.write('\n=== what the daemon logged\n');
@@ -53,7 +62,10 @@ async function daemonCycles(sb: Sandbox, emu: EmulatorHandle, media: string): Pr
   const byPath = new Map<string, number>();
   for (const r of (await emu.requests()).slice(requestsFrom)) {
     const u = new URL(r.path, 'http://emulator');
-    const query = ['comp', 'type'].filter((k) => u.searchParams.has(k)).map((k) => `${k}=${u.searchParams.get(k)}`).join('&');
+    const query = ['comp', 'type']
+      .filter((k) => u.searchParams.has(k))
+      .map((k) => `${k}=${u.searchParams.get(k)}`)
+      .join('&');
     const key = `${r.service} ${r.method} ${u.pathname.replace(/^\/machine\/[^/]+\/[^/]+$/, '/machine/<container>/<role>')}${query ? `?${query}` : ''}`;
     byPath.set(key, (byPath.get(key) ?? 0) + 1);
   }
@@ -71,10 +83,20 @@ async function main(): Promise<number> {
       await fakeVmId(sb, 'D0DF4C54-4ECB-4A4B-9954-5BDF3ED5C3B8');
       await sb.exec(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'demo', '-f', join(sb.dir, 'demo-key')]);
       const key = readFileSync(join(sb.dir, 'demo-key.pub'), 'utf8').trim();
-      const media = udfMedia(sb, ovfEnvXml({ hostname: 'demo-vm', user: 'azureuser', password: 'Demo-passw0rd', publicKeys: [{ path: '$HOME/azureuser/.ssh/authorized_keys', value: key }] }));
+      const media = udfMedia(
+        sb,
+        ovfEnvXml({
+          hostname: 'demo-vm',
+          user: 'azureuser',
+          password: 'Demo-passw0rd',
+          publicKeys: [{ path: '$HOME/azureuser/.ssh/authorized_keys', value: key }],
+        }),
+      );
       const conf = sb.writeConfig({ 'DVD.Device': media });
       process.stdout.write(`sandbox: ${sb.dir} (own mount, UTS, network and pid namespaces; loopback only)\n`);
-      process.stdout.write(`emulator: WireServer ${emu.wireServer}, HostGAPlugin port ${emu.hostPluginPort}, IMDS ${emu.imds}, blob ${emu.blob}\n`);
+      process.stdout.write(
+        `emulator: WireServer ${emu.wireServer}, HostGAPlugin port ${emu.hostPluginPort}, IMDS ${emu.imds}, blob ${emu.blob}\n`,
+      );
       process.stdout.write(`provisioning media: ${media} (UDF, made by genisoimage -udf)\n`);
       process.stdout.write(`configuration: ${conf}\n${sb.readFile(conf).replace(/^/gm, '  ')}`);
 
@@ -90,7 +112,11 @@ async function main(): Promise<number> {
       await step('provisioning', ['-provision']);
       process.stdout.write('\n=== what provisioning logged (/var/log/waagent.log)\n');
       process.stdout.write(sb.readFile('/var/log/waagent.log').replace(/^/gm, '  '));
-      const facts = await sb.exec(['sh', '-c', 'hostname; getent passwd azureuser; cat /etc/sudoers.d/waagent; cat /var/lib/waagent/provisioned; echo']);
+      const facts = await sb.exec([
+        'sh',
+        '-c',
+        'hostname; getent passwd azureuser; cat /etc/sudoers.d/waagent; cat /var/lib/waagent/provisioned; echo',
+      ]);
       process.stdout.write(`\n=== the VM now\n${facts.stdout.replace(/^/gm, '  ')}`);
       await step('provisioning again (same VM: nothing to do)', ['-provision']);
       await step('goal state', ['-goal-state']);
@@ -99,7 +125,9 @@ async function main(): Promise<number> {
       process.stdout.write(`\n=== the emulator saw ${reqs.length} request(s)\n`);
       for (const r of reqs) process.stdout.write(`  ${r.service} ${r.method} ${r.path} -> ${r.status}\n`);
       const reports = await emu.healthReports();
-      process.stdout.write(`health reports: ${reports.map((h) => `${h.state}${h.subStatus ? `/${h.subStatus}` : ''} (incarnation ${h.incarnation})`).join(', ')}\n`);
+      process.stdout.write(
+        `health reports: ${reports.map((h) => `${h.state}${h.subStatus ? `/${h.subStatus}` : ''} (incarnation ${h.incarnation})`).join(', ')}\n`,
+      );
 
       if (!(await daemonCycles(sb, emu, media))) failed++;
       const after = await emu.healthReports();
@@ -108,7 +136,9 @@ async function main(): Promise<number> {
     },
     { hostname: 'unprovisioned' },
   ).then((failed) => {
-    process.stdout.write(`\ndemo ${failed ? `finished with ${failed} failing command(s)` : 'finished'}; the sandbox is gone, the host untouched\n`);
+    process.stdout.write(
+      `\ndemo ${failed ? `finished with ${failed} failing command(s)` : 'finished'}; the sandbox is gone, the host untouched\n`,
+    );
     return failed ? 1 : 0;
   });
 }

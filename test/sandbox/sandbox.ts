@@ -197,7 +197,11 @@ export async function createSandbox(opts: SandboxOptions = {}): Promise<Sandbox>
         child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
         const timer = setTimeout(() => {
           killGroup(child, 'SIGKILL');
-          reject(new Error(`${argv.join(' ')} ran longer than ${timeoutMs} ms in the sandbox; stdout: ${stdout.slice(-2000)} stderr: ${stderr.slice(-2000)}`));
+          reject(
+            new Error(
+              `${argv.join(' ')} ran longer than ${timeoutMs} ms in the sandbox; stdout: ${stdout.slice(-2000)} stderr: ${stderr.slice(-2000)}`,
+            ),
+          );
         }, timeoutMs);
         child.once('error', (e) => {
           clearTimeout(timer);
@@ -267,7 +271,10 @@ export async function createSandbox(opts: SandboxOptions = {}): Promise<Sandbox>
 
     writeFile(pathInside, content, mode = 0o644) {
       if (!pathInside.startsWith('/')) throw new Error(`writeFile needs an absolute path inside the sandbox, not "${pathInside}"`);
-      const r = runSync(['sh', '-c', 'mkdir -p "$(dirname "$1")" && cat > "$1" && chmod "$2" "$1"', 'sh', pathInside, mode.toString(8)], content);
+      const r = runSync(
+        ['sh', '-c', 'mkdir -p "$(dirname "$1")" && cat > "$1" && chmod "$2" "$1"', 'sh', pathInside, mode.toString(8)],
+        content,
+      );
       if (r.status !== 0) throw new Error(`cannot write ${pathInside} in the sandbox: ${r.stderr.toString().trim()}`);
     },
 
@@ -289,7 +296,12 @@ export async function createSandbox(opts: SandboxOptions = {}): Promise<Sandbox>
         ...extra,
       };
       const path = '/etc/waagent.conf';
-      sb.writeFile(path, Object.entries(keys).map(([k, v]) => `${k}=${v}\n`).join(''));
+      sb.writeFile(
+        path,
+        Object.entries(keys)
+          .map(([k, v]) => `${k}=${v}\n`)
+          .join(''),
+      );
       return path;
     },
 

@@ -23,7 +23,11 @@ describe('bench ovf-env.xml', () => {
     assert.equal(env.disableSshPasswordAuthentication, false);
     assert.equal(env.provisionGuestAgent, true);
     assert.deepEqual(env.publicKeys, [
-      { fingerprint: CERT_THUMBPRINT, path: '$HOME/azureuser/.ssh/authorized_keys', value: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBench bench@host' },
+      {
+        fingerprint: CERT_THUMBPRINT,
+        path: '$HOME/azureuser/.ssh/authorized_keys',
+        value: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBench bench@host',
+      },
       { fingerprint: CERT_THUMBPRINT, path: '$HOME/azureuser/.ssh/authorized_keys', value: null },
     ]);
     assert.deepEqual(env.keyPairs, [{ fingerprint: CERT_THUMBPRINT, path: '$HOME/azureuser/.ssh/id_rsa' }]);
@@ -50,8 +54,18 @@ describe('bench figures', () => {
   it('prints medians, ranges and Python/ours ratios', () => {
     const table = provisionTable(
       new Map([
-        ['ours', [run('ours', 1000, 100 * 1024, 40 * 1024), run('ours', 1200, 102 * 1024, 42 * 1024), run('ours', 900, 98 * 1024, 44 * 1024)]],
-        ['python', [run('python', 18000, 40 * 1024, 30 * 1024), run('python', 17000, 41 * 1024, 31 * 1024), run('python', 19000, 42 * 1024, 29 * 1024)]],
+        [
+          'ours',
+          [run('ours', 1000, 100 * 1024, 40 * 1024), run('ours', 1200, 102 * 1024, 42 * 1024), run('ours', 900, 98 * 1024, 44 * 1024)],
+        ],
+        [
+          'python',
+          [
+            run('python', 18000, 40 * 1024, 30 * 1024),
+            run('python', 17000, 41 * 1024, 31 * 1024),
+            run('python', 19000, 42 * 1024, 29 * 1024),
+          ],
+        ],
       ]),
     );
     const [head, ours, python] = table.split('\n');

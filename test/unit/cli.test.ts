@@ -7,17 +7,34 @@ import { isAgentError } from '../../src/util/errors.ts';
 
 // docs/contract.md §3, written out here so that a command dropped from src/cli.ts is noticed
 const DESIGN_COMMANDS = [
-  'help', 'version', 'daemon', 'start', 'provision', 'run-exthandlers', 'deprovision', 'deprovision+user',
-  'serialconsole', 'show-configuration', 'collect-logs', 'register-service',
+  'help',
+  'version',
+  'daemon',
+  'start',
+  'provision',
+  'run-exthandlers',
+  'deprovision',
+  'deprovision+user',
+  'serialconsole',
+  'show-configuration',
+  'collect-logs',
+  'register-service',
 ];
 const SPELLINGS = (w: string) => [`-${w}`, `--${w}`, `/${w}`];
 
 function usageError(argv: string[], message: RegExp): void {
-  assert.throws(() => parseArgs(argv), (e) => isAgentError(e, 'usage') && e.exitCode === 2 && message.test(e.message), argv.join(' '));
+  assert.throws(
+    () => parseArgs(argv),
+    (e) => isAgentError(e, 'usage') && e.exitCode === 2 && message.test(e.message),
+    argv.join(' '),
+  );
 }
 
 test('every command of docs/contract.md §3 is known', () => {
-  assert.deepEqual(DESIGN_COMMANDS.filter((c) => !(COMMANDS as readonly string[]).includes(c)), []);
+  assert.deepEqual(
+    DESIGN_COMMANDS.filter((c) => !(COMMANDS as readonly string[]).includes(c)),
+    [],
+  );
 });
 
 test('every command is recognised as -x, --x and /x', () => {
@@ -31,7 +48,7 @@ test('flags in every spelling, before or after the command', () => {
   for (const f of SPELLINGS('force')) assert.equal(parseArgs(['-deprovision', f]).force, true, f);
   for (const o of SPELLINGS('once')) assert.equal(parseArgs(['-run-exthandlers', o]).once, true, o);
   for (const f of SPELLINGS('full')) assert.equal(parseArgs(['-collect-logs', f]).full, true, f);
-  assert.equal(parseArgs(['-debug', '-version']).verbose, true, '-debug is the Python agent\'s other name for -verbose');
+  assert.equal(parseArgs(['-debug', '-version']).verbose, true, "-debug is the Python agent's other name for -verbose");
   const plain = parseArgs(['-daemon']);
   assert.deepEqual(plain, { command: 'daemon', verbose: false, force: false, once: false, full: false, configPath: null });
 });
@@ -68,7 +85,8 @@ test('two different commands are a usage error; the same one twice is not', () =
 });
 
 test('the usage text lists every command and flag', () => {
-  for (const w of [...DESIGN_COMMANDS, 'verbose', 'force', 'once', 'configuration-path:']) assert.match(USAGE, new RegExp(`^  -${w.replace('+', '\\+')}`, 'm'), w);
+  for (const w of [...DESIGN_COMMANDS, 'verbose', 'force', 'once', 'configuration-path:'])
+    assert.match(USAGE, new RegExp(`^  -${w.replace('+', '\\+')}`, 'm'), w);
 });
 
 test('-setup-firewall in both spellings upstream has used', () => {

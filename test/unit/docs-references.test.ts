@@ -35,8 +35,7 @@ export function indexDoc(text: string): DocIndex {
 }
 
 // A doc name, a section reference (with an optional item list), or a closing bracket ending a doc name's scope.
-const TOKEN =
-  /\b(protocol|contract|peers)\.md`?|§(\d+(?:\.\d+)?)(?:\s+items?\s+(\d+(?:\s*(?:,|–|-|and)\s*\d+)*))?|[)\]]/g;
+const TOKEN = /\b(protocol|contract|peers)\.md`?|§(\d+(?:\.\d+)?)(?:\s+items?\s+(\d+(?:\s*(?:,|–|-|and)\s*\d+)*))?|[)\]]/g;
 
 /** The references in `text` that do not resolve, as `file:line: reference (doc)` strings. */
 export function brokenReferences(text: string, file: string, docs: Record<DocName, DocIndex>): string[] {

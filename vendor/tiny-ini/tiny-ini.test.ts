@@ -32,7 +32,7 @@ test('a "#" before the "=" is part of the key (the line is not a comment)', () =
   assert.deepEqual(values('A # note=1\n'), { 'A # note': '1' });
 });
 
-test('double quotes and spaces are stripped from both ends, as strip(\'" \') then strip()', () => {
+test("double quotes and spaces are stripped from both ends, as strip('\" ') then strip()", () => {
   assert.deepEqual(values('A="x"\nB= " x y " \nC=""\nD="\'q\'"\nE=\t"x"\t\nF= "in"side" \n'), {
     A: 'x',
     B: 'x y',

@@ -30,7 +30,14 @@ import {
   type LayoutRoots,
 } from '../package/index.ts';
 import { OPERATIONS } from '../handler-operations.ts';
-import { DEFAULT_TRUSTED_ROOTS, markPackageValidated, packageFullName, packageValidated, validatePackageSignature, validateSigningInfo } from '../package-signature.ts';
+import {
+  DEFAULT_TRUSTED_ROOTS,
+  markPackageValidated,
+  packageFullName,
+  packageValidated,
+  validatePackageSignature,
+  validateSigningInfo,
+} from '../package-signature.ts';
 import { statusFilePath } from '../status-file.ts';
 import { chooseVersion } from '../version-choice.ts';
 import { codeOf, CODE, extensionError } from './codes.ts';
@@ -90,13 +97,24 @@ function packageStore(o: AdapterOptions): PackageStore {
       return choice.version;
     },
 
-    async installPackage(handler: ExtensionHandler, version: string, _fastTrack: boolean, opts = { signatureRequired: false }): Promise<void> {
+    async installPackage(
+      handler: ExtensionHandler,
+      version: string,
+      _fastTrack: boolean,
+      opts = { signatureRequired: false },
+    ): Promise<void> {
       const l = layout(handler.name, version);
       const pkg = chosen.get(`${handler.name}@${version}`);
       if (!pkg) throw extensionError(CODE.packageDownload, `no package of ${handler.name} ${version} was chosen from its manifest`);
       // A leftover directory (a retry after a failure or a kill) is replaced: unpacking starts clean (§5.3).
       rmSync(l.baseDir, { recursive: true, force: true });
-      const zip = await downloadHandlerPackage(o.download, { libDir: o.roots.libDir, name: handler.name, version, uris: pkg.uris, manifestUri: pkg.manifestUri });
+      const zip = await downloadHandlerPackage(o.download, {
+        libDir: o.roots.libDir,
+        name: handler.name,
+        version,
+        uris: pkg.uris,
+        manifestUri: pkg.manifestUri,
+      });
       const signature = handler.encodedSignature ?? '';
       const validate = signature !== '' && (o.signatureValidation === true || opts.signatureRequired);
       const full = packageFullName(handler.name, version);
@@ -218,7 +236,14 @@ function stateStore(roots: LayoutRoots): StateStore {
       return r ? { status: r.status === 'Ready' ? 'Ready' : 'NotReady', code: r.code, message: r.message } : null;
     },
     setHandlerStatus: (n, v, s, multiConfig) =>
-      writeHandlerStatus(layout(n, v), { name: n, version: v, status: s.status, code: s.code, message: s.message, supportsMultiConfig: multiConfig }),
+      writeHandlerStatus(layout(n, v), {
+        name: n,
+        version: v,
+        status: s.status,
+        code: s.code,
+        message: s.message,
+        supportsMultiConfig: multiConfig,
+      }),
     extensionState: (n, v, e) => readExtensionState(layout(n, v), e),
     setExtensionState: (n, v, e, s) => writeExtensionState(layout(n, v), e, s),
     enabledExtensions(n, v) {
@@ -244,7 +269,9 @@ function commandRunner(o: AdapterOptions): CommandRunner {
           wireServerAddress: o.wireServerAddress,
           seqNo: req.seqNo,
           ...(req.extensionName !== null ? { extensionName: req.extensionName } : {}),
-          ...(req.operation === 'update' && req.env.AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODES_MULTIPLE_EXTENSIONS ? { disableExitCodes: [] } : {}),
+          ...(req.operation === 'update' && req.env.AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODES_MULTIPLE_EXTENSIONS
+            ? { disableExitCodes: [] }
+            : {}),
         }),
         ...req.env,
       };

@@ -154,5 +154,13 @@ export class HandlerInstance {
 
 /** Settings for an enabled multi-config extension known only from its state file. */
 function placeholderSettings(name: string): ExtensionSettings {
-  return { name, seqNo: 0, state: 'enabled', dependencyLevel: 0, publicSettings: null, protectedSettings: null, certificateThumbprint: null };
+  return {
+    name,
+    seqNo: 0,
+    state: 'enabled',
+    dependencyLevel: 0,
+    publicSettings: null,
+    protectedSettings: null,
+    certificateThumbprint: null,
+  };
 }

@@ -34,7 +34,11 @@ export function signaturePolicyError(name: string, operation: 'run' | 'uninstall
  * §5.7: the highest version on disk whose HandlerState is Installed or Enabled, or null. `onDisk`: a listing made
  * once for many look-ups (listing Lib.Dir per handler made 3,000 handlers quadratic, issue 11 finding 8).
  */
-export function installedVersion(ports: LifecyclePorts, name: string, onDisk: readonly HandlerOnDisk[] = ports.packages.handlersOnDisk()): string | null {
+export function installedVersion(
+  ports: LifecyclePorts,
+  name: string,
+  onDisk: readonly HandlerOnDisk[] = ports.packages.handlersOnDisk(),
+): string | null {
   let best: string | null = null;
   for (const d of onDisk) {
     if (d.name !== name) continue;

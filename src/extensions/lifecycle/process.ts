@@ -86,7 +86,9 @@ export interface ProcessorOptions {
  * handler's requested state (uninstall has no code of its own: disable's).
  */
 export function disallowedOperation(state: string): { operation: 'run' | 'uninstall'; code: number } {
-  return state === 'enabled' ? { operation: 'run', code: OPERATIONS.enable.errorCode } : { operation: 'uninstall', code: OPERATIONS.disable.errorCode };
+  return state === 'enabled'
+    ? { operation: 'run', code: OPERATIONS.enable.errorCode }
+    : { operation: 'uninstall', code: OPERATIONS.disable.errorCode };
 }
 
 interface Item {
@@ -172,7 +174,9 @@ export class ExtensionsProcessor {
     const max = this.#o.maxHandlers ?? MAX_HANDLERS_PER_GOAL_STATE;
     if (gs.handlers.length <= max) return gs;
     const message = `not processed: the goal state has ${gs.handlers.length} handlers and at most ${max} are processed`;
-    log.error(`the extensions goal state ${gs.id} has ${gs.handlers.length} handlers; the ${gs.handlers.length - max} past the first ${max} are not processed`);
+    log.error(
+      `the extensions goal state ${gs.id} has ${gs.handlers.length} handlers; the ${gs.handlers.length - max} past the first ${max} are not processed`,
+    );
     for (const h of gs.handlers.slice(max)) this.#unsaved.set(h.name, { status: 'NotReady', code: CODE.unknown, message });
     return { ...gs, handlers: gs.handlers.slice(0, max) };
   }
@@ -192,7 +196,9 @@ export class ExtensionsProcessor {
       if (this.#o.stopping?.()) {
         // SIGTERM is obeyed between handlers, not after the whole goal state (issue 11 finding 8); a restarted agent
         // processes the goal state again, and a handler already enabled is not run twice for the same sequence number.
-        throw new Error(`the agent is stopping: ${items.length - i} of the goal state's ${items.length} handler operations were not started`);
+        throw new Error(
+          `the agent is stopping: ${items.length - i} of the goal state's ${items.length} handler operations were not started`,
+        );
       }
       const base = new HandlerInstance(item.handler, item.handler.version, this.#o.ports);
       if (!this.#o.extensionsEnabled) {
@@ -266,7 +272,14 @@ export class ExtensionsProcessor {
     try {
       h.setStatus({ status: 'NotReady', code, message });
       if (item.ext !== null && item.handler.state === 'enabled') {
-        ports.statuses.writePlaceholder(h.name, h.version, h.isExtensionOp(item.ext) ? item.ext.name : null, item.ext.seqNo, { operation: 'ExtensionPolicy', status: 'error', code, message }, true);
+        ports.statuses.writePlaceholder(
+          h.name,
+          h.version,
+          h.isExtensionOp(item.ext) ? item.ext.name : null,
+          item.ext.seqNo,
+          { operation: 'ExtensionPolicy', status: 'error', code, message },
+          true,
+        );
       }
     } catch (e) {
       log.error(`cannot record the error status of ${h.fullName(item.ext)}: ${describeError(e)}`);
@@ -295,7 +308,10 @@ export class ExtensionsProcessor {
         try {
           version = await ports.packages.chooseVersion(handler, fastTrack);
         } catch (e) {
-          throw extensionError(codeOf(e) === CODE.unknown ? CODE.manifestDownload : codeOf(e), `Failed to download artifacts: ${describeError(e)}`);
+          throw extensionError(
+            codeOf(e) === CODE.unknown ? CODE.manifestDownload : codeOf(e),
+            `Failed to download artifacts: ${describeError(e)}`,
+          );
         }
         h = new HandlerInstance(handler, version, ports);
         this.#decided.set(handler.name, version);
@@ -343,9 +359,23 @@ export class ExtensionsProcessor {
     }
   }
 
-  #placeholder(h: HandlerInstance, ext: ExtensionSettings | null, operation: string, code: number, message: string, overwrite: boolean): void {
+  #placeholder(
+    h: HandlerInstance,
+    ext: ExtensionSettings | null,
+    operation: string,
+    code: number,
+    message: string,
+    overwrite: boolean,
+  ): void {
     if (!h.isExtensionOp(ext)) return;
-    this.#o.ports.statuses.writePlaceholder(h.name, h.version, ext.name, ext.seqNo, { operation, status: 'error', code, message }, overwrite);
+    this.#o.ports.statuses.writePlaceholder(
+      h.name,
+      h.version,
+      ext.name,
+      ext.seqNo,
+      { operation, status: 'error', code, message },
+      overwrite,
+    );
   }
 
   /** §5.9 step 5: poll the extension's status until success (go on) or error / timeout (skip the rest). */

@@ -6,7 +6,14 @@ import { handlerNameProblem } from '../../fabric/documents/index.ts';
 import { log } from '../../log/logger.ts';
 import type { ExtensionStatus, HandlerStatus } from '../../status/types.ts';
 import { readHeartbeat } from '../heartbeat.ts';
-import { handlerLayout, readExtensionState, readHandlerManifest, readHandlerState, readHandlerStatus, type LayoutRoots } from '../package/index.ts';
+import {
+  handlerLayout,
+  readExtensionState,
+  readHandlerManifest,
+  readHandlerState,
+  readHandlerStatus,
+  type LayoutRoots,
+} from '../package/index.ts';
 import { readExtensionStatus, seqNoFromSettingsFiles } from '../status-file.ts';
 import { CODE } from './codes.ts';
 import type { ReportedHandler } from './process.ts';
@@ -38,7 +45,15 @@ async function collectOne(h: ReportedHandler, o: CollectOptions): Promise<Handle
   const unsafe = handlerNameProblem(h.name, h.version);
   if (unsafe !== null) {
     const message = `Ran into config errors: ${unsafe}. \nPlease retry again as another operation with updated settings`;
-    return { name: h.name, version: h.version, status: 'NotReady', code: CODE.unknown, message, isMultiConfig: h.isMultiConfig, extensions: [] };
+    return {
+      name: h.name,
+      version: h.version,
+      status: 'NotReady',
+      code: CODE.unknown,
+      message,
+      isMultiConfig: h.isMultiConfig,
+      extensions: [],
+    };
   }
   if (h.unsaved) return { name: h.name, version: h.version, ...h.unsaved, isMultiConfig: h.isMultiConfig, extensions: [] };
   const l = handlerLayout(o.roots, h.name, h.version);

@@ -124,7 +124,10 @@ export function parseHandlerManifest(text: string, what = 'HandlerManifest.json'
     ...commands,
     rebootAfterInstall: flag('rebootAfterInstall'),
     reportHeartbeat: flag('reportHeartbeat'),
-    updateWithInstall: updateMode === undefined || updateMode === null || (typeof updateMode === 'string' && updateMode.toLowerCase() === 'updatewithinstall'),
+    updateWithInstall:
+      updateMode === undefined ||
+      updateMode === null ||
+      (typeof updateMode === 'string' && updateMode.toLowerCase() === 'updatewithinstall'),
     continueOnUpdateFailure: flag('continueOnUpdateFailure'),
     supportsMultipleExtensions: flag('supportsMultipleExtensions'),
     resourceLimits: resourceLimits(doc.resourceLimits),
@@ -138,9 +141,13 @@ export function readHandlerManifest(path: string, opts: ManifestOptions = {}): H
     text = readFileSync(path, 'utf8');
   } catch (e) {
     const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new AgentError('extension', missing ? `the handler manifest ${path} does not exist` : `cannot read the handler manifest ${path}: ${describeError(e)}`, {
-      file: path,
-    });
+    throw new AgentError(
+      'extension',
+      missing ? `the handler manifest ${path} does not exist` : `cannot read the handler manifest ${path}: ${describeError(e)}`,
+      {
+        file: path,
+      },
+    );
   }
   return parseHandlerManifest(text, `the handler manifest ${path}`, opts);
 }

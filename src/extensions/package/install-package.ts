@@ -75,9 +75,13 @@ export async function unpackHandler(zipPath: string, handlerDir: string, opts: U
     const text = readFileSync(found, 'utf8').replace(/^\ufeff/, '');
     const manifest = parseHandlerManifest(text, `the ${MANIFEST} of the package ${zipPath}`, { required: opts.required });
     if (opts.multiConfig && !manifest.supportsMultipleExtensions) {
-      throw new AgentError('extension', `the handler in ${zipPath} does not declare supportsMultipleExtensions, but the goal state gives it several extensions`, {
-        archive: zipPath,
-      });
+      throw new AgentError(
+        'extension',
+        `the handler in ${zipPath} does not declare supportsMultipleExtensions, but the goal state gives it several extensions`,
+        {
+          archive: zipPath,
+        },
+      );
     }
     for (const key of manifest.nonBooleanFlags) {
       log.info(`In the handler manifest of ${zipPath}: '${key}' is not a boolean; please change it to a boolean value`);
@@ -106,13 +110,20 @@ export async function installHandlerPackage(layout: HandlerLayout, opts: UnpackO
     } catch (e) {
       // The log folder is the extension's to write; a full Extension.LogDir must not keep it from running (issue 11
       // finding 10). Its commands then run without output files (command.ts).
-      log.warn(`the log folder ${layout.logFolder} of ${layout.name} could not be made (${describeError(e)}); the handler is installed without it`);
+      log.warn(
+        `the log folder ${layout.logFolder} of ${layout.name} could not be made (${describeError(e)}); the handler is installed without it`,
+      );
     }
     writeHandlerEnvironment(layout);
   } catch (e) {
     rmSync(layout.baseDir, { recursive: true, force: true });
     if (e instanceof AgentError) throw e;
-    throw new AgentError('io', `cannot initialise the handler directory ${layout.baseDir}: ${describeError(e)}`, { dir: layout.baseDir }, e);
+    throw new AgentError(
+      'io',
+      `cannot initialise the handler directory ${layout.baseDir}: ${describeError(e)}`,
+      { dir: layout.baseDir },
+      e,
+    );
   }
   return manifest;
 }

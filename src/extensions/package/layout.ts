@@ -115,9 +115,12 @@ export function handlerLayout(roots: LayoutRoots, name: string, version: string)
     handlerStatusFile: join(configDir, 'HandlerStatus'),
     logFolder,
     eventsFolder: join(logFolder, 'events'),
-    settingsFile: (seqNo, extName) => join(configDir, extName === null ? `${seqNo}.settings` : `${checkedExtension(name, extName)}.${seqNo}.settings`),
-    statusFile: (seqNo, extName) => join(statusDir, extName === null ? `${seqNo}.status` : `${checkedExtension(name, extName)}.${seqNo}.status`),
+    settingsFile: (seqNo, extName) =>
+      join(configDir, extName === null ? `${seqNo}.settings` : `${checkedExtension(name, extName)}.${seqNo}.settings`),
+    statusFile: (seqNo, extName) =>
+      join(statusDir, extName === null ? `${seqNo}.status` : `${checkedExtension(name, extName)}.${seqNo}.status`),
     extensionStateFile: (extName) => join(configDir, `${checkedExtension(name, extName)}.HandlerState`),
-    commandLogFile: (extName) => join(logFolder, extName === null ? 'CommandExecution.log' : `CommandExecution_${checkedExtension(name, extName)}.log`),
+    commandLogFile: (extName) =>
+      join(logFolder, extName === null ? 'CommandExecution.log' : `CommandExecution_${checkedExtension(name, extName)}.log`),
   };
 }

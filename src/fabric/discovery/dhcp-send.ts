@@ -67,7 +67,11 @@ export async function sendDiscover(opts: DiscoverOptions = {}): Promise<DhcpRepl
   const request = buildDiscover(randomBytes(4), macBytes(mac), opts.broadcast ?? false);
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const schedule = opts.schedule ?? DISCOVER_SCHEDULE_S;
-  const o = { timeoutMs: opts.timeoutMs ?? 10_000, target: opts.target ?? { host: '255.255.255.255', port: 67 }, bindPort: opts.bindPort ?? 68 };
+  const o = {
+    timeoutMs: opts.timeoutMs ?? 10_000,
+    target: opts.target ?? { host: '255.255.255.255', port: 67 },
+    bindPort: opts.bindPort ?? 68,
+  };
   let last = 'no reply';
   for (const pause of schedule) {
     if (pause > 0) await sleep(pause * 1000);

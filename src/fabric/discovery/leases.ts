@@ -34,7 +34,11 @@ export function parseDhclientLeases(text: string, now: Date = new Date()): strin
       continue;
     }
     const opt = OPTION_245.exec(line);
-    if (opt) cached = opt.slice(1, 5).map((h) => parseInt(h, 16)).join('.');
+    if (opt)
+      cached = opt
+        .slice(1, 5)
+        .map((h) => parseInt(h, 16))
+        .join('.');
   }
   return endpoint;
 }

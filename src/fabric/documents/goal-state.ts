@@ -29,7 +29,13 @@ export function parseGoalState(xml: string): GoalState {
   const roleInstance = find(root, 'RoleInstance');
   if (!roleInstance) {
     // Happens transiently: the caller re-requests (6 × 0.5 s) before giving up (§2.4, §10 item 3).
-    throw new AgentError('protocol', 'the goal state has no RoleInstance', { document: WHAT, incarnation }, undefined, 'missing-role-instance');
+    throw new AgentError(
+      'protocol',
+      'the goal state has no RoleInstance',
+      { document: WHAT, incarnation },
+      undefined,
+      'missing-role-instance',
+    );
   }
   const roleInstanceId = requiredText(roleInstance, 'InstanceId', WHAT);
   const configName = requiredText(find(roleInstance, 'Configuration') ?? roleInstance, 'ConfigName', WHAT);

@@ -24,6 +24,7 @@ export function handlerNameProblem(name: string, version: string): string | null
 
 /** Why a multi-config extension name cannot be used in a file name, or null when it is safe. */
 export function extensionNameProblem(handler: string, extension: string): string | null {
-  if (!NAME.test(extension)) return `the extension name ${shown(extension)} of the handler ${handler} is not a valid extension name (letters, digits, ".", "_", "-")`;
+  if (!NAME.test(extension))
+    return `the extension name ${shown(extension)} of the handler ${handler} is not a valid extension name (letters, digits, ".", "_", "-")`;
   return null;
 }

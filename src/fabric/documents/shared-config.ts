@@ -39,7 +39,9 @@ export interface RdmaAddress {
 export function formatRdmaMac(raw: string): string {
   const hex = raw.trim().replace(/[:-]/g, '');
   if (!/^[0-9A-Fa-f]{12}$/.test(hex)) {
-    throw new AgentError('protocol', `the rdmaMacAddress ${JSON.stringify(raw)} in SharedConfig is not a MAC address`, { document: 'SharedConfig' });
+    throw new AgentError('protocol', `the rdmaMacAddress ${JSON.stringify(raw)} in SharedConfig is not a MAC address`, {
+      document: 'SharedConfig',
+    });
   }
   return hex.match(/../g)!.join(':');
 }
@@ -47,12 +49,19 @@ export function formatRdmaMac(raw: string): string {
 /** rdmaIPv4Address and rdmaMacAddress of the first Instance (upstream reads the first one too). */
 export function rdmaAddress(sharedConfigXml: string): RdmaAddress {
   const instance = parseSharedConfig(sharedConfigXml).instances[0];
-  if (!instance) throw new AgentError('protocol', 'SharedConfig has no Instance element, so it names no RDMA address', { document: 'SharedConfig' });
+  if (!instance)
+    throw new AgentError('protocol', 'SharedConfig has no Instance element, so it names no RDMA address', { document: 'SharedConfig' });
   if (!instance.rdmaIPv4Address || !instance.rdmaMacAddress) {
-    throw new AgentError('protocol', `the Instance ${instance.id} in SharedConfig has no rdmaIPv4Address or rdmaMacAddress attribute`, { document: 'SharedConfig' });
+    throw new AgentError('protocol', `the Instance ${instance.id} in SharedConfig has no rdmaIPv4Address or rdmaMacAddress attribute`, {
+      document: 'SharedConfig',
+    });
   }
   if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(instance.rdmaIPv4Address)) {
-    throw new AgentError('protocol', `the rdmaIPv4Address ${JSON.stringify(instance.rdmaIPv4Address)} in SharedConfig is not an IPv4 address`, { document: 'SharedConfig' });
+    throw new AgentError(
+      'protocol',
+      `the rdmaIPv4Address ${JSON.stringify(instance.rdmaIPv4Address)} in SharedConfig is not an IPv4 address`,
+      { document: 'SharedConfig' },
+    );
   }
   return { ipv4: instance.rdmaIPv4Address, mac: formatRdmaMac(instance.rdmaMacAddress) };
 }

@@ -213,7 +213,12 @@ function parseSettings(s: unknown, h: Json, handler: string, handlerState: strin
     try {
       publicSettings = JSON.parse(publicText);
     } catch (e) {
-      throw new AgentError('json', `the ${WHAT} carry publicSettings for ${handler} that are not valid JSON`, { document: WHAT, handler }, e);
+      throw new AgentError(
+        'json',
+        `the ${WHAT} carry publicSettings for ${handler} that are not valid JSON`,
+        { document: WHAT, handler },
+        e,
+      );
     }
   } else if (publicText !== undefined && publicText !== null) {
     throw bad(`${where}publicSettings should be a JSON string`, { handler });

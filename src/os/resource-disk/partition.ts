@@ -40,7 +40,10 @@ export function planPartition(device: string, facts: DiskFacts, fs: string): Par
   const { table, partitionFs, diskFs } = facts;
   if (!table || table.partitions.length === 0) {
     if (diskFs) {
-      throw new AgentError('io', `the resource disk ${device} holds a ${diskFs} file system without a partition table; it is left alone`, { device, fs: diskFs });
+      throw new AgentError('io', `the resource disk ${device} holds a ${diskFs} file system without a partition table; it is left alone`, {
+        device,
+        fs: diskFs,
+      });
     }
     return { kind: 'recreate-and-format' };
   }
@@ -57,7 +60,9 @@ export async function readPartitionTable(device: string): Promise<PartitionTable
   const r = await run(['sfdisk', '--json', device], { allowFailure: true, timeoutMs: 30_000 });
   if (r.code !== 0) {
     if (/does not contain a recognized partition table/i.test(r.stderr)) return null;
-    throw new AgentError('command', `cannot read the partition table of ${device}: ${r.stderr.trim() || `sfdisk exit code ${r.code}`}`, { device });
+    throw new AgentError('command', `cannot read the partition table of ${device}: ${r.stderr.trim() || `sfdisk exit code ${r.code}`}`, {
+      device,
+    });
   }
   try {
     const doc = JSON.parse(r.stdout) as { partitiontable?: { label?: string; partitions?: Array<{ node?: string; type?: string }> } };
@@ -137,7 +142,9 @@ export async function preparePartition(device: string, fs: string, opts: Prepare
     diskFs: table ? '' : await fsTypeOf(device),
   };
   const action = planPartition(device, facts, fs);
-  log.info(`resource disk ${device}: table ${table?.label ?? 'none'}, partition 1 ${facts.partitionFs || 'without a file system'}: ${action.kind}`);
+  log.info(
+    `resource disk ${device}: table ${table?.label ?? 'none'}, partition 1 ${facts.partitionFs || 'without a file system'}: ${action.kind}`,
+  );
   if (action.kind === 'keep') return { partition, action: action.kind, formatted: false };
   const mkfs = mkfsCommand(fs, partition); // an unusable file system is refused before the disk is touched
   if (action.kind === 'retype-and-format') {
@@ -146,7 +153,10 @@ export async function preparePartition(device: string, fs: string, opts: Prepare
   } else if (action.kind === 'recreate-and-format') {
     // one partition over the whole disk, same label kind (a disk without a table gets MBR, as Azure uses)
     const label = table?.label === 'gpt' ? 'gpt' : 'dos';
-    await run(['sfdisk', '--label', label, '--wipe', 'always', '--wipe-partitions', 'always', device], { input: ',,L\n', timeoutMs: 60_000 });
+    await run(['sfdisk', '--label', label, '--wipe', 'always', '--wipe-partitions', 'always', device], {
+      input: ',,L\n',
+      timeoutMs: 60_000,
+    });
     await rereadPartitions(device, partition);
   }
   await waitForNode(device, partition, opts.waitTries, opts.waitIntervalMs);

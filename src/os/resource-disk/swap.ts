@@ -66,12 +66,16 @@ async function allocate(path: string, bytes: number, preferDd: boolean): Promise
     log.info(`fallocate of ${path} failed (${r.stderr.trim() || `exit code ${r.code}`}); writing it with dd`);
   }
   const full = Math.floor(bytes / DD_BLOCK);
-  if (full > 0) await run(['dd', 'if=/dev/zero', `of=${path}`, `bs=${DD_BLOCK}`, `count=${full}`, 'conv=notrunc'], { timeoutMs: 60 * 60_000 });
+  if (full > 0)
+    await run(['dd', 'if=/dev/zero', `of=${path}`, `bs=${DD_BLOCK}`, `count=${full}`, 'conv=notrunc'], { timeoutMs: 60 * 60_000 });
   const rest = bytes - full * DD_BLOCK;
   if (rest > 0) {
-    await run(['dd', 'if=/dev/zero', `of=${path}`, `bs=${rest}`, 'count=1', `seek=${full * DD_BLOCK}`, 'oflag=seek_bytes', 'conv=notrunc'], {
-      timeoutMs: 60 * 60_000,
-    });
+    await run(
+      ['dd', 'if=/dev/zero', `of=${path}`, `bs=${rest}`, 'count=1', `seek=${full * DD_BLOCK}`, 'oflag=seek_bytes', 'conv=notrunc'],
+      {
+        timeoutMs: 60 * 60_000,
+      },
+    );
   }
   return 'dd';
 }
@@ -104,7 +108,9 @@ function restrictMode(path: string): void {
 /** Makes <mountPoint>/swapfile an active swap file of sizeMB; swapoff + recreate when its size differs. */
 export async function ensureSwapFile(o: SwapOptions): Promise<SwapResult> {
   if (!Number.isInteger(o.sizeMB) || o.sizeMB <= 0) {
-    throw new AgentError('config', `ResourceDisk.SwapSizeMB must be a positive whole number to enable swap, not ${o.sizeMB}`, { sizeMB: o.sizeMB });
+    throw new AgentError('config', `ResourceDisk.SwapSizeMB must be a positive whole number to enable swap, not ${o.sizeMB}`, {
+      sizeMB: o.sizeMB,
+    });
   }
   const procSwaps = o.procSwaps ?? '/proc/swaps';
   const path = join(o.mountPoint, SWAP_FILE_NAME);

@@ -23,9 +23,7 @@ export function dvdCandidates(devRoot = '/dev'): string[] {
   }
   const seen = new Set<string>();
   const out: string[] = [];
-  const ranked = names
-    .filter((n) => rank(n) >= 0)
-    .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b, 'en', { numeric: true }));
+  const ranked = names.filter((n) => rank(n) >= 0).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b, 'en', { numeric: true }));
   for (const name of ranked) {
     const path = join(devRoot, name);
     try {

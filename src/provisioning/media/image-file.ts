@@ -27,12 +27,19 @@ export class ImageFile {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       const why =
-        code === 'ENOENT' ? 'does not exist' : code === 'ENOMEDIUM' ? 'has no medium in it' : code === 'EACCES' ? 'is not readable' : `cannot be opened (${code ?? (e as Error).message})`;
+        code === 'ENOENT'
+          ? 'does not exist'
+          : code === 'ENOMEDIUM'
+            ? 'has no medium in it'
+            : code === 'EACCES'
+              ? 'is not readable'
+              : `cannot be opened (${code ?? (e as Error).message})`;
       throw new AgentError('io', `the provisioning media ${path} ${why}`, { device: path, code }, e);
     }
     try {
       const st = await fh.stat();
-      if (st.isDirectory()) throw new AgentError('io', `the provisioning media ${path} is a directory, not a device or an image file`, { device: path });
+      if (st.isDirectory())
+        throw new AgentError('io', `the provisioning media ${path} is a directory, not a device or an image file`, { device: path });
       const size = st.isFile() ? st.size : blockDeviceSize(st.rdev);
       return new ImageFile(path, fh, size);
     } catch (e) {
@@ -48,11 +55,15 @@ export class ImageFile {
   /** Exactly `length` bytes at `offset`; `what` names the structure in the error when they are not there. */
   async read(offset: number, length: number, what: string): Promise<Buffer> {
     if (!Number.isSafeInteger(offset) || offset < 0 || length < 0 || length > MAX_READ) {
-      throw new AgentError('provisioning', `the ${what} on ${this.path} has an impossible position or size (offset ${offset}, ${length} bytes)`, {
-        device: this.path,
-        offset,
-        length,
-      });
+      throw new AgentError(
+        'provisioning',
+        `the ${what} on ${this.path} has an impossible position or size (offset ${offset}, ${length} bytes)`,
+        {
+          device: this.path,
+          offset,
+          length,
+        },
+      );
     }
     if (offset + length > this.size) throw this.pastEnd(what, offset, length);
     const buf = Buffer.alloc(length);
@@ -63,7 +74,12 @@ export class ImageFile {
         ({ bytesRead: n } = await this.fh.read(buf, got, length - got, offset + got));
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        throw new AgentError('io', `reading the ${what} from ${this.path} failed (${code ?? (e as Error).message})`, { device: this.path, offset, code }, e);
+        throw new AgentError(
+          'io',
+          `reading the ${what} from ${this.path} failed (${code ?? (e as Error).message})`,
+          { device: this.path, offset, code },
+          e,
+        );
       }
       if (n === 0) throw this.pastEnd(what, offset, length);
       got += n;

@@ -30,7 +30,11 @@ interface Volume {
 }
 
 function fail(image: ImageFile, reason: string, extra: Record<string, string | number> = {}): never {
-  throw new AgentError('provisioning', `the ISO 9660 file system on ${image.path} ${reason}`, { device: image.path, format: 'iso9660', ...extra });
+  throw new AgentError('provisioning', `the ISO 9660 file system on ${image.path} ${reason}`, {
+    device: image.path,
+    format: 'iso9660',
+    ...extra,
+  });
 }
 
 /** True when sector 16 starts a volume descriptor ("CD001"). */
@@ -49,7 +53,8 @@ async function volumes(image: ImageFile): Promise<{ primary: Volume; joliet: Vol
     if (type === 255) break;
     if (type !== 1 && type !== 2) continue;
     const blockSize = d.readUInt16LE(128);
-    if (blockSize !== 512 && blockSize !== 1024 && blockSize !== 2048) fail(image, `declares an invalid logical block size of ${blockSize} bytes`);
+    if (blockSize !== 512 && blockSize !== 1024 && blockSize !== 2048)
+      fail(image, `declares an invalid logical block size of ${blockSize} bytes`);
     const vol: Volume = { blockSize, root: d.subarray(156, 156 + 34), joliet: false };
     if (type === 1 && !primary) primary = vol;
     // A supplementary descriptor is Joliet when its escape sequences name UCS-2 level 1, 2 or 3.
@@ -109,7 +114,8 @@ async function entries(image: ImageFile, vol: Volume, dir: Buffer): Promise<IsoE
     const systemUse = rec.subarray(Math.min(suStart, len));
     if (index++ === 0) {
       // "." of the root: a Rock Ridge image announces SUSP here with an SP entry.
-      if (!vol.joliet && systemUse.toString('latin1', 0, 2) === 'SP' && systemUse[4] === 0xbe && systemUse[5] === 0xef) susp = systemUse[6]!;
+      if (!vol.joliet && systemUse.toString('latin1', 0, 2) === 'SP' && systemUse[4] === 0xbe && systemUse[5] === 0xef)
+        susp = systemUse[6]!;
       continue;
     }
     if (nameLen === 1 && (rec[33] === 0 || rec[33] === 1)) continue; // ".." (or a stray ".")
@@ -159,7 +165,8 @@ async function rockRidgeName(image: ImageFile, vol: Volume, area: Buffer): Promi
     }
     if (!next) break;
     if (hop === MAX_CONTINUATIONS) fail(image, `has a Rock Ridge continuation chain longer than ${MAX_CONTINUATIONS} areas`);
-    if (next.length > SECTOR || next.offset + next.length > vol.blockSize) fail(image, 'has a Rock Ridge continuation area of an invalid size');
+    if (next.length > SECTOR || next.offset + next.length > vol.blockSize)
+      fail(image, 'has a Rock Ridge continuation area of an invalid size');
     area = await image.read(next.block * vol.blockSize + next.offset, next.length, 'Rock Ridge continuation area');
   }
   return name ? Buffer.concat(name).toString('utf8') : null;
@@ -168,7 +175,12 @@ async function rockRidgeName(image: ImageFile, vol: Volume, area: Buffer): Promi
 /** Reads the contents of a root-directory entry, at most `max` bytes long. */
 export async function readIsoEntry(image: ImageFile, entry: IsoEntry, max: number): Promise<Buffer> {
   if (entry.directory) fail(image, `records ${entry.name} as a directory, not a file`, { name: entry.name });
-  if (entry.length > max) fail(image, `records ${entry.name} as ${entry.length} bytes, more than the ${max} accepted`, { name: entry.name, length: entry.length });
-  if (entry.multiExtent || entry.interleaved) fail(image, `stores ${entry.name} in a split or interleaved extent, which is not supported`, { name: entry.name });
+  if (entry.length > max)
+    fail(image, `records ${entry.name} as ${entry.length} bytes, more than the ${max} accepted`, {
+      name: entry.name,
+      length: entry.length,
+    });
+  if (entry.multiExtent || entry.interleaved)
+    fail(image, `stores ${entry.name} in a split or interleaved extent, which is not supported`, { name: entry.name });
   return image.read(entry.offset, entry.length, `file ${entry.name}`);
 }

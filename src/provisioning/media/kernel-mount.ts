@@ -66,7 +66,10 @@ export async function mountReadOnly(
   await mkdir(mountPoint, { recursive: true, mode: 0o755 });
   for (const fs of filesystems) {
     try {
-      const r = await run([commands.mount, '-o', 'ro', '-t', fs, device, mountPoint], { timeoutMs: COMMAND_TIMEOUT_MS, allowFailure: true });
+      const r = await run([commands.mount, '-o', 'ro', '-t', fs, device, mountPoint], {
+        timeoutMs: COMMAND_TIMEOUT_MS,
+        allowFailure: true,
+      });
       if (r.code === 0) {
         log.info(`mounted the provisioning media ${device} (${fs}) at ${mountPoint}`);
         return true;

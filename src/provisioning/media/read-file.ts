@@ -22,7 +22,13 @@ function isoPlainForm(name: string): string {
 }
 
 function notFound(path: string, name: string, format: MediaFormat): AgentError {
-  return new AgentError('provisioning', `the provisioning media ${path} has no ${name} in its root directory`, { device: path, format, name }, undefined, 'not-found');
+  return new AgentError(
+    'provisioning',
+    `the provisioning media ${path} has no ${name} in its root directory`,
+    { device: path, format, name },
+    undefined,
+    'not-found',
+  );
 }
 
 async function fromUdf(image: ImageFile, name: string, max: number): Promise<Buffer> {
@@ -35,7 +41,8 @@ async function fromUdf(image: ImageFile, name: string, max: number): Promise<Buf
 async function fromIso(image: ImageFile, name: string, max: number): Promise<Buffer> {
   const entries = await listIsoRoot(image);
   const lower = name.toLowerCase();
-  const match = (e: IsoEntry): boolean => (e.plain ? e.name === isoPlainForm(name) || e.name.toLowerCase() === lower : e.name.toLowerCase() === lower);
+  const match = (e: IsoEntry): boolean =>
+    e.plain ? e.name === isoPlainForm(name) || e.name.toLowerCase() === lower : e.name.toLowerCase() === lower;
   // Joliet and Rock Ridge names first: they are the real names; the plain name is a fallback.
   const entry = entries.find((e) => !e.plain && match(e)) ?? entries.find(match);
   if (!entry) throw notFound(image.path, name, 'iso9660');
@@ -75,7 +82,9 @@ export async function readFileFromImage(path: string, name: string, max: number 
       return { data, format: 'iso9660' };
     }
     if (udfError) throw udfError;
-    throw new AgentError('provisioning', `the provisioning media ${path} holds neither a UDF nor an ISO 9660 file system`, { device: path });
+    throw new AgentError('provisioning', `the provisioning media ${path} holds neither a UDF nor an ISO 9660 file system`, {
+      device: path,
+    });
   } finally {
     await image.close();
   }
@@ -96,7 +105,11 @@ function safeName(name: string): boolean {
  * show there, for SCVMM's media when the kernel has neither file system). Plain ISO 9660 names are given in lower
  * case, as Linux shows them. Refused beyond `maxTotal` bytes in all.
  */
-export async function readRootFilesFromImage(path: string, maxEach: number, maxTotal: number): Promise<{ format: MediaFormat; files: RootFile[] }> {
+export async function readRootFilesFromImage(
+  path: string,
+  maxEach: number,
+  maxTotal: number,
+): Promise<{ format: MediaFormat; files: RootFile[] }> {
   const image = await ImageFile.open(path);
   try {
     const files: RootFile[] = [];

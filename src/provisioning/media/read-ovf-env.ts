@@ -7,7 +7,15 @@ import type { Config } from '../../config/index.ts';
 import { AgentError, describeError } from '../../util/errors.ts';
 import { log } from '../../log/logger.ts';
 import { dvdCandidates, isEjectable } from './device.ts';
-import { DEFAULT_COMMANDS, eject, existingMountPoint, kernelMediaFilesystems, mountReadOnly, unmount, type MountCommands } from './kernel-mount.ts';
+import {
+  DEFAULT_COMMANDS,
+  eject,
+  existingMountPoint,
+  kernelMediaFilesystems,
+  mountReadOnly,
+  unmount,
+  type MountCommands,
+} from './kernel-mount.ts';
 import { MAX_FILE_SIZE, readFileFromImage } from './read-file.ts';
 
 export const OVF_ENV_NAME = 'ovf-env.xml';
@@ -39,7 +47,8 @@ function decode(data: Buffer, where: string): string {
 /** Reads the file from a mounted directory, matching its name case-insensitively. */
 async function readFromDirectory(dir: string, where: string): Promise<Buffer> {
   const name = (await readdir(dir)).find((n) => n.toLowerCase() === OVF_ENV_NAME);
-  if (!name) throw new AgentError('provisioning', `the provisioning media ${where} has no ${OVF_ENV_NAME} in its root directory`, { device: where });
+  if (!name)
+    throw new AgentError('provisioning', `the provisioning media ${where} has no ${OVF_ENV_NAME} in its root directory`, { device: where });
   const path = join(dir, name);
   const st = await stat(path);
   if (!st.isFile() || st.size > MAX_FILE_SIZE) {
@@ -50,16 +59,22 @@ async function readFromDirectory(dir: string, where: string): Promise<Buffer> {
 
 async function readFromDevice(config: Config, device: string, opts: MediaOptions, commands: MountCommands): Promise<OvfEnvSource> {
   const st = await stat(device).catch((e: NodeJS.ErrnoException) => {
-    throw new AgentError('provisioning', `the provisioning media ${device} ${e.code === 'ENOENT' ? 'does not exist' : `cannot be examined (${e.code})`}`, { device });
+    throw new AgentError(
+      'provisioning',
+      `the provisioning media ${device} ${e.code === 'ENOENT' ? 'does not exist' : `cannot be examined (${e.code})`}`,
+      { device },
+    );
   });
   if (st.isFile()) {
     const { data, format } = await readFileFromImage(device, OVF_ENV_NAME);
     return { xml: decode(data, device), source: `${device} (${format} image, read in user space)` };
   }
-  if (!st.isBlockDevice()) throw new AgentError('provisioning', `the provisioning media ${device} is neither a block device nor an image file`, { device });
+  if (!st.isBlockDevice())
+    throw new AgentError('provisioning', `the provisioning media ${device} is neither a block device nor an image file`, { device });
 
   const mounted = existingMountPoint(device, opts.procRoot);
-  if (mounted) return { xml: decode(await readFromDirectory(mounted, device), device), source: `${device} (already mounted at ${mounted})` };
+  if (mounted)
+    return { xml: decode(await readFromDirectory(mounted, device), device), source: `${device} (already mounted at ${mounted})` };
 
   const mountPoint = config.str('DVD.MountPoint');
   const filesystems = kernelMediaFilesystems(opts.procRoot);
@@ -91,7 +106,9 @@ export async function readOvfEnv(config: Config, opts: MediaOptions = {}): Promi
   const devRoot = opts.devRoot ?? '/dev';
   const candidates = dvdCandidates(devRoot);
   if (candidates.length === 0) {
-    throw new AgentError('provisioning', `no provisioning media was found: ${devRoot} has no DVD device and DVD.Device is not set`, { devRoot });
+    throw new AgentError('provisioning', `no provisioning media was found: ${devRoot} has no DVD device and DVD.Device is not set`, {
+      devRoot,
+    });
   }
   let first: unknown = null;
   for (const device of candidates) {

@@ -107,7 +107,8 @@ async function readSequence(image: ImageFile, bs: number, extent: { length: numb
     sector++;
   }
   if (!lvd) fail(image, 'has no logical volume descriptor');
-  if (lvd.readUInt32LE(212) !== bs) fail(image, `has a logical block size (${lvd.readUInt32LE(212)}) that differs from its sector size (${bs})`);
+  if (lvd.readUInt32LE(212) !== bs)
+    fail(image, `has a logical block size (${lvd.readUInt32LE(212)}) that differs from its sector size (${bs})`);
   const partitions: Volume['partitions'] = [];
   const mapCount = lvd.readUInt32LE(268);
   let p = 440;
@@ -214,7 +215,11 @@ async function extents(vol: Volume, fe: FileEntry): Promise<Extent[]> {
 }
 
 async function readContents(vol: Volume, fe: FileEntry, max: number, what: string): Promise<Buffer> {
-  if (fe.length > max) fail(vol.image, `records ${what} as ${fe.length === Number.MAX_SAFE_INTEGER ? 'more than 4 GiB' : fe.length + ' bytes'}, more than the ${max} accepted`);
+  if (fe.length > max)
+    fail(
+      vol.image,
+      `records ${what} as ${fe.length === Number.MAX_SAFE_INTEGER ? 'more than 4 GiB' : fe.length + ' bytes'}, more than the ${max} accepted`,
+    );
   if (fe.adType === 3) {
     if (fe.length > fe.ads.length) fail(vol.image, `records ${what} as longer than the data embedded in its file entry`);
     return Buffer.from(fe.ads.subarray(0, fe.length));

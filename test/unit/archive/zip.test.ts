@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
@@ -137,7 +148,11 @@ describe('zip writer and reader', () => {
     await extractZipSafely(VMACCESS, join(root, 'ours'), LIMITS);
     assert.deepEqual(tree(join(root, 'ours')), tree(join(root, 'unzip')));
     assert.equal(tree(join(root, 'ours')).size, 22, '20 files in 2 directories');
-    assert.equal(statSync(join(root, 'ours/extension_shim.sh')).mode & 0o777, 0o755, 'executable bit kept from the external attributes, group write masked');
+    assert.equal(
+      statSync(join(root, 'ours/extension_shim.sh')).mode & 0o777,
+      0o755,
+      'executable bit kept from the external attributes, group write masked',
+    );
     assert.equal(statSync(join(root, 'ours/vmaccess.py')).mode & 0o777, 0o644);
   });
 
@@ -151,7 +166,14 @@ describe('zip writer and reader', () => {
 
   it('refuses unsafe names unless raw is asked for', () => {
     assert.throws(() => createZip([{ name: '../evil', data: 'x' }]), rejects('extension', /"\.\.\/evil".*"\.\." component/));
-    assert.throws(() => createZip([{ name: 'a', data: 'x' }, { name: 'a', data: 'y' }]), rejects('extension', /already has an entry "a"/));
+    assert.throws(
+      () =>
+        createZip([
+          { name: 'a', data: 'x' },
+          { name: 'a', data: 'y' },
+        ]),
+      rejects('extension', /already has an entry "a"/),
+    );
     assert.equal(readZipEntries(createZip([{ name: '../evil', data: 'x' }], { raw: true }))[0]!.name, '../evil');
   });
 });
@@ -160,7 +182,15 @@ describe('safe extraction', () => {
   it('extracts into place with modes, directories and in-tree symlinks; setuid bits dropped', async () => {
     const root = temp();
     const zip = join(root, 'p.zip');
-    writeFileSync(zip, createZip([...SAMPLE, { name: 'suid', data: 'x', mode: 0o4755 }, { name: 'ro/', data: '', mode: 0o555 }, { name: 'ro/f', data: 'f' }]));
+    writeFileSync(
+      zip,
+      createZip([
+        ...SAMPLE,
+        { name: 'suid', data: 'x', mode: 0o4755 },
+        { name: 'ro/', data: '', mode: 0o555 },
+        { name: 'ro/f', data: 'f' },
+      ]),
+    );
     const dest = join(root, 'lib', 'H-1.0');
     await extractZipSafely(zip, dest, LIMITS);
     assert.equal(readFileSync(join(dest, 'bin/enable.sh'), 'utf8'), '#!/bin/sh\necho enabled\n'.repeat(20));
@@ -186,20 +216,43 @@ describe('safe extraction', () => {
   });
 
   it('reports a missing zip as an io error', async () => {
-    await assert.rejects(extractZipSafely(join(temp(), 'none.zip'), join(temp(), 'x'), LIMITS), rejects('io', /cannot read the zip file .*none\.zip/));
+    await assert.rejects(
+      extractZipSafely(join(temp(), 'none.zip'), join(temp(), 'x'), LIMITS),
+      rejects('io', /cannot read the zip file .*none\.zip/),
+    );
   });
 
-  it('refuses an absolute name', () => refused([{ name: 'ok', data: 'x' }, { name: '/tmp/evil', data: 'x' }], /entry "\/tmp\/evil" .* absolute path/));
+  it('refuses an absolute name', () =>
+    refused(
+      [
+        { name: 'ok', data: 'x' },
+        { name: '/tmp/evil', data: 'x' },
+      ],
+      /entry "\/tmp\/evil" .* absolute path/,
+    ));
   it('refuses ".." components', () => refused([{ name: 'a/../../evil', data: 'x' }], /entry "a\/\.\.\/\.\.\/evil" .* "\.\." component/));
   it('refuses a leading ".."', () => refused([{ name: '../evil', data: 'x' }], /entry "\.\.\/evil"/));
   it('refuses control characters in names (a newline, an escape)', async () => {
-    await refused([{ name: 'ok', data: 'x' }, { name: 'bin/en\nable.sh', data: 'x' }], /entry "bin\/en\\nable\.sh" .* control character/);
+    await refused(
+      [
+        { name: 'ok', data: 'x' },
+        { name: 'bin/en\nable.sh', data: 'x' },
+      ],
+      /entry "bin\/en\\nable\.sh" .* control character/,
+    );
     await refused([{ name: '\x1b[31mred', data: 'x' }], /entry "\\u001b\[31mred" .* control character/);
   });
   it('masks group/world write and special bits on files and directories', async () => {
     const root = temp();
     const zip = join(root, 'pkg.zip');
-    writeFileSync(zip, createZip([{ name: 'open', data: 'x', mode: 0o666 }, { name: 'run.sh', data: 'x', mode: 0o6777 }, { name: 'd/', data: '', mode: 0o1777 }]));
+    writeFileSync(
+      zip,
+      createZip([
+        { name: 'open', data: 'x', mode: 0o666 },
+        { name: 'run.sh', data: 'x', mode: 0o6777 },
+        { name: 'd/', data: '', mode: 0o1777 },
+      ]),
+    );
     const dest = join(root, 'Handler-1.0');
     await extractZipSafely(zip, dest, LIMITS);
     assert.equal(statSync(join(dest, 'open')).mode & 0o7777, 0o644);
@@ -231,8 +284,10 @@ describe('safe extraction', () => {
       ],
       /entry "a" .* not a directory/,
     ));
-  it('refuses an absolute symlink', () => refused([{ name: 'passwd', data: '/etc/passwd', mode: 0o120777 }], /entry "passwd" .* symlink to "\/etc\/passwd", outside/));
-  it('refuses a symlink that climbs out', () => refused([{ name: 'd/out', data: '../../outside', mode: 0o120777 }], /entry "d\/out" .* symlink to "\.\.\/\.\.\/outside"/));
+  it('refuses an absolute symlink', () =>
+    refused([{ name: 'passwd', data: '/etc/passwd', mode: 0o120777 }], /entry "passwd" .* symlink to "\/etc\/passwd", outside/));
+  it('refuses a symlink that climbs out', () =>
+    refused([{ name: 'd/out', data: '../../outside', mode: 0o120777 }], /entry "d\/out" .* symlink to "\.\.\/\.\.\/outside"/));
   it('refuses a symlink placed through another symlink', () =>
     refused(
       [
@@ -241,7 +296,8 @@ describe('safe extraction', () => {
       ],
       /entry "a\/b\/up" .* not a directory/,
     ));
-  it('refuses a symlink whose target does not exist', () => refused([{ name: 'dangling', data: 'nothing/here', mode: 0o120777 }], /entry "dangling" .* does not exist/));
+  it('refuses a symlink whose target does not exist', () =>
+    refused([{ name: 'dangling', data: 'nothing/here', mode: 0o120777 }], /entry "dangling" .* does not exist/));
   it('refuses a symlink that escapes through an in-tree directory link', () =>
     refused(
       [
@@ -256,10 +312,14 @@ describe('safe extraction', () => {
   it('refuses more entries than the limit', () => refused(SAMPLE, /has 8 entries, more than the limit of 5/, { ...LIMITS, maxEntries: 5 }));
 
   it('refuses a zip bomb over the size cap', () =>
-    refused([{ name: 'bomb', data: Buffer.alloc(20 * 1024 * 1024) }], /declares 20971520 bytes of content, more than the limit of 1048576/, {
-      maxTotalBytes: 1024 * 1024,
-      maxEntries: 10,
-    }));
+    refused(
+      [{ name: 'bomb', data: Buffer.alloc(20 * 1024 * 1024) }],
+      /declares 20971520 bytes of content, more than the limit of 1048576/,
+      {
+        maxTotalBytes: 1024 * 1024,
+        maxEntries: 10,
+      },
+    ));
 
   it('refuses an entry that inflates to more than its header says (headers are not trusted)', async () => {
     const buf = createZip([{ name: 'liar', data: Buffer.alloc(5 * 1024 * 1024) }]);
@@ -268,7 +328,10 @@ describe('safe extraction', () => {
     const cd = buf.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
     buf.writeUInt32LE(100, cd + 24);
     assert.ok(buf.length < 1024 * 1024, 'the zip itself is small');
-    await refused(buf, /entry "liar" .* inflates to more than the 100 bytes its header declares/, { maxTotalBytes: 1024 * 1024, maxEntries: 10 });
+    await refused(buf, /entry "liar" .* inflates to more than the 100 bytes its header declares/, {
+      maxTotalBytes: 1024 * 1024,
+      maxEntries: 10,
+    });
     assert.throws(() => readZipEntryData(buf, readZipEntries(buf)[0]!), rejects('extension', /inflates to more than the 100 bytes/));
   });
 
@@ -282,7 +345,13 @@ describe('safe extraction', () => {
   });
 
   it('refuses a bad CRC in a stored entry, naming it', async () => {
-    const buf = createZip([{ name: 'good', data: 'fine' }, { name: 'bad', data: 'some stored text' }], { deflate: false });
+    const buf = createZip(
+      [
+        { name: 'good', data: 'fine' },
+        { name: 'bad', data: 'some stored text' },
+      ],
+      { deflate: false },
+    );
     const at = buf.indexOf('some stored text');
     buf[at] = 'S'.charCodeAt(0);
     await refused(buf, /entry "bad" of .* is corrupt: its CRC-32 does not match/);
@@ -324,7 +393,10 @@ describe('safe extraction', () => {
       { name: 'a', data: Buffer.alloc(600_000) },
       { name: 'b', data: Buffer.alloc(600_000) },
     ];
-    await refused(entries, /declares 1200000 bytes of content, more than the limit of 1199999/, { maxTotalBytes: 1_199_999, maxEntries: 10 });
+    await refused(entries, /declares 1200000 bytes of content, more than the limit of 1199999/, {
+      maxTotalBytes: 1_199_999,
+      maxEntries: 10,
+    });
     const root = temp();
     writeFileSync(join(root, 'p.zip'), createZip(entries));
     await extractZipSafely(join(root, 'p.zip'), join(root, 'out'), { maxTotalBytes: 1_200_000, maxEntries: 2 });

@@ -43,7 +43,10 @@ describe('image builder files', () => {
       const file = join(INIT, 'conf', `waagent.conf.${family}`);
       const text = readFileSync(file, 'utf8');
       const config = parseConfig(text, file);
-      assert.deepEqual(config.warnings.map((w) => w.message), []);
+      assert.deepEqual(
+        config.warnings.map((w) => w.message),
+        [],
+      );
       const ours = assignments(text);
       const theirs = assignments(readFileSync(join(FIXTURES, 'config', source), 'utf8'));
       const expected = new Map(theirs);
@@ -59,12 +62,16 @@ describe('image builder files', () => {
   const read = (p: string) => readFileSync(join(INIT, p), 'utf8');
 
   it('the systemd units are the ones -register-service writes', () => {
-    assert.equal(read('systemd/waagent.service'), systemdUnit({ binary: '/usr/sbin/waagent', confPath: '/etc/waagent.conf', sysext: false, sshdService: 'sshd' }));
+    assert.equal(
+      read('systemd/waagent.service'),
+      systemdUnit({ binary: '/usr/sbin/waagent', confPath: '/etc/waagent.conf', sysext: false, sshdService: 'sshd' }),
+    );
     const flatcar = read('flatcar/waagent.service');
     assert.equal(flatcar, systemdUnit({ binary: '/usr/sbin/waagent', confPath: '/etc/waagent.conf', sysext: true, sshdService: null }));
     assert.match(flatcar, /^After=systemd-sysext\.service /m);
     // after -deprovision neither unit starts again until the next boot (the marker lives in /run)
-    for (const unit of [read('systemd/waagent.service'), flatcar]) assert.match(unit, /^ConditionPathExists=!\/run\/waagent\/deprovisioned$/m);
+    for (const unit of [read('systemd/waagent.service'), flatcar])
+      assert.match(unit, /^ConditionPathExists=!\/run\/waagent\/deprovisioned$/m);
   });
 
   it('the system extension starts the agent once per boot through an upheld target, never the agent itself', () => {
@@ -79,26 +86,36 @@ describe('image builder files', () => {
       const lib = 'usr/lib/systemd/system';
       assert.equal(readFileSync(join(root, lib, 'waagent.service'), 'utf8'), read('flatcar/waagent.service'));
       assert.equal(readFileSync(join(root, lib, 'waagent-sysext.target'), 'utf8'), read('flatcar/waagent-sysext.target'));
-      assert.equal(readFileSync(join(root, lib, 'multi-user.target.d/10-waagent-sysext.conf'), 'utf8'), read('flatcar/10-waagent-sysext.conf'));
-      assert.equal(readFileSync(join(root, 'usr/lib/extension-release.d/extension-release.waagent'), 'utf8'), 'ID=flatcar\nSYSEXT_LEVEL=1.0\nARCHITECTURE=arm64\n');
+      assert.equal(
+        readFileSync(join(root, lib, 'multi-user.target.d/10-waagent-sysext.conf'), 'utf8'),
+        read('flatcar/10-waagent-sysext.conf'),
+      );
+      assert.equal(
+        readFileSync(join(root, 'usr/lib/extension-release.d/extension-release.waagent'), 'utf8'),
+        'ID=flatcar\nSYSEXT_LEVEL=1.0\nARCHITECTURE=arm64\n',
+      );
       assert.equal(statSync(join(root, 'usr/sbin/waagent')).mode & 0o777, 0o755);
       assert.equal(readlinkSync(join(root, lib, 'multi-user.target.wants/waagent-sysext.target')), '../waagent-sysext.target');
       const all = readdirSync(root, { recursive: true }).map(String).sort();
-      assert.deepEqual(all.filter((p) => !statSync(join(root, p)).isDirectory()), [
-        'usr/lib/extension-release.d/extension-release.waagent',
-        `${lib}/multi-user.target.d/10-waagent-sysext.conf`,
-        `${lib}/multi-user.target.wants/waagent-sysext.target`,
-        `${lib}/waagent-sysext.target`,
-        `${lib}/waagent.service`,
-        'usr/sbin/waagent',
-      ]);
+      assert.deepEqual(
+        all.filter((p) => !statSync(join(root, p)).isDirectory()),
+        [
+          'usr/lib/extension-release.d/extension-release.waagent',
+          `${lib}/multi-user.target.d/10-waagent-sysext.conf`,
+          `${lib}/multi-user.target.wants/waagent-sysext.target`,
+          `${lib}/waagent-sysext.target`,
+          `${lib}/waagent.service`,
+          'usr/sbin/waagent',
+        ],
+      );
     } finally {
       rmSync(tree, { recursive: true, force: true });
     }
   });
 
   it("the root trees' units are what -register-service writes for the family (Debian and Ubuntu want ssh.service)", () => {
-    const unit = (sshdService: string) => systemdUnit({ binary: '/usr/sbin/waagent', confPath: '/etc/waagent.conf', sysext: false, sshdService });
+    const unit = (sshdService: string) =>
+      systemdUnit({ binary: '/usr/sbin/waagent', confPath: '/etc/waagent.conf', sysext: false, sshdService });
     for (const family of ['debian', 'ubuntu']) assert.equal(familyUnit(family), unit('ssh'), family);
     for (const family of ['rhel', 'suse', 'azurelinux']) assert.equal(familyUnit(family), unit('sshd'), family);
   });

@@ -45,8 +45,14 @@ test('a configured value wins over the default; None in the file leaves the defa
 
 test('a defaulted key forced to null (Config.from only) is a ConfigValueMissing, not a null', () => {
   const c = Config.from({ 'Lib.Dir': null });
-  assert.throws(() => c.str('Lib.Dir'), (e: unknown) => e instanceof ConfigValueMissing && e.key === 'Lib.Dir' && e.kind === 'config');
-  assert.deepEqual(c.entries().find(([k]) => k === 'Lib.Dir'), ['Lib.Dir', null]); // -show-configuration prints None
+  assert.throws(
+    () => c.str('Lib.Dir'),
+    (e: unknown) => e instanceof ConfigValueMissing && e.key === 'Lib.Dir' && e.kind === 'config',
+  );
+  assert.deepEqual(
+    c.entries().find(([k]) => k === 'Lib.Dir'),
+    ['Lib.Dir', null],
+  ); // -show-configuration prints None
 });
 
 test('a typo in a key, or a key of another type, does not compile', () => {

@@ -5,7 +5,17 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Config, loadConfig, parseConfig, formatValue, SCHEMA, convert, parsePyInt, specOf, type ConfigKey } from '../../../src/config/index.ts';
+import {
+  Config,
+  loadConfig,
+  parseConfig,
+  formatValue,
+  SCHEMA,
+  convert,
+  parsePyInt,
+  specOf,
+  type ConfigKey,
+} from '../../../src/config/index.ts';
 import { isAgentError } from '../../../src/util/errors.ts';
 
 const F = '/etc/waagent.conf';
@@ -22,7 +32,11 @@ function messageOfLoad(file: string): string {
   }
   const url = new URL('../../../src/config/index.ts', import.meta.url).href;
   const script = `const m = await import(${JSON.stringify(url)}); try { m.loadConfig(${JSON.stringify(file)}); console.log('no error') } catch (e) { console.log(e.message) }`;
-  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' });
+  const r = spawnSync(
+    'setpriv',
+    ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', script],
+    { encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.trim();
 }
@@ -98,11 +112,16 @@ test('periods must be positive, sizes not negative, ports in 1..65535', () => {
       `${F}:5: Protocol.HostGAPluginPort = "0" is below the minimum 1; the default 32526 applies`,
     ],
   );
-  assert.match(parse('HttpProxy.Port=70000\n').warnings[0]!.message, /HttpProxy.Port = "70000" is above the maximum 65535; the default None applies$/);
+  assert.match(
+    parse('HttpProxy.Port=70000\n').warnings[0]!.message,
+    /HttpProxy.Port = "70000" is above the maximum 65535; the default None applies$/,
+  );
 });
 
 test('choices: matched in any case and stored as listed; anything else warns', () => {
-  const c = parse('Provisioning.Agent=Cloud-Init\nProvisioning.SshHostKeyPairType=ED25519\nProvisioning.PasswordCryptId=2A\nResourceDisk.Filesystem=xfs\n');
+  const c = parse(
+    'Provisioning.Agent=Cloud-Init\nProvisioning.SshHostKeyPairType=ED25519\nProvisioning.PasswordCryptId=2A\nResourceDisk.Filesystem=xfs\n',
+  );
   assert.equal(c.str('Provisioning.Agent'), 'cloud-init');
   assert.equal(c.str('Provisioning.SshHostKeyPairType'), 'ed25519');
   assert.equal(c.str('Provisioning.PasswordCryptId'), '2a');
@@ -130,7 +149,9 @@ test('choices: matched in any case and stored as listed; anything else warns', (
 });
 
 test('strings are taken as written, the empty string included; None unsets', () => {
-  const c = parse('Lib.Dir="/srv/waagent"\nOS.SshDir=\nHttpProxy.Host=None\nAutoUpdate.GAFamily=Test # ring\nResourceDisk.MountOptions=compress=lzo\n');
+  const c = parse(
+    'Lib.Dir="/srv/waagent"\nOS.SshDir=\nHttpProxy.Host=None\nAutoUpdate.GAFamily=Test # ring\nResourceDisk.MountOptions=compress=lzo\n',
+  );
   assert.equal(c.str('Lib.Dir'), '/srv/waagent');
   assert.equal(c.str('OS.SshDir'), '', 'Python keeps an empty string value (only None is unset)');
   assert.equal(c.str('HttpProxy.Host'), null);
@@ -143,26 +164,38 @@ test('None, also after a value, brings the default back; an empty switch or inte
   assert.equal(c.bool('Logs.Verbose'), false);
   assert.equal(c.int('OS.RootDeviceScsiTimeout'), 300);
   assert.equal(c.bool('Logs.Console'), true);
-  assert.deepEqual(c.warnings.map((w) => w.line), [5]);
+  assert.deepEqual(
+    c.warnings.map((w) => w.line),
+    [5],
+  );
 });
 
 test('later lines win and only the effective line is judged; keys are case-sensitive', () => {
   const c = parse('Logs.Verbose=maybe\nLogs.Verbose=y\nlogs.verbose=n\n');
   assert.equal(c.bool('Logs.Verbose'), true);
-  assert.deepEqual(c.warnings.map((w) => w.message), [`${F}:3: unknown key logs.verbose is ignored`]);
+  assert.deepEqual(
+    c.warnings.map((w) => w.message),
+    [`${F}:3: unknown key logs.verbose is ignored`],
+  );
 });
 
 test('unknown keys and key-less lines warn, in line order', () => {
   const c = parse('Foo.Bar=1\nLogs.Verbose=y\n=orphan\nOS.EnableFirewal=y\n');
   assert.deepEqual(
     c.warnings.map((w) => w.message),
-    [`${F}:1: unknown key Foo.Bar is ignored`, `${F}:3: the line "=orphan" has no key before "=" and is ignored`, `${F}:4: unknown key OS.EnableFirewal is ignored`],
+    [
+      `${F}:1: unknown key Foo.Bar is ignored`,
+      `${F}:3: the line "=orphan" has no key before "=" and is ignored`,
+      `${F}:4: unknown key OS.EnableFirewal is ignored`,
+    ],
   );
   assert.deepEqual(c.warnings[0]!.value, '1');
 });
 
 test('legacy keys of the distro files are known: no warning', () => {
-  const c = parse('Role.StateConsumer=None\nCGroups.EnforceLimits=n\nCGroups.Excluded=customscript\nNetwork.Interface=eth0\nOS.SshdConfigPath=/config/ssh/sshd_config\nLBProbeResponder=y\nProvisioning.UseCloudInit=y\n');
+  const c = parse(
+    'Role.StateConsumer=None\nCGroups.EnforceLimits=n\nCGroups.Excluded=customscript\nNetwork.Interface=eth0\nOS.SshdConfigPath=/config/ssh/sshd_config\nLBProbeResponder=y\nProvisioning.UseCloudInit=y\n',
+  );
   assert.deepEqual(c.warnings, []);
   assert.equal(c.str('Network.Interface'), 'eth0');
   assert.equal(c.bool('Provisioning.UseCloudInit'), true);
@@ -217,26 +250,87 @@ test('the schema: every key has a doc sentence, defaults of its own type, and va
 test('the schema holds every key of conf.py, the §8.8 table, and docs/contract.md §4', () => {
   const expected = [
     // docs/protocol.md §8.8
-    'Lib.Dir', 'DVD.MountPoint', 'Pid.File', 'Extension.LogDir', 'OS.OpensslPath', 'OS.SshDir', 'OS.HomeDir', 'OS.PasswordPath',
-    'OS.SudoersDir', 'OS.SshClientAliveInterval', 'OS.RootDeviceScsiTimeout', 'OS.RootDeviceScsiTimeoutPeriod', 'OS.EnableFirewall',
-    'OS.EnableFirewallPeriod', 'OS.EnableRDMA', 'OS.EnableFIPS', 'OS.AllowHTTP', 'OS.MonitorDhcpClientRestartPeriod',
-    'OS.RemovePersistentNetRulesPeriod', 'HttpProxy.Host', 'HttpProxy.Port', 'Protocol.EndpointDiscovery', 'Policy.PolicyFilePath',
-    'Provisioning.Agent', 'Provisioning.DeleteRootPassword', 'Provisioning.RegenerateSshHostKeyPair', 'Provisioning.SshHostKeyPairType',
-    'Provisioning.MonitorHostName', 'Provisioning.MonitorHostNamePeriod', 'Provisioning.DecodeCustomData', 'Provisioning.ExecuteCustomData',
-    'Provisioning.PasswordCryptId', 'Provisioning.PasswordCryptSaltLength', 'Provisioning.AllowResetSysUser', 'ResourceDisk.Format',
-    'ResourceDisk.EnableSwap', 'ResourceDisk.Filesystem', 'ResourceDisk.MountPoint', 'ResourceDisk.SwapSizeMB', 'ResourceDisk.MountOptions',
-    'Extensions.Enabled', 'Extensions.GoalStatePeriod', 'Extensions.InitialGoalStatePeriod', 'Extensions.WaitForCloudInit',
-    'Extensions.WaitForCloudInitTimeout', 'AutoUpdate.UpdateToLatestVersion', 'AutoUpdate.Enabled', 'AutoUpdate.GAFamily',
-    'Autoupdate.Frequency', 'EnableOverProvisioning', 'Logs.Verbose', 'Logs.Console', 'Logs.Collect', 'Logs.CollectPeriod',
-    'DetectScvmmEnv', 'CGroups.Enabled',
+    'Lib.Dir',
+    'DVD.MountPoint',
+    'Pid.File',
+    'Extension.LogDir',
+    'OS.OpensslPath',
+    'OS.SshDir',
+    'OS.HomeDir',
+    'OS.PasswordPath',
+    'OS.SudoersDir',
+    'OS.SshClientAliveInterval',
+    'OS.RootDeviceScsiTimeout',
+    'OS.RootDeviceScsiTimeoutPeriod',
+    'OS.EnableFirewall',
+    'OS.EnableFirewallPeriod',
+    'OS.EnableRDMA',
+    'OS.EnableFIPS',
+    'OS.AllowHTTP',
+    'OS.MonitorDhcpClientRestartPeriod',
+    'OS.RemovePersistentNetRulesPeriod',
+    'HttpProxy.Host',
+    'HttpProxy.Port',
+    'Protocol.EndpointDiscovery',
+    'Policy.PolicyFilePath',
+    'Provisioning.Agent',
+    'Provisioning.DeleteRootPassword',
+    'Provisioning.RegenerateSshHostKeyPair',
+    'Provisioning.SshHostKeyPairType',
+    'Provisioning.MonitorHostName',
+    'Provisioning.MonitorHostNamePeriod',
+    'Provisioning.DecodeCustomData',
+    'Provisioning.ExecuteCustomData',
+    'Provisioning.PasswordCryptId',
+    'Provisioning.PasswordCryptSaltLength',
+    'Provisioning.AllowResetSysUser',
+    'ResourceDisk.Format',
+    'ResourceDisk.EnableSwap',
+    'ResourceDisk.Filesystem',
+    'ResourceDisk.MountPoint',
+    'ResourceDisk.SwapSizeMB',
+    'ResourceDisk.MountOptions',
+    'Extensions.Enabled',
+    'Extensions.GoalStatePeriod',
+    'Extensions.InitialGoalStatePeriod',
+    'Extensions.WaitForCloudInit',
+    'Extensions.WaitForCloudInitTimeout',
+    'AutoUpdate.UpdateToLatestVersion',
+    'AutoUpdate.Enabled',
+    'AutoUpdate.GAFamily',
+    'Autoupdate.Frequency',
+    'EnableOverProvisioning',
+    'Logs.Verbose',
+    'Logs.Console',
+    'Logs.Collect',
+    'Logs.CollectPeriod',
+    'DetectScvmmEnv',
+    'CGroups.Enabled',
     // conf.py beyond the table
-    'OS.UpdateRdmaDriver', 'OS.CheckRdmaDriver', 'ResourceDisk.EnableSwapEncryption', 'Monitor.NetworkConfigurationChanges',
-    'Debug.CgroupCheckPeriod', 'Debug.AgentCpuQuota', 'Debug.AgentMemoryQuota', 'Debug.EnableFastTrack', 'Debug.EnableGAVersioning',
-    'Debug.AutoUpdateHotfixFrequency', 'Debug.SelfUpdateHotfixFrequency', 'Debug.SelfUpdateRegularFrequency',
+    'OS.UpdateRdmaDriver',
+    'OS.CheckRdmaDriver',
+    'ResourceDisk.EnableSwapEncryption',
+    'Monitor.NetworkConfigurationChanges',
+    'Debug.CgroupCheckPeriod',
+    'Debug.AgentCpuQuota',
+    'Debug.AgentMemoryQuota',
+    'Debug.EnableFastTrack',
+    'Debug.EnableGAVersioning',
+    'Debug.AutoUpdateHotfixFrequency',
+    'Debug.SelfUpdateHotfixFrequency',
+    'Debug.SelfUpdateRegularFrequency',
     // docs/contract.md §4
-    'Protocol.WireServerEndpoint', 'Protocol.HostGAPluginPort', 'Protocol.ImdsEndpoint', 'DVD.Device', 'Logs.File', 'Debug.RetryDelayPercent',
+    'Protocol.WireServerEndpoint',
+    'Protocol.HostGAPluginPort',
+    'Protocol.ImdsEndpoint',
+    'DVD.Device',
+    'Logs.File',
+    'Debug.RetryDelayPercent',
   ];
-  assert.deepEqual(expected.filter((k) => !(k in SCHEMA)), []);
+  assert.deepEqual(
+    expected.filter((k) => !(k in SCHEMA)),
+    [],
+  );
 });
 
 test('formatValue renders as the Python agent prints', () => {
@@ -268,17 +362,29 @@ test('loadConfig: a missing, unreadable or directory path is a config error nami
   const dir = mkdtempSync(join(tmpdir(), 'waagent-conf-'));
   try {
     const missing = join(dir, 'none.conf');
-    assert.throws(() => loadConfig(missing), (e) => isAgentError(e, 'config') && e.message === `the configuration file ${missing} does not exist`);
-    assert.throws(() => loadConfig(dir), (e) => isAgentError(e, 'config') && e.message === `the configuration file ${dir} is a directory`);
+    assert.throws(
+      () => loadConfig(missing),
+      (e) => isAgentError(e, 'config') && e.message === `the configuration file ${missing} does not exist`,
+    );
+    assert.throws(
+      () => loadConfig(dir),
+      (e) => isAgentError(e, 'config') && e.message === `the configuration file ${dir} is a directory`,
+    );
     const empty = join(dir, 'empty.conf');
     writeFileSync(empty, '');
-    assert.throws(() => loadConfig(empty), (e) => isAgentError(e, 'config') && e.message.includes(empty) && /is empty$/.test(e.message));
+    assert.throws(
+      () => loadConfig(empty),
+      (e) => isAgentError(e, 'config') && e.message.includes(empty) && /is empty$/.test(e.message),
+    );
     const good = join(dir, 'good.conf');
     writeFileSync(good, 'Logs.Verbose=y\nBad.Key=1\n');
     const c = loadConfig(good);
     assert.equal(c.bool('Logs.Verbose'), true);
     assert.equal(c.path, good);
-    assert.deepEqual(c.warnings.map((w) => w.message), [`${good}:2: unknown key Bad.Key is ignored`]);
+    assert.deepEqual(
+      c.warnings.map((w) => w.message),
+      [`${good}:2: unknown key Bad.Key is ignored`],
+    );
     chmodSync(dir, 0o755);
     chmodSync(good, 0o000);
     assert.equal(messageOfLoad(good), `the configuration file ${good} is not readable`);

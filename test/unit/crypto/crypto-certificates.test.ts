@@ -35,7 +35,12 @@ function captureWarnings(): string[] {
 
 test('wire/certs.xml decrypts into the thumbprints the fixtures name, with files and modes on disk', async () => {
   const libDir = tempDir();
-  const summary = await installCertificates({ dataBase64: certificatesData(join(FIXTURES, 'wire/certs.xml')), ...wire, libDir, opensslPath: null });
+  const summary = await installCertificates({
+    dataBase64: certificatesData(join(FIXTURES, 'wire/certs.xml')),
+    ...wire,
+    libDir,
+    opensslPath: null,
+  });
   assert.deepEqual(summary, WIRE_EXPECTED);
   assert.match(readFileSync(join(FIXTURES, 'wire/ext_conf.xml'), 'utf8'), new RegExp(WIRE_EXPECTED[0]!.thumbprint));
   assert.deepEqual(readdirSync(libDir).sort(), [
@@ -48,7 +53,10 @@ test('wire/certs.xml decrypts into the thumbprints the fixtures name, with files
     assert.equal(statSync(crt).mode & 0o777, 0o644);
     assert.equal(new X509Certificate(readFileSync(crt)).fingerprint.replace(/:/g, ''), thumbprint);
     // openssl reads the file and computes the same thumbprint
-    assert.equal(openssl(['x509', '-in', crt, '-noout', '-fingerprint', '-sha1']).toString().trim().split('=')[1]!.replace(/:/g, ''), thumbprint);
+    assert.equal(
+      openssl(['x509', '-in', crt, '-noout', '-fingerprint', '-sha1']).toString().trim().split('=')[1]!.replace(/:/g, ''),
+      thumbprint,
+    );
   }
   const prv = join(libDir, 'F6ABAA61098A301EBB8A571C3C7CF77F355F7FA9.prv');
   assert.equal(statSync(prv).mode & 0o777, 0o600);
@@ -69,7 +77,12 @@ test('installing again over read-only (0400) files replaces them', async () => {
 for (const gs of ['goal_state_1', 'goal_state_2']) {
   test(`hibernate/${gs}: an RSAES-OAEP + AES-128 envelope gives the recorded Certificates.json`, async () => {
     const libDir = tempDir();
-    const summary = await installCertificates({ dataBase64: certificatesData(join(FIXTURES, `hibernate/${gs}/Certificates.xml`)), ...hibernate, libDir, opensslPath: null });
+    const summary = await installCertificates({
+      dataBase64: certificatesData(join(FIXTURES, `hibernate/${gs}/Certificates.xml`)),
+      ...hibernate,
+      libDir,
+      opensslPath: null,
+    });
     assert.deepEqual(summary, JSON.parse(readFileSync(join(FIXTURES, `hibernate/${gs}/Certificates.json`), 'utf8')));
     for (const s of summary) assert.equal(existsSync(join(libDir, `${s.thumbprint}.prv`)), s.hasPrivateKey);
   });
@@ -79,13 +92,18 @@ test('incorrect-certs.xml (addressed to another transport certificate) fails wit
   const libDir = tempDir();
   await assert.rejects(
     installCertificates({ dataBase64: certificatesData(join(FIXTURES, 'wire/incorrect-certs.xml')), ...wire, libDir, opensslPath: null }),
-    (e: Error & { kind?: string }) => e.kind === 'crypto' && /^the tenant certificates could not be decrypted: the CMS envelope could not be decrypted with the transport key/.test(e.message),
+    (e: Error & { kind?: string }) =>
+      e.kind === 'crypto' &&
+      /^the tenant certificates could not be decrypted: the CMS envelope could not be decrypted with the transport key/.test(e.message),
   );
   assert.deepEqual(readdirSync(libDir), []);
 });
 
 test('Data that is not base64 is refused', async () => {
-  await assert.rejects(installCertificates({ dataBase64: '<oops>', ...wire, libDir: tempDir(), opensslPath: null }), /the Certificates Data is not base64 text/);
+  await assert.rejects(
+    installCertificates({ dataBase64: '<oops>', ...wire, libDir: tempDir(), opensslPath: null }),
+    /the Certificates Data is not base64 text/,
+  );
 });
 
 const failing: CertificatesDecoder = () => {
@@ -96,10 +114,19 @@ test('when the in-process decoder fails, the openssl CLI fallback produces the s
   const warnings = captureWarnings();
   const libDir = tempDir();
   const openssl = ['/usr/bin/openssl', '/bin/openssl'].find((p) => existsSync(p))!;
-  const summary = await installCertificates({ dataBase64: certificatesData(join(FIXTURES, 'wire/certs.xml')), ...wire, libDir, opensslPath: openssl, decode: failing });
+  const summary = await installCertificates({
+    dataBase64: certificatesData(join(FIXTURES, 'wire/certs.xml')),
+    ...wire,
+    libDir,
+    opensslPath: openssl,
+    decode: failing,
+  });
   log.reset();
   assert.deepEqual(summary, WIRE_EXPECTED);
-  assert.ok(warnings.some((l) => / WARNING .*in-process failed \(simulated in-process failure\); falling back to .*openssl/.test(l)), warnings.join('\n'));
+  assert.ok(
+    warnings.some((l) => / WARNING .*in-process failed \(simulated in-process failure\); falling back to .*openssl/.test(l)),
+    warnings.join('\n'),
+  );
   assert.equal(statSync(join(libDir, 'F6ABAA61098A301EBB8A571C3C7CF77F355F7FA9.prv')).mode & 0o777, 0o600);
   // The fallback's private working directory is gone.
   assert.equal(readdirSync(libDir).filter((f) => f.startsWith('.')).length, 0);
@@ -108,12 +135,19 @@ test('when the in-process decoder fails, the openssl CLI fallback produces the s
 test('without the in-process decoder or an openssl binary, a crypto error names the cause', async () => {
   const base = { dataBase64: certificatesData(join(FIXTURES, 'wire/certs.xml')), ...wire, libDir: tempDir(), decode: failing };
   for (const opensslPath of [null, '/nonexistent/openssl']) {
-    await assert.rejects(installCertificates({ ...base, opensslPath }), (e: Error & { kind?: string }) =>
-      e.kind === 'crypto' && e.message === 'the tenant certificates could not be decrypted: simulated in-process failure');
+    await assert.rejects(
+      installCertificates({ ...base, opensslPath }),
+      (e: Error & { kind?: string }) =>
+        e.kind === 'crypto' && e.message === 'the tenant certificates could not be decrypted: simulated in-process failure',
+    );
   }
   // The fallback failing too (incorrect-certs.xml) is reported as an openssl failure.
   await assert.rejects(
-    installCertificates({ ...base, dataBase64: certificatesData(join(FIXTURES, 'wire/incorrect-certs.xml')), opensslPath: '/usr/bin/openssl' }),
+    installCertificates({
+      ...base,
+      dataBase64: certificatesData(join(FIXTURES, 'wire/incorrect-certs.xml')),
+      opensslPath: '/usr/bin/openssl',
+    }),
     (e: Error & { kind?: string }) => e.kind === 'crypto' && /^openssl could not decrypt the certificates/.test(e.message),
   );
 });
@@ -130,12 +164,18 @@ test('keys are matched to certificates by public key, not by order; orphan keys 
   const cms = openssl(['cms', '-encrypt', '-binary', '-aes128', '-in', pfx, '-outform', 'DER', '-recip', transport.certPath]);
   const warnings = captureWarnings();
   const libDir = tempDir();
-  const summary = await installCertificates({ dataBase64: cms.toString('base64'), transportKeyPem: transport.keyPem, transportCertPem: transport.certPem, libDir, opensslPath: null,
+  const summary = await installCertificates({
+    dataBase64: cms.toString('base64'),
+    transportKeyPem: transport.keyPem,
+    transportCertPem: transport.certPem,
+    libDir,
+    opensslPath: null,
     // The real decoder, with an orphan key put first: the first key must not go to the first certificate.
     decode: (c, k, t) => {
       const r = decodeCertificates(c, k, t);
       return { certificates: r.certificates, privateKeys: [createPrivateKey(orphan.keyPem), ...r.privateKeys] };
-    } });
+    },
+  });
   log.reset();
   const tp = (p: string) => new X509Certificate(readFileSync(p)).fingerprint.replace(/:/g, '');
   const byTp = Object.fromEntries(summary.map((s) => [s.thumbprint, s.hasPrivateKey]));
@@ -143,7 +183,10 @@ test('keys are matched to certificates by public key, not by order; orphan keys 
   assert.equal(readdirSync(libDir).filter((f) => f.endsWith('.prv')).length, 1);
   const installed = readFileSync(join(libDir, `${tp(a.certPath)}.prv`), 'utf8');
   assert.equal(new X509Certificate(a.certPem).checkPrivateKey(createPrivateKey(installed)), true);
-  assert.ok(warnings.some((l) => /1 private key\(s\) .* match no certificate/.test(l)), warnings.join('\n'));
+  assert.ok(
+    warnings.some((l) => /1 private key\(s\) .* match no certificate/.test(l)),
+    warnings.join('\n'),
+  );
 });
 
 test('a PFX whose MAC does not verify is read anyway, with a warning, as the Python agent does (decided by the error code)', () => {
@@ -166,5 +209,8 @@ test('a PFX whose MAC does not verify is read anyway, with a warning, as the Pyt
   log.reset();
   assert.equal(r.certificates.length, 1);
   assert.equal(r.privateKeys.length, 1);
-  assert.ok(warnings.some((l) => /the PFX integrity check failed for the tenant certificates; reading them without it/.test(l)), warnings.join('\n'));
+  assert.ok(
+    warnings.some((l) => /the PFX integrity check failed for the tenant certificates; reading them without it/.test(l)),
+    warnings.join('\n'),
+  );
 });

@@ -33,8 +33,22 @@ for (const [name, args] of cases) {
 
 test('RSAES-OAEP key transport (SHA-1 and SHA-256) decrypts in-process', () => {
   for (const md of ['sha1', 'sha256']) {
-    const cms = openssl(['cms', '-encrypt', '-binary', '-aes128', '-in', payloadPath, '-outform', 'DER', '-recip', transport.certPath,
-      '-keyopt', 'rsa_padding_mode:oaep', '-keyopt', `rsa_oaep_md:${md}`]);
+    const cms = openssl([
+      'cms',
+      '-encrypt',
+      '-binary',
+      '-aes128',
+      '-in',
+      payloadPath,
+      '-outform',
+      'DER',
+      '-recip',
+      transport.certPath,
+      '-keyopt',
+      'rsa_padding_mode:oaep',
+      '-keyopt',
+      `rsa_oaep_md:${md}`,
+    ]);
     assert.deepEqual(decryptEnvelopedData(cms, transport.keyPem, transport.certPem), payload, md);
   }
 });
@@ -50,12 +64,26 @@ test('an envelope for another key fails with one clear sentence', () => {
   const cms = encrypt(['-aes128'], [other.certPath]);
   assert.throws(
     () => decryptEnvelopedData(cms, transport.keyPem, transport.certPem),
-    (e: Error & { kind?: string }) => e.kind === 'crypto' && /^the CMS envelope could not be decrypted with the transport key \(no recipient names the transport certificate\)/.test(e.message),
+    (e: Error & { kind?: string }) =>
+      e.kind === 'crypto' &&
+      /^the CMS envelope could not be decrypted with the transport key \(no recipient names the transport certificate\)/.test(e.message),
   );
 });
 
 test('data that is not EnvelopedData is refused', () => {
-  const signed = openssl(['cms', '-sign', '-binary', '-in', payloadPath, '-signer', transport.certPath, '-inkey', transport.keyPath, '-outform', 'DER']);
+  const signed = openssl([
+    'cms',
+    '-sign',
+    '-binary',
+    '-in',
+    payloadPath,
+    '-signer',
+    transport.certPath,
+    '-inkey',
+    transport.keyPath,
+    '-outform',
+    'DER',
+  ]);
   assert.throws(() => decryptEnvelopedData(signed, transport.keyPem), /is of type 1\.2\.840\.113549\.1\.7\.2, not EnvelopedData/);
   assert.throws(() => decryptEnvelopedData(Buffer.from('garbage'), transport.keyPem), /malformed ASN\.1 data/);
 });
@@ -69,7 +97,10 @@ test('the raw-RSA PKCS#1 v1.5 path (for runtimes that refuse the padding) gives 
   assert.deepEqual(rsaDecryptPkcs1v15(key, ct, { forceRaw: true }), secret);
   // A block with broken padding is refused on the raw path.
   const raw = privateDecrypt({ key, padding: constants.RSA_NO_PADDING }, ct);
-  for (const broken of [Buffer.concat([Buffer.from([0, 1]), raw.subarray(2)]), Buffer.concat([Buffer.from([0, 2]), Buffer.alloc(raw.length - 2, 1)])]) {
+  for (const broken of [
+    Buffer.concat([Buffer.from([0, 1]), raw.subarray(2)]),
+    Buffer.concat([Buffer.from([0, 2]), Buffer.alloc(raw.length - 2, 1)]),
+  ]) {
     assert.throws(() => stripPkcs1Type2(broken), /does not have valid PKCS#1 v1\.5 padding/);
   }
   // Padding shorter than 8 octets is refused too.

@@ -16,7 +16,11 @@ test('OIDs and integers round-trip through the writer and reader', () => {
 });
 
 test('the writer agrees with openssl asn1parse on long lengths and times', () => {
-  const big = encode.sequence(encode.octetString(Buffer.alloc(300, 7)), encode.time(new Date(Date.UTC(2030, 0, 2, 3, 4, 5))), encode.time(new Date(Date.UTC(2051, 0, 1))));
+  const big = encode.sequence(
+    encode.octetString(Buffer.alloc(300, 7)),
+    encode.time(new Date(Date.UTC(2030, 0, 2, 3, 4, 5))),
+    encode.time(new Date(Date.UTC(2051, 0, 1))),
+  );
   const text = openssl(['asn1parse', '-inform', 'DER'], big).toString();
   assert.match(text, /OCTET STRING\s+\[HEX DUMP\]:0707/);
   assert.match(text, /UTCTIME\s+:300102030405Z/);
@@ -47,7 +51,11 @@ test('malformed DER gives a one-sentence crypto error', () => {
     ['0480', /indefinite length on a primitive/],
   ];
   for (const [hex, re] of cases) {
-    assert.throws(() => parse(Buffer.from(hex, 'hex')), (e: Error & { kind?: string }) => e.kind === 'crypto' && re.test(e.message), hex);
+    assert.throws(
+      () => parse(Buffer.from(hex, 'hex')),
+      (e: Error & { kind?: string }) => e.kind === 'crypto' && re.test(e.message),
+      hex,
+    );
   }
   // A child that overruns its parent is caught when the children are read.
   assert.throws(() => children(readElement(tlv(0x30, Buffer.from('0203', 'hex'))).node), /enclosing data|truncated/);
@@ -75,7 +83,10 @@ test('RC2-CBC agrees with openssl enc (legacy provider) when the host has it', (
   const iv = Buffer.from('fedcba9876543210', 'hex');
   let ct: Buffer;
   try {
-    ct = openssl(['enc', '-rc2-cbc', '-provider', 'legacy', '-provider', 'default', '-K', key.toString('hex'), '-iv', iv.toString('hex'), '-nopad'], Buffer.alloc(32, 0x41));
+    ct = openssl(
+      ['enc', '-rc2-cbc', '-provider', 'legacy', '-provider', 'default', '-K', key.toString('hex'), '-iv', iv.toString('hex'), '-nopad'],
+      Buffer.alloc(32, 0x41),
+    );
   } catch {
     t.diagnostic('openssl legacy provider missing: covered by the RFC vectors and the RC2 PFX tests only');
     return;

@@ -45,6 +45,20 @@ export interface KeyPair {
 export function makeKeyPair(dir: string, name: string, bits = 2048): KeyPair {
   const keyPath = join(dir, `${name}.key`);
   const certPath = join(dir, `${name}.crt`);
-  openssl(['req', '-x509', '-nodes', '-subj', `/CN=${name}`, '-days', '30', '-newkey', `rsa:${bits}`, '-keyout', keyPath, '-out', certPath]);
+  openssl([
+    'req',
+    '-x509',
+    '-nodes',
+    '-subj',
+    `/CN=${name}`,
+    '-days',
+    '30',
+    '-newkey',
+    `rsa:${bits}`,
+    '-keyout',
+    keyPath,
+    '-out',
+    certPath,
+  ]);
   return { dir, keyPath, certPath, keyPem: readFileSync(keyPath, 'utf8'), certPem: readFileSync(certPath, 'utf8') };
 }

@@ -15,7 +15,9 @@ function keygen(args: string[]): string {
   return r.stdout.trim();
 }
 
-test('PEM keys and certificates convert to the OpenSSH form ssh-keygen gives', { skip: !hasSshKeygen && 'ssh-keygen is not installed' }, () => {
+test('PEM keys and certificates convert to the OpenSSH form ssh-keygen gives', {
+  skip: !hasSshKeygen && 'ssh-keygen is not installed',
+}, () => {
   const dir = tempDir();
   const kp = makeKeyPair(dir, 'ssh');
   const pub = join(dir, 'ssh.pub.pem');
@@ -41,7 +43,10 @@ test('PEM keys and certificates convert to the OpenSSH form ssh-keygen gives', {
   // Ed25519: ssh-keygen makes the key; its 32 raw bytes end the blob; wrapped as SPKI they convert back.
   const edFile = join(dir, 'id_ed25519');
   keygen(['-q', '-t', 'ed25519', '-N', '', '-f', edFile]);
-  const edLine = readFileSync(edFile + '.pub', 'utf8').split(' ').slice(0, 2).join(' ');
+  const edLine = readFileSync(edFile + '.pub', 'utf8')
+    .split(' ')
+    .slice(0, 2)
+    .join(' ');
   const raw = Buffer.from(edLine.split(' ')[1]!, 'base64').subarray(-32);
   const spki = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), raw]), format: 'der', type: 'spki' });
   assert.equal(opensshPublicKey(spki.export({ type: 'spki', format: 'pem' }).toString()), edLine);
@@ -50,7 +55,10 @@ test('PEM keys and certificates convert to the OpenSSH form ssh-keygen gives', {
 test('the SHA256 fingerprint matches ssh-keygen -l', { skip: !hasSshKeygen && 'ssh-keygen is not installed' }, () => {
   const dir = tempDir();
   const file = join(dir, 'id_rsa.pub');
-  for (const pem of [makeKeyPair(dir, 'fp').certPem, generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString()]) {
+  for (const pem of [
+    makeKeyPair(dir, 'fp').certPem,
+    generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  ]) {
     const line = opensshPublicKey(pem) + ' user@host';
     writeFileSync(file, line + '\n');
     const fp = keygen(['-l', '-E', 'sha256', '-f', file]).split(' ')[1];
@@ -60,10 +68,15 @@ test('the SHA256 fingerprint matches ssh-keygen -l', { skip: !hasSshKeygen && 's
 
 test('bad SSH input gives clear errors', () => {
   assert.throws(() => opensshPublicKey('nonsense'), /not a PEM certificate or key/);
-  const dsa = generateKeyPairSync('dsa', { modulusLength: 1024, divisorLength: 160 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const dsa = generateKeyPairSync('dsa', { modulusLength: 1024, divisorLength: 160 })
+    .publicKey.export({ type: 'spki', format: 'pem' })
+    .toString();
   assert.throws(() => opensshPublicKey(dsa), /a dsa key has no OpenSSH public key form/);
   assert.throws(() => sshFingerprint('hello world'), /not an OpenSSH public key line/);
-  assert.throws(() => sshFingerprint('ssh-rsa ' + Buffer.from('\0\0\0\x0bssh-ed25519').toString('base64')), /does not match its type ssh-rsa/);
+  assert.throws(
+    () => sshFingerprint('ssh-rsa ' + Buffer.from('\0\0\0\x0bssh-ed25519').toString('base64')),
+    /does not match its type ssh-rsa/,
+  );
 });
 
 const ALPHABET = /^[a-zA-Z0-9./]+$/;
@@ -78,7 +91,13 @@ test('crypt hashes of the recorded passwords (UTF-8, non-ASCII) agree with opens
       assert.equal(m[1], id);
       assert.match(m[2]!, ALPHABET);
       assert.equal(m[2]!.length, id === '1' ? 8 : 10);
-      assert.equal(hash, openssl(['passwd', `-${id}`, '-salt', m[2]!, pw]).toString().trim(), `${id} ${pw}`);
+      assert.equal(
+        hash,
+        openssl(['passwd', `-${id}`, '-salt', m[2]!, pw])
+          .toString()
+          .trim(),
+        `${id} ${pw}`,
+      );
       assert.equal(cryptWithSalt(pw, hash), hash, 'verification with the whole hash as the setting');
       assert.notEqual(cryptWithSalt(pw + 'x', hash), hash);
     }
@@ -87,15 +106,28 @@ test('crypt hashes of the recorded passwords (UTF-8, non-ASCII) agree with opens
 
 test('random passwords and salts agree with openssl passwd, including rounds=', () => {
   for (let i = 0; i < 12; i++) {
-    const pw = randomBytes(1 + (i * 7) % 40).toString('base64').slice(0, 1 + (i * 5) % 70);
+    const pw = randomBytes(1 + ((i * 7) % 40))
+      .toString('base64')
+      .slice(0, 1 + ((i * 5) % 70));
     const id = (['1', '5', '6'] as const)[i % 3]!;
     const hash = cryptPassword(pw, id, 1 + (i % (id === '1' ? 8 : 16)));
     const salt = /^\$\d\$([^$]+)\$/.exec(hash)![1]!;
-    assert.equal(hash, openssl(['passwd', `-${id}`, '-salt', salt, pw]).toString().trim(), `${id} ${pw}`);
+    assert.equal(
+      hash,
+      openssl(['passwd', `-${id}`, '-salt', salt, pw])
+        .toString()
+        .trim(),
+      `${id} ${pw}`,
+    );
   }
   for (const id of ['5', '6']) {
     const setting = `$${id}$rounds=1234$saltsalt`;
-    assert.equal(cryptWithSalt('pass word', setting), openssl(['passwd', `-${id}`, '-salt', 'rounds=1234$saltsalt', 'pass word']).toString().trim());
+    assert.equal(
+      cryptWithSalt('pass word', setting),
+      openssl(['passwd', `-${id}`, '-salt', 'rounds=1234$saltsalt', 'pass word'])
+        .toString()
+        .trim(),
+    );
   }
   // rounds below the minimum are raised to 1000, as glibc does
   assert.match(cryptWithSalt('x', '$6$rounds=10$ab'), /^\$6\$rounds=1000\$ab\$/);

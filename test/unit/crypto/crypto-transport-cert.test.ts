@@ -47,7 +47,10 @@ test('the certificate header is the DER as one line of base64 (§2.8)', () => {
   const header = transportCertHeader(certPem);
   assert.doesNotMatch(header, /[\s-]/);
   // The Python agent's construction: every PEM line without "----", concatenated.
-  const python = certPem.split('\n').filter((l) => !l.includes('----')).join('');
+  const python = certPem
+    .split('\n')
+    .filter((l) => !l.includes('----'))
+    .join('');
   assert.equal(header, python);
   assert.deepEqual(Buffer.from(header, 'base64'), new X509Certificate(certPem).raw);
   assert.throws(() => transportCertHeader('not a pem'), /holds no CERTIFICATE block/);

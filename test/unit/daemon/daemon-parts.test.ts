@@ -158,7 +158,14 @@ test("hostname monitor: without our record, cloud-init's set-hostname record is 
 
 test('the persistent-net duty runs where the profile says (removePersistentNetRules), not by distro id', () => {
   const config = Config.from({ 'Lib.Dir': tmp() });
-  const loop: ExtensionsLoop = { cycle: async () => true, wireServer: () => null, platform: () => null, periodMs: () => 1000, uploadLogs: async () => false, close: async () => {} };
+  const loop: ExtensionsLoop = {
+    cycle: async () => true,
+    wireServer: () => null,
+    platform: () => null,
+    periodMs: () => 1000,
+    uploadLogs: async () => false,
+    close: async () => {},
+  };
   const hasDuty = (p: DistroProfile) => periodicTasks(config, p, loop).some((t) => t.name === 'persistent net rules');
   assert.equal(hasDuty(fixtureProfile('rhel-9.4')), true);
   assert.equal(hasDuty(fixtureProfile('flatcar')), true);
@@ -180,11 +187,14 @@ test('persistent net rules are moved into Lib.Dir', () => {
 });
 
 test('firewall rules: DNS and root accepted, every other new connection to the WireServer dropped', () => {
-  assert.deepEqual(iptablesRules('168.63.129.16').map((r) => r.join(' ')), [
-    '-d 168.63.129.16 -p tcp --destination-port 53 -j ACCEPT',
-    '-d 168.63.129.16 -p tcp -m owner --uid-owner 0 -j ACCEPT',
-    '-d 168.63.129.16 -p tcp -m conntrack --ctstate INVALID,NEW -j DROP',
-  ]);
+  assert.deepEqual(
+    iptablesRules('168.63.129.16').map((r) => r.join(' ')),
+    [
+      '-d 168.63.129.16 -p tcp --destination-port 53 -j ACCEPT',
+      '-d 168.63.129.16 -p tcp -m owner --uid-owner 0 -j ACCEPT',
+      '-d 168.63.129.16 -p tcp -m conntrack --ctstate INVALID,NEW -j DROP',
+    ],
+  );
   assert.match(nftRuleset('10.0.0.1'), /ip daddr 10\.0\.0\.1 tcp dport != 53 skuid != 0 ct state invalid,new counter drop/);
 });
 

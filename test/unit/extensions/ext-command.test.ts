@@ -1,7 +1,18 @@
 // Running extension handler commands (docs/protocol.md §5.8, §5.10): real shell scripts in a temp handler dir.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isAgentError } from '../../../src/util/errors.ts';
@@ -113,7 +124,7 @@ test('the operations table says what docs/protocol.md §5.8 says', () => {
   assert.equal(Number(timeouts[2]), TIMEOUT_ERROR_CODE);
 });
 
-test('the reported error of a failed command: upstream\'s words, the code of the table, the exit code handed on', () => {
+test("the reported error of a failed command: upstream's words, the code of the table, the exit code handed on", () => {
   const base: FailedCommand = {
     operation: 'enable',
     outcome: 'failed',
@@ -128,17 +139,29 @@ test('the reported error of a failed command: upstream\'s words, the code of the
   };
   const failed = commandError(base);
   assert.ok(isAgentError(failed, 'extension'));
-  assert.equal(failed.message, 'Non-zero exit code: 1, /bin/enable.sh (enable of Bad.ExitOne 1.0.0)\n[stdout]\nabout to fail\n\n\n[stderr]\noops');
+  assert.equal(
+    failed.message,
+    'Non-zero exit code: 1, /bin/enable.sh (enable of Bad.ExitOne 1.0.0)\n[stdout]\nabout to fail\n\n\n[stderr]\noops',
+  );
   assert.equal(failed.context.code, 1009);
   assert.equal(failed.context.exitCode, 1);
   assert.equal(failed.context.reason, base.reason);
 
   for (const op of Object.keys(OPERATIONS) as Operation[]) {
     assert.equal(commandError({ ...base, operation: op }).context.code, OPERATIONS[op].errorCode, op);
-    const timedOut = commandError({ ...base, operation: op, outcome: 'timeout', exitCode: null, timeoutSeconds: OPERATIONS[op].timeoutSeconds });
+    const timedOut = commandError({
+      ...base,
+      operation: op,
+      outcome: 'timeout',
+      exitCode: null,
+      timeoutSeconds: OPERATIONS[op].timeoutSeconds,
+    });
     assert.equal(timedOut.context.code, TIMEOUT_ERROR_CODE, op);
     assert.equal(timedOut.context.exitCode, null, op);
-    assert.match(timedOut.message, new RegExp(`^Timeout\\(${OPERATIONS[op].timeoutSeconds}\\): /bin/enable\\.sh \\(${op} of Bad\\.ExitOne 1\\.0\\.0\\)\n\\[stdout\\]`));
+    assert.match(
+      timedOut.message,
+      new RegExp(`^Timeout\\(${OPERATIONS[op].timeoutSeconds}\\): /bin/enable\\.sh \\(${op} of Bad\\.ExitOne 1\\.0\\.0\\)\n\\[stdout\\]`),
+    );
   }
   // a signal the agent saw has no exit code: -1, as upstream reports it
   const signalled = commandError({ ...base, outcome: 'signal', exitCode: null, signal: 'SIGKILL', output: '' });
@@ -181,7 +204,11 @@ test('a non-zero exit is a failure with the operation error code and the output'
   assert.equal(r.error.context.exitCode, 3);
   assert.equal(r.error.context.code, 1007);
   assert.match(r.message, /\[stderr\]\nmissing dependency foo/);
-  for (const [op, code] of [['update', 1008], ['disable', 1010], ['uninstall', 1000]] as const) {
+  for (const [op, code] of [
+    ['update', 1008],
+    ['disable', 1010],
+    ['uninstall', 1000],
+  ] as const) {
     const f = await runHandlerCommand(opts(h, 'bin/install', { operation: op }));
     assert.equal(f.errorCode, code, op);
   }
@@ -196,7 +223,8 @@ test('arguments pass through, a leading "/" is stripped and the cwd is the handl
 
 test('the extension environment of §5.8 reaches the command, agent values over the process environment', async () => {
   const h = handler({
-    'env.sh': 'for v in AZURE_GUEST_AGENT_EXTENSION_PATH AZURE_GUEST_AGENT_EXTENSION_VERSION AZURE_GUEST_AGENT_WIRE_PROTOCOL_ADDRESS ConfigSequenceNumber AZURE_GUEST_AGENT_EXTENSION_SUPPORTED_FEATURES AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE ConfigExtensionName KEEP_ME; do eval "echo $v=\\$$v"; done',
+    'env.sh':
+      'for v in AZURE_GUEST_AGENT_EXTENSION_PATH AZURE_GUEST_AGENT_EXTENSION_VERSION AZURE_GUEST_AGENT_WIRE_PROTOCOL_ADDRESS ConfigSequenceNumber AZURE_GUEST_AGENT_EXTENSION_SUPPORTED_FEATURES AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE ConfigExtensionName KEEP_ME; do eval "echo $v=\\$$v"; done',
   });
   const env = extensionEnvironment(
     { operation: 'install', handlerDir: h.dir, version: '1.0', wireServerAddress: '10.0.0.1', seqNo: 7, extensionName: 'ext1' },
@@ -232,9 +260,15 @@ test('extension variables per operation: update, multi-config disable codes, uni
   const multi = extensionVariables({
     ...common,
     operation: 'update',
-    disableExitCodes: [{ extensionName: 'a', exitCode: 0 }, { extensionName: 'b', exitCode: NOT_RUN }],
+    disableExitCodes: [
+      { extensionName: 'a', exitCode: 0 },
+      { extensionName: 'b', exitCode: NOT_RUN },
+    ],
   });
-  assert.equal(multi.AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODES_MULTIPLE_EXTENSIONS, '[{"extensionName":"a","exitCode":"0"},{"extensionName":"b","exitCode":"NOT_RUN"}]');
+  assert.equal(
+    multi.AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODES_MULTIPLE_EXTENSIONS,
+    '[{"extensionName":"a","exitCode":"0"},{"extensionName":"b","exitCode":"NOT_RUN"}]',
+  );
   assert.equal(multi.AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODE, undefined);
   assert.equal(extensionVariables({ ...common, operation: 'enable', uninstallExitCode: 2 }).AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE, '2');
   const dis = extensionVariables({ ...common, operation: 'disable' });
@@ -269,7 +303,10 @@ test('a command missing from the handler dir is not-found (exit 127); an empty c
   // a 127 from inside an existing script is the script's own failure
   const h2 = handler({ 'enable.sh': 'no-such-tool-xyz' });
   assert.equal((await runHandlerCommand(opts(h2, 'enable.sh'))).outcome, 'failed');
-  await assert.rejects(runHandlerCommand(opts(h, '  ')), (e: unknown) => isAgentError(e, 'extension') && /has no enable command/.test(e.message));
+  await assert.rejects(
+    runHandlerCommand(opts(h, '  ')),
+    (e: unknown) => isAgentError(e, 'extension') && /has no enable command/.test(e.message),
+  );
 });
 
 test('a hanging command is killed at the timeout with every process of its group', async () => {
@@ -282,7 +319,10 @@ test('a hanging command is killed at the timeout with every process of its group
   assert.equal(r.exitCode, null);
   assert.equal(r.errorCode, 1011);
   assert.ok(r.error);
-  assert.equal(r.error.context.reason, 'the install command of Test.Handler 1.0 (hang.sh) did not finish within 0.4 seconds and was killed');
+  assert.equal(
+    r.error.context.reason,
+    'the install command of Test.Handler 1.0 (hang.sh) did not finish within 0.4 seconds and was killed',
+  );
   assert.equal(r.error.message, `Timeout(0.4): hang.sh (install of Test.Handler 1.0)\n${r.message}`.trimEnd());
   assert.equal(r.error.context.timeoutSeconds, 0.4);
   assert.equal(r.error.context.code, 1011);
@@ -333,7 +373,8 @@ test('the timeout holds even when a grandchild left the group (setsid) and keeps
 
 test('megabytes of output: the file keeps head and tail under the cap, the message stays within 3200 chars', async () => {
   const h = handler({
-    'noisy.sh': 'echo START; i=0; while [ $i -lt 20 ]; do head -c 100000 /dev/zero | tr "\\0" x; i=$((i+1)); sleep 0.03; done; echo; echo END; echo err-start >&2; head -c 300000 /dev/zero | tr "\\0" y >&2; echo >&2; echo err-end >&2',
+    'noisy.sh':
+      'echo START; i=0; while [ $i -lt 20 ]; do head -c 100000 /dev/zero | tr "\\0" x; i=$((i+1)); sleep 0.03; done; echo; echo END; echo err-start >&2; head -c 300000 /dev/zero | tr "\\0" y >&2; echo >&2; echo err-end >&2',
   });
   const cap = 64 * 1024;
   const r = await runHandlerCommand(opts(h, 'noisy.sh', { maxOutputBytes: cap }));
@@ -406,27 +447,44 @@ test('noexecMountFor finds the most specific mount and its noexec flag', () => {
 });
 
 test('systemd scope: slice and unit names, and the systemd-run argv with and without resource limits', () => {
-  assert.equal(extensionSliceName('Microsoft.Azure.Extensions.Custom-Script'), 'azure-vmextensions-Microsoft.Azure.Extensions.Custom_Script.slice');
-  assert.equal(extensionSliceName('Microsoft.CPlat.Core.RunCommandHandlerLinux', 'my-cmd'), 'azure-vmextensions-Microsoft.CPlat.Core.RunCommandHandlerLinux.my_cmd.slice');
+  assert.equal(
+    extensionSliceName('Microsoft.Azure.Extensions.Custom-Script'),
+    'azure-vmextensions-Microsoft.Azure.Extensions.Custom_Script.slice',
+  );
+  assert.equal(
+    extensionSliceName('Microsoft.CPlat.Core.RunCommandHandlerLinux', 'my-cmd'),
+    'azure-vmextensions-Microsoft.CPlat.Core.RunCommandHandlerLinux.my_cmd.slice',
+  );
   assert.equal(scopeUnitName('Publisher.Type', 1700000000123), 'Publisher.Type_1700000000123');
   assert.equal(scopeUnitName('a b/c', 5), 'a_b_c_5');
   const command = ['/bin/sh', '-c', "'/lib/H-1.0/'bin/enable.sh"];
-  assert.deepEqual(scopeArgv({ systemdRun: '/usr/bin/systemd-run', unit: 'H_1', slice: 'azure-vmextensions-H.slice', owner: 'H', command }), [
-    '/usr/bin/systemd-run',
-    '--property=CPUAccounting=no',
-    '--property=MemoryAccounting=no',
-    '--unit=H_1',
-    '--scope',
-    '--slice=azure-vmextensions-H.slice',
-    ...command,
-  ]);
   assert.deepEqual(
-    scopeArgv({ systemdRun: 'systemd-run', unit: 'H_1', slice: 'S.slice', owner: 'H', limits: { cpuQuotaPercentage: 50, memoryQuotaInMB: 256 }, command }).slice(0, 3),
+    scopeArgv({ systemdRun: '/usr/bin/systemd-run', unit: 'H_1', slice: 'azure-vmextensions-H.slice', owner: 'H', command }),
+    [
+      '/usr/bin/systemd-run',
+      '--property=CPUAccounting=no',
+      '--property=MemoryAccounting=no',
+      '--unit=H_1',
+      '--scope',
+      '--slice=azure-vmextensions-H.slice',
+      ...command,
+    ],
+  );
+  assert.deepEqual(
+    scopeArgv({
+      systemdRun: 'systemd-run',
+      unit: 'H_1',
+      slice: 'S.slice',
+      owner: 'H',
+      limits: { cpuQuotaPercentage: 50, memoryQuotaInMB: 256 },
+      command,
+    }).slice(0, 3),
     ['systemd-run', '--property=CPUQuota=50%', '--property=MemoryMax=256M'],
   );
   assert.throws(
     () => scopeArgv({ systemdRun: 'systemd-run', unit: 'H_1', slice: 'S.slice', owner: 'H', limits: { cpuQuotaPercentage: -5 }, command }),
-    (e: unknown) => isAgentError(e, 'extension') && e.message === 'the resource limit cpuQuotaPercentage of H is -5, expected a positive number',
+    (e: unknown) =>
+      isAgentError(e, 'extension') && e.message === 'the resource limit cpuQuotaPercentage of H is -5, expected a positive number',
   );
   assert.equal(scopeStarted('Running scope as unit: H_1.scope\nboom\n', 'H_1'), true);
   assert.equal(scopeStarted('Failed to start transient scope unit: Access denied\n', 'H_1'), false);
@@ -452,14 +510,19 @@ test('with systemd the command runs inside the scope of its slice', async () => 
   const runDir = join(h.root, 'run-systemd');
   mkdirSync(runDir);
   const fake = fakeSystemdRun(h.root, SCOPE_OK);
-  const r = await runHandlerCommand(opts(h, 'enable.sh', { useSystemd: true, sliceLimits: { cpuQuotaPercentage: 25 }, systemd: { runDir, systemdRun: fake.path } }));
+  const r = await runHandlerCommand(
+    opts(h, 'enable.sh', { useSystemd: true, sliceLimits: { cpuQuotaPercentage: 25 }, systemd: { runDir, systemdRun: fake.path } }),
+  );
   assert.equal(r.outcome, 'failed');
   assert.equal(r.exitCode, 4);
   assert.match(r.scope ?? '', /^Test\.Handler_\d+\.scope$/);
   assert.equal(r.stdout, 'in-scope\n');
   const calls = fake.calls();
   assert.equal(calls.length, 1, 'an extension failure inside the scope is not retried');
-  assert.match(calls[0]!, /^--property=CPUQuota=25% --property=MemoryAccounting=no --unit=Test\.Handler_\d+ --scope --slice=azure-vmextensions-Test\.Handler\.slice \/bin\/sh -c /);
+  assert.match(
+    calls[0]!,
+    /^--property=CPUQuota=25% --property=MemoryAccounting=no --unit=Test\.Handler_\d+ --scope --slice=azure-vmextensions-Test\.Handler\.slice \/bin\/sh -c /,
+  );
 });
 
 test('a timeout inside a scope also kills what is left in the scope', async () => {
@@ -468,7 +531,9 @@ test('a timeout inside a scope also kills what is left in the scope', async () =
   mkdirSync(runDir);
   const fake = fakeSystemdRun(h.root, SCOPE_OK);
   const systemctl = fakeSystemdRun(join(h.root, 'ctl'), 'exit 0');
-  const r = await runHandlerCommand(opts(h, 'enable.sh', { timeoutMs: 300, useSystemd: true, systemd: { runDir, systemdRun: fake.path, systemctl: systemctl.path } }));
+  const r = await runHandlerCommand(
+    opts(h, 'enable.sh', { timeoutMs: 300, useSystemd: true, systemd: { runDir, systemdRun: fake.path, systemctl: systemctl.path } }),
+  );
   assert.equal(r.outcome, 'timeout');
   assert.ok(r.scope);
   assert.deepEqual(systemctl.calls(), [`kill --signal=SIGKILL ${r.scope}`]);
@@ -491,7 +556,9 @@ test('when systemd-run cannot start the scope the command runs again without it,
 test('without a running systemd (no /run/systemd/system) the command runs as a plain process group', async () => {
   const h = handler({ 'enable.sh': 'echo plain' });
   const fake = fakeSystemdRun(h.root, SCOPE_OK);
-  const r = await runHandlerCommand(opts(h, 'enable.sh', { useSystemd: true, systemd: { runDir: join(h.root, 'absent'), systemdRun: fake.path } }));
+  const r = await runHandlerCommand(
+    opts(h, 'enable.sh', { useSystemd: true, systemd: { runDir: join(h.root, 'absent'), systemdRun: fake.path } }),
+  );
   assert.equal(r.outcome, 'success');
   assert.equal(r.scope, null);
   assert.deepEqual(fake.calls(), []);
@@ -507,5 +574,10 @@ test('CommandExecution.log is head-truncated: the oldest whole lines go first', 
   assert.ok(text.length <= 300, `${text.length} bytes`);
   assert.match(text, /entry number 19\n$/);
   assert.doesNotMatch(text, /entry number 0\n/);
-  assert.ok(text.split('\n').slice(0, -1).every((l) => /^\d{4}-\d\d-\d\dT[\d:.]+Z entry number \d+$/.test(l)));
+  assert.ok(
+    text
+      .split('\n')
+      .slice(0, -1)
+      .every((l) => /^\d{4}-\d\d-\d\dT[\d:.]+Z entry number \d+$/.test(l)),
+  );
 });

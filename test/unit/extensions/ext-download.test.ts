@@ -91,15 +91,28 @@ const blobUrl = (path: string) => `http://127.0.0.1:${fabric.ports.blob}${path}$
 const faults = (rules: FaultRule[]) => fabric.state.faults.set(rules);
 const hits = (service: string, pathPart = '') => fabric.state.requests.filter((r) => r.service === service && r.path.includes(pathPart));
 
-function context(o: { http?: HttpClientOptions; channel?: ChannelPreference; now?: () => number; random?: () => number } = {}): DownloadContext {
+function context(
+  o: { http?: HttpClientOptions; channel?: ChannelPreference; now?: () => number; random?: () => number } = {},
+): DownloadContext {
   const http = createHttpClient({ sleep: async () => {}, proxy: { configHost: null, configPort: null, env: {} }, ...o.http });
   const hostPlugin = new HostPluginClient({
     http,
-    endpoints: { wireServer: `127.0.0.1:${fabric.ports.wireServer}`, hostPlugin: `127.0.0.1:${fabric.ports.hostPlugin}`, imds: 'unused:1', overridden: true },
+    endpoints: {
+      wireServer: `127.0.0.1:${fabric.ports.wireServer}`,
+      hostPlugin: `127.0.0.1:${fabric.ports.hostPlugin}`,
+      imds: 'unused:1',
+      overridden: true,
+    },
     context: () => ({ containerId: 'c-1', configName: 'cfg-1', deploymentId: 'd-1' }),
     refresh: async () => {},
   });
-  return { http, hostPlugin, channel: o.channel ?? new ChannelPreference(), random: o.random ?? (() => 0.99), ...(o.now ? { now: o.now } : {}) };
+  return {
+    http,
+    hostPlugin,
+    channel: o.channel ?? new ChannelPreference(),
+    random: o.random ?? (() => 0.99),
+    ...(o.now ? { now: o.now } : {}),
+  };
 }
 
 function registerPackage(path = `/ext/${NAME}__1.2.0.zip`, bytes: Buffer = ZIP): string {
@@ -181,7 +194,10 @@ test('both channels fail on every URI: one clear error without the SAS, every UR
   const uris = [blobUrl('/a/missing.zip'), blobUrl('/b/missing.zip')];
   await assert.rejects(downloadHandlerPackage(ctx, pkg(uris)), (e: unknown) => {
     assert.ok(isAgentError(e, 'extension'));
-    assert.match(e.message, /^cannot download the package OSTCExtensions\.ExampleHandlerLinux 1\.2\.0: every URI failed on both channels \(last error: .*404/);
+    assert.match(
+      e.message,
+      /^cannot download the package OSTCExtensions\.ExampleHandlerLinux 1\.2\.0: every URI failed on both channels \(last error: .*404/,
+    );
     assert.equal(e.context.operation, 'Download');
     assert.doesNotMatch(e.message, /S3cr3t/);
     return true;
@@ -199,7 +215,10 @@ test('the URIs are shuffled', async () => {
   registerPackage('/3/p.zip');
   // random() = 0 moves each element to the front in turn: [1,2,3] → [2,3,1]
   await downloadHandlerPackage(context({ random: () => 0 }), pkg(uris));
-  assert.deepEqual(hits('blob').map((r) => r.path.split('?')[0]), ['/2/p.zip']);
+  assert.deepEqual(
+    hits('blob').map((r) => r.path.split('?')[0]),
+    ['/2/p.zip'],
+  );
 });
 
 test('a truncated body (connection cut before Content-Length) is retried, and the result is complete', async () => {
@@ -214,14 +233,20 @@ test('a truncated body (connection cut before Content-Length) is retried, and th
 test('truncated on every attempt of both channels: a clear error and no partial file', async () => {
   const url = registerPackage();
   faults([{ kind: 'truncate', path: '/ext/|/extensionArtifact' }]);
-  await assert.rejects(downloadHandlerPackage(context(), pkg([url])), /every URI failed on both channels \(last error: GET .*\/extensionArtifact failed after 6 attempts: .*(ended after \d+ of \d+ bytes|does not match content-length)/i);
+  await assert.rejects(
+    downloadHandlerPackage(context(), pkg([url])),
+    /every URI failed on both channels \(last error: GET .*\/extensionArtifact failed after 6 attempts: .*(ended after \d+ of \d+ bytes|does not match content-length)/i,
+  );
   assert.ok(hits('hostplugin', '/extensionArtifact').length >= 2);
   assert.deepEqual(libFiles(), []);
 });
 
 test('a body that is not a complete zip (no central directory) is refused on both channels', async () => {
   const url = registerPackage(`/ext/${NAME}__1.2.0.zip`, ZIP.subarray(0, ZIP.length - 1000));
-  await assert.rejects(downloadHandlerPackage(context(), pkg([url])), /last error: the download from .*__1\.2\.0\.zip\?.*REDACTED.* is not a complete zip file \(no central directory\)/);
+  await assert.rejects(
+    downloadHandlerPackage(context(), pkg([url])),
+    /last error: the download from .*__1\.2\.0\.zip\?.*REDACTED.* is not a complete zip file \(no central directory\)/,
+  );
   assert.equal(hits('hostplugin', '/extensionArtifact').length, 1);
   assert.deepEqual(libFiles(), []);
 });
@@ -319,7 +344,10 @@ test('a HostGAPlugin without API 2015-09-01 is not used for artifacts', async ()
     { service: 'blob', kind: 'status', status: 404 },
     { service: 'hostplugin', path: '^/versions', kind: 'status', status: 200, body: '["2012-11-30"]' },
   ]);
-  await assert.rejects(downloadHandlerPackage(context(), pkg([url])), /last error: the HostGAPlugin does not support API version 2015-09-01/);
+  await assert.rejects(
+    downloadHandlerPackage(context(), pkg([url])),
+    /last error: the HostGAPlugin does not support API version 2015-09-01/,
+  );
   assert.equal(hits('hostplugin', '/extensionArtifact').length, 0);
 });
 

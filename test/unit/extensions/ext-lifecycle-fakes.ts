@@ -101,14 +101,25 @@ export class World {
           if (match.length === 0) throw new Error(`Unable to find version ${h.version} in manifest for extension ${h.name}`);
           return match[match.length - 1]!;
         },
-        async installPackage(h: ExtensionHandler, version: string, _fastTrack: boolean, opts?: { signatureRequired: boolean }): Promise<void> {
+        async installPackage(
+          h: ExtensionHandler,
+          version: string,
+          _fastTrack: boolean,
+          opts?: { signatureRequired: boolean },
+        ): Promise<void> {
           w.#alive();
           if (w.downloadFails) throw new Error('the package download failed with HTTP 500');
           if (opts?.signatureRequired) w.signatureRequiredInstalls.push(`${h.name} ${version}`);
           if (h.encodedSignature) {
             if (!w.badSignatures.has(h.name)) w.validated.add(w.key(h.name, version));
             else if (opts?.signatureRequired) {
-              throw new AgentError('extension', `Signature validation failed for package '${h.name}-${version}'. Error: bad signature`, { code: 1007 }, undefined, 'disallowed');
+              throw new AgentError(
+                'extension',
+                `Signature validation failed for package '${h.name}-${version}'. Error: bad signature`,
+                { code: 1007 },
+                undefined,
+                'disallowed',
+              );
             }
           }
           w.#dirOrCreate(h.name, version);
@@ -132,7 +143,8 @@ export class World {
         writeSettings(name: string, version: string, settings: readonly ExtensionSettings[], multi: boolean): void {
           w.#alive();
           const d = w.#dirOrCreate(name, version);
-          const files = settings.length === 0 ? ['0.settings'] : settings.map((s) => (multi ? `${s.name}.${s.seqNo}.settings` : `${s.seqNo}.settings`));
+          const files =
+            settings.length === 0 ? ['0.settings'] : settings.map((s) => (multi ? `${s.name}.${s.seqNo}.settings` : `${s.seqNo}.settings`));
           d.settings = [...new Set([...d.settings, ...files])].sort();
           w.events.push(`settings ${name} ${version} ${d.settings.join(',')}`);
         },
@@ -272,7 +284,16 @@ function failedCommand(req: CommandRequest, f: number | 'timeout'): AgentError {
 }
 
 export function settings(name: string, seqNo: number, extra: Partial<ExtensionSettings> = {}): ExtensionSettings {
-  return { name, seqNo, state: 'enabled', dependencyLevel: 0, publicSettings: { n: seqNo }, protectedSettings: null, certificateThumbprint: null, ...extra };
+  return {
+    name,
+    seqNo,
+    state: 'enabled',
+    dependencyLevel: 0,
+    publicSettings: { n: seqNo },
+    protectedSettings: null,
+    certificateThumbprint: null,
+    ...extra,
+  };
 }
 
 export function handler(name: string, version: string, extra: Partial<ExtensionHandler> = {}): ExtensionHandler {

@@ -22,7 +22,10 @@ const B = 'Microsoft.Test.B';
 test('a new handler is downloaded, installed and enabled; its state and status say so', async () => {
   const w = new World();
   const r = await w.processor().process(goalState([handler(A, '1.0', { settings: [settings(A, 3)] })]));
-  assert.deepEqual(w.runs.map((x) => `${x.op} ${x.who} ${x.version}`), [`install ${A} 1.0`, `enable ${A} 1.0`]);
+  assert.deepEqual(
+    w.runs.map((x) => `${x.op} ${x.who} ${x.version}`),
+    [`install ${A} 1.0`, `enable ${A} 1.0`],
+  );
   assert.equal(w.runs[0]!.env.AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE, 'NOT_RUN');
   assert.equal(w.runs[1]!.seqNo, 3);
   assert.equal(w.dir(A, '1.0')!.state, 'Enabled');
@@ -33,7 +36,10 @@ test('a new handler is downloaded, installed and enabled; its state and status s
     code: 0,
     message: 'GoalState executed successfully',
   });
-  assert.deepEqual(r.handlers.map((h) => `${h.name} ${h.version}`), [`${A} 1.0`]);
+  assert.deepEqual(
+    r.handlers.map((h) => `${h.name} ${h.version}`),
+    [`${A} 1.0`],
+  );
 });
 
 test('a handler without settings gets an empty settings list and sequence number 0', async () => {
@@ -73,13 +79,10 @@ test('an upgrade runs old disable, new update, old uninstall, new install, new e
   w.dir(A, '1.0')!.statusFiles.set('0.status', 'old status');
   w.take();
   await p.process(goalState([handler(A, '1.1')]));
-  assert.deepEqual(w.runs.map((x) => `${x.op} ${x.who} ${x.version}`), [
-    `disable ${A} 1.0`,
-    `update ${A} 1.1`,
-    `uninstall ${A} 1.0`,
-    `install ${A} 1.1`,
-    `enable ${A} 1.1`,
-  ]);
+  assert.deepEqual(
+    w.runs.map((x) => `${x.op} ${x.who} ${x.version}`),
+    [`disable ${A} 1.0`, `update ${A} 1.1`, `uninstall ${A} 1.0`, `install ${A} 1.1`, `enable ${A} 1.1`],
+  );
   const update = w.runs[1]!.env;
   assert.equal(update.VERSION, '1.1');
   assert.equal(update.AZURE_GUEST_AGENT_UPDATING_FROM_VERSION, '1.0');
@@ -108,13 +111,10 @@ test('a downgrade runs the OLD handler update command with VERSION set to the ne
   await p.process(goalState([handler(A, '2.0')]));
   w.take();
   await p.process(goalState([handler(A, '1.0')]));
-  assert.deepEqual(w.runs.map((x) => `${x.op} ${x.who} ${x.version}`), [
-    `disable ${A} 2.0`,
-    `update ${A} 2.0`,
-    `uninstall ${A} 2.0`,
-    `install ${A} 1.0`,
-    `enable ${A} 1.0`,
-  ]);
+  assert.deepEqual(
+    w.runs.map((x) => `${x.op} ${x.who} ${x.version}`),
+    [`disable ${A} 2.0`, `update ${A} 2.0`, `uninstall ${A} 2.0`, `install ${A} 1.0`, `enable ${A} 1.0`],
+  );
   assert.equal(w.runs[1]!.env.VERSION, '1.0');
 });
 
@@ -134,13 +134,10 @@ test('an old disable failure stops the update with 1008 unless continueOnUpdateF
 
   w.manifests.set(`${A} 1.1`, { continueOnUpdateFailure: true });
   await p.process(goalState([handler(A, '1.1')]));
-  assert.deepEqual(w.runs.map((x) => `${x.op} ${x.who} ${x.version}`), [
-    `disable ${A} 1.0`,
-    `update ${A} 1.1`,
-    `uninstall ${A} 1.0`,
-    `install ${A} 1.1`,
-    `enable ${A} 1.1`,
-  ]);
+  assert.deepEqual(
+    w.runs.map((x) => `${x.op} ${x.who} ${x.version}`),
+    [`disable ${A} 1.0`, `update ${A} 1.1`, `uninstall ${A} 1.0`, `install ${A} 1.1`, `enable ${A} 1.1`],
+  );
   assert.equal(w.runs[1]!.env.AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODE, '7');
   assert.equal(w.dir(A, '1.1')!.state, 'Enabled');
 });
@@ -250,7 +247,10 @@ test('dependencies: a status that never turns terminal times out; a failed depen
   await w.processor().process(goalState(mk()));
   assert.deepEqual(w.take(), [`install ${A} 1.0`, `enable ${A} 1.0`]);
   assert.ok(w.now - start >= 60_000, 'waited until the timeout');
-  assert.match(w.dir(B, '1.0')!.status!.message, /did not reach a terminal state within the allowed timeout\. Last status was transitioning/);
+  assert.match(
+    w.dir(B, '1.0')!.status!.message,
+    /did not reach a terminal state within the allowed timeout\. Last status was transitioning/,
+  );
 
   const w2 = new World();
   w2.failures.set(`enable ${A} 1.0`, 2);
@@ -324,13 +324,18 @@ test('an unsupported required feature fails the goal state with 2001, touches no
   assert.equal(r.outcome!.status, 'Failed');
   assert.equal(r.outcome!.code, 2001);
   assert.match(r.outcome!.message, /Unsupported features found: TimeTravel/);
-  assert.deepEqual(r.handlers.map((h) => h.name), [A]);
+  assert.deepEqual(
+    r.handlers.map((h) => h.name),
+    [A],
+  );
   assert.ok(w.dir(A, '1.0'), 'no cleanup after an unsupported-features failure');
 });
 
 test('an invalid handler is reported as an error (fail fast) and the others are still processed', async () => {
   const w = new World();
-  const bad = handler(A, '1.0', { invalidReason: 'PluginSettings Version Mismatch: the handler is version 1.0 but its PluginSettings have version 2.0' });
+  const bad = handler(A, '1.0', {
+    invalidReason: 'PluginSettings Version Mismatch: the handler is version 1.0 but its PluginSettings have version 2.0',
+  });
   const r = await w.processor().process(goalState([bad, handler(B, '1.0')]));
   assert.deepEqual(w.take(), [`install ${B} 1.0`, `enable ${B} 1.0`]);
   const st = w.dir(A, '1.0')!.status!;
@@ -415,7 +420,10 @@ test('the update flow hands on the exit code a failure carries, or its code when
 test('killed during install or before it is recorded: the restart installs again; once recorded, never again', async () => {
   const w = new World();
   w.killAt = { key: `install ${A} 1.0`, when: 'during' };
-  await w.processor().process(goalState([handler(A, '1.0')])).catch(() => {});
+  await w
+    .processor()
+    .process(goalState([handler(A, '1.0')]))
+    .catch(() => {});
   assert.deepEqual(w.take(), [`install ${A} 1.0`]);
   w.restart();
   await w.processor().process(goalState([handler(A, '1.0')]));
@@ -423,14 +431,20 @@ test('killed during install or before it is recorded: the restart installs again
 
   const w2 = new World();
   w2.killAt = { key: `install ${A} 1.0`, when: 'after' };
-  await w2.processor().process(goalState([handler(A, '1.0')])).catch(() => {});
+  await w2
+    .processor()
+    .process(goalState([handler(A, '1.0')]))
+    .catch(() => {});
   w2.take();
   w2.restart();
   // The kill came before HandlerState was written: install had not been recorded, so it runs again.
   await w2.processor().process(goalState([handler(A, '1.0')]));
   assert.deepEqual(w2.take(), [`install ${A} 1.0`, `enable ${A} 1.0`]);
   w2.killAt = { key: `enable ${A} 1.0`, when: 'during' };
-  await w2.processor().process(goalState([handler(A, '1.0', { settings: [settings(A, 1)] })])).catch(() => {});
+  await w2
+    .processor()
+    .process(goalState([handler(A, '1.0', { settings: [settings(A, 1)] })]))
+    .catch(() => {});
   w2.take();
   w2.restart();
   await w2.processor().process(goalState([handler(A, '1.0', { settings: [settings(A, 1)] })]));
@@ -442,7 +456,10 @@ test('killed during an update after the old disable: the restart does not disabl
   await w.processor().process(goalState([handler(A, '1.0')]));
   w.take();
   w.killAt = { key: `update ${A} 1.1`, when: 'during' };
-  await w.processor().process(goalState([handler(A, '1.1')])).catch(() => {});
+  await w
+    .processor()
+    .process(goalState([handler(A, '1.1')]))
+    .catch(() => {});
   assert.deepEqual(w.take(), [`disable ${A} 1.0`, `update ${A} 1.1`]);
   w.restart();
   await w.processor().process(goalState([handler(A, '1.1')]));
@@ -456,7 +473,10 @@ test('killed during uninstall: the restart finishes the removal', async () => {
   await w.processor().process(goalState([handler(A, '1.0')]));
   w.take();
   w.killAt = { key: `uninstall ${A} 1.0`, when: 'during' };
-  await w.processor().process(goalState([handler(A, '1.0', { state: 'uninstall' })])).catch(() => {});
+  await w
+    .processor()
+    .process(goalState([handler(A, '1.0', { state: 'uninstall' })]))
+    .catch(() => {});
   assert.deepEqual(w.take(), [`disable ${A} 1.0`, `uninstall ${A} 1.0`]);
   w.restart();
   await w.processor().process(goalState([handler(A, '1.0', { state: 'uninstall' })]));
@@ -474,7 +494,10 @@ const EC = (incarnation: string, ticks: string) =>
     ),
   );
 const VM = (etag: string, ticks: string, source = 'FastTrack') =>
-  fromVmSettings(etag, parseVmSettings(`{"extensionGoalStatesSource":"${source}","extensionsLastModifiedTickCount":${ticks},"inSvdSeqNo":7}`));
+  fromVmSettings(
+    etag,
+    parseVmSettings(`{"extensionGoalStatesSource":"${source}","extensionsLastModifiedTickCount":${ticks},"inSvdSeqNo":7}`),
+  );
 
 test('source selection: newer of the two on a new incarnation, vmSettings alone, never older, Fabric vmSettings ignored', () => {
   const s = new ExtensionsGoalStateSelector();
@@ -507,7 +530,13 @@ test('the cycle reports status every time: after a failed fetch, and without rep
       processed.push(gs.id);
       if (gs.id === 'incarnation_3') throw new Error('the lib dir is not writable');
       return {
-        outcome: { status: 'Success', code: 0, message: 'GoalState executed successfully', inSvdSeqNo: gs.inSvdSeqNo, timestamp: new Date(0) },
+        outcome: {
+          status: 'Success',
+          code: 0,
+          message: 'GoalState executed successfully',
+          inSvdSeqNo: gs.inSvdSeqNo,
+          timestamp: new Date(0),
+        },
         handlers: [{ name: A, version: '1.0', state: 'enabled', isMultiConfig: false, useExactVersion: true, extensions: [] }],
       };
     },
@@ -583,7 +612,12 @@ test('adapters: state files, multi-config extension files, placeholders, handler
     ports.state.setExtensionState(A, '1.0', 'two', 'disabled');
     ports.packages.removeExtensionFiles(A, '1.0', 'two');
     assert.deepEqual(ports.state.enabledExtensions(A, '1.0'), ['one']);
-    assert.deepEqual(readdirSync(join(libDir, `${A}-1.0`, 'config')).sort(), ['HandlerState', 'HandlerStatus', 'one.1.settings', 'one.HandlerState']);
+    assert.deepEqual(readdirSync(join(libDir, `${A}-1.0`, 'config')).sort(), [
+      'HandlerState',
+      'HandlerStatus',
+      'one.1.settings',
+      'one.HandlerState',
+    ]);
     assert.ok(!existsSync(status2));
 
     ports.packages.writeSettings(B, '2.0', [], false);
@@ -591,7 +625,13 @@ test('adapters: state files, multi-config extension files, placeholders, handler
     mkdirSync(join(libDir, 'WALinuxAgent-9.9.9.9'));
     writeFileSync(join(libDir, `${B}__3.0.zip`), 'orphan');
     writeFileSync(join(libDir, `${B}__2.0.zip`), 'kept: its directory exists');
-    assert.deepEqual(ports.packages.handlersOnDisk().map((h) => `${h.name} ${h.version}`).sort(), [`${A} 1.0`, `${B} 2.0`]);
+    assert.deepEqual(
+      ports.packages
+        .handlersOnDisk()
+        .map((h) => `${h.name} ${h.version}`)
+        .sort(),
+      [`${A} 1.0`, `${B} 2.0`],
+    );
     ports.packages.removeOrphanPackages();
     assert.ok(!existsSync(join(libDir, `${B}__3.0.zip`)));
     assert.ok(existsSync(join(libDir, `${B}__2.0.zip`)));
@@ -614,9 +654,21 @@ test('adapters: a real command that fails is reported with the code and the mess
     mkdirSync(l.baseDir, { recursive: true });
     writeFileSync(join(l.baseDir, 'install.sh'), 'exit 0\n', { mode: 0o755 });
     writeFileSync(join(l.baseDir, 'enable.sh'), 'echo about to fail; echo oops >&2; exit 3\n', { mode: 0o755 });
-    const hm = { installCommand: 'install.sh', uninstallCommand: 'install.sh', updateCommand: 'install.sh', enableCommand: '/enable.sh', disableCommand: 'install.sh' };
+    const hm = {
+      installCommand: 'install.sh',
+      uninstallCommand: 'install.sh',
+      updateCommand: 'install.sh',
+      enableCommand: '/enable.sh',
+      disableCommand: 'install.sh',
+    };
     writeFileSync(l.manifestFile, JSON.stringify([{ name: A, version: 1.0, handlerManifest: hm }]));
-    const processor = new ExtensionsProcessor({ ports, extensionsEnabled: true, supportedFeatures: [], honourOnHold: true, configPath: '/etc/waagent.conf' });
+    const processor = new ExtensionsProcessor({
+      ports,
+      extensionsEnabled: true,
+      supportedFeatures: [],
+      honourOnHold: true,
+      configPath: '/etc/waagent.conf',
+    });
     await processor.process(goalState([handler(A, '1.0')]));
     assert.equal(ports.state.handlerState(A, '1.0'), 'Installed');
     assert.deepEqual(ports.state.handlerStatus(A, '1.0'), {
@@ -651,7 +703,10 @@ test('recorded ext_conf_invalid_and_valid_handlers.xml: the invalid handler repo
   const gs = recordedEc('ext_conf_invalid_and_valid_handlers.xml');
   const w = new World();
   const r = await w.processor().process(gs);
-  assert.deepEqual(w.take(), ['install OSTCExtensions.ValidExampleHandlerLinux 1.0.0', 'enable OSTCExtensions.ValidExampleHandlerLinux 1.0.0']);
+  assert.deepEqual(w.take(), [
+    'install OSTCExtensions.ValidExampleHandlerLinux 1.0.0',
+    'enable OSTCExtensions.ValidExampleHandlerLinux 1.0.0',
+  ]);
   const bad = w.dir('OSTCExtensions.InvalidExampleHandlerLinux', '1.0.0')!.status!;
   assert.equal(bad.status, 'NotReady');
   assert.match(bad.message, /^Ran into config errors: /);
@@ -671,7 +726,8 @@ test('recorded vm_settings.json (Fast Track, on hold): held; then multi-config e
   assert.equal(gs.source, 'FastTrack');
   const w = new World();
   w.manifests.set('Microsoft.CPlat.Core.RunCommandHandlerLinux', { supportsMultipleExtensions: true });
-  for (const h of gs.handlers) for (const s of h.settings) w.extStatus.set(`${h.name}|${h.isMultiConfig ? s.name : ''}|${s.seqNo}`, 'success');
+  for (const h of gs.handlers)
+    for (const s of h.settings) w.extStatus.set(`${h.name}|${h.isMultiConfig ? s.name : ''}|${s.seqNo}`, 'success');
   assert.equal(gs.onHold, true, 'the recording is on hold');
   assert.equal((await w.processor().process(gs)).outcome, null);
   assert.deepEqual(w.take(), []);

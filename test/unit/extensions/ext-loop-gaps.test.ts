@@ -14,7 +14,12 @@ import {
   ticksToTimestamp,
   timestampToTicks,
 } from '../../../src/extensions/fast-track-state.ts';
-import { formatSummary, INITIAL_GOAL_STATE_FILE, InitialGoalState, summarizeExtensions } from '../../../src/extensions/initial-goal-state.ts';
+import {
+  formatSummary,
+  INITIAL_GOAL_STATE_FILE,
+  InitialGoalState,
+  summarizeExtensions,
+} from '../../../src/extensions/initial-goal-state.ts';
 import { createLifecyclePorts } from '../../../src/extensions/lifecycle/adapters.ts';
 import { handlerLayout } from '../../../src/extensions/package/index.ts';
 import { cloudInitGate } from '../../../src/extensions/wait-for-cloud-init.ts';
@@ -78,8 +83,15 @@ describe('the initial goal state (§7.1)', () => {
   const conf = (lib: string, extra: Record<string, string | number | boolean> = {}) =>
     Config.from({ 'Lib.Dir': lib, 'Extensions.GoalStatePeriod': 6, 'Extensions.InitialGoalStatePeriod': 2, ...extra });
 
-  it('summarises extensions (their status, else the handler\'s) sorted by name, as upstream prints it', () => {
-    const s = summarizeExtensions([handler('Z.H', 'Ready', [['Z.H', 'success']]), handler('A.H', 'NotReady'), handler('M.H', 'Ready', [['e1', 'transitioning'], ['e0', 'error']])]);
+  it("summarises extensions (their status, else the handler's) sorted by name, as upstream prints it", () => {
+    const s = summarizeExtensions([
+      handler('Z.H', 'Ready', [['Z.H', 'success']]),
+      handler('A.H', 'NotReady'),
+      handler('M.H', 'Ready', [
+        ['e1', 'transitioning'],
+        ['e0', 'error'],
+      ]),
+    ]);
     assert.equal(formatSummary(s), "[('A.H', 'NotReady'), ('Z.H', 'success'), ('e0', 'error'), ('e1', 'transitioning')]");
     assert.equal(s.converged, false);
     assert.equal(summarizeExtensions([handler('A', 'Ready'), handler('B', 'Ready', [['B', 'warning']])]).converged, false);
@@ -152,7 +164,10 @@ describe('Extensions.WaitForCloudInit (§7.1 step 4)', () => {
     await failing();
     await failing();
     assert.equal(waits().length, 2);
-    assert.ok(logged.some((l) => /exited with code 1; processing extensions anyway/.test(l)), logged.join('\n'));
+    assert.ok(
+      logged.some((l) => /exited with code 1; processing extensions anyway/.test(l)),
+      logged.join('\n'),
+    );
   });
 
   it('gives up after Extensions.WaitForCloudInitTimeout seconds and goes on', async () => {
@@ -161,7 +176,10 @@ describe('Extensions.WaitForCloudInit (§7.1 step 4)', () => {
     await cloudInitGate(Config.from({ 'Extensions.WaitForCloudInit': true, 'Extensions.WaitForCloudInitTimeout': 1 }))();
     const ms = Date.now() - t;
     assert.ok(ms >= 900 && ms < 10_000, `waited ${ms} ms`);
-    assert.ok(logged.some((l) => /did not complete within 1 s/.test(l)), logged.join('\n'));
+    assert.ok(
+      logged.some((l) => /did not complete within 1 s/.test(l)),
+      logged.join('\n'),
+    );
   });
 });
 
@@ -182,8 +200,17 @@ describe('resource limits (§5.10)', () => {
       const l = handlerLayout(roots, name, '1.0');
       mkdirSync(l.baseDir, { recursive: true });
       writeFileSync(join(l.baseDir, 'enable.sh'), 'exit 0\n', { mode: 0o755 });
-      const hm = { installCommand: 'enable.sh', uninstallCommand: 'enable.sh', updateCommand: 'enable.sh', enableCommand: 'enable.sh', disableCommand: 'enable.sh' };
-      writeFileSync(l.manifestFile, JSON.stringify([{ name, version: 1.0, handlerManifest: hm, ...(limits ? { resourceLimits: limits } : {}) }]));
+      const hm = {
+        installCommand: 'enable.sh',
+        uninstallCommand: 'enable.sh',
+        updateCommand: 'enable.sh',
+        enableCommand: 'enable.sh',
+        disableCommand: 'enable.sh',
+      };
+      writeFileSync(
+        l.manifestFile,
+        JSON.stringify([{ name, version: 1.0, handlerManifest: hm, ...(limits ? { resourceLimits: limits } : {}) }]),
+      );
     };
     install('Limited.Ext', { cpuQuotaPercentage: 50, memoryQuotaInMB: 256, services: [{ name: 'x.service', cpuQuotaPercentage: 5 }] });
     install('Cpu.Only', { cpuQuotaPercentage: 10 });
@@ -195,10 +222,14 @@ describe('resource limits (§5.10)', () => {
       useSystemd: true,
       systemd: { runDir, systemdRun: fake },
     });
-    const enable = (name: string) => ports.commands.run({ name, version: '1.0', operation: 'enable', command: 'enable.sh', seqNo: 0, extensionName: null, env: {} });
+    const enable = (name: string) =>
+      ports.commands.run({ name, version: '1.0', operation: 'enable', command: 'enable.sh', seqNo: 0, extensionName: null, env: {} });
     for (const n of ['Limited.Ext', 'Cpu.Only', 'Free.Ext']) assert.equal((await enable(n)).error, null);
     const argv = readFileSync(calls, 'utf8').trim().split('\n');
-    assert.match(argv[0]!, /^--property=CPUQuota=50% --property=MemoryMax=256M --unit=Limited\.Ext_\d+ --scope --slice=azure-vmextensions-Limited\.Ext\.slice /);
+    assert.match(
+      argv[0]!,
+      /^--property=CPUQuota=50% --property=MemoryMax=256M --unit=Limited\.Ext_\d+ --scope --slice=azure-vmextensions-Limited\.Ext\.slice /,
+    );
     assert.match(argv[1]!, /^--property=CPUQuota=10% --property=MemoryAccounting=no --unit=Cpu\.Only_\d+ /);
     assert.match(argv[2]!, /^--property=CPUAccounting=no --property=MemoryAccounting=no --unit=Free\.Ext_\d+ /);
   });

@@ -17,7 +17,24 @@ test('manifest.xml: public then internal packages, URIs, DisallowMajorVersionUpg
   const m = manifest('manifest.xml');
   assert.deepEqual(
     m.packages.map((p) => p.version),
-    ['1.0.0', '1.1.0', '1.1.1', '1.2.0', '2.0.0', '2.1.0', '2.1.1', '2.2.0', '3.0', '3.1', '4.0.0.0', '4.0.0.1', '4.1.0.0', '1.3.0', '2.3.0', '2.4.0'],
+    [
+      '1.0.0',
+      '1.1.0',
+      '1.1.1',
+      '1.2.0',
+      '2.0.0',
+      '2.1.0',
+      '2.1.1',
+      '2.2.0',
+      '3.0',
+      '3.1',
+      '4.0.0.0',
+      '4.0.0.1',
+      '4.1.0.0',
+      '1.3.0',
+      '2.3.0',
+      '2.4.0',
+    ],
   );
   assert.deepEqual(
     m.packages.filter((p) => p.isInternal).map((p) => p.version),
@@ -27,13 +44,18 @@ test('manifest.xml: public then internal packages, URIs, DisallowMajorVersionUpg
   assert.deepEqual(first.uris, ['http://mock-goal-state/foo.bar/zar/OSTCExtensions.ExampleHandlerLinux__1.0.0']);
   assert.equal(first.disallowMajorVersionUpgrade, false);
   assert.equal(m.packages.find((p) => p.version === '2.1.0')!.disallowMajorVersionUpgrade, true);
-  assert.deepEqual(m.packages.find((p) => p.version === '2.4.0')!.uris, ['http://mock-goal-state/host/OSTCExtensions.ExampleHandlerLinux__2.3.0']);
+  assert.deepEqual(m.packages.find((p) => p.version === '2.4.0')!.uris, [
+    'http://mock-goal-state/host/OSTCExtensions.ExampleHandlerLinux__2.3.0',
+  ]);
 });
 
 test('a package without Uris has an empty list; other recorded manifests parse', () => {
   const m = manifest('ga_manifest_no_uris.xml');
   assert.deepEqual(m.packages.at(-1), { version: '99999.0.0.0', uris: [], isInternal: false, disallowMajorVersionUpgrade: false });
-  assert.deepEqual(manifest('manifest_vm_access.xml').packages.map((p) => p.version), ['1.7.0']);
+  assert.deepEqual(
+    manifest('manifest_vm_access.xml').packages.map((p) => p.version),
+    ['1.7.0'],
+  );
   assert.equal(manifest('ga_manifest.xml').packages.length, 8);
   assert.equal(manifest('manifest_deletion.xml').packages.length, 1);
 });
@@ -42,7 +64,9 @@ test('namespace prefixes on the elements are accepted', () => {
   const xml =
     '<?xml version="1.0"?><m:PluginVersionManifest xmlns:m="urn:x"><m:Plugins><m:Plugin><m:Version>1.0</m:Version>' +
     '<m:Uris><m:Uri>\n https://a/b__1.0 \n</m:Uri></m:Uris></m:Plugin></m:Plugins></m:PluginVersionManifest>';
-  assert.deepEqual(parseExtensionManifest(xml).packages, [{ version: '1.0', uris: ['https://a/b__1.0'], isInternal: false, disallowMajorVersionUpgrade: false }]);
+  assert.deepEqual(parseExtensionManifest(xml).packages, [
+    { version: '1.0', uris: ['https://a/b__1.0'], isInternal: false, disallowMajorVersionUpgrade: false },
+  ]);
 });
 
 test('malformed manifests give one clear sentence', () => {
@@ -54,7 +78,11 @@ test('malformed manifests give one clear sentence', () => {
   bad('<PluginVersionManifest><Plugins>', 'xml', /^the manifest of Foo\.Bar is not well-formed XML/);
   bad('', 'xml', /^the manifest of Foo\.Bar is not well-formed XML/);
   bad('<Extensions/>', 'protocol', /^the manifest of Foo\.Bar has the root element Extensions, expected PluginVersionManifest$/);
-  bad('<PluginVersionManifest><Plugins><Plugin><Uris/></Plugin></Plugins></PluginVersionManifest>', 'protocol', /has no Version in its Plugins entry 1$/);
+  bad(
+    '<PluginVersionManifest><Plugins><Plugin><Uris/></Plugin></Plugins></PluginVersionManifest>',
+    'protocol',
+    /has no Version in its Plugins entry 1$/,
+  );
   bad(
     '<PluginVersionManifest><Plugins><Plugin><Version>1.0</Version></Plugin></Plugins><InternalPlugins><Plugin><Version>x.1</Version></Plugin></InternalPlugins></PluginVersionManifest>',
     'protocol',
@@ -65,7 +93,10 @@ test('malformed manifests give one clear sentence', () => {
 test('an empty manifest parses to no packages, and enable then fails in version choice', () => {
   const m = parseExtensionManifest('<PluginVersionManifest><Plugins/></PluginVersionManifest>');
   assert.deepEqual(m.packages, []);
-  assert.throws(() => chooseVersion(m, { handlerName: H, requestedVersion: '1.0', installedVersion: null, state: 'enabled' }), /Unable to find version 1\.0/);
+  assert.throws(
+    () => chooseVersion(m, { handlerName: H, requestedVersion: '1.0', installedVersion: null, state: 'enabled' }),
+    /Unable to find version 1\.0/,
+  );
 });
 
 test('versionMatches is prefix matching on components; ordering is FlexibleVersion tuple order', () => {
@@ -118,7 +149,10 @@ test('enabled: a version not in the manifest is an error for operation Download,
         e.context.operation === 'Download',
     );
   }
-  assert.throws(() => pick(m, 'latest'), /the requested version of OSTCExtensions\.ExampleHandlerLinux "latest" is not a dotted version number/);
+  assert.throws(
+    () => pick(m, 'latest'),
+    /the requested version of OSTCExtensions\.ExampleHandlerLinux "latest" is not a dotted version number/,
+  );
 });
 
 test('disabled and uninstall keep the installed version, even when it left the manifest', () => {

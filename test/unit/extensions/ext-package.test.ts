@@ -19,7 +19,14 @@ import {
   writeHandlerStatus,
 } from '../../../src/extensions/package/handler-state.ts';
 import { installHandlerPackage, unpackHandler } from '../../../src/extensions/package/install-package.ts';
-import { handlerLayout, layoutRoots, packageZipName, parseHandlerDirName, parsePackageZipName, type LayoutRoots } from '../../../src/extensions/package/layout.ts';
+import {
+  handlerLayout,
+  layoutRoots,
+  packageZipName,
+  parseHandlerDirName,
+  parsePackageZipName,
+  type LayoutRoots,
+} from '../../../src/extensions/package/layout.ts';
 import { PyFloat, pythonJsonDumps } from '../../../src/util/python-json.ts';
 import { settingsFileJson, writeEmptySettingsFile, writeSettingsFile } from '../../../src/extensions/package/settings-files.ts';
 import { collectHandlerStatuses } from '../../../src/extensions/lifecycle/report.ts';
@@ -48,7 +55,17 @@ function rejects(kind: ErrorKind, pattern: RegExp): (e: unknown) => boolean {
 const mode = (p: string): number => statSync(p).mode & 0o7777;
 
 const GOOD_MANIFEST = JSON.stringify([
-  { name: 'Sample', version: 1.0, handlerManifest: { installCommand: 'install.sh', uninstallCommand: 'u.sh', updateCommand: 'up.sh', enableCommand: 'enable.sh', disableCommand: 'd.sh' } },
+  {
+    name: 'Sample',
+    version: 1.0,
+    handlerManifest: {
+      installCommand: 'install.sh',
+      uninstallCommand: 'u.sh',
+      updateCommand: 'up.sh',
+      enableCommand: 'enable.sh',
+      disableCommand: 'd.sh',
+    },
+  },
 ]);
 
 describe('HandlerManifest.json (§5.4)', () => {
@@ -67,7 +84,10 @@ describe('HandlerManifest.json (§5.4)', () => {
   });
   it('defaults the optional fields (manifest_no_optional_fields.json)', () => {
     const m = fixture('manifest_no_optional_fields.json');
-    assert.deepEqual([m.reportHeartbeat, m.continueOnUpdateFailure, m.supportsMultipleExtensions, m.rebootAfterInstall], [false, false, false, false]);
+    assert.deepEqual(
+      [m.reportHeartbeat, m.continueOnUpdateFailure, m.supportsMultipleExtensions, m.rebootAfterInstall],
+      [false, false, false, false],
+    );
     assert.equal(m.updateWithInstall, true, 'updateMode missing -> UpdateWithInstall');
     assert.equal(m.resourceLimits, null);
   });
@@ -94,14 +114,19 @@ describe('HandlerManifest.json (§5.4)', () => {
     const m = parseHandlerManifest('\ufeff' + JSON.stringify(doc));
     assert.equal(m.updateWithInstall, false);
     assert.equal(m.name, null);
-    assert.deepEqual(m.resourceLimits, { cpuQuotaPercentage: 50, memoryQuotaInMB: 256, services: [{ name: 'x.service', cpuQuotaPercentage: 5, memoryQuotaInMB: null }] });
+    assert.deepEqual(m.resourceLimits, {
+      cpuQuotaPercentage: 50,
+      memoryQuotaInMB: 256,
+      services: [{ name: 'x.service', cpuQuotaPercentage: 5, memoryQuotaInMB: null }],
+    });
     doc.handlerManifest.updateMode = 'UPDATEWITHINSTALL';
     assert.equal(parseHandlerManifest(JSON.stringify([doc])).updateWithInstall, true);
   });
 
   it('gives a clear error for each malformed manifest', () => {
     const hm = JSON.parse(GOOD_MANIFEST)[0].handlerManifest;
-    const bad = (text: string, re: RegExp) => assert.throws(() => parseHandlerManifest(text, 'the test manifest'), rejects('extension', re));
+    const bad = (text: string, re: RegExp) =>
+      assert.throws(() => parseHandlerManifest(text, 'the test manifest'), rejects('extension', re));
     bad('{not json', /^the test manifest is not valid JSON: /);
     bad('[]', /^the test manifest is an empty array$/);
     bad('"text"', /is not a JSON object or an array of one/);
@@ -121,7 +146,10 @@ describe('HandlerManifest.json (§5.4)', () => {
   });
 
   it('names a missing manifest file', () => {
-    assert.throws(() => readHandlerManifest('/nonexistent/HandlerManifest.json'), rejects('extension', /the handler manifest \/nonexistent\/HandlerManifest\.json does not exist/));
+    assert.throws(
+      () => readHandlerManifest('/nonexistent/HandlerManifest.json'),
+      rejects('extension', /the handler manifest \/nonexistent\/HandlerManifest\.json does not exist/),
+    );
   });
 });
 
@@ -149,8 +177,14 @@ describe('layout (§5.3, §5.6, §5.7)', () => {
   it('makes no path of a name or version that could climb out (the second check, after the parsers)', () => {
     const r = layoutRoots(Config.defaults());
     const refused = (f: () => unknown, what: RegExp) => assert.throws(f, (e) => isAgentError(e, 'extension') && what.test(e.message));
-    refused(() => handlerLayout(r, '../../../etc/advpwn', '1.0.0'), /^no path is made for it: the handler name "\.\.\/\.\.\/\.\.\/etc\/advpwn" is not a valid handler name/);
-    refused(() => handlerLayout(r, 'P.T', '1.0/../../../etc'), /the version "1\.0\/\.\.\/\.\.\/\.\.\/etc" of the handler P\.T is not a valid version/);
+    refused(
+      () => handlerLayout(r, '../../../etc/advpwn', '1.0.0'),
+      /^no path is made for it: the handler name "\.\.\/\.\.\/\.\.\/etc\/advpwn" is not a valid handler name/,
+    );
+    refused(
+      () => handlerLayout(r, 'P.T', '1.0/../../../etc'),
+      /the version "1\.0\/\.\.\/\.\.\/\.\.\/etc" of the handler P\.T is not a valid version/,
+    );
     refused(() => packageZipName('a b', '1.0'), /the handler name "a b"/);
     const l = handlerLayout(r, 'P.T', '1.0');
     refused(() => l.statusFile(0, '../../x'), /the extension name "\.\.\/\.\.\/x" of the handler P\.T/);
@@ -166,16 +200,25 @@ describe('layout (§5.3, §5.6, §5.7)', () => {
     );
     assert.equal(st?.status, 'NotReady');
     assert.equal(st?.code, -1);
-    assert.match(st?.message ?? '', /^Ran into config errors: the handler name "\.\.\/\.\.\/\.\.\/etc\/advpwn" is not a valid handler name/);
+    assert.match(
+      st?.message ?? '',
+      /^Ran into config errors: the handler name "\.\.\/\.\.\/\.\.\/etc\/advpwn" is not a valid handler name/,
+    );
     assert.deepEqual(st?.extensions, []);
     assert.deepEqual(readdirSync(r.libDir), []);
     assert.equal(existsSync(r.logDir), false);
   });
   it('parses handler directory and package names', () => {
-    assert.deepEqual(parseHandlerDirName('Microsoft.OSTCExtensions.VMAccessForLinux-1.5.11'), { name: 'Microsoft.OSTCExtensions.VMAccessForLinux', version: '1.5.11' });
+    assert.deepEqual(parseHandlerDirName('Microsoft.OSTCExtensions.VMAccessForLinux-1.5.11'), {
+      name: 'Microsoft.OSTCExtensions.VMAccessForLinux',
+      version: '1.5.11',
+    });
     assert.equal(parseHandlerDirName('WALinuxAgent-2.9.1.1-py3.egg'), null);
     assert.equal(parseHandlerDirName('history'), null);
-    assert.deepEqual(parsePackageZipName('Microsoft.OSTCExtensions.Edp.VMAccessForLinux__1.7.0.zip'), { name: 'Microsoft.OSTCExtensions.Edp.VMAccessForLinux', version: '1.7.0' });
+    assert.deepEqual(parsePackageZipName('Microsoft.OSTCExtensions.Edp.VMAccessForLinux__1.7.0.zip'), {
+      name: 'Microsoft.OSTCExtensions.Edp.VMAccessForLinux',
+      version: '1.7.0',
+    });
     assert.equal(parsePackageZipName('WALinuxAgent-2.9.1.1.zip'), null);
   });
 });
@@ -253,7 +296,10 @@ describe('settings files (§5.6)', () => {
   });
 
   it('dumps numbers and text like Python json.dumps', () => {
-    assert.equal(pythonJsonDumps([1, 2.5, 1e-7, 1.5e21, new PyFloat(1), 'é\u2028😀\x01"\\/\x7f']), '[1, 2.5, 1e-07, 1.5e+21, 1.0, "\\u00e9\\u2028\\ud83d\\ude00\\u0001\\"\\\\/\\u007f"]');
+    assert.equal(
+      pythonJsonDumps([1, 2.5, 1e-7, 1.5e21, new PyFloat(1), 'é\u2028😀\x01"\\/\x7f']),
+      '[1, 2.5, 1e-07, 1.5e+21, 1.0, "\\u00e9\\u2028\\ud83d\\ude00\\u0001\\"\\\\/\\u007f"]',
+    );
     assert.equal(pythonJsonDumps({ b: null, a: true, u: undefined }), '{"b": null, "a": true}');
   });
 });
@@ -367,7 +413,10 @@ describe('unpacking a handler package (§5.3)', () => {
   it('rejects a multi-config goal state for a handler that does not declare it', async () => {
     const r = roots();
     const l = zipIn(r, [{ name: 'HandlerManifest.json', data: GOOD_MANIFEST }]);
-    await assert.rejects(unpackHandler(l.packageZip, l.baseDir, { multiConfig: true }), rejects('extension', /does not declare supportsMultipleExtensions/));
+    await assert.rejects(
+      unpackHandler(l.packageZip, l.baseDir, { multiConfig: true }),
+      rejects('extension', /does not declare supportsMultipleExtensions/),
+    );
     assert.deepEqual(readdirSync(r.libDir), []);
   });
 

@@ -72,10 +72,19 @@ test('invalid JSON is error 1012 with the file size but none of its bytes, after
     const st = await readExtensionStatus({ baseDir: dir, handlerName: HANDLER, seqNo: 0, sleep: async (ms) => void sleeps.push(ms) });
     assert.equal(st.status, 'error', fixture);
     assert.equal(st.code, CODE_STATUS_INVALID);
-    assert.match(st.message!, new RegExp(`^The status reported by the extension ${HANDLER.replaceAll('.', '\\.')}\\(Sequence number 0\\), was in an incorrect format`));
+    assert.match(
+      st.message!,
+      new RegExp(
+        `^The status reported by the extension ${HANDLER.replaceAll('.', '\\.')}\\(Sequence number 0\\), was in an incorrect format`,
+      ),
+    );
     const content = readFileSync(join(EXT, fixture), 'utf8');
-    assert.ok(st.message!.includes(`Failed due to the file is not valid JSON (the status file has ${Buffer.byteLength(content)} bytes;`), String(st.message));
-    for (const line of content.split('\n').filter((l) => l.trim().length > 3)) assert.ok(!st.message!.includes(line.trim()), `the message quotes "${line}"`);
+    assert.ok(
+      st.message!.includes(`Failed due to the file is not valid JSON (the status file has ${Buffer.byteLength(content)} bytes;`),
+      String(st.message),
+    );
+    for (const line of content.split('\n').filter((l) => l.trim().length > 3))
+      assert.ok(!st.message!.includes(line.trim()), `the message quotes "${line}"`);
     assert.deepEqual(sleeps, [2000, 2000, 2000, 2000]);
   }
 });
@@ -84,7 +93,10 @@ test('a status without status/status is malformed: error 1012, not retried', asy
   const { st, sleeps } = await readFixture(t, 'sample-status-invalid-status-no-status-status-key.json');
   assert.equal(st.status, 'error');
   assert.equal(st.code, CODE_STATUS_INVALID);
-  assert.equal(st.message, `Could not get a valid status from the extension ${HANDLER}. Encountered the following error: Invalid status format by extension: Missing status/status key`);
+  assert.equal(
+    st.message,
+    `Could not get a valid status from the extension ${HANDLER}. Encountered the following error: Invalid status format by extension: Missing status/status key`,
+  );
   assert.deepEqual(sleeps, []);
 });
 
@@ -117,14 +129,17 @@ test('over 128 KiB with many substatuses: they are dropped once the running size
   assert.equal(st.substatus[11]!.name, s.substatus[11].name);
 });
 
-test('a missing status file is transitioning / 0 with the agent\'s message, and is not waited for', async (t) => {
+test("a missing status file is transitioning / 0 with the agent's message, and is not waited for", async (t) => {
   const dir = handlerDir(t);
   const sleeps: number[] = [];
   const st = await readExtensionStatus({ baseDir: dir, handlerName: HANDLER, seqNo: 7, sleep: async (ms) => void sleeps.push(ms) });
   assert.equal(st.status, 'transitioning');
   assert.equal(st.code, 0);
   assert.equal(st.sequenceNumber, 7);
-  assert.match(st.message!, /no status file was reported by extension Microsoft\.Azure\.Extension\.VMExtension: Status file .*\/status\/7\.status does not exist/);
+  assert.match(
+    st.message!,
+    /no status file was reported by extension Microsoft\.Azure\.Extension\.VMExtension: Status file .*\/status\/7\.status does not exist/,
+  );
   assert.deepEqual(sleeps, []);
 });
 
@@ -132,10 +147,20 @@ test('a status file that is not a regular file is error / -1 at once (reading it
   const dir = handlerDir(t);
   mkdirSync(statusFilePath(dir, 0)); // a directory where the file should be
   const sleeps: number[] = [];
-  const st = await readExtensionStatus({ baseDir: dir, handlerName: HANDLER, seqNo: 0, attempts: 3, retryDelayMs: 5, sleep: async (ms) => void sleeps.push(ms) });
+  const st = await readExtensionStatus({
+    baseDir: dir,
+    handlerName: HANDLER,
+    seqNo: 0,
+    attempts: 3,
+    retryDelayMs: 5,
+    sleep: async (ms) => void sleeps.push(ms),
+  });
   assert.equal(st.status, 'error');
   assert.equal(st.code, -1);
-  assert.match(st.message!, /^We couldn't read any status for Microsoft\.Azure\.Extension\.VMExtension extension, for the sequence number 0\. It failed due to \S+0\.status is a directory, not a regular file$/);
+  assert.match(
+    st.message!,
+    /^We couldn't read any status for Microsoft\.Azure\.Extension\.VMExtension extension, for the sequence number 0\. It failed due to \S+0\.status is a directory, not a regular file$/,
+  );
   assert.deepEqual(sleeps, []);
 });
 
@@ -166,7 +191,13 @@ test('malformed shapes: non-array, missing keys, bad substatus; unknown status v
   assert.equal(nulls.status, 'warning');
   assert.equal(nulls.code, 0, 'code defaults to 0');
   assert.deepEqual(nulls.substatus, []);
-  const skipped = await read(ok({ status: 'success', configurationAppliedTime: '2024-01-01T00:00:01Z', substatus: [null, { status: 'error', code: 3, formattedMessage: { lang: 'en-US', message: 'm' } }] }));
+  const skipped = await read(
+    ok({
+      status: 'success',
+      configurationAppliedTime: '2024-01-01T00:00:01Z',
+      substatus: [null, { status: 'error', code: 3, formattedMessage: { lang: 'en-US', message: 'm' } }],
+    }),
+  );
   assert.deepEqual(skipped.substatus, [{ name: null, status: 'error', code: 3, message: 'm' }]);
   assert.equal(skipped.configurationAppliedTime, '2024-01-01T00:00:01Z');
   const empty = await read('[]');
@@ -203,8 +234,14 @@ test('seqNoFromSettingsFiles takes the most recently modified settings file, not
 test('heartbeat.log: fresh file gives its status and message; older than 600 s is Unresponsive; bad files throw', (t) => {
   const dir = handlerDir(t);
   const file = join(dir, 'heartbeat.log');
-  assert.throws(() => readHeartbeat(dir), (e) => isAgentError(e, 'extension') && /cannot read the heartbeat file/.test(e.message));
-  writeFileSync(file, JSON.stringify([{ version: 1.0, heartbeat: { status: 'Ready', code: 0, formattedMessage: { lang: 'en-US', message: 'all good' } } }]));
+  assert.throws(
+    () => readHeartbeat(dir),
+    (e) => isAgentError(e, 'extension') && /cannot read the heartbeat file/.test(e.message),
+  );
+  writeFileSync(
+    file,
+    JSON.stringify([{ version: 1.0, heartbeat: { status: 'Ready', code: 0, formattedMessage: { lang: 'en-US', message: 'all good' } } }]),
+  );
   const now = Date.now();
   assert.deepEqual(readHeartbeat(dir, now), { status: 'Ready', code: 0, message: 'all good' });
   utimesSync(file, (now - 600_000) / 1000, (now - 600_000) / 1000);
@@ -213,11 +250,20 @@ test('heartbeat.log: fresh file gives its status and message; older than 600 s i
   assert.deepEqual(readHeartbeat(dir, now), UNRESPONSIVE);
   assert.equal(UNRESPONSIVE.code, -1);
   writeFileSync(file, '{not json');
-  assert.throws(() => readHeartbeat(dir), (e) => isAgentError(e, 'extension') && /is not valid JSON/.test(e.message));
+  assert.throws(
+    () => readHeartbeat(dir),
+    (e) => isAgentError(e, 'extension') && /is not valid JSON/.test(e.message),
+  );
   writeFileSync(file, JSON.stringify({ heartbeat: { status: 'Ready' } }));
-  assert.throws(() => readHeartbeat(dir), (e) => isAgentError(e, 'extension') && /should be an array/.test(e.message));
+  assert.throws(
+    () => readHeartbeat(dir),
+    (e) => isAgentError(e, 'extension') && /should be an array/.test(e.message),
+  );
   writeFileSync(file, JSON.stringify([{ heartbeat: { code: 0 } }]));
-  assert.throws(() => readHeartbeat(dir), (e) => isAgentError(e, 'extension') && /heartbeat\.status is missing/.test(e.message));
+  assert.throws(
+    () => readHeartbeat(dir),
+    (e) => isAgentError(e, 'extension') && /heartbeat\.status is missing/.test(e.message),
+  );
 });
 
 // Hostile handlers (the agent reads their files as root every cycle): links are not followed, FIFOs do not block.
@@ -245,7 +291,10 @@ describe('a status file the handler turned into something else', () => {
   it('a status folder that is a link out of the handler directory is refused', async (t) => {
     const dir = handlerDir(t);
     const elsewhere = handlerDir(t);
-    writeFileSync(statusFilePath(elsewhere, 0), JSON.stringify([{ status: { status: 'success', operation: 'Enable', formattedMessage: { lang: 'en-US', message: SECRET } } }]));
+    writeFileSync(
+      statusFilePath(elsewhere, 0),
+      JSON.stringify([{ status: { status: 'success', operation: 'Enable', formattedMessage: { lang: 'en-US', message: SECRET } } }]),
+    );
     rmSync(join(dir, 'status'), { recursive: true, force: true });
     symlinkSync(join(elsewhere, 'status'), join(dir, 'status'));
     const st = await read(dir);

@@ -39,12 +39,19 @@ const sudoers = join(root, 'sudoers.d', 'waagent');
 function seed(lines: string[]): void {
   writeFileSync(db, lines.map((l) => `${l}\n`).join(''));
 }
-const names = () => readFileSync(db, 'utf8').split('\n').filter(Boolean).map((l) => l.split(':')[0]);
+const names = () =>
+  readFileSync(db, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(':')[0]);
 const calls = (tool: string) => tools.calls().filter((c) => c.startsWith(`${tool} `));
 
 function doc(users: Array<{ name: string; password?: string; expiration: string }>): string {
   const u = users
-    .map((x) => `<User><Name>${x.name}</Name>${x.password !== undefined ? `<Password>${x.password}</Password>` : ''}<Expiration>${x.expiration}</Expiration><Groups><GroupName>Administrators</GroupName></Groups></User>`)
+    .map(
+      (x) =>
+        `<User><Name>${x.name}</Name>${x.password !== undefined ? `<Password>${x.password}</Password>` : ''}<Expiration>${x.expiration}</Expiration><Groups><GroupName>Administrators</GroupName></Groups></User>`,
+    )
     .join('');
   return `<?xml version="1.0" encoding="utf-8"?><RemoteAccess><Version>1</Version><Incarnation>2</Incarnation><Users>${u}</Users></RemoteAccess>`;
 }
@@ -57,7 +64,11 @@ describe('JIT passwords (§2.9)', () => {
 
   it('decrypts what the emulator encrypts to the transport certificate, with either cipher', async () => {
     for (const cipher of ['AES128_CBC', 'DES_EDE3_CBC']) {
-      const xml = await encryptRemoteAccessPasswords(doc([{ name: 'u', password: 'Pä$$w0rd &amp; more', expiration: FUTURE }]), t.certPem, cipher);
+      const xml = await encryptRemoteAccessPasswords(
+        doc([{ name: 'u', password: 'Pä$$w0rd &amp; more', expiration: FUTURE }]),
+        t.certPem,
+        cipher,
+      );
       const b64 = /<Password>([^<]+)<\/Password>/.exec(xml)![1]!;
       assert.notEqual(b64, 'Pä$$w0rd &amp; more');
       assert.equal(decryptJitPassword(b64, t.keyPem, t.certPem), 'Pä$$w0rd & more');
@@ -67,10 +78,14 @@ describe('JIT passwords (§2.9)', () => {
   it('honours a UTF-16 byte-order mark and drops trailing NULs', async () => {
     const recip = join(tempRoot(), 'cert.pem');
     writeFileSync(recip, t.certPem);
-    const enc = async (plain: Buffer) => (await openssl(['cms', '-encrypt', '-binary', '-aes128', '-outform', 'DER', '-recip', recip], plain)).toString('base64');
+    const enc = async (plain: Buffer) =>
+      (await openssl(['cms', '-encrypt', '-binary', '-aes128', '-outform', 'DER', '-recip', recip], plain)).toString('base64');
     const be = Buffer.from('secret', 'utf16le').swap16();
     assert.equal(decryptJitPassword(await enc(Buffer.concat([Buffer.from([0xfe, 0xff]), be])), t.keyPem), 'secret');
-    assert.equal(decryptJitPassword(await enc(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('secret\0', 'utf16le')])), t.keyPem), 'secret');
+    assert.equal(
+      decryptJitPassword(await enc(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('secret\0', 'utf16le')])), t.keyPem),
+      'secret',
+    );
     assert.throws(() => decryptJitPassword('', t.keyPem), /empty or not base64/);
   });
 
@@ -78,10 +93,16 @@ describe('JIT passwords (§2.9)', () => {
     const xml = await encryptRemoteAccessPasswords(doc([{ name: 'u', password: 'x', expiration: FUTURE }]), t.certPem, 'AES128_CBC');
     const b64 = /<Password>([^<]+)<\/Password>/.exec(xml)![1]!;
     const other = generateTransportCertificate();
-    await rejectsWith(() => decryptJitPassword(b64, other.keyPem, other.certPem), 'crypto', /could not be decrypted with the transport key/);
+    await rejectsWith(
+      () => decryptJitPassword(b64, other.keyPem, other.certPem),
+      'crypto',
+      /could not be decrypted with the transport key/,
+    );
     const recip = join(tempRoot(), 'cert.pem');
     writeFileSync(recip, t.certPem);
-    const odd = (await openssl(['cms', '-encrypt', '-binary', '-aes128', '-outform', 'DER', '-recip', recip], Buffer.from('abc'))).toString('base64');
+    const odd = (await openssl(['cms', '-encrypt', '-binary', '-aes128', '-outform', 'DER', '-recip', recip], Buffer.from('abc'))).toString(
+      'base64',
+    );
     await rejectsWith(() => decryptJitPassword(odd, t.keyPem), 'crypto', /is 3 bytes, not UTF-16 text/);
   });
 
@@ -95,14 +116,25 @@ describe('JIT passwords (§2.9)', () => {
 describe('JIT accounts (§2.9)', () => {
   let t: TransportCertificate;
   let handler: RemoteAccessHandler;
-  const encrypted = async (users: Array<{ name: string; password?: string; expiration: string }>) => encryptRemoteAccessPasswords(doc(users), t.certPem, 'AES128_CBC');
+  const encrypted = async (users: Array<{ name: string; password?: string; expiration: string }>) =>
+    encryptRemoteAccessPasswords(doc(users), t.certPem, 'AES128_CBC');
   before(() => {
     t = generateTransportCertificate();
-    handler = new RemoteAccessHandler(config, { transportKeyPem: t.keyPem, transportCertPem: t.certPem, loginDefs, now: () => new Date('2025-06-01T00:00:00Z') });
+    handler = new RemoteAccessHandler(config, {
+      transportKeyPem: t.keyPem,
+      transportCertPem: t.certPem,
+      loginDefs,
+      now: () => new Date('2025-06-01T00:00:00Z'),
+    });
   });
 
   it('lists only accounts whose comment is exactly JIT_Account', async () => {
-    seed(['root:x:0:0:root:/root:/bin/bash', 'alice:x:1000:1000:Alice,,,:/home/alice:/bin/bash', `jit1:x:1001:100:${JIT_COMMENT}:/home/jit1:/bin/sh`, 'jit2:x:1002:100:JIT_Account2:/home/jit2:/bin/sh']);
+    seed([
+      'root:x:0:0:root:/root:/bin/bash',
+      'alice:x:1000:1000:Alice,,,:/home/alice:/bin/bash',
+      `jit1:x:1001:100:${JIT_COMMENT}:/home/jit1:/bin/sh`,
+      'jit2:x:1002:100:JIT_Account2:/home/jit2:/bin/sh',
+    ]);
     assert.deepEqual(await listJitUsers(), ['jit1']);
   });
 
@@ -125,7 +157,10 @@ describe('JIT accounts (§2.9)', () => {
         { name: 'notyet', password: 'x', expiration: PAST },
       ]),
     );
-    const ran = tools.calls().slice(before).filter((c) => /^(useradd|usermod|userdel) /.test(c));
+    const ran = tools
+      .calls()
+      .slice(before)
+      .filter((c) => /^(useradd|usermod|userdel) /.test(c));
     assert.equal(ran[0], 'useradd -m newjit -e 2100-01-02 -c JIT_Account');
     assert.match(ran[1]!, /^usermod -p \$6\$[^ ]+ newjit$/);
     const hash = ran[1]!.split(' ')[2]!;
@@ -140,7 +175,10 @@ describe('JIT accounts (§2.9)', () => {
   it('a listed JIT user that exists gets its expiration and password set again', async () => {
     const before = tools.calls().length;
     await handler.apply(await encrypted([{ name: 'newjit', password: 'changed', expiration: 'Sat, 01 Jan 2099 10:00:00 GMT' }]));
-    const ran = tools.calls().slice(before).filter((c) => /^(useradd|usermod|userdel) /.test(c));
+    const ran = tools
+      .calls()
+      .slice(before)
+      .filter((c) => /^(useradd|usermod|userdel) /.test(c));
     assert.equal(ran[0], 'usermod -e 2099-01-02 newjit');
     assert.match(ran[1]!, /^usermod -p \$6\$[^ ]+ newjit$/);
     assert.equal(cryptWithSalt('changed', ran[1]!.split(' ')[2]!), ran[1]!.split(' ')[2]!);
@@ -160,7 +198,10 @@ describe('JIT accounts (§2.9)', () => {
         { name: 'okjit', password: 'p', expiration: FUTURE },
       ]),
     );
-    const ran = tools.calls().slice(before).filter((c) => /^(useradd|userdel) /.test(c));
+    const ran = tools
+      .calls()
+      .slice(before)
+      .filter((c) => /^(useradd|userdel) /.test(c));
     assert.deepEqual(ran, [
       'useradd -m failpass -e 2100-01-02 -c JIT_Account',
       'userdel -f -r failpass',
@@ -171,7 +212,11 @@ describe('JIT accounts (§2.9)', () => {
   });
 
   it('without a RemoteAccess document every JIT user goes, and the users are not listed again until a document comes', async () => {
-    seed(['alice:x:1000:1000:Alice:/home/alice:/bin/bash', `j1:x:1001:100:${JIT_COMMENT}:/home/j1:/bin/sh`, `j2:x:1002:100:${JIT_COMMENT}:/home/j2:/bin/sh`]);
+    seed([
+      'alice:x:1000:1000:Alice:/home/alice:/bin/bash',
+      `j1:x:1001:100:${JIT_COMMENT}:/home/j1:/bin/sh`,
+      `j2:x:1002:100:${JIT_COMMENT}:/home/j2:/bin/sh`,
+    ]);
     const fresh = new RemoteAccessHandler(config, { transportKeyPem: t.keyPem, transportCertPem: t.certPem, loginDefs });
     await fresh.apply(null);
     assert.deepEqual(names(), ['alice']);
@@ -183,6 +228,10 @@ describe('JIT accounts (§2.9)', () => {
   });
 
   it('a document that does not parse is an error naming it', async () => {
-    await rejectsWith(handler.apply('<RemoteAccess><Users><User><Password>x</Password></User></Users></RemoteAccess>'), 'protocol', /the remote access document has no Name element/);
+    await rejectsWith(
+      handler.apply('<RemoteAccess><Users><User><Password>x</Password></User></Users></RemoteAccess>'),
+      'protocol',
+      /the remote access document has no Name element/,
+    );
   });
 });

@@ -82,7 +82,10 @@ test('lease files are read where the distro profile says (§1.1), its first glob
   const rhel = fixtureProfile('rhel-9.4').leaseGlobs;
   assert.equal(endpointFromLeaseFiles(root, rhel, NOW), null);
   mkdirSync(join(root, 'var/lib/NetworkManager'), { recursive: true });
-  writeFileSync(join(root, 'var/lib/NetworkManager/dhclient-1234-eth0.lease'), 'lease {\n  option unknown-245 0a:00:00:07;\n  expire 0 never;\n}\n');
+  writeFileSync(
+    join(root, 'var/lib/NetworkManager/dhclient-1234-eth0.lease'),
+    'lease {\n  option unknown-245 0a:00:00:07;\n  expire 0 never;\n}\n',
+  );
   assert.equal(endpointFromLeaseFiles(root, rhel, NOW), '10.0.0.7');
   // a made-up profile: only its own file is read
   writeFileSync(join(root, 'custom.lease'), 'OPTION_245=0a000008\n');
@@ -186,22 +189,40 @@ test('discovery order: override, route, lease, persisted, default', async (t) =>
   const root = tempDir(t);
   const lib = join(root, 'lib');
   const conf = (extra: Record<string, string | null> = {}) => Config.from({ 'Lib.Dir': lib, ...extra });
-  assert.deepEqual(await discoverWireServer({ config: conf({ 'Protocol.WireServerEndpoint': '127.0.0.1:8080' }), leaseGlobs: DEBIAN_LEASES, root }), {
-    endpoint: '127.0.0.1:8080',
-    source: 'config',
+  assert.deepEqual(
+    await discoverWireServer({ config: conf({ 'Protocol.WireServerEndpoint': '127.0.0.1:8080' }), leaseGlobs: DEBIAN_LEASES, root }),
+    {
+      endpoint: '127.0.0.1:8080',
+      source: 'config',
+    },
+  );
+  assert.deepEqual(await discoverWireServer({ config: conf(), leaseGlobs: DEBIAN_LEASES, root, dhcp: false }), {
+    endpoint: '168.63.129.16',
+    source: 'default',
   });
-  assert.deepEqual(await discoverWireServer({ config: conf(), leaseGlobs: DEBIAN_LEASES, root, dhcp: false }), { endpoint: '168.63.129.16', source: 'default' });
   writePersistedEndpoint(lib, '10.0.0.77');
   assert.equal(readPersistedEndpoint(lib), '10.0.0.77');
-  assert.deepEqual(await discoverWireServer({ config: conf(), leaseGlobs: DEBIAN_LEASES, root }), { endpoint: '10.0.0.77', source: 'persisted' });
+  assert.deepEqual(await discoverWireServer({ config: conf(), leaseGlobs: DEBIAN_LEASES, root }), {
+    endpoint: '10.0.0.77',
+    source: 'persisted',
+  });
   mkdirSync(join(root, 'var/lib/dhcp'), { recursive: true });
   writeFileSync(join(root, 'var/lib/dhcp/dhclient.eth0.leases'), readFileSync(join(DATA, 'dhcp.leases.custom.dns')));
-  assert.deepEqual(await discoverWireServer({ config: conf(), leaseGlobs: DEBIAN_LEASES, root, now: new Date('2153-01-01Z') }), { endpoint: '168.63.129.1', source: 'lease' });
+  assert.deepEqual(await discoverWireServer({ config: conf(), leaseGlobs: DEBIAN_LEASES, root, now: new Date('2153-01-01Z') }), {
+    endpoint: '168.63.129.1',
+    source: 'lease',
+  });
   // Protocol.EndpointDiscovery other than dhcp skips route and leases
-  assert.equal((await discoverWireServer({ config: conf({ 'Protocol.EndpointDiscovery': 'static' }), leaseGlobs: DEBIAN_LEASES, root })).source, 'persisted');
+  assert.equal(
+    (await discoverWireServer({ config: conf({ 'Protocol.EndpointDiscovery': 'static' }), leaseGlobs: DEBIAN_LEASES, root })).source,
+    'persisted',
+  );
   mkdirSync(join(root, 'proc/net'), { recursive: true });
   writeFileSync(join(root, 'proc/net/route'), ROUTE_HEADER + 'eth0\t10813FA8\t0100000A\t0007\t0\t0\t0\tFFFFFFFF\t0\t0\t0\n');
-  assert.deepEqual(await discoverWireServer({ config: conf(), leaseGlobs: DEBIAN_LEASES, root }), { endpoint: '168.63.129.16', source: 'route' });
+  assert.deepEqual(await discoverWireServer({ config: conf(), leaseGlobs: DEBIAN_LEASES, root }), {
+    endpoint: '168.63.129.16',
+    source: 'route',
+  });
   // a persisted file that is not an address is ignored
   writeFileSync(join(lib, 'WireServerEndpoint'), 'garbage\n');
   assert.equal(readPersistedEndpoint(lib), null);
@@ -218,12 +239,18 @@ test('endpoints from configuration, and bad values named in one sentence', () =>
 });
 
 test('redirectPlatformUrl sends 168.63.129.16 URLs to the override, HostGAPlugin port included', () => {
-  const ep = platformEndpoints(Config.from({ 'Protocol.WireServerEndpoint': '127.0.0.1:8081', 'Protocol.HostGAPluginPort': 8082 }), 'unused');
+  const ep = platformEndpoints(
+    Config.from({ 'Protocol.WireServerEndpoint': '127.0.0.1:8081', 'Protocol.HostGAPluginPort': 8082 }),
+    'unused',
+  );
   assert.equal(
     redirectPlatformUrl('http://168.63.129.16:80/machine/abc/role?comp=config&type=sharedConfig&incarnation=1', ep),
     'http://127.0.0.1:8081/machine/abc/role?comp=config&type=sharedConfig&incarnation=1',
   );
-  assert.equal(redirectPlatformUrl('http://168.63.129.16/machine/?comp=certificates', ep), 'http://127.0.0.1:8081/machine/?comp=certificates');
+  assert.equal(
+    redirectPlatformUrl('http://168.63.129.16/machine/?comp=certificates', ep),
+    'http://127.0.0.1:8081/machine/?comp=certificates',
+  );
   assert.equal(redirectPlatformUrl('http://168.63.129.16:32526/status', ep), 'http://127.0.0.1:8082/status');
   assert.equal(redirectPlatformUrl('https://x.blob.core.windows.net/c/b?sig=1', ep), 'https://x.blob.core.windows.net/c/b?sig=1');
   // without an override nothing is rewritten

@@ -21,9 +21,7 @@ function headline(c: ExtensionsConfig | VmSettings): string {
   const blob = `${c.statusUploadBlob.type}:${c.statusUploadBlob.url?.slice(0, 32) ?? null}`;
   const m = c.metadata;
   const extra =
-    'source' in c
-      ? ` src=${c.source} hold=${c.onHold} hgap=${c.hostGAPluginVersion}`
-      : ` prof=${c.inVmArtifactsProfileUrl ? 'y' : 'n'}`;
+    'source' in c ? ` src=${c.source} hold=${c.onHold} hgap=${c.hostGAPluginVersion}` : ` prof=${c.inVmArtifactsProfileUrl ? 'y' : 'n'}`;
   return `fam=${fam} req=${c.requiredFeatures.join(',')} blob=${blob}${extra} ticks=${m.createdOnTicks} seq=${m.inSvdSeqNo} act=${m.activityId.slice(0, 8)}`;
 }
 
@@ -53,374 +51,587 @@ const handler = (c: ExtensionsConfig, name: string) => c.handlers.find((h) => h.
 // features, status blob, then one line per handler with its settings
 // (name#seqNo:state:LdependencyLevel:publicSettings:protected+thumbprint).
 const EXTENSIONS_FIXTURES: Array<[string, string[]]> = [
-  ['wire/ext_conf-no_encoded_signature.xml', [
-    'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/ext_conf-no_gs_metadata.xml', [
-    'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=0 seq=null act=00000000',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/ext_conf-vm_access_with_invalid_signature.xml', [
-    'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'Microsoft.OSTCExtensions.Edp.VMAccessForLinux@1.7.0 enabled mc=false au=false json=true exact=false sig=y uris=2 [Microsoft.OSTCExtensions.Edp.VMAccessForLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/ext_conf-vm_access_with_signature.xml', [
-    'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'Microsoft.OSTCExtensions.Edp.VMAccessForLinux@1.7.0 enabled mc=false au=false json=true exact=false sig=y uris=2 [Microsoft.OSTCExtensions.Edp.VMAccessForLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/ext_conf.xml', [
-    'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=y uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/ext_conf_additional_locations.xml', [
-    'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=4 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/ext_conf_aks_extension.xml', [
-    'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"message":"Enabling non-AKS"}:--]',
-    'Microsoft.AKS.Compute.AKS.Linux.AKSNode@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.AKS.Compute.AKS.Linux.AKSNode#0:enabled:L0:{"message":"Enabling AKSNode"}:--]',
-    'Microsoft.AKS.Compute.AKS-Engine.Linux.Billing@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.AKS.Compute.AKS-Engine.Linux.Billing#0:enabled:L0:{"message":"Enabling AKSBilling"}:--]',
-    'Microsoft.AKS.Compute.AKS.Linux.Billing@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 []',
-  ]],
-  ['wire/ext_conf_autoupgrade.xml', [
-    'fam=Win8@null/2,Win7@null/2 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/ext_conf_autoupgrade_internalversion.xml', [
-    'fam=Win8@null/2,Win7@null/2 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.3.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/ext_conf_dependencies_with_empty_settings.xml', [
-    'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L1:{"foo":"bar"}:PF6AB]',
-    'OSTCExtensions.OtherExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 []',
-  ]],
-  ['wire/ext_conf_downgrade_rsm_version.xml', [
-    'fam=Prod@9.9.9.0/1RE,Test@9.9.9.0/1RE req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/ext_conf_in_vm_artifacts_profile.xml', [
-    'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=y ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/ext_conf_in_vm_empty_artifacts_profile.xml', [
-    'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/ext_conf_in_vm_metadata.xml', [
-    'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637405409304121230 seq=2 act=555e551c',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/ext_conf_internalversion.xml', [
-    'fam=Win8@null/2,Win7@null/2 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.3.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/ext_conf_invalid_and_valid_handlers.xml', [
-    'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.InvalidExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [] INVALID',
-    'OSTCExtensions.ValidExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ValidExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/ext_conf_invalid_vm_metadata.xml', [
-    'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=0 seq=2 act=00000000',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/ext_conf_missing_family.xml', [
-    'fam=Prod@null/0 req= blob=BlockBlob:https://walaautoasmeastus.blob.c prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-  ]],
-  ['wire/ext_conf_multiple_extensions.xml', [
-    'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-    'Microsoft.Powershell.ExampleExtension@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.Powershell.ExampleExtension#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-    'Microsoft.EnterpriseCloud.Monitoring.ExampleHandlerLinux@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.EnterpriseCloud.Monitoring.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-    'Microsoft.CPlat.Core.ExampleExtensionLinux@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.CPlat.Core.ExampleExtensionLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-    'Microsoft.OSTCExtensions.Edp.ExampleExtensionLinuxInTest@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.OSTCExtensions.Edp.ExampleExtensionLinuxInTest#0:enabled:L0:{"foo":"bar"}:--]',
-  ]],
-  ['wire/ext_conf_no_extensions-block_blob.xml', [
-    'fam= req= blob=BlockBlob:http://foo prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-  ]],
-  ['wire/ext_conf_no_extensions-no_status_blob.xml', [
-    'fam= req= blob=BlockBlob:null prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-  ]],
-  ['wire/ext_conf_no_extensions-page_blob.xml', [
-    'fam=Prod@null/1,Test@null/1 req= blob=PageBlob:http://sas_url prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-  ]],
-  ['wire/ext_conf_no_public.xml', [
-    'fam=Win8@null/11,Win7@null/11 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:null:PF6AB]',
-  ]],
-  ['wire/ext_conf_no_settings.xml', [
-    'fam=Win8@null/11,Win7@null/11 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0 enabled mc=false au=false json=true exact=false sig=n uris=2 []',
-  ]],
-  ['wire/ext_conf_redact.xml', [
-    'fam=Prod@2.12.0.2/1 req= blob=PageBlob:https://md-z9z999zzzz99.z38.blob prof=y ticks=638697286354582862 seq=71 act=b72a79fc',
-    'Microsoft.Azure.Extensions.CustomScript@2.1.10 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#1:enabled:L0:null:P3CA9]',
-    'Microsoft.Azure.AzureDefenderForServers.MDE.Linux@1.0.4.7 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.AzureDefenderForServers.MDE.Linux#12:enabled:L0:{"azureResourceId":"/subscriptions/z99z9:P3CA9]',
-    'Microsoft.CPlat.Core.RunCommandLinux@1.0.5 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.CPlat.Core.RunCommandLinux#13:enabled:L0:{}:P3CA9]',
-  ]],
-  ['wire/ext_conf_required_features.xml', [
-    'fam=Prod@null/1,Test@null/1 req=TestRequiredFeature1,TestRequiredFeature2,TestRequiredFeature3 blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinuxWithRequiredFeatures@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinuxWithRequiredFeatures#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/ext_conf_rsm_version.xml', [
-    'fam=Prod@9.9.9.10/1RE,Test@9.9.9.10/1RE req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/ext_conf_sequencing.xml', [
-    'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L2:{"foo":"bar"}:PF6AB]',
-    'OSTCExtensions.OtherExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.OtherExampleHandlerLinux#0:enabled:L1:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/ext_conf_settings_case_mismatch.xml', [
-    'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-    'Microsoft.Powershell.ExampleExtension@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.Powershell.ExampleExtension#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-    'Microsoft.EnterpriseCloud.Monitoring.ExampleHandlerLinux@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.EnterpriseCloud.Monitoring.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-    'Microsoft.CPlat.Core.ExampleExtensionLinux@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.CPlat.Core.ExampleExtensionLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-    'Microsoft.OSTCExtensions.Edp.ExampleExtensionLinuxInTest@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.OSTCExtensions.Edp.ExampleExtensionLinuxInTest#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/ext_conf_upgradeguid.xml', [
-    'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/ext_conf_version_missing_in_agent_family.xml', [
-    'fam=Prod@null/1RE,Test@null/1RE req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/ext_conf_version_missing_in_manifest.xml', [
-    'fam=Prod@9.9.9.999/1RE,Test@9.9.9.999/1RE req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/ext_conf_version_not_from_rsm.xml', [
-    'fam=Prod@9.9.9.10/1E,Test@9.9.9.10/1E req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/ext_conf_vm_not_enabled_for_rsm_upgrades.xml', [
-    'fam=Prod@9.9.9.10/1,Test@9.9.9.10/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/invalid_config/ext_conf_multiple_depends_on_for_single_handler.xml', [
-    'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [] INVALID',
-    'OSTCExtensions.OtherExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.OtherExampleHandlerLinux#0:enabled:L1:{"foo":"bar"}:PF6AB]',
-  ]],
-  ['wire/invalid_config/ext_conf_multiple_runtime_settings_same_plugin.xml', [
-    'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [] INVALID',
-  ]],
-  ['wire/invalid_config/ext_conf_multiple_settings_for_same_handler.xml', [
-    'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [] INVALID',
-  ]],
-  ['wire/invalid_config/ext_conf_plugin_settings_version_mismatch.xml', [
-    'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [] INVALID',
-  ]],
-  ['wire/invalid_config/ext_conf_single_and_multi_config_settings_same_plugin.xml', [
-    'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [] INVALID',
-  ]],
-  ['wire/multi-config/ext_conf_mc_disabled_extensions.xml', [
-    'fam=Prod@null/1,Test@null/1 req=MultipleExtensionsPerHandler blob=BlockBlob:https://test.blob.core.windows.n prof=y ticks=637415129555522297 seq=3 act=00000000',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=true au=false json=true exact=false sig=n uris=2 [firstExtension#1:disabled:L0:{"source":{"script":"Write-Host First: H:-- | secondExtension#2:disabled:L0:{"message":"Disabling secondExtension"}:-- | thirdExtension#99:enabled:L0:{"message":"Enabling thirdExtension"}:-- | fourthExtension#101:enabled:L0:{"message":"Enabling fourthExtension"}:--]',
-    'Microsoft.Powershell.ExampleExtension@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.Powershell.ExampleExtension#10:enabled:L0:{"message":"Enabling SingleConfig Extens:--]',
-  ]],
-  ['wire/multi-config/ext_conf_mc_update_extensions.xml', [
-    'fam=Prod@null/1,Test@null/1 req=MultipleExtensionsPerHandler blob=BlockBlob:https://test.blob.core.windows.n prof=y ticks=637415129555522297 seq=3 act=00000000',
-    'OSTCExtensions.ExampleHandlerLinux@1.1.0 enabled mc=true au=false json=true exact=false sig=n uris=2 [firstExtension#1:disabled:L0:{"message":"Disabling firstExtension"}:-- | secondExtension#2:disabled:L0:{"message":"Disabling secondExtension"}:-- | thirdExtension#99:enabled:L0:{"message":"Enabling thirdExtension"}:--]',
-    'Microsoft.Powershell.ExampleExtension@1.1.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.Powershell.ExampleExtension#10:enabled:L0:{"message":"Enabling SingleConfig extens:--]',
-  ]],
-  ['wire/multi-config/ext_conf_multi_config_no_dependencies.xml', [
-    'fam=Prod@null/1,Test@null/1 req=MultipleExtensionsPerHandler blob=BlockBlob:https://test.blob.core.windows.n prof=y ticks=637415129555522297 seq=3 act=00000000',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=true au=false json=true exact=false sig=n uris=2 [firstExtension#1:enabled:L0:{"message":"Enabling firstExtension"}:-- | secondExtension#2:enabled:L0:{"message":"Enabling secondExtension"}:-- | thirdExtension#3:enabled:L0:{"message":"Enabling thirdExtension"}:--]',
-    'Microsoft.Powershell.ExampleExtension@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.Powershell.ExampleExtension#9:enabled:L0:{"message":"Enabling SingleConfig extens:--]',
-  ]],
-  ['wire/multi-config/ext_conf_with_disabled_multi_config.xml', [
-    'fam=Prod@null/1,Test@null/1 req=MultipleExtensionsPerHandler blob=PageBlob:https://test.blob.core.windows.n prof=y ticks=637415145688521507 seq=5 act=00000000',
-    'Microsoft.CPlat.Core.RunCommandHandlerWindows@2.3.0 enabled mc=true au=true json=true exact=true sig=n uris=2 [firstRunCommand#3:enabled:L0:{"source":{"script":"Write-Host First: H:-- | secondRunCommand#3:enabled:L1:{"source":{"script":"Write-Host Second: :-- | thirdRunCommand#1:disabled:L4:{"source":{"script":"Write-Host Third: H:--]',
-    'Microsoft.Azure.Security.AntimalwareSignature.AntimalwareConfiguration@2.0.53.0 enabled mc=false au=true json=true exact=true sig=n uris=2 [Microsoft.Azure.Security.AntimalwareSignature.AntimalwareConfiguration#1:enabled:L0:{}:--]',
-    'Microsoft.Azure.Geneva.GenevaMonitoring@2.20.0.1 enabled mc=false au=true json=true exact=true sig=n uris=2 [Microsoft.Azure.Geneva.GenevaMonitoring#2:enabled:L0:{}:--]',
-    'Microsoft.Compute.CustomScriptExtension@1.10.9 enabled mc=false au=false json=true exact=true sig=n uris=2 [Microsoft.Compute.CustomScriptExtension#3:enabled:L1:{"fileUris":["https://test.blob.core.win:--]',
-    'Microsoft.Compute.VMAccessAgent@2.4.7 enabled mc=false au=true json=true exact=true sig=n uris=2 [Microsoft.Compute.VMAccessAgent#2:enabled:L2:{"UserName":"test1234"}:PEE22]',
-  ]],
-  ['wire/multi-config/ext_conf_with_multi_config.xml', [
-    'fam=Prod@null/1,Test@null/1 req=MultipleExtensionsPerHandler blob=PageBlob:https://test.blob.core.windows.n prof=y ticks=637415129555522297 seq=3 act=00000000',
-    'Microsoft.CPlat.Core.RunCommandHandlerWindows@2.3.0 enabled mc=true au=true json=true exact=true sig=n uris=2 [firstRunCommand#2:enabled:L0:{"source":{"script":"Write-Host First: H:-- | secondRunCommand#2:enabled:L3:{"source":{"script":"Write-Host First: H:-- | thirdRunCommand#1:enabled:L4:{"source":{"script":"Write-Host Third: H:--]',
-    'Microsoft.Azure.Security.AntimalwareSignature.AntimalwareConfiguration@2.0.53.0 enabled mc=false au=true json=true exact=true sig=n uris=2 [Microsoft.Azure.Security.AntimalwareSignature.AntimalwareConfiguration#1:enabled:L0:{}:--]',
-    'Microsoft.Azure.Geneva.GenevaMonitoring@2.20.0.1 enabled mc=false au=true json=true exact=true sig=n uris=2 [Microsoft.Azure.Geneva.GenevaMonitoring#1:enabled:L0:{}:--]',
-    'Microsoft.Compute.CustomScriptExtension@1.10.9 enabled mc=false au=false json=true exact=true sig=n uris=2 [Microsoft.Compute.CustomScriptExtension#2:enabled:L1:{"fileUris":["https://test.blob.core.win:--]',
-    'Microsoft.Compute.VMAccessAgent@2.4.7 enabled mc=false au=true json=true exact=true sig=n uris=2 [Microsoft.Compute.VMAccessAgent#1:enabled:L2:{"UserName":"test1234"}:PEE22]',
-  ]],
-  ['wire/multi-config/ext_conf_with_multi_config_dependencies.xml', [
-    'fam=Prod@null/1,Test@null/1 req=MultipleExtensionsPerHandler blob=BlockBlob:https://test.blob.core.windows.n prof=y ticks=637415129555522297 seq=3 act=00000000',
-    'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=true au=false json=true exact=false sig=n uris=2 [firstExtension#2:enabled:L0:{"message":"Enabling firstExtension"}:-- | secondExtension#2:enabled:L2:{"message":"Enabling secondExtension"}:-- | thirdExtension#1:enabled:L3:{"message":"Enabling thirdExtension"}:--]',
-    'Microsoft.Powershell.ExampleExtension@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.Powershell.ExampleExtension#2:enabled:L1:{"message":"Enabling dependent SingleCon:--]',
-    'Microsoft.Azure.Geneva.GenevaMonitoring@1.1.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.Azure.Geneva.GenevaMonitoring#1:enabled:L0:{"message":"Enabling independent SingleC:--]',
-  ]],
-  ['hostgaplugin/ext_conf-agent_family_version.xml', [
-    'fam=Prod@9.9.9.10/2RE,Test@9.9.9.10/2RE req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcl3a0xs.blob.core.win prof=y ticks=637726657706205217 seq=10 act=a33f6f53',
-    'Microsoft.Azure.Monitor.AzureMonitorLinuxAgent@1.9.1 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Monitor.AzureMonitorLinuxAgent#0:enabled:L0:{"GCS_AUTO_CONFIG":true}:PF6AB]',
-    'Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent@2.15.112 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent#0:enabled:L0:{"enableGenevaUpload":true}:PF6AB]',
-    'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L1:{"commandToExecute":"echo \'cee174d4-4daa:--]',
-    'Microsoft.CPlat.Core.RunCommandHandlerLinux@1.2.0 enabled mc=true au=true json=true exact=true sig=n uris=3 [MCExt1#0:enabled:L2:{"source":{"script":"echo \'4abb1e88-f349:-- | MCExt2#0:enabled:L1:{"source":{"script":"echo \'e865c9bc-a7b3:-- | MCExt3#0:enabled:L0:{"source":{"script":"echo \'f923e416-0340:--]',
-    'Microsoft.OSTCExtensions.VMAccessForLinux@1.5.11 enabled mc=false au=false json=true exact=true sig=n uris=3 [Microsoft.OSTCExtensions.VMAccessForLinux#0:enabled:L0:null:P59A1]',
-  ]],
-  ['hostgaplugin/ext_conf-empty_depends_on.xml', [
-    'fam=Prod@2.5.0.2/2,Test@2.5.0.2/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcqabsr1.blob.core.win prof=y ticks=637693267431616449 seq=10 act=2e7f8b5d',
-    'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L0:{"commandToExecute":"echo \'09cd27e9-fbd6:--]',
-  ]],
-  ['hostgaplugin/ext_conf-invalid_blob_type.xml', [
-    'fam=Prod@2.5.0.2/2,Test@2.5.0.2/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcqabsr1.blob.core.win prof=y ticks=637693267431616449 seq=10 act=2e7f8b5d',
-    'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L0:{"commandToExecute":"echo \'09cd27e9-fbd6:--]',
-    'Microsoft.CPlat.Core.RunCommandHandlerLinux@1.2.0 enabled mc=true au=true json=true exact=true sig=n uris=3 [MCExt1#0:enabled:L0:{"source":{"script":"echo \'737fa9f1-e9bf:-- | MCExt2#0:enabled:L0:{"source":{"script":"echo \'f6a0a405-c028:-- | MCExt3#0:enabled:L0:{"source":{"script":"echo \'338e316a-01bf:--]',
-  ]],
-  ['hostgaplugin/ext_conf-no_status_upload_blob.xml', [
-    'fam=Prod@null/2 req= blob=BlockBlob:null prof=y ticks=637726657706205217 seq=10 act=a33f6f53',
-    'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L1:{"commandToExecute":"echo \'cee174d4-4daa:--]',
-  ]],
-  ['hostgaplugin/ext_conf-rsm_version_properties_false.xml', [
-    'fam=Prod@9.9.9.10/2,Test@9.9.9.10/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcl3a0xs.blob.core.win prof=y ticks=637726657706205217 seq=10 act=a33f6f53',
-    'Microsoft.Azure.Monitor.AzureMonitorLinuxAgent@1.9.1 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Monitor.AzureMonitorLinuxAgent#0:enabled:L0:{"GCS_AUTO_CONFIG":true}:PF6AB]',
-    'Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent@2.15.112 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent#0:enabled:L0:{"enableGenevaUpload":true}:PF6AB]',
-    'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L1:{"commandToExecute":"echo \'cee174d4-4daa:--]',
-    'Microsoft.CPlat.Core.RunCommandHandlerLinux@1.2.0 enabled mc=true au=true json=true exact=true sig=n uris=3 [MCExt1#0:enabled:L2:{"source":{"script":"echo \'4abb1e88-f349:-- | MCExt2#0:enabled:L1:{"source":{"script":"echo \'e865c9bc-a7b3:-- | MCExt3#0:enabled:L0:{"source":{"script":"echo \'f923e416-0340:--]',
-    'Microsoft.OSTCExtensions.VMAccessForLinux@1.5.11 enabled mc=false au=false json=true exact=true sig=n uris=3 [Microsoft.OSTCExtensions.VMAccessForLinux#0:enabled:L0:null:P59A1]',
-  ]],
-  ['hostgaplugin/ext_conf.xml', [
-    'fam=Prod@null/2,Test@null/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcl3a0xs.blob.core.win prof=y ticks=637726657706205217 seq=10 act=a33f6f53',
-    'Microsoft.Azure.Monitor.AzureMonitorLinuxAgent@1.9.1 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Monitor.AzureMonitorLinuxAgent#0:enabled:L0:{"GCS_AUTO_CONFIG":true}:PF6AB]',
-    'Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent@2.15.112 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent#0:enabled:L0:{"enableGenevaUpload":true}:PF6AB]',
-    'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L1:{"commandToExecute":"echo \'cee174d4-4daa:--]',
-    'Microsoft.CPlat.Core.RunCommandHandlerLinux@1.2.0 enabled mc=true au=true json=true exact=true sig=n uris=3 [MCExt1#0:enabled:L2:{"source":{"script":"echo \'4abb1e88-f349:-- | MCExt2#0:enabled:L1:{"source":{"script":"echo \'e865c9bc-a7b3:-- | MCExt3#0:enabled:L0:{"source":{"script":"echo \'f923e416-0340:--]',
-    'Microsoft.OSTCExtensions.VMAccessForLinux@1.5.11 enabled mc=false au=false json=true exact=true sig=n uris=3 [Microsoft.OSTCExtensions.VMAccessForLinux#0:enabled:L0:null:P59A1]',
-  ]],
-  ['hostgaplugin/vm_settings-agent_family_version.json', [
-    'fam=Prod@9.9.9.9/2RE,Test@9.9.9.9/2RE req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcl3a0xs.blob.core.win src=FastTrack hold=true hgap=1.0.8.133 ticks=637726699999999999 seq=1 act=a33f6f53',
-    'Microsoft.Azure.Monitor.AzureMonitorLinuxAgent@1.9.1 enabled mc=false au=true json=true exact=true sig=n uris=1 [Microsoft.Azure.Monitor.AzureMonitorLinuxAgent#0:enabled:L0:{"GCS_AUTO_CONFIG":true}:PF6AB]',
-    'Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent@2.15.112 enabled mc=false au=true json=true exact=true sig=n uris=1 [Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent#0:enabled:L0:{"enableGenevaUpload":true}:PF6AB]',
-    'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L0:{"commandToExecute":"echo \'cee174d4-4daa:--]',
-    'Microsoft.CPlat.Core.RunCommandHandlerLinux@1.2.0 enabled mc=true au=true json=true exact=true sig=n uris=3 [MCExt1#0:enabled:L0:{"source":{"script":"echo \'4abb1e88-f349:-- | MCExt2#0:enabled:L0:{"source":{"script":"echo \'e865c9bc-a7b3:-- | MCExt3#0:enabled:L0:{"source":{"script":"echo \'f923e416-0340:--]',
-  ]],
-  ['hostgaplugin/vm_settings-difference_in_required_features.json', [
-    'fam=Prod@null/2,Test@null/2 req=A_NON_EXISTING_FEATURE_USED_TO_PRODUCE_AN_ERROR blob=BlockBlob:https://dcrcl3a0xs.blob.core.win src=FastTrack hold=true hgap=1.0.8.133 ticks=637726657706205217 seq=1 act=a33f6f53',
-    'Microsoft.Azure.Monitor.AzureMonitorLinuxAgent@1.9.1 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Monitor.AzureMonitorLinuxAgent#0:enabled:L0:{"GCS_AUTO_CONFIG":true}:PF6AB]',
-    'Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent@2.15.112 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent#0:enabled:L0:{"enableGenevaUpload":true}:PF6AB]',
-    'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L1:{"commandToExecute":"echo \'cee174d4-4daa:--]',
-    'Microsoft.CPlat.Core.RunCommandHandlerLinux@1.2.0 enabled mc=true au=true json=true exact=true sig=n uris=3 [MCExt1#0:enabled:L2:{"source":{"script":"echo \'4abb1e88-f349:-- | MCExt2#0:enabled:L1:{"source":{"script":"echo \'e865c9bc-a7b3:-- | MCExt3#0:enabled:L0:{"source":{"script":"echo \'f923e416-0340:--]',
-    'Microsoft.OSTCExtensions.VMAccessForLinux@1.5.11 enabled mc=false au=false json=true exact=true sig=n uris=3 [Microsoft.OSTCExtensions.VMAccessForLinux#0:enabled:L0:null:P59A1]',
-  ]],
-  ['hostgaplugin/vm_settings-empty_depends_on.json', [
-    'fam=Prod@2.5.0.2/2,Test@2.5.0.2/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcqabsr1.blob.core.win src=FastTrack hold=false hgap=1.0.8.133 ticks=637693267431616449 seq=1 act=2e7f8b5d',
-    'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L0:{"commandToExecute":"echo \'09cd27e9-fbd6:--]',
-  ]],
-  ['hostgaplugin/vm_settings-fabric-no_thumbprints.json', [
-    'fam=Prod@null/2,Test@null/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcl3a0xs.blob.core.win src=Fabric hold=true hgap=1.0.8.133 ticks=637726657706205299 seq=1 act=a33f6f53',
-    'Microsoft.Azure.Monitor.AzureMonitorLinuxAgent@1.9.1 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Monitor.AzureMonitorLinuxAgent#0:enabled:L0:{"GCS_AUTO_CONFIG":true}:--]',
-    'Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent@2.15.112 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent#0:enabled:L0:{"enableGenevaUpload":true}:--]',
-    'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L1:{"commandToExecute":"echo \'cee174d4-4daa:--]',
-    'Microsoft.CPlat.Core.RunCommandHandlerLinux@1.2.0 enabled mc=true au=true json=true exact=true sig=n uris=3 [MCExt1#0:enabled:L2:{"source":{"script":"echo \'4abb1e88-f349:-- | MCExt2#0:enabled:L1:{"source":{"script":"echo \'e865c9bc-a7b3:-- | MCExt3#0:enabled:L0:{"source":{"script":"echo \'f923e416-0340:--]',
-    'Microsoft.OSTCExtensions.VMAccessForLinux@1.5.11 enabled mc=false au=false json=true exact=true sig=n uris=3 []',
-  ]],
-  ['hostgaplugin/vm_settings-invalid_blob_type.json', [
-    'fam=Prod@2.5.0.2/2,Test@2.5.0.2/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcqabsr1.blob.core.win src=FastTrack hold=false hgap=1.0.8.133 ticks=637693267431616449 seq=1 act=2e7f8b5d',
-    'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L0:{"commandToExecute":"echo \'09cd27e9-fbd6:--]',
-    'Microsoft.CPlat.Core.RunCommandHandlerLinux@1.2.0 enabled mc=true au=true json=true exact=true sig=n uris=3 [MCExt1#0:enabled:L0:{"source":{"script":"echo \'737fa9f1-e9bf:-- | MCExt2#0:enabled:L0:{"source":{"script":"echo \'f6a0a405-c028:-- | MCExt3#0:enabled:L0:{"source":{"script":"echo \'338e316a-01bf:--]',
-  ]],
-  ['hostgaplugin/vm_settings-missing_cert.json', [
-    'fam=Prod@null/2,Test@null/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcl3a0xs.blob.core.win src=FastTrack hold=true hgap=1.0.8.133 ticks=637726657706205299 seq=1 act=a33f6f53',
-    'Microsoft.OSTCExtensions.VMAccessForLinux@1.5.11 enabled mc=false au=false json=true exact=true sig=n uris=3 [Microsoft.OSTCExtensions.VMAccessForLinux#0:enabled:L0:null:P59A1]',
-  ]],
-  ['hostgaplugin/vm_settings-no_manifests.json', [
-    'fam=Prod@null/0 req= blob=PageBlob:https://md-ssd-xpdjf15s.blob.cor src=FastTrack hold=false hgap=1.0.8.133 ticks=637829610574739741 seq=978 act=89d50bf1',
-    'Microsoft.Azure.Monitor.WorkloadInsights.Test.Workload.LinuxConfigAgent@3.0 uninstall mc=false au=true json=true exact=true sig=n uris=0 []',
-    'Microsoft.Azure.Monitor.WorkloadInsights.Test.Workload.LinuxInstallerAgent@11.0 uninstall mc=false au=true json=true exact=true sig=n uris=0 []',
-    'Microsoft.Azure.Monitor.Workloads.Workload.WLILinuxExtension@0.2.127 enabled mc=false au=true json=true exact=true sig=n uris=2 [Microsoft.Azure.Monitor.Workloads.Workload.WLILinuxExtension#7:enabled:L0:{"workloadConfig":null}:--]',
-  ]],
-  ['hostgaplugin/vm_settings-no_status_upload_blob.json', [
-    'fam=Prod@null/2 req=MultipleExtensionsPerHandler blob=BlockBlob:null src=FastTrack hold=true hgap=1.0.8.133 ticks=637726657706209999 seq=1 act=a33f6f53',
-    'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L1:{"commandToExecute":"echo \'cee174d4-4daa:--]',
-  ]],
-  ['hostgaplugin/vm_settings-out-of-sync.json', [
-    'fam=Prod@null/2,Test@null/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcl3a0xs.blob.core.win src=FastTrack hold=true hgap=1.0.8.133 ticks=637726657000000000 seq=1 act=AAAAAAA-',
-    'Microsoft.Azure.Monitor.AzureMonitorLinuxAgent@1.9.1 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Monitor.AzureMonitorLinuxAgent#0:enabled:L0:{"GCS_AUTO_CONFIG":true}:PF6AB]',
-  ]],
-  ['hostgaplugin/vm_settings-redact.json', [
-    'fam=Prod@2.12.0.2/1 req= blob=PageBlob:https://md-z9z999zzzz99.z38.blob src=FastTrack hold=false hgap=1.0.8.159 ticks=638693753947160515 seq=69 act=845594b9',
-    'Microsoft.Azure.Extensions.CustomScript@2.1.10 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#1:enabled:L0:null:PFF56]',
-    'Microsoft.Azure.AzureDefenderForServers.MDE.Linux@1.0.4.7 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.AzureDefenderForServers.MDE.Linux#12:enabled:L0:{"azureResourceId":"/subscriptions/z99z9:PFF56]',
-    'Microsoft.CPlat.Core.RunCommandLinux@1.0.5 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.CPlat.Core.RunCommandLinux#13:enabled:L0:{}:PFF56]',
-  ]],
-  ['hostgaplugin/vm_settings-redact_formatted.json', [
-    'fam=Prod@2.12.0.2/1 req= blob=PageBlob:https://md-z9z999zzzz99.z38.blob src=FastTrack hold=false hgap=1.0.8.159 ticks=638693753947160515 seq=69 act=845594b9',
-    'Microsoft.Azure.Extensions.CustomScript@2.1.10 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#1:enabled:L0:null:PFF56]',
-    'Microsoft.Azure.AzureDefenderForServers.MDE.Linux@1.0.4.7 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.AzureDefenderForServers.MDE.Linux#12:enabled:L0:{"azureResourceId":"/subscriptions/z99z9:PFF56]',
-    'Microsoft.CPlat.Core.RunCommandLinux@1.0.5 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.CPlat.Core.RunCommandLinux#13:enabled:L0:{}:PFF56]',
-  ]],
-  ['hostgaplugin/vm_settings-requested_version_properties_false.json', [
-    'fam=Prod@9.9.9.9/2,Test@9.9.9.9/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcl3a0xs.blob.core.win src=FastTrack hold=true hgap=1.0.8.133 ticks=637726699999999999 seq=1 act=a33f6f53',
-    'Microsoft.Azure.Monitor.AzureMonitorLinuxAgent@1.9.1 enabled mc=false au=true json=true exact=true sig=n uris=1 [Microsoft.Azure.Monitor.AzureMonitorLinuxAgent#0:enabled:L0:{"GCS_AUTO_CONFIG":true}:PF6AB]',
-    'Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent@2.15.112 enabled mc=false au=true json=true exact=true sig=n uris=1 [Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent#0:enabled:L0:{"enableGenevaUpload":true}:PF6AB]',
-    'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L0:{"commandToExecute":"echo \'cee174d4-4daa:--]',
-    'Microsoft.CPlat.Core.RunCommandHandlerLinux@1.2.0 enabled mc=true au=true json=true exact=true sig=n uris=3 [MCExt1#0:enabled:L0:{"source":{"script":"echo \'4abb1e88-f349:-- | MCExt2#0:enabled:L0:{"source":{"script":"echo \'e865c9bc-a7b3:-- | MCExt3#0:enabled:L0:{"source":{"script":"echo \'f923e416-0340:--]',
-  ]],
-  ['hostgaplugin/vm_settings-supported_hgap_version_for_signature.json', [
-    'fam=Prod@null/2,Test@null/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcl3a0xs.blob.core.win src=FastTrack hold=true hgap=1.0.8.159 ticks=637726657706205299 seq=1 act=a33f6f53',
-    'Microsoft.Azure.Monitor.AzureMonitorLinuxAgent@1.9.1 enabled mc=false au=true json=true exact=true sig=y uris=3 [Microsoft.Azure.Monitor.AzureMonitorLinuxAgent#0:enabled:L0:{"GCS_AUTO_CONFIG":true}:PF6AB]',
-    'Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent@2.15.112 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent#0:enabled:L0:{"enableGenevaUpload":true}:PF6AB]',
-  ]],
-  ['hostgaplugin/vm_settings-unsupported_hgap_version_for_signature.json', [
-    'fam=Prod@null/2,Test@null/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcl3a0xs.blob.core.win src=FastTrack hold=true hgap=1.0.8.158 ticks=637726657706205299 seq=1 act=a33f6f53',
-    'Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent@2.15.112 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent#0:enabled:L0:{"enableGenevaUpload":true}:PF6AB]',
-  ]],
-  ['hostgaplugin/vm_settings-unsupported_version.json', [
-    'fam=Prod@null/2,Test@null/2 req= blob=BlockBlob:https://dcrcl3a0xs.blob.core.win src=FastTrack hold=true hgap=1.0.8.116 ticks=637726657706205217 seq=1 act=a33f6f53',
-    'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L1:{"commandToExecute":"echo \'cee174d4-4daa:--]',
-  ]],
-  ['hostgaplugin/vm_settings.json', [
-    'fam=Prod@null/2,Test@null/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcl3a0xs.blob.core.win src=FastTrack hold=true hgap=1.0.8.133 ticks=637726657706205299 seq=1 act=a33f6f53',
-    'Microsoft.Azure.Monitor.AzureMonitorLinuxAgent@1.9.1 enabled mc=false au=true json=true exact=true sig=y uris=3 [Microsoft.Azure.Monitor.AzureMonitorLinuxAgent#0:enabled:L0:{"GCS_AUTO_CONFIG":true}:PF6AB]',
-    'Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent@2.15.112 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent#0:enabled:L0:{"enableGenevaUpload":true}:PF6AB]',
-    'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L1:{"commandToExecute":"echo \'cee174d4-4daa:--]',
-    'Microsoft.CPlat.Core.RunCommandHandlerLinux@1.2.0 enabled mc=true au=true json=true exact=true sig=n uris=3 [MCExt1#0:enabled:L2:{"source":{"script":"echo \'4abb1e88-f349:-- | MCExt2#0:enabled:L1:{"source":{"script":"echo \'e865c9bc-a7b3:-- | MCExt3#0:enabled:L0:{"source":{"script":"echo \'f923e416-0340:--]',
-    'Microsoft.OSTCExtensions.VMAccessForLinux@1.5.11 enabled mc=false au=false json=true exact=true sig=n uris=3 [Microsoft.OSTCExtensions.VMAccessForLinux#0:enabled:L0:null:PF6AB]',
-  ]],
-  ['hibernate/goal_state_1/ExtensionsConfig.xml', [
-    'fam=Prod@2.13.1.1/5 req= blob=PageBlob:https://foo-bar.z6.blob.storage. prof=y ticks=638852747570627097 seq=9 act=f32f99b5',
-    'Microsoft.GuestConfiguration.ConfigurationforLinux@1.26.89 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.GuestConfiguration.ConfigurationforLinux#0:enabled:L0:{}:P1AF5]',
-    'Microsoft.Azure.Extensions.CustomScript@2.1.13 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#4:enabled:L0:null:P1AF5]',
-    'Microsoft.CPlat.Core.LinuxHibernateExtension@1.0.1 enabled mc=false au=true json=true exact=true sig=n uris=3 []',
-  ]],
-  ['hibernate/goal_state_1/VmSettings.json', [
-    'fam=Prod@2.13.1.1/5 req= blob=PageBlob:https://foo-bar.z6.blob.storage. src=FastTrack hold=false hgap=1.0.8.175 ticks=638852750771746340 seq=9 act=8797175c',
-    'Microsoft.GuestConfiguration.ConfigurationforLinux@1.26.89 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.GuestConfiguration.ConfigurationforLinux#0:enabled:L0:{}:P1AF5]',
-    'Microsoft.Azure.Extensions.CustomScript@2.1.13 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#5:enabled:L0:null:P1AF5]',
-    'Microsoft.CPlat.Core.LinuxHibernateExtension@1.0.1 enabled mc=false au=true json=true exact=true sig=n uris=3 []',
-  ]],
-  ['hibernate/goal_state_2/ExtensionsConfig.xml', [
-    'fam=Prod@2.13.1.1/1 req= blob=PageBlob:https://foo-bar.z6.blob.storage. prof=y ticks=638852753414265542 seq=10 act=b62f1ce8',
-    'Microsoft.GuestConfiguration.ConfigurationforLinux@1.26.89 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.GuestConfiguration.ConfigurationforLinux#0:enabled:L0:{}:P33BD]',
-    'Microsoft.Azure.Extensions.CustomScript@2.1.13 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#5:enabled:L0:null:P33BD]',
-    'Microsoft.CPlat.Core.LinuxHibernateExtension@1.0.1 enabled mc=false au=true json=true exact=true sig=n uris=3 []',
-  ]],
-  ['hibernate/goal_state_2/VmSettings.json', [
-    'fam=Prod@2.13.1.1/5 req= blob=PageBlob:https://foo-bar.z6.blob.storage. src=Fabric hold=false hgap=1.0.8.175 ticks=638852753414265542 seq=10 act=b62f1ce8',
-    'Microsoft.GuestConfiguration.ConfigurationforLinux@1.26.89 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.GuestConfiguration.ConfigurationforLinux#0:enabled:L0:{}:P33BD]',
-    'Microsoft.Azure.Extensions.CustomScript@2.1.13 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#5:enabled:L0:null:P33BD]',
-    'Microsoft.CPlat.Core.LinuxHibernateExtension@1.0.1 enabled mc=false au=true json=true exact=true sig=n uris=3 []',
-  ]],
-  ['hibernate/goal_state_3/VmSettings.json', [
-    'fam=Prod@2.13.1.1/5 req= blob=PageBlob:https://foo-bar.z6.blob.storage. src=FastTrack hold=false hgap=1.0.8.175 ticks=638852755619904276 seq=10 act=603670b5',
-    'Microsoft.GuestConfiguration.ConfigurationforLinux@1.26.89 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.GuestConfiguration.ConfigurationforLinux#0:enabled:L0:{}:P33BD]',
-    'Microsoft.Azure.Extensions.CustomScript@2.1.13 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#6:enabled:L0:null:P33BD]',
-    'Microsoft.CPlat.Core.LinuxHibernateExtension@1.0.1 enabled mc=false au=true json=true exact=true sig=n uris=3 []',
-  ]],
+  [
+    'wire/ext_conf-no_encoded_signature.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/ext_conf-no_gs_metadata.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=0 seq=null act=00000000',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/ext_conf-vm_access_with_invalid_signature.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'Microsoft.OSTCExtensions.Edp.VMAccessForLinux@1.7.0 enabled mc=false au=false json=true exact=false sig=y uris=2 [Microsoft.OSTCExtensions.Edp.VMAccessForLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/ext_conf-vm_access_with_signature.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'Microsoft.OSTCExtensions.Edp.VMAccessForLinux@1.7.0 enabled mc=false au=false json=true exact=false sig=y uris=2 [Microsoft.OSTCExtensions.Edp.VMAccessForLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/ext_conf.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=y uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/ext_conf_additional_locations.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=4 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/ext_conf_aks_extension.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"message":"Enabling non-AKS"}:--]',
+      'Microsoft.AKS.Compute.AKS.Linux.AKSNode@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.AKS.Compute.AKS.Linux.AKSNode#0:enabled:L0:{"message":"Enabling AKSNode"}:--]',
+      'Microsoft.AKS.Compute.AKS-Engine.Linux.Billing@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.AKS.Compute.AKS-Engine.Linux.Billing#0:enabled:L0:{"message":"Enabling AKSBilling"}:--]',
+      'Microsoft.AKS.Compute.AKS.Linux.Billing@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 []',
+    ],
+  ],
+  [
+    'wire/ext_conf_autoupgrade.xml',
+    [
+      'fam=Win8@null/2,Win7@null/2 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/ext_conf_autoupgrade_internalversion.xml',
+    [
+      'fam=Win8@null/2,Win7@null/2 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.3.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/ext_conf_dependencies_with_empty_settings.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L1:{"foo":"bar"}:PF6AB]',
+      'OSTCExtensions.OtherExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 []',
+    ],
+  ],
+  [
+    'wire/ext_conf_downgrade_rsm_version.xml',
+    [
+      'fam=Prod@9.9.9.0/1RE,Test@9.9.9.0/1RE req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/ext_conf_in_vm_artifacts_profile.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=y ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/ext_conf_in_vm_empty_artifacts_profile.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/ext_conf_in_vm_metadata.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637405409304121230 seq=2 act=555e551c',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/ext_conf_internalversion.xml',
+    [
+      'fam=Win8@null/2,Win7@null/2 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.3.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/ext_conf_invalid_and_valid_handlers.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.InvalidExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [] INVALID',
+      'OSTCExtensions.ValidExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ValidExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/ext_conf_invalid_vm_metadata.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=0 seq=2 act=00000000',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/ext_conf_missing_family.xml',
+    ['fam=Prod@null/0 req= blob=BlockBlob:https://walaautoasmeastus.blob.c prof=n ticks=637726657706205217 seq=10 act=a33f6f53'],
+  ],
+  [
+    'wire/ext_conf_multiple_extensions.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+      'Microsoft.Powershell.ExampleExtension@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.Powershell.ExampleExtension#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+      'Microsoft.EnterpriseCloud.Monitoring.ExampleHandlerLinux@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.EnterpriseCloud.Monitoring.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+      'Microsoft.CPlat.Core.ExampleExtensionLinux@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.CPlat.Core.ExampleExtensionLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+      'Microsoft.OSTCExtensions.Edp.ExampleExtensionLinuxInTest@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.OSTCExtensions.Edp.ExampleExtensionLinuxInTest#0:enabled:L0:{"foo":"bar"}:--]',
+    ],
+  ],
+  [
+    'wire/ext_conf_no_extensions-block_blob.xml',
+    ['fam= req= blob=BlockBlob:http://foo prof=n ticks=637726657706205217 seq=10 act=a33f6f53'],
+  ],
+  ['wire/ext_conf_no_extensions-no_status_blob.xml', ['fam= req= blob=BlockBlob:null prof=n ticks=637726657706205217 seq=10 act=a33f6f53']],
+  [
+    'wire/ext_conf_no_extensions-page_blob.xml',
+    ['fam=Prod@null/1,Test@null/1 req= blob=PageBlob:http://sas_url prof=n ticks=637726657706205217 seq=10 act=a33f6f53'],
+  ],
+  [
+    'wire/ext_conf_no_public.xml',
+    [
+      'fam=Win8@null/11,Win7@null/11 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:null:PF6AB]',
+    ],
+  ],
+  [
+    'wire/ext_conf_no_settings.xml',
+    [
+      'fam=Win8@null/11,Win7@null/11 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0 enabled mc=false au=false json=true exact=false sig=n uris=2 []',
+    ],
+  ],
+  [
+    'wire/ext_conf_redact.xml',
+    [
+      'fam=Prod@2.12.0.2/1 req= blob=PageBlob:https://md-z9z999zzzz99.z38.blob prof=y ticks=638697286354582862 seq=71 act=b72a79fc',
+      'Microsoft.Azure.Extensions.CustomScript@2.1.10 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#1:enabled:L0:null:P3CA9]',
+      'Microsoft.Azure.AzureDefenderForServers.MDE.Linux@1.0.4.7 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.AzureDefenderForServers.MDE.Linux#12:enabled:L0:{"azureResourceId":"/subscriptions/z99z9:P3CA9]',
+      'Microsoft.CPlat.Core.RunCommandLinux@1.0.5 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.CPlat.Core.RunCommandLinux#13:enabled:L0:{}:P3CA9]',
+    ],
+  ],
+  [
+    'wire/ext_conf_required_features.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req=TestRequiredFeature1,TestRequiredFeature2,TestRequiredFeature3 blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinuxWithRequiredFeatures@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinuxWithRequiredFeatures#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/ext_conf_rsm_version.xml',
+    [
+      'fam=Prod@9.9.9.10/1RE,Test@9.9.9.10/1RE req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/ext_conf_sequencing.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L2:{"foo":"bar"}:PF6AB]',
+      'OSTCExtensions.OtherExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.OtherExampleHandlerLinux#0:enabled:L1:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/ext_conf_settings_case_mismatch.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+      'Microsoft.Powershell.ExampleExtension@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.Powershell.ExampleExtension#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+      'Microsoft.EnterpriseCloud.Monitoring.ExampleHandlerLinux@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.EnterpriseCloud.Monitoring.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+      'Microsoft.CPlat.Core.ExampleExtensionLinux@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.CPlat.Core.ExampleExtensionLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+      'Microsoft.OSTCExtensions.Edp.ExampleExtensionLinuxInTest@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.OSTCExtensions.Edp.ExampleExtensionLinuxInTest#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/ext_conf_upgradeguid.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/ext_conf_version_missing_in_agent_family.xml',
+    [
+      'fam=Prod@null/1RE,Test@null/1RE req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/ext_conf_version_missing_in_manifest.xml',
+    [
+      'fam=Prod@9.9.9.999/1RE,Test@9.9.9.999/1RE req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/ext_conf_version_not_from_rsm.xml',
+    [
+      'fam=Prod@9.9.9.10/1E,Test@9.9.9.10/1E req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/ext_conf_vm_not_enabled_for_rsm_upgrades.xml',
+    [
+      'fam=Prod@9.9.9.10/1,Test@9.9.9.10/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.ExampleHandlerLinux#0:enabled:L0:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/invalid_config/ext_conf_multiple_depends_on_for_single_handler.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [] INVALID',
+      'OSTCExtensions.OtherExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [OSTCExtensions.OtherExampleHandlerLinux#0:enabled:L1:{"foo":"bar"}:PF6AB]',
+    ],
+  ],
+  [
+    'wire/invalid_config/ext_conf_multiple_runtime_settings_same_plugin.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [] INVALID',
+    ],
+  ],
+  [
+    'wire/invalid_config/ext_conf_multiple_settings_for_same_handler.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [] INVALID',
+    ],
+  ],
+  [
+    'wire/invalid_config/ext_conf_plugin_settings_version_mismatch.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [] INVALID',
+    ],
+  ],
+  [
+    'wire/invalid_config/ext_conf_single_and_multi_config_settings_same_plugin.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req= blob=BlockBlob:https://test.blob.core.windows.n prof=n ticks=637726657706205217 seq=10 act=a33f6f53',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=false au=false json=true exact=false sig=n uris=2 [] INVALID',
+    ],
+  ],
+  [
+    'wire/multi-config/ext_conf_mc_disabled_extensions.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req=MultipleExtensionsPerHandler blob=BlockBlob:https://test.blob.core.windows.n prof=y ticks=637415129555522297 seq=3 act=00000000',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=true au=false json=true exact=false sig=n uris=2 [firstExtension#1:disabled:L0:{"source":{"script":"Write-Host First: H:-- | secondExtension#2:disabled:L0:{"message":"Disabling secondExtension"}:-- | thirdExtension#99:enabled:L0:{"message":"Enabling thirdExtension"}:-- | fourthExtension#101:enabled:L0:{"message":"Enabling fourthExtension"}:--]',
+      'Microsoft.Powershell.ExampleExtension@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.Powershell.ExampleExtension#10:enabled:L0:{"message":"Enabling SingleConfig Extens:--]',
+    ],
+  ],
+  [
+    'wire/multi-config/ext_conf_mc_update_extensions.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req=MultipleExtensionsPerHandler blob=BlockBlob:https://test.blob.core.windows.n prof=y ticks=637415129555522297 seq=3 act=00000000',
+      'OSTCExtensions.ExampleHandlerLinux@1.1.0 enabled mc=true au=false json=true exact=false sig=n uris=2 [firstExtension#1:disabled:L0:{"message":"Disabling firstExtension"}:-- | secondExtension#2:disabled:L0:{"message":"Disabling secondExtension"}:-- | thirdExtension#99:enabled:L0:{"message":"Enabling thirdExtension"}:--]',
+      'Microsoft.Powershell.ExampleExtension@1.1.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.Powershell.ExampleExtension#10:enabled:L0:{"message":"Enabling SingleConfig extens:--]',
+    ],
+  ],
+  [
+    'wire/multi-config/ext_conf_multi_config_no_dependencies.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req=MultipleExtensionsPerHandler blob=BlockBlob:https://test.blob.core.windows.n prof=y ticks=637415129555522297 seq=3 act=00000000',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=true au=false json=true exact=false sig=n uris=2 [firstExtension#1:enabled:L0:{"message":"Enabling firstExtension"}:-- | secondExtension#2:enabled:L0:{"message":"Enabling secondExtension"}:-- | thirdExtension#3:enabled:L0:{"message":"Enabling thirdExtension"}:--]',
+      'Microsoft.Powershell.ExampleExtension@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.Powershell.ExampleExtension#9:enabled:L0:{"message":"Enabling SingleConfig extens:--]',
+    ],
+  ],
+  [
+    'wire/multi-config/ext_conf_with_disabled_multi_config.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req=MultipleExtensionsPerHandler blob=PageBlob:https://test.blob.core.windows.n prof=y ticks=637415145688521507 seq=5 act=00000000',
+      'Microsoft.CPlat.Core.RunCommandHandlerWindows@2.3.0 enabled mc=true au=true json=true exact=true sig=n uris=2 [firstRunCommand#3:enabled:L0:{"source":{"script":"Write-Host First: H:-- | secondRunCommand#3:enabled:L1:{"source":{"script":"Write-Host Second: :-- | thirdRunCommand#1:disabled:L4:{"source":{"script":"Write-Host Third: H:--]',
+      'Microsoft.Azure.Security.AntimalwareSignature.AntimalwareConfiguration@2.0.53.0 enabled mc=false au=true json=true exact=true sig=n uris=2 [Microsoft.Azure.Security.AntimalwareSignature.AntimalwareConfiguration#1:enabled:L0:{}:--]',
+      'Microsoft.Azure.Geneva.GenevaMonitoring@2.20.0.1 enabled mc=false au=true json=true exact=true sig=n uris=2 [Microsoft.Azure.Geneva.GenevaMonitoring#2:enabled:L0:{}:--]',
+      'Microsoft.Compute.CustomScriptExtension@1.10.9 enabled mc=false au=false json=true exact=true sig=n uris=2 [Microsoft.Compute.CustomScriptExtension#3:enabled:L1:{"fileUris":["https://test.blob.core.win:--]',
+      'Microsoft.Compute.VMAccessAgent@2.4.7 enabled mc=false au=true json=true exact=true sig=n uris=2 [Microsoft.Compute.VMAccessAgent#2:enabled:L2:{"UserName":"test1234"}:PEE22]',
+    ],
+  ],
+  [
+    'wire/multi-config/ext_conf_with_multi_config.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req=MultipleExtensionsPerHandler blob=PageBlob:https://test.blob.core.windows.n prof=y ticks=637415129555522297 seq=3 act=00000000',
+      'Microsoft.CPlat.Core.RunCommandHandlerWindows@2.3.0 enabled mc=true au=true json=true exact=true sig=n uris=2 [firstRunCommand#2:enabled:L0:{"source":{"script":"Write-Host First: H:-- | secondRunCommand#2:enabled:L3:{"source":{"script":"Write-Host First: H:-- | thirdRunCommand#1:enabled:L4:{"source":{"script":"Write-Host Third: H:--]',
+      'Microsoft.Azure.Security.AntimalwareSignature.AntimalwareConfiguration@2.0.53.0 enabled mc=false au=true json=true exact=true sig=n uris=2 [Microsoft.Azure.Security.AntimalwareSignature.AntimalwareConfiguration#1:enabled:L0:{}:--]',
+      'Microsoft.Azure.Geneva.GenevaMonitoring@2.20.0.1 enabled mc=false au=true json=true exact=true sig=n uris=2 [Microsoft.Azure.Geneva.GenevaMonitoring#1:enabled:L0:{}:--]',
+      'Microsoft.Compute.CustomScriptExtension@1.10.9 enabled mc=false au=false json=true exact=true sig=n uris=2 [Microsoft.Compute.CustomScriptExtension#2:enabled:L1:{"fileUris":["https://test.blob.core.win:--]',
+      'Microsoft.Compute.VMAccessAgent@2.4.7 enabled mc=false au=true json=true exact=true sig=n uris=2 [Microsoft.Compute.VMAccessAgent#1:enabled:L2:{"UserName":"test1234"}:PEE22]',
+    ],
+  ],
+  [
+    'wire/multi-config/ext_conf_with_multi_config_dependencies.xml',
+    [
+      'fam=Prod@null/1,Test@null/1 req=MultipleExtensionsPerHandler blob=BlockBlob:https://test.blob.core.windows.n prof=y ticks=637415129555522297 seq=3 act=00000000',
+      'OSTCExtensions.ExampleHandlerLinux@1.0.0 enabled mc=true au=false json=true exact=false sig=n uris=2 [firstExtension#2:enabled:L0:{"message":"Enabling firstExtension"}:-- | secondExtension#2:enabled:L2:{"message":"Enabling secondExtension"}:-- | thirdExtension#1:enabled:L3:{"message":"Enabling thirdExtension"}:--]',
+      'Microsoft.Powershell.ExampleExtension@1.0.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.Powershell.ExampleExtension#2:enabled:L1:{"message":"Enabling dependent SingleCon:--]',
+      'Microsoft.Azure.Geneva.GenevaMonitoring@1.1.0 enabled mc=false au=true json=true exact=false sig=n uris=2 [Microsoft.Azure.Geneva.GenevaMonitoring#1:enabled:L0:{"message":"Enabling independent SingleC:--]',
+    ],
+  ],
+  [
+    'hostgaplugin/ext_conf-agent_family_version.xml',
+    [
+      'fam=Prod@9.9.9.10/2RE,Test@9.9.9.10/2RE req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcl3a0xs.blob.core.win prof=y ticks=637726657706205217 seq=10 act=a33f6f53',
+      'Microsoft.Azure.Monitor.AzureMonitorLinuxAgent@1.9.1 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Monitor.AzureMonitorLinuxAgent#0:enabled:L0:{"GCS_AUTO_CONFIG":true}:PF6AB]',
+      'Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent@2.15.112 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent#0:enabled:L0:{"enableGenevaUpload":true}:PF6AB]',
+      'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L1:{"commandToExecute":"echo \'cee174d4-4daa:--]',
+      'Microsoft.CPlat.Core.RunCommandHandlerLinux@1.2.0 enabled mc=true au=true json=true exact=true sig=n uris=3 [MCExt1#0:enabled:L2:{"source":{"script":"echo \'4abb1e88-f349:-- | MCExt2#0:enabled:L1:{"source":{"script":"echo \'e865c9bc-a7b3:-- | MCExt3#0:enabled:L0:{"source":{"script":"echo \'f923e416-0340:--]',
+      'Microsoft.OSTCExtensions.VMAccessForLinux@1.5.11 enabled mc=false au=false json=true exact=true sig=n uris=3 [Microsoft.OSTCExtensions.VMAccessForLinux#0:enabled:L0:null:P59A1]',
+    ],
+  ],
+  [
+    'hostgaplugin/ext_conf-empty_depends_on.xml',
+    [
+      'fam=Prod@2.5.0.2/2,Test@2.5.0.2/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcqabsr1.blob.core.win prof=y ticks=637693267431616449 seq=10 act=2e7f8b5d',
+      'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L0:{"commandToExecute":"echo \'09cd27e9-fbd6:--]',
+    ],
+  ],
+  [
+    'hostgaplugin/ext_conf-invalid_blob_type.xml',
+    [
+      'fam=Prod@2.5.0.2/2,Test@2.5.0.2/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcqabsr1.blob.core.win prof=y ticks=637693267431616449 seq=10 act=2e7f8b5d',
+      'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L0:{"commandToExecute":"echo \'09cd27e9-fbd6:--]',
+      'Microsoft.CPlat.Core.RunCommandHandlerLinux@1.2.0 enabled mc=true au=true json=true exact=true sig=n uris=3 [MCExt1#0:enabled:L0:{"source":{"script":"echo \'737fa9f1-e9bf:-- | MCExt2#0:enabled:L0:{"source":{"script":"echo \'f6a0a405-c028:-- | MCExt3#0:enabled:L0:{"source":{"script":"echo \'338e316a-01bf:--]',
+    ],
+  ],
+  [
+    'hostgaplugin/ext_conf-no_status_upload_blob.xml',
+    [
+      'fam=Prod@null/2 req= blob=BlockBlob:null prof=y ticks=637726657706205217 seq=10 act=a33f6f53',
+      'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L1:{"commandToExecute":"echo \'cee174d4-4daa:--]',
+    ],
+  ],
+  [
+    'hostgaplugin/ext_conf-rsm_version_properties_false.xml',
+    [
+      'fam=Prod@9.9.9.10/2,Test@9.9.9.10/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcl3a0xs.blob.core.win prof=y ticks=637726657706205217 seq=10 act=a33f6f53',
+      'Microsoft.Azure.Monitor.AzureMonitorLinuxAgent@1.9.1 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Monitor.AzureMonitorLinuxAgent#0:enabled:L0:{"GCS_AUTO_CONFIG":true}:PF6AB]',
+      'Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent@2.15.112 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent#0:enabled:L0:{"enableGenevaUpload":true}:PF6AB]',
+      'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L1:{"commandToExecute":"echo \'cee174d4-4daa:--]',
+      'Microsoft.CPlat.Core.RunCommandHandlerLinux@1.2.0 enabled mc=true au=true json=true exact=true sig=n uris=3 [MCExt1#0:enabled:L2:{"source":{"script":"echo \'4abb1e88-f349:-- | MCExt2#0:enabled:L1:{"source":{"script":"echo \'e865c9bc-a7b3:-- | MCExt3#0:enabled:L0:{"source":{"script":"echo \'f923e416-0340:--]',
+      'Microsoft.OSTCExtensions.VMAccessForLinux@1.5.11 enabled mc=false au=false json=true exact=true sig=n uris=3 [Microsoft.OSTCExtensions.VMAccessForLinux#0:enabled:L0:null:P59A1]',
+    ],
+  ],
+  [
+    'hostgaplugin/ext_conf.xml',
+    [
+      'fam=Prod@null/2,Test@null/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcl3a0xs.blob.core.win prof=y ticks=637726657706205217 seq=10 act=a33f6f53',
+      'Microsoft.Azure.Monitor.AzureMonitorLinuxAgent@1.9.1 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Monitor.AzureMonitorLinuxAgent#0:enabled:L0:{"GCS_AUTO_CONFIG":true}:PF6AB]',
+      'Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent@2.15.112 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent#0:enabled:L0:{"enableGenevaUpload":true}:PF6AB]',
+      'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L1:{"commandToExecute":"echo \'cee174d4-4daa:--]',
+      'Microsoft.CPlat.Core.RunCommandHandlerLinux@1.2.0 enabled mc=true au=true json=true exact=true sig=n uris=3 [MCExt1#0:enabled:L2:{"source":{"script":"echo \'4abb1e88-f349:-- | MCExt2#0:enabled:L1:{"source":{"script":"echo \'e865c9bc-a7b3:-- | MCExt3#0:enabled:L0:{"source":{"script":"echo \'f923e416-0340:--]',
+      'Microsoft.OSTCExtensions.VMAccessForLinux@1.5.11 enabled mc=false au=false json=true exact=true sig=n uris=3 [Microsoft.OSTCExtensions.VMAccessForLinux#0:enabled:L0:null:P59A1]',
+    ],
+  ],
+  [
+    'hostgaplugin/vm_settings-agent_family_version.json',
+    [
+      'fam=Prod@9.9.9.9/2RE,Test@9.9.9.9/2RE req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcl3a0xs.blob.core.win src=FastTrack hold=true hgap=1.0.8.133 ticks=637726699999999999 seq=1 act=a33f6f53',
+      'Microsoft.Azure.Monitor.AzureMonitorLinuxAgent@1.9.1 enabled mc=false au=true json=true exact=true sig=n uris=1 [Microsoft.Azure.Monitor.AzureMonitorLinuxAgent#0:enabled:L0:{"GCS_AUTO_CONFIG":true}:PF6AB]',
+      'Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent@2.15.112 enabled mc=false au=true json=true exact=true sig=n uris=1 [Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent#0:enabled:L0:{"enableGenevaUpload":true}:PF6AB]',
+      'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L0:{"commandToExecute":"echo \'cee174d4-4daa:--]',
+      'Microsoft.CPlat.Core.RunCommandHandlerLinux@1.2.0 enabled mc=true au=true json=true exact=true sig=n uris=3 [MCExt1#0:enabled:L0:{"source":{"script":"echo \'4abb1e88-f349:-- | MCExt2#0:enabled:L0:{"source":{"script":"echo \'e865c9bc-a7b3:-- | MCExt3#0:enabled:L0:{"source":{"script":"echo \'f923e416-0340:--]',
+    ],
+  ],
+  [
+    'hostgaplugin/vm_settings-difference_in_required_features.json',
+    [
+      'fam=Prod@null/2,Test@null/2 req=A_NON_EXISTING_FEATURE_USED_TO_PRODUCE_AN_ERROR blob=BlockBlob:https://dcrcl3a0xs.blob.core.win src=FastTrack hold=true hgap=1.0.8.133 ticks=637726657706205217 seq=1 act=a33f6f53',
+      'Microsoft.Azure.Monitor.AzureMonitorLinuxAgent@1.9.1 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Monitor.AzureMonitorLinuxAgent#0:enabled:L0:{"GCS_AUTO_CONFIG":true}:PF6AB]',
+      'Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent@2.15.112 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent#0:enabled:L0:{"enableGenevaUpload":true}:PF6AB]',
+      'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L1:{"commandToExecute":"echo \'cee174d4-4daa:--]',
+      'Microsoft.CPlat.Core.RunCommandHandlerLinux@1.2.0 enabled mc=true au=true json=true exact=true sig=n uris=3 [MCExt1#0:enabled:L2:{"source":{"script":"echo \'4abb1e88-f349:-- | MCExt2#0:enabled:L1:{"source":{"script":"echo \'e865c9bc-a7b3:-- | MCExt3#0:enabled:L0:{"source":{"script":"echo \'f923e416-0340:--]',
+      'Microsoft.OSTCExtensions.VMAccessForLinux@1.5.11 enabled mc=false au=false json=true exact=true sig=n uris=3 [Microsoft.OSTCExtensions.VMAccessForLinux#0:enabled:L0:null:P59A1]',
+    ],
+  ],
+  [
+    'hostgaplugin/vm_settings-empty_depends_on.json',
+    [
+      'fam=Prod@2.5.0.2/2,Test@2.5.0.2/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcqabsr1.blob.core.win src=FastTrack hold=false hgap=1.0.8.133 ticks=637693267431616449 seq=1 act=2e7f8b5d',
+      'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L0:{"commandToExecute":"echo \'09cd27e9-fbd6:--]',
+    ],
+  ],
+  [
+    'hostgaplugin/vm_settings-fabric-no_thumbprints.json',
+    [
+      'fam=Prod@null/2,Test@null/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcl3a0xs.blob.core.win src=Fabric hold=true hgap=1.0.8.133 ticks=637726657706205299 seq=1 act=a33f6f53',
+      'Microsoft.Azure.Monitor.AzureMonitorLinuxAgent@1.9.1 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Monitor.AzureMonitorLinuxAgent#0:enabled:L0:{"GCS_AUTO_CONFIG":true}:--]',
+      'Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent@2.15.112 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent#0:enabled:L0:{"enableGenevaUpload":true}:--]',
+      'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L1:{"commandToExecute":"echo \'cee174d4-4daa:--]',
+      'Microsoft.CPlat.Core.RunCommandHandlerLinux@1.2.0 enabled mc=true au=true json=true exact=true sig=n uris=3 [MCExt1#0:enabled:L2:{"source":{"script":"echo \'4abb1e88-f349:-- | MCExt2#0:enabled:L1:{"source":{"script":"echo \'e865c9bc-a7b3:-- | MCExt3#0:enabled:L0:{"source":{"script":"echo \'f923e416-0340:--]',
+      'Microsoft.OSTCExtensions.VMAccessForLinux@1.5.11 enabled mc=false au=false json=true exact=true sig=n uris=3 []',
+    ],
+  ],
+  [
+    'hostgaplugin/vm_settings-invalid_blob_type.json',
+    [
+      'fam=Prod@2.5.0.2/2,Test@2.5.0.2/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcqabsr1.blob.core.win src=FastTrack hold=false hgap=1.0.8.133 ticks=637693267431616449 seq=1 act=2e7f8b5d',
+      'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L0:{"commandToExecute":"echo \'09cd27e9-fbd6:--]',
+      'Microsoft.CPlat.Core.RunCommandHandlerLinux@1.2.0 enabled mc=true au=true json=true exact=true sig=n uris=3 [MCExt1#0:enabled:L0:{"source":{"script":"echo \'737fa9f1-e9bf:-- | MCExt2#0:enabled:L0:{"source":{"script":"echo \'f6a0a405-c028:-- | MCExt3#0:enabled:L0:{"source":{"script":"echo \'338e316a-01bf:--]',
+    ],
+  ],
+  [
+    'hostgaplugin/vm_settings-missing_cert.json',
+    [
+      'fam=Prod@null/2,Test@null/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcl3a0xs.blob.core.win src=FastTrack hold=true hgap=1.0.8.133 ticks=637726657706205299 seq=1 act=a33f6f53',
+      'Microsoft.OSTCExtensions.VMAccessForLinux@1.5.11 enabled mc=false au=false json=true exact=true sig=n uris=3 [Microsoft.OSTCExtensions.VMAccessForLinux#0:enabled:L0:null:P59A1]',
+    ],
+  ],
+  [
+    'hostgaplugin/vm_settings-no_manifests.json',
+    [
+      'fam=Prod@null/0 req= blob=PageBlob:https://md-ssd-xpdjf15s.blob.cor src=FastTrack hold=false hgap=1.0.8.133 ticks=637829610574739741 seq=978 act=89d50bf1',
+      'Microsoft.Azure.Monitor.WorkloadInsights.Test.Workload.LinuxConfigAgent@3.0 uninstall mc=false au=true json=true exact=true sig=n uris=0 []',
+      'Microsoft.Azure.Monitor.WorkloadInsights.Test.Workload.LinuxInstallerAgent@11.0 uninstall mc=false au=true json=true exact=true sig=n uris=0 []',
+      'Microsoft.Azure.Monitor.Workloads.Workload.WLILinuxExtension@0.2.127 enabled mc=false au=true json=true exact=true sig=n uris=2 [Microsoft.Azure.Monitor.Workloads.Workload.WLILinuxExtension#7:enabled:L0:{"workloadConfig":null}:--]',
+    ],
+  ],
+  [
+    'hostgaplugin/vm_settings-no_status_upload_blob.json',
+    [
+      'fam=Prod@null/2 req=MultipleExtensionsPerHandler blob=BlockBlob:null src=FastTrack hold=true hgap=1.0.8.133 ticks=637726657706209999 seq=1 act=a33f6f53',
+      'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L1:{"commandToExecute":"echo \'cee174d4-4daa:--]',
+    ],
+  ],
+  [
+    'hostgaplugin/vm_settings-out-of-sync.json',
+    [
+      'fam=Prod@null/2,Test@null/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcl3a0xs.blob.core.win src=FastTrack hold=true hgap=1.0.8.133 ticks=637726657000000000 seq=1 act=AAAAAAA-',
+      'Microsoft.Azure.Monitor.AzureMonitorLinuxAgent@1.9.1 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Monitor.AzureMonitorLinuxAgent#0:enabled:L0:{"GCS_AUTO_CONFIG":true}:PF6AB]',
+    ],
+  ],
+  [
+    'hostgaplugin/vm_settings-redact.json',
+    [
+      'fam=Prod@2.12.0.2/1 req= blob=PageBlob:https://md-z9z999zzzz99.z38.blob src=FastTrack hold=false hgap=1.0.8.159 ticks=638693753947160515 seq=69 act=845594b9',
+      'Microsoft.Azure.Extensions.CustomScript@2.1.10 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#1:enabled:L0:null:PFF56]',
+      'Microsoft.Azure.AzureDefenderForServers.MDE.Linux@1.0.4.7 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.AzureDefenderForServers.MDE.Linux#12:enabled:L0:{"azureResourceId":"/subscriptions/z99z9:PFF56]',
+      'Microsoft.CPlat.Core.RunCommandLinux@1.0.5 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.CPlat.Core.RunCommandLinux#13:enabled:L0:{}:PFF56]',
+    ],
+  ],
+  [
+    'hostgaplugin/vm_settings-redact_formatted.json',
+    [
+      'fam=Prod@2.12.0.2/1 req= blob=PageBlob:https://md-z9z999zzzz99.z38.blob src=FastTrack hold=false hgap=1.0.8.159 ticks=638693753947160515 seq=69 act=845594b9',
+      'Microsoft.Azure.Extensions.CustomScript@2.1.10 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#1:enabled:L0:null:PFF56]',
+      'Microsoft.Azure.AzureDefenderForServers.MDE.Linux@1.0.4.7 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.AzureDefenderForServers.MDE.Linux#12:enabled:L0:{"azureResourceId":"/subscriptions/z99z9:PFF56]',
+      'Microsoft.CPlat.Core.RunCommandLinux@1.0.5 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.CPlat.Core.RunCommandLinux#13:enabled:L0:{}:PFF56]',
+    ],
+  ],
+  [
+    'hostgaplugin/vm_settings-requested_version_properties_false.json',
+    [
+      'fam=Prod@9.9.9.9/2,Test@9.9.9.9/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcl3a0xs.blob.core.win src=FastTrack hold=true hgap=1.0.8.133 ticks=637726699999999999 seq=1 act=a33f6f53',
+      'Microsoft.Azure.Monitor.AzureMonitorLinuxAgent@1.9.1 enabled mc=false au=true json=true exact=true sig=n uris=1 [Microsoft.Azure.Monitor.AzureMonitorLinuxAgent#0:enabled:L0:{"GCS_AUTO_CONFIG":true}:PF6AB]',
+      'Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent@2.15.112 enabled mc=false au=true json=true exact=true sig=n uris=1 [Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent#0:enabled:L0:{"enableGenevaUpload":true}:PF6AB]',
+      'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L0:{"commandToExecute":"echo \'cee174d4-4daa:--]',
+      'Microsoft.CPlat.Core.RunCommandHandlerLinux@1.2.0 enabled mc=true au=true json=true exact=true sig=n uris=3 [MCExt1#0:enabled:L0:{"source":{"script":"echo \'4abb1e88-f349:-- | MCExt2#0:enabled:L0:{"source":{"script":"echo \'e865c9bc-a7b3:-- | MCExt3#0:enabled:L0:{"source":{"script":"echo \'f923e416-0340:--]',
+    ],
+  ],
+  [
+    'hostgaplugin/vm_settings-supported_hgap_version_for_signature.json',
+    [
+      'fam=Prod@null/2,Test@null/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcl3a0xs.blob.core.win src=FastTrack hold=true hgap=1.0.8.159 ticks=637726657706205299 seq=1 act=a33f6f53',
+      'Microsoft.Azure.Monitor.AzureMonitorLinuxAgent@1.9.1 enabled mc=false au=true json=true exact=true sig=y uris=3 [Microsoft.Azure.Monitor.AzureMonitorLinuxAgent#0:enabled:L0:{"GCS_AUTO_CONFIG":true}:PF6AB]',
+      'Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent@2.15.112 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent#0:enabled:L0:{"enableGenevaUpload":true}:PF6AB]',
+    ],
+  ],
+  [
+    'hostgaplugin/vm_settings-unsupported_hgap_version_for_signature.json',
+    [
+      'fam=Prod@null/2,Test@null/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcl3a0xs.blob.core.win src=FastTrack hold=true hgap=1.0.8.158 ticks=637726657706205299 seq=1 act=a33f6f53',
+      'Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent@2.15.112 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent#0:enabled:L0:{"enableGenevaUpload":true}:PF6AB]',
+    ],
+  ],
+  [
+    'hostgaplugin/vm_settings-unsupported_version.json',
+    [
+      'fam=Prod@null/2,Test@null/2 req= blob=BlockBlob:https://dcrcl3a0xs.blob.core.win src=FastTrack hold=true hgap=1.0.8.116 ticks=637726657706205217 seq=1 act=a33f6f53',
+      'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L1:{"commandToExecute":"echo \'cee174d4-4daa:--]',
+    ],
+  ],
+  [
+    'hostgaplugin/vm_settings.json',
+    [
+      'fam=Prod@null/2,Test@null/2 req=MultipleExtensionsPerHandler blob=BlockBlob:https://dcrcl3a0xs.blob.core.win src=FastTrack hold=true hgap=1.0.8.133 ticks=637726657706205299 seq=1 act=a33f6f53',
+      'Microsoft.Azure.Monitor.AzureMonitorLinuxAgent@1.9.1 enabled mc=false au=true json=true exact=true sig=y uris=3 [Microsoft.Azure.Monitor.AzureMonitorLinuxAgent#0:enabled:L0:{"GCS_AUTO_CONFIG":true}:PF6AB]',
+      'Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent@2.15.112 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent#0:enabled:L0:{"enableGenevaUpload":true}:PF6AB]',
+      'Microsoft.Azure.Extensions.CustomScript@2.1.6 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#0:enabled:L1:{"commandToExecute":"echo \'cee174d4-4daa:--]',
+      'Microsoft.CPlat.Core.RunCommandHandlerLinux@1.2.0 enabled mc=true au=true json=true exact=true sig=n uris=3 [MCExt1#0:enabled:L2:{"source":{"script":"echo \'4abb1e88-f349:-- | MCExt2#0:enabled:L1:{"source":{"script":"echo \'e865c9bc-a7b3:-- | MCExt3#0:enabled:L0:{"source":{"script":"echo \'f923e416-0340:--]',
+      'Microsoft.OSTCExtensions.VMAccessForLinux@1.5.11 enabled mc=false au=false json=true exact=true sig=n uris=3 [Microsoft.OSTCExtensions.VMAccessForLinux#0:enabled:L0:null:PF6AB]',
+    ],
+  ],
+  [
+    'hibernate/goal_state_1/ExtensionsConfig.xml',
+    [
+      'fam=Prod@2.13.1.1/5 req= blob=PageBlob:https://foo-bar.z6.blob.storage. prof=y ticks=638852747570627097 seq=9 act=f32f99b5',
+      'Microsoft.GuestConfiguration.ConfigurationforLinux@1.26.89 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.GuestConfiguration.ConfigurationforLinux#0:enabled:L0:{}:P1AF5]',
+      'Microsoft.Azure.Extensions.CustomScript@2.1.13 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#4:enabled:L0:null:P1AF5]',
+      'Microsoft.CPlat.Core.LinuxHibernateExtension@1.0.1 enabled mc=false au=true json=true exact=true sig=n uris=3 []',
+    ],
+  ],
+  [
+    'hibernate/goal_state_1/VmSettings.json',
+    [
+      'fam=Prod@2.13.1.1/5 req= blob=PageBlob:https://foo-bar.z6.blob.storage. src=FastTrack hold=false hgap=1.0.8.175 ticks=638852750771746340 seq=9 act=8797175c',
+      'Microsoft.GuestConfiguration.ConfigurationforLinux@1.26.89 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.GuestConfiguration.ConfigurationforLinux#0:enabled:L0:{}:P1AF5]',
+      'Microsoft.Azure.Extensions.CustomScript@2.1.13 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#5:enabled:L0:null:P1AF5]',
+      'Microsoft.CPlat.Core.LinuxHibernateExtension@1.0.1 enabled mc=false au=true json=true exact=true sig=n uris=3 []',
+    ],
+  ],
+  [
+    'hibernate/goal_state_2/ExtensionsConfig.xml',
+    [
+      'fam=Prod@2.13.1.1/1 req= blob=PageBlob:https://foo-bar.z6.blob.storage. prof=y ticks=638852753414265542 seq=10 act=b62f1ce8',
+      'Microsoft.GuestConfiguration.ConfigurationforLinux@1.26.89 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.GuestConfiguration.ConfigurationforLinux#0:enabled:L0:{}:P33BD]',
+      'Microsoft.Azure.Extensions.CustomScript@2.1.13 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#5:enabled:L0:null:P33BD]',
+      'Microsoft.CPlat.Core.LinuxHibernateExtension@1.0.1 enabled mc=false au=true json=true exact=true sig=n uris=3 []',
+    ],
+  ],
+  [
+    'hibernate/goal_state_2/VmSettings.json',
+    [
+      'fam=Prod@2.13.1.1/5 req= blob=PageBlob:https://foo-bar.z6.blob.storage. src=Fabric hold=false hgap=1.0.8.175 ticks=638852753414265542 seq=10 act=b62f1ce8',
+      'Microsoft.GuestConfiguration.ConfigurationforLinux@1.26.89 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.GuestConfiguration.ConfigurationforLinux#0:enabled:L0:{}:P33BD]',
+      'Microsoft.Azure.Extensions.CustomScript@2.1.13 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#5:enabled:L0:null:P33BD]',
+      'Microsoft.CPlat.Core.LinuxHibernateExtension@1.0.1 enabled mc=false au=true json=true exact=true sig=n uris=3 []',
+    ],
+  ],
+  [
+    'hibernate/goal_state_3/VmSettings.json',
+    [
+      'fam=Prod@2.13.1.1/5 req= blob=PageBlob:https://foo-bar.z6.blob.storage. src=FastTrack hold=false hgap=1.0.8.175 ticks=638852755619904276 seq=10 act=603670b5',
+      'Microsoft.GuestConfiguration.ConfigurationforLinux@1.26.89 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.GuestConfiguration.ConfigurationforLinux#0:enabled:L0:{}:P33BD]',
+      'Microsoft.Azure.Extensions.CustomScript@2.1.13 enabled mc=false au=true json=true exact=true sig=n uris=3 [Microsoft.Azure.Extensions.CustomScript#6:enabled:L0:null:P33BD]',
+      'Microsoft.CPlat.Core.LinuxHibernateExtension@1.0.1 enabled mc=false au=true json=true exact=true sig=n uris=3 []',
+    ],
+  ],
 ];
 
 describe('every recorded extensions goal state parses to the expected summary', () => {
   it('the table lists every recorded ExtensionsConfig and vmSettings document', () => {
-    const dirs = ['wire', 'wire/invalid_config', 'wire/multi-config', 'hostgaplugin', 'hibernate/goal_state_1', 'hibernate/goal_state_2', 'hibernate/goal_state_3'];
+    const dirs = [
+      'wire',
+      'wire/invalid_config',
+      'wire/multi-config',
+      'hostgaplugin',
+      'hibernate/goal_state_1',
+      'hibernate/goal_state_2',
+      'hibernate/goal_state_3',
+    ];
     const recorded = dirs
       .flatMap((d) => readdirSync(DATA + d).map((n) => `${d}/${n}`))
       .filter((p) => /ext_conf|vm_settings|ExtensionsConfig|VmSettings/.test(p))
@@ -518,10 +729,7 @@ describe('ExtensionsConfig rules (§5.1)', () => {
       'TestRequiredFeature2',
       'TestRequiredFeature3',
     ]);
-    assert.match(
-      parseExtensionsConfig(read('wire/ext_conf_in_vm_artifacts_profile.xml')).inVmArtifactsProfileUrl!,
-      /^https:\/\/.*\?/,
-    );
+    assert.match(parseExtensionsConfig(read('wire/ext_conf_in_vm_artifacts_profile.xml')).inVmArtifactsProfileUrl!, /^https:\/\/.*\?/);
     assert.equal(parseExtensionsConfig(read('wire/ext_conf_in_vm_empty_artifacts_profile.xml')).inVmArtifactsProfileUrl, null);
   });
 
@@ -606,7 +814,10 @@ describe('ExtensionsConfig: invalid settings make that handler invalid, with a r
     const noName = parseExtensionsConfig(plugin('state="enabled"', '<ExtensionRuntimeSettings seqNo="1">{}</ExtensionRuntimeSettings>'));
     assert.equal(noName.handlers[0]!.invalidReason, 'an ExtensionRuntimeSettings of the multi-config handler P.T 1.0 has no name');
     const depNoName = parseExtensionsConfig(
-      plugin('state="enabled"', '<DependsOn dependencyLevel="1"/><ExtensionRuntimeSettings seqNo="1" name="e">{}</ExtensionRuntimeSettings>'),
+      plugin(
+        'state="enabled"',
+        '<DependsOn dependencyLevel="1"/><ExtensionRuntimeSettings seqNo="1" name="e">{}</ExtensionRuntimeSettings>',
+      ),
     );
     assert.equal(depNoName.handlers[0]!.invalidReason, 'a DependsOn of the multi-config handler P.T 1.0 has no name');
   });
@@ -618,23 +829,42 @@ describe('ExtensionsConfig: invalid settings make that handler invalid, with a r
           `<Plugin name=${JSON.stringify(name)} version=${JSON.stringify(version)}><ExtensionRuntimeSettings seqNo="1" name=${JSON.stringify(ext)}>{"runtimeSettings":[{"handlerSettings":{}}]}</ExtensionRuntimeSettings></Plugin></PluginSettings></Extensions>`,
       ).handlers[0]!;
     assert.equal(cfg('Microsoft.AKS.Compute.AKS-Engine.Linux.Billing', '1.0.4.7').invalidReason, null, 'real names pass');
-    assert.equal(cfg('../../../etc/advpwn', '1.0.0').invalidReason, 'the handler name "../../../etc/advpwn" is not a valid handler name (letters, digits, ".", "_", "-")');
+    assert.equal(
+      cfg('../../../etc/advpwn', '1.0.0').invalidReason,
+      'the handler name "../../../etc/advpwn" is not a valid handler name (letters, digits, ".", "_", "-")',
+    );
     assert.equal(cfg('..', '1.0').invalidReason, 'the handler name ".." is not a valid handler name (letters, digits, ".", "_", "-")');
-    assert.equal(cfg('P.T', '1.0/../../x').invalidReason, 'the version "1.0/../../x" of the handler P.T is not a valid version (dotted numbers)');
-    assert.equal(cfg('P.T', '1.0', '../../status/x').invalidReason, 'the extension name "../../status/x" of the handler P.T 1.0 is not a valid extension name (letters, digits, ".", "_", "-")');
+    assert.equal(
+      cfg('P.T', '1.0/../../x').invalidReason,
+      'the version "1.0/../../x" of the handler P.T is not a valid version (dotted numbers)',
+    );
+    assert.equal(
+      cfg('P.T', '1.0', '../../status/x').invalidReason,
+      'the extension name "../../status/x" of the handler P.T 1.0 is not a valid extension name (letters, digits, ".", "_", "-")',
+    );
     assert.deepEqual(cfg('P.T', '1.0', '../x').settings, [], 'nothing of an invalid handler is kept');
     const vm = (name: string, version: string, ext = 'e1') =>
       parseVmSettings(
         JSON.stringify({
           extensionGoalStatesSource: 'FastTrack',
           extensionGoalStates: [
-            { name, version, state: 'enabled', location: 'https://m', isMultiConfig: true, settings: [{ extensionName: ext, extensionState: 'enabled', seqNo: 1 }] },
+            {
+              name,
+              version,
+              state: 'enabled',
+              location: 'https://m',
+              isMultiConfig: true,
+              settings: [{ extensionName: ext, extensionState: 'enabled', seqNo: 1 }],
+            },
           ],
         }),
       ).handlers[0]!;
     assert.equal(vm('A.B', '1.0').invalidReason, null);
     assert.match(vm('a/b', '1.0').invalidReason ?? '', /^the handler name "a\/b" is not a valid handler name/);
-    assert.match(vm('A.B', '1.0', 'x\ny').invalidReason ?? '', /^the extension name "x\\ny" of the handler A.B is not a valid extension name/);
+    assert.match(
+      vm('A.B', '1.0', 'x\ny').invalidReason ?? '',
+      /^the extension name "x\\ny" of the handler A.B is not a valid extension name/,
+    );
     assert.deepEqual(vm('A.B', '..').manifestUris, [], 'an invalid handler has nothing to download');
   });
 
@@ -656,7 +886,10 @@ describe('ExtensionsConfig: invalid settings make that handler invalid, with a r
 
   it('a non-numeric dependencyLevel reads as 0', () => {
     const h = parseExtensionsConfig(
-      plugin('state="enabled"', '<DependsOn dependencyLevel="high"/><RuntimeSettings seqNo="1">{"runtimeSettings":[{"handlerSettings":{}}]}</RuntimeSettings>'),
+      plugin(
+        'state="enabled"',
+        '<DependsOn dependencyLevel="high"/><RuntimeSettings seqNo="1">{"runtimeSettings":[{"handlerSettings":{}}]}</RuntimeSettings>',
+      ),
     ).handlers[0]!;
     assert.equal(h.settings[0]!.dependencyLevel, 0);
   });
@@ -704,7 +937,14 @@ describe('vmSettings rules (§3.4)', () => {
         ExtensionGoalStatesSource: 'Fabric',
         statusuploadblob: { STATUSBLOBTYPE: 'PageBlob', Value: 'https://blob/x' },
         ExtensionGoalStates: [
-          { NAME: 'A.B', Version: '1.0', STATE: 'enabled', Location: 'https://m', SettingsSeqNo: 3, Settings: [{ PublicSettings: '{"K":1}' }] },
+          {
+            NAME: 'A.B',
+            Version: '1.0',
+            STATE: 'enabled',
+            Location: 'https://m',
+            SettingsSeqNo: 3,
+            Settings: [{ PublicSettings: '{"K":1}' }],
+          },
         ],
       }),
     );
@@ -729,7 +969,10 @@ describe('vmSettings rules (§3.4)', () => {
       () => parseVmSettings(read('hostgaplugin/vm_settings-parse_error.json')),
       (e) => isAgentError(e, 'json') && e.message === "the vmSettings are not valid JSON (Unexpected token 'T')",
     );
-    assert.throws(() => parseVmSettings('{"a":'), (e) => isAgentError(e, 'json') && /^the vmSettings are not valid JSON \(.+\)$/.test(e.message));
+    assert.throws(
+      () => parseVmSettings('{"a":'),
+      (e) => isAgentError(e, 'json') && /^the vmSettings are not valid JSON \(.+\)$/.test(e.message),
+    );
   });
 
   it('protectedSettings without a thumbprint is a parse error', () => {
@@ -747,17 +990,33 @@ describe('vmSettings rules (§3.4)', () => {
 
   it('refuses other shape errors with a sentence naming the problem', () => {
     const bad = (doc: unknown, pattern: RegExp, kind: 'protocol' | 'json' = 'protocol') =>
-      assert.throws(() => parseVmSettings(JSON.stringify(doc)), (e) => isAgentError(e, kind) && pattern.test(e.message));
+      assert.throws(
+        () => parseVmSettings(JSON.stringify(doc)),
+        (e) => isAgentError(e, kind) && pattern.test(e.message),
+      );
     const ext = { name: 'A.B', version: '1', state: 'enabled', location: 'https://m', settingsSeqNo: 0 };
     bad([], /^the vmSettings are invalid: the document is not a JSON object$/);
     bad({ extensionGoalStates: {} }, /extensionGoalStates should be an array$/);
     bad({ extensionGoalStates: [{ ...ext, state: 'running' }] }, /state "running" is not one of enabled, disabled, uninstall$/);
     bad({ extensionGoalStates: [{ ...ext, settings: [{}, {}] }] }, /a single-config extension has 2 settings$/);
-    bad({ extensionGoalStates: [{ ...ext, settings: [{ publicSettings: '{x' }] }] }, /publicSettings for A\.B that are not valid JSON$/, 'json');
+    bad(
+      { extensionGoalStates: [{ ...ext, settings: [{ publicSettings: '{x' }] }] },
+      /publicSettings for A\.B that are not valid JSON$/,
+      'json',
+    );
     bad({ statusUploadBlob: { statusBlobType: 'BlockBlob' } }, /statusUploadBlob\.value is missing$/);
     bad({ requiredFeatures: [{}] }, /requiredFeatures\[\]\.name is missing$/);
     bad(
-      { extensionGoalStates: [{ ...ext, isMultiConfig: true, settings: [{ seqNo: 1, extensionName: 'x', extensionState: 'enabled' }], dependsOn: [{ name: 'y', dependencyLevel: 1 }] }] },
+      {
+        extensionGoalStates: [
+          {
+            ...ext,
+            isMultiConfig: true,
+            settings: [{ seqNo: 1, extensionName: 'x', extensionState: 'enabled' }],
+            dependsOn: [{ name: 'y', dependencyLevel: 1 }],
+          },
+        ],
+      },
       /dependsOn names y, which has no settings$/,
     );
   });

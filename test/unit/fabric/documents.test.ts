@@ -24,7 +24,8 @@ import { findText, parseXml } from '../../../src/xml/index.ts';
 const DATA = join(FIXTURES, 'tests', 'data') + '/';
 const read = (p: string): string => readFileSync(DATA + p, 'utf8');
 const WS = 'http://168.63.129.16:80/machine/865a6683-91d8-450f-99ae/bc8b9d47%2Db5ed%2D4704%2D85d9%2Dfd74cc967ec2.%5Fcanary';
-const HIB1 = 'http://168.63.129.16:80/machine/06185f00-1f00-4545-abaa-4b7baa121869/8cd0ae53%2D1ac5%2D4fe5%2D9356%2Da4e1a34f234c.%5Ftest%2Dvm';
+const HIB1 =
+  'http://168.63.129.16:80/machine/06185f00-1f00-4545-abaa-4b7baa121869/8cd0ae53%2D1ac5%2D4fe5%2D9356%2Da4e1a34f234c.%5Ftest%2Dvm';
 
 describe('versions (§2.2)', () => {
   it('wire/version_info.xml', () => {
@@ -64,7 +65,8 @@ describe('goal state (§2.4)', () => {
     certificatesUrl: `${n}?comp=certificates&incarnation=1`,
     remoteAccessInfoUrl: null,
   });
-  const HIB2 = 'http://168.63.129.16:80/machine/6d8baa24-9f00-4f00-8aea-56fbaafee17e/aa40a165%2Df2c9%2D4e19%2D8582%2D1d14d39c4b15.%5Ftest%2Dvm';
+  const HIB2 =
+    'http://168.63.129.16:80/machine/6d8baa24-9f00-4f00-8aea-56fbaafee17e/aa40a165%2Df2c9%2D4e19%2D8582%2D1d14d39c4b15.%5Ftest%2Dvm';
   const cases: Array<[string, object]> = [
     ['wire/goal_state.xml', base],
     ['wire/goal_state_no_certs.xml', { ...base, certificatesUrl: null }],
@@ -94,11 +96,18 @@ describe('goal state (§2.4)', () => {
     assert.ok(isAgentError(error, 'protocol'));
     assert.equal(error.message, 'the goal state has no RoleInstance');
     assert.equal(error.subkind, 'missing-role-instance');
-    assert.deepEqual(Object.keys(error.context).sort(), ['document', 'incarnation'], 'the sub-kind is the subkind field, not a context flag');
+    assert.deepEqual(
+      Object.keys(error.context).sort(),
+      ['document', 'incarnation'],
+      'the sub-kind is the subkind field, not a context flag',
+    );
     assert.equal(isMissingRoleInstance(error), true);
     assert.equal(isMissingRoleInstance(new AgentError('protocol', 'other')), false);
     // the message text decides nothing
-    assert.equal(isMissingRoleInstance(new AgentError('protocol', 'the goal state has no RoleInstance', { missingRoleInstance: true })), false);
+    assert.equal(
+      isMissingRoleInstance(new AgentError('protocol', 'the goal state has no RoleInstance', { missingRoleInstance: true })),
+      false,
+    );
     assert.equal(isMissingRoleInstance(new Error('x')), false);
   });
 
@@ -109,8 +118,14 @@ describe('goal state (§2.4)', () => {
       (e) => isAgentError(e, 'protocol') && e.message === 'the goal state has no ContainerId element (or it is empty)',
     );
     const noShared = read('wire/goal_state.xml').replace(/<SharedConfig>[^<]*<\/SharedConfig>/, '');
-    assert.throws(() => parseGoalState(noShared), (e) => isAgentError(e, 'protocol') && /no SharedConfig element/.test(e.message));
-    assert.throws(() => parseGoalState('<GoalState><Incarnation>1</Incarnation>'), (e) => isAgentError(e, 'xml'));
+    assert.throws(
+      () => parseGoalState(noShared),
+      (e) => isAgentError(e, 'protocol') && /no SharedConfig element/.test(e.message),
+    );
+    assert.throws(
+      () => parseGoalState('<GoalState><Incarnation>1</Incarnation>'),
+      (e) => isAgentError(e, 'xml'),
+    );
   });
 
   it('deployment id is the part of ConfigName before the first dot', () => {
@@ -131,13 +146,24 @@ describe('hosting environment config (§2.6)', () => {
 
 describe('shared config (§2.7)', () => {
   const cases: Array<[string, object]> = [
-    ['wire/shared_config.xml', { instances: [{ id: 'MachineRole_IN_0', address: '10.115.153.75', rdmaMacAddress: '', rdmaIPv4Address: '' }] }],
-    ['hibernate/goal_state_1/SharedConfig.xml', { instances: [{ id: '_test-vm', address: '10.1.52.28', rdmaMacAddress: '', rdmaIPv4Address: '' }] }],
-    ['hibernate/goal_state_2/SharedConfig.xml', { instances: [{ id: '_test-vm', address: '10.1.52.28', rdmaMacAddress: '', rdmaIPv4Address: '' }] }],
+    [
+      'wire/shared_config.xml',
+      { instances: [{ id: 'MachineRole_IN_0', address: '10.115.153.75', rdmaMacAddress: '', rdmaIPv4Address: '' }] },
+    ],
+    [
+      'hibernate/goal_state_1/SharedConfig.xml',
+      { instances: [{ id: '_test-vm', address: '10.1.52.28', rdmaMacAddress: '', rdmaIPv4Address: '' }] },
+    ],
+    [
+      'hibernate/goal_state_2/SharedConfig.xml',
+      { instances: [{ id: '_test-vm', address: '10.1.52.28', rdmaMacAddress: '', rdmaIPv4Address: '' }] },
+    ],
   ];
   for (const [file, expected] of cases) it(file, () => assert.deepEqual(parseSharedConfig(read(file)), expected));
   it('reads the RDMA attributes', () => {
-    const c = parseSharedConfig('<SharedConfig><Instances><Instance id="r" address="10.0.0.4" rdmaMacAddress="00:15:5D:33:FF:1F" rdmaIPv4Address="172.16.1.2"/></Instances></SharedConfig>');
+    const c = parseSharedConfig(
+      '<SharedConfig><Instances><Instance id="r" address="10.0.0.4" rdmaMacAddress="00:15:5D:33:FF:1F" rdmaIPv4Address="172.16.1.2"/></Instances></SharedConfig>',
+    );
     assert.deepEqual(c.instances[0], { id: 'r', address: '10.0.0.4', rdmaMacAddress: '00:15:5D:33:FF:1F', rdmaIPv4Address: '172.16.1.2' });
   });
 });
@@ -237,7 +263,9 @@ describe('health report (§3.1)', () => {
     assert.equal(description, '&amp;'.repeat(MAX_DESCRIPTION_CHARS));
     assert.equal(MAX_DESCRIPTION_CHARS, 3686);
     const exact = 'x'.repeat(3686);
-    assert.ok(buildHealthReport({ ...ids, state: 'NotReady', subStatus: 's', description: exact }).includes(`<Description>${exact}</Description>`));
+    assert.ok(
+      buildHealthReport({ ...ids, state: 'NotReady', subStatus: 's', description: exact }).includes(`<Description>${exact}</Description>`),
+    );
   });
 
   it('Unicode survives, and truncation never splits a character', () => {

@@ -10,7 +10,9 @@ import { gzipSync } from 'node:zlib';
 import { createHttpClient } from '../../../src/fabric/http.ts';
 import { isAgentError } from '../../../src/util/errors.ts';
 
-async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ url: string; hits: string[]; close(): Promise<void> }> {
+async function serve(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ url: string; hits: string[]; close(): Promise<void> }> {
   const hits: string[] = [];
   const server = createServer((req, res) => {
     hits.push(req.url ?? '');

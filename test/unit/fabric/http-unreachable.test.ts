@@ -18,7 +18,11 @@ await http.close();
 `;
 
 test('a health report gives up on ENETUNREACH after one attempt; other requests retry', () => {
-  const r = spawnSync('unshare', ['--net', process.execPath, '--input-type=module', '-e', SCRIPT], { encoding: 'utf8', cwd: process.cwd(), timeout: 60_000 });
+  const r = spawnSync('unshare', ['--net', process.execPath, '--input-type=module', '-e', SCRIPT], {
+    encoding: 'utf8',
+    cwd: process.cwd(),
+    timeout: 60_000,
+  });
   assert.equal(r.status, 0, r.stderr);
   const { out, count } = JSON.parse(r.stdout) as { out: Record<string, string>; count: number };
   assert.match(out.true!, /failed after 1 attempt: .*ENETUNREACH/);

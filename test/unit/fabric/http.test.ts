@@ -46,7 +46,10 @@ function fakeClient(extra: HttpClientOptions = {}) {
 }
 
 test('backoffDelay is the Fibonacci series 2, 3, 5, 8, 13 times the delay', () => {
-  assert.deepEqual([1, 2, 3, 4, 5].map((n) => backoffDelay(n, 1000)), [2000, 3000, 5000, 8000, 13000]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5].map((n) => backoffDelay(n, 1000)),
+    [2000, 3000, 5000, 8000, 13000],
+  );
   assert.equal(backoffDelay(2, 15_000), 45_000);
 });
 
@@ -335,9 +338,15 @@ test('no_proxy matching: *, hosts, domain suffixes on a label boundary, IPs and 
   assert.equal(inCidr('1.2.3.5', '1.2.3.4/32'), false);
   assert.equal(inCidr('1.2.3.4', '1.2.3.0/33'), false);
   const env = { HTTPS_PROXY: 'proxy.corp:3128', http_proxy: 'http://p2:8080' };
-  assert.equal(proxyFor(new URL('https://x.blob.core.windows.net/'), { configHost: null, configPort: null, env }), 'http://proxy.corp:3128');
+  assert.equal(
+    proxyFor(new URL('https://x.blob.core.windows.net/'), { configHost: null, configPort: null, env }),
+    'http://proxy.corp:3128',
+  );
   assert.equal(proxyFor(new URL('http://x/'), { configHost: null, configPort: null, env }), 'http://p2:8080');
   assert.equal(proxyFor(new URL('http://x/'), { configHost: 'cfg', configPort: 3129, env }), 'http://cfg:3129');
   assert.equal(proxyFor(new URL('http://x/'), { configHost: 'cfg', configPort: null, env: {} }), null);
-  assert.throws(() => proxyFor(new URL('http://x/'), { configHost: null, configPort: null, env: { http_proxy: 'ftp://p:1' } }), /the proxy in http_proxy is not a valid http\(s\) URL/);
+  assert.throws(
+    () => proxyFor(new URL('http://x/'), { configHost: null, configPort: null, env: { http_proxy: 'ftp://p:1' } }),
+    /the proxy in http_proxy is not a valid http\(s\) URL/,
+  );
 });

@@ -68,7 +68,11 @@ async function fabric(t: { after(fn: () => Promise<void>): void }, route: Route 
         server.close(() => r());
       }),
   );
-  const config = Config.from({ 'Protocol.WireServerEndpoint': `127.0.0.1:${port}`, 'Protocol.HostGAPluginPort': port, 'Protocol.ImdsEndpoint': `127.0.0.1:${port}` });
+  const config = Config.from({
+    'Protocol.WireServerEndpoint': `127.0.0.1:${port}`,
+    'Protocol.HostGAPluginPort': port,
+    'Protocol.ImdsEndpoint': `127.0.0.1:${port}`,
+  });
   const endpoints = platformEndpoints(config, 'unused');
   const sleeps: number[] = [];
   const sleep = async (ms: number) => void sleeps.push(ms);
@@ -83,14 +87,17 @@ function libDir(t: { after(fn: () => void): void }): string {
   return d;
 }
 
-const fakeInstall = (calls: Array<Parameters<InstallCertificates>[0]>): InstallCertificates => async (args) => {
-  calls.push(args);
-  return [{ thumbprint: 'ABC', hasPrivateKey: true }];
-};
+const fakeInstall =
+  (calls: Array<Parameters<InstallCertificates>[0]>): InstallCertificates =>
+  async (args) => {
+    calls.push(args);
+    return [{ thumbprint: 'ABC', hasPrivateKey: true }];
+  };
 
 test('versions check: 2012-11-30 supported; otherwise a protocol error', async (t) => {
   const f = await fabric(t, (hit, res) => {
-    if (hit.url.includes('bad')) return void res.writeHead(200).end('<Versions><Preferred><Version>2099-01-01</Version></Preferred><Supported/></Versions>');
+    if (hit.url.includes('bad'))
+      return void res.writeHead(200).end('<Versions><Preferred><Version>2099-01-01</Version></Preferred><Supported/></Versions>');
   });
   const v = await f.wire.checkVersions();
   assert.equal(v.preferred, '2012-11-30');
@@ -230,7 +237,14 @@ test('a 410 on a document re-fetches the goal state once and retries', async (t)
 
 test('health report: POST with the XML content type and the §3.1 body', async (t) => {
   const f = await fabric(t);
-  await f.wire.reportHealth({ incarnation: '1', containerId: 'c', roleInstanceId: 'r', state: 'NotReady', subStatus: 'Provisioning', description: 'a < b' });
+  await f.wire.reportHealth({
+    incarnation: '1',
+    containerId: 'c',
+    roleInstanceId: 'r',
+    state: 'NotReady',
+    subStatus: 'Provisioning',
+    description: 'a < b',
+  });
   const h = f.hits[0]!;
   assert.equal(h.method, 'POST');
   assert.equal(h.url, '/machine?comp=health');
@@ -242,12 +256,18 @@ test('health report retries follow §3.1 (Fibonacci × 15 s) and stop at the dea
   const f = await fabric(t, (_h, res) => void res.writeHead(500).end());
   let clock = 0;
   const waits: number[] = [];
-  const http = createHttpClient({ sleep: async (ms) => {
+  const http = createHttpClient({
+    sleep: async (ms) => {
       waits.push(ms);
       clock += ms;
-    }, now: () => clock, proxy: { configHost: null, configPort: null, env: {} } });
+    },
+    now: () => clock,
+    proxy: { configHost: null, configPort: null, env: {} },
+  });
   const wire = new WireServerClient({ http, endpoints: f.endpoints, now: () => clock });
-  const err = await wire.reportHealth({ incarnation: '1', containerId: 'c', roleInstanceId: 'r', state: 'Ready' }, 100_000).catch((e: unknown) => e);
+  const err = await wire
+    .reportHealth({ incarnation: '1', containerId: 'c', roleInstanceId: 'r', state: 'Ready' }, 100_000)
+    .catch((e: unknown) => e);
   assert.ok(isAgentError(err, 'http'));
   assert.match(err.message, /no time left to retry/);
   // 30 s and 45 s fit in 100 s; the next wait (75 s) would pass it
@@ -267,7 +287,13 @@ test('HostGAPlugin vmSettings: ETag, 304 with If-None-Match, 404 backs off 6 hou
   });
   let clock = 0;
   const ctx = { containerId: 'cid', configName: 'cfg', deploymentId: 'd' };
-  const hp = new HostPluginClient({ http: f.http, endpoints: f.endpoints, context: () => ctx, refresh: async () => undefined, now: () => clock });
+  const hp = new HostPluginClient({
+    http: f.http,
+    endpoints: f.endpoints,
+    context: () => ctx,
+    refresh: async () => undefined,
+    now: () => clock,
+  });
   const first = await hp.vmSettings();
   assert.equal(first.kind, 'updated');
   const h = f.hits[0]!.headers;

@@ -36,7 +36,8 @@ test('a folder per new goal state, named <timestamp>__<tag>; the same goal state
 test('documents are saved redacted; waagent_status.json is replaced in the current folder', (t) => {
   const { history } = setup(t);
   const dir = history.beginGoalState('3');
-  const ec = '<StatusUploadBlob>https://a.blob.core.windows.net/c/s?sv=1&amp;sig=SECRETSIG</StatusUploadBlob><ProtectedSettings>BASE64SECRET</ProtectedSettings>';
+  const ec =
+    '<StatusUploadBlob>https://a.blob.core.windows.net/c/s?sv=1&amp;sig=SECRETSIG</StatusUploadBlob><ProtectedSettings>BASE64SECRET</ProtectedSettings>';
   assert.equal(history.save('ExtensionsConfig.xml', ec), true);
   const saved = readFileSync(join(dir, 'ExtensionsConfig.xml'), 'utf8');
   assert.ok(!saved.includes('SECRETSIG') && !saved.includes('BASE64SECRET'), saved);
@@ -81,7 +82,10 @@ test('bounded in entries: the oldest go first, the current stays, legacy zips co
   assert.ok(left.includes('README'));
   const ours = left.filter((n) => n !== 'README');
   assert.equal(ours.length, 5);
-  assert.deepEqual(ours.map((n) => n.split('__')[1]), ['8', '9', '10', '11', '12']);
+  assert.deepEqual(
+    ours.map((n) => n.split('__')[1]),
+    ['8', '9', '10', '11', '12'],
+  );
   assert.equal(basename(history.current!), ours.at(-1));
 });
 
@@ -96,12 +100,19 @@ test('bounded in bytes: old folders are removed until the total fits; the curren
   let total = 0;
   for (const n of entries()) for (const f of readdirSync(join(history.dir, n))) total += readFileSync(join(history.dir, n, f)).length;
   assert.ok(total <= 10_000, `total ${total}`);
-  assert.deepEqual(entries().map((n) => n.split('__')[1]), ['g4', 'g5', 'g6', 'g7']);
+  assert.deepEqual(
+    entries().map((n) => n.split('__')[1]),
+    ['g4', 'g5', 'g6', 'g7'],
+  );
   // one huge current folder alone over the bound stays
   history.save('VmSettings.json', 'v'.repeat(20_000));
   tick(1);
   history.beginGoalState('g8');
-  assert.deepEqual(entries().map((n) => n.split('__')[1]), ['g8'], 'g7 went: alone it is over the bound');
+  assert.deepEqual(
+    entries().map((n) => n.split('__')[1]),
+    ['g8'],
+    'g7 went: alone it is over the bound',
+  );
 });
 
 test('a goal state that changes every cycle stays within the entry bound', (t) => {
@@ -125,7 +136,8 @@ test('waagent_status.json is rewritten only when more than its timestamps change
   const lib = mkdtempSync(join(tmpdir(), 'history-status-'));
   const history = new GoalStateHistory({ libDir: lib });
   history.beginGoalState('1');
-  const doc = (t: string, status: string) => `{"timestampUTC": "${t}", "aggregateStatus": {"guestAgentStatus": {"status": "${status}", "timestamp": "${t}"}}}`;
+  const doc = (t: string, status: string) =>
+    `{"timestampUTC": "${t}", "aggregateStatus": {"guestAgentStatus": {"status": "${status}", "timestamp": "${t}"}}}`;
   const file = join(history.current!, 'waagent_status.json');
   assert.equal(history.saveStatus(doc('2025-01-01T00:00:00Z', 'Ready')), true);
   const first = statSync(file).ino;

@@ -13,7 +13,11 @@ const profile = (name: string) => profileFor(parseOsRelease(readFileSync(join(DI
 
 describe('distro profile', () => {
   it('puts every fixture in its family', () => {
-    const families = Object.fromEntries(readdirSync(DIR).sort().map((f) => [f, profile(f).family]));
+    const families = Object.fromEntries(
+      readdirSync(DIR)
+        .sort()
+        .map((f) => [f, profile(f).family]),
+    );
     assert.deepEqual(families, {
       'almalinux-9.4': 'rhel',
       arch: 'other',

@@ -19,7 +19,10 @@ test('run captures stdout, stderr and the exit code, and throws on failure unles
 });
 
 test('a timeout rejects by default and resolves with timedOut under allowTimeout', async () => {
-  await assert.rejects(run(['sleep', '5'], { timeoutMs: 100 }), (e: unknown) => isAgentError(e, 'command') && /timed out after 100 ms/.test(e.message));
+  await assert.rejects(
+    run(['sleep', '5'], { timeoutMs: 100 }),
+    (e: unknown) => isAgentError(e, 'command') && /timed out after 100 ms/.test(e.message),
+  );
   const r = await run(['sleep', '5'], { timeoutMs: 100, allowTimeout: true });
   assert.equal(r.timedOut, true);
   assert.equal(r.signal, 'SIGKILL');
@@ -42,7 +45,10 @@ test('outputFds sends the output to files and the call does not wait for a backg
   const out = openSync(outPath, 'w');
   const err = openSync(join(dir, 'err'), 'w');
   const t0 = Date.now();
-  const r = await run(['sh', '-c', 'echo first; (sleep 1.5; echo later) & exit 0'], { outputFds: { stdout: out, stderr: err }, processGroup: true });
+  const r = await run(['sh', '-c', 'echo first; (sleep 1.5; echo later) & exit 0'], {
+    outputFds: { stdout: out, stderr: err },
+    processGroup: true,
+  });
   closeSync(out);
   closeSync(err);
   assert.ok(Date.now() - t0 < 1200, `returned after ${Date.now() - t0} ms`);

@@ -12,7 +12,15 @@ import { discoverWireServer, parseReply, buildDiscover, macBytes } from '../../.
 import { log } from '../../../src/log/logger.ts';
 import { parseOsRelease } from '../../../src/os/distro.ts';
 import { profileFor } from '../../../src/os/distro-profile.ts';
-import { applyDhcpRoutes, learnedDhcpRoutes, parseRouteTable, planDhcpRoutes, rememberDhcpRoutes, routeAddArgv, type DhcpRoutes } from '../../../src/os/routes.ts';
+import {
+  applyDhcpRoutes,
+  learnedDhcpRoutes,
+  parseRouteTable,
+  planDhcpRoutes,
+  rememberDhcpRoutes,
+  routeAddArgv,
+  type DhcpRoutes,
+} from '../../../src/os/routes.ts';
 import { publishHostname, type PublishOptions } from '../../../src/provisioning/hostname.ts';
 import { REPO_ROOT } from '../../helpers/paths.ts';
 import { configOn, fakeTools, tempRoot } from '../provisioning/prov-helpers.ts';
@@ -21,7 +29,10 @@ const HEADER = 'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t
 // eth0 192.0.2.0/24 on-link only: no default route, nothing names the WireServer
 const ONLINK = HEADER + 'eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n';
 // a default route via 192.0.2.1 and the WireServer /32 already there
-const FULL = ONLINK + 'eth0\t00000000\t010200C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n' + 'eth0\t10813FA8\t010200C0\t0007\t0\t0\t0\tFFFFFFFF\t0\t0\t0\n';
+const FULL =
+  ONLINK +
+  'eth0\t00000000\t010200C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n' +
+  'eth0\t10813FA8\t010200C0\t0007\t0\t0\t0\tFFFFFFFF\t0\t0\t0\n';
 
 const REPLY: DhcpRoutes = {
   wireServer: '168.63.129.16',
@@ -65,7 +76,14 @@ describe('routes from a DHCP reply (§1.1)', () => {
       planDhcpRoutes(REPLY, parseRouteTable(FULL), 'eth0').map((r) => r.destination),
       ['198.51.100.0/24', '169.254.169.254/32'],
     );
-    const withWs: DhcpRoutes = { wireServer: null, gateway: null, routes: [{ network: '168.63.129.16', bits: 32, gateway: '192.0.2.1' }, { network: '0.0.0.0', bits: 0, gateway: '192.0.2.1' }] };
+    const withWs: DhcpRoutes = {
+      wireServer: null,
+      gateway: null,
+      routes: [
+        { network: '168.63.129.16', bits: 32, gateway: '192.0.2.1' },
+        { network: '0.0.0.0', bits: 0, gateway: '192.0.2.1' },
+      ],
+    };
     assert.deepEqual(planDhcpRoutes(withWs, parseRouteTable(ONLINK), null).map(routeAddArgv), [
       ['ip', 'route', 'add', '168.63.129.16/32', 'via', '192.0.2.1'],
       ['ip', 'route', 'add', 'default', 'via', '192.0.2.1'],
@@ -87,8 +105,14 @@ describe('routes from a DHCP reply (§1.1)', () => {
       'ip route add 169.254.169.254/32 via 192.0.2.1 dev eth0',
       'ip route add 168.63.129.16/32 via 192.0.2.1 dev eth0',
     ]);
-    assert.deepEqual(added.map((r) => r.destination), ['default', '169.254.169.254/32', '168.63.129.16/32']);
-    assert.ok(lines.some((l) => l.includes('WARNING') && l.includes('RTNETLINK answers: File exists')), lines.join('\n'));
+    assert.deepEqual(
+      added.map((r) => r.destination),
+      ['default', '169.254.169.254/32', '168.63.129.16/32'],
+    );
+    assert.ok(
+      lines.some((l) => l.includes('WARNING') && l.includes('RTNETLINK answers: File exists')),
+      lines.join('\n'),
+    );
   });
 
   it('parses option 121 like 249, and 249 wins when both are there', () => {
@@ -96,7 +120,9 @@ describe('routes from a DHCP reply (§1.1)', () => {
     const reply = (opts: number[]) => Buffer.concat([request.subarray(0, 0xf0), Buffer.from([...opts, 255, 0, 0, 0, 0, 0])]);
     const r121 = [24, 198, 51, 100, 192, 0, 2, 1];
     const r249 = [32, 168, 63, 129, 16, 192, 0, 2, 1];
-    assert.deepEqual(parseReply(reply([121, r121.length, ...r121]), request).routes, [{ network: '198.51.100.0', bits: 24, gateway: '192.0.2.1' }]);
+    assert.deepEqual(parseReply(reply([121, r121.length, ...r121]), request).routes, [
+      { network: '198.51.100.0', bits: 24, gateway: '192.0.2.1' },
+    ]);
     const both = [{ network: '168.63.129.16', bits: 32, gateway: '192.0.2.1' }];
     assert.deepEqual(parseReply(reply([121, r121.length, ...r121, 249, r249.length, ...r249]), request).routes, both);
     assert.deepEqual(parseReply(reply([249, r249.length, ...r249, 121, r121.length, ...r121]), request).routes, both);
@@ -118,11 +144,21 @@ describe('routes from a DHCP reply (§1.1)', () => {
       config: Config.from({ 'Lib.Dir': join(root, 'lib') }),
       leaseGlobs: profile('debian-12').leaseGlobs,
       root,
-      dhcp: { mac: '02:00:00:00:00:09', target: { host: '127.0.0.1', port: (server.address() as AddressInfo).port }, bindPort: 0, timeoutMs: 2000, schedule: [0] },
+      dhcp: {
+        mac: '02:00:00:00:00:09',
+        target: { host: '127.0.0.1', port: (server.address() as AddressInfo).port },
+        bindPort: 0,
+        timeoutMs: 2000,
+        schedule: [0],
+      },
       applyRoutes: async (r) => void applied.push(r),
     });
     assert.deepEqual(found, { endpoint: '192.0.2.77', source: 'dhcp' });
-    const expected = { wireServer: '192.0.2.77', gateway: '192.0.2.1', routes: [{ network: '198.51.100.0', bits: 24, gateway: '192.0.2.254' }] };
+    const expected = {
+      wireServer: '192.0.2.77',
+      gateway: '192.0.2.1',
+      routes: [{ network: '198.51.100.0', bits: 24, gateway: '192.0.2.254' }],
+    };
     assert.deepEqual(applied, [expected]);
     assert.deepEqual(learnedDhcpRoutes(), expected);
     rememberDhcpRoutes({ wireServer: null, gateway: null, routes: [] });
@@ -165,7 +201,12 @@ describe('DHCP client restart watch (§7.1)', () => {
     let routes: DhcpRoutes | null = null;
     const applied: DhcpRoutes[] = [];
     const config = Config.from({ 'OS.MonitorDhcpClientRestartPeriod': 45 });
-    const task = dhcpWatchTask(config, { process: 'dhclient', procRoot: proc, routes: () => routes, apply: async (r) => void applied.push(r) });
+    const task = dhcpWatchTask(config, {
+      process: 'dhclient',
+      procRoot: proc,
+      routes: () => routes,
+      apply: async (r) => void applied.push(r),
+    });
     assert.equal(task.periodMs, 45_000);
     const lines = captureLog();
     await task.run(); // nothing learned yet: nothing to do
@@ -184,7 +225,10 @@ describe('DHCP client restart watch (§7.1)', () => {
     log.reset();
     assert.deepEqual(applied, [REPLY]);
     assert.equal(lines.filter((l) => l.includes('is not running')).length, 1, lines.join('\n'));
-    assert.ok(lines.some((l) => l.includes('restarted (pid 90 -> 4242)')), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.includes('restarted (pid 90 -> 4242)')),
+      lines.join('\n'),
+    );
   });
 
   it('runs only where our own DISCOVER can have added routes', () => {
@@ -224,7 +268,10 @@ describe('hostname publishing by distro family (§4.6)', () => {
     assert.deepEqual(r, { interface: 'eth0', via: 'NetworkManager', ok: true });
     assert.equal(readFileSync(ifcfg, 'utf8'), 'DEVICE=eth0\nBOOTPROTO=dhcp\nDHCP_HOSTNAME=vm-rhel\nONBOOT=yes\n');
     assert.equal(readFileSync(join(root, 'dhclient.conf'), 'utf8'), 'send host-name "old";\n');
-    assert.deepEqual(tools.calls().filter((c) => c.startsWith('nmcli')), ['nmcli device reapply eth0']);
+    assert.deepEqual(
+      tools.calls().filter((c) => c.startsWith('nmcli')),
+      ['nmcli device reapply eth0'],
+    );
   });
 
   it('RHEL without an ifcfg file creates none', async () => {
@@ -244,12 +291,19 @@ describe('hostname publishing by distro family (§4.6)', () => {
     const r = await publishHostname(configOn(root), 'vm-suse', opts(root, { profile: profile('sles-15-sp5') }));
     assert.deepEqual(r, { interface: 'eth0', via: 'wicked', ok: true });
     assert.equal(readFileSync(dhcp, 'utf8'), '## comment\nDHCLIENT_HOSTNAME_OPTION="vm-suse"\nDHCLIENT_SET_HOSTNAME="no"\n');
-    assert.deepEqual(tools.calls().filter((c) => c.startsWith('ifup')), ['ifup eth0']);
+    assert.deepEqual(
+      tools.calls().filter((c) => c.startsWith('ifup')),
+      ['ifup eth0'],
+    );
     writeFileSync(dhcp, 'DHCLIENT_SET_HOSTNAME="no"\n');
     await publishHostname(configOn(root), 'vm-suse2', opts(root, { profile: profile('opensuse-leap-15.5') }));
     assert.equal(readFileSync(dhcp, 'utf8'), 'DHCLIENT_SET_HOSTNAME="no"\nDHCLIENT_HOSTNAME_OPTION="vm-suse2"\n');
     writeFileSync(dhcp, 'DHCLIENT_HOSTNAME_OPTION="AUTO"\n');
-    const auto = await publishHostname(configOn(root), 'vm-suse3', opts(root, { profile: profile('sles-15-sp5'), runDir: join(root, 'no-run') }));
+    const auto = await publishHostname(
+      configOn(root),
+      'vm-suse3',
+      opts(root, { profile: profile('sles-15-sp5'), runDir: join(root, 'no-run') }),
+    );
     assert.deepEqual(auto, { interface: 'eth0', via: 'sysconfig-dhcp', ok: true });
     assert.equal(readFileSync(dhcp, 'utf8'), 'DHCLIENT_HOSTNAME_OPTION="AUTO"\n');
   });

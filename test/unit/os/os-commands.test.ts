@@ -22,14 +22,30 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'oscmd-'));
 describe('deprovision plan', () => {
   const facts = { ovfUser: 'alice', resolvConfTarget: '/etc/resolv.conf' };
   it('follows the documented order, with the optional steps only when configured', () => {
-    const off = buildPlan(Config.from({ 'Provisioning.RegenerateSshHostKeyPair': false, 'Provisioning.DeleteRootPassword': false }), profile('rhel-9.4'), facts, false);
-    assert.deepEqual(off.actions.map((a) => a.kind), ['stop-service', 'empty-dirs', 'remove-files', 'reset-hostname', 'empty-dirs', 'remove-files', 'remove-files', 'remove-files']);
+    const off = buildPlan(
+      Config.from({ 'Provisioning.RegenerateSshHostKeyPair': false, 'Provisioning.DeleteRootPassword': false }),
+      profile('rhel-9.4'),
+      facts,
+      false,
+    );
+    assert.deepEqual(
+      off.actions.map((a) => a.kind),
+      ['stop-service', 'empty-dirs', 'remove-files', 'reset-hostname', 'empty-dirs', 'remove-files', 'remove-files', 'remove-files'],
+    );
     assert.deepEqual(off.actions[0], { kind: 'stop-service', unit: 'waagent' });
-    const on = buildPlan(Config.from({ 'Provisioning.RegenerateSshHostKeyPair': true, 'Provisioning.DeleteRootPassword': true }), profile('debian-12'), facts, true);
+    const on = buildPlan(
+      Config.from({ 'Provisioning.RegenerateSshHostKeyPair': true, 'Provisioning.DeleteRootPassword': true }),
+      profile('debian-12'),
+      facts,
+      true,
+    );
     assert.deepEqual(on.actions[0], { kind: 'stop-service', unit: 'walinuxagent' });
     assert.deepEqual(on.actions[1], { kind: 'remove-files', globs: ['/etc/ssh/ssh_host_*key*'] });
     assert.ok(on.actions.some((a) => a.kind === 'lock-root'));
-    assert.deepEqual(on.actions.find((a) => a.kind === 'delete-user'), { kind: 'delete-user', user: 'alice' });
+    assert.deepEqual(
+      on.actions.find((a) => a.kind === 'delete-user'),
+      { kind: 'delete-user', user: 'alice' },
+    );
   });
 
   it('handles resolv.conf per distro, machine-id on Flatcar, AUTO on SUSE', () => {
@@ -42,11 +58,14 @@ describe('deprovision plan', () => {
     const flatcar = buildPlan(c, profile('flatcar'), facts, false);
     assert.ok(files(flatcar).includes('/etc/machine-id'));
     assert.equal(flatcar.warnings.at(-1), 'WARNING! /etc/machine-id will be removed.');
-    assert.deepEqual(buildPlan(c, profile('sles-15-sp5'), facts, false).actions.find((a) => a.kind === 'reset-hostname'), {
-      kind: 'reset-hostname',
-      hostname: 'localhost.localdomain',
-      dhcpHostname: 'AUTO',
-    });
+    assert.deepEqual(
+      buildPlan(c, profile('sles-15-sp5'), facts, false).actions.find((a) => a.kind === 'reset-hostname'),
+      {
+        kind: 'reset-hostname',
+        hostname: 'localhost.localdomain',
+        dhcpHostname: 'AUTO',
+      },
+    );
   });
 
   it('refuses a configuration without Lib.Dir', () => {
@@ -69,8 +88,14 @@ describe('DHCP hostname reset', () => {
     mkdirSync(join(etc, 'sysconfig/network-scripts'), { recursive: true });
     writeFileSync(join(etc, 'sysconfig/network-scripts/ifcfg-eth0'), 'DEVICE=eth0\nDHCP_HOSTNAME=vm1\n');
     setDhcpHostname('ifcfg', 'localhost.localdomain', { etcDir: etc, routeTable: join(etc, 'none') });
-    assert.equal(readFileSync(join(etc, 'sysconfig/network-scripts/ifcfg-eth0'), 'utf8'), 'DEVICE=eth0\nDHCP_HOSTNAME=localhost.localdomain\n');
-    assert.equal(withShellVar('# c\nDHCLIENT_HOSTNAME_OPTION="vm1"\nX=1\n', 'DHCLIENT_HOSTNAME_OPTION', '"AUTO"'), '# c\nDHCLIENT_HOSTNAME_OPTION="AUTO"\nX=1\n');
+    assert.equal(
+      readFileSync(join(etc, 'sysconfig/network-scripts/ifcfg-eth0'), 'utf8'),
+      'DEVICE=eth0\nDHCP_HOSTNAME=localhost.localdomain\n',
+    );
+    assert.equal(
+      withShellVar('# c\nDHCLIENT_HOSTNAME_OPTION="vm1"\nX=1\n', 'DHCLIENT_HOSTNAME_OPTION', '"AUTO"'),
+      '# c\nDHCLIENT_HOSTNAME_OPTION="AUTO"\nX=1\n',
+    );
   });
 });
 
@@ -78,14 +103,26 @@ describe('serialconsole edits', () => {
   it('adds the missing arguments to GRUB_CMDLINE_LINUX in any quoting, or the line itself', () => {
     assert.equal(grubDefaultWithSerialConsole("GRUB_CMDLINE_LINUX='a b'\n"), "GRUB_CMDLINE_LINUX='a b console=ttyS0 earlyprintk=ttyS0'\n");
     assert.equal(grubDefaultWithSerialConsole('GRUB_CMDLINE_LINUX=""\n'), 'GRUB_CMDLINE_LINUX="console=ttyS0 earlyprintk=ttyS0"\n');
-    assert.equal(grubDefaultWithSerialConsole('GRUB_CMDLINE_LINUX="console=ttyS0,115200n8"\n'), 'GRUB_CMDLINE_LINUX="console=ttyS0,115200n8 earlyprintk=ttyS0"\n');
-    assert.equal(grubDefaultWithSerialConsole('GRUB_TIMEOUT=1\n'), 'GRUB_TIMEOUT=1\nGRUB_CMDLINE_LINUX="console=ttyS0 earlyprintk=ttyS0"\n');
+    assert.equal(
+      grubDefaultWithSerialConsole('GRUB_CMDLINE_LINUX="console=ttyS0,115200n8"\n'),
+      'GRUB_CMDLINE_LINUX="console=ttyS0,115200n8 earlyprintk=ttyS0"\n',
+    );
+    assert.equal(
+      grubDefaultWithSerialConsole('GRUB_TIMEOUT=1\n'),
+      'GRUB_TIMEOUT=1\nGRUB_CMDLINE_LINUX="console=ttyS0 earlyprintk=ttyS0"\n',
+    );
     assert.equal(grubDefaultWithSerialConsole('GRUB_CMDLINE_LINUX="console=ttyS0 earlyprintk=ttyS0"\n'), null);
   });
 
   it('Flatcar: linux_append in the OEM grub.cfg, unchanged when the console is already set', () => {
-    assert.equal(flatcarGrubCfgWithSerialConsole('set oem_id="azure"\n'), 'set oem_id="azure"\nset linux_append="$linux_append console=ttyS0 earlyprintk=ttyS0"\n');
-    assert.equal(flatcarGrubCfgWithSerialConsole('set linux_append="flatcar.autologin"\n'), 'set linux_append="flatcar.autologin console=ttyS0 earlyprintk=ttyS0"\n');
+    assert.equal(
+      flatcarGrubCfgWithSerialConsole('set oem_id="azure"\n'),
+      'set oem_id="azure"\nset linux_append="$linux_append console=ttyS0 earlyprintk=ttyS0"\n',
+    );
+    assert.equal(
+      flatcarGrubCfgWithSerialConsole('set linux_append="flatcar.autologin"\n'),
+      'set linux_append="flatcar.autologin console=ttyS0 earlyprintk=ttyS0"\n',
+    );
     assert.equal(flatcarGrubCfgWithSerialConsole('set linux_console="console=ttyS0,115200n8 earlyprintk=ttyS0,115200"\n'), null);
   });
 });
@@ -102,8 +139,14 @@ describe('register-service', () => {
       output,
     });
     assert.equal(code, 0);
-    assert.equal(readFileSync(join(dir, 'walinuxagent.service'), 'utf8'), systemdUnit({ binary: '/opt/waagent', confPath: '/etc/waagent.conf', sysext: false, sshdService: 'ssh' }));
-    assert.match(readFileSync(join(dir, 'walinuxagent.service'), 'utf8'), /^Wants=network-online\.target ssh\.service sshd-keygen\.service$/m);
+    assert.equal(
+      readFileSync(join(dir, 'walinuxagent.service'), 'utf8'),
+      systemdUnit({ binary: '/opt/waagent', confPath: '/etc/waagent.conf', sysext: false, sshdService: 'ssh' }),
+    );
+    assert.match(
+      readFileSync(join(dir, 'walinuxagent.service'), 'utf8'),
+      /^Wants=network-online\.target ssh\.service sshd-keygen\.service$/m,
+    );
     assert.match(out.join(''), /systemd is not running, so it was not enabled/);
   });
 
@@ -147,16 +190,27 @@ describe('register-service', () => {
         '',
       ].join('\n'),
     );
-    assert.match(out.join(''), /walinuxagent\.service and .*walinuxagent-network-setup\.service; systemd is not running, so they were not enabled/);
+    assert.match(
+      out.join(''),
+      /walinuxagent\.service and .*walinuxagent-network-setup\.service; systemd is not running, so they were not enabled/,
+    );
   });
 
   it('OS.EnableFirewall=y without a detected address: 168.63.129.16, or the override’s host; off: no network-setup unit', async () => {
     const run = async (values: Record<string, string | boolean>) => {
       const dir = tmp();
       const output = { write: () => true } as unknown as NodeJS.WritableStream;
-      await registerServiceCommand(Config.from({ 'Lib.Dir': join(dir, 'lib'), ...values }), parseArgs(['-register-service']), profile('ubuntu-22.04'), {
-        binary: '/opt/waagent', unitDir: dir, systemdMarker: join(dir, 'no-systemd'), output,
-      });
+      await registerServiceCommand(
+        Config.from({ 'Lib.Dir': join(dir, 'lib'), ...values }),
+        parseArgs(['-register-service']),
+        profile('ubuntu-22.04'),
+        {
+          binary: '/opt/waagent',
+          unitDir: dir,
+          systemdMarker: join(dir, 'no-systemd'),
+          output,
+        },
+      );
       try {
         return /^ExecStart=(.*)$/m.exec(readFileSync(join(dir, 'walinuxagent-network-setup.service'), 'utf8'))![1];
       } catch {
@@ -164,7 +218,10 @@ describe('register-service', () => {
       }
     };
     assert.equal(await run({ 'OS.EnableFirewall': true }), '/opt/waagent -setup-firewall=168.63.129.16');
-    assert.equal(await run({ 'OS.EnableFirewall': true, 'Protocol.WireServerEndpoint': '127.0.0.1:8080' }), '/opt/waagent -setup-firewall=127.0.0.1');
+    assert.equal(
+      await run({ 'OS.EnableFirewall': true, 'Protocol.WireServerEndpoint': '127.0.0.1:8080' }),
+      '/opt/waagent -setup-firewall=127.0.0.1',
+    );
     assert.equal(await run({}), null);
   });
 });

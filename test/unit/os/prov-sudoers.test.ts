@@ -61,7 +61,11 @@ describe('sudoers drop-in (§4.4, §10 item 34)', () => {
   it('rejects a user name that would break the rule, writing nothing', async () => {
     const root = tempRoot();
     mkdirSync(join(root, 'sudoers.d'));
-    await rejectsWith(grantSudo(configOn(root), 'eve ALL=(ALL) NOPASSWD: ALL\nmallory', false), 'provisioning', /cannot be written into a sudoers rule/);
+    await rejectsWith(
+      grantSudo(configOn(root), 'eve ALL=(ALL) NOPASSWD: ALL\nmallory', false),
+      'provisioning',
+      /cannot be written into a sudoers rule/,
+    );
     assert.equal(existsSync(join(root, 'sudoers.d', 'waagent')), false);
   });
 

@@ -27,7 +27,13 @@ describe('the user account (§4.4 step 8)', () => {
     assert.deepEqual(a, { user: { name: 'alice', uid: 1001, gid: 1001, home: `${HOME}/alice` }, created: true });
     const b = await ensureUser('alice');
     assert.equal(b.created, false);
-    assert.equal(tools.calls().filter((c) => c.startsWith('useradd')).join(), 'useradd -m alice');
+    assert.equal(
+      tools
+        .calls()
+        .filter((c) => c.startsWith('useradd'))
+        .join(),
+      'useradd -m alice',
+    );
     assert.equal(await lookupUser('nobody-here'), null);
   });
 
@@ -42,7 +48,8 @@ describe('the user account (§4.4 step 8)', () => {
 
   it('names the user when useradd fails, and refuses invalid names before running anything', async () => {
     await rejectsWith(ensureUser('broken'), 'provisioning', /cannot create the user broken: .*cannot lock \/etc\/passwd/);
-    for (const bad of ['-rf', 'a b', 'x'.repeat(40), '', 'a:b']) await rejectsWith(ensureUser(bad), 'provisioning', /is not a valid Linux user name/);
+    for (const bad of ['-rf', 'a b', 'x'.repeat(40), '', 'a:b'])
+      await rejectsWith(ensureUser(bad), 'provisioning', /is not a valid Linux user name/);
     assert.equal(validateUserName('azure.user_1'), 'azure.user_1');
   });
 
@@ -89,10 +96,21 @@ describe('the user account (§4.4 step 8)', () => {
   });
 
   it('hashes with the configured crypt id and salt length, and rejects bad settings', async () => {
-    assert.match(hashPassword(Config.from({ 'Provisioning.PasswordCryptId': '5', 'Provisioning.PasswordCryptSaltLength': 16 }), 'pw'), /^\$5\$[A-Za-z0-9./]{16}\$/);
+    assert.match(
+      hashPassword(Config.from({ 'Provisioning.PasswordCryptId': '5', 'Provisioning.PasswordCryptSaltLength': 16 }), 'pw'),
+      /^\$5\$[A-Za-z0-9./]{16}\$/,
+    );
     const md5 = hashPassword(Config.from({ 'Provisioning.PasswordCryptId': '1', 'Provisioning.PasswordCryptSaltLength': 8 }), 'pw');
     assert.equal((await run(['openssl', 'passwd', '-1', '-salt', md5.split('$')[2]!, 'pw'])).stdout.trim(), md5);
-    await rejectsWith(() => hashPassword(Config.from({ 'Provisioning.PasswordCryptId': '2a' }), 'pw'), 'config', /PasswordCryptId=2a is not 6/);
-    await rejectsWith(() => hashPassword(Config.from({ 'Provisioning.PasswordCryptSaltLength': 0 }), 'pw'), 'config', /SaltLength=0 is not between 1 and 16/);
+    await rejectsWith(
+      () => hashPassword(Config.from({ 'Provisioning.PasswordCryptId': '2a' }), 'pw'),
+      'config',
+      /PasswordCryptId=2a is not 6/,
+    );
+    await rejectsWith(
+      () => hashPassword(Config.from({ 'Provisioning.PasswordCryptSaltLength': 0 }), 'pw'),
+      'config',
+      /SaltLength=0 is not between 1 and 16/,
+    );
   });
 });

@@ -24,8 +24,10 @@ import { fakeTools, rejectsWith, tempRoot } from '../provisioning/prov-helpers.t
 const RDMA_XML = readFileSync(join(REPO_ROOT, 'test/fixtures/rdma/SharedConfig.xml'), 'utf8');
 const PLAIN_XML = readFileSync(join(FIXTURES, 'tests/data/wire/shared_config.xml'), 'utf8');
 const LINE = 'rdmaMacAddress="00:15:5D:33:FF:1D" rdmaIPv4Address="172.16.1.4"';
-const MODINFO = 'filename:       /lib/modules/5.15.0/updates/hv_network_direct.ko\nversion:        4.2.1.0\nlicense:        GPL\nsrcversion:     7A1B2C3D4E5F\nvermagic:       5.15.0-1057-azure SMP mod_unload\n';
-const DAT_CONF = 'ofa-v2-mlx4_0-1 u2.0 nonthreadsafe default libdaplofa.so.2 dapl.2.0 "mlx4_0 1" ""\nofa-v2-ib0 u2.0 nonthreadsafe default libdaplofa.so.2 dapl.2.0 "0.0.0.0 0" ""\n';
+const MODINFO =
+  'filename:       /lib/modules/5.15.0/updates/hv_network_direct.ko\nversion:        4.2.1.0\nlicense:        GPL\nsrcversion:     7A1B2C3D4E5F\nvermagic:       5.15.0-1057-azure SMP mod_unload\n';
+const DAT_CONF =
+  'ofa-v2-mlx4_0-1 u2.0 nonthreadsafe default libdaplofa.so.2 dapl.2.0 "mlx4_0 1" ""\nofa-v2-ib0 u2.0 nonthreadsafe default libdaplofa.so.2 dapl.2.0 "0.0.0.0 0" ""\n';
 
 // every test's fake machine: a device stand-in, sysfs with the driver version and net interfaces, a dat.conf
 function machine(driver: string | null, opts: { device?: boolean; macOn?: string } = {}) {
@@ -37,7 +39,11 @@ function machine(driver: string | null, opts: { device?: boolean; macOn?: string
   mkdirSync(join(sysModuleDir, 'hv_network_direct'), { recursive: true });
   if (driver !== null) writeFileSync(join(sysModuleDir, 'hv_network_direct', 'version'), driver + '\n');
   const sysClassNet = join(root, 'sys', 'class', 'net');
-  for (const [name, mac] of [['eth0', '00:0d:3a:6e:4a:2b'], ['lo', '00:00:00:00:00:00'], ...(opts.macOn ? [[opts.macOn, '00:15:5d:33:ff:1d']] : [])] as const) {
+  for (const [name, mac] of [
+    ['eth0', '00:0d:3a:6e:4a:2b'],
+    ['lo', '00:00:00:00:00:00'],
+    ...(opts.macOn ? [[opts.macOn, '00:15:5d:33:ff:1d']] : []),
+  ] as const) {
     mkdirSync(join(sysClassNet, name), { recursive: true });
     writeFileSync(join(sysClassNet, name, 'address'), mac + '\n');
   }
@@ -56,15 +62,28 @@ describe('RDMA settings from SharedConfig (§2.7)', () => {
   });
 
   it('names what is missing or malformed in one sentence', async () => {
-    await rejectsWith(() => rdmaAddress(PLAIN_XML), 'protocol', /^the Instance MachineRole_IN_0 in SharedConfig has no rdmaIPv4Address or rdmaMacAddress attribute$/);
+    await rejectsWith(
+      () => rdmaAddress(PLAIN_XML),
+      'protocol',
+      /^the Instance MachineRole_IN_0 in SharedConfig has no rdmaIPv4Address or rdmaMacAddress attribute$/,
+    );
     await rejectsWith(() => rdmaAddress('<SharedConfig><Instances/></SharedConfig>'), 'protocol', /^SharedConfig has no Instance element/);
-    await rejectsWith(() => rdmaAddress(RDMA_XML.replace('00155D33FF1D', '00155D33FF')), 'protocol', /^the rdmaMacAddress "00155D33FF" in SharedConfig is not a MAC address$/);
-    await rejectsWith(() => rdmaAddress(RDMA_XML.replace('172.16.1.4', 'ten')), 'protocol', /^the rdmaIPv4Address "ten" in SharedConfig is not an IPv4 address$/);
+    await rejectsWith(
+      () => rdmaAddress(RDMA_XML.replace('00155D33FF1D', '00155D33FF')),
+      'protocol',
+      /^the rdmaMacAddress "00155D33FF" in SharedConfig is not a MAC address$/,
+    );
+    await rejectsWith(
+      () => rdmaAddress(RDMA_XML.replace('172.16.1.4', 'ten')),
+      'protocol',
+      /^the rdmaIPv4Address "ten" in SharedConfig is not an IPv4 address$/,
+    );
   });
 
   it('is on with any of the three RDMA keys', () => {
     assert.equal(rdmaEnabled(Config.from({})), false);
-    for (const k of ['OS.EnableRDMA', 'OS.UpdateRdmaDriver', 'OS.CheckRdmaDriver'] as const) assert.equal(rdmaEnabled(Config.from({ [k]: true })), true);
+    for (const k of ['OS.EnableRDMA', 'OS.UpdateRdmaDriver', 'OS.CheckRdmaDriver'] as const)
+      assert.equal(rdmaEnabled(Config.from({ [k]: true })), true);
   });
 });
 
@@ -97,7 +116,12 @@ describe('setting RDMA up', () => {
     const m = machine('4.0.3', { macOn: 'eth1' });
     const tools = fakeTools({ ip: '' });
     const r = await setupRdma(rdmaAddress(RDMA_XML), m.options);
-    assert.deepEqual(r, { settings: { ipv4: '172.16.1.4', mac: '00:15:5D:33:FF:1D' }, device: 'written', datConf: m.datConf, iface: 'eth1' });
+    assert.deepEqual(r, {
+      settings: { ipv4: '172.16.1.4', mac: '00:15:5D:33:FF:1D' },
+      device: 'written',
+      datConf: m.datConf,
+      iface: 'eth1',
+    });
     assert.equal(readFileSync(m.device, 'utf8'), LINE);
     assert.equal(readFileSync(m.datConf, 'utf8'), DAT_CONF.replace('"0.0.0.0 0"', '"172.16.1.4 0"'));
     assert.deepEqual(tools.calls(), ['ip link set eth1 up', 'ip addr replace 172.16.1.4/16 dev eth1']);
@@ -147,7 +171,11 @@ describe('the daemon task: once per new SharedConfig', () => {
     await task.run();
     assert.equal(readFileSync(m.device, 'utf8'), LINE.replace('172.16.1.4', '172.16.1.5'));
     writeFileSync(join(lib, 'SharedConfig.xml'), PLAIN_XML);
-    await rejectsWith(() => task.run(), 'command', /^RDMA setup from .*SharedConfig\.xml failed: .*has no rdmaIPv4Address or rdmaMacAddress attribute/);
+    await rejectsWith(
+      () => task.run(),
+      'command',
+      /^RDMA setup from .*SharedConfig\.xml failed: .*has no rdmaIPv4Address or rdmaMacAddress attribute/,
+    );
     await task.run(); // the same bad document is not retried
   });
 });

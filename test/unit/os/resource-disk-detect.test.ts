@@ -61,7 +61,10 @@ test('device ids are matched without braces and case-insensitively; links below 
 
 test('the VMBus name becomes <devRoot>/<name>', () => {
   const dev = temp();
-  assert.deepEqual(detectResourceDisk({ sysRoot: join(VMBUS, 'gen2'), devRoot: dev }), { device: join(dev, 'sdb'), detectedBy: 'vmbus-gen2' });
+  assert.deepEqual(detectResourceDisk({ sysRoot: join(VMBUS, 'gen2'), devRoot: dev }), {
+    device: join(dev, 'sdb'),
+    detectedBy: 'vmbus-gen2',
+  });
 });
 
 test('the /dev/disk/azure/resource udev link wins over the VMBus tree and resolves relative to the link', () => {
@@ -69,7 +72,10 @@ test('the /dev/disk/azure/resource udev link wins over the VMBus tree and resolv
   mkdirSync(join(dev, 'disk/azure'), { recursive: true });
   symlinkSync('../../sdc', join(dev, 'disk/azure/resource'));
   assert.equal(findResourceDiskLink(join(dev, 'disk/azure')), join(dev, 'sdc'));
-  assert.deepEqual(detectResourceDisk({ sysRoot: join(VMBUS, 'gen1'), devRoot: dev }), { device: join(dev, 'sdc'), detectedBy: 'udev-link' });
+  assert.deepEqual(detectResourceDisk({ sysRoot: join(VMBUS, 'gen1'), devRoot: dev }), {
+    device: join(dev, 'sdc'),
+    detectedBy: 'udev-link',
+  });
 });
 
 test('an absolute link target and an explicit link directory', () => {

@@ -24,7 +24,11 @@ afterEach(() => {
   for (const d of temps.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-const dos = (type: string, fs: string): DiskFacts => ({ table: { label: 'dos', partitions: [{ node: '/dev/sdb1', type }] }, partitionFs: fs, diskFs: '' });
+const dos = (type: string, fs: string): DiskFacts => ({
+  table: { label: 'dos', partitions: [{ node: '/dev/sdb1', type }] },
+  partitionFs: fs,
+  diskFs: '',
+});
 
 test('a fresh platform disk (MBR, one type-7 NTFS partition) is retyped and formatted', () => {
   assert.deepEqual(planPartition('/dev/sdb', dos('7', 'ntfs'), 'ext4'), { kind: 'retype-and-format' });
@@ -44,7 +48,17 @@ test('a Linux partition with another file system is kept (mount decides), one wi
 });
 
 test('GPT with several partitions is recreated as one; a single GPT partition without a file system is formatted', () => {
-  const two: DiskFacts = { table: { label: 'gpt', partitions: [{ node: 'a', type: 'x' }, { node: 'b', type: 'y' }] }, partitionFs: 'vfat', diskFs: '' };
+  const two: DiskFacts = {
+    table: {
+      label: 'gpt',
+      partitions: [
+        { node: 'a', type: 'x' },
+        { node: 'b', type: 'y' },
+      ],
+    },
+    partitionFs: 'vfat',
+    diskFs: '',
+  };
   assert.deepEqual(planPartition('/dev/sdb', two, 'ext4'), { kind: 'recreate-and-format' });
   const one: DiskFacts = { table: { label: 'gpt', partitions: [{ node: 'a', type: 'x' }] }, partitionFs: '', diskFs: '' };
   assert.deepEqual(planPartition('/dev/sdb', one, 'ext4'), { kind: 'format' });
@@ -54,7 +68,8 @@ test('no partition table: an empty disk gets one; a file system on the whole dis
   assert.deepEqual(planPartition('/dev/sdb', { table: null, partitionFs: '', diskFs: '' }, 'ext4'), { kind: 'recreate-and-format' });
   assert.throws(
     () => planPartition('/dev/sdb', { table: null, partitionFs: '', diskFs: 'xfs' }, 'ext4'),
-    (e: unknown) => isAgentError(e, 'io') && /\/dev\/sdb holds a xfs file system without a partition table; it is left alone/.test(e.message),
+    (e: unknown) =>
+      isAgentError(e, 'io') && /\/dev\/sdb holds a xfs file system without a partition table; it is left alone/.test(e.message),
   );
 });
 
@@ -99,7 +114,8 @@ test('a block device node is matched by its device number in mountinfo (mknod: r
 });
 
 test('/proc/swaps parsing', () => {
-  const text = 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/mnt/resource/swapfile                 file\t\t2097148\t\t0\t\t-2\n/dev/zram0 partition 1000 0 100\n';
+  const text =
+    'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/mnt/resource/swapfile                 file\t\t2097148\t\t0\t\t-2\n/dev/zram0 partition 1000 0 100\n';
   assert.deepEqual(parseProcSwaps(text), [
     { path: '/mnt/resource/swapfile', sizeKiB: 2097148 },
     { path: '/dev/zram0', sizeKiB: 1000 },
@@ -108,13 +124,19 @@ test('/proc/swaps parsing', () => {
 });
 
 test('a swap size that is not a positive whole number is refused with a clear error', async () => {
-  await assert.rejects(ensureSwapFile({ mountPoint: temp(), sizeMB: 0, fs: 'ext4' }), /ResourceDisk.SwapSizeMB must be a positive whole number to enable swap, not 0/);
+  await assert.rejects(
+    ensureSwapFile({ mountPoint: temp(), sizeMB: 0, fs: 'ext4' }),
+    /ResourceDisk.SwapSizeMB must be a positive whole number to enable swap, not 0/,
+  );
 });
 
 test('ResourceDisk.Format=n: nothing is looked at', async () => {
-  assert.deepEqual(await ensureResourceDisk(Config.from({ 'ResourceDisk.Format': false }), { sysRoot: '/nonexistent', devRoot: '/nonexistent' }), {
-    status: 'disabled',
-  });
+  assert.deepEqual(
+    await ensureResourceDisk(Config.from({ 'ResourceDisk.Format': false }), { sysRoot: '/nonexistent', devRoot: '/nonexistent' }),
+    {
+      status: 'disabled',
+    },
+  );
 });
 
 test('no resource disk: not-found, no error', async () => {

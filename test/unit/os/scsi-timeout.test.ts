@@ -59,6 +59,9 @@ test('the configured value is applied; an unset value does nothing', () => {
   const root = fakeSys({ sda: '30' });
   assert.deepEqual(applyScsiTimeoutConfig(Config.from({ 'OS.RootDeviceScsiTimeout': 180 }), root)?.changed, ['sda']);
   assert.equal(timeoutOf(root, 'sda'), '180');
-  assert.throws(() => applyScsiTimeoutConfig(Config.from({ 'OS.RootDeviceScsiTimeout': null }), root), /OS\.RootDeviceScsiTimeout is not set/);
+  assert.throws(
+    () => applyScsiTimeoutConfig(Config.from({ 'OS.RootDeviceScsiTimeout': null }), root),
+    /OS\.RootDeviceScsiTimeout is not set/,
+  );
   assert.equal(timeoutOf(root, 'sda'), '180');
 });

@@ -125,12 +125,18 @@ describe('readOvfEnv', () => {
     const gone = tempPath('gone.iso');
     assert.equal(await failure(readOvfEnv(Config.from({ 'DVD.Device': gone }))), `the provisioning media ${gone} does not exist`);
     const d = dir('not-a-device');
-    assert.equal(await failure(readOvfEnv(Config.from({ 'DVD.Device': d }))), `the provisioning media ${d} is neither a block device nor an image file`);
+    assert.equal(
+      await failure(readOvfEnv(Config.from({ 'DVD.Device': d }))),
+      `the provisioning media ${d} is neither a block device nor an image file`,
+    );
   });
 
   it('fails clearly when there is no DVD at all', async () => {
     const dev = dir('dev');
-    assert.equal(await failure(readOvfEnv(Config.from({}), { devRoot: dev })), `no provisioning media was found: ${dev} has no DVD device and DVD.Device is not set`);
+    assert.equal(
+      await failure(readOvfEnv(Config.from({}), { devRoot: dev })),
+      `no provisioning media was found: ${dev} has no DVD device and DVD.Device is not set`,
+    );
   });
 
   it('mounts the DVD when the kernel can, reads it, unmounts and ejects it', async () => {
@@ -155,7 +161,10 @@ describe('readOvfEnv', () => {
     const { commands, calls } = fakeCommands(`echo '${BASE.slice(0, 50)}' > "$6"/ovf-env.xml`, 'echo busy >&2; exit 1');
     const r = await readOvfEnv(Config.from({ 'DVD.MountPoint': mp }), { devRoot: dev, procRoot: fakeProc(['udf']), commands });
     assert.equal(r.xml, BASE.slice(0, 50) + '\n');
-    assert.deepEqual(calls().map((c) => c.split(' ')[0]), ['mount', 'umount', 'eject']);
+    assert.deepEqual(
+      calls().map((c) => c.split(' ')[0]),
+      ['mount', 'umount', 'eject'],
+    );
   });
 
   it('uses an existing mount as is, without mounting, unmounting or ejecting', async () => {
@@ -164,7 +173,11 @@ describe('readOvfEnv', () => {
     const mounted = dir('mounted');
     writeFileSync(join(mounted, 'ovf-env.xml'), BASE);
     const { commands, calls } = fakeCommands('exit 99');
-    const r = await readOvfEnv(Config.from({}), { devRoot: dev, procRoot: fakeProc(['udf'], [`${BLOCK_A} ${mounted} udf ro 0 0`]), commands });
+    const r = await readOvfEnv(Config.from({}), {
+      devRoot: dev,
+      procRoot: fakeProc(['udf'], [`${BLOCK_A} ${mounted} udf ro 0 0`]),
+      commands,
+    });
     assert.equal(r.xml, BASE);
     assert.equal(r.source, `${join(dev, 'sr0')} (already mounted at ${mounted})`);
     assert.deepEqual(calls(), []);
@@ -182,7 +195,13 @@ describe('readOvfEnv', () => {
     const { commands, calls } = fakeCommands(`[ "$5" = ${sr1} ] && cp ${media} "$6"/; exit 0`);
     const r = await readOvfEnv(Config.from({ 'DVD.MountPoint': mp }), { devRoot: dev, procRoot: fakeProc(['udf']), commands });
     assert.equal(r.source, `${sr1} (mounted at ${mp})`);
-    assert.deepEqual(calls(), [`mount -o ro -t udf ${sr0} ${mp}`, `umount ${mp}`, `mount -o ro -t udf ${sr1} ${mp}`, `umount ${mp}`, `eject ${sr1}`]);
+    assert.deepEqual(calls(), [
+      `mount -o ro -t udf ${sr0} ${mp}`,
+      `umount ${mp}`,
+      `mount -o ro -t udf ${sr1} ${mp}`,
+      `umount ${mp}`,
+      `eject ${sr1}`,
+    ]);
 
     rmSync(media);
     assert.equal(

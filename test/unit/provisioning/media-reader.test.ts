@@ -89,8 +89,14 @@ describe('reading ovf-env.xml from images made by genisoimage', () => {
     for (const flags of [['-J'], ['-R']]) {
       const image = genisoimage(files, flags);
       const names = await isoNames(image);
-      assert.ok(names.some(([n, plain]) => n === long && !plain), `${flags[0]} name listed: ${JSON.stringify(names)}`);
-      assert.ok(names.some(([n, plain]) => plain && n.startsWith('A_LONG_N')), 'plain name listed too');
+      assert.ok(
+        names.some(([n, plain]) => n === long && !plain),
+        `${flags[0]} name listed: ${JSON.stringify(names)}`,
+      );
+      assert.ok(
+        names.some(([n, plain]) => plain && n.startsWith('A_LONG_N')),
+        'plain name listed too',
+      );
       assert.ok((await readFileFromImage(image, long.toUpperCase())).data.equals(BASE));
       assert.ok((await readFileFromImage(image, 'ovf-env.xml')).data.equals(ovf('ovf-env-2.xml')));
     }
@@ -100,7 +106,10 @@ describe('reading ovf-env.xml from images made by genisoimage', () => {
       (await isoNames(plain)).map(([n]) => n),
       ['A_LONG_N.XML', 'OVF_ENV.XML'],
     );
-    assert.match((await failure(readFileFromImage(plain, long))).message, /has no a-long-name-for-a-provisioning-file\.xml in its root directory$/);
+    assert.match(
+      (await failure(readFileFromImage(plain, long))).message,
+      /has no a-long-name-for-a-provisioning-file\.xml in its root directory$/,
+    );
   });
 
   it('reads a file of several sectors and an empty file', async () => {
@@ -112,7 +121,10 @@ describe('reading ovf-env.xml from images made by genisoimage', () => {
 
   it('refuses a file larger than the cap', async () => {
     const image = genisoimage({ 'ovf-env.xml': Buffer.alloc(MAX_FILE_SIZE + 1, 'y') }, ['-udf']);
-    assert.match((await failure(readUdfOnly(image, 'ovf-env.xml'))).message, /records ovf-env\.xml as 1048577 bytes, more than the 1048576 accepted/);
+    assert.match(
+      (await failure(readUdfOnly(image, 'ovf-env.xml'))).message,
+      /records ovf-env\.xml as 1048577 bytes, more than the 1048576 accepted/,
+    );
   });
 
   it('says when the file is not there', async () => {
@@ -127,7 +139,16 @@ describe('reading ovf-env.xml from images made by genisoimage', () => {
 // udftools is in scripts/bootstrap.sh PKGS, so mkudffs is always there.
 describe('UDF 2.01 made by mkudffs', () => {
   // udftools cannot add a file without a kernel mount, so these reach the root directory of an empty volume.
-  const variants: string[][] = [[], ['-b', '2048'], ['-b', '4096'], ['--udfrev=1.02'], ['--noefe'], ['--ad=short', '-b', '2048'], ['--ad=long'], ['-m', 'cdrw', '-b', '2048']];
+  const variants: string[][] = [
+    [],
+    ['-b', '2048'],
+    ['-b', '4096'],
+    ['--udfrev=1.02'],
+    ['--noefe'],
+    ['--ad=short', '-b', '2048'],
+    ['--ad=long'],
+    ['-m', 'cdrw', '-b', '2048'],
+  ];
   for (const flags of variants) {
     it(`reads the root directory (${flags.join(' ') || 'defaults: 512-byte blocks, extended file entries'})`, async () => {
       const image = mkudffs(flags);
@@ -161,7 +182,10 @@ describe('damaged and hostile images fail fast with one clear sentence', () => {
     for (const size of [0, 1000, 34_000, 300_000, 530_000]) {
       const short = copyImage(bridge);
       truncateSync(short, size);
-      assert.match((await failure(readFileFromImage(short, 'ovf-env.xml'))).message, /past the end of the medium|holds neither a UDF nor an ISO 9660 file system|no valid anchor/);
+      assert.match(
+        (await failure(readFileFromImage(short, 'ovf-env.xml'))).message,
+        /past the end of the medium|holds neither a UDF nor an ISO 9660 file system|no valid anchor/,
+      );
     }
   });
 
@@ -173,7 +197,10 @@ describe('damaged and hostile images fail fast with one clear sentence', () => {
     assert.equal(r.format, 'iso9660');
     assert.ok(r.data.equals(BASE));
     patch(img, (b) => b.fill(0, 16 * 2048, 17 * 2048)); // the primary volume descriptor
-    assert.match((await failure(readFileFromImage(img, 'ovf-env.xml'))).message, /^the UDF file system on .* has no valid anchor volume descriptor pointer at sector 256$/);
+    assert.match(
+      (await failure(readFileFromImage(img, 'ovf-env.xml'))).message,
+      /^the UDF file system on .* has no valid anchor volume descriptor pointer at sector 256$/,
+    );
   });
 
   it('a zeroed logical volume descriptor: the reserve sequence is used; both zeroed fail', async () => {
@@ -200,7 +227,10 @@ describe('damaged and hostile images fail fast with one clear sentence', () => {
       b.writeUInt32LE(1, fe + 60);
       resealTag(b, fe);
     });
-    assert.match((await failure(readUdfOnly(img, 'ovf-env.xml'))).message, /records ovf-env\.xml as more than 4 GiB, more than the 1048576 accepted$/);
+    assert.match(
+      (await failure(readUdfOnly(img, 'ovf-env.xml'))).message,
+      /records ovf-env\.xml as more than 4 GiB, more than the 1048576 accepted$/,
+    );
 
     const iso = copyImage(plain);
     patch(iso, (b) => {
@@ -247,7 +277,10 @@ describe('damaged and hostile images fail fast with one clear sentence', () => {
       b.writeUInt32LE(dataLbn, aed + 28);
       resealTag(b, aed);
     });
-    assert.match((await failure(readUdfOnly(img, 'ovf-env.xml'))).message, /has a chain of more than 16 allocation extent descriptors \(a loop\?\)$/);
+    assert.match(
+      (await failure(readUdfOnly(img, 'ovf-env.xml'))).message,
+      /has a chain of more than 16 allocation extent descriptors \(a loop\?\)$/,
+    );
   });
 
   it('a UDF root directory of 4 GiB', async () => {
@@ -259,7 +292,10 @@ describe('damaged and hostile images fail fast with one clear sentence', () => {
     });
     const fs = await ImageFile.open(img);
     try {
-      assert.match((await failure(listUdfRoot(fs))).message, /records the root directory as 4294967295 bytes, more than the 4194304 accepted$/);
+      assert.match(
+        (await failure(listUdfRoot(fs))).message,
+        /records the root directory as 4294967295 bytes, more than the 4194304 accepted$/,
+      );
     } finally {
       await fs.close();
     }
@@ -282,13 +318,19 @@ describe('damaged and hostile images fail fast with one clear sentence', () => {
     assert.match((await failure(readFileFromImage(iso, 'ovf-env.xml'))).message, /directory record|has no ovf-env\.xml/);
     const big = copyImage(plain);
     patch(big, (b) => b.writeUInt32LE(0xfffff000, 16 * 2048 + 156 + 10));
-    assert.match((await failure(readFileFromImage(big, 'ovf-env.xml'))).message, /has a root directory of an absurd size \(4294963200 bytes\)$/);
+    assert.match(
+      (await failure(readFileFromImage(big, 'ovf-env.xml'))).message,
+      /has a root directory of an absurd size \(4294963200 bytes\)$/,
+    );
   });
 
   it('an ISO 9660 directory record with an impossible length', async () => {
     const iso = copyImage(plain);
     patch(iso, (b) => (b[isoRecord(b, 'OVF_ENV.XML;1')] = 20));
-    assert.match((await failure(readFileFromImage(iso, 'ovf-env.xml'))).message, /has a directory record with an invalid length \(20 bytes at offset \d+\)$/);
+    assert.match(
+      (await failure(readFileFromImage(iso, 'ovf-env.xml'))).message,
+      /has a directory record with an invalid length \(20 bytes at offset \d+\)$/,
+    );
   });
 
   it('a Rock Ridge continuation area that continues into itself', async () => {
@@ -306,18 +348,33 @@ describe('damaged and hostile images fail fast with one clear sentence', () => {
       b.writeUInt32LE(px % 2048, px + 12);
       b.writeUInt32LE(len, px + 20);
     });
-    assert.match((await failure(readFileFromImage(iso, 'ovf-env.xml'))).message, /has a Rock Ridge continuation chain longer than 8 areas$/);
+    assert.match(
+      (await failure(readFileFromImage(iso, 'ovf-env.xml'))).message,
+      /has a Rock Ridge continuation chain longer than 8 areas$/,
+    );
   });
 
   it('a zeroed primary volume descriptor, an empty file, a missing path, a directory', async () => {
     const iso = copyImage(plain);
     patch(iso, (b) => b.fill(0, 16 * 2048, 17 * 2048));
-    assert.equal((await failure(readFileFromImage(iso, 'ovf-env.xml'))).message, `the provisioning media ${iso} holds neither a UDF nor an ISO 9660 file system`);
+    assert.equal(
+      (await failure(readFileFromImage(iso, 'ovf-env.xml'))).message,
+      `the provisioning media ${iso} holds neither a UDF nor an ISO 9660 file system`,
+    );
     const empty = tempPath('empty.img');
     writeFileSync(empty, '');
-    assert.equal((await failure(readFileFromImage(empty, 'ovf-env.xml'))).message, `the provisioning media ${empty} holds neither a UDF nor an ISO 9660 file system`);
+    assert.equal(
+      (await failure(readFileFromImage(empty, 'ovf-env.xml'))).message,
+      `the provisioning media ${empty} holds neither a UDF nor an ISO 9660 file system`,
+    );
     const gone = tempPath('gone.iso');
-    await assert.rejects(readFileFromImage(gone, 'ovf-env.xml'), (e: unknown) => isAgentError(e, 'io') && e.message === `the provisioning media ${gone} does not exist`);
-    await assert.rejects(readFileFromImage('/tmp', 'ovf-env.xml'), (e: unknown) => isAgentError(e, 'io') && e.message === 'the provisioning media /tmp is a directory, not a device or an image file');
+    await assert.rejects(
+      readFileFromImage(gone, 'ovf-env.xml'),
+      (e: unknown) => isAgentError(e, 'io') && e.message === `the provisioning media ${gone} does not exist`,
+    );
+    await assert.rejects(
+      readFileFromImage('/tmp', 'ovf-env.xml'),
+      (e: unknown) => isAgentError(e, 'io') && e.message === 'the provisioning media /tmp is a directory, not a device or an image file',
+    );
   });
 });

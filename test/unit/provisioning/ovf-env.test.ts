@@ -18,7 +18,11 @@ const COMMON: Omit<OvfEnv, 'provisionGuestAgent'> = {
   password: 'UserPassword',
   disableSshPasswordAuthentication: false,
   publicKeys: [
-    { fingerprint: 'EB0C0AB4B2D5FC35F2F0658D19F44C8283E2DD62', path: '$HOME/UserName/.ssh/authorized_keys', value: 'ssh-rsa AAAANOTAREALKEY== foo@bar.local' },
+    {
+      fingerprint: 'EB0C0AB4B2D5FC35F2F0658D19F44C8283E2DD62',
+      path: '$HOME/UserName/.ssh/authorized_keys',
+      value: 'ssh-rsa AAAANOTAREALKEY== foo@bar.local',
+    },
   ],
   keyPairs: [{ fingerprint: 'EB0C0AB4B2D5FC35F2F0658D19F44C8283E2DD62', path: '$HOME/UserName/.ssh/id_rsa' }],
   customData: 'CustomData',
@@ -64,7 +68,10 @@ describe('parseOvfEnv rules', () => {
     );
     assert.equal(parseOvfEnv(edit('>false</wa:ProvisionGuestAgent>', '>FALSE</wa:ProvisionGuestAgent>')).provisionGuestAgent, false);
     assert.equal(parseOvfEnv(edit('>false</wa:ProvisionGuestAgent>', '>no</wa:ProvisionGuestAgent>')).provisionGuestAgent, true);
-    assert.equal(provisioningError(edit('<wa:ProvisionGuestAgent>false</wa:ProvisionGuestAgent>', '<wa:ProvisionGuestAgent/>')), 'ovf-env.xml has an empty ProvisionGuestAgent element in PlatformSettings');
+    assert.equal(
+      provisioningError(edit('<wa:ProvisionGuestAgent>false</wa:ProvisionGuestAgent>', '<wa:ProvisionGuestAgent/>')),
+      'ovf-env.xml has an empty ProvisionGuestAgent element in PlatformSettings',
+    );
   });
 
   it('a ProvisionGuestAgent outside the Windows Azure namespace does not count', () => {
@@ -75,19 +82,40 @@ describe('parseOvfEnv rules', () => {
   it('namespace prefixes are irrelevant, namespaces are not', () => {
     const prefixed = BASE.replaceAll('wa:', 'azure:').replace('xmlns:wa=', 'xmlns:azure=');
     assert.deepEqual(parseOvfEnv(prefixed), parseOvfEnv(BASE));
-    const wrongNs = edit('<LinuxProvisioningConfigurationSet xmlns="http://schemas.microsoft.com/windowsazure"', '<LinuxProvisioningConfigurationSet xmlns="urn:other"');
+    const wrongNs = edit(
+      '<LinuxProvisioningConfigurationSet xmlns="http://schemas.microsoft.com/windowsazure"',
+      '<LinuxProvisioningConfigurationSet xmlns="urn:other"',
+    );
     assert.equal(provisioningError(wrongNs), 'ovf-env.xml has no LinuxProvisioningConfigurationSet element in ProvisioningSection');
   });
 
   it('required elements, each named when missing or empty', () => {
-    assert.equal(provisioningError(edit('<HostName>HostName</HostName>', '')), 'ovf-env.xml has no HostName element in LinuxProvisioningConfigurationSet');
-    assert.equal(provisioningError(edit('<HostName>HostName</HostName>', '<HostName> </HostName>')), 'ovf-env.xml has an empty HostName element in LinuxProvisioningConfigurationSet');
-    assert.equal(provisioningError(edit('<UserName>UserName</UserName>', '<UserName/>')), 'ovf-env.xml has an empty UserName element in LinuxProvisioningConfigurationSet');
-    assert.equal(provisioningError(BASE.replaceAll(/<wa:Version>1.0<\/wa:Version>/g, '')), 'ovf-env.xml has no Version element in Environment');
-    assert.equal(provisioningError(edit('<wa:PlatformSettings>', '<wa:Other>').replace('</wa:PlatformSettings>', '</wa:Other>')), 'ovf-env.xml has no PlatformSettings element in PlatformSettingsSection');
+    assert.equal(
+      provisioningError(edit('<HostName>HostName</HostName>', '')),
+      'ovf-env.xml has no HostName element in LinuxProvisioningConfigurationSet',
+    );
+    assert.equal(
+      provisioningError(edit('<HostName>HostName</HostName>', '<HostName> </HostName>')),
+      'ovf-env.xml has an empty HostName element in LinuxProvisioningConfigurationSet',
+    );
+    assert.equal(
+      provisioningError(edit('<UserName>UserName</UserName>', '<UserName/>')),
+      'ovf-env.xml has an empty UserName element in LinuxProvisioningConfigurationSet',
+    );
+    assert.equal(
+      provisioningError(BASE.replaceAll(/<wa:Version>1.0<\/wa:Version>/g, '')),
+      'ovf-env.xml has no Version element in Environment',
+    );
+    assert.equal(
+      provisioningError(edit('<wa:PlatformSettings>', '<wa:Other>').replace('</wa:PlatformSettings>', '</wa:Other>')),
+      'ovf-env.xml has no PlatformSettings element in PlatformSettingsSection',
+    );
     const noSection = BASE.replace(/<wa:PlatformSettingsSection>[\s\S]*<\/wa:PlatformSettingsSection>/, '');
     assert.equal(provisioningError(noSection), 'ovf-env.xml has no PlatformSettingsSection element in Environment');
-    assert.equal(provisioningError('<Environment xmlns="urn:x"/>'), 'ovf-env.xml has the root element Environment instead of an OVF Environment');
+    assert.equal(
+      provisioningError('<Environment xmlns="urn:x"/>'),
+      'ovf-env.xml has the root element Environment instead of an OVF Environment',
+    );
   });
 
   it('optional elements: no password, no keys, no custom data, password auth disabled', () => {
@@ -100,16 +128,33 @@ describe('parseOvfEnv rules', () => {
     assert.deepEqual(env.keyPairs, []);
     assert.equal(env.customData, null);
     assert.equal(env.disableSshPasswordAuthentication, true);
-    assert.equal(parseOvfEnv(edit('<DisableSshPasswordAuthentication>false</DisableSshPasswordAuthentication>', '')).disableSshPasswordAuthentication, false);
+    assert.equal(
+      parseOvfEnv(edit('<DisableSshPasswordAuthentication>false</DisableSshPasswordAuthentication>', '')).disableSshPasswordAuthentication,
+      false,
+    );
   });
 
   it('keys: a key by thumbprint only, a key without a path, a key with nothing', () => {
     const byThumbprint = parseOvfEnv(edit('<Value>ssh-rsa AAAANOTAREALKEY== foo@bar.local</Value>', '')).publicKeys;
-    assert.deepEqual(byThumbprint, [{ fingerprint: 'EB0C0AB4B2D5FC35F2F0658D19F44C8283E2DD62', path: '$HOME/UserName/.ssh/authorized_keys', value: null }]);
-    assert.equal(provisioningError(edit('<Path>$HOME/UserName/.ssh/authorized_keys</Path>', '')), 'ovf-env.xml has a PublicKey (number 1) without a Path');
-    const bare = edit('<Value>ssh-rsa AAAANOTAREALKEY== foo@bar.local</Value>', '').replace(/<Fingerprint>EB0C[0-9A-F]*<\/Fingerprint>/, '');
-    assert.equal(provisioningError(bare), 'ovf-env.xml has a PublicKey for $HOME/UserName/.ssh/authorized_keys with neither a Fingerprint nor a Value');
-    assert.equal(provisioningError(edit('<Path>$HOME/UserName/.ssh/id_rsa</Path>', '')), 'ovf-env.xml has a KeyPair (number 1) without a Path');
+    assert.deepEqual(byThumbprint, [
+      { fingerprint: 'EB0C0AB4B2D5FC35F2F0658D19F44C8283E2DD62', path: '$HOME/UserName/.ssh/authorized_keys', value: null },
+    ]);
+    assert.equal(
+      provisioningError(edit('<Path>$HOME/UserName/.ssh/authorized_keys</Path>', '')),
+      'ovf-env.xml has a PublicKey (number 1) without a Path',
+    );
+    const bare = edit('<Value>ssh-rsa AAAANOTAREALKEY== foo@bar.local</Value>', '').replace(
+      /<Fingerprint>EB0C[0-9A-F]*<\/Fingerprint>/,
+      '',
+    );
+    assert.equal(
+      provisioningError(bare),
+      'ovf-env.xml has a PublicKey for $HOME/UserName/.ssh/authorized_keys with neither a Fingerprint nor a Value',
+    );
+    assert.equal(
+      provisioningError(edit('<Path>$HOME/UserName/.ssh/id_rsa</Path>', '')),
+      'ovf-env.xml has a KeyPair (number 1) without a Path',
+    );
   });
 
   it('the password is kept verbatim and registered as a secret for the log', () => {
@@ -119,7 +164,10 @@ describe('parseOvfEnv rules', () => {
   });
 
   it('malformed XML is an xml error naming the document', () => {
-    assert.throws(() => parseOvfEnv('<Environment><x></Environment>'), (e: unknown) => isAgentError(e, 'xml') && /^the ovf-env\.xml is not well-formed XML/.test(e.message));
+    assert.throws(
+      () => parseOvfEnv('<Environment><x></Environment>'),
+      (e: unknown) => isAgentError(e, 'xml') && /^the ovf-env\.xml is not well-formed XML/.test(e.message),
+    );
   });
 });
 
@@ -149,7 +197,10 @@ describe('redactOvfEnv', () => {
   });
 
   it('keeps text that needs escaping escaped, and an absent password absent', () => {
-    const xml = edit('<CustomData>CustomData</CustomData>', '<CustomData>a&lt;b&amp;c</CustomData>').replace('<UserPassword>UserPassword</UserPassword>', '');
+    const xml = edit('<CustomData>CustomData</CustomData>', '<CustomData>a&lt;b&amp;c</CustomData>').replace(
+      '<UserPassword>UserPassword</UserPassword>',
+      '',
+    );
     const out = redactOvfEnv(xml);
     assert.ok(out.includes('<CustomData>a&lt;b&amp;c</CustomData>'));
     assert.equal(parseOvfEnv(out).password, null);

@@ -17,11 +17,12 @@ function sshRoot(): string {
 
 describe('SSH host keys (§4.4 step 11)', () => {
   it('selects the host key files as upstream deletes them', () => {
-    assert.deepEqual(['ssh_host_rsa_key', 'ssh_host_ed25519_key.pub', 'ssh_host_rsa_key-cert.pub', 'sshd_config', 'ssh_known_hosts', 'moduli'].filter(isHostKeyFile), [
-      'ssh_host_rsa_key',
-      'ssh_host_ed25519_key.pub',
-      'ssh_host_rsa_key-cert.pub',
-    ]);
+    assert.deepEqual(
+      ['ssh_host_rsa_key', 'ssh_host_ed25519_key.pub', 'ssh_host_rsa_key-cert.pub', 'sshd_config', 'ssh_known_hosts', 'moduli'].filter(
+        isHostKeyFile,
+      ),
+      ['ssh_host_rsa_key', 'ssh_host_ed25519_key.pub', 'ssh_host_rsa_key-cert.pub'],
+    );
   });
 
   it('replaces every host key with a fresh one of the configured type, leaving the other files', async () => {
@@ -40,7 +41,14 @@ describe('SSH host keys (§4.4 step 11)', () => {
     const config = configOn(root, { 'Provisioning.SshHostKeyPairType': 'auto' });
     await regenerateHostKeys(config);
     const keys = readdirSync(join(root, 'ssh')).filter(isHostKeyFile).sort();
-    assert.deepEqual(keys, ['ssh_host_ecdsa_key', 'ssh_host_ecdsa_key.pub', 'ssh_host_ed25519_key', 'ssh_host_ed25519_key.pub', 'ssh_host_rsa_key', 'ssh_host_rsa_key.pub']);
+    assert.deepEqual(keys, [
+      'ssh_host_ecdsa_key',
+      'ssh_host_ecdsa_key.pub',
+      'ssh_host_ed25519_key',
+      'ssh_host_ed25519_key.pub',
+      'ssh_host_rsa_key',
+      'ssh_host_rsa_key.pub',
+    ]);
     assert.notEqual(readFileSync(join(root, 'ssh', 'ssh_host_rsa_key'), 'utf8'), 'old');
     const rsa = (await run(['ssh-keygen', '-lf', join(root, 'ssh', 'ssh_host_rsa_key.pub')])).stdout;
     assert.ok(rsa.includes(hostKeyFingerprint(config)) && rsa.includes('(RSA)'));
@@ -54,9 +62,21 @@ describe('SSH host keys (§4.4 step 11)', () => {
 
   it('fails clearly for a missing or broken public key and an unknown type', async () => {
     const root = sshRoot();
-    await rejectsWith(() => hostKeyFingerprint(configOn(root)), 'provisioning', /cannot read the fingerprint of the SSH host key .*ssh_host_rsa_key\.pub: the text is not an OpenSSH public key line/);
-    await rejectsWith(() => hostKeyFingerprint(configOn(root, { 'Provisioning.SshHostKeyPairType': 'ecdsa' })), 'provisioning', /ssh_host_ecdsa_key\.pub: the file does not exist/);
-    await rejectsWith(regenerateHostKeys(configOn(root, { 'Provisioning.SshHostKeyPairType': 'rsa1' })), 'config', /SshHostKeyPairType=rsa1 is not one of/);
+    await rejectsWith(
+      () => hostKeyFingerprint(configOn(root)),
+      'provisioning',
+      /cannot read the fingerprint of the SSH host key .*ssh_host_rsa_key\.pub: the text is not an OpenSSH public key line/,
+    );
+    await rejectsWith(
+      () => hostKeyFingerprint(configOn(root, { 'Provisioning.SshHostKeyPairType': 'ecdsa' })),
+      'provisioning',
+      /ssh_host_ecdsa_key\.pub: the file does not exist/,
+    );
+    await rejectsWith(
+      regenerateHostKeys(configOn(root, { 'Provisioning.SshHostKeyPairType': 'rsa1' })),
+      'config',
+      /SshHostKeyPairType=rsa1 is not one of/,
+    );
     assert.ok(existsSync(join(root, 'ssh', 'ssh_host_rsa_key')), 'nothing deleted for a bad type');
   });
 });

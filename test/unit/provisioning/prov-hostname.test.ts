@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { dhclientConfWithHostname, primaryInterface, publishHostname, setHostname, validateHostname } from '../../../src/provisioning/hostname.ts';
+import {
+  dhclientConfWithHostname,
+  primaryInterface,
+  publishHostname,
+  setHostname,
+  validateHostname,
+} from '../../../src/provisioning/hostname.ts';
 import { fixtureProfile } from '../../helpers/distro.ts';
 import { configOn, fakeTools, rejectsWith, tempRoot } from './prov-helpers.ts';
 
@@ -46,7 +52,11 @@ describe('hostname', () => {
     assert.equal(existsSync(file), false, 'the file is left to systemd-hostnamed');
     assert.deepEqual(tools.calls(), ['hostnamectl set-hostname --static vm-01', 'hostname vm-01']);
     // the same profile field on a made-up distro: it is the field, not the distro, that decides
-    await setHostname('vm-02', { profile: { ...DEBIAN, hostname: 'hostnamectl' }, hostnameFile: file, systemdMarker: join(root, 'systemd') });
+    await setHostname('vm-02', {
+      profile: { ...DEBIAN, hostname: 'hostnamectl' },
+      hostnameFile: file,
+      systemdMarker: join(root, 'systemd'),
+    });
     assert.equal(existsSync(file), false);
     assert.deepEqual(tools.calls().slice(2), ['hostnamectl set-hostname --static vm-02', 'hostname vm-02']);
     await setHostname('vm-03', { profile: rhel, hostnameFile: file, systemdMarker: join(root, 'no-systemd') });
@@ -61,7 +71,11 @@ describe('hostname', () => {
   it('fails with the command when hostname fails', async () => {
     const root = tempRoot();
     fakeTools({ hostname: 'echo "hostname: you must be root to change the host name" >&2; exit 1' });
-    await rejectsWith(setHostname('vm-01', { profile: DEBIAN, hostnameFile: join(root, 'h'), systemdMarker: join(root, 'x') }), 'command', /hostname vm-01 failed .*must be root/);
+    await rejectsWith(
+      setHostname('vm-01', { profile: DEBIAN, hostnameFile: join(root, 'h'), systemdMarker: join(root, 'x') }),
+      'command',
+      /hostname vm-01 failed .*must be root/,
+    );
   });
 });
 
@@ -70,12 +84,18 @@ describe('publishing the hostname (§4.6)', () => {
     const conf = '# comment\nrequest subnet-mask;\nsend host-name "old";\n';
     assert.equal(dhclientConfWithHostname(conf, 'vm-01'), '# comment\nrequest subnet-mask;\nsend host-name "vm-01";\n');
     assert.equal(dhclientConfWithHostname('send host-name = gethostname();\n', 'vm-01'), null);
-    assert.equal(dhclientConfWithHostname('#send host-name = gethostname();\n', 'vm-01'), '#send host-name = gethostname();\nsend host-name "vm-01";\n');
+    assert.equal(
+      dhclientConfWithHostname('#send host-name = gethostname();\n', 'vm-01'),
+      '#send host-name = gethostname();\nsend host-name "vm-01";\n',
+    );
   });
 
   it('finds the interface of the default route with the lowest metric', () => {
     assert.equal(primaryInterface(ROUTES), 'eth0');
-    assert.equal(primaryInterface(ROUTES.split('\n').slice(0, 1).concat('eth2\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0').join('\n')), 'eth2');
+    assert.equal(
+      primaryInterface(ROUTES.split('\n').slice(0, 1).concat('eth2\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0').join('\n')),
+      'eth2',
+    );
     assert.equal(primaryInterface('Iface\tDestination\n'), null);
   });
 
@@ -85,7 +105,12 @@ describe('publishing the hostname (§4.6)', () => {
     mkdirSync(join(root, 'run', 'systemd', 'netif'), { recursive: true });
     mkdirSync(join(root, 'run', 'NetworkManager'), { recursive: true }); // running too, but not the profile's client
     writeFileSync(join(root, 'route'), ROUTES);
-    const r = await publishHostname(configOn(root), 'vm-01', { runDir: join(root, 'run'), routeTable: join(root, 'route'), dhclientConfs: [], profile: UBUNTU });
+    const r = await publishHostname(configOn(root), 'vm-01', {
+      runDir: join(root, 'run'),
+      routeTable: join(root, 'route'),
+      dhclientConfs: [],
+      profile: UBUNTU,
+    });
     assert.deepEqual(r, { interface: 'eth0', via: 'networkd', ok: true });
     assert.deepEqual(tools.calls(), ['networkctl reconfigure eth0']);
     assert.equal(readFileSync(join(root, 'lib', 'published_hostname'), 'utf8'), 'vm-01');
@@ -98,7 +123,11 @@ describe('publishing the hostname (§4.6)', () => {
     mkdirSync(join(root, 'run', 'systemd', 'netif'), { recursive: true });
     writeFileSync(join(root, 'route'), ROUTES);
     writeFileSync(join(root, 'dhclient.conf'), 'send host-name "old";\n');
-    const opts = { runDir: join(root, 'run'), routeTable: join(root, 'route'), dhclientConfs: [join(root, 'missing'), join(root, 'dhclient.conf')] };
+    const opts = {
+      runDir: join(root, 'run'),
+      routeTable: join(root, 'route'),
+      dhclientConfs: [join(root, 'missing'), join(root, 'dhclient.conf')],
+    };
     // a made-up profile: Debian's dhclient.conf, NetworkManager as the client
     const r = await publishHostname(configOn(root), 'vm-01', { ...opts, profile: { ...DEBIAN, dhcpClient: 'NetworkManager' } });
     assert.deepEqual(r, { interface: 'eth0', via: 'NetworkManager', ok: true });
@@ -117,7 +146,13 @@ describe('publishing the hostname (§4.6)', () => {
     mkdirSync(join(root, 'run', 'systemd', 'netif'), { recursive: true });
     writeFileSync(join(root, 'route'), ROUTES);
     const t0 = Date.now();
-    const r = await publishHostname(configOn(root), 'vm-01', { budgetMs: 400, runDir: join(root, 'run'), routeTable: join(root, 'route'), dhclientConfs: [], profile: UBUNTU });
+    const r = await publishHostname(configOn(root), 'vm-01', {
+      budgetMs: 400,
+      runDir: join(root, 'run'),
+      routeTable: join(root, 'route'),
+      dhclientConfs: [],
+      profile: UBUNTU,
+    });
     const took = Date.now() - t0;
     assert.ok(took < 3000, `took ${took} ms`);
     assert.deepEqual(r, { interface: 'eth0', via: 'none', ok: false });
@@ -126,7 +161,12 @@ describe('publishing the hostname (§4.6)', () => {
 
   it('with no DHCP client known, only records the name', async () => {
     const root = tempRoot();
-    const r = await publishHostname(configOn(root), 'vm-01', { runDir: join(root, 'run'), routeTable: join(root, 'none'), dhclientConfs: [], profile: DEBIAN });
+    const r = await publishHostname(configOn(root), 'vm-01', {
+      runDir: join(root, 'run'),
+      routeTable: join(root, 'none'),
+      dhclientConfs: [],
+      profile: DEBIAN,
+    });
     assert.deepEqual(r, { interface: null, via: 'none', ok: false });
     assert.equal(readFileSync(join(root, 'lib', 'published_hostname'), 'utf8'), 'vm-01');
   });

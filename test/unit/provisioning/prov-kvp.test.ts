@@ -45,18 +45,36 @@ describe('KVP records (docs/peers.md §7)', () => {
 
   it('splits long values into key|i records', () => {
     const parts = splitRecords('EVENT', 'x'.repeat(2500));
-    assert.deepEqual(parts.map((p) => [p.key, p.value.length]), [['EVENT|0', 1022], ['EVENT|1', 1022], ['EVENT|2', 456]]);
+    assert.deepEqual(
+      parts.map((p) => [p.key, p.value.length]),
+      [
+        ['EVENT|0', 1022],
+        ['EVENT|1', 1022],
+        ['EVENT|2', 456],
+      ],
+    );
     assert.deepEqual(splitRecords('E', 'short'), [{ key: 'E', value: 'short' }]);
   });
 });
 
 describe('PROVISIONING_REPORT', () => {
   it('success', () => {
-    assert.equal(provisioningReportValue({ vmId: VM, timestamp: AT }), `result=success|agent=waagent-ts/${OUR_VERSION}|pps_type=None|vm_id=${VM}|timestamp=2026-11-25T10:00:00.000Z`);
+    assert.equal(
+      provisioningReportValue({ vmId: VM, timestamp: AT }),
+      `result=success|agent=waagent-ts/${OUR_VERSION}|pps_type=None|vm_id=${VM}|timestamp=2026-11-25T10:00:00.000Z`,
+    );
   });
 
   it('failure with supporting fields, quoted where they hold the delimiter', () => {
-    const v = provisioningReportValue({ vmId: VM, timestamp: AT, reason: "useradd failed: can't | lock", details: [['kind', 'command'], ['user', 'alice']] });
+    const v = provisioningReportValue({
+      vmId: VM,
+      timestamp: AT,
+      reason: "useradd failed: can't | lock",
+      details: [
+        ['kind', 'command'],
+        ['user', 'alice'],
+      ],
+    });
     assert.equal(
       v,
       `result=error|'reason=useradd failed: can''t | lock'|agent=waagent-ts/${OUR_VERSION}|kind=command|user=alice|pps_type=None|vm_id=${VM}|timestamp=2026-11-25T10:00:00.000Z|documentation_url=https://aka.ms/linuxprovisioningerror`,
@@ -66,7 +84,10 @@ describe('PROVISIONING_REPORT', () => {
   it('shortens a long reason so the identifying fields still arrive in one record', () => {
     const v = provisioningReportValue({ vmId: VM, timestamp: AT, reason: 'boom '.repeat(400), details: [['detail', 'd'.repeat(2000)]] });
     assert.ok(Buffer.byteLength(v) <= SAFE_VALUE_BYTES, String(Buffer.byteLength(v)));
-    assert.match(v, /^result=error\|reason=boom boom .*\.\.\.\|agent=waagent-ts\/.*\|pps_type=None\|vm_id=D0DF4C54-.*\|documentation_url=https:\/\/aka\.ms\/linuxprovisioningerror$/);
+    assert.match(
+      v,
+      /^result=error\|reason=boom boom .*\.\.\.\|agent=waagent-ts\/.*\|pps_type=None\|vm_id=D0DF4C54-.*\|documentation_url=https:\/\/aka\.ms\/linuxprovisioningerror$/,
+    );
     assert.ok(!v.includes('detail='), 'a detail too long to fit is dropped');
     // even fixed fields too long for one record end (the record writer cuts the value at 1022 bytes)
     const huge = provisioningReportValue({ vmId: VM, timestamp: AT, reason: 'r', ppsType: 'p'.repeat(2000) });
@@ -101,7 +122,11 @@ describe('PROVISIONING_REPORT', () => {
 
   it('appends whole records when writers race', async () => {
     const pool = join(tempRoot(), '.kvp_pool_1');
-    await Promise.all(Array.from({ length: 20 }, (_, i) => appendKvpRecords([{ key: `K${i}`, value: 'v'.repeat(1000) }], { poolPath: pool, bootTime: new Date(0) })));
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        appendKvpRecords([{ key: `K${i}`, value: 'v'.repeat(1000) }], { poolPath: pool, bootTime: new Date(0) }),
+      ),
+    );
     const recs = decodeRecords(readFileSync(pool));
     assert.equal(statSync(pool).size, 20 * RECORD_SIZE);
     assert.deepEqual(recs.map((r) => r.key).sort(), Array.from({ length: 20 }, (_, i) => `K${i}`).sort());

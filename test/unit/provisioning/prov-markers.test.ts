@@ -94,11 +94,18 @@ describe('who provisions (§4.1)', () => {
   });
   it('auto: the legacy switches decide when changed', async () => {
     assert.equal(await decideProvisioner(Config.from({ 'Provisioning.Enabled': false }), enabled), 'disabled');
-    assert.equal(await decideProvisioner(Config.from({ 'Provisioning.Enabled': false, 'Provisioning.UseCloudInit': true }), notEnabled), 'cloud-init');
+    assert.equal(
+      await decideProvisioner(Config.from({ 'Provisioning.Enabled': false, 'Provisioning.UseCloudInit': true }), notEnabled),
+      'cloud-init',
+    );
     assert.equal(await decideProvisioner(Config.from({ 'Provisioning.UseCloudInit': true }), notEnabled), 'cloud-init');
   });
   it('rejects an unknown Provisioning.Agent', async () => {
-    await rejectsWith(decideProvisioner(Config.from({ 'Provisioning.Agent': 'chef' }), enabled), 'config', /Provisioning.Agent=chef is not one of/);
+    await rejectsWith(
+      decideProvisioner(Config.from({ 'Provisioning.Agent': 'chef' }), enabled),
+      'config',
+      /Provisioning.Agent=chef is not one of/,
+    );
   });
   it('probes systemctl is-enabled cloud-init-local.service, then service cloud-init status', async () => {
     const { isCloudInitEnabled } = await import('../../../src/provisioning/cloud-init.ts');

@@ -76,7 +76,11 @@ describe('CustomData (§4.4 step 9)', () => {
   it('does nothing without custom data, and rejects malformed base64 before writing', async () => {
     const root = tempRoot();
     assert.equal(await handleCustomData(configOn(root), '  '), null);
-    await rejectsWith(handleCustomData(configOn(root, { 'Provisioning.DecodeCustomData': true }), 'not base64!'), 'provisioning', /not valid base64/);
+    await rejectsWith(
+      handleCustomData(configOn(root, { 'Provisioning.DecodeCustomData': true }), 'not base64!'),
+      'provisioning',
+      /not valid base64/,
+    );
     assert.equal(existsSync(join(root, 'lib', 'CustomData')), false);
     assert.throws(() => decodeBase64('abc'), /not valid base64/);
   });

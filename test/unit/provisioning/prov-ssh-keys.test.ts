@@ -4,7 +4,14 @@ import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, statSync,
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { run } from '../../../src/os/exec.ts';
-import { appendAuthorizedKeys, deployKeyPair, deployPublicKey, inlineKeys, resolveKeyPath, type Owner } from '../../../src/provisioning/ssh-keys.ts';
+import {
+  appendAuthorizedKeys,
+  deployKeyPair,
+  deployPublicKey,
+  inlineKeys,
+  resolveKeyPath,
+  type Owner,
+} from '../../../src/provisioning/ssh-keys.ts';
 import { FIXTURES } from '../../helpers/paths.ts';
 import { configOn, rejectsWith, tempRoot } from './prov-helpers.ts';
 
@@ -34,7 +41,11 @@ describe('SSH keys (§4.7)', () => {
     const config = configOn('/r');
     assert.equal(resolveKeyPath(config, '$HOME/alice/.ssh/authorized_keys'), '/r/home/alice/.ssh/authorized_keys');
     assert.equal(resolveKeyPath(config, '/home/./bob//.ssh/authorized_keys'), '/home/bob/.ssh/authorized_keys');
-    await rejectsWith(() => resolveKeyPath(config, 'alice/.ssh/authorized_keys'), 'provisioning', /"alice\/.ssh\/authorized_keys" does not name an absolute file path/);
+    await rejectsWith(
+      () => resolveKeyPath(config, 'alice/.ssh/authorized_keys'),
+      'provisioning',
+      /"alice\/.ssh\/authorized_keys" does not name an absolute file path/,
+    );
   });
 
   it('inline keys: CRLF stripped, exactly one key line of a known type whose data names that type', async () => {
@@ -43,10 +54,18 @@ describe('SSH keys (§4.7)', () => {
     const ecdsa = `ecdsa-sha2-nistp256 ${Buffer.concat([len('ecdsa-sha2-nistp256'), len('nistp256'), len('\x04xy')]).toString('base64')} a@b`;
     assert.deepEqual(inlineKeys(ecdsa), [ecdsa], 'ECDSA keys are accepted (upstream refuses them)');
     await rejectsWith(() => inlineKeys(' \r\n'), 'provisioning', /is empty/);
-    await rejectsWith(() => inlineKeys('ecdsa-sha2-nistp256 AAAA'), 'provisioning', /refused: the OpenSSH key data does not match its type ecdsa-sha2-nistp256/);
+    await rejectsWith(
+      () => inlineKeys('ecdsa-sha2-nistp256 AAAA'),
+      'provisioning',
+      /refused: the OpenSSH key data does not match its type ecdsa-sha2-nistp256/,
+    );
     await rejectsWith(() => inlineKeys(`${KEY} me\ncommand="/bin/sh" ${KEY}`), 'provisioning', /refused: the key is more than one line/);
     await rejectsWith(() => inlineKeys(`${KEY}\r\n${KEY}`), 'provisioning', /more than one line/);
-    await rejectsWith(() => inlineKeys(`command="cat /etc/shadow" ${KEY}`), 'provisioning', /"command=\\"cat \/etc\/shadow…" in ovf-env.xml is refused: "command=\\"cat" is not an OpenSSH public key type/);
+    await rejectsWith(
+      () => inlineKeys(`command="cat /etc/shadow" ${KEY}`),
+      'provisioning',
+      /"command=\\"cat \/etc\/shadow…" in ovf-env.xml is refused: "command=\\"cat" is not an OpenSSH public key type/,
+    );
     await rejectsWith(() => inlineKeys('ssh-rsa'), 'provisioning', /not an OpenSSH public key line/);
     await rejectsWith(() => inlineKeys('ssh-rsa not!base64'), 'provisioning', /the ssh-rsa key data is not base64/);
     // The data of an ed25519 key under an RSA type: decodes, but names another type.
@@ -66,7 +85,11 @@ describe('SSH keys (§4.7)', () => {
     const ssh = join(root, 'home', 'alice', '.ssh');
     mkdirSync(ssh, { recursive: true, mode: 0o755 });
     writeFileSync(join(ssh, 'authorized_keys'), 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQignition core\n');
-    const path = await deployPublicKey(config, ownerIn(root), { path: '$HOME/alice/.ssh/authorized_keys', value: `${KEY} alice\r\n`, fingerprint: 'ignored-when-a-value-is-given' });
+    const path = await deployPublicKey(config, ownerIn(root), {
+      path: '$HOME/alice/.ssh/authorized_keys',
+      value: `${KEY} alice\r\n`,
+      fingerprint: 'ignored-when-a-value-is-given',
+    });
     assert.equal(readFileSync(path, 'utf8'), `ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQignition core\n${KEY} alice\n`);
     const st = statSync(path);
     assert.deepEqual([st.mode & 0o777, st.uid, st.gid], [0o644, 1234, 2345]);
@@ -78,7 +101,22 @@ describe('SSH keys (§4.7)', () => {
     const root = tempRoot();
     const config = configOn(root);
     const work = tempRoot();
-    await run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(work, 'k.pem'), '-out', join(work, 'c.pem'), '-days', '1', '-subj', '/CN=t']);
+    await run([
+      'openssl',
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      join(work, 'k.pem'),
+      '-out',
+      join(work, 'c.pem'),
+      '-days',
+      '1',
+      '-subj',
+      '/CN=t',
+    ]);
     const cert = readFileSync(join(work, 'c.pem'), 'utf8');
     const fp = new X509Certificate(cert).fingerprint.replace(/:/g, '');
     mkdirSync(join(root, 'lib'));
@@ -94,9 +132,21 @@ describe('SSH keys (§4.7)', () => {
   it('fails clearly for a thumbprint without a certificate, or a key with neither', async () => {
     const root = tempRoot();
     const fp = 'F6ABAA61098A301EBB8A571C3C7CF77F355F7FA9';
-    await rejectsWith(deployPublicKey(configOn(root), ownerIn(root), { path: '$HOME/alice/.ssh/authorized_keys', fingerprint: fp }), 'provisioning', new RegExp(`certificate for the SSH key thumbprint ${fp} was not found`));
-    await rejectsWith(deployPublicKey(configOn(root), ownerIn(root), { path: '$HOME/alice/.ssh/authorized_keys', fingerprint: 'zz' }), 'provisioning', /"zz" is not a SHA-1 thumbprint/);
-    await rejectsWith(deployPublicKey(configOn(root), ownerIn(root), { path: '$HOME/alice/.ssh/authorized_keys' }), 'provisioning', /has neither a value nor a thumbprint/);
+    await rejectsWith(
+      deployPublicKey(configOn(root), ownerIn(root), { path: '$HOME/alice/.ssh/authorized_keys', fingerprint: fp }),
+      'provisioning',
+      new RegExp(`certificate for the SSH key thumbprint ${fp} was not found`),
+    );
+    await rejectsWith(
+      deployPublicKey(configOn(root), ownerIn(root), { path: '$HOME/alice/.ssh/authorized_keys', fingerprint: 'zz' }),
+      'provisioning',
+      /"zz" is not a SHA-1 thumbprint/,
+    );
+    await rejectsWith(
+      deployPublicKey(configOn(root), ownerIn(root), { path: '$HOME/alice/.ssh/authorized_keys' }),
+      'provisioning',
+      /has neither a value nor a thumbprint/,
+    );
   });
 
   it('deploys a key pair: private key 0600, OpenSSH public key 0644 (the deliberate fix of upstream modes)', async () => {
@@ -111,16 +161,29 @@ describe('SSH keys (§4.7)', () => {
     assert.deepEqual([statSync(`${path}.pub`).mode & 0o777, statSync(`${path}.pub`).uid], [0o644, 1234]);
     const expected = await keygenPublic(readFileSync(join(WIRE, 'rsa-key.pem'), 'utf8'));
     assert.equal(readFileSync(`${path}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' '), expected.split(' ').slice(0, 2).join(' '));
-    await rejectsWith(deployKeyPair(config, ownerIn(root), { path: '$HOME/alice/.ssh/id2', fingerprint: 'C'.repeat(40) }), 'provisioning', /private key for the SSH key thumbprint C{40} was not found/);
+    await rejectsWith(
+      deployKeyPair(config, ownerIn(root), { path: '$HOME/alice/.ssh/id2', fingerprint: 'C'.repeat(40) }),
+      'provisioning',
+      /private key for the SSH key thumbprint C{40} was not found/,
+    );
   });
 
   // Hostile input: the platform names a path outside the home, or the user planted links before provisioning.
-  it('refuses key paths outside the user\'s home directory, and writes nothing there', async () => {
+  it("refuses key paths outside the user's home directory, and writes nothing there", async () => {
     const root = tempRoot();
     const config = configOn(root);
     mkdirSync(join(root, 'etc', 'cron.d'), { recursive: true });
-    for (const path of [join(root, 'etc', 'cron.d', 'x'), join(root, 'root', '.ssh', 'authorized_keys'), '$HOME/alice/../../etc/cron.d/y', '$HOME/bob/.ssh/authorized_keys']) {
-      await rejectsWith(deployPublicKey(config, ownerIn(root), { path, value: KEY }), 'provisioning', /is outside the home directory of alice \(/);
+    for (const path of [
+      join(root, 'etc', 'cron.d', 'x'),
+      join(root, 'root', '.ssh', 'authorized_keys'),
+      '$HOME/alice/../../etc/cron.d/y',
+      '$HOME/bob/.ssh/authorized_keys',
+    ]) {
+      await rejectsWith(
+        deployPublicKey(config, ownerIn(root), { path, value: KEY }),
+        'provisioning',
+        /is outside the home directory of alice \(/,
+      );
     }
     assert.ok(!existsSync(join(root, 'etc', 'cron.d', 'x')) && !existsSync(join(root, 'etc', 'cron.d', 'y')));
     assert.ok(!existsSync(join(root, 'root')) && !existsSync(join(root, 'home', 'bob')));

@@ -43,10 +43,15 @@ describe('sshd_config edits (§4.5, §10 item 30)', () => {
   it('uses ChallengeResponseAuthentication before OpenSSH 8.7', () => {
     const out = editSshdConfig('KbdInteractiveAuthentication yes\n', sshdSettings(false, 60, false));
     // before 8.7 the two are different options: the Kbd line is left alone
-    assert.deepEqual(live(out), ['KbdInteractiveAuthentication yes', 'PasswordAuthentication yes', 'ChallengeResponseAuthentication yes', 'ClientAliveInterval 60']);
+    assert.deepEqual(live(out), [
+      'KbdInteractiveAuthentication yes',
+      'PasswordAuthentication yes',
+      'ChallengeResponseAuthentication yes',
+      'ClientAliveInterval 60',
+    ]);
   });
 
-  it('ignores settings inside Match blocks, keyword case and = syntax are sshd\'s', () => {
+  it("ignores settings inside Match blocks, keyword case and = syntax are sshd's", () => {
     const text = 'Port 22\nMatch user bob\n  PasswordAuthentication yes\nMatch all\npasswordauthentication=yes\n';
     const out = editSshdConfig(text, [disable[0]!]);
     // the global line after `Match all` is the first one outside a block: it is replaced, the scoped one is not
@@ -84,9 +89,19 @@ describe('drop-in or main file', () => {
   });
 
   it('does not count an Include inside a Match block or of another directory', () => {
-    const plan = planSshdConfig('Include /etc/other/*.conf\nMatch user x\n Include /etc/ssh/sshd_config.d/*.conf\n', '/etc/ssh', disable, true);
+    const plan = planSshdConfig(
+      'Include /etc/other/*.conf\nMatch user x\n Include /etc/ssh/sshd_config.d/*.conf\n',
+      '/etc/ssh',
+      disable,
+      true,
+    );
     assert.equal(plan.dropIn, null);
-    assert.deepEqual(live(plan.main!).slice(0, 4), ['Include /etc/other/*.conf', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'ClientAliveInterval 180']);
+    assert.deepEqual(live(plan.main!).slice(0, 4), [
+      'Include /etc/other/*.conf',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'ClientAliveInterval 180',
+    ]);
   });
 
   it('read-only main (Flatcar): drop-in only; an error when it cannot take effect', async () => {
@@ -94,7 +109,10 @@ describe('drop-in or main file', () => {
     assert.equal(plan.main, null);
     assert.notEqual(plan.dropIn, null);
     const pinned = planSshdConfig(`ClientAliveInterval 0\n${debian('/etc/ssh')}`, '/etc/ssh', disable, false);
-    assert.deepEqual(pinned.ineffective.map((s) => s.names[0]), ['ClientAliveInterval']);
+    assert.deepEqual(
+      pinned.ineffective.map((s) => s.names[0]),
+      ['ClientAliveInterval'],
+    );
     await rejectsWith(
       () => planSshdConfig('Port 22\n', '/etc/ssh', disable, false),
       'provisioning',
@@ -114,7 +132,10 @@ describe('configureSshd with the real sshd -t', () => {
 
   async function effective(main: string): Promise<string[]> {
     const r = await run(['sshd', '-T', '-f', main, '-h', hostKey]);
-    return r.stdout.split('\n').filter((l) => /^(passwordauthentication|kbdinteractiveauthentication|clientaliveinterval) /.test(l)).sort();
+    return r.stdout
+      .split('\n')
+      .filter((l) => /^(passwordauthentication|kbdinteractiveauthentication|clientaliveinterval) /.test(l))
+      .sort();
   }
 
   it('edits the fixture in place; sshd -t accepts it and sshd -T shows the values', async () => {
@@ -135,7 +156,11 @@ describe('configureSshd with the real sshd -t', () => {
     writeFileSync(elsewhere, 'Port 22\n');
     const r = await configureSshd(configOn(root, { 'OS.SshdConfigPath': elsewhere }), true);
     assert.deepEqual(r.written, [elsewhere]);
-    assert.deepEqual(await effective(elsewhere), ['clientaliveinterval 180', 'kbdinteractiveauthentication no', 'passwordauthentication no']);
+    assert.deepEqual(await effective(elsewhere), [
+      'clientaliveinterval 180',
+      'kbdinteractiveauthentication no',
+      'passwordauthentication no',
+    ]);
   });
 
   it('writes the drop-in for an including main file; the drop-in wins over the main file', async () => {
@@ -157,8 +182,15 @@ describe('configureSshd with the real sshd -t', () => {
     writeFileSync(join(root, 'real_sshd_config'), 'Port 22\n');
     symlinkSync(join(root, 'real_sshd_config'), join(root, 'ssh', 'sshd_config'));
     await configureSshd(configOn(root), false);
-    assert.equal(readFileSync(join(root, 'real_sshd_config'), 'utf8'), 'Port 22\nPasswordAuthentication yes\nKbdInteractiveAuthentication yes\nClientAliveInterval 180\n');
-    assert.deepEqual(await effective(join(root, 'ssh', 'sshd_config')), ['clientaliveinterval 180', 'kbdinteractiveauthentication yes', 'passwordauthentication yes']);
+    assert.equal(
+      readFileSync(join(root, 'real_sshd_config'), 'utf8'),
+      'Port 22\nPasswordAuthentication yes\nKbdInteractiveAuthentication yes\nClientAliveInterval 180\n',
+    );
+    assert.deepEqual(await effective(join(root, 'ssh', 'sshd_config')), [
+      'clientaliveinterval 180',
+      'kbdinteractiveauthentication yes',
+      'passwordauthentication yes',
+    ]);
   });
 
   it('restores the files when sshd -t rejects the result', async () => {
@@ -167,7 +199,11 @@ describe('configureSshd with the real sshd -t', () => {
     mkdirSync(dir);
     const text = `Include ${dir}/sshd_config.d/*.conf\nNoSuchOption yes\n`;
     writeFileSync(join(dir, 'sshd_config'), text);
-    await rejectsWith(configureSshd(configOn(root), true), 'provisioning', /sshd rejected the edited configuration .*sshd_config, which was restored: .*NoSuchOption/);
+    await rejectsWith(
+      configureSshd(configOn(root), true),
+      'provisioning',
+      /sshd rejected the edited configuration .*sshd_config, which was restored: .*NoSuchOption/,
+    );
     assert.equal(readFileSync(join(dir, 'sshd_config'), 'utf8'), text);
     assert.equal(existsSync(join(dir, 'sshd_config.d', '50-waagent.conf')), false);
   });
@@ -191,7 +227,10 @@ describe('finding the sshd to reload', () => {
     add(50, 'bash', 41);
     add(60, 'sshd', 50); // an sshd started by hand from a login shell: a listener too
     writeFileSync(join(proc, 'uptime'), '1 1\n');
-    assert.deepEqual(findSshdListeners(proc).sort((a, b) => a - b), [40, 60]);
+    assert.deepEqual(
+      findSshdListeners(proc).sort((a, b) => a - b),
+      [40, 60],
+    );
   });
 });
 
@@ -213,16 +252,22 @@ describe('reloading sshd under systemd', () => {
     return { marker: join(root, 'systemd-system'), tools };
   }
 
-  it('reloads the profile\'s unit when it is active (Debian names it ssh, RHEL sshd)', async () => {
+  it("reloads the profile's unit when it is active (Debian names it ssh, RHEL sshd)", async () => {
     const a = systemd({ active: 0, failed: 1, enabled: 0, start: 0 });
     assert.equal(await reloadSshd({ systemdMarker: a.marker, profile: debian }), 'systemd');
-    assert.deepEqual(a.tools.calls(), ['systemctl is-active --quiet ssh.service', 'systemctl --job-mode=ignore-dependencies try-reload-or-restart ssh']);
+    assert.deepEqual(a.tools.calls(), [
+      'systemctl is-active --quiet ssh.service',
+      'systemctl --job-mode=ignore-dependencies try-reload-or-restart ssh',
+    ]);
     const b = systemd({ active: 0, failed: 1, enabled: 0, start: 0 });
     assert.equal(await reloadSshd({ systemdMarker: b.marker, profile: rhel }), 'systemd');
-    assert.deepEqual(b.tools.calls(), ['systemctl is-active --quiet sshd.service', 'systemctl --job-mode=ignore-dependencies try-reload-or-restart sshd']);
+    assert.deepEqual(b.tools.calls(), [
+      'systemctl is-active --quiet sshd.service',
+      'systemctl --job-mode=ignore-dependencies try-reload-or-restart sshd',
+    ]);
   });
 
-  it('the unit and the restart command are the profile\'s fields, whatever the distro', async () => {
+  it("the unit and the restart command are the profile's fields, whatever the distro", async () => {
     const madeUp = { ...debian, sshdService: 'my-sshd', sshdRestart: ['systemctl', 'restart', 'my-sshd.service'] };
     const a = systemd({ active: 0, failed: 1, enabled: 0, start: 0 });
     assert.equal(await reloadSshd({ systemdMarker: a.marker, profile: madeUp }), 'systemd');
@@ -254,10 +299,14 @@ describe('reloading sshd under systemd', () => {
 
   it('a unit that cannot be started is an error naming the unit', async () => {
     const a = systemd({ active: 3, failed: 0, enabled: 0, start: 1 });
-    await rejectsWith(reloadSshd({ systemdMarker: a.marker, profile: debian }), 'command', /^sshd could not be started with the new host keys: systemctl start ssh\.service exited 1$/);
+    await rejectsWith(
+      reloadSshd({ systemdMarker: a.marker, profile: debian }),
+      'command',
+      /^sshd could not be started with the new host keys: systemctl start ssh\.service exited 1$/,
+    );
   });
 
-  it('that error is what ProvisioningFailed reports: the sentence, the unit and systemd\'s words, in the health report and the KVP record', async () => {
+  it("that error is what ProvisioningFailed reports: the sentence, the unit and systemd's words, in the health report and the KVP record", async () => {
     const a = systemd({ active: 3, failed: 0, enabled: 0, start: 1 });
     const error = await reloadSshd({ systemdMarker: a.marker, profile: rhel }).then(
       () => assert.fail('the start failed, reloadSshd must reject'),
@@ -275,7 +324,12 @@ describe('reloading sshd under systemd', () => {
     );
     const kvp = decodeRecords(readFileSync(pool));
     assert.equal(kvp.length, 1);
-    assert.match(kvp[0]!.value, new RegExp(`^result=error\\|reason=${sentence.replace(/\./g, '\\.')}\\|agent=[^|]+\\|kind=command\\|unit=sshd\\.service\\|stderr=Job failed\\|pps_type=None\\|vm_id=VM-ID\\|`));
+    assert.match(
+      kvp[0]!.value,
+      new RegExp(
+        `^result=error\\|reason=${sentence.replace(/\./g, '\\.')}\\|agent=[^|]+\\|kind=command\\|unit=sshd\\.service\\|stderr=Job failed\\|pps_type=None\\|vm_id=VM-ID\\|`,
+      ),
+    );
   });
 
   it('Flatcar: sshd is socket-activated, nothing to reload', async () => {

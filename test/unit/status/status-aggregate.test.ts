@@ -44,7 +44,13 @@ const handler = (over: Partial<HandlerStatus> = {}): HandlerStatus => ({
   extensions: [],
   ...over,
 });
-const input = (over: Partial<AggregateStatusInput> = {}): AggregateStatusInput => ({ agentVersion: '2.15.0.1', handlers: [], os: OS, now: NOW, ...over });
+const input = (over: Partial<AggregateStatusInput> = {}): AggregateStatusInput => ({
+  agentVersion: '2.15.0.1',
+  handlers: [],
+  os: OS,
+  now: NOW,
+  ...over,
+});
 
 test('top level: version "1.1", timestamp without fraction, field order, guestOSInfo, default features', () => {
   const doc = buildAggregateStatus(input());
@@ -52,7 +58,11 @@ test('top level: version "1.1", timestamp without fraction, field order, guestOS
   assert.equal(doc.version, '1.1');
   assert.equal(doc.timestampUTC, '2025-03-04T05:06:07Z');
   assert.deepEqual(Object.keys(doc.aggregateStatus), ['guestAgentStatus', 'handlerAggregateStatus']);
-  assert.deepEqual(doc.aggregateStatus.guestAgentStatus, { version: '2.15.0.1', status: 'Ready', formattedMessage: { lang: 'en-US', message: 'Guest Agent is running' } });
+  assert.deepEqual(doc.aggregateStatus.guestAgentStatus, {
+    version: '2.15.0.1',
+    status: 'Ready',
+    formattedMessage: { lang: 'en-US', message: 'Guest Agent is running' },
+  });
   assert.deepEqual(Object.keys(doc.aggregateStatus.guestAgentStatus), ['version', 'status', 'formattedMessage']);
   assert.deepEqual(doc.aggregateStatus.handlerAggregateStatus, []);
   assert.equal(doc.aggregateStatus.vmArtifactsAggregateStatus, undefined, 'absent before the first goal state');
@@ -65,30 +75,61 @@ test('top level: version "1.1", timestamp without fraction, field order, guestOS
 });
 
 test('FastTrack is advertised only when asked; updateStatus and vmArtifactsAggregateStatus when given', () => {
-  assert.deepEqual(agentSupportedFeatures({ fastTrack: true }).map((f) => f.Key), ['MultipleExtensionsPerHandler', 'VersioningGovernance', 'FastTrack']);
-  assert.deepEqual(agentSupportedFeatures({ fastTrack: false, versioningGovernance: false }).map((f) => f.Key), ['MultipleExtensionsPerHandler']);
+  assert.deepEqual(
+    agentSupportedFeatures({ fastTrack: true }).map((f) => f.Key),
+    ['MultipleExtensionsPerHandler', 'VersioningGovernance', 'FastTrack'],
+  );
+  assert.deepEqual(
+    agentSupportedFeatures({ fastTrack: false, versioningGovernance: false }).map((f) => f.Key),
+    ['MultipleExtensionsPerHandler'],
+  );
   const doc = buildAggregateStatus(
     input({
       supportedFeatures: agentSupportedFeatures({ fastTrack: true }),
       updateStatus: { expectedVersion: '2.16.0.0', status: 'Transitioning', code: 0, message: 'updating' },
-      goalState: { status: 'Success', code: 0, message: 'GoalState executed successfully', inSvdSeqNo: '7', timestamp: new Date('2025-03-04T05:00:00.999Z') },
+      goalState: {
+        status: 'Success',
+        code: 0,
+        message: 'GoalState executed successfully',
+        inSvdSeqNo: '7',
+        timestamp: new Date('2025-03-04T05:00:00.999Z'),
+      },
     }),
   );
   const ga = doc.aggregateStatus.guestAgentStatus;
   assert.deepEqual(Object.keys(ga), ['version', 'status', 'formattedMessage', 'updateStatus']);
-  assert.deepEqual(ga.updateStatus, { expectedVersion: '2.16.0.0', status: 'Transitioning', code: 0, formattedMessage: { lang: 'en-US', message: 'updating' } });
+  assert.deepEqual(ga.updateStatus, {
+    expectedVersion: '2.16.0.0',
+    status: 'Transitioning',
+    code: 0,
+    formattedMessage: { lang: 'en-US', message: 'updating' },
+  });
   assert.deepEqual(Object.keys(ga.updateStatus as object), ['expectedVersion', 'status', 'code', 'formattedMessage']);
   const gs = doc.aggregateStatus.vmArtifactsAggregateStatus!.goalStateAggregateStatus;
   assert.deepEqual(Object.keys(doc.aggregateStatus), ['guestAgentStatus', 'handlerAggregateStatus', 'vmArtifactsAggregateStatus']);
   assert.deepEqual(Object.keys(gs), ['formattedMessage', 'timestampUTC', 'inSvdSeqNo', 'status', 'code']);
-  assert.deepEqual(gs, { formattedMessage: { lang: 'en-US', message: 'GoalState executed successfully' }, timestampUTC: '2025-03-04T05:00:00Z', inSvdSeqNo: '7', status: 'Success', code: 0 });
+  assert.deepEqual(gs, {
+    formattedMessage: { lang: 'en-US', message: 'GoalState executed successfully' },
+    timestampUTC: '2025-03-04T05:00:00Z',
+    inSvdSeqNo: '7',
+    status: 'Success',
+    code: 0,
+  });
   assert.equal(doc.supportedFeatures!.at(-1)!.Key, 'FastTrack');
 });
 
 test('single-config handler: entry fields in order, runtimeSettingsStatus with settingsStatus, no extensionName', () => {
   const doc = buildAggregateStatus(input({ handlers: [handler({ extensions: [ext()] })] }));
   const [h] = doc.aggregateStatus.handlerAggregateStatus;
-  assert.deepEqual(Object.keys(h!), ['handlerVersion', 'handlerName', 'status', 'code', 'useExactVersion', 'formattedMessage', 'runtimeSettingsStatus']);
+  assert.deepEqual(Object.keys(h!), [
+    'handlerVersion',
+    'handlerName',
+    'status',
+    'code',
+    'useExactVersion',
+    'formattedMessage',
+    'runtimeSettingsStatus',
+  ]);
   assert.equal(h!.handlerVersion, '1.2.3');
   assert.equal(h!.handlerName, 'Pub.Handler');
   assert.equal(h!.useExactVersion, true);
@@ -99,9 +140,20 @@ test('single-config handler: entry fields in order, runtimeSettingsStatus with s
   assert.deepEqual(Object.keys(rs.settingsStatus), ['status', 'version', 'timestampUTC']);
   assert.ok(rs.settingsStatus.version instanceof PyFloat && rs.settingsStatus.version.value === 1);
   assert.equal(rs.settingsStatus.timestampUTC, '2025-03-04T05:06:07Z');
-  assert.deepEqual(Object.keys(rs.settingsStatus.status), ['name', 'configurationAppliedTime', 'operation', 'status', 'code', 'formattedMessage']);
+  assert.deepEqual(Object.keys(rs.settingsStatus.status), [
+    'name',
+    'configurationAppliedTime',
+    'operation',
+    'status',
+    'code',
+    'formattedMessage',
+  ]);
   assert.deepEqual(rs.settingsStatus.status, {
-    name: 'Pub.Handler', configurationAppliedTime: null, operation: 'Enable', status: 'success', code: 0,
+    name: 'Pub.Handler',
+    configurationAppliedTime: null,
+    operation: 'Enable',
+    status: 'success',
+    code: 0,
     formattedMessage: { lang: 'en-US', message: 'Enable succeeded' },
   });
 });
@@ -114,16 +166,32 @@ test('no extension status → no runtimeSettingsStatus; null message → no form
 });
 
 test('multi-config: one entry per extension with extensionName; none → the single handler entry', () => {
-  const mc = handler({ name: 'Pub.Multi', isMultiConfig: true, extensions: [ext({ name: 'first', sequenceNumber: 1 }), ext({ name: 'second', sequenceNumber: 5, status: 'error', code: 1009 })] });
+  const mc = handler({
+    name: 'Pub.Multi',
+    isMultiConfig: true,
+    extensions: [ext({ name: 'first', sequenceNumber: 1 }), ext({ name: 'second', sequenceNumber: 5, status: 'error', code: 1009 })],
+  });
   const doc = buildAggregateStatus(input({ handlers: [mc, handler({ name: 'Pub.Empty', isMultiConfig: true })] }));
   const entries = doc.aggregateStatus.handlerAggregateStatus as unknown as HandlerEntryJson[];
   assert.equal(entries.length, 3);
-  assert.deepEqual(entries.map((e) => e.handlerName), ['Pub.Multi', 'Pub.Multi', 'Pub.Empty']);
+  assert.deepEqual(
+    entries.map((e) => e.handlerName),
+    ['Pub.Multi', 'Pub.Multi', 'Pub.Empty'],
+  );
   assert.deepEqual(Object.keys(entries[0]!.runtimeSettingsStatus), ['settingsStatus', 'sequenceNumber', 'extensionName']);
-  assert.deepEqual(entries.slice(0, 2).map((e) => [e.runtimeSettingsStatus.extensionName, e.runtimeSettingsStatus.sequenceNumber, e.runtimeSettingsStatus.settingsStatus.status.name]), [
-    ['first', 1, 'first'],
-    ['second', 5, 'second'],
-  ]);
+  assert.deepEqual(
+    entries
+      .slice(0, 2)
+      .map((e) => [
+        e.runtimeSettingsStatus.extensionName,
+        e.runtimeSettingsStatus.sequenceNumber,
+        e.runtimeSettingsStatus.settingsStatus.status.name,
+      ]),
+    [
+      ['first', 1, 'first'],
+      ['second', 5, 'second'],
+    ],
+  );
   assert.equal(entries[1]!.runtimeSettingsStatus.settingsStatus.status.status, 'error');
   assert.equal(entries[2]!.runtimeSettingsStatus, undefined);
 });
@@ -139,10 +207,13 @@ test('substatus only when non-empty, entries in order name/status/code/formatted
   assert.deepEqual(Object.keys(s), ['name', 'configurationAppliedTime', 'operation', 'status', 'code', 'formattedMessage', 'substatus']);
   assert.equal(s.substatus.length, 1);
   assert.deepEqual(Object.keys(s.substatus[0]), ['name', 'status', 'code', 'formattedMessage']);
-  assert.equal(s.substatus[0].code, '0', 'the extension\'s string code is passed on as written');
+  assert.equal(s.substatus[0].code, '0', "the extension's string code is passed on as written");
   assert.deepEqual(s.substatus[0].formattedMessage, { lang: 'en-US', message: null });
   const text = formatAggregateStatus(doc);
-  assert.deepEqual(JSON.parse(text).aggregateStatus.handlerAggregateStatus[0].runtimeSettingsStatus.settingsStatus.status.substatus[0].name, st.substatus[0]!.name);
+  assert.deepEqual(
+    JSON.parse(text).aggregateStatus.handlerAggregateStatus[0].runtimeSettingsStatus.settingsStatus.status.substatus[0].name,
+    st.substatus[0]!.name,
+  );
 });
 
 test('messages are SAS-redacted (extension, substatus, handler, agent, goal state)', () => {
@@ -151,7 +222,9 @@ test('messages are SAS-redacted (extension, substatus, handler, agent, goal stat
     input({
       agentMessage: sas,
       goalState: { status: 'Failed', code: 1, message: sas, inSvdSeqNo: '1', timestamp: NOW },
-      handlers: [handler({ message: sas, extensions: [ext({ message: sas, substatus: [{ name: 'n', status: 'error', code: 1, message: sas }] })] })],
+      handlers: [
+        handler({ message: sas, extensions: [ext({ message: sas, substatus: [{ name: 'n', status: 'error', code: 1, message: sas }] })] }),
+      ],
     }),
   );
   const text = formatAggregateStatus(doc);

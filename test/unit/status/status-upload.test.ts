@@ -64,7 +64,12 @@ function envelope(r: RecordedRequest): { content?: string; headers: { headerName
 
 describe('status upload', () => {
   test('BlockBlob through the HostGAPlugin: PUT /status with the sorted envelope, HGAP headers, storage headers', async () => {
-    const out = await uploadStatus(STATUS, { http, hostPlugin: hostPlugin(), blob: { url: blobUrl('a'), type: 'BlockBlob' }, now: () => NOW });
+    const out = await uploadStatus(STATUS, {
+      http,
+      hostPlugin: hostPlugin(),
+      blob: { url: blobUrl('a'), type: 'BlockBlob' },
+      now: () => NOW,
+    });
     assert.deepEqual(out, { uploaded: true, channel: 'hostplugin' });
     assert.equal(requests('blob').length, 0, 'nothing goes to storage directly');
     const [put] = requests('hostplugin');
@@ -90,9 +95,18 @@ describe('status upload', () => {
 
   test('HGAP failing → direct BlockBlob PUT with the storage headers; the stored blob is the document', async () => {
     failHostPlugin(500);
-    const out = await uploadStatus(STATUS, { http, hostPlugin: hostPlugin(), blob: { url: blobUrl('b'), type: 'BlockBlob' }, now: () => NOW });
+    const out = await uploadStatus(STATUS, {
+      http,
+      hostPlugin: hostPlugin(),
+      blob: { url: blobUrl('b'), type: 'BlockBlob' },
+      now: () => NOW,
+    });
     assert.deepEqual(out, { uploaded: true, channel: 'direct' });
-    assert.equal(requests('hostplugin').filter((r) => r.path === '/status').length, 6, 'the HGAP request was retried by the HTTP policy first');
+    assert.equal(
+      requests('hostplugin').filter((r) => r.path === '/status').length,
+      6,
+      'the HGAP request was retried by the HTTP policy first',
+    );
     const [put] = requests('blob');
     assert.ok(put);
     assert.equal(put.path, `/vhds/b.status?${SAS}`);
@@ -110,12 +124,18 @@ describe('status upload', () => {
     failHostPlugin(410);
     let refreshed = 0;
     const out = await uploadStatus(STATUS, {
-      http, hostPlugin: hostPlugin(), blob: { url: blobUrl('c'), type: 'BlockBlob' }, onHostPluginGone: async () => void refreshed++,
+      http,
+      hostPlugin: hostPlugin(),
+      blob: { url: blobUrl('c'), type: 'BlockBlob' },
+      onHostPluginGone: async () => void refreshed++,
     });
     assert.deepEqual(out, { uploaded: false, reason: 'hostplugin-gone' });
     assert.equal(refreshed, 1);
     assert.equal(requests('blob').length, 0);
-    assert.deepEqual(fabric.state.statusUploads.filter((u) => u.via === 'blob'), []);
+    assert.deepEqual(
+      fabric.state.statusUploads.filter((u) => u.via === 'blob'),
+      [],
+    );
   });
 
   test('PageBlob direct: create with the size rounded to 512, one zero-padded page write, byte for byte', async () => {
@@ -148,13 +168,22 @@ describe('status upload', () => {
     assert.equal(puts.length, 2);
     const create = envelope(puts[0]!);
     assert.deepEqual(Object.keys(create), ['headers', 'requestUri'], 'the create step has no content');
-    assert.deepEqual(create.headers.map((h) => [h.headerName, h.headerValue]), [
-      ['Content-Length', '0'], ['x-ms-blob-content-length', '1536'], ['x-ms-blob-type', 'PageBlob'],
-      ['x-ms-date', '2025-05-06T07:08:09Z'], ['x-ms-version', '2014-02-14'],
-    ]);
+    assert.deepEqual(
+      create.headers.map((h) => [h.headerName, h.headerValue]),
+      [
+        ['Content-Length', '0'],
+        ['x-ms-blob-content-length', '1536'],
+        ['x-ms-blob-type', 'PageBlob'],
+        ['x-ms-date', '2025-05-06T07:08:09Z'],
+        ['x-ms-version', '2014-02-14'],
+      ],
+    );
     const page = envelope(puts[1]!);
     assert.equal(page.requestUri, `${url}?comp=page`);
-    assert.deepEqual(page.headers.find((h) => h.headerName === 'x-ms-range'), { headerName: 'x-ms-range', headerValue: 'bytes=0-1535' });
+    assert.deepEqual(
+      page.headers.find((h) => h.headerName === 'x-ms-range'),
+      { headerName: 'x-ms-range', headerValue: 'bytes=0-1535' },
+    );
     const expected = Buffer.concat([Buffer.from(STATUS), Buffer.alloc(1536 - 1300, 0x20)]);
     assert.deepEqual(Buffer.from(page.content!, 'base64'), expected);
     assert.deepEqual(stored('q'), expected);
@@ -166,10 +195,13 @@ describe('status upload', () => {
     const pages = requests('blob').filter((r) => r.path.endsWith('&comp=page'));
     const len = Buffer.byteLength(big);
     const padded = Math.ceil(len / 512) * 512;
-    assert.deepEqual(pages.map((r) => [r.headers['x-ms-range'], r.bodyBytes]), [
-      [`bytes=0-${MAX_PAGE_WRITE - 1}`, MAX_PAGE_WRITE],
-      [`bytes=${MAX_PAGE_WRITE}-${padded - 1}`, padded - MAX_PAGE_WRITE],
-    ]);
+    assert.deepEqual(
+      pages.map((r) => [r.headers['x-ms-range'], r.bodyBytes]),
+      [
+        [`bytes=0-${MAX_PAGE_WRITE - 1}`, MAX_PAGE_WRITE],
+        [`bytes=${MAX_PAGE_WRITE}-${padded - 1}`, padded - MAX_PAGE_WRITE],
+      ],
+    );
     assert.deepEqual(stored('big'), Buffer.concat([Buffer.from(big), Buffer.alloc(padded - len, 0)]));
   });
 
@@ -177,10 +209,16 @@ describe('status upload', () => {
     fabric.state.faults.set([{ kind: 'status', status: 500, path: 'status' }]);
     await assert.rejects(
       uploadStatus(STATUS, { http, hostPlugin: hostPlugin(), blob: { url: blobUrl('d'), type: 'BlockBlob' } }),
-      (e) => isAgentError(e, 'http') && /^failed to upload the status blob via either channel/.test(e.message) && !e.message.includes('TOPSECRET'),
+      (e) =>
+        isAgentError(e, 'http') &&
+        /^failed to upload the status blob via either channel/.test(e.message) &&
+        !e.message.includes('TOPSECRET'),
     );
     assert.ok(logLines.length > 0);
-    assert.ok(logLines.every((l) => !l.includes('TOPSECRET')), 'no SAS signature in the log');
+    assert.ok(
+      logLines.every((l) => !l.includes('TOPSECRET')),
+      'no SAS signature in the log',
+    );
   });
 
   test('no status blob URL: one forced refresh, then skipped', async () => {
@@ -194,7 +232,12 @@ describe('status upload', () => {
     assert.deepEqual(out, { uploaded: false, reason: 'no-status-blob' });
     assert.equal(refreshes, 1);
     assert.equal(fabric.state.requests.length, 0);
-    const found = await uploadStatus(STATUS, { http, hostPlugin: null, blob: none, refreshBlob: async () => ({ url: blobUrl('r'), type: 'BlockBlob' }) });
+    const found = await uploadStatus(STATUS, {
+      http,
+      hostPlugin: null,
+      blob: none,
+      refreshBlob: async () => ({ url: blobUrl('r'), type: 'BlockBlob' }),
+    });
     assert.deepEqual(found, { uploaded: true, channel: 'direct' });
     assert.deepEqual(stored('r'), Buffer.from(STATUS));
   });
@@ -204,7 +247,11 @@ describe('emulator --rewrite-address and status blob URLs', () => {
   let rw: Fabric;
   before(async () => {
     rw = await startFabric({
-      wireServer: LOOPBACK, hostPlugin: LOOPBACK, imds: LOOPBACK, blob: LOOPBACK, rewrite: { host: '127.0.0.1' },
+      wireServer: LOOPBACK,
+      hostPlugin: LOOPBACK,
+      imds: LOOPBACK,
+      blob: LOOPBACK,
+      rewrite: { host: '127.0.0.1' },
       docs: { extensionsConfig: join(FIXTURES, 'tests', 'data', 'wire', 'ext_conf.xml') },
     });
   });
@@ -213,13 +260,20 @@ describe('emulator --rewrite-address and status blob URLs', () => {
   test('the ExtensionsConfig and vmSettings status blob URLs point at the blob service; a direct upload lands there', async () => {
     const ec = parseExtensionsConfig(rw.state.doc('extensionsConfig')!);
     const url = ec.statusUploadBlob.url!;
-    assert.equal(url, `http://127.0.0.1:${rw.ports.blob}/vhds/test-cs12.test-cs12.test-cs12.status?sr=b&sp=rw&se=9999-01-01&sk=key1&sv=2014-02-14&sig=hfRh7gzUE7sUtYwke78IOlZOrTRCYvkec4hGZ9zZzXo`);
+    assert.equal(
+      url,
+      `http://127.0.0.1:${rw.ports.blob}/vhds/test-cs12.test-cs12.test-cs12.status?sr=b&sp=rw&se=9999-01-01&sk=key1&sv=2014-02-14&sig=hfRh7gzUE7sUtYwke78IOlZOrTRCYvkec4hGZ9zZzXo`,
+    );
     const vm = parseVmSettings(rw.state.doc('vmSettings')!);
-    assert.match(vm.statusUploadBlob.url!, new RegExp(`^http://127\\.0\\.0\\.1:${rw.ports.blob}/\\$system/edp0plkw2b\\.[^?]+\\.status\\?sv=2018-03-28&`));
+    assert.match(
+      vm.statusUploadBlob.url!,
+      new RegExp(`^http://127\\.0\\.0\\.1:${rw.ports.blob}/\\$system/edp0plkw2b\\.[^?]+\\.status\\?sv=2018-03-28&`),
+    );
     const out = await uploadStatus(STATUS, { http, hostPlugin: null, blob: ec.statusUploadBlob });
     assert.deepEqual(out, { uploaded: true, channel: 'direct' });
-    assert.deepEqual(rw.state.statusUploads.map((u) => [u.via, u.blob, u.blobType, u.content]), [
-      ['blob', '/vhds/test-cs12.test-cs12.test-cs12.status', 'BlockBlob', STATUS],
-    ]);
+    assert.deepEqual(
+      rw.state.statusUploads.map((u) => [u.via, u.blob, u.blobType, u.content]),
+      [['blob', '/vhds/test-cs12.test-cs12.test-cs12.status', 'BlockBlob', STATUS]],
+    );
   });
 });

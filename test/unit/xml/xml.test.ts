@@ -71,17 +71,38 @@ describe('parseXml', () => {
       xmlError(() => parseXml('<GoalState>\n  <Incarnation>1', 'goal state')),
       'the goal state is not well-formed XML (line 2, column 16: unclosed tag Incarnation)',
     );
-    assert.match(xmlError(() => parseXml('<A><B></A>', 'goal state')), /^the goal state is not well-formed XML \(line 1, column 10: unexpected close tag\)$/);
-    assert.match(xmlError(() => parseXml('', 'versions document')), /^the versions document is not well-formed XML \(.*root element\)$/);
-    assert.match(xmlError(() => parseXml('<A/><B/>', 'doc')), /only one root/);
-    assert.match(xmlError(() => parseXml('<a:B/>', 'doc')), /unbound namespace prefix/);
-    assert.match(xmlError(() => parseXml('<A>&nbsp;</A>', 'doc')), /undefined entity/);
+    assert.match(
+      xmlError(() => parseXml('<A><B></A>', 'goal state')),
+      /^the goal state is not well-formed XML \(line 1, column 10: unexpected close tag\)$/,
+    );
+    assert.match(
+      xmlError(() => parseXml('', 'versions document')),
+      /^the versions document is not well-formed XML \(.*root element\)$/,
+    );
+    assert.match(
+      xmlError(() => parseXml('<A/><B/>', 'doc')),
+      /only one root/,
+    );
+    assert.match(
+      xmlError(() => parseXml('<a:B/>', 'doc')),
+      /unbound namespace prefix/,
+    );
+    assert.match(
+      xmlError(() => parseXml('<A>&nbsp;</A>', 'doc')),
+      /undefined entity/,
+    );
   });
 
   it('refuses binary garbage', () => {
     const garbage = String.fromCharCode(...Array.from({ length: 64 }, (_, i) => (i * 37) % 256));
-    assert.match(xmlError(() => parseXml(garbage, 'certificates document')), /^the certificates document is not well-formed XML \(line \d+, column \d+: [^)]+\)$/);
-    assert.match(xmlError(() => parseXml('\x00\x01\x02', 'doc')), /disallowed character/);
+    assert.match(
+      xmlError(() => parseXml(garbage, 'certificates document')),
+      /^the certificates document is not well-formed XML \(line \d+, column \d+: [^)]+\)$/,
+    );
+    assert.match(
+      xmlError(() => parseXml('\x00\x01\x02', 'doc')),
+      /disallowed character/,
+    );
   });
 
   it('refuses a truncated document', () => {
@@ -95,15 +116,24 @@ describe('parseXml', () => {
       '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]><lolz>&lol2;</lolz>';
     const msg = xmlError(() => parseXml(billionLaughs, 'goal state'));
     assert.equal(msg, 'the goal state was refused: a DOCTYPE declaration is not accepted in platform documents');
-    assert.match(xmlError(() => parseXml('<!DOCTYPE x SYSTEM "file:///etc/passwd"><x/>', 'doc')), /DOCTYPE/);
+    assert.match(
+      xmlError(() => parseXml('<!DOCTYPE x SYSTEM "file:///etc/passwd"><x/>', 'doc')),
+      /DOCTYPE/,
+    );
   });
 
   it('caps nesting depth (10,000 levels) and node count', () => {
     const deep = '<a>'.repeat(10_000) + '</a>'.repeat(10_000);
-    assert.equal(xmlError(() => parseXml(deep, 'extensions config')), 'the extensions config was refused: its elements nest deeper than 64 levels');
+    assert.equal(
+      xmlError(() => parseXml(deep, 'extensions config')),
+      'the extensions config was refused: its elements nest deeper than 64 levels',
+    );
     assert.equal(findAll(parseXml('<a>'.repeat(64) + '</a>'.repeat(64), 'doc'), 'a').length, 63);
     const wide = `<r>${'<i/>'.repeat(50)}</r>`;
-    assert.match(xmlError(() => parseXml(wide, 'doc', { maxNodes: 20 })), /more than 20 nodes/);
+    assert.match(
+      xmlError(() => parseXml(wide, 'doc', { maxNodes: 20 })),
+      /more than 20 nodes/,
+    );
     assert.equal(childElements(parseXml(wide, 'doc', { maxNodes: 51 })).length, 50);
   });
 });
