@@ -42,7 +42,7 @@ if (files.length === 0) {
 }
 const r = spawnSync(
   process.execPath,
-  ['--test', '--test-reporter=spec', `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`, ...files],
+  ['--test', '--test-reporter=spec', `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 3}`, ...files],
   { stdio: 'inherit', env: { ...process.env, WAAGENT_ROOT: ROOT } },
 );
 process.exit(r.status ?? 1);
