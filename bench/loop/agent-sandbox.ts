@@ -5,6 +5,8 @@
 // extensions goal state replaced by the benchmark's own ExtensionsConfig (bench/loop/extension-package.ts).
 import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+// the emulator as the side-by-side benchmarks run it (Fast Track off, the Python agent's fixed ports): one list
+import { EMULATOR_ARGS } from '../provision/measure.ts';
 import { join } from 'node:path';
 import { createSandbox, WAAGENT, type EmulatorHandle, type Sandbox } from '../../test/sandbox/sandbox.ts';
 import { REPO_ROOT } from '../../test/helpers/paths.ts';
@@ -16,19 +18,6 @@ export const PYTHON_WAAGENT = '/usr/sbin/waagent';
 /** Ours: dist/waagent, or BENCH_WAAGENT (e.g. a copy of an earlier build, for before/after figures in one sitting). */
 export const OUR_WAAGENT = process.env.BENCH_WAAGENT ?? WAAGENT;
 const PREPARE = join(REPO_ROOT, 'bench', 'python-agent', 'prepare.sh');
-const EMULATOR_ARGS = [
-  '--wireserver',
-  '127.0.0.1:80',
-  '--hostplugin',
-  '127.0.0.1:32526',
-  '--imds',
-  '127.0.0.1:0',
-  '--blob',
-  '127.0.0.1:0',
-  '--rewrite-address',
-  '127.0.0.1',
-  '--no-vm-settings',
-];
 
 /** 'minimal': bench/loop/minimal-client.ts (bundled; AgentStartOptions.minimalClient), configured as ours. */
 export type LoopAgent = 'ours' | 'python' | 'minimal';

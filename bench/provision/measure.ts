@@ -69,7 +69,7 @@ export interface RunInput {
 // Fast Track off (HostGAPlugin answers 404 to /vmSettings): the recorded vmSettings and ExtensionsConfig are not the
 // same goal state, and the Python agent, finding them out of step, would wait a goal-state period (6 s) and fetch
 // again. Goal state = ExtensionsConfig, as on a VM without Fast Track.
-const EMULATOR_ARGS = [
+export const EMULATOR_ARGS = [
   '--wireserver',
   '127.0.0.1:80',
   '--hostplugin',
