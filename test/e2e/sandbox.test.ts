@@ -162,8 +162,9 @@ test('the built agent runs inside the sandbox', async () => {
 });
 
 test('without root the sandbox fails with a clear message instead of skipping', () => {
-  const script = `process.setgid(65534); process.setuid(65534);
-    const { createSandbox } = await import(${JSON.stringify(join(REPO_ROOT, 'test', 'sandbox', 'sandbox.ts'))});
+  // imported as root, then nobody: the checkout may sit in a directory nobody cannot enter (a `mktemp -d` clone)
+  const script = `const { createSandbox } = await import(${JSON.stringify(join(REPO_ROOT, 'test', 'sandbox', 'sandbox.ts'))});
+    process.setgroups([]); process.setgid(65534); process.setuid(65534);
     try { await createSandbox(); console.log('STARTED'); } catch (e) { console.log(e.message); }`;
   const r = spawnSync(NODE, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: '/' });
   assert.equal(r.stdout.trim(), 'the end-to-end sandbox needs root (it creates namespaces and mounts): run the tests as root', r.stderr);

@@ -31,12 +31,10 @@ function messageOfLoad(file: string): string {
     }
   }
   const url = new URL('../../../src/config/index.ts', import.meta.url).href;
-  const script = `const m = await import(${JSON.stringify(url)}); try { m.loadConfig(${JSON.stringify(file)}); console.log('no error') } catch (e) { console.log(e.message) }`;
-  const r = spawnSync(
-    'setpriv',
-    ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', script],
-    { encoding: 'utf8' },
-  );
+  // The module is imported as root, then the process becomes nobody: the checkout (and the node binary in it) may sit
+  // in a directory nobody cannot enter (a clone in a `mktemp -d` folder, 0700).
+  const script = `const m = await import(${JSON.stringify(url)}); process.setgroups([]); process.setgid(65534); process.setuid(65534); try { m.loadConfig(${JSON.stringify(file)}); console.log('no error') } catch (e) { console.log(e.message) }`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.trim();
 }
