@@ -75,7 +75,7 @@ describe('the extension policy: invalid, allow list, an installed extension beco
     assert.deepEqual(r.ops, [], 'nothing ran');
     const e = entry(r.status, 'Test.Allowed');
     const prefix =
-      `Extension will not be processed: [InvalidPolicyError] Customer-provided policy file ('${POLICY}') is invalid, please correct the following error: ` +
+      `Extension will not be processed due to an error verifying extension policy: [InvalidPolicyError] Customer-provided policy file ('${POLICY}') is invalid, please correct the following error: ` +
       'policy file does not conform to valid json syntax. File contents: { "policyVersion": "0.1.0", ';
     assert.deepEqual([e.status, e.code], ['NotReady', 1009]);
     assert.ok(e.formattedMessage.message.startsWith(prefix), e.formattedMessage.message);
@@ -224,5 +224,249 @@ describe('Debug.EnableSignatureValidation without a policy: validation reported,
       ),
     );
     assert.doesNotMatch(entry(r.status, VMACCESS).formattedMessage?.message ?? '', /Signature validation failed/);
+  });
+});
+
+describe('the policy at each operation (upstream develop): enable and the uninstall of an installed handler are checked', () => {
+  let x: ExtensionsHarness;
+  let inc = 0;
+  const serve = (plugins: PluginSpec[]) =>
+    x.serve({ extensionsConfig: extensionsConfig({ incarnation: ++inc, plugins, statusBlob: STATUS_BLOB }) }, inc);
+  const setPolicy = (extensionPolicies: object) => x.sb.writeFile(POLICY, JSON.stringify({ policyVersion: '0.1.0', extensionPolicies }));
+
+  before(async () => {
+    x = await harness({ 'Debug.EnableExtensionPolicy': 'y' });
+  });
+  after(() => x?.close());
+
+  test('an unsigned handler installed before the policy: its uninstall is refused (1010), a never-installed one is just removed', async () => {
+    await serve([plugin(x, 'Test.Allowed', 0)]);
+    assert.equal((await x.once()).code, 0, 'installed without a policy file');
+    setPolicy({ signatureRequired: true });
+    await serve([plugin(x, 'Test.Allowed', 0, { state: 'uninstall' }), plugin(x, 'Test.Other', 0, { state: 'uninstall' })]);
+    const r = await x.once();
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.ops, [], 'neither disable nor uninstall ran');
+    const e = entry(r.status, 'Test.Allowed');
+    assert.deepEqual(
+      [e.status, e.code, e.formattedMessage.message],
+      [
+        'NotReady',
+        1010,
+        "Extension will not be processed: failed to uninstall extension 'Test.Allowed' because policy specifies that extension must be signed, " +
+          `but extension package signature could not be found. To uninstall, set 'signatureRequired' to false in the policy file ('${POLICY}').`,
+      ],
+    );
+    assert.deepEqual(
+      [settingsStatus(e).status, settingsStatus(e).code],
+      ['success', 0],
+      'an uninstall is refused at the handler level only: the extension status file it wrote stands',
+    );
+    assert.equal(x.read(`${LIB}/Test.Allowed-1.0.0/config/HandlerState`), 'Enabled', 'still installed');
+    assert.equal(
+      handlerEntries(r.status).some((h: Json) => h.handlerName === 'Test.Other'),
+      false,
+      'a handler never installed is not refused: nothing of it runs, it is simply absent',
+    );
+  });
+
+  test('not on the allow list: the legacy disable is not checked and runs; the uninstall is refused with the allow-list message', async () => {
+    setPolicy({ allowListedExtensionsOnly: true, extensions: {} });
+    await serve([plugin(x, 'Test.Allowed', 0, { state: 'disabled' })]);
+    const d = await x.once();
+    assert.equal(d.code, 0, d.stderr);
+    assert.deepEqual(
+      d.ops.map((o) => o.split(' seq=')[0]),
+      ['disable Test.Allowed 1.0.0'],
+    );
+    assert.equal(x.read(`${LIB}/Test.Allowed-1.0.0/config/HandlerState`), 'Installed');
+    await serve([plugin(x, 'Test.Allowed', 0, { state: 'uninstall' })]);
+    const u = await x.once();
+    assert.deepEqual(u.ops, []);
+    const e = entry(u.status, 'Test.Allowed');
+    assert.deepEqual(
+      [e.status, e.code, e.formattedMessage.message],
+      [
+        'NotReady',
+        1010,
+        "Extension will not be processed: failed to uninstall extension 'Test.Allowed' because it is not specified as an allowed extension. " +
+          `To uninstall, add the extension to the list of allowed extensions in the policy file ('${POLICY}').`,
+      ],
+    );
+  });
+
+  test('allowed and no signature required for it: the uninstall runs and the handler leaves the status blob', async () => {
+    setPolicy({ signatureRequired: true, allowListedExtensionsOnly: true, extensions: { 'Test.Allowed': { signatureRequired: false } } });
+    await serve([plugin(x, 'Test.Allowed', 0, { state: 'uninstall' })]);
+    const r = await x.once();
+    assert.deepEqual(
+      r.ops.map((o) => o.split(' seq=')[0]),
+      ['uninstall Test.Allowed 1.0.0'],
+    );
+    assert.equal(x.exists(`${LIB}/Test.Allowed-1.0.0`), false);
+    assert.deepEqual(handlerEntries(r.status), []);
+  });
+});
+
+/** The encodedSignature of the recorded, validly signed VMAccess goal state. */
+function vmAccessSignature(): string {
+  const xml = readFileSync(join(WIRE, 'ext_conf-vm_access_with_signature.xml'), 'utf8');
+  const m = /encodedSignature="([^"]+)"/.exec(xml);
+  assert.ok(m, 'the fixture carries an encodedSignature');
+  return m[1]!;
+}
+
+/** A HostGAPlugin vmSettings document (§3.4); the tick count is spliced in as a bare JSON number. */
+function vmSettings(ticks: bigint, extensionGoalStates: Json[]): string {
+  return JSON.stringify({
+    hostGAPluginVersion: '1.0.8.159',
+    vmSettingsSchemaVersion: '0.0',
+    activityId: '2e7f8b5d-f637-4721-b757-cb190d49b4e9',
+    correlationId: '1bef4c48-044e-4225-8f42-1d1eac1eb158',
+    inSvdSeqNo: 1,
+    extensionsLastModifiedTickCount: '__TICKS__',
+    extensionGoalStatesSource: 'FastTrack',
+    onHold: false,
+    statusUploadBlob: { statusBlobType: 'BlockBlob', value: STATUS_BLOB },
+    requiredFeatures: [],
+    extensionGoalStates,
+  }).replace('"__TICKS__"', ticks.toString());
+}
+
+describe('a Fast Track goal state (HostGAPlugin vmSettings) under a policy requiring signatures', () => {
+  let x: ExtensionsHarness;
+
+  before(async () => {
+    x = await harness({ 'Debug.EnableExtensionPolicy': 'y', 'Debug.EnableFastTrack': 'y' });
+    x.sb.writeFile(POLICY, JSON.stringify({ policyVersion: '0.1.0', extensionPolicies: { signatureRequired: true } }));
+  });
+  after(() => x?.close());
+
+  test('the signed extension is validated and installed, the unsigned one is refused (1009) with an error status for its settings', async () => {
+    const ticks = 637726657706205217n + 1_000_000n; // newer than the ExtensionsConfig served beside it
+    await x.serve(
+      {
+        extensionsConfig: extensionsConfig({ incarnation: 1, plugins: [], statusBlob: STATUS_BLOB }),
+        vmSettings: vmSettings(ticks, [
+          {
+            name: VMACCESS,
+            version: '1.7.0',
+            location: VMACCESS_MANIFEST,
+            state: 'enabled',
+            autoUpgrade: false,
+            runAsStartupTask: false,
+            isJson: true,
+            useExactVersion: true,
+            encodedSignature: vmAccessSignature(),
+            settingsSeqNo: 0,
+            settings: [{ publicSettings: '{}' }],
+          },
+          {
+            name: 'Test.Allowed',
+            version: '1.0.0',
+            location: x.blob('/manifests/Test.Allowed.xml'),
+            state: 'enabled',
+            autoUpgrade: false,
+            runAsStartupTask: false,
+            isJson: true,
+            useExactVersion: true,
+            settingsSeqNo: 3,
+            settings: [{ publicSettings: '{"a":1}' }],
+          },
+        ]),
+      },
+      1,
+    );
+    const r = await x.once(60_000);
+    assert.equal(r.code, 0, r.stderr);
+    const log = x.read('/var/log/waagent.log') ?? '';
+    assert.match(log, /FastTrack/, 'the Fast Track goal state was the one processed');
+    assert.equal(x.read(`${LIB}/${VMACCESS}-1.7.0/package_validated`), '', 'signature and signingInfo validated');
+    assert.match(log, new RegExp(`Successfully validated signature for package '${VMACCESS}-1\\.7\\.0'`));
+    assert.deepEqual(r.ops, [], 'nothing of the unsigned handler ran');
+    assert.equal(x.exists(`${LIB}/Test.Allowed-1.0.0`), true, 'its status lives in its directory');
+    assert.equal(x.exists(`${LIB}/Test.Allowed-1.0.0/HandlerManifest.json`), false, 'but its package was never downloaded');
+    const e = entry(r.status, 'Test.Allowed');
+    const message =
+      "Extension will not be processed: failed to run extension 'Test.Allowed' because policy specifies that extension must be signed, " +
+      `but extension package signature could not be found. To run, set 'signatureRequired' to false in the policy file ('${POLICY}').`;
+    assert.deepEqual([e.status, e.code, e.formattedMessage.message], ['NotReady', 1009, message]);
+    const s = settingsStatus(e);
+    assert.deepEqual([s.status, s.code, s.formattedMessage.message, e.runtimeSettingsStatus.sequenceNumber], ['error', 1009, message, 3]);
+    assert.doesNotMatch(entry(r.status, VMACCESS).formattedMessage?.message ?? '', /must be signed|Signature validation failed/);
+    const gs = r.status.aggregateStatus.vmArtifactsAggregateStatus.goalStateAggregateStatus;
+    assert.deepEqual([gs.status, gs.inSvdSeqNo], ['Success', '1'], "the Fast Track goal state's sequence number is reported");
+  });
+});
+
+describe('a multi-config extension the policy disallows', () => {
+  let x: ExtensionsHarness;
+
+  before(async () => {
+    x = await harness({ 'Debug.EnableExtensionPolicy': 'y' });
+    x.sb.writeFile(
+      POLICY,
+      JSON.stringify({
+        policyVersion: '0.1.0',
+        extensionPolicies: { allowListedExtensionsOnly: true, extensions: { 'Test.Allowed': {} } },
+      }),
+    );
+  });
+  after(() => x?.close());
+
+  test('each of its extensions gets an error status file; the status blob has an entry per reported extension with upstream code and message', async () => {
+    await x.serve(
+      {
+        extensionsConfig: extensionsConfig({
+          incarnation: 1,
+          statusBlob: STATUS_BLOB,
+          requiredFeatures: ['MultipleExtensionsPerHandler'],
+          plugins: [
+            plugin(x, 'Test.Allowed', 1),
+            plugin(x, 'Test.Other', 0, {
+              seqNo: undefined,
+              extensions: [
+                { name: 'first', seqNo: 4 },
+                { name: 'second', seqNo: 7, state: 'disabled' },
+              ],
+            }),
+          ],
+        }),
+      },
+      1,
+    );
+    const r = await x.once();
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.ops, [
+      'install Test.Allowed 1.0.0 seq=1 uninstall=NOT_RUN from=',
+      'enable Test.Allowed 1.0.0 seq=1 uninstall=NOT_RUN from=',
+    ]);
+    const message = notAllowed('Test.Other');
+    const entries = handlerEntries(r.status).filter((h: Json) => h.handlerName === 'Test.Other');
+    assert.deepEqual(
+      entries.map((h: Json) => [
+        h.status,
+        h.code,
+        h.formattedMessage.message,
+        h.runtimeSettingsStatus.extensionName,
+        h.runtimeSettingsStatus.sequenceNumber,
+        settingsStatus(h).status,
+        settingsStatus(h).code,
+        settingsStatus(h).formattedMessage.message,
+      ]),
+      // 'second' is requested disabled and is disabled on disk (never installed): upstream's
+      // get_extension_handler_statuses skips such an extension, and so do we; its status file is written all the same.
+      [['NotReady', 1009, message, 'first', 4, 'error', 1009, message]],
+    );
+    for (const f of ['first.4.status', 'second.7.status']) {
+      const doc = JSON.parse(x.read(`${LIB}/Test.Other-1.0.0/status/${f}`) ?? 'null');
+      assert.deepEqual(
+        [doc[0].status.status, doc[0].status.code, doc[0].status.formattedMessage.message, doc[0].status.operation],
+        ['error', 1009, message, 'ExtensionPolicy'],
+        f,
+      );
+    }
+    const gs = r.status.aggregateStatus.vmArtifactsAggregateStatus.goalStateAggregateStatus;
+    assert.equal(gs.status, 'Success', 'a disallowed extension does not fail the goal state');
   });
 });

@@ -4,30 +4,31 @@ import type { ExtensionSettings } from '../../fabric/documents/index.ts';
 import { compareVersions } from '../../fabric/hostplugin.ts';
 import { log } from '../../log/logger.ts';
 import { OPERATIONS } from '../handler-operations.ts';
-import { AgentError, isAgentError } from '../../util/errors.ts';
+import { isAgentError } from '../../util/errors.ts';
+import { NO_POLICY, type ExtensionPolicy } from '../policy.ts';
 import { CODE, codeOf, describeError, exitCodeOf, extensionError } from './codes.ts';
 import { HandlerInstance, NOT_RUN } from './handler.ts';
+import { checkExtensionPolicy } from './policy-check.ts';
 import type { HandlerOnDisk, LifecyclePorts } from './ports.ts';
 
-export interface FlowContext {
+/** The extension policy of the goal state, checked before any code of a handler runs (policy-check.ts). */
+export interface PolicyContext {
   ports: LifecyclePorts;
-  fastTrack: boolean;
-  /** The extension policy requires this handler to be signed (checked before anything of it runs). */
-  signatureRequired?: boolean;
-  /** Policy.PolicyFilePath, for the message. */
+  /** Default: no policy. */
+  policy?: ExtensionPolicy;
+  /** Policy.PolicyFilePath, for the messages. */
   policyFile?: string;
 }
 
-/**
- * The policy requires a signature the handler does not have: unsigned in the goal state (a new install), or installed
- * without a validated signature. Upstream's ExtensionSignaturePolicyError (after 2.15), with its message and the
- * code of the requested operation.
- */
-export function signaturePolicyError(name: string, operation: 'run' | 'uninstall', code: number, policyFile: string): AgentError {
-  const message =
-    `Extension will not be processed: failed to ${operation} extension '${name}' because policy specifies that extension must be signed, ` +
-    `but extension package signature could not be found. To ${operation}, set 'signatureRequired' to false in the policy file ('${policyFile}').`;
-  return new AgentError('extension', message, { code }, undefined, 'disallowed');
+export interface FlowContext extends PolicyContext {
+  fastTrack: boolean;
+}
+
+/** Throws the disallowed error when the policy refuses this operation on `h` (`signed`: see policy-check.ts). */
+function enforcePolicy(h: HandlerInstance, ctx: PolicyContext, signed: () => boolean): void {
+  const policy = ctx.policy ?? NO_POLICY;
+  if (!policy.enforced) return;
+  checkExtensionPolicy(policy, h.name, h.handler.state, signed(), ctx.policyFile ?? '');
 }
 
 /**
@@ -55,10 +56,10 @@ export async function handleEnable(h: HandlerInstance, ext: ExtensionSettings | 
   const oldVersion = installedVersion(ports, h.name);
   const state = h.state();
   let uninstallExitCode = NOT_RUN;
-  const signatureRequired = ctx.signatureRequired === true;
-  const blocked = () => signaturePolicyError(h.name, 'run', OPERATIONS.enable.errorCode, ctx.policyFile ?? '');
+  const signatureRequired = (ctx.policy ?? NO_POLICY).requiresSignature(h.name);
   if (state === 'NotInstalled' || state === 'FailedUpgrade') {
-    if (signatureRequired && !h.handler.encodedSignature) throw blocked();
+    // A new package: it counts as signed when the goal state carries its signature (validated on download).
+    enforcePolicy(h, ctx, () => Boolean(h.handler.encodedSignature));
     // A fresh handler, or the retry of a failed upgrade: the whole setup again.
     h.setState('NotInstalled');
     try {
@@ -77,7 +78,7 @@ export async function handleEnable(h: HandlerInstance, ext: ExtensionSettings | 
     }
   } else {
     // An installed handler counts as signed only when its signature was validated when it was installed.
-    if (signatureRequired && !ports.packages.signatureValidated(h.name, h.version)) throw blocked();
+    enforcePolicy(h, ctx, () => ports.packages.signatureValidated(h.name, h.version));
     // §5.9: on every new goal state an installed handler gets its settings and `enable` again, the sequence number
     // unchanged or not (extensions are written to be enabled repeatedly, as the Python agent does).
     h.checkMultiConfig();
@@ -149,16 +150,21 @@ async function updateHandler(old: HandlerInstance, next: HandlerInstance, ext: E
   return uninstallExitCode;
 }
 
-/** disabled (legacy, handler level): disable when enabled. */
+/** disabled (legacy, handler level): disable when enabled. Upstream checks no policy here (policy-check.ts). */
 export async function handleDisable(h: HandlerInstance, ext: ExtensionSettings | null): Promise<void> {
   if (h.state() === 'Enabled') await h.disable(ext);
   else log.verbose(`${h.fullName(ext)} ${h.version} is ${h.state()}; nothing to disable`);
 }
 
-/** uninstall: disable what is enabled, uninstall (failures only reported), delete the handler (§5.9). */
-export async function handleUninstall(h: HandlerInstance, ext: ExtensionSettings | null): Promise<void> {
+/**
+ * uninstall: disable what is enabled, uninstall (failures only reported), delete the handler (§5.9). The policy is
+ * checked only when the handler is installed (code of it would run); a handler never installed is removed as it is.
+ */
+export async function handleUninstall(h: HandlerInstance, ext: ExtensionSettings | null, ctx?: PolicyContext): Promise<void> {
   const state = h.state();
   if (state !== 'NotInstalled') {
+    // The uninstall goal state carries no signature: the installed package counts as signed when it was validated.
+    if (ctx) enforcePolicy(h, ctx, () => ctx.ports.packages.signatureValidated(h.name, h.version));
     if (state === 'Enabled') {
       for (const e of h.enabledExtensions(h.handler.settings)) await h.disable(e);
     }

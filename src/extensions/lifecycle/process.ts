@@ -4,11 +4,11 @@
 import type { ExtensionHandler, ExtensionSettings } from '../../fabric/documents/index.ts';
 import { log } from '../../log/logger.ts';
 import { isAgentError } from '../../util/errors.ts';
-import { OPERATIONS } from '../handler-operations.ts';
 import { NO_POLICY, type ExtensionPolicy } from '../policy.ts';
 import { CODE, codeOf, describeError, extensionError } from './codes.ts';
 import { HandlerInstance } from './handler.ts';
 import { handleDisable, handleEnable, handleUninstall, installedVersion } from './operations.ts';
+import { disallowedOperation } from './policy-check.ts';
 import type { HandlerStatus, LifecyclePorts } from './ports.ts';
 import type { ExtensionsGoalState } from './source.ts';
 
@@ -81,15 +81,7 @@ export interface ProcessorOptions {
   onPolicy?: (contents: string) => void;
 }
 
-/**
- * Upstream's _EXT_DISALLOWED_ERROR_MAP: the operation named in the message and the terminal code CRP knows, by the
- * handler's requested state (uninstall has no code of its own: disable's).
- */
-export function disallowedOperation(state: string): { operation: 'run' | 'uninstall'; code: number } {
-  return state === 'enabled'
-    ? { operation: 'run', code: OPERATIONS.enable.errorCode }
-    : { operation: 'uninstall', code: OPERATIONS.disable.errorCode };
-}
+export { disallowedOperation };
 
 interface Item {
   handler: ExtensionHandler;
@@ -209,27 +201,18 @@ export class ExtensionsProcessor {
         this.#reportError(base, item.ext, 'ExtensionProcessing', CODE.unknown, msg);
         continue;
       }
-      const { operation, code } = disallowedOperation(item.handler.state);
       if (policyError !== null) {
-        this.#disallow(item, code, `Extension will not be processed: ${policyError}`);
+        // Upstream (develop)'s message; 2.15 said "Extension will not be processed: <error>".
+        const { code } = disallowedOperation(item.handler.state);
+        this.#disallow(item, code, `Extension will not be processed due to an error verifying extension policy: ${policyError}`);
         continue;
       }
       if (dependencyError !== null) {
         this.#reportError(base, item.ext, 'ExtensionProcessing', CODE.unknown, dependencyError);
         continue;
       }
-      let done: ItemResult;
-      if (!policy.allows(item.handler.name)) {
-        const h = this.#disallow(
-          item,
-          code,
-          `Extension will not be processed: failed to ${operation} extension '${item.handler.name}' because it is not specified as an allowed extension. ` +
-            `To ${operation}, add the extension to the list of allowed extensions in the policy file ('${policyFile}').`,
-        );
-        done = { ok: false, instance: h, fullName: (e: ExtensionSettings | null) => h.fullName(e) };
-      } else {
-        done = await this.#processItem(item, gs.source === 'FastTrack', policy.requiresSignature(item.handler.name), policyFile);
-      }
+      // The allow list and the signature requirement are checked by each operation (policy-check.ts).
+      const done = await this.#processItem(item, gs.source === 'FastTrack', policy, policyFile);
       if (item.level >= 0 && item.level < maxLevel) {
         const who = done.fullName(item.ext);
         try {
@@ -288,7 +271,7 @@ export class ExtensionsProcessor {
   }
 
   /** One item; errors become the handler's status (and a multi-config extension's status file), never a throw. */
-  async #processItem(item: Item, fastTrack: boolean, signatureRequired: boolean, policyFile: string): Promise<ItemResult> {
+  async #processItem(item: Item, fastTrack: boolean, policy: ExtensionPolicy, policyFile: string): Promise<ItemResult> {
     const { ports } = this.#o;
     const { handler, ext } = item;
     let h = new HandlerInstance(handler, handler.version, ports);
@@ -316,7 +299,7 @@ export class ExtensionsProcessor {
         h = new HandlerInstance(handler, version, ports);
         this.#decided.set(handler.name, version);
         operation = 'Enable';
-        await handleEnable(h, ext, { ports, fastTrack, signatureRequired, policyFile });
+        await handleEnable(h, ext, { ports, fastTrack, policy, policyFile });
       } else if (handler.state === 'disabled' || handler.state === 'uninstall') {
         const installed = installedVersion(ports, handler.name);
         h = new HandlerInstance(handler, installed ?? handler.version, ports);
@@ -325,7 +308,7 @@ export class ExtensionsProcessor {
           await handleDisable(h, ext);
         } else {
           operation = 'Uninstall';
-          await handleUninstall(h, ext);
+          await handleUninstall(h, ext, { ports, policy, policyFile });
         }
       } else {
         throw extensionError(CODE.unknown, `the handler ${handler.name} has the unknown requested state "${handler.state}"`);

@@ -27,9 +27,9 @@ function processor(w: World, p: ExtensionPolicy | (() => ExtensionPolicy), saved
 const notAllowed = (op: string, name: string) =>
   `Extension will not be processed: failed to ${op} extension '${name}' because it is not specified as an allowed extension. ` +
   `To ${op}, add the extension to the list of allowed extensions in the policy file ('${FILE}').`;
-const mustBeSigned = (name: string) =>
-  `Extension will not be processed: failed to run extension '${name}' because policy specifies that extension must be signed, ` +
-  `but extension package signature could not be found. To run, set 'signatureRequired' to false in the policy file ('${FILE}').`;
+const mustBeSigned = (name: string, op = 'run') =>
+  `Extension will not be processed: failed to ${op} extension '${name}' because policy specifies that extension must be signed, ` +
+  `but extension package signature could not be found. To ${op}, set 'signatureRequired' to false in the policy file ('${FILE}').`;
 
 test('allow list: a listed extension runs; another is not run, reported NotReady 1009 with upstream message and an error status file', async () => {
   const w = new World();
@@ -64,10 +64,10 @@ test('an invalid policy blocks every extension with the error; uninstall gets 10
     saved,
   ).process(gs);
   assert.deepEqual(w.take(), []);
-  const message = `Extension will not be processed: ${error.message}`;
+  const message = `Extension will not be processed due to an error verifying extension policy: ${error.message}`;
   assert.match(
     message,
-    /^Extension will not be processed: \[InvalidPolicyError\] Customer-provided policy file \('\/etc\/waagent_policy.json'\) is invalid/,
+    /^Extension will not be processed due to an error verifying extension policy: \[InvalidPolicyError\] Customer-provided policy file \('\/etc\/waagent_policy.json'\) is invalid/,
   );
   assert.deepEqual(w.dir(A, '1.0')?.status, { status: 'NotReady', code: 1009, message });
   assert.deepEqual(w.dir(B, '2.0')?.status, { status: 'NotReady', code: 1010, message });
@@ -94,6 +94,38 @@ test('an installed extension that becomes disallowed stays installed and is not 
   await processor(w, policy({ allowListedExtensionsOnly: true })).process(goalState([handler(A, '1.0', { state: 'uninstall' })]));
   assert.deepEqual(w.take(), []);
   assert.deepEqual(w.dir(A, '1.0')?.status, { status: 'NotReady', code: 1010, message: notAllowed('uninstall', A) });
+});
+
+test('a disallowed extension never installed is removed on uninstall (no code of it runs); the legacy disable is not checked', async () => {
+  const w = new World();
+  const p = policy({ allowListedExtensionsOnly: true });
+  const r = await processor(w, p).process(goalState([handler(A, '1.0', { state: 'uninstall' })]));
+  assert.deepEqual(w.take(), []);
+  assert.equal(w.dir(A, '1.0')?.status ?? null, null, 'no error status: nothing was refused');
+  assert.equal(r.handlers[0]?.disallowed, undefined);
+  // Installed and enabled without a policy, then requested disabled (handler level) under the allow list: upstream's
+  // handle_disable checks no policy, so disable runs.
+  await w.processor().process(goalState([handler(B, '1.0')]));
+  w.take();
+  const d = await processor(w, p).process(goalState([handler(B, '1.0', { state: 'disabled' })]));
+  assert.deepEqual(w.take(), [`disable ${B} 1.0`]);
+  assert.equal(d.handlers[0]?.disallowed, undefined);
+});
+
+test('signature required at uninstall: an installed package never validated is not uninstalled (1010); a validated one is', async () => {
+  const w = new World();
+  await w.processor().process(goalState([handler(A, '1.0', { encodedSignature: 'c2ln' }), handler(B, '1.0')]));
+  w.take();
+  const p = policy({ signatureRequired: true });
+  const r = await processor(w, p).process(
+    goalState([handler(A, '1.0', { state: 'uninstall' }), handler(B, '1.0', { state: 'uninstall' })]),
+  );
+  assert.deepEqual(w.take(), [`disable ${A} 1.0`, `uninstall ${A} 1.0`]);
+  assert.equal(w.dir(A, '1.0'), undefined, 'A is removed');
+  assert.equal(w.dir(B, '1.0')?.state, 'Enabled', 'B stays installed');
+  assert.deepEqual(w.dir(B, '1.0')?.status, { status: 'NotReady', code: 1010, message: mustBeSigned(B, 'uninstall') });
+  assert.deepEqual(w.placeholders, [], 'an uninstall error is reported at the handler level only');
+  assert.equal(r.handlers.find((h) => h.name === B)?.disallowed, true);
 });
 
 test('extensions that depend on a disallowed one are skipped as after a failure', async () => {
