@@ -4,7 +4,6 @@
 // which merges the system extension that provides /usr/sbin/waagent (docs/peers.md §6).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { isSea } from 'node:sea';
 import type { Invocation } from './invocation.ts';
 import { libDirOf, type Config } from '../config/index.ts';
 import { readPersistedEndpoint } from '../fabric/discovery/persisted.ts';
@@ -12,6 +11,7 @@ import { parseAuthority, wireServerOverride, WIRESERVER_IP } from '../fabric/end
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 import { DEPROVISIONED_MARKER } from '../deprovision/plan.ts';
+import { agentBinaryOf, networkSetupUnit, unitConfPathOf, unitDirOf } from '../daemon/persist-firewall.ts';
 import type { DistroProfile } from '../os/distro-profile.ts';
 import { run } from '../os/exec.ts';
 
@@ -62,45 +62,6 @@ export function systemdUnit(o: UnitOptions): string {
   ].join('\n');
 }
 
-/** The version upstream's persist_firewall_rules.py stamps on the unit (_UNIT_VERSION); it rewrites older ones. */
-export const NETWORK_SETUP_UNIT_VERSION = '1.4';
-
-export interface NetworkSetupUnitOptions {
-  binary: string;
-  wireServer: string;
-  /** passed on when it is not the distribution's default, so the boot-time run reads the same file */
-  confPath: string | null;
-}
-
-/**
- * upstream's waagent-network-setup.service (persist_firewall_rules.py): a oneshot before network-pre.target that
- * puts the WireServer rules back at every boot, before any unprivileged process runs. Upstream's ExecStart runs a
- * generated Python script that calls the agent with -setup-firewall=<IP>; with one executable we call it directly.
- */
-export function networkSetupUnit(o: NetworkSetupUnitOptions): string {
-  const conf = o.confPath === null ? '' : ` -configuration-path:${o.confPath}`;
-  return [
-    `# This unit file (Version=${NETWORK_SETUP_UNIT_VERSION}) was created by the Azure VM Agent.`,
-    '# Do not edit.',
-    '[Unit]',
-    'Description=Setup network rules for WALinuxAgent',
-    'After=local-fs.target',
-    'Before=network-pre.target',
-    'Wants=network-pre.target',
-    'DefaultDependencies=no',
-    `ConditionFileIsExecutable=${o.binary}`,
-    '',
-    '[Service]',
-    'Type=oneshot',
-    `ExecStart=${o.binary} -setup-firewall=${o.wireServer}${conf}`,
-    'RemainAfterExit=yes',
-    '',
-    '[Install]',
-    'WantedBy=network.target',
-    '',
-  ].join('\n');
-}
-
 /** The WireServer address the boot-time rules name: the configured override, the last detected one, else 168.63.129.16. */
 export function firewallAddress(config: Config): string {
   const override = wireServerOverride(config);
@@ -124,9 +85,9 @@ export async function registerServiceCommand(
   opts: RegisterServiceOptions = {},
 ): Promise<number> {
   const out = opts.output ?? process.stdout;
-  const binary = opts.binary ?? (isSea() ? process.execPath : profile.binaryPath);
+  const binary = opts.binary ?? agentBinaryOf(profile);
   // RHEL image mode (bootc/ostree) has a read-only /usr as well (RedhatOSUtil.get_systemd_unit_file_install_path).
-  const unitDir = opts.unitDir ?? (existsSync('/run/ostree-booted') ? '/etc/systemd/system' : profile.unitDir);
+  const unitDir = opts.unitDir ?? unitDirOf(profile);
   const name = `${profile.agentService}.service`;
   const path = join(unitDir, name);
   const confPath = config.path ?? profile.confPath;
@@ -134,12 +95,13 @@ export async function registerServiceCommand(
   writeFileAtomic(path, text, { mode: 0o644, mkdir: true });
   log.info(`register-service: wrote ${path}`);
   const units = [{ name, path }];
-  // OS.EnableFirewall: the rules must be back at boot before the agent (and anything else) runs (upstream: the daemon
-  // writes this unit at start; here -register-service does, beside the agent's own unit).
+  // OS.EnableFirewall: the rules must be back at boot before the agent (and anything else) runs. The daemon writes
+  // this unit at each start too, as upstream's does (src/daemon/persist-firewall.ts); -register-service writes it
+  // beside the agent's own unit so that the very first boot of an image has it.
   if (config.bool('OS.EnableFirewall')) {
     const fwName = `${profile.agentService}-network-setup.service`;
     const fwPath = join(unitDir, fwName);
-    const fwConf = config.path !== null && config.path !== profile.confPath ? config.path : null;
+    const fwConf = unitConfPathOf(config, profile);
     writeFileAtomic(fwPath, networkSetupUnit({ binary, wireServer: firewallAddress(config), confPath: fwConf }), {
       mode: 0o644,
       mkdir: true,

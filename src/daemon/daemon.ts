@@ -22,6 +22,7 @@ import { heartbeatTasks } from './heartbeats.ts';
 import { hostnameMonitorTask } from './hostname-monitor.ts';
 import { collectLogs } from './log-collector.ts';
 import { persistentNetTask } from './persistent-net.ts';
+import { persistFirewallOptions, persistFirewallRules } from './persist-firewall.ts';
 import { acquirePidFile } from './pid-file.ts';
 import { rdmaTask } from './rdma-task.ts';
 import { detectScvmm, SCVMM_EXIT_DELAY_MS } from './scvmm.ts';
@@ -47,7 +48,15 @@ export function periodicTasks(config: Config, profile: DistroProfile, loop: Exte
   }
   if (config.bool('Provisioning.MonitorHostName')) tasks.push(hostnameMonitorTask(config, profile));
   if (profile.removePersistentNetRules) tasks.push(persistentNetTask(config));
-  if (config.bool('OS.EnableFirewall')) tasks.push(firewallTask(config, () => loop.wireServer()));
+  if (config.bool('OS.EnableFirewall')) {
+    tasks.push(
+      firewallTask(
+        config,
+        () => loop.wireServer(),
+        (ws) => persistFirewallRules(persistFirewallOptions(config, profile, ws)),
+      ),
+    );
+  }
   if (config.bool('Logs.Collect')) tasks.push(logCollectorTask(config, loop));
   if (dhcpWatchApplies(config)) tasks.push(machineDhcpWatchTask(config, profile));
   // RDMA (§8.4, §7.1 step 5): once provisioned, each time the goal state brings a different SharedConfig.

@@ -3,7 +3,7 @@
 // iptables (the security table's OUTPUT chain, as upstream) when present, else nftables. Checked every
 // OS.EnableFirewallPeriod and put back when something removed the rules.
 import type { Config } from '../config/index.ts';
-import { AgentError } from '../util/errors.ts';
+import { AgentError, describeError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { run, which } from '../os/exec.ts';
 import type { PeriodicTask } from '../util/periodic.ts';
@@ -68,13 +68,32 @@ export async function ensureFirewall(wireServer: string, uid = 0): Promise<Firew
   return listed.code === 0 ? 'replaced' : 'added';
 }
 
-export function firewallTask(config: Config, wireServer: () => string | null): PeriodicTask {
+/**
+ * The live rules every OS.EnableFirewallPeriod; the first time they are in place in this process, `persist` makes them
+ * survive a reboot (upstream's ExtHandler does both once at start, then checks the live rules periodically). A failed
+ * persist is logged, not retried, as upstream's.
+ */
+export function firewallTask(
+  config: Config,
+  wireServer: () => string | null,
+  persist?: (wireServer: string) => Promise<unknown>,
+): PeriodicTask {
+  let persisted = false;
   return {
     name: 'WireServer firewall',
     periodMs: config.int('OS.EnableFirewallPeriod') * 1000,
     async run() {
       const ws = wireServer();
-      if (ws) await ensureFirewall(ws);
+      if (!ws) return;
+      await ensureFirewall(ws);
+      if (persisted || !persist) return;
+      persisted = true;
+      log.info('Setting up persistent firewall rules');
+      try {
+        await persist(ws);
+      } catch (e) {
+        log.error(`Unable to setup the persistent firewall rules: ${describeError(e)}`);
+      }
     },
   };
 }

@@ -3,7 +3,7 @@
 // and the ExecStart of the waagent-network-setup.service that -register-service writes does the same at boot.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { networkSetupUnit } from '../../src/commands/register-service.ts';
+import { networkSetupUnit } from '../../src/daemon/persist-firewall.ts';
 import { createSandbox, WAAGENT, type Sandbox } from '../sandbox/sandbox.ts';
 
 const RULES = (ip: string, uid: number) => [
