@@ -1,10 +1,16 @@
 // waagent -run-exthandlers (docs/protocol.md §7.1): the goal-state / extensions / status loop alone (the daemon
 // runs the same loop in its own process). Every Extensions.GoalStatePeriod (InitialGoalStatePeriod until the first
 // goal state converged): fetch the goal state, process extensions on a new extensions goal state id, build and
-// upload the status blob. -once: one iteration, then exit.
+// upload the status blob. -once: one iteration, then exit. Run on its own (no -once), it also sends the heartbeats of
+// upstream's monitor thread, which runs in its ExtHandler process — once per VM: only while it holds the monitor role
+// (src/daemon/monitor-role.ts), so beside a running -daemon (which holds it) it sends none.
 import type { Invocation } from './invocation.ts';
-import { DEFAULT_CONFIG_PATH, type Config } from '../config/index.ts';
+import { DEFAULT_CONFIG_PATH, libDirOf, type Config } from '../config/index.ts';
+import { runCycleLoop } from '../daemon/cycle-loop.ts';
+import { heartbeatTasks } from '../daemon/heartbeats.ts';
+import { MonitorRole } from '../daemon/monitor-role.ts';
 import { StopSignal } from '../daemon/stop-signal.ts';
+import { PeriodicTasks } from '../util/periodic.ts';
 import { openExtensionsLoop } from '../extensions/loop.ts';
 import type { DistroProfile } from '../os/distro-profile.ts';
 
@@ -34,16 +40,21 @@ export async function runExtHandlersCommand(
     session: { stop },
     ...(opts.remoteAccess === false ? { remoteAccess: false } : {}),
   });
+  const monitor = new MonitorRole(libDirOf(config));
   try {
-    for (;;) {
-      const started = Date.now();
-      const ok = await loop.cycle();
-      if (inv.once) return ok ? 0 : 1;
-      if (stop.stopped) return 0;
-      await stop.wait(Math.max(0, loop.periodMs() - (Date.now() - started)));
-      if (stop.stopped) return 0;
-    }
+    if (inv.once) return (await loop.cycle()) ? 0 : 1;
+    // The cycle every period (backing off while the platform does not answer, as the daemon's), the heartbeats between.
+    const tasks = new PeriodicTasks(
+      heartbeatTasks(
+        () => loop.platform(),
+        Date.now,
+        () => monitor.claim(),
+      ),
+    );
+    await runCycleLoop({ cycle: () => loop.cycle(), periodMs: () => loop.periodMs(), runDue: (stopped) => tasks.runDue(stopped), stop });
+    return 0;
   } finally {
+    monitor.release();
     stop.uninstall();
     opts.signal?.removeEventListener('abort', onAbort);
     await loop.close();

@@ -2,7 +2,7 @@
 // the pid file, provisioning, the resource disk beside it (never holding Ready back), then the goal-state /
 // extension / status cycle and the periodic OS duties, each on its own period. SIGTERM ends the current step and
 // exits cleanly; a restart resumes from the state on disk (the provisioned marker, handler state files).
-import type { Config } from '../config/index.ts';
+import { libDirOf, type Config } from '../config/index.ts';
 import { describeError } from '../util/errors.ts';
 import type { ExtensionsLoop } from '../extensions/loop.ts';
 import { log } from '../log/logger.ts';
@@ -20,6 +20,7 @@ import { dhcpWatchApplies, machineDhcpWatchTask } from './dhcp-watch.ts';
 import { firewallTask } from './firewall.ts';
 import { heartbeatTasks } from './heartbeats.ts';
 import { hostnameMonitorTask } from './hostname-monitor.ts';
+import { MonitorRole } from './monitor-role.ts';
 import { collectLogs } from './log-collector.ts';
 import { persistentNetTask } from './persistent-net.ts';
 import { persistFirewallOptions, persistFirewallRules } from './persist-firewall.ts';
@@ -37,7 +38,12 @@ export interface DaemonDeps {
 
 export { cycleDelay, MAX_BACKOFF_MS } from './cycle-loop.ts';
 
-export function periodicTasks(config: Config, profile: DistroProfile, loop: ExtensionsLoop): PeriodicTask[] {
+export function periodicTasks(
+  config: Config,
+  profile: DistroProfile,
+  loop: ExtensionsLoop,
+  monitor: MonitorRole = new MonitorRole(libDirOf(config)),
+): PeriodicTask[] {
   const tasks: PeriodicTask[] = [];
   if (config.int('OS.RootDeviceScsiTimeout') !== null) {
     tasks.push({
@@ -61,8 +67,15 @@ export function periodicTasks(config: Config, profile: DistroProfile, loop: Exte
   if (dhcpWatchApplies(config)) tasks.push(machineDhcpWatchTask(config, profile));
   // RDMA (§8.4, §7.1 step 5): once provisioned, each time the goal state brings a different SharedConfig.
   if (rdmaEnabled(config)) tasks.push(rdmaTask(config));
-  // upstream's monitor thread sends these whatever the configuration (no key switches them)
-  tasks.push(...heartbeatTasks(() => loop.platform()));
+  // upstream's monitor thread sends these whatever the configuration (no key switches them); once per VM, by the
+  // process holding the monitor role (-daemon, or a -run-exthandlers running on its own)
+  tasks.push(
+    ...heartbeatTasks(
+      () => loop.platform(),
+      Date.now,
+      () => monitor.claim(),
+    ),
+  );
   // upstream queues and sends telemetry whatever the configuration (docs/protocol.md §2.11)
   tasks.push(...telemetryTasks(config, profile, () => loop.platform()));
   return tasks;
@@ -121,11 +134,13 @@ export async function runDaemon(config: Config, profile: DistroProfile, deps: Da
     }
 
     const loop = await deps.openExtensionsLoop(config, stop);
+    const monitor = new MonitorRole(libDirOf(config));
     try {
-      const tasks = new PeriodicTasks(periodicTasks(config, profile, loop));
+      const tasks = new PeriodicTasks(periodicTasks(config, profile, loop, monitor));
       log.info(`periodic duties: ${tasks.names.join(', ') || 'none'}`);
       await runCycleLoop({ cycle: () => loop.cycle(), periodMs: () => loop.periodMs(), runDue: (stopped) => tasks.runDue(stopped), stop });
     } finally {
+      monitor.release();
       await loop.close();
     }
     return 0;

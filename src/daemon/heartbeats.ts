@@ -43,7 +43,15 @@ export class ErrorState {
   }
 }
 
-export function heartbeatTasks(ports: () => HeartbeatPorts | null, now: () => number = Date.now): PeriodicTask[] {
+/**
+ * The two heartbeat tasks. `claim`: whether this process sends them now (monitor-role.ts: once per VM, whichever
+ * process runs the goal-state loop); default always.
+ */
+export function heartbeatTasks(
+  ports: () => HeartbeatPorts | null,
+  now: () => number = Date.now,
+  claim: () => boolean = () => true,
+): PeriodicTask[] {
   const hostPluginState = new ErrorState(HOST_PLUGIN_HEALTH_PERIOD_MS, now);
   const imdsState = new ErrorState(IMDS_HEALTH_PERIOD_MS, now);
   return [
@@ -52,7 +60,7 @@ export function heartbeatTasks(ports: () => HeartbeatPorts | null, now: () => nu
       periodMs: HEARTBEAT_PERIOD_MS,
       async run() {
         const p = ports();
-        if (!p) return;
+        if (!p || !claim()) return;
         hostPluginState.record(await p.hostPlugin.isHealthy());
         const isHealthy = !hostPluginState.triggered;
         log.verbose(`HostGAPlugin health: ${isHealthy}`);
@@ -64,7 +72,7 @@ export function heartbeatTasks(ports: () => HeartbeatPorts | null, now: () => nu
       periodMs: HEARTBEAT_PERIOD_MS,
       async run() {
         const p = ports();
-        if (!p) return;
+        if (!p || !claim()) return;
         const r = await imdsHealth(p.http, p.endpoints);
         imdsState.record(r.healthy);
         const isHealthy = !imdsState.triggered;

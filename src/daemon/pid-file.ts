@@ -5,7 +5,7 @@ import { AgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -15,7 +15,7 @@ function isAlive(pid: number): boolean {
 }
 
 /** Whether pid runs waagent (ours or the Python agent): its command line names it. */
-function isWaagent(pid: number, procDir: string): boolean {
+export function isWaagent(pid: number, procDir: string): boolean {
   try {
     return /waagent/i.test(readFileSync(`${procDir}/${pid}/cmdline`, 'latin1'));
   } catch {

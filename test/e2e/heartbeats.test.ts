@@ -81,3 +81,69 @@ test('daemon: the HostGAPlugin and IMDS heartbeats and their HealthService obser
     await sb.close();
   }
 });
+
+test('heartbeats once per VM: -run-exthandlers on its own sends them; beside a running -daemon it sends none (monitor role)', {
+  timeout: 180_000,
+}, async () => {
+  const sb = await createSandbox();
+  const stopInside = async (pidFile: string) => {
+    const r = await sb.exec(['sh', '-c', `kill -TERM "$(cat ${pidFile})"`]);
+    assert.equal(r.code, 0, r.stderr);
+  };
+  try {
+    const emu = await sb.startEmulator();
+    sb.writeConfig({ 'Provisioning.Agent': 'disabled', 'Extensions.GoalStatePeriod': '1', 'Extensions.InitialGoalStatePeriod': '1' });
+    const count = async () => {
+      const q = await emu.requests();
+      return {
+        health: q.filter((r) => r.service === 'hostplugin' && r.path === '/health').length,
+        observations: q.filter((r) => r.service === 'wireserver' && r.path === '/HealthService').length,
+        goalStates: q.filter((r) => r.path.includes('comp=goalstate')).length,
+      };
+    };
+
+    // 1. -run-exthandlers alone: it runs the goal-state loop, so it sends the heartbeats and holds the role.
+    const worker = sb.spawn(['sh', '-c', `echo $$ > /run/worker.pid; exec ${WAAGENT} -run-exthandlers`]);
+    worker.stdout!.resume();
+    worker.stderr!.resume();
+    const workerExit = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
+    await waitFor('the worker heartbeats', async () => ((await count()).observations >= 2 ? true : null));
+    const workerPid = sb.readFile('/run/worker.pid').trim();
+    assert.equal(sb.readFile('/var/lib/waagent/waagent-monitor.pid').trim(), workerPid, 'the worker holds the monitor role');
+    const observations = (await emu.control.healthObservations()).map((r) => r.observations[0]?.name).sort();
+    assert.deepEqual(observations, ['GuestAgentPluginHeartbeat', 'InstanceMetadataHeartbeat']);
+    await stopInside('/run/worker.pid');
+    assert.equal(await workerExit, 0);
+    assert.equal((await sb.exec(['test', '-e', '/var/lib/waagent/waagent-monitor.pid'])).code, 1, 'the role is given up at exit');
+
+    // 2. -daemon first, then -run-exthandlers beside it: both run the loop, only the daemon sends heartbeats.
+    const before = await count();
+    const daemon = sb.spawn([WAAGENT, '-daemon']);
+    daemon.stdout!.resume();
+    daemon.stderr!.resume();
+    const daemonExit = new Promise<number | null>((resolve) => daemon.once('exit', (code) => resolve(code)));
+    await waitFor('the daemon heartbeats', async () => ((await count()).observations >= before.observations + 2 ? true : null));
+    const daemonPid = sb.readFile('/var/run/waagent.pid').trim();
+    assert.equal(sb.readFile('/var/lib/waagent/waagent-monitor.pid').trim(), daemonPid);
+    const second = sb.spawn(['sh', '-c', `echo $$ > /run/worker.pid; exec ${WAAGENT} -run-exthandlers`]);
+    second.stdout!.resume();
+    second.stderr!.resume();
+    const secondExit = new Promise<number | null>((resolve) => second.once('exit', (code) => resolve(code)));
+    // the worker's heartbeat tasks run as soon as it reaches the platform: wait until it has run a few cycles
+    const mid = await count();
+    await waitFor('the worker cycles', async () => ((await count()).goalStates >= mid.goalStates + 6 ? true : null));
+    await sleep(2000);
+    const after = await count();
+    assert.equal(after.health - before.health, 1, 'one /health in this minute, from the daemon only');
+    assert.equal(after.observations - before.observations, 2, 'two observations in this minute, from the daemon only');
+    assert.match(
+      sb.readFile('/var/log/waagent.log'),
+      new RegExp(`the heartbeats and health observations are sent by pid ${daemonPid}, not by this process`),
+    );
+    await stopInside('/run/worker.pid');
+    await stopInside('/var/run/waagent.pid');
+    assert.deepEqual([await secondExit, await daemonExit], [0, 0]);
+  } finally {
+    await sb.close();
+  }
+});
