@@ -6,7 +6,6 @@
 // (src/daemon/monitor-role.ts), so beside a running -daemon (which holds it) it sends none.
 import type { Invocation } from './invocation.ts';
 import { DEFAULT_CONFIG_PATH, libDirOf, type Config } from '../config/index.ts';
-import { runCycleLoop } from '../daemon/cycle-loop.ts';
 import { heartbeatTasks } from '../daemon/heartbeats.ts';
 import { MonitorRole } from '../daemon/monitor-role.ts';
 import { StopSignal } from '../daemon/stop-signal.ts';
@@ -43,7 +42,7 @@ export async function runExtHandlersCommand(
   const monitor = new MonitorRole(libDirOf(config));
   try {
     if (inv.once) return (await loop.cycle()) ? 0 : 1;
-    // The cycle every period (backing off while the platform does not answer, as the daemon's), the heartbeats between.
+    // The cycle every period (as before, no back-off of its own), the heartbeats when due in between.
     const tasks = new PeriodicTasks(
       heartbeatTasks(
         () => loop.platform(),
@@ -51,8 +50,18 @@ export async function runExtHandlersCommand(
         () => monitor.claim(),
       ),
     );
-    await runCycleLoop({ cycle: () => loop.cycle(), periodMs: () => loop.periodMs(), runDue: (stopped) => tasks.runDue(stopped), stop });
-    return 0;
+    for (;;) {
+      const started = Date.now();
+      await loop.cycle();
+      for (;;) {
+        if (stop.stopped) return 0;
+        const taskWait = await tasks.runDue(() => stop.stopped);
+        const left = started + loop.periodMs() - Date.now();
+        if (left <= 0 || stop.stopped) break;
+        await stop.wait(Math.min(taskWait, left));
+      }
+      if (stop.stopped) return 0;
+    }
   } finally {
     monitor.release();
     stop.uninstall();

@@ -60,6 +60,8 @@ describe('waagent -run-exthandlers -once against the emulator', () => {
       `Extension.LogDir=${join(dir, 'log')}`,
       `Protocol.WireServerEndpoint=127.0.0.1:${fabric.ports.wireServer}`,
       `Protocol.HostGAPluginPort=${fabric.ports.hostPlugin}`,
+      // the continuous loop sends the IMDS heartbeat too: to the emulator, never to 169.254.169.254
+      `Protocol.ImdsEndpoint=127.0.0.1:${fabric.ports.imds}`,
       'CGroups.Enabled=n',
       'Debug.EnableFastTrack=n',
       'HttpProxy.Host=None',

@@ -159,7 +159,9 @@ function packageStore(o: AdapterOptions): PackageStore {
     },
 
     signatureValidated(name, version) {
-      return packageValidated(layout(name, version).baseDir);
+      // 2.15's package_validated file, or upstream develop's signature_validated in HandlerStatus
+      const l = layout(name, version);
+      return packageValidated(l.baseDir) || readHandlerStatus(l)?.signatureValidated === true;
     },
 
     readManifest(name, version) {

@@ -32,6 +32,11 @@ export interface HandlerStatusRecord {
   code: number;
   message: string;
   supportsMultiConfig: boolean;
+  /**
+   * upstream develop's `signature_validated` (its record that the package signature was validated); read so that a
+   * handler installed by that agent counts as validated, never written (2.15 warns about unknown properties).
+   */
+  signatureValidated?: boolean;
 }
 
 const STATES: readonly HandlerState[] = ['NotInstalled', 'Installed', 'Enabled', 'FailedUpgrade'];
@@ -103,6 +108,7 @@ export function readHandlerStatus(layout: HandlerLayout): HandlerStatusRecord | 
     code: typeof r.code === 'number' ? r.code : 0,
     message: typeof r.message === 'string' ? r.message : '',
     supportsMultiConfig: r.supports_multi_config === true,
+    ...(r.signature_validated === true ? { signatureValidated: true } : {}),
   };
 }
 

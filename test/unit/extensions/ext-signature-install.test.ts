@@ -3,7 +3,7 @@
 // leftover one the store reuses (§5.3), so nothing is downloaded.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
@@ -101,5 +101,22 @@ test('validation off and not required: a signed package is not checked (a good s
   const { ports, h } = setup(GOOD_INFO);
   await ports.packages.chooseVersion(h, false);
   await ports.packages.installPackage(h, '1.0.0', false);
+  assert.equal(ports.packages.signatureValidated(NAME, '1.0.0'), false);
+});
+
+test("validated means package_validated (2.15) or upstream develop's signature_validated in HandlerStatus; we never write the latter", () => {
+  const { ports, layout } = setup(GOOD_INFO);
+  mkdirSync(join(layout.baseDir, 'config'), { recursive: true });
+  const status = (extra: object) =>
+    writeFileSync(
+      layout.handlerStatusFile,
+      JSON.stringify({ name: NAME, version: '1.0.0', status: 'Ready', code: 0, message: '', supports_multi_config: false, ...extra }),
+    );
+  status({ signature_validated: false });
+  assert.equal(ports.packages.signatureValidated(NAME, '1.0.0'), false);
+  status({ signature_validated: true });
+  assert.equal(ports.packages.signatureValidated(NAME, '1.0.0'), true, 'installed by a develop agent');
+  ports.state.setHandlerStatus(NAME, '1.0.0', { status: 'Ready', code: 0, message: 'Plugin enabled' }, false);
+  assert.equal(JSON.parse(readFileSync(layout.handlerStatusFile, 'utf8')).signature_validated, undefined, "2.15's fields only");
   assert.equal(ports.packages.signatureValidated(NAME, '1.0.0'), false);
 });
