@@ -16,6 +16,7 @@ import {
   pluginManifest,
   type Json,
   type PluginSpec,
+  statusSnippet,
 } from '../helpers/extensions.ts';
 
 const STATUS_BLOB = 'https://acct.blob.core.windows.net/vhds/vm.status?sv=2020-01-01&sig=SECRETSIG';
@@ -127,6 +128,71 @@ describe('hostile names and packages from the platform', () => {
     const again = await x.once();
     assert.equal(again.code, 0, again.stderr);
     assert.equal(await x.sh('ls -A /etc/cfgpwn /etc/logpwn | grep -v ":$" | grep -v "^$" || true'), '');
+  });
+
+  // An extension (root in its own directory) replaces the files the agent reads every cycle: its HandlerState with a
+  // link to /etc/shadow, HandlerStatus and its heartbeat with a FIFO, the heartbeat with a link, HandlerState with a
+  // file of another owner. Before, these were read with readFileSync: through the link (the first 40 characters of
+  // /etc/shadow went into waagent.log as "the unknown handler state") and blocking forever on the FIFO (no status,
+  // SIGTERM ignored). Upstream reads them the same way. Now each is refused, and that handler's status says why.
+  test('HandlerState, HandlerStatus and heartbeat replaced by links, FIFOs or another owner: nothing leaks, no block, the status says why', async () => {
+    const names = ['Test.StateLink', 'Test.StatusFifo', 'Test.BeatLink', 'Test.BeatFifo', 'Test.StateOwner', 'Test.Fine'];
+    const beat = `printf '[{"version":1.0,"heartbeat":{"status":"Ready","code":0,"formattedMessage":{"lang":"en-US","message":"beating"}}}]' > heartbeat.log`;
+    for (const n of names) {
+      await offer(
+        n,
+        '1.0.0',
+        handlerZip({ name: n, version: '1.0.0', manifest: { reportHeartbeat: true }, scripts: { enable: `${statusSnippet()}\n${beat}` } }),
+      );
+    }
+    await serve(names.map((n) => plugin(n)));
+    // The agent as it runs on a VM: one process, a 1 s goal-state period, the status reported every cycle.
+    const agent = runAgent(x);
+    const base = (n: string) => `${LIB}/${n}-1.0.0`;
+    try {
+      const ready = await agent.until((doc) => names.every((n) => entryOf(doc, n)?.status === 'Ready'), 60_000);
+      assert.ok(ready, 'every handler Ready first');
+      const shadowBefore = await x.sh('sha256sum /etc/shadow');
+      const shadowRoot = (await x.sh('head -n1 /etc/shadow')).trim();
+      assert.match(shadowRoot, /^root:/);
+      await x.sh(
+        [
+          `cd ${base('Test.StateLink')}/config && rm HandlerState && ln -s /etc/shadow HandlerState`,
+          `cd ${base('Test.StatusFifo')}/config && rm HandlerStatus && mkfifo HandlerStatus`,
+          `cd ${base('Test.BeatLink')} && rm heartbeat.log && ln -s /etc/shadow heartbeat.log`,
+          `cd ${base('Test.BeatFifo')} && rm heartbeat.log && mkfifo heartbeat.log`,
+          `chown 65534 ${base('Test.StateOwner')}/config/HandlerState`,
+        ].join(' && '),
+      );
+      const bad = names.filter((n) => n !== 'Test.Fine');
+      const doc = await agent.until((d) => bad.every((n) => entryOf(d, n)?.status === 'NotReady'), 30_000);
+      assert.ok(doc, `the planted files are reported; last: ${JSON.stringify(agent.last ? handlerEntries(agent.last) : null)}`);
+      const said = (n: string) => entryOf(doc, n)?.formattedMessage?.message ?? '';
+      assert.match(said('Test.StateLink'), /config\/HandlerState is a symbolic link, which the agent does not follow/);
+      assert.match(said('Test.StatusFifo'), /config\/HandlerStatus is a FIFO, not a regular file/);
+      assert.match(said('Test.BeatLink'), /heartbeat\.log is a symbolic link, which the agent does not follow/);
+      assert.match(said('Test.BeatFifo'), /heartbeat\.log is a FIFO, not a regular file/);
+      assert.match(said('Test.StateOwner'), /config\/HandlerState belongs to uid 65534, not to uid 0 as expected/);
+      assert.equal(entryOf(doc, 'Test.Fine')?.status, 'Ready', 'the untouched handler is still Ready');
+      // Still reporting, cycle after cycle: nothing blocked.
+      const uploadsBefore = agent.count;
+      assert.ok(await agent.until(() => agent.count >= uploadsBefore + 2, 20_000), 'the status keeps going out');
+      const blobs = JSON.stringify(agent.all);
+      const agentLog = x.read('/var/log/waagent.log') ?? '';
+      assert.ok(!blobs.includes(shadowRoot.slice(0, 12)), 'no /etc/shadow bytes in any status blob');
+      assert.ok(!agentLog.includes(shadowRoot.slice(0, 12)), 'no /etc/shadow bytes in the agent log');
+      assert.equal(await x.sh('sha256sum /etc/shadow'), shadowBefore, '/etc/shadow is untouched');
+      assert.equal(await x.sh(`stat -c %F ${base('Test.StatusFifo')}/config/HandlerStatus`), 'fifo');
+      const took = await agent.stop();
+      assert.ok(took < 10_000, `SIGTERM obeyed in ${took} ms`);
+    } finally {
+      await agent.stop();
+      // Gone from disk and from the goal state, so later tests see no uninstall of these.
+      await x.sh(`rm -rf ${names.map(base).join(' ')}`);
+      await serve([]);
+      await x.once();
+      x.skipOps();
+    }
   });
 
   test('a package entry whose name holds a newline: refused with the entry named, nothing unpacked', async () => {
@@ -361,3 +427,49 @@ describe('a full disk: the agent keeps running, extensions still run, what faile
     }
   });
 });
+
+/**
+ * The agent as a long-running `-run-exthandlers` (not -once): `until` polls the status uploads for one that
+ * satisfies `pred`; `stop` sends SIGTERM and returns how long it took to exit (0 when it had already exited).
+ */
+function runAgent(x: ExtensionsHarness) {
+  const child = x.sb.spawn(['/bin/sh', '-c', `echo $$; exec ${WAAGENT} -run-exthandlers`]);
+  child.stderr!.resume();
+  let exitedCode: number | null = null;
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', (code) => {
+      exitedCode = code ?? 128;
+      resolve();
+    }),
+  );
+  const pid = new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim().split('\n')[0]!)));
+  const all: Json[] = [];
+  const state = {
+    all,
+    get count() {
+      return all.length;
+    },
+    get last(): Json | undefined {
+      return all[all.length - 1];
+    },
+    async until(pred: (doc: Json) => boolean, timeoutMs: number): Promise<Json | null> {
+      const end = Date.now() + timeoutMs;
+      while (Date.now() < end && exitedCode === null) {
+        for (const d of await x.newUploads()) {
+          all.push(d);
+          if (pred(d)) return d;
+        }
+        await sleep(250);
+      }
+      return null;
+    },
+    async stop(): Promise<number> {
+      if (exitedCode !== null) return 0;
+      const started = Date.now();
+      await x.sh(`kill -TERM ${await pid}`);
+      await Promise.race([exited, sleep(30_000, undefined, { ref: false })]);
+      return Date.now() - started;
+    },
+  };
+  return state;
+}
