@@ -276,6 +276,49 @@ describe('hostile documents and faults: one bad part costs only what depends on 
     assert.equal(entryOf(again.status, plain)?.status, 'Ready');
   }
 
+  // Upstream (and this agent before) has no limit of its own on one handler's settings: 1.2 MiB of publicSettings
+  // or 100 levels of nesting are written to its settings file and handed to it. Now over 1 MiB per handler or 64
+  // levels makes that handler NotReady with the sentence; nothing of it is downloaded or run, the others run.
+  test('huge or deeply nested settings: that handler is refused with a clear status, the others run', async () => {
+    const big = 'Test.BigSettings';
+    const deep = 'Test.DeepSettings';
+    const fine = 'Test.FineSettings';
+    for (const n of [big, deep, fine]) await offer(n);
+    let nested: Record<string, unknown> = { leaf: 1 };
+    for (let i = 0; i < 100; i++) nested = { n: nested };
+    const ec = extensionsConfig({
+      incarnation: ++inc,
+      plugins: [
+        plugin(big, { publicSettings: { blob: 'x'.repeat(1200 * 1024) } }),
+        plugin(deep, { publicSettings: nested }),
+        plugin(fine, { publicSettings: { a: 1 } }),
+      ],
+      statusBlob: STATUS_BLOB,
+    });
+    await x.serve({ extensionsConfig: ec }, inc);
+    const r = await x.once();
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.ops, [`install ${fine} 1.0.0 seq=0 uninstall=NOT_RUN from=`, `enable ${fine} 1.0.0 seq=0 uninstall=NOT_RUN from=`]);
+    assert.equal(entryOf(r.status, fine)?.status, 'Ready', JSON.stringify(handlerEntries(r.status)));
+    const b = entryOf(r.status, big);
+    assert.equal(b?.status, 'NotReady');
+    assert.match(
+      b?.formattedMessage?.message ?? '',
+      /the settings of the handler Test\.BigSettings 1\.0\.0 are \d+ bytes, over the limit of 1048576 bytes per handler/,
+    );
+    const d = entryOf(r.status, deep);
+    assert.equal(d?.status, 'NotReady');
+    assert.match(
+      d?.formattedMessage?.message ?? '',
+      /the settings of the handler Test\.DeepSettings 1\.0\.0 nest more than 64 levels deep, over the limit/,
+    );
+    for (const n of [big, deep]) {
+      // Only the error status is kept (config/HandlerStatus, as for any invalid handler): no package, no settings.
+      assert.equal(await x.sh(`cd ${LIB}/${n}-1.0.0 && find . -type f | sort`), './config/HandlerStatus', n);
+    }
+    assert.ok(JSON.stringify(r.uploads).length < 200_000, 'the settings do not travel into the status blob');
+  });
+
   // Upstream, and this agent before, looked up each handler's installed version by listing Lib.Dir (a stat per
   // entry): quadratic, minutes of CPU for 3,000 handlers before the first status (finding 8). Now at most 200 are
   // processed; the rest are reported NotReady and nothing is written for them.
