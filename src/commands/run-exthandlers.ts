@@ -7,6 +7,7 @@ import { DEFAULT_CONFIG_PATH, type Config } from '../config/index.ts';
 import { StopSignal } from '../daemon/stop-signal.ts';
 import { openExtensionsLoop } from '../extensions/loop.ts';
 import type { DistroProfile } from '../os/distro-profile.ts';
+import { monotonicNow } from '../util/clock.ts';
 
 export interface RunExtHandlersOptions {
   /** Stops the loop after the current cycle (tests; the process itself stops on SIGTERM / SIGINT). */
@@ -36,11 +37,11 @@ export async function runExtHandlersCommand(
   });
   try {
     for (;;) {
-      const started = Date.now();
+      const started = monotonicNow();
       const ok = await loop.cycle();
       if (inv.once) return ok ? 0 : 1;
       if (stop.stopped) return 0;
-      await stop.wait(Math.max(0, loop.periodMs() - (Date.now() - started)));
+      await stop.wait(Math.max(0, loop.periodMs() - (monotonicNow() - started)));
       if (stop.stopped) return 0;
     }
   } finally {

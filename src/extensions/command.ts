@@ -13,6 +13,7 @@ import { AgentError, describeError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { run, type RunResult } from '../os/exec.ts';
 import { checkRealDirectory, readHeadNoFollow } from '../os/safe-read.ts';
+import { monotonicNow } from '../util/clock.ts';
 import { appendCommandLog, commandLogPath } from './command-log.ts';
 import { DEFAULT_MAX_OUTPUT_BYTES, DiscardedCapture, OutputCapture, formatOutput, type StreamCapture } from './command-output.ts';
 import { extensionSliceName, scopeArgv, scopeStarted, scopeUnitName, systemdRunPath, type SliceLimits } from './command-scope.ts';
@@ -91,7 +92,7 @@ export async function runHandlerCommand(o: HandlerCommandOptions): Promise<Handl
   const { scriptPath, shellArgv } = commandLine(o);
   const timeoutMs = o.timeoutMs ?? OPERATIONS[o.operation].timeoutSeconds * 1000;
   const capture = startCapture(o);
-  const started = Date.now();
+  const started = monotonicNow();
   let ran: { r: RunResult; scope: string | null };
   try {
     ran = await runInScopeOrGroup(o, shellArgv, timeoutMs, capture);
@@ -103,7 +104,7 @@ export async function runHandlerCommand(o: HandlerCommandOptions): Promise<Handl
     capture.stopCapping();
   }
   const { r, scope } = ran;
-  const durationMs = Date.now() - started;
+  const durationMs = Math.round(monotonicNow() - started);
   const so = capture.out.finish();
   const se = capture.err.finish();
   const message = formatOutput(so.head, se.head);

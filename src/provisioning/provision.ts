@@ -32,6 +32,7 @@ import { createReporter, type Reporter } from './reporter.ts';
 import { deleteRootPassword } from './root-password.ts';
 import { reloadSshd } from './sshd-reload.ts';
 import { readVmId } from './vm-id.ts';
+import { monotonicNow } from '../util/clock.ts';
 
 /** No request of the provisioning phase starts after this (the Python agent has no bound at all). */
 export const PROTOCOL_DEADLINE_MS = 5 * 60_000;
@@ -96,7 +97,10 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
     // was done once runs again: no user, key or host key step).
     log.info('provisioning completed for this VM but Ready was not reported; reporting it now');
     try {
-      const session = await openPlatformSession(config, { deadline: Date.now() + PROTOCOL_DEADLINE_MS, leaseGlobs: profile.leaseGlobs });
+      const session = await openPlatformSession(config, {
+        deadline: monotonicNow() + PROTOCOL_DEADLINE_MS,
+        leaseGlobs: profile.leaseGlobs,
+      });
       try {
         await reporter.ready(session, (await session.fetcher.fetch()).goalState);
       } finally {
@@ -116,7 +120,10 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
   const tasks = new Tasks();
   const connect = async (): Promise<{ session: PlatformSession; gs: FullGoalState }> => {
     try {
-      known.session ??= await openPlatformSession(config, { deadline: Date.now() + PROTOCOL_DEADLINE_MS, leaseGlobs: profile.leaseGlobs });
+      known.session ??= await openPlatformSession(config, {
+        deadline: monotonicNow() + PROTOCOL_DEADLINE_MS,
+        leaseGlobs: profile.leaseGlobs,
+      });
       const session = known.session;
       const gs = (await session.fetcher.fetch()).goalState;
       known.gs = gs;

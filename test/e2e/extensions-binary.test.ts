@@ -723,7 +723,7 @@ describe('restarts: an agent SIGKILLed in the middle of an install, and the daem
 });
 
 // SIGKILL at each step of an extension install (issue 11), then a restart: the download (a package body the
-// emulator trickles), the unzip (a package whose 400 MB entry takes a while to inflate), the enable command, and the
+// emulator trickles), the unzip (a package whose 200 MB entry takes a while to inflate), the enable command, and the
 // status upload (held by the emulator). The install command itself is the test above. Each restart must converge to
 // Enabled with one completed install, no temporary file or half-extracted directory left in Lib.Dir.
 describe('restarts: SIGKILL at the download, the unzip, enable and the status upload, then a restart', () => {
@@ -788,7 +788,7 @@ describe('restarts: SIGKILL at the download, the unzip, enable and the status up
 
   test('killed while the package is unzipped: the half-extracted directory is removed, the restart installs once', async () => {
     const name = 'Kill.Unzip';
-    const big = { name: 'data/zeros.bin', data: Buffer.alloc(400 * 1024 * 1024) };
+    const big = { name: 'data/zeros.bin', data: Buffer.alloc(200 * 1024 * 1024) };
     await killWhen(name, { name, version: '1.0.0', extra: [big] }, async () =>
       (await libEntries()).some((n) => n.startsWith(`.${name}-1.0.0.`) && n.endsWith('.extracting')),
     );

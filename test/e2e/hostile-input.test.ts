@@ -19,6 +19,7 @@ import {
   statusSnippet,
 } from '../helpers/extensions.ts';
 
+const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 const STATUS_BLOB = 'https://acct.blob.core.windows.net/vhds/vm.status?sv=2020-01-01&sig=SECRETSIG';
 
 describe('hostile names and packages from the platform', () => {
@@ -471,12 +472,68 @@ describe('a full disk: the agent keeps running, extensions still run, what faile
   });
 });
 
+// The wall clock jumping (NTP after a suspend, `date -s`, the hypervisor's time sync) under libfaketime
+// (scripts/bootstrap.sh installs it): the agent's wall clock is moved two hours back, then a day forwards, while
+// its monotonic clock is left alone (FAKETIME_DONT_FAKE_MONOTONIC), as on a real VM. Each goal-state fetch is held
+// 1.5 s so that a cycle outlasts the 1 s period and a jump lands inside one. Before, the loop measured the cycle
+// with Date.now: a jump back inside a cycle made the next wait two hours (no status upload at all); upstream's loop
+// (time.time) has the same flaw. Now intervals are measured on the monotonic clock (src/util/clock.ts).
+describe('the wall clock jumping forwards and back', () => {
+  let x: ExtensionsHarness;
+  before(async () => {
+    x = await ExtensionsHarness.start();
+  });
+  after(() => x?.close());
+
+  test('status keeps going out about once a period: no stall after a jump back, no burst after a jump forwards', async () => {
+    const name = 'Test.Clock';
+    const manifestUrl = x.blob(`/manifests/${name}.xml`);
+    const pkg = x.blob(`/pkgs/${name}.zip`);
+    await x.register({ [manifestUrl]: pluginManifest([{ version: '1.0.0', uris: [pkg] }]), [pkg]: handlerZip({ name, version: '1.0.0' }) });
+    const plugins: PluginSpec[] = [{ name, version: '1.0.0', state: 'enabled', manifestUrl, seqNo: 0 }];
+    await x.serve({ extensionsConfig: extensionsConfig({ incarnation: 900, plugins, statusBlob: STATUS_BLOB }) }, 900);
+    x.sb.writeFile('/run/faketime-offset', '+0\n');
+    const agent = runAgent(x, {
+      LD_PRELOAD: LIBFAKETIME,
+      FAKETIME_TIMESTAMP_FILE: '/run/faketime-offset',
+      FAKETIME_CACHE_DURATION: '1',
+      FAKETIME_DONT_FAKE_MONOTONIC: '1',
+    });
+    const entry = (d: Json) => handlerEntries(d).find((h: Json) => h.handlerName === name);
+    try {
+      assert.ok(await agent.until((d) => entry(d)?.status === 'Ready', 60_000), 'Ready first');
+      await x.emu.control.setFaults([{ kind: 'delay', ms: 1500, service: 'wireserver', path: 'comp=goalstate', method: 'GET' }]);
+      /** Uploads during the next `ms`, and the agent's clock as the last of them says. */
+      const during = async (ms: number) => {
+        const from = agent.count;
+        await agent.until(() => false, ms);
+        return { n: agent.count - from, agentTime: Date.parse(agent.last?.timestampUTC ?? '') };
+      };
+      const steady = await during(8000);
+      assert.ok(steady.n >= 2, `${steady.n} uploads in 8 s before any jump`);
+      x.sb.writeFile('/run/faketime-offset', '-7200\n');
+      const back = await during(12_000);
+      assert.ok(back.agentTime < Date.now() - 3600_000, `the agent's clock went back: ${agent.last?.timestampUTC}`);
+      assert.ok(back.n >= 3, `${back.n} uploads in 12 s after the clock went two hours back`);
+      x.sb.writeFile('/run/faketime-offset', '+86400\n');
+      const forwards = await during(12_000);
+      assert.ok(forwards.agentTime > Date.now() + 20 * 3600_000, `the agent's clock went forwards: ${agent.last?.timestampUTC}`);
+      assert.ok(forwards.n >= 3 && forwards.n <= 15, `${forwards.n} uploads in 12 s after the clock went a day forwards`);
+      const took = await agent.stop();
+      assert.ok(took < 10_000, `SIGTERM obeyed in ${took} ms`);
+    } finally {
+      await agent.stop();
+      await x.emu.control.setFaults([]);
+    }
+  });
+});
+
 /**
  * The agent as a long-running `-run-exthandlers` (not -once): `until` polls the status uploads for one that
  * satisfies `pred`; `stop` sends SIGTERM and returns how long it took to exit (0 when it had already exited).
  */
-function runAgent(x: ExtensionsHarness) {
-  const child = x.sb.spawn(['/bin/sh', '-c', `echo $$; exec ${WAAGENT} -run-exthandlers`]);
+function runAgent(x: ExtensionsHarness, env: Record<string, string> = {}) {
+  const child = x.sb.spawn(['/bin/sh', '-c', `echo $$; exec ${WAAGENT} -run-exthandlers`], { env });
   child.stderr!.resume();
   let exitedCode: number | null = null;
   const exited = new Promise<void>((resolve) =>

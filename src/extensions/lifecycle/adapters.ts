@@ -7,6 +7,7 @@ import type { ExtensionHandler, ExtensionSettings } from '../../fabric/documents
 import { log } from '../../log/logger.ts';
 import { AgentError, describeError } from '../../util/errors.ts';
 import { writeFileAtomic } from '../../os/atomic-file.ts';
+import { monotonicNow } from '../../util/clock.ts';
 import { checkRealDirectory, readFileNoFollow, UnsafeFileError } from '../../os/safe-read.ts';
 import { runHandlerCommand, type HandlerCommandOptions, type SliceLimits } from '../command.ts';
 import { extensionEnvironment } from '../command-env.ts';
@@ -70,7 +71,7 @@ export function createLifecyclePorts(o: AdapterOptions): LifecyclePorts {
     state: stateStore(o.roots),
     commands: commandRunner(o),
     statuses: statusStore(o.roots),
-    clock: o.clock ?? { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
+    clock: o.clock ?? { now: () => Date.now(), monotonic: monotonicNow, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
   };
 }
 
