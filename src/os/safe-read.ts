@@ -74,7 +74,7 @@ function checkWithin(fd: number, path: string, within: string): void {
 }
 
 /** A regular file opened without following a link, its fstat checked: kind, owner, `within`. The caller closes fd. */
-function openRegular(path: string, opts: Omit<SafeReadOptions, 'maxBytes'>): { fd: number; st: Stats } {
+export function openRegular(path: string, opts: Omit<SafeReadOptions, 'maxBytes'>): { fd: number; st: Stats } {
   const fd = openNoFollow(path);
   try {
     const st = fstatSync(fd);
