@@ -1,14 +1,16 @@
 // Handler state on disk (docs/protocol.md §5.7): config/HandlerState, config/<ext>.HandlerState (multi-config),
 // config/HandlerStatus, and the "installed version" of a handler. Writes are atomic (a crash never leaves a
 // half-written state file that would read as a different state); the text has no trailing newline, as the
-// Python agent writes it, so either agent can read the other's files.
+// Python agent writes it, so either agent can read the other's files. They are read without following a link or
+// blocking on a FIFO, and must be the agent's own (src/os/safe-read.ts): the handler's commands run as root beside
+// them. A refused file is an AgentError('extension') naming it.
 //
 // API:
 //   readHandlerState(layout): HandlerState           missing -> NotInstalled
 //   writeHandlerState(layout, state: HandlerState): void
 //   readExtensionState(layout, extName): ExtensionState      missing -> disabled
 //   writeExtensionState(layout, extName, state: ExtensionState): void
-//   readHandlerStatus(layout): HandlerStatusRecord | null     missing or unreadable -> null
+//   readHandlerStatus(layout): HandlerStatusRecord | null     missing or not JSON -> null
 //   writeHandlerStatus(layout, status: HandlerStatusRecord): void
 //   findInstalledVersion(libDir: string, name: string): string | null
 //   compareVersions(a: string, b: string): number
