@@ -163,6 +163,9 @@ describe('hostile names and packages from the platform', () => {
           `cd ${base('Test.BeatLink')} && rm heartbeat.log && ln -s /etc/shadow heartbeat.log`,
           `cd ${base('Test.BeatFifo')} && rm heartbeat.log && mkfifo heartbeat.log`,
           `chown 65534 ${base('Test.StateOwner')}/config/HandlerState`,
+          // settings files are only written by the agent (by rename, replacing whatever is there), never read:
+          // a link and a FIFO among them change nothing, and the handler stays Ready
+          `cd ${base('Test.Fine')}/config && rm 0.settings && ln -s /etc/shadow 0.settings && mkfifo 1.settings`,
         ].join(' && '),
       );
       const bad = names.filter((n) => n !== 'Test.Fine');
