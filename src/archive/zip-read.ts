@@ -16,7 +16,7 @@
 //       masked with 0755 (root runs what is unpacked, so nothing in it may be group- or world-writable, and no
 //       setuid/setgid/sticky bit survives); entries without unix attributes get 0644 / 0755.
 //   interface ExtractLimits { maxTotalBytes: number; maxEntries: number }
-import { lstatSync, mkdirSync, realpathSync, renameSync, rmSync, symlinkSync, chmodSync, constants } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, chmodSync, constants } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -192,6 +192,7 @@ export async function extractZipSafely(zipPath: string, destDir: string, limits:
   } catch (e) {
     throw new AgentError('io', `cannot create the parent directory of ${dest}: ${describeError(e)}`, { dest }, e);
   }
+  removeKilledExtractions(parent, basename(dest));
   const tmp = join(parent, `.${basename(dest)}.${randomBytes(6).toString('hex')}.extracting`);
   try {
     mkdirSync(tmp, { mode: 0o700 });
@@ -202,5 +203,24 @@ export async function extractZipSafely(zipPath: string, destDir: string, limits:
     rmSync(tmp, { recursive: true, force: true });
     if (e instanceof AgentError) throw e;
     throw new AgentError('io', `cannot extract ${what} to ${dest}: ${describeError(e)}`, { archive: zipPath, dest }, e);
+  }
+}
+
+/**
+ * What an extraction of the same directory that was killed part-way left (`.<dest>.<hex>.extracting`): nothing
+ * else extracts there meanwhile (one agent, one handler at a time), so it is removed before extracting again.
+ */
+function removeKilledExtractions(parent: string, destName: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return;
+  }
+  const prefix = `.${destName}.`;
+  for (const n of names) {
+    if (n.startsWith(prefix) && /^[0-9a-f]{12}\.extracting$/.test(n.slice(prefix.length))) {
+      rmSync(join(parent, n), { recursive: true, force: true });
+    }
   }
 }

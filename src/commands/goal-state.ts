@@ -3,6 +3,7 @@
 import type { Config } from '../config/index.ts';
 import { openPlatformSession } from '../fabric/session.ts';
 import type { DistroProfile } from '../os/distro-profile.ts';
+import { monotonicNow } from '../util/clock.ts';
 
 /** The whole run is bounded: no retry starts after this. */
 export const GOAL_STATE_DEADLINE_MS = 5 * 60_000;
@@ -24,7 +25,7 @@ export interface GoalStateSummary {
 
 export async function goalState(config: Config, profile: DistroProfile): Promise<GoalStateSummary> {
   const started = performance.now();
-  const session = await openPlatformSession(config, { deadline: Date.now() + GOAL_STATE_DEADLINE_MS, leaseGlobs: profile.leaseGlobs });
+  const session = await openPlatformSession(config, { deadline: monotonicNow() + GOAL_STATE_DEADLINE_MS, leaseGlobs: profile.leaseGlobs });
   try {
     // No DHCPDISCOVER here: that is the daemon's job (§10 item 39); the transport pair on disk is reused.
     const { goalState: gs } = await session.fetcher.fetch();

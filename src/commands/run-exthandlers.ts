@@ -12,6 +12,7 @@ import { StopSignal } from '../daemon/stop-signal.ts';
 import { PeriodicTasks } from '../util/periodic.ts';
 import { openExtensionsLoop } from '../extensions/loop.ts';
 import type { DistroProfile } from '../os/distro-profile.ts';
+import { monotonicNow } from '../util/clock.ts';
 
 export interface RunExtHandlersOptions {
   /** Stops the loop after the current cycle (tests; the process itself stops on SIGTERM / SIGINT). */
@@ -46,17 +47,17 @@ export async function runExtHandlersCommand(
     const tasks = new PeriodicTasks(
       heartbeatTasks(
         () => loop.platform(),
-        Date.now,
+        monotonicNow,
         () => monitor.claim(),
       ),
     );
     for (;;) {
-      const started = Date.now();
+      const started = monotonicNow();
       await loop.cycle();
       for (;;) {
         if (stop.stopped) return 0;
         const taskWait = await tasks.runDue(() => stop.stopped);
-        const left = started + loop.periodMs() - Date.now();
+        const left = started + loop.periodMs() - monotonicNow();
         if (left <= 0 || stop.stopped) break;
         await stop.wait(Math.min(taskWait, left));
       }

@@ -2,6 +2,7 @@
 // period, backing off while the platform does not answer, and the periodic duties in between, until stopped.
 // Clock and waits come in from outside, so the schedule is unit-tested without waiting (test/unit/daemon/daemon-cycle-loop.test.ts).
 import { log } from '../log/logger.ts';
+import { monotonicNow } from '../util/clock.ts';
 
 /** Back-off of the cycle while the platform does not answer: the period doubled per failure, at most this. */
 export const MAX_BACKOFF_MS = 5 * 60_000;
@@ -25,7 +26,7 @@ export interface CycleLoopDeps {
 
 /** Runs cycles and duties until stopped. A failed cycle is logged the first time and every 10th in a row. */
 export async function runCycleLoop(d: CycleLoopDeps): Promise<void> {
-  const now = d.now ?? Date.now;
+  const now = d.now ?? monotonicNow;
   let failures = 0;
   let nextCycle = 0;
   while (!d.stop.stopped) {

@@ -10,6 +10,7 @@ import type { PlatformEndpoints } from '../fabric/endpoints.ts';
 import { imdsHealth } from '../fabric/imds-health.ts';
 import { log } from '../log/logger.ts';
 import type { PeriodicTask } from '../util/periodic.ts';
+import { monotonicNow } from '../util/clock.ts';
 
 export const HEARTBEAT_PERIOD_MS = 60_000;
 export const HOST_PLUGIN_HEALTH_PERIOD_MS = 5 * 60_000;
@@ -28,7 +29,7 @@ export class ErrorState {
   readonly #now: () => number;
   #since: number | null = null;
 
-  constructor(minMs: number, now: () => number = Date.now) {
+  constructor(minMs: number, now: () => number = monotonicNow) {
     this.#minMs = minMs;
     this.#now = now;
   }
@@ -49,7 +50,7 @@ export class ErrorState {
  */
 export function heartbeatTasks(
   ports: () => HeartbeatPorts | null,
-  now: () => number = Date.now,
+  now: () => number = monotonicNow,
   claim: () => boolean = () => true,
 ): PeriodicTask[] {
   const hostPluginState = new ErrorState(HOST_PLUGIN_HEALTH_PERIOD_MS, now);

@@ -3,8 +3,9 @@
 // (Logs.Collect, uploaded through the HostGAPlugin). Every text file goes through redact() (SAS tokens, passwords,
 // protected settings) and private-key blocks are cut; key and certificate stores, custom data and binary files are
 // never included. -full adds the system logs and the whole lib dir (minus secrets).
-import { globSync, lstatSync, openSync, readSync, closeSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { closeSync, constants, fstatSync, globSync, openSync, readSync, type Stats } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { openRegular, UnsafeFileError } from '../os/safe-read.ts';
 import type { Config } from '../config/index.ts';
 import { DEFAULT_CONFIG_PATH, libDirOf } from '../config/index.ts';
 import { createZip, type ZipWriteEntry } from '../archive/zip-write.ts';
@@ -66,21 +67,43 @@ export function manifest(config: Config, full: boolean): string[] {
 }
 
 /** The end of a file, at most `max` bytes. */
-function readTail(path: string, size: number, max: number): Buffer {
+/** The last `max` bytes of the open file of `size` bytes. */
+function readTail(fd: number, size: number, max: number): Buffer {
   const n = Math.min(size, max);
   const buf = Buffer.alloc(n);
-  const fd = openSync(path, 'r');
-  try {
-    let off = 0;
-    while (off < n) {
-      const r = readSync(fd, buf, off, n - off, size - n + off);
-      if (r === 0) break;
-      off += r;
-    }
-    return buf.subarray(0, off);
-  } finally {
-    closeSync(fd);
+  let off = 0;
+  while (off < n) {
+    const r = readSync(fd, buf, off, n - off, size - n + off);
+    if (r === 0) break;
+    off += r;
   }
+  return buf.subarray(0, off);
+}
+
+/** The directory part of a pattern before its first wildcard: the files it matches must really be inside it. */
+function patternRoot(pattern: string): string {
+  const wild = pattern.search(/[*?[]/);
+  return dirname(wild < 0 ? pattern : pattern.slice(0, wild + 1));
+}
+
+/**
+ * Opens a matched file for reading. The system's own /etc files may be links (os-release is one). In the agent's
+ * and the extensions' trees nothing is followed: an extension that makes its log folder a link to /etc must not
+ * pull /etc/shadow into an archive sent to the platform, so the file is opened with O_NOFOLLOW|O_NONBLOCK, must be a
+ * regular file, and must really lie under the pattern's own directory (src/os/safe-read.ts).
+ */
+function openMatched(pattern: string, path: string): { fd: number; stats: Stats } {
+  if (pattern.startsWith('/etc/')) {
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) {
+      closeSync(fd);
+      throw new Error('not a regular file');
+    }
+    return { fd, stats };
+  }
+  const { fd, st } = openRegular(path, { within: patternRoot(pattern) });
+  return { fd, stats: st };
 }
 
 export function redactForArchive(text: string): string {
@@ -107,29 +130,33 @@ export function collectLogs(config: Config, full: boolean, maxTotalBytes: number
     for (const path of matches.sort()) {
       if (seen.has(path) || path.startsWith(outDir + '/')) continue;
       seen.add(path);
-      let st: import('node:fs').Stats;
+      let opened: { fd: number; stats: Stats };
       try {
-        // A symlink is followed only for the system's own /etc files (os-release is one); in the agent's and the
-        // extensions' trees it is not, so a link there cannot pull another file into the archive.
-        st = pattern.startsWith('/etc/') ? statSync(path) : lstatSync(path);
-      } catch {
+        opened = openMatched(pattern, path);
+      } catch (e) {
+        // missing or a directory: not a log file; a link or a FIFO in an extension's tree: left out, and said so
+        if (e instanceof UnsafeFileError && e.reason !== 'missing' && e.reason !== 'not-regular') skipped.push(`${path}: ${e.message}`);
         continue;
       }
-      if (!st.isFile()) continue;
+      const st = opened.stats;
       if (SECRET_NAME.test(basename(path))) {
+        closeSync(opened.fd);
         skipped.push(`${path}: may hold secrets`);
         continue;
       }
       if (total >= maxTotalBytes) {
+        closeSync(opened.fd);
         skipped.push(`${path}: the archive reached ${maxTotalBytes} bytes`);
         continue;
       }
       let data: Buffer;
       try {
-        data = readTail(path, st.size, Math.min(MAX_FILE_BYTES, maxTotalBytes - total));
+        data = readTail(opened.fd, st.size, Math.min(MAX_FILE_BYTES, maxTotalBytes - total));
       } catch (e) {
         skipped.push(`${path}: ${(e as Error).message}`);
         continue;
+      } finally {
+        closeSync(opened.fd);
       }
       if (data.subarray(0, 8192).includes(0)) {
         skipped.push(`${path}: binary`);

@@ -1,6 +1,6 @@
 // /var/log/azure/<Handler>/CommandExecution[_<ext>].log: one entry per handler command the agent ran
 // (docs/protocol.md §5.8), head-truncated so that the file stays under 10 MB.
-import { closeSync, constants, lstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { timestamp } from '../log/logger.ts';
 import { redact } from '../log/redact.ts';
@@ -29,6 +29,7 @@ export function appendCommandLog(path: string, text: string, max = COMMAND_LOG_M
       0o600,
     );
     try {
+      refuseIfNotRegular(fd, path);
       writeSync(fd, entry);
     } finally {
       closeSync(fd);
@@ -39,6 +40,7 @@ export function appendCommandLog(path: string, text: string, max = COMMAND_LOG_M
   const buf = Buffer.alloc(keep);
   const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
+    refuseIfNotRegular(fd, path);
     readSync(fd, buf, 0, keep, size - keep);
   } finally {
     closeSync(fd);
@@ -46,4 +48,9 @@ export function appendCommandLog(path: string, text: string, max = COMMAND_LOG_M
   const nl = buf.indexOf(10);
   const kept = nl < 0 ? Buffer.alloc(0) : buf.subarray(nl + 1);
   writeFileAtomic(path, Buffer.concat([kept, entry.subarray(Math.max(0, entry.length - max))]), { mode: 0o600 });
+}
+
+/** A FIFO, socket or device planted under the log's name is never written to or read (the open did not block: O_NONBLOCK). */
+function refuseIfNotRegular(fd: number, path: string): void {
+  if (!fstatSync(fd).isFile()) throw new Error(`${path} is not a regular file; the agent does not write to it`);
 }

@@ -7,12 +7,13 @@
 // The run returns when the command's own process exits (or at the timeout). Processes it leaves in the background
 // are deliberately not killed after a normal exit: enable commands commonly start their daemon that way, and upstream
 // leaves them too.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AgentError, describeError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { run, type RunResult } from '../os/exec.ts';
-import { checkRealDirectory } from '../os/safe-read.ts';
+import { checkRealDirectory, readHeadNoFollow } from '../os/safe-read.ts';
+import { monotonicNow } from '../util/clock.ts';
 import { appendCommandLog, commandLogPath } from './command-log.ts';
 import { DEFAULT_MAX_OUTPUT_BYTES, DiscardedCapture, OutputCapture, formatOutput, type StreamCapture } from './command-output.ts';
 import { extensionSliceName, scopeArgv, scopeStarted, scopeUnitName, systemdRunPath, type SliceLimits } from './command-scope.ts';
@@ -91,7 +92,7 @@ export async function runHandlerCommand(o: HandlerCommandOptions): Promise<Handl
   const { scriptPath, shellArgv } = commandLine(o);
   const timeoutMs = o.timeoutMs ?? OPERATIONS[o.operation].timeoutSeconds * 1000;
   const capture = startCapture(o);
-  const started = Date.now();
+  const started = monotonicNow();
   let ran: { r: RunResult; scope: string | null };
   try {
     ran = await runInScopeOrGroup(o, shellArgv, timeoutMs, capture);
@@ -103,7 +104,7 @@ export async function runHandlerCommand(o: HandlerCommandOptions): Promise<Handl
     capture.stopCapping();
   }
   const { r, scope } = ran;
-  const durationMs = Date.now() - started;
+  const durationMs = Math.round(monotonicNow() - started);
   const so = capture.out.finish();
   const se = capture.err.finish();
   const message = formatOutput(so.head, se.head);
@@ -324,7 +325,8 @@ async function killScope(scope: string, systemctl: string): Promise<void> {
 /** The first bytes of a capture file while it is still open (to look for systemd-run's "Running scope" line). */
 function readHead(path: string): string {
   try {
-    return readFileSync(path).subarray(0, 4096).toString('utf8');
+    // the command runs as root and may have replaced the file with a link or a FIFO: never followed, never blocks
+    return readHeadNoFollow(path, 4096).toString('utf8');
   } catch {
     return '';
   }

@@ -22,6 +22,7 @@ import { redactUrl } from '../log/redact.ts';
 import { renameIntoPlace, tempPathBeside } from '../os/atomic-file.ts';
 import { packageZipName } from './package/layout.ts';
 import { parseExtensionManifest, type ExtensionManifest } from './manifest.ts';
+import { monotonicNow } from '../util/clock.ts';
 
 /** §3.5: the whole download (every URI, both channels, every retry) is abandoned after 5 minutes. */
 export const DOWNLOAD_TIMEOUT_MS = 5 * 60_000;
@@ -135,7 +136,7 @@ type Fetch<T> = (uri: string, channel: Channel, deadline: number) => Promise<T>;
  * succeeds. Throws AgentError('extension', operation Download) naming `what` and the last error.
  */
 async function withFallback<T>(ctx: DownloadContext, what: string, uris: readonly string[], fetch: Fetch<T>): Promise<T> {
-  const now = ctx.now ?? Date.now;
+  const now = ctx.now ?? monotonicNow;
   const pref = ctx.channel ?? processChannel;
   const limitMs = ctx.timeoutMs ?? DOWNLOAD_TIMEOUT_MS;
   const deadline = now() + limitMs;

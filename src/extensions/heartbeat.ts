@@ -5,9 +5,10 @@
 // API:
 //   readHeartbeat(baseDir: string, now?: number): Heartbeat     throws AgentError('extension') when missing/malformed
 //   heartbeatPath(baseDir: string): string
-import { readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import type { Stats } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { AgentError, describeError } from '../util/errors.ts';
+import { readRegularFile } from '../os/safe-read.ts';
 
 export const HEARTBEAT_FILE = 'heartbeat.log';
 /** Older than this (seconds) the handler is reported Unresponsive (§5.7). */
@@ -34,22 +35,18 @@ export function heartbeatPath(baseDir: string): string {
  */
 export function readHeartbeat(baseDir: string, now: number = Date.now()): Heartbeat {
   const path = heartbeatPath(baseDir);
-  let mtime: number;
-  let size: number;
+  // The handler writes this file as root and could make it a link (to /etc/shadow) or a FIFO: it is opened without
+  // following a link or blocking, must be a regular file inside Lib.Dir, and its size is checked before reading.
+  let read: { data: Buffer; stats: Stats };
   try {
-    const st = statSync(path);
-    if (!st.isFile()) throw new Error('not a regular file');
-    mtime = st.mtimeMs;
-    size = st.size;
+    read = readRegularFile(path, { maxBytes: MAX_HEARTBEAT_BYTES, within: dirname(baseDir) });
   } catch (e) {
-    throw new AgentError('extension', `cannot read the heartbeat file ${path}: ${describeError(e)}`, { path });
+    throw new AgentError('extension', `cannot read the heartbeat file ${path}: ${describeError(e)}`, { path }, e);
   }
-  if (Math.trunc((now - mtime) / 1000) > HEARTBEAT_MAX_AGE_S) return UNRESPONSIVE;
-  if (size > MAX_HEARTBEAT_BYTES)
-    throw new AgentError('extension', `the heartbeat file ${path} is ${size} bytes, over the ${MAX_HEARTBEAT_BYTES}-byte limit`, { path });
+  if (Math.trunc((now - read.stats.mtimeMs) / 1000) > HEARTBEAT_MAX_AGE_S) return UNRESPONSIVE;
   let data: unknown;
   try {
-    data = JSON.parse(readFileSync(path, 'utf8').replace(/^\uFEFF/, ''));
+    data = JSON.parse(read.data.toString('utf8').replace(/^\uFEFF/, ''));
   } catch (e) {
     throw new AgentError('extension', `the heartbeat file ${path} is not valid JSON: ${describeError(e)}`, { path });
   }

@@ -4,12 +4,13 @@
 // unpacked HandlerManifest.json's `signingInfo` (type, publisher, version) against the handler, and when both
 // pass, the empty state file `<base dir>/package_validated`. Its presence is what "the package was validated" means
 // later (an installed extension has no signature to check again). Telemetry events upstream sends are log lines here.
-import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { MICROSOFT_ROOT_CERTIFICATE_2011, verifyDetachedSignature } from '../crypto/index.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 import { AgentError, describeError } from '../util/errors.ts';
+import { readHandlerManifestText } from './package/handler-manifest.ts';
 
 /** Upstream's _PACKAGE_VALIDATION_STATE_FILE. */
 export const PACKAGE_VALIDATED_FILE = 'package_validated';
@@ -65,7 +66,7 @@ export function validateSigningInfo(manifestFile: string, name: string, version:
   log.info(`Validating handler manifest 'signingInfo' of extension '${name}-${version}'`);
   let info: unknown;
   try {
-    const doc: unknown = JSON.parse(readFileSync(manifestFile, 'utf8').replace(/^\uFEFF/, ''));
+    const doc: unknown = JSON.parse(readHandlerManifestText(manifestFile).replace(/^\uFEFF/, ''));
     const first: unknown = Array.isArray(doc) ? doc[0] : doc;
     info = typeof first === 'object' && first !== null ? (first as Record<string, unknown>).signingInfo : undefined;
   } catch (e) {

@@ -8,7 +8,7 @@
 //   statusFilePath(baseDir, seqNo, extensionName?): string
 //   seqNoFromSettingsFiles(baseDir, extensionName?): number | null               (most recently modified *.settings)
 //   missingStatus(ctx, why): ExtensionStatus
-import { readdirSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
@@ -296,7 +296,10 @@ export function seqNoFromSettingsFiles(baseDir: string, extensionName?: string |
     if (!m) continue;
     let mtime: number;
     try {
-      mtime = statSync(join(dir, name)).mtimeMs;
+      // lstat: a link planted under a settings file's name is not followed (and does not count)
+      const st = lstatSync(join(dir, name));
+      if (!st.isFile()) continue;
+      mtime = st.mtimeMs;
     } catch {
       continue;
     }

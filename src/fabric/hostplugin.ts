@@ -8,6 +8,7 @@ import { redactUrl } from '../log/redact.ts';
 import { parseVmSettings, type VmSettings } from './documents/index.ts';
 import { hostPluginUrl, type PlatformEndpoints } from './endpoints.ts';
 import type { HttpClient, HttpRequest, HttpResponse } from './http.ts';
+import { monotonicNow } from '../util/clock.ts';
 
 export const HGAP_API_VERSION = '2015-09-01';
 /** §3.4: a 404 means "not supported"; ask again after 6 hours. */
@@ -73,7 +74,7 @@ export class HostPluginClient {
 
   constructor(opts: HostPluginClientOptions) {
     this.#o = opts;
-    this.#now = opts.now ?? Date.now;
+    this.#now = opts.now ?? monotonicNow;
   }
 
   #headers(extra: Record<string, string> = {}): Record<string, string> {

@@ -12,6 +12,7 @@ import { USER_AGENT } from '../util/version.ts';
 import { RetryPolicy } from './http-retry.ts';
 import type { ProxySettings } from './proxy.ts';
 import { createWireTransport, type WireTransport } from './http-wire.ts';
+import { monotonicNow } from '../util/clock.ts';
 
 export {
   backoffDelay,
@@ -291,7 +292,7 @@ function failureReason(end: RetriesEnd, attempts: number, lastError: string): st
 
 export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
   const sleep = opts.sleep ?? realSleep;
-  const now = opts.now ?? Date.now;
+  const now = opts.now ?? monotonicNow;
   const userAgent = opts.userAgent ?? USER_AGENT;
   const transport = createWireTransport(opts.proxy ?? { configHost: null, configPort: null, env: process.env });
   let count = 0;

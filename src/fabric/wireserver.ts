@@ -16,6 +16,7 @@ import {
 } from './documents/index.ts';
 import { redirectPlatformUrl, wireServerUrl, type PlatformEndpoints } from './endpoints.ts';
 import type { HttpClient } from './http.ts';
+import { monotonicNow } from '../util/clock.ts';
 
 /** Every WireServer request carries these (§2.3). */
 export const WIRESERVER_HEADERS: Readonly<Record<string, string>> = {
@@ -58,7 +59,7 @@ export class WireServerClient {
     this.#http = opts.http;
     this.endpoints = opts.endpoints;
     this.#sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
-    this.#now = opts.now ?? Date.now;
+    this.#now = opts.now ?? monotonicNow;
   }
 
   async #get(url: string, extraHeaders: Record<string, string> = {}, standardHeaders = true): Promise<string> {

@@ -2,12 +2,13 @@
 // the password — hashed in-process with crypt(3) per Provisioning.PasswordCryptId / PasswordCryptSaltLength and set
 // with `usermod -p` — refused for system users (uid below UID_MIN) unless Provisioning.AllowResetSysUser is set.
 // In os because provisioning, the RemoteAccess JIT accounts (§2.9) and -deprovision+user all use it.
-import { chownSync, lstatSync, mkdirSync, readFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import type { Config } from '../config/index.ts';
 import { AgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { registerSecret } from '../log/redact.ts';
 import { run } from './exec.ts';
+import { setOwnerAndModeNoFollow } from './safe-read.ts';
 import { cryptPassword } from '../crypto/index.ts';
 
 export interface UserInfo {
@@ -67,7 +68,7 @@ function ensureHome(user: UserInfo): void {
   }
   try {
     mkdirSync(user.home, { mode: 0o750 });
-    chownSync(user.home, user.uid, user.gid);
+    setOwnerAndModeNoFollow(user.home, { uid: user.uid, gid: user.gid, kind: 'directory' });
     log.warn(`the home directory ${user.home} of ${user.name} was missing (an interrupted useradd?); it is made now`);
   } catch (e) {
     throw new AgentError(

@@ -9,6 +9,7 @@ import { AgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { hostKeyType } from './host-keys.ts';
 import { parseOvfEnv, type OvfEnv } from './ovf-env.ts';
+import { monotonicNow } from '../util/clock.ts';
 
 export const CLOUD_INIT_WAIT_MS = 1800_000;
 const POLL_MS = 1000;
@@ -24,11 +25,11 @@ function hostKeyPath(config: Config): string {
  */
 export async function waitForCloudInit(config: Config, what: 'ovf-env' | 'host-key', waitMs = CLOUD_INIT_WAIT_MS): Promise<OvfEnv | null> {
   const path = what === 'ovf-env' ? join(libDirOf(config), 'ovf-env.xml') : hostKeyPath(config);
-  const deadline = Date.now() + waitMs;
+  const deadline = monotonicNow() + waitMs;
   let logged = false;
   for (;;) {
     if (existsSync(path)) return what === 'ovf-env' ? parseOvfEnv(readFileSync(path, 'utf8')) : null;
-    if (Date.now() >= deadline) {
+    if (monotonicNow() >= deadline) {
       throw new AgentError('provisioning', `cloud-init did not write ${path} within ${Math.round(waitMs / 1000)} s`, { path });
     }
     if (!logged) log.info(`waiting for cloud-init to write ${path}`);

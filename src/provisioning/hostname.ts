@@ -13,6 +13,7 @@ import { writeFileAtomic } from '../os/atomic-file.ts';
 import { dhclientConfWithHostname, primaryInterface, setDhcpHostname } from '../os/dhcp-hostname.ts';
 import type { DhcpClient, DistroProfile } from '../os/distro-profile.ts';
 import { run, which } from '../os/exec.ts';
+import { monotonicNow } from '../util/clock.ts';
 
 export { dhclientConfWithHostname, primaryInterface };
 
@@ -104,8 +105,8 @@ const RENEW: Record<DhcpClient, { via: PublishResult['via']; runtimeDir: string;
 /** Tells the DHCP server the new name; never throws for the network part, and writes <Lib.Dir>/published_hostname. */
 export async function publishHostname(config: Config, name: string, opts: PublishOptions): Promise<PublishResult> {
   const host = validateHostname(name);
-  const deadline = Date.now() + (opts.budgetMs ?? 3000);
-  const left = () => Math.max(1, deadline - Date.now());
+  const deadline = monotonicNow() + (opts.budgetMs ?? 3000);
+  const left = () => Math.max(1, deadline - monotonicNow());
   const runDir = opts.runDir ?? '/run';
   let via: PublishResult['via'] = 'none';
   let iface: string | null = null;

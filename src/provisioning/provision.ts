@@ -20,11 +20,19 @@ import { hostKeyFingerprint, regenerateHostKeys } from './host-keys.ts';
 import { publishHostname, setHostname } from './hostname.ts';
 import { readOvfEnv, type MediaOptions } from './media/read-ovf-env.ts';
 import { parseOvfEnv, redactOvfEnv, type OvfEnv } from './ovf-env.ts';
-import { provisionedState, readProvisionedMarker, writeDisableAgent, writeProvisionedMarker } from './provisioned-marker.ts';
+import {
+  clearReadyPending,
+  isReadyPending,
+  provisionedState,
+  readProvisionedMarker,
+  writeDisableAgent,
+  writeProvisionedMarker,
+} from './provisioned-marker.ts';
 import { createReporter, type Reporter } from './reporter.ts';
 import { deleteRootPassword } from './root-password.ts';
 import { reloadSshd } from './sshd-reload.ts';
 import { readVmId } from './vm-id.ts';
+import { monotonicNow } from '../util/clock.ts';
 
 /** No request of the provisioning phase starts after this (the Python agent has no bound at all). */
 export const PROTOCOL_DEADLINE_MS = 5 * 60_000;
@@ -32,7 +40,7 @@ export const OVF_ENV_COPY = 'ovf-env.xml';
 
 export type ProvisionResult =
   | { outcome: 'already-provisioned' }
-  | { outcome: 'ready'; provisioner: Provisioner | 'changed-vm'; elapsedMs: number; fingerprint?: string }
+  | { outcome: 'ready'; provisioner: Provisioner | 'changed-vm' | 'resumed'; elapsedMs: number; fingerprint?: string }
   /** reason: the error's sentence, redacted */
   | { outcome: 'failed'; error: AgentError; reason: string; elapsedMs: number };
 
@@ -81,8 +89,30 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
 
   const marker = readProvisionedMarker(config);
   if (provisionedState(config, vmId) === 'same-vm') {
-    log.info('provisioning already completed for this VM; nothing to do');
-    return { outcome: 'already-provisioned' };
+    if (!isReadyPending(config)) {
+      log.info('provisioning already completed for this VM; nothing to do');
+      return { outcome: 'already-provisioned' };
+    }
+    // Killed after the marker and before Ready reached the platform: only the report is left to do (nothing that
+    // was done once runs again: no user, key or host key step).
+    log.info('provisioning completed for this VM but Ready was not reported; reporting it now');
+    try {
+      const session = await openPlatformSession(config, {
+        deadline: monotonicNow() + PROTOCOL_DEADLINE_MS,
+        leaseGlobs: profile.leaseGlobs,
+      });
+      try {
+        await reporter.ready(session, (await session.fetcher.fetch()).goalState);
+      } finally {
+        await session.close();
+      }
+      clearReadyPending(config);
+      return { outcome: 'ready', provisioner: 'resumed', elapsedMs: elapsed() };
+    } catch (e) {
+      const error = toAgentError(e);
+      log.error(`the pending Ready report could not be sent: ${describeError(e)}`);
+      return { outcome: 'failed', error, reason: failureReport(error).reason, elapsedMs: elapsed() };
+    }
   }
 
   // what is known of the platform so far, for the failure report
@@ -90,7 +120,10 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
   const tasks = new Tasks();
   const connect = async (): Promise<{ session: PlatformSession; gs: FullGoalState }> => {
     try {
-      known.session ??= await openPlatformSession(config, { deadline: Date.now() + PROTOCOL_DEADLINE_MS, leaseGlobs: profile.leaseGlobs });
+      known.session ??= await openPlatformSession(config, {
+        deadline: monotonicNow() + PROTOCOL_DEADLINE_MS,
+        leaseGlobs: profile.leaseGlobs,
+      });
       const session = known.session;
       const gs = (await session.fetcher.fetch()).goalState;
       known.gs = gs;
@@ -106,8 +139,9 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
       log.info(`the provisioned marker names VM ${marker}, this is VM ${vmId}`);
       changedVmCleanup(config);
       const c = await connect();
-      writeProvisionedMarker(config, vmId);
+      writeProvisionedMarker(config, vmId, { readyPending: true });
       await reporter.ready(c.session, c.gs);
+      clearReadyPending(config);
       return { outcome: 'ready', provisioner: 'changed-vm', elapsedMs: elapsed() };
     }
 
@@ -124,10 +158,11 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
       const c = await connect();
       const notReady = tasks.start(reporter.notReady(c.session, c.gs));
       await waitForCloudInit(config, 'host-key', deps.cloudInitWaitMs);
-      writeProvisionedMarker(config, vmId);
+      writeProvisionedMarker(config, vmId, { readyPending: true });
       if (env && !env.provisionGuestAgent) writeDisableAgent(config);
       await notReady;
       await reporter.ready(c.session, c.gs);
+      clearReadyPending(config);
       await reporter.kvpSuccess(vmId);
       return { outcome: 'ready', provisioner, elapsedMs: elapsed() };
     }
@@ -170,7 +205,7 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
     await reloadSshd({ profile });
     await hostname;
 
-    writeProvisionedMarker(config, vmId);
+    writeProvisionedMarker(config, vmId, { readyPending: true });
     if (!env.provisionGuestAgent) {
       log.info('ProvisionGuestAgent is false: the agent stops after provisioning (disable_agent)');
       writeDisableAgent(config);
@@ -178,6 +213,7 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
     await notReady;
     const c = await platform;
     await reporter.ready(c.session, c.gs);
+    clearReadyPending(config);
     mark('Ready')(null);
     await reporter.kvpSuccess(vmId);
     log.info(`provisioning finished in ${elapsed()} ms`);

@@ -1,6 +1,6 @@
 // The markers in Lib.Dir that record the outcome of provisioning (docs/protocol.md §4.4 steps 1, 13, 14; §7.3):
 // `provisioned` holds the VM id provisioning ran for; `disable_agent` (empty) stops the agent after provisioning.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { libDirOf, type Config } from '../config/index.ts';
 import { AgentError } from '../util/errors.ts';
@@ -38,8 +38,28 @@ export function provisionedState(config: Config, vmId: string): ProvisionedState
   return vmId === '' || stored === '' || vmIdsMatch(stored, vmId) ? 'same-vm' : 'other-vm';
 }
 
-export function writeProvisionedMarker(config: Config, vmId: string): void {
+/**
+ * Writes the marker. `readyPending` first records that Ready is still to be reported
+ * (<Lib.Dir>/provisioned.ready-pending): an agent killed between the marker and the Ready report would otherwise,
+ * once restarted, find the marker, skip provisioning and never report Ready (upstream has that gap: §4.4 step 1
+ * sends no report for the same VM). clearReadyPending removes it once Ready was reported.
+ */
+export function writeProvisionedMarker(config: Config, vmId: string, opts: { readyPending?: boolean } = {}): void {
+  if (opts.readyPending) writeFileAtomic(readyPendingPath(config), vmId.trim(), { mode: 0o600, mkdir: true });
   writeFileAtomic(provisionedMarkerPath(config), vmId.trim(), { mode: 0o644, mkdir: true });
+}
+
+function readyPendingPath(config: Config): string {
+  return join(libDirOf(config, 'the provisioning markers have no place'), 'provisioned.ready-pending');
+}
+
+/** Whether a provisioning finished its work but was stopped before the Ready report reached the platform. */
+export function isReadyPending(config: Config): boolean {
+  return existsSync(readyPendingPath(config));
+}
+
+export function clearReadyPending(config: Config): void {
+  rmSync(readyPendingPath(config), { force: true });
 }
 
 /** ProvisionGuestAgent=false (§4.2): an empty disable_agent file; true removes nothing (the Python agent neither). */

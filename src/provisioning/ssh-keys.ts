@@ -4,25 +4,14 @@
 // by someone else (Flatcar's Ignition) survive. The directory holding a key file is 0700 and the user's. Key files
 // live under the user's home only, and nothing there that the user could have planted (a link) is followed.
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  fchmodSync,
-  fchownSync,
-  constants as fsConstants,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  type Stats,
-} from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { libDirOf, type Config } from '../config/index.ts';
 import { AgentError, describeError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 import { run, which } from '../os/exec.ts';
-import { readFileNoFollow, UnsafeFileError } from '../os/safe-read.ts';
+import { readFileNoFollow, setOwnerAndModeNoFollow, UnsafeFileError } from '../os/safe-read.ts';
 import { opensshPublicKey, parseOpensshPublicKey } from '../crypto/index.ts';
 
 export interface Owner {
@@ -134,32 +123,19 @@ function prepareDir(file: string, owner: Owner): void {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
-    let fd: number;
     try {
-      fd = openSync(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW);
+      setOwnerAndModeNoFollow(dir, { uid: owner.uid, gid: owner.gid, mode: 0o700, kind: 'directory' });
     } catch (e) {
-      // O_NOFOLLOW with O_DIRECTORY fails on a link with ELOOP or ENOTDIR: lstat tells which it was
-      const code = (e as NodeJS.ErrnoException).code;
-      const link = code === 'ELOOP' || (code === 'ENOTDIR' && lstatOrNull(dir)?.isSymbolicLink() === true);
-      const what = link ? 'a symbolic link' : code === 'ENOTDIR' ? 'not a directory' : (e as Error).message;
+      const what =
+        e instanceof UnsafeFileError && e.reason === 'symlink'
+          ? 'a symbolic link'
+          : e instanceof UnsafeFileError && e.reason === 'not-regular'
+            ? 'not a directory'
+            : (e as Error).message;
       throw new AgentError('provisioning', `the SSH key directory ${dir} is ${what}; the agent does not follow or replace it`, {
         path: dir,
       });
     }
-    try {
-      fchownSync(fd, owner.uid, owner.gid);
-      fchmodSync(fd, 0o700);
-    } finally {
-      closeSync(fd);
-    }
-  }
-}
-
-function lstatOrNull(path: string): Stats | null {
-  try {
-    return lstatSync(path);
-  } catch {
-    return null;
   }
 }
 

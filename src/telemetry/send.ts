@@ -16,6 +16,7 @@ import type { PeriodicTask } from '../util/periodic.ts';
 import type { ParamValue, TelemetryEvent, TelemetryParam } from './event.ts';
 import { makeBatches } from './encode.ts';
 import { EVENT_FILE_EXTENSION } from './queue.ts';
+import { monotonicNow } from '../util/clock.ts';
 
 export const SEND_PERIOD_MS = 60_000;
 /** upstream's collector reads at most this many bytes of one event file. */
@@ -163,7 +164,7 @@ export async function sendQueuedEvents(
   dir: string,
   ports: TelemetryPorts,
   sysInfo: SysInfo,
-  now: () => number = Date.now,
+  now: () => number = monotonicNow,
 ): Promise<SendResult> {
   const queued = readQueue(dir);
   const result: SendResult = { sent: 0, batches: 0, dropped: 0, failedBatches: 0 };

@@ -4,6 +4,7 @@
 // os, so that a duty's task can be built wherever its parts live; the duties themselves are in src/daemon/.
 import { describeError } from './errors.ts';
 import { log } from '../log/logger.ts';
+import { monotonicNow } from './clock.ts';
 
 export interface PeriodicTask {
   name: string;
@@ -17,7 +18,7 @@ export class PeriodicTasks {
   readonly #tasks: Array<{ task: PeriodicTask; due: number; failures: number }> = [];
   readonly #now: () => number;
 
-  constructor(tasks: PeriodicTask[], now: () => number = Date.now) {
+  constructor(tasks: PeriodicTask[], now: () => number = monotonicNow) {
     this.#now = now;
     for (const task of tasks) this.#tasks.push({ task, due: now() + (task.firstAfterMs ?? 0), failures: 0 });
   }

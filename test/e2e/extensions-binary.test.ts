@@ -721,3 +721,108 @@ describe('restarts: an agent SIGKILLed in the middle of an install, and the daem
     assert.equal(await exited, 0, stderr);
   });
 });
+
+// SIGKILL at each step of an extension install (issue 11), then a restart: the download (a package body the
+// emulator trickles), the unzip (a package whose 200 MB entry takes a while to inflate), the enable command, and the
+// status upload (held by the emulator). The install command itself is the test above. Each restart must converge to
+// Enabled with one completed install, no temporary file or half-extracted directory left in Lib.Dir.
+describe('restarts: SIGKILL at the download, the unzip, enable and the status upload, then a restart', () => {
+  let x: ExtensionsHarness;
+  let inc = 500;
+  const plugin = (name: string): PluginSpec => ({
+    name,
+    version: '1.0.0',
+    state: 'enabled',
+    manifestUrl: x.blob(`/manifests/${name}.xml`),
+    seqNo: 0,
+  });
+  const until = async (what: string, check: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> => {
+    const end = Date.now() + ms;
+    while (!(await check())) {
+      assert.ok(Date.now() < end, `timed out waiting for ${what}`);
+      await sleep(20);
+    }
+  };
+  const libEntries = async () => (await x.sh(`ls -A ${LIB}`)).split('\n');
+
+  before(async () => {
+    x = await ExtensionsHarness.start();
+  });
+  after(() => x?.close());
+
+  /** Serves `name` alone, starts the agent, kills it (its process group) once `reached`, then clears `faults`. */
+  async function killWhen(name: string, spec: HandlerSpec, reached: () => boolean | Promise<boolean>): Promise<void> {
+    const pkg = x.blob(`/pkgs/${name}__1.0.0`);
+    await x.register({ [x.blob(`/manifests/${name}.xml`)]: pluginManifest([{ version: '1.0.0', uris: [pkg] }]), [pkg]: handlerZip(spec) });
+    inc++;
+    await x.serve({ extensionsConfig: extensionsConfig({ incarnation: inc, plugins: [plugin(name)], statusBlob: STATUS_BLOB }) }, inc);
+    const agent = x.sb.spawn([WAAGENT, '-run-exthandlers', '-once']);
+    const closed = new Promise((r) => agent.once('close', r));
+    await until(`the step of ${name} to be reached`, reached);
+    if (agent.pid !== undefined) process.kill(-agent.pid, 'SIGKILL');
+    await closed;
+    await x.emu.control.setFaults([]);
+  }
+
+  /** The restart: Enabled, Ready, one completed install in all, nothing half-done left in Lib.Dir. */
+  async function converges(name: string): Promise<void> {
+    const r = await x.once();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(x.read(`${LIB}/${name}-1.0.0/config/HandlerState`), 'Enabled');
+    const e = handlerEntries(r.status).find((h: Json) => h.handlerName === name);
+    assert.equal(e?.status, 'Ready', JSON.stringify(handlerEntries(r.status)));
+    assert.equal(x.opsLog().filter((l) => l.startsWith(`install ${name} `)).length, 1, x.opsLog().join('\n'));
+    assert.ok(x.opsLog().some((l) => l.startsWith(`enable ${name} `)));
+    const left = (await libEntries()).filter((n) => /\.tmp$|\.extracting$/.test(n));
+    assert.deepEqual(left, [], 'no temporary file or half-extracted directory left');
+    x.skipOps();
+  }
+
+  test('killed while the package downloads: the restart downloads it again and installs once', async () => {
+    const name = 'Kill.Download';
+    await x.emu.control.setFaults([{ kind: 'slow', service: 'blob', path: `/pkgs/${name}`, bytes: 64, ms: 100 }]);
+    await killWhen(name, { name, version: '1.0.0' }, async () => (await libEntries()).some((n) => n.startsWith(`.${name}__1.0.0.zip.`)));
+    assert.ok(!x.exists(`${LIB}/${name}-1.0.0/HandlerManifest.json`), 'killed before anything was unpacked');
+    await converges(name);
+  });
+
+  test('killed while the package is unzipped: the half-extracted directory is removed, the restart installs once', async () => {
+    const name = 'Kill.Unzip';
+    const big = { name: 'data/zeros.bin', data: Buffer.alloc(200 * 1024 * 1024) };
+    await killWhen(name, { name, version: '1.0.0', extra: [big] }, async () =>
+      (await libEntries()).some((n) => n.startsWith(`.${name}-1.0.0.`) && n.endsWith('.extracting')),
+    );
+    assert.ok(!x.exists(`${LIB}/${name}-1.0.0`), 'killed before the extraction was renamed into place');
+    await converges(name);
+  });
+
+  test('killed during enable: the restart runs enable again, never install', async () => {
+    const name = 'Kill.Enable';
+    const enable = `${statusSnippet()}\necho $$ > ../enable-started\nwhile [ ! -e ../enable-go ]; do sleep 0.1; done`;
+    await killWhen(name, { name, version: '1.0.0', scripts: { enable } }, () => x.exists(`${LIB}/enable-started`));
+    // enable runs in a session of its own: kill its group as the VM's crash would (field 5 of /proc/<pid>/stat)
+    const pid = x.read(`${LIB}/enable-started`)!.trim();
+    const pgid = x
+      .read(`/proc/${pid}/stat`)!
+      .replace(/^.*\) /s, '')
+      .split(' ')[2];
+    await x.sh(`kill -9 -- -${pgid}; touch ${LIB}/enable-go`);
+    assert.deepEqual(x.opsLog().slice(-2), [
+      `install ${name} 1.0.0 seq=0 uninstall=NOT_RUN from=`,
+      `enable ${name} 1.0.0 seq=0 uninstall=NOT_RUN from=`,
+    ]);
+    assert.notEqual(x.read(`${LIB}/${name}-1.0.0/config/HandlerState`), 'Enabled', 'enable did not complete');
+    await converges(name);
+  });
+
+  test('killed while the status is uploaded: the restart uploads it, the handler is not installed again', async () => {
+    const name = 'Kill.Status';
+    await x.emu.control.setFaults([{ kind: 'delay', method: 'PUT', path: 'status', ms: 120_000 }]);
+    // The emulator keeps what it received at once and holds the answer: the agent is killed waiting for it.
+    const received = async () => (await x.emu.statusUploads()).length;
+    const before = await received();
+    await killWhen(name, { name, version: '1.0.0' }, async () => (await received()) > before);
+    assert.equal(x.read(`${LIB}/${name}-1.0.0/config/HandlerState`), 'Enabled', 'the handler was enabled before the upload');
+    await converges(name);
+  });
+});

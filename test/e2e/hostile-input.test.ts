@@ -16,8 +16,10 @@ import {
   pluginManifest,
   type Json,
   type PluginSpec,
+  statusSnippet,
 } from '../helpers/extensions.ts';
 
+const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 const STATUS_BLOB = 'https://acct.blob.core.windows.net/vhds/vm.status?sv=2020-01-01&sig=SECRETSIG';
 
 describe('hostile names and packages from the platform', () => {
@@ -129,6 +131,74 @@ describe('hostile names and packages from the platform', () => {
     assert.equal(await x.sh('ls -A /etc/cfgpwn /etc/logpwn | grep -v ":$" | grep -v "^$" || true'), '');
   });
 
+  // An extension (root in its own directory) replaces the files the agent reads every cycle: its HandlerState with a
+  // link to /etc/shadow, HandlerStatus and its heartbeat with a FIFO, the heartbeat with a link, HandlerState with a
+  // file of another owner. Before, these were read with readFileSync: through the link (the first 40 characters of
+  // /etc/shadow went into waagent.log as "the unknown handler state") and blocking forever on the FIFO (no status,
+  // SIGTERM ignored). Upstream reads them the same way. Now each is refused, and that handler's status says why.
+  test('HandlerState, HandlerStatus and heartbeat replaced by links, FIFOs or another owner: nothing leaks, no block, the status says why', async () => {
+    const names = ['Test.StateLink', 'Test.StatusFifo', 'Test.BeatLink', 'Test.BeatFifo', 'Test.StateOwner', 'Test.Fine'];
+    const beat = `printf '[{"version":1.0,"heartbeat":{"status":"Ready","code":0,"formattedMessage":{"lang":"en-US","message":"beating"}}}]' > heartbeat.log`;
+    for (const n of names) {
+      await offer(
+        n,
+        '1.0.0',
+        handlerZip({ name: n, version: '1.0.0', manifest: { reportHeartbeat: true }, scripts: { enable: `${statusSnippet()}\n${beat}` } }),
+      );
+    }
+    await serve(names.map((n) => plugin(n)));
+    // The agent as it runs on a VM: one process, a 1 s goal-state period, the status reported every cycle.
+    const agent = runAgent(x);
+    const base = (n: string) => `${LIB}/${n}-1.0.0`;
+    try {
+      const ready = await agent.until((doc) => names.every((n) => entryOf(doc, n)?.status === 'Ready'), 60_000);
+      assert.ok(ready, 'every handler Ready first');
+      const shadowBefore = await x.sh('sha256sum /etc/shadow');
+      const shadowRoot = (await x.sh('head -n1 /etc/shadow')).trim();
+      assert.match(shadowRoot, /^root:/);
+      await x.sh(
+        [
+          `cd ${base('Test.StateLink')}/config && rm HandlerState && ln -s /etc/shadow HandlerState`,
+          `cd ${base('Test.StatusFifo')}/config && rm HandlerStatus && mkfifo HandlerStatus`,
+          `cd ${base('Test.BeatLink')} && rm heartbeat.log && ln -s /etc/shadow heartbeat.log`,
+          `cd ${base('Test.BeatFifo')} && rm heartbeat.log && mkfifo heartbeat.log`,
+          `chown 65534 ${base('Test.StateOwner')}/config/HandlerState`,
+          // settings files are only written by the agent (by rename, replacing whatever is there), never read:
+          // a link and a FIFO among them change nothing, and the handler stays Ready
+          `cd ${base('Test.Fine')}/config && rm 0.settings && ln -s /etc/shadow 0.settings && mkfifo 1.settings`,
+        ].join(' && '),
+      );
+      const bad = names.filter((n) => n !== 'Test.Fine');
+      const doc = await agent.until((d) => bad.every((n) => entryOf(d, n)?.status === 'NotReady'), 30_000);
+      assert.ok(doc, `the planted files are reported; last: ${JSON.stringify(agent.last ? handlerEntries(agent.last) : null)}`);
+      const said = (n: string) => entryOf(doc, n)?.formattedMessage?.message ?? '';
+      assert.match(said('Test.StateLink'), /config\/HandlerState is a symbolic link, which the agent does not follow/);
+      assert.match(said('Test.StatusFifo'), /config\/HandlerStatus is a FIFO, not a regular file/);
+      assert.match(said('Test.BeatLink'), /heartbeat\.log is a symbolic link, which the agent does not follow/);
+      assert.match(said('Test.BeatFifo'), /heartbeat\.log is a FIFO, not a regular file/);
+      assert.match(said('Test.StateOwner'), /config\/HandlerState belongs to uid 65534, not to uid 0 as expected/);
+      assert.equal(entryOf(doc, 'Test.Fine')?.status, 'Ready', 'the untouched handler is still Ready');
+      // Still reporting, cycle after cycle: nothing blocked.
+      const uploadsBefore = agent.count;
+      assert.ok(await agent.until(() => agent.count >= uploadsBefore + 2, 20_000), 'the status keeps going out');
+      const blobs = JSON.stringify(agent.all);
+      const agentLog = x.read('/var/log/waagent.log') ?? '';
+      assert.ok(!blobs.includes(shadowRoot.slice(0, 12)), 'no /etc/shadow bytes in any status blob');
+      assert.ok(!agentLog.includes(shadowRoot.slice(0, 12)), 'no /etc/shadow bytes in the agent log');
+      assert.equal(await x.sh('sha256sum /etc/shadow'), shadowBefore, '/etc/shadow is untouched');
+      assert.equal(await x.sh(`stat -c %F ${base('Test.StatusFifo')}/config/HandlerStatus`), 'fifo');
+      const took = await agent.stop();
+      assert.ok(took < 10_000, `SIGTERM obeyed in ${took} ms`);
+    } finally {
+      await agent.stop();
+      // Gone from disk and from the goal state, so later tests see no uninstall of these.
+      await x.sh(`rm -rf ${names.map(base).join(' ')}`);
+      await serve([]);
+      await x.once();
+      x.skipOps();
+    }
+  });
+
   test('a package entry whose name holds a newline: refused with the entry named, nothing unpacked', async () => {
     const name = 'Test.Newline';
     await offer(name, '1.0.0', handlerZip({ name, version: '1.0.0', extra: [{ name: 'bin/evil\n.sh', data: 'x' }] }));
@@ -209,6 +279,49 @@ describe('hostile documents and faults: one bad part costs only what depends on 
     assert.equal(again.code, 0, again.stderr);
     assert.equal(entryOf(again.status, plain)?.status, 'Ready');
   }
+
+  // Upstream (and this agent before) has no limit of its own on one handler's settings: 1.2 MiB of publicSettings
+  // or 100 levels of nesting are written to its settings file and handed to it. Now over 1 MiB per handler or 64
+  // levels makes that handler NotReady with the sentence; nothing of it is downloaded or run, the others run.
+  test('huge or deeply nested settings: that handler is refused with a clear status, the others run', async () => {
+    const big = 'Test.BigSettings';
+    const deep = 'Test.DeepSettings';
+    const fine = 'Test.FineSettings';
+    for (const n of [big, deep, fine]) await offer(n);
+    let nested: Record<string, unknown> = { leaf: 1 };
+    for (let i = 0; i < 100; i++) nested = { n: nested };
+    const ec = extensionsConfig({
+      incarnation: ++inc,
+      plugins: [
+        plugin(big, { publicSettings: { blob: 'x'.repeat(1200 * 1024) } }),
+        plugin(deep, { publicSettings: nested }),
+        plugin(fine, { publicSettings: { a: 1 } }),
+      ],
+      statusBlob: STATUS_BLOB,
+    });
+    await x.serve({ extensionsConfig: ec }, inc);
+    const r = await x.once();
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.ops, [`install ${fine} 1.0.0 seq=0 uninstall=NOT_RUN from=`, `enable ${fine} 1.0.0 seq=0 uninstall=NOT_RUN from=`]);
+    assert.equal(entryOf(r.status, fine)?.status, 'Ready', JSON.stringify(handlerEntries(r.status)));
+    const b = entryOf(r.status, big);
+    assert.equal(b?.status, 'NotReady');
+    assert.match(
+      b?.formattedMessage?.message ?? '',
+      /the settings of the handler Test\.BigSettings 1\.0\.0 are \d+ bytes, over the limit of 1048576 bytes per handler/,
+    );
+    const d = entryOf(r.status, deep);
+    assert.equal(d?.status, 'NotReady');
+    assert.match(
+      d?.formattedMessage?.message ?? '',
+      /the settings of the handler Test\.DeepSettings 1\.0\.0 nest more than 64 levels deep, over the limit/,
+    );
+    for (const n of [big, deep]) {
+      // Only the error status is kept (config/HandlerStatus, as for any invalid handler): no package, no settings.
+      assert.equal(await x.sh(`cd ${LIB}/${n}-1.0.0 && find . -type f | sort`), './config/HandlerStatus', n);
+    }
+    assert.ok(JSON.stringify(r.uploads).length < 200_000, 'the settings do not travel into the status blob');
+  });
 
   // Upstream, and this agent before, looked up each handler's installed version by listing Lib.Dir (a stat per
   // entry): quadratic, minutes of CPU for 3,000 handlers before the first status (finding 8). Now at most 200 are
@@ -361,3 +474,105 @@ describe('a full disk: the agent keeps running, extensions still run, what faile
     }
   });
 });
+
+// The wall clock jumping (NTP after a suspend, `date -s`, the hypervisor's time sync) under libfaketime
+// (scripts/bootstrap.sh installs it): the agent's wall clock is moved two hours back, then a day forwards, while
+// its monotonic clock is left alone (FAKETIME_DONT_FAKE_MONOTONIC), as on a real VM. Each goal-state fetch is held
+// 1.5 s so that a cycle outlasts the 1 s period and a jump lands inside one. Before, the loop measured the cycle
+// with Date.now: a jump back inside a cycle made the next wait two hours (no status upload at all); upstream's loop
+// (time.time) has the same flaw. Now intervals are measured on the monotonic clock (src/util/clock.ts).
+describe('the wall clock jumping forwards and back', () => {
+  let x: ExtensionsHarness;
+  before(async () => {
+    x = await ExtensionsHarness.start();
+  });
+  after(() => x?.close());
+
+  test('status keeps going out about once a period: no stall after a jump back, no burst after a jump forwards', async () => {
+    const name = 'Test.Clock';
+    const manifestUrl = x.blob(`/manifests/${name}.xml`);
+    const pkg = x.blob(`/pkgs/${name}.zip`);
+    await x.register({ [manifestUrl]: pluginManifest([{ version: '1.0.0', uris: [pkg] }]), [pkg]: handlerZip({ name, version: '1.0.0' }) });
+    const plugins: PluginSpec[] = [{ name, version: '1.0.0', state: 'enabled', manifestUrl, seqNo: 0 }];
+    await x.serve({ extensionsConfig: extensionsConfig({ incarnation: 900, plugins, statusBlob: STATUS_BLOB }) }, 900);
+    x.sb.writeFile('/run/faketime-offset', '+0\n');
+    const agent = runAgent(x, {
+      LD_PRELOAD: LIBFAKETIME,
+      FAKETIME_TIMESTAMP_FILE: '/run/faketime-offset',
+      FAKETIME_CACHE_DURATION: '1',
+      FAKETIME_DONT_FAKE_MONOTONIC: '1',
+    });
+    const entry = (d: Json) => handlerEntries(d).find((h: Json) => h.handlerName === name);
+    try {
+      assert.ok(await agent.until((d) => entry(d)?.status === 'Ready', 60_000), 'Ready first');
+      await x.emu.control.setFaults([{ kind: 'delay', ms: 1500, service: 'wireserver', path: 'comp=goalstate', method: 'GET' }]);
+      /** Uploads during the next `ms`, and the agent's clock as the last of them says. */
+      const during = async (ms: number) => {
+        const from = agent.count;
+        await agent.until(() => false, ms);
+        return { n: agent.count - from, agentTime: Date.parse(agent.last?.timestampUTC ?? '') };
+      };
+      const steady = await during(8000);
+      assert.ok(steady.n >= 2, `${steady.n} uploads in 8 s before any jump`);
+      x.sb.writeFile('/run/faketime-offset', '-7200\n');
+      const back = await during(12_000);
+      assert.ok(back.agentTime < Date.now() - 3600_000, `the agent's clock went back: ${agent.last?.timestampUTC}`);
+      assert.ok(back.n >= 3, `${back.n} uploads in 12 s after the clock went two hours back`);
+      x.sb.writeFile('/run/faketime-offset', '+86400\n');
+      const forwards = await during(12_000);
+      assert.ok(forwards.agentTime > Date.now() + 20 * 3600_000, `the agent's clock went forwards: ${agent.last?.timestampUTC}`);
+      assert.ok(forwards.n >= 3 && forwards.n <= 15, `${forwards.n} uploads in 12 s after the clock went a day forwards`);
+      const took = await agent.stop();
+      assert.ok(took < 10_000, `SIGTERM obeyed in ${took} ms`);
+    } finally {
+      await agent.stop();
+      await x.emu.control.setFaults([]);
+    }
+  });
+});
+
+/**
+ * The agent as a long-running `-run-exthandlers` (not -once): `until` polls the status uploads for one that
+ * satisfies `pred`; `stop` sends SIGTERM and returns how long it took to exit (0 when it had already exited).
+ */
+function runAgent(x: ExtensionsHarness, env: Record<string, string> = {}) {
+  const child = x.sb.spawn(['/bin/sh', '-c', `echo $$; exec ${WAAGENT} -run-exthandlers`], { env });
+  child.stderr!.resume();
+  let exitedCode: number | null = null;
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', (code) => {
+      exitedCode = code ?? 128;
+      resolve();
+    }),
+  );
+  const pid = new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim().split('\n')[0]!)));
+  const all: Json[] = [];
+  const state = {
+    all,
+    get count() {
+      return all.length;
+    },
+    get last(): Json | undefined {
+      return all[all.length - 1];
+    },
+    async until(pred: (doc: Json) => boolean, timeoutMs: number): Promise<Json | null> {
+      const end = Date.now() + timeoutMs;
+      while (Date.now() < end && exitedCode === null) {
+        for (const d of await x.newUploads()) {
+          all.push(d);
+          if (pred(d)) return d;
+        }
+        await sleep(250);
+      }
+      return null;
+    },
+    async stop(): Promise<number> {
+      if (exitedCode !== null) return 0;
+      const started = Date.now();
+      await x.sh(`kill -TERM ${await pid}`);
+      await Promise.race([exited, sleep(30_000, undefined, { ref: false })]);
+      return Date.now() - started;
+    },
+  };
+  return state;
+}

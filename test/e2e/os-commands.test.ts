@@ -61,6 +61,8 @@ describe('OS commands in the sandbox', () => {
       sb.writeFile('/var/lib/waagent/ABCDEF.prv', '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n');
       sb.writeFile('/var/lib/waagent/notes.json', '{"key":"-----BEGIN RSA PRIVATE KEY-----\\nBBBB\\n-----END RSA PRIVATE KEY-----"}');
       sb.writeFile('/var/log/azure/Ext/handler.log', `downloading ${SAS}\n`);
+      // An extension made its log folder a link to /etc (issue 11): nothing is collected through it.
+      assert.equal((await sb.exec(['ln', '-s', '/etc', '/var/log/azure/Evil'])).code, 0);
       const r = await sb.exec([process.execPath, SCRIPT, 'collect-logs', '-full']);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^wrote \/var\/lib\/waagent\/logcollector\/logs\.zip: \d+ files/);
@@ -83,6 +85,7 @@ describe('OS commands in the sandbox', () => {
         assert.ok(listing.includes(name), `${name} in\n${listing}`);
       }
       assert.ok(!listing.includes('ABCDEF.prv'), 'no private key file');
+      assert.ok(!listing.includes('var/log/azure/Evil/'), `nothing through the planted link:\n${listing}`);
       const buf = execFileSync('cat', [zipFile]);
       const text = Object.fromEntries(readZipEntries(buf).map((e) => [e.name, readZipEntryData(buf, e).toString('utf8')]));
       const all = Object.values(text).join('\n');
@@ -90,6 +93,7 @@ describe('OS commands in the sandbox', () => {
         assert.ok(!all.includes(secret), `${secret} leaked`);
       assert.match(text['var/log/waagent.log']!, /sig=\*\*\*REDACTED\*\*\*/);
       assert.match(text['results.txt']!, /\/var\/lib\/waagent\/ABCDEF\.prv: may hold secrets/);
+      assert.match(text['results.txt']!, /\/var\/log\/azure\/Evil\/passwd: .* leads outside \/var\/log\/azure through a symbolic link/);
     });
   });
 });

@@ -3,7 +3,8 @@
 // Checked from outside: the machine's state, a real ssh login with each provisioned key, and what the emulator
 // heard (NotReady before Ready, for the goal state's incarnation, container and role instance).
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -41,6 +42,10 @@ function kvpRecords(sb: Sandbox): Array<{ key: string; value: string }> {
 async function leftovers(sb: Sandbox): Promise<string> {
   const r = await sb.exec(['sh', '-c', 'find /etc /var/lib/waagent /home /root -name ".*.tmp" 2>/dev/null']);
   return r.stdout.trim();
+}
+
+function exists(sb: Sandbox, path: string): boolean {
+  return existsSync(join(sb.root, path));
 }
 
 async function sh(sb: Sandbox, cmd: string): Promise<string> {
@@ -398,5 +403,136 @@ describe('waagent -provision killed part-way and run again', () => {
     } finally {
       await sb.close();
     }
+  });
+});
+
+// SIGKILL at each step of provisioning, then a restart (issue 11): each step is made to stall by a stand-in for the
+// command it runs (in /usr/local/sbin, ahead of the real one on PATH; it sleeps while /run/stall-<name> exists and
+// otherwise runs the real command), or by the emulator holding the Ready report; the agent is killed there. The
+// restart must end Ready with the right user, keys, sudoers and marker, no duplicate key line, no temporary file
+// left, and must not redo a step that was already complete when it is the last one (host keys before Ready).
+describe('waagent -provision killed with SIGKILL at each step, then run again', () => {
+  /** A stand-in that stalls `name` (when the call's arguments match `when`) while /run/stall-<name> exists. */
+  async function stallable(sb: Sandbox, name: string, when = '*'): Promise<void> {
+    const real = await sh(sb, `PATH=/usr/sbin:/usr/bin:/sbin:/bin command -v ${name}`);
+    sb.writeFile(
+      `/usr/local/sbin/${name}`,
+      `#!/bin/sh\ncase "$*" in ${when}) if [ -e /run/stall-${name} ]; then echo $$ > /run/stalled-${name}; exec sleep 600; fi;; esac\nexec ${real} "$@"\n`,
+      0o755,
+    );
+  }
+
+  async function until(what: string, check: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      if (await check()) return;
+      await sleep(100);
+    }
+    assert.fail(`timed out waiting for ${what}`);
+  }
+
+  async function killAt(step: { stall?: string; when?: string; ready?: boolean; reached: (sb: Sandbox) => boolean }) {
+    const sb = await createSandbox();
+    try {
+      await fakeVmId(sb, VM_ID);
+      const emu = await sb.startEmulator();
+      await sh(sb, `ssh-keygen -q -t ed25519 -N '' -C k -f ${sb.dir}/k`);
+      const key = readFileSync(join(sb.dir, 'k.pub'), 'utf8').trim();
+      const media = udfMedia(
+        sb,
+        ovfEnvXml({
+          publicKeys: [
+            { path: '$HOME/alice/.ssh/authorized_keys', value: key },
+            { path: '$HOME/alice/.ssh/authorized_keys', fingerprint: WITH_KEY.thumbprint },
+          ],
+        }),
+      );
+      sb.writeConfig({ 'DVD.Device': media, ...FAST_RETRIES });
+      await stallable(sb, 'usermod', '-p*');
+      await stallable(sb, 'ssh-keygen', '*/etc/ssh/ssh_host_*');
+      if (step.stall) sb.writeFile(`/run/stall-${step.stall}`, '');
+      if (step.ready) {
+        // The health reports are refused (503: the agent retries them), so the run stays between the marker and Ready.
+        await emu.control.setFaults([{ kind: 'status', status: 503, service: 'wireserver', path: 'comp=health', method: 'POST' }]);
+      }
+      const child = sb.spawn([WAAGENT, '-provision']);
+      const closed = new Promise((r) => child.once('close', r));
+      await until('the step to be reached', () => step.reached(sb));
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      await closed;
+      if (step.stall) {
+        await sh(sb, `kill -9 $(cat /run/stalled-${step.stall}) 2>/dev/null; rm -f /run/stall-${step.stall} /run/stalled-${step.stall}`);
+      }
+      await emu.control.setFaults([]);
+      const hostKeyBefore = exists(sb, '/etc/ssh/ssh_host_rsa_key.pub') ? sb.readFile('/etc/ssh/ssh_host_rsa_key.pub') : null;
+      const reportsBefore = (await emu.healthReports()).length;
+
+      const r = await provision(sb);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(sb.readFile('/var/lib/waagent/provisioned'), VM_ID);
+      assert.equal(await sh(sb, 'grep -c "^alice:" /etc/passwd'), '1');
+      const keys = sb.readFile('/home/alice/.ssh/authorized_keys').trim().split('\n');
+      assert.equal(keys.length, 2, keys.join('\n'));
+      assert.equal(new Set(keys).size, 2, 'no duplicate key lines');
+      assert.equal(sb.readFile('/etc/sudoers.d/waagent'), 'alice ALL=(ALL) ALL\n');
+      assert.equal(await sh(sb, 'stat -c "%U %a" /home/alice/.ssh /home/alice/.ssh/authorized_keys'), 'alice 700\nalice 644');
+      const after = (await emu.healthReports()).slice(reportsBefore);
+      assert.equal(after.at(-1)?.state, 'Ready', 'Ready reported after the restart');
+      assert.ok(exists(sb, '/etc/ssh/ssh_host_rsa_key') && exists(sb, '/etc/ssh/ssh_host_rsa_key.pub'), 'the host keys are there');
+      assert.equal(await leftovers(sb), '', 'no temporary file left');
+      assert.ok(!exists(sb, '/var/lib/waagent/provisioned.ready-pending'));
+      // A third run for the same VM does nothing.
+      const third = await provision(sb);
+      assert.equal(third.code, 0, third.stderr);
+      assert.equal((await emu.healthReports()).length, reportsBefore + after.length, 'nothing reported again');
+      return { hostKeyBefore, hostKeyAfter: sb.readFile('/etc/ssh/ssh_host_rsa_key.pub'), after };
+    } finally {
+      await sb.close();
+    }
+  }
+
+  test('after the user is made (usermod -p stalled): converges', async () => {
+    await killAt({
+      stall: 'usermod',
+      reached: (sb) => exists(sb, '/run/stalled-usermod') && sb.readFile('/etc/passwd').includes('alice:'),
+    });
+  });
+
+  test('after the keys are written, during the host keys (ssh-keygen stalled): converges', async () => {
+    await killAt({
+      stall: 'ssh-keygen',
+      reached: (sb) =>
+        exists(sb, '/run/stalled-ssh-keygen') &&
+        (exists(sb, '/home/alice/.ssh/authorized_keys')
+          ? sb.readFile('/home/alice/.ssh/authorized_keys').trim().split('\n').length === 2
+          : false),
+    });
+  });
+
+  // Upstream (and this agent before) writes the marker before the Ready report; killed between them, the restart
+  // finds the marker, says "already provisioned" and never reports Ready. Now a ready-pending record makes the
+  // restart report Ready alone, without redoing any step (the host keys stay those of the first run).
+  test('after the host keys and the marker, before Ready got through: the restart reports Ready and redoes nothing', async () => {
+    const r = await killAt({ ready: true, reached: (sb) => exists(sb, '/var/lib/waagent/provisioned') });
+    assert.ok(r.hostKeyBefore !== null);
+    assert.equal(r.hostKeyAfter, r.hostKeyBefore, 'the host keys were not regenerated');
+    assert.deepEqual(
+      r.after.map((h) => h.state),
+      ['Ready'],
+      'only Ready, no second NotReady/Provisioning',
+    );
+  });
+
+  // The marker is written atomically (a temporary file renamed into place): killed in the middle of that write, a
+  // temporary file and no marker are what is left. That state is planted here, the rest of the run being complete.
+  test('mid-write of the marker (its temporary file left, no marker): the restart provisions and removes it', async () => {
+    await killAt({
+      ready: true,
+      reached: (sb) => {
+        if (!exists(sb, '/var/lib/waagent/provisioned')) return false;
+        spawnSync('sh', ['-c', `cd ${join(sb.root, 'var/lib/waagent')} && mv provisioned .provisioned.999999.0123456789ab.tmp`]);
+        return true;
+      },
+    });
   });
 });

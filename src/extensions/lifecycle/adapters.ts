@@ -1,13 +1,14 @@
 // The lifecycle ports (ports.ts) on the real modules: manifests and downloads (extensions/download.ts,
 // version-choice.ts), the on-disk layout, state and settings files (extensions/package/), handler commands
 // (extensions/command.ts) and extension status files (extensions/status-file.ts).
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, type Dirent } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, type Dirent } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ExtensionHandler, ExtensionSettings } from '../../fabric/documents/index.ts';
 import { log } from '../../log/logger.ts';
 import { AgentError, describeError } from '../../util/errors.ts';
 import { writeFileAtomic } from '../../os/atomic-file.ts';
-import { checkRealDirectory } from '../../os/safe-read.ts';
+import { monotonicNow } from '../../util/clock.ts';
+import { checkRealDirectory, readFileNoFollow, UnsafeFileError } from '../../os/safe-read.ts';
 import { runHandlerCommand, type HandlerCommandOptions, type SliceLimits } from '../command.ts';
 import { extensionEnvironment } from '../command-env.ts';
 import { downloadHandlerPackage, downloadManifest, type DownloadContext } from '../download.ts';
@@ -38,7 +39,7 @@ import {
   validatePackageSignature,
   validateSigningInfo,
 } from '../package-signature.ts';
-import { statusFilePath } from '../status-file.ts';
+import { MAX_READ_BYTES, statusFilePath } from '../status-file.ts';
 import { chooseVersion } from '../version-choice.ts';
 import { codeOf, CODE, extensionError } from './codes.ts';
 import type { Clock, CommandRunner, ExtensionStatusStore, HandlerOnDisk, LifecyclePorts, PackageStore, StateStore } from './ports.ts';
@@ -70,7 +71,7 @@ export function createLifecyclePorts(o: AdapterOptions): LifecyclePorts {
     state: stateStore(o.roots),
     commands: commandRunner(o),
     statuses: statusStore(o.roots),
-    clock: o.clock ?? { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
+    clock: o.clock ?? { now: () => Date.now(), monotonic: monotonicNow, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
   };
 }
 
@@ -179,8 +180,8 @@ function packageStore(o: AdapterOptions): PackageStore {
     copyStatusFiles(name, fromVersion, toVersion) {
       const from = layout(name, fromVersion);
       const to = layout(name, toVersion);
-      if (existsSync(from.mrseqFile)) cpSync(from.mrseqFile, to.mrseqFile);
-      if (existsSync(from.statusDir)) cpSync(from.statusDir, to.statusDir, { recursive: true });
+      copyRegularFile(from.mrseqFile, to.mrseqFile, o.roots.libDir);
+      for (const f of list(from.statusDir)) copyRegularFile(join(from.statusDir, f), join(to.statusDir, f), o.roots.libDir);
     },
 
     removeExtensionFiles(name, version, extensionName) {
@@ -234,7 +235,12 @@ function stateStore(roots: LayoutRoots): StateStore {
     handlerState: (n, v) => readHandlerState(layout(n, v)),
     setHandlerState: (n, v, s) => writeHandlerState(layout(n, v), s),
     handlerStatus(n, v) {
-      const r = readHandlerStatus(layout(n, v));
+      let r: ReturnType<typeof readHandlerStatus>;
+      try {
+        r = readHandlerStatus(layout(n, v));
+      } catch (e) {
+        return { status: 'NotReady', code: -1, message: describeError(e) };
+      }
       return r ? { status: r.status === 'Ready' ? 'Ready' : 'NotReady', code: r.code, message: r.message } : null;
     },
     setHandlerStatus: (n, v, s, multiConfig) =>
@@ -318,10 +324,15 @@ function statusStore(roots: LayoutRoots): ExtensionStatusStore {
       const path = statusFilePath(handlerLayout(roots, name, version).baseDir, seqNo, extensionName);
       let doc: unknown;
       try {
-        doc = JSON.parse(readFileSync(path, 'utf8'));
+        doc = JSON.parse(readFileNoFollow(path, { maxBytes: MAX_READ_BYTES, within: roots.libDir }).toString('utf8'));
       } catch (e) {
+        if (e instanceof UnsafeFileError && e.reason !== 'missing' && e.reason !== 'unreadable') {
+          // A link, a FIFO, an oversized file: it will not turn into a status by waiting.
+          log.warn(`the status file cannot be used: ${e.message}`);
+          return 'error';
+        }
         // Missing or being written: not terminal yet (§5.11: for dependency waits a missing file is a warning).
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') log.verbose(`cannot read ${path} yet: ${(e as Error).message}`);
+        if (!(e instanceof UnsafeFileError && e.reason === 'missing')) log.verbose(`cannot read ${path} yet: ${(e as Error).message}`);
         return null;
       }
       const status = Array.isArray(doc) ? (doc[0] as { status?: { status?: unknown } } | undefined)?.status?.status : undefined;
@@ -350,6 +361,23 @@ function statusStore(roots: LayoutRoots): ExtensionStatusStore {
       writeFileAtomic(path, JSON.stringify(doc), { mode: 0o600, mkdir: true });
     },
   };
+}
+
+/**
+ * Update step 2 (§5.9): one of the old version's files into the new version, only when it is a regular file inside
+ * Lib.Dir (the old handler could have left a link to /etc/shadow or a FIFO there: skipped with a warning, neither
+ * followed nor copied). Written atomically, 0600.
+ */
+function copyRegularFile(from: string, to: string, libDir: string): void {
+  let data: Buffer;
+  try {
+    data = readFileNoFollow(from, { maxBytes: MAX_READ_BYTES, within: libDir });
+  } catch (e) {
+    if (!(e instanceof UnsafeFileError && e.reason === 'missing')) log.warn(`not copied to the new version: ${describeError(e)}`);
+    return;
+  }
+  checkRealDirectory(dirname(to), libDir);
+  writeFileAtomic(to, data, { mode: 0o600, mkdir: true });
 }
 
 function list(dir: string): string[] {

@@ -122,7 +122,10 @@ export interface ExtensionStatusStore {
 
 /** Time, injectable so dependency waits are testable. */
 export interface Clock {
+  /** wall-clock milliseconds (dates in the status) */
   now(): number;
+  /** milliseconds on a monotonic clock, for deadlines (default: now) */
+  monotonic?(): number;
   sleep(ms: number): Promise<void>;
 }
 

@@ -180,7 +180,8 @@ export class ExtensionsProcessor {
   async #processItems(gs: ExtensionsGoalState): Promise<void> {
     const items = sortItems(gs.handlers);
     const maxLevel = items.length ? items[items.length - 1]!.level : 0;
-    const deadline = this.#o.ports.clock.now() + (this.#o.dependencyTimeoutMs ?? DEPENDENCY_TIMEOUT_MS);
+    const clock = this.#o.ports.clock;
+    const deadline = (clock.monotonic?.() ?? clock.now()) + (this.#o.dependencyTimeoutMs ?? DEPENDENCY_TIMEOUT_MS);
     let dependencyError: string | null = null;
     const { policy, policyError } = items.length ? this.#policy() : { policy: NO_POLICY, policyError: null };
     const policyFile = this.#o.policyFilePath ?? '';
@@ -369,7 +370,7 @@ export class ExtensionsProcessor {
       const status = (await statuses.statusOf(h.name, h.version, h.isExtensionOp(ext) ? ext.name : null, ext?.seqNo ?? 0)) ?? 'warning';
       if (status === 'success') return;
       if (status === 'error') throw new Error(`Dependent Extension ${who} did not succeed. Status was ${status}`);
-      if (clock.now() >= deadline) {
+      if ((clock.monotonic?.() ?? clock.now()) >= deadline) {
         throw new Error(`Dependent Extension ${who} did not reach a terminal state within the allowed timeout. Last status was ${status}`);
       }
       await clock.sleep(this.#o.dependencyPollMs ?? DEPENDENCY_POLL_MS);

@@ -1,7 +1,8 @@
 // The handler part of the status blob, collected every cycle (docs/protocol.md §5.7, §5.11, §6.1): for each
 // reported handler its HandlerStatus file, its heartbeat when the manifest asks for one (Unresponsive when stale),
 // and its extensions' status files.
-import { describeError } from '../../util/errors.ts';
+import { AgentError, describeError } from '../../util/errors.ts';
+import { UnsafeFileError } from '../../os/safe-read.ts';
 import { handlerNameProblem } from '../../fabric/documents/index.ts';
 import { log } from '../../log/logger.ts';
 import type { ExtensionStatus, HandlerStatus } from '../../status/types.ts';
@@ -57,7 +58,25 @@ async function collectOne(h: ReportedHandler, o: CollectOptions): Promise<Handle
   }
   if (h.unsaved) return { name: h.name, version: h.version, ...h.unsaved, isMultiConfig: h.isMultiConfig, extensions: [] };
   const l = handlerLayout(o.roots, h.name, h.version);
-  const rec = readHandlerStatus(l);
+  let rec: ReturnType<typeof readHandlerStatus>;
+  let state: ReturnType<typeof readHandlerState>;
+  try {
+    rec = readHandlerStatus(l);
+    state = readHandlerState(l);
+  } catch (e) {
+    // HandlerStatus or HandlerState replaced by a link, a FIFO, a file of another owner (issue 11): the handler
+    // says so, and nothing more of it is read.
+    log.verbose(`${h.name} ${h.version}: ${describeError(e)}`);
+    return {
+      name: h.name,
+      version: h.version,
+      status: 'NotReady',
+      code: -1,
+      message: describeError(e),
+      isMultiConfig: h.isMultiConfig,
+      extensions: [],
+    };
+  }
   if (!rec) {
     // An uninstalled handler disappears from the blob: that is how CRP sees the uninstall completed (§5.9).
     if (h.state !== 'uninstall') log.verbose(`No handler status found for ${h.name}. Not reporting anything for it.`);
@@ -67,7 +86,6 @@ async function collectOne(h: ReportedHandler, o: CollectOptions): Promise<Handle
   let code = rec.code;
   let message: string | null = rec.message;
   const extensions: ExtensionStatus[] = [];
-  const state = readHandlerState(l);
   // A disallowed extension's statuses are reported even when it was never installed: CRP waits for them (upstream).
   const disallowed = h.disallowed === true;
   if (state !== 'NotInstalled' || h.isMultiConfig || !o.extensionsEnabled || disallowed) {
@@ -91,6 +109,12 @@ async function collectOne(h: ReportedHandler, o: CollectOptions): Promise<Handle
         }
       } catch (e) {
         message = describeError(e);
+        // A heartbeat replaced by a link or a FIFO (not merely missing) is not a healthy handler.
+        const cause = e instanceof AgentError ? e.cause : undefined;
+        if (cause instanceof UnsafeFileError && cause.reason !== 'missing' && cause.reason !== 'unreadable') {
+          status = 'NotReady';
+          code = -1;
+        }
       }
     }
     const wanted: Array<{ name: string | null; seqNo: number | null }> = h.extensions.length

@@ -13,7 +13,8 @@
 // "true" in any case; anything else is false and, when not a boolean, listed in nonBooleanFlags so the caller can
 // log it as the Python agent does. updateMode: missing -> update with install; otherwise only "UpdateWithInstall"
 // (any case) installs during an update.
-import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { readFileNoFollow, UnsafeFileError } from '../../os/safe-read.ts';
 import { AgentError, describeError } from '../../util/errors.ts';
 
 export const COMMAND_NAMES = ['installCommand', 'uninstallCommand', 'updateCommand', 'enableCommand', 'disableCommand'] as const;
@@ -135,19 +136,26 @@ export function parseHandlerManifest(text: string, what = 'HandlerManifest.json'
   };
 }
 
-export function readHandlerManifest(path: string, opts: ManifestOptions = {}): HandlerManifest {
-  let text: string;
+/** A HandlerManifest.json is a few hundred bytes; a larger one is refused before it is read. */
+export const MAX_HANDLER_MANIFEST_BYTES = 1024 * 1024;
+
+/**
+ * The text of <Lib.Dir>/<Name>-<Version>/HandlerManifest.json, read without following a link or blocking on a FIFO
+ * (the handler's commands run as root in that directory and can replace it), inside Lib.Dir, at most 1 MiB.
+ */
+export function readHandlerManifestText(path: string): string {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileNoFollow(path, { maxBytes: MAX_HANDLER_MANIFEST_BYTES, within: dirname(dirname(path)) }).toString('utf8');
   } catch (e) {
-    const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+    const missing = e instanceof UnsafeFileError && e.reason === 'missing';
     throw new AgentError(
       'extension',
       missing ? `the handler manifest ${path} does not exist` : `cannot read the handler manifest ${path}: ${describeError(e)}`,
-      {
-        file: path,
-      },
+      { file: path },
     );
   }
-  return parseHandlerManifest(text, `the handler manifest ${path}`, opts);
+}
+
+export function readHandlerManifest(path: string, opts: ManifestOptions = {}): HandlerManifest {
+  return parseHandlerManifest(readHandlerManifestText(path), `the handler manifest ${path}`, opts);
 }

@@ -1,23 +1,25 @@
 // Handler state on disk (docs/protocol.md §5.7): config/HandlerState, config/<ext>.HandlerState (multi-config),
 // config/HandlerStatus, and the "installed version" of a handler. Writes are atomic (a crash never leaves a
 // half-written state file that would read as a different state); the text has no trailing newline, as the
-// Python agent writes it, so either agent can read the other's files.
+// Python agent writes it, so either agent can read the other's files. They are read without following a link or
+// blocking on a FIFO, and must be the agent's own (src/os/safe-read.ts): the handler's commands run as root beside
+// them. A refused file is an AgentError('extension') naming it.
 //
 // API:
 //   readHandlerState(layout): HandlerState           missing -> NotInstalled
 //   writeHandlerState(layout, state: HandlerState): void
 //   readExtensionState(layout, extName): ExtensionState      missing -> disabled
 //   writeExtensionState(layout, extName, state: ExtensionState): void
-//   readHandlerStatus(layout): HandlerStatusRecord | null     missing or unreadable -> null
+//   readHandlerStatus(layout): HandlerStatusRecord | null     missing or not JSON -> null
 //   writeHandlerStatus(layout, status: HandlerStatusRecord): void
 //   findInstalledVersion(libDir: string, name: string): string | null
 //   compareVersions(a: string, b: string): number
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AgentError, describeError } from '../../util/errors.ts';
 import { log } from '../../log/logger.ts';
 import { writeFileAtomic } from '../../os/atomic-file.ts';
-import { checkRealDirectory } from '../../os/safe-read.ts';
+import { checkRealDirectory, readTextNoFollow } from '../../os/safe-read.ts';
 import type { HandlerLayout } from './layout.ts';
 import { pythonJsonDumps } from '../../util/python-json.ts';
 
@@ -42,12 +44,19 @@ export interface HandlerStatusRecord {
 const STATES: readonly HandlerState[] = ['NotInstalled', 'Installed', 'Enabled', 'FailedUpgrade'];
 const VERSION = /^\d+(\.\d+)*$/;
 
-function readText(path: string): string | null {
+/** HandlerState, <ext>.HandlerState and HandlerStatus are a few hundred bytes; anything this large was not written by the agent. */
+export const MAX_STATE_FILE_BYTES = 64 * 1024;
+
+/**
+ * A state file the agent wrote in config/, read without following a link (the handler's commands run as root in
+ * that directory and could replace it with a link to /etc/shadow or a FIFO): a regular file of the agent's own
+ * uid inside Lib.Dir, at most 64 KiB. null when missing; any refusal is an AgentError with the one sentence.
+ */
+function readText(libDir: string, path: string): string | null {
   try {
-    return readFileSync(path, 'utf8');
+    return readTextNoFollow(path, { maxBytes: MAX_STATE_FILE_BYTES, within: libDir, owner: process.geteuid?.() ?? 0 });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new AgentError('io', `cannot read ${path}: ${describeError(e)}`, { path }, e);
+    throw new AgentError('extension', `the state file cannot be used: ${describeError(e)}`, { path }, e);
   }
 }
 
@@ -64,7 +73,7 @@ function writeState(layout: HandlerLayout, path: string, text: string): void {
  * FailedUpgrade, so no reinstall).
  */
 export function readHandlerState(layout: HandlerLayout): HandlerState {
-  const text = readText(layout.handlerStateFile);
+  const text = readText(dirname(layout.baseDir), layout.handlerStateFile);
   if (text === null) return 'NotInstalled';
   const s = text.trim();
   if ((STATES as readonly string[]).includes(s)) return s as HandlerState;
@@ -78,7 +87,7 @@ export function writeHandlerState(layout: HandlerLayout, state: HandlerState): v
 }
 
 export function readExtensionState(layout: HandlerLayout, extName: string): ExtensionState {
-  const text = readText(layout.extensionStateFile(extName));
+  const text = readText(dirname(layout.baseDir), layout.extensionStateFile(extName));
   return text !== null && text.trim().toLowerCase() === 'enabled' ? 'enabled' : 'disabled';
 }
 
@@ -86,8 +95,12 @@ export function writeExtensionState(layout: HandlerLayout, extName: string, stat
   writeState(layout, layout.extensionStateFile(extName), state);
 }
 
+/**
+ * The saved handler status; null when missing or not valid JSON. A file the agent refuses to read (a link, a FIFO,
+ * another owner, too large) throws AgentError('extension') with the sentence: the caller reports it, never its bytes.
+ */
 export function readHandlerStatus(layout: HandlerLayout): HandlerStatusRecord | null {
-  const text = readText(layout.handlerStatusFile);
+  const text = readText(dirname(layout.baseDir), layout.handlerStatusFile);
   if (text === null) return null;
   let d: unknown;
   try {
@@ -157,7 +170,12 @@ export function findInstalledVersion(libDir: string, name: string): string | nul
     } catch {
       continue;
     }
-    const state = readText(join(dir, 'config', 'HandlerState'));
+    let state: string | null;
+    try {
+      state = readText(libDir, join(dir, 'config', 'HandlerState'));
+    } catch {
+      continue;
+    }
     if (state === null || ['NotInstalled', 'FailedUpgrade', ''].includes(state.trim())) continue;
     if (best === null || compareVersions(version, best) > 0) best = version;
   }

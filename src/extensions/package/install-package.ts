@@ -11,14 +11,15 @@
 //       HandlerEnvironment.json: the whole of §5.3 "Initialize" except the cgroup slice.
 //   PACKAGE_LIMITS: ExtractLimits     default caps for a handler package
 //   interface UnpackOptions { limits?, keepZip?, multiConfig?, required? }
-import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { extractZipSafely, type ExtractLimits } from '../../archive/zip-read.ts';
 import { AgentError, describeError } from '../../util/errors.ts';
 import { log } from '../../log/logger.ts';
 import { writeFileAtomic } from '../../os/atomic-file.ts';
+import { checkRealDirectory, setOwnerAndModeNoFollow } from '../../os/safe-read.ts';
 import { writeHandlerEnvironment } from './handler-environment.ts';
-import { parseHandlerManifest, type CommandName, type HandlerManifest } from './handler-manifest.ts';
+import { parseHandlerManifest, readHandlerManifestText, type CommandName, type HandlerManifest } from './handler-manifest.ts';
 import type { HandlerLayout } from './layout.ts';
 
 /** Packages are tens of MB; 1 GiB of content or 50,000 entries is far past any real one and stops a zip bomb. */
@@ -42,7 +43,7 @@ function addOwnerExecute(dir: string): void {
     const path = join(dir, name);
     const st = lstatSync(path);
     if (st.isDirectory()) addOwnerExecute(path);
-    else if (st.isFile() && (st.mode & 0o100) === 0) chmodSync(path, (st.mode & 0o7777) | 0o100);
+    else if (st.isFile() && (st.mode & 0o100) === 0) setOwnerAndModeNoFollow(path, { mode: (st.mode & 0o7777) | 0o100 });
   }
 }
 
@@ -72,7 +73,7 @@ export async function unpackHandler(zipPath: string, handlerDir: string, opts: U
     addOwnerExecute(handlerDir);
     const found = findManifest(handlerDir);
     if (found === null) throw new AgentError('extension', `the package ${zipPath} has no ${MANIFEST}`, { archive: zipPath });
-    const text = readFileSync(found, 'utf8').replace(/^\ufeff/, '');
+    const text = readHandlerManifestText(found).replace(/^\ufeff/, '');
     const manifest = parseHandlerManifest(text, `the ${MANIFEST} of the package ${zipPath}`, { required: opts.required });
     if (opts.multiConfig && !manifest.supportsMultipleExtensions) {
       throw new AgentError(
@@ -88,8 +89,9 @@ export async function unpackHandler(zipPath: string, handlerDir: string, opts: U
     }
     writeFileAtomic(join(handlerDir, MANIFEST), text, { mode: 0o644 });
     for (const sub of ['config', 'status']) {
+      checkRealDirectory(join(handlerDir, sub), dirname(handlerDir));
       mkdirSync(join(handlerDir, sub), { mode: 0o700, recursive: true });
-      chmodSync(join(handlerDir, sub), 0o700);
+      setOwnerAndModeNoFollow(join(handlerDir, sub), { mode: 0o700, kind: 'directory' });
     }
     return manifest;
   } catch (e) {
@@ -105,8 +107,9 @@ export async function installHandlerPackage(layout: HandlerLayout, opts: UnpackO
   const manifest = await unpackHandler(layout.packageZip, layout.baseDir, opts);
   try {
     try {
+      checkRealDirectory(layout.eventsFolder, dirname(layout.logFolder));
       mkdirSync(layout.eventsFolder, { recursive: true, mode: 0o700 });
-      chmodSync(layout.eventsFolder, 0o700);
+      setOwnerAndModeNoFollow(layout.eventsFolder, { mode: 0o700, kind: 'directory' });
     } catch (e) {
       // The log folder is the extension's to write; a full Extension.LogDir must not keep it from running (issue 11
       // finding 10). Its commands then run without output files (command.ts).

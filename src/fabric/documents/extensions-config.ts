@@ -4,6 +4,7 @@
 import { attr, find, findAll, findText, textOf, urlOf, type XmlElement } from '../../xml/index.ts';
 import { boolAttr, parseDocument } from './common.ts';
 import { extensionNameProblem, handlerNameProblem } from './names.ts';
+import { settingsLimitProblem } from './settings-limits.ts';
 import {
   type ExtensionHandler,
   type ExtensionSettings,
@@ -127,6 +128,11 @@ function parseSettings(
   const node = matching[0]!;
   const single = findAll(node, 'RuntimeSettings');
   const multi = findAll(node, 'ExtensionRuntimeSettings');
+  const tooMuch = settingsLimitProblem(
+    `${name} ${version}`,
+    [...single, ...multi].map((n) => textOf(n) ?? ''),
+  );
+  if (tooMuch !== null) throw new InvalidHandler(tooMuch);
   const dependsOn = findAll(node, 'DependsOn');
   if (single.length > 0 && multi.length > 0) {
     throw new InvalidHandler(`the handler ${name} ${version} has both RuntimeSettings and ExtensionRuntimeSettings`);

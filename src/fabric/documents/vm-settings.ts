@@ -15,6 +15,7 @@ import {
   toTicks,
 } from './extensions-summary.ts';
 import { extensionNameProblem, handlerNameProblem } from './names.ts';
+import { settingsLimitProblem } from './settings-limits.ts';
 
 export interface VmSettings {
   readonly hostGAPluginVersion: string | null;
@@ -181,6 +182,11 @@ function parseHandler(h: unknown): ExtensionHandler {
     (u): u is string => typeof u === 'string' && u !== '',
   );
   const list = optArray(h, 'settings', where) ?? [];
+  const tooMuch = settingsLimitProblem(
+    `${name} ${version}`,
+    list.flatMap((s) => (isObject(s) ? [s.publicSettings, s.protectedSettings].filter((t): t is string => typeof t === 'string') : [])),
+  );
+  if (tooMuch !== null) return invalidHandler(name, version, state, tooMuch);
   if (!isMultiConfig && list.length > 1) throw bad(`${where}a single-config extension has ${list.length} settings`, { handler: name });
   const settings = list.map((s) => parseSettings(s, h, name, state, isMultiConfig));
   const badExtension = settings.map((s) => extensionNameProblem(name, s.name)).find((p) => p !== null);

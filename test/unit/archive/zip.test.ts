@@ -140,6 +140,20 @@ describe('zip writer and reader', () => {
     assert.equal(statSync(join(root, 'out/scripts/install.sh')).mode & 0o777, 0o750);
   });
 
+  // Issue 11: an agent killed in the middle of an extraction leaves its `.<dir>.<hex>.extracting` folder; the next
+  // extraction of the same directory removes it (and only it), so nothing half-unpacked stays in Lib.Dir.
+  it('removes what a killed extraction of the same directory left, nothing else', async () => {
+    const root = temp();
+    mkdirSync(join(root, '.H-1.0.0123456789ab.extracting/bin'), { recursive: true });
+    mkdirSync(join(root, '.H-1.0.0.0123456789ab.extracting/bin'), { recursive: true });
+    writeFileSync(join(root, '.H-1.0.0.0123456789ab.extracting/bin/half'), 'x');
+    mkdirSync(join(root, '.H-2.0.0.0123456789ab.extracting'));
+    const zip = join(root, 'h.zip');
+    writeFileSync(zip, createZip([{ name: 'a.txt', data: 'a' }]));
+    await extractZipSafely(zip, join(root, 'H-1.0.0'), LIMITS);
+    assert.deepEqual(readdirSync(root).sort(), ['.H-1.0.0123456789ab.extracting', '.H-2.0.0.0123456789ab.extracting', 'H-1.0.0', 'h.zip']);
+  });
+
   it('extracts the recorded VMAccess package exactly as unzip does', async () => {
     const root = temp();
     mkdirSync(join(root, 'unzip'));

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { join } from 'node:path';
 import { FIXTURES } from '../../helpers/paths.ts';
 import { isAgentError } from '../../../src/util/errors.ts';
+import { jsonDepth, MAX_SETTINGS_BYTES_PER_HANDLER, MAX_SETTINGS_DEPTH } from '../../../src/fabric/documents/settings-limits.ts';
 import {
   GUID_ZERO,
   parseExtensionsConfig,
@@ -899,6 +900,77 @@ describe('ExtensionsConfig: invalid settings make that handler invalid, with a r
       () => parseExtensionsConfig('<GoalState/>'),
       (e) => isAgentError(e, 'protocol') && e.message === 'the extensions config has the root element GoalState, expected Extensions',
     );
+  });
+});
+
+// Issue 11: one handler's settings over 1 MiB, or nested over 64 levels, make that handler invalid (never the
+// document); the depth is counted without parsing, so a deep text costs no recursion. Upstream has no such limit.
+describe('settings limits per handler', () => {
+  const nested = (levels: number) => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
+  const xml = (settings: Record<string, string>) =>
+    `<Extensions><Plugins>${Object.keys(settings)
+      .map((n) => `<Plugin name="${n}" version="1.0" state="enabled"/>`)
+      .join('')}</Plugins><PluginSettings>${Object.entries(settings)
+      .map(
+        ([n, pub]) =>
+          `<Plugin name="${n}" version="1.0"><RuntimeSettings seqNo="0">{"runtimeSettings":[{"handlerSettings":{"publicSettings":${pub}}}]}</RuntimeSettings></Plugin>`,
+      )
+      .join('')}</PluginSettings></Extensions>`;
+
+  it('jsonDepth counts objects and arrays outside strings, and stops past the limit', () => {
+    assert.equal(jsonDepth('{"a":[1,{"b":"{[{[{["}]}'), 3);
+    assert.equal(jsonDepth('"\\"'), 0);
+    assert.equal(jsonDepth(String.raw`{"a":"\"{"}`), 1);
+    assert.equal(jsonDepth(nested(100_000), 64), 65, 'stops at the first level past the limit');
+  });
+
+  it('ExtensionsConfig: too large or too deep makes that handler invalid with the sentence; the others stay valid', () => {
+    const c = parseExtensionsConfig(
+      xml({
+        'Big.One': JSON.stringify({ blob: 'x'.repeat(MAX_SETTINGS_BYTES_PER_HANDLER) }),
+        'Deep.One': nested(MAX_SETTINGS_DEPTH + 1),
+        'Edge.One': nested(MAX_SETTINGS_DEPTH - 4),
+        'Fine.One': '{"a":1}',
+      }),
+    );
+    assert.match(
+      handler(c, 'Big.One').invalidReason ?? '',
+      /^the settings of the handler Big\.One 1\.0 are \d+ bytes, over the limit of 1048576 bytes per handler$/,
+    );
+    assert.equal(
+      handler(c, 'Deep.One').invalidReason,
+      'the settings of the handler Deep.One 1.0 nest more than 64 levels deep, over the limit',
+    );
+    assert.deepEqual(handler(c, 'Big.One').settings, []);
+    assert.equal(handler(c, 'Edge.One').invalidReason, null, '64 levels, the handlerSettings wrapping included, pass');
+    assert.equal(handler(c, 'Fine.One').invalidReason, null);
+  });
+
+  it('vmSettings: the same limits on publicSettings and protectedSettings', () => {
+    const vm = (publicSettings: string, protectedSettings?: string) =>
+      parseVmSettings(
+        JSON.stringify({
+          extensionGoalStatesSource: 'FastTrack',
+          extensionGoalStates: [
+            {
+              name: 'A.B',
+              version: '1.0',
+              state: 'enabled',
+              location: 'https://m',
+              settingsSeqNo: 0,
+              settings: [
+                { publicSettings, ...(protectedSettings ? { protectedSettings, protectedSettingsCertThumbprint: 'A'.repeat(40) } : {}) },
+              ],
+            },
+          ],
+        }),
+      ).handlers[0]!;
+    assert.equal(vm('{"a":1}').invalidReason, null);
+    assert.match(
+      vm('{}', 'Q'.repeat(MAX_SETTINGS_BYTES_PER_HANDLER)).invalidReason ?? '',
+      /are \d+ bytes, over the limit of 1048576 bytes per handler/,
+    );
+    assert.match(vm(nested(65)).invalidReason ?? '', /nest more than 64 levels deep/);
   });
 });
 

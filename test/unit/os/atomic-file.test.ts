@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,4 +29,22 @@ test('writeFileAtomic: temporary files a killed writer left are removed on the n
   for (const n of [stale, live, foreign]) writeFileSync(join(root, n), 'x');
   writeFileAtomic(join(root, 'ovf-env.xml'), '<xml/>', { mode: 0o600 });
   assert.deepEqual(readdirSync(root).sort(), [live, foreign, 'ovf-env.xml'].sort());
+});
+
+// Issue 11: a writer killed with SIGKILL whose parent has not reaped it yet is a zombie; kill(pid, 0) still succeeds
+// for it, but it writes nothing any more, so its temporary file goes too.
+test('writeFileAtomic: the temporary file of a zombie writer is removed as well', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'atomic-zombie-'));
+  // `sleep 0` exits at once and stays a zombie: its parent became `sleep 5` (exec), which never reaps it
+  const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    const pid = Number((await new Promise<Buffer>((r) => parent.stdout!.once('data', r))).toString().trim());
+    for (let i = 0; i < 50 && !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'latin1')); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.match(readFileSync(`/proc/${pid}/stat`, 'latin1'), /\) Z /, 'the writer is a zombie');
+    writeFileSync(join(dir, `.state.${pid}.0123456789ab.tmp`), 'half');
+    writeFileAtomic(join(dir, 'state'), 'whole');
+    assert.deepEqual(readdirSync(dir), ['state']);
+  } finally {
+    parent.kill('SIGKILL');
+  }
 });
