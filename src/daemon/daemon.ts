@@ -2,6 +2,7 @@
 // the pid file, provisioning, the resource disk beside it (never holding Ready back), then the goal-state /
 // extension / status cycle and the periodic OS duties, each on its own period. SIGTERM ends the current step and
 // exits cleanly; a restart resumes from the state on disk (the provisioned marker, handler state files).
+import { monotonicNow } from '../util/clock.ts';
 import { libDirOf, type Config } from '../config/index.ts';
 import { describeError } from '../util/errors.ts';
 import type { ExtensionsLoop } from '../extensions/loop.ts';
@@ -72,7 +73,7 @@ export function periodicTasks(
   tasks.push(
     ...heartbeatTasks(
       () => loop.platform(),
-      Date.now,
+      monotonicNow,
       () => monitor.claim(),
     ),
   );
