@@ -47,6 +47,8 @@ export class BootedContainer {
   bootStartedAt = 0;
   /** the console output of all boots (the last 200,000 characters) */
   console = '';
+  /** set while the diagnostics' own commands run */
+  private diagnosing = false;
 
   constructor(opts: ContainerOptions) {
     this.opts = opts;
@@ -122,14 +124,17 @@ export class BootedContainer {
     }
   }
 
-  /** The jobs systemd is working on ("running"), the units everything else waits for; empty when none or not booted. */
-  runningJobs(): string[] {
-    if (!this.pid1) return [];
+  /** The jobs systemd is working on ("running"), the units everything else waits for; null when they cannot be read. */
+  runningJobs(): string[] | null {
+    if (!this.pid1) return null;
     let r: RunResult;
+    this.diagnosing = true;
     try {
       r = this.run(['systemctl', 'list-jobs', '--no-legend', '--no-pager', '--plain'], { timeoutMs: 10_000 });
     } catch {
-      return [];
+      return null;
+    } finally {
+      this.diagnosing = false;
     }
     // "JOB UNIT TYPE STATE"
     return r.stdout
@@ -142,6 +147,7 @@ export class BootedContainer {
   /** One phrase for a failure message: which units the boot is stuck on. */
   stuckSummary(): string {
     const running = this.runningJobs();
+    if (running === null) return 'systemd did not list its jobs';
     return running.length ? `stuck on ${running.join(', ')}` : 'no job running';
   }
 
@@ -151,7 +157,7 @@ export class BootedContainer {
    */
   diagnostics(units: string[]): string {
     if (!this.pid1) return `--- container not running; console ---\n${this.consoleTail()}`;
-    const stuck = this.runningJobs().map((j) => j.split(' ')[0]!);
+    const stuck = (this.runningJobs() ?? []).map((j) => j.split(' ')[0]!);
     const all = [...new Set([...stuck, ...units])];
     const q = (u: string) => `'${u.replace(/'/g, '')}'`;
     const script = [
@@ -161,11 +167,14 @@ export class BootedContainer {
       `echo "--- journal"; journalctl -b --no-pager -n 150 -o short-monotonic ${all.map((u) => `-u ${q(u)}`).join(' ')}`,
     ].join('; ');
     let out = '';
+    this.diagnosing = true;
     try {
       const r = this.run(['sh', '-c', script], { timeoutMs: 30_000 });
       out = `${r.stdout}${r.stderr}`;
     } catch (e) {
       out = `(diagnostics failed: ${(e as Error).message})`;
+    } finally {
+      this.diagnosing = false;
     }
     return `${out}\n--- console ---\n${this.consoleTail()}`;
   }
@@ -204,6 +213,8 @@ export class BootedContainer {
     if (r.error) {
       // a command that hangs inside usually waits on a job: say which, and show the units' state and journal
       const why = (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT' ? `timed out after ${o.timeoutMs ?? 60_000} ms` : r.error.message;
+      // (not while diagnosing: the diagnostics' own commands failing must not diagnose again)
+      if (this.diagnosing) throw new Error(`${argv.join(' ')} in the container: ${why}`);
       throw new Error(`${argv.join(' ')} in the container: ${why} (${this.stuckSummary()})\n${this.diagnostics([])}`);
     }
     return { code: r.status ?? 128, stdout: r.stdout, stderr: r.stderr };
