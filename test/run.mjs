@@ -31,18 +31,31 @@ function find(dir, out = []) {
 }
 
 const filter = process.argv.slice(2);
-let files = [...find('vendor'), ...find('test')].sort();
-// The image test (a booted systemd in a container, test/image/) is its own command, `npm run test:image`: it needs
-// a Debian root filesystem made by debootstrap on first use and runs for minutes; CI runs it after `npm test`.
-if (filter.length) files = files.filter((f) => filter.some((x) => f.includes(x)));
-else files = files.filter((f) => !f.startsWith('test/image/'));
-if (files.length === 0) {
+const all = [...find('vendor'), ...find('test')].sort();
+const isImage = (f) => f.startsWith('test/image/');
+// The image test (a booted systemd in a container, test/image/; docs/development.md "The image test") runs last and
+// on its own, after everything else has finished: it boots containers for a few minutes and, the first time, makes
+// its Debian root file system with debootstrap. `npm run test:image` runs only it.
+const selected = filter.length ? all.filter((f) => filter.some((x) => f.includes(x))) : all;
+const files = selected.filter((f) => !isImage(f));
+const imageFiles = selected.filter(isImage);
+if (selected.length === 0) {
   console.error('test: no test files matched');
   process.exit(1);
 }
-const r = spawnSync(
-  process.execPath,
-  ['--test', '--test-reporter=spec', `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 3}`, ...files],
-  { stdio: 'inherit', env: { ...process.env, WAAGENT_ROOT: ROOT } },
-);
-process.exit(r.status ?? 1);
+
+function runTests(list, concurrency) {
+  const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, ...list], {
+    stdio: 'inherit',
+    env: { ...process.env, WAAGENT_ROOT: ROOT },
+  });
+  return r.status ?? 1;
+}
+
+let status = 0;
+if (files.length) status = runTests(files, process.env.TEST_CONCURRENCY ?? 3);
+if (imageFiles.length) {
+  if (files.length) console.log(`\ntest: the image test (${imageFiles.join(' ')})`);
+  status = runTests(imageFiles, 1) || status;
+}
+process.exit(status);

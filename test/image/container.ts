@@ -28,8 +28,6 @@ export interface ContainerOptions {
   bindsRo?: Array<[string, string]>;
   /** arguments for the container's init (systemd reads them as its kernel command line) */
   initArgs?: string[];
-  /** where the console output goes (appended), for a failing test to show */
-  consoleLog?: (chunk: string) => void;
 }
 
 export interface RunResult {
@@ -47,6 +45,10 @@ export class BootedContainer {
   boots = 0;
   /** Date.now() when the current boot's nspawn was started */
   bootStartedAt = 0;
+  /** the console output of all boots (the last 200,000 characters) */
+  console = '';
+  /** set while the diagnostics' own commands run */
+  private diagnosing = false;
 
   constructor(opts: ContainerOptions) {
     this.opts = opts;
@@ -67,7 +69,9 @@ export class BootedContainer {
     const child = spawn('systemd-nspawn', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH, SYSTEMD_LOG_LEVEL: 'warning' } });
     this.nspawn = child;
     this.boots++;
-    const log = this.opts.consoleLog ?? (() => {});
+    const log = (s: string) => {
+      this.console = (this.console + s).slice(-200_000);
+    };
     child.stdout!.on('data', (d: Buffer) => log(d.toString()));
     child.stderr!.on('data', (d: Buffer) => log(d.toString()));
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
@@ -104,16 +108,79 @@ export class BootedContainer {
     return 0;
   }
 
-  /** Waits until systemd inside has finished booting (running or degraded). */
+  /** Waits until systemd inside has finished booting (running or degraded); names the stuck units when it has not. */
   async waitBooted(timeoutMs = 60_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const r = this.run(['systemctl', 'is-system-running', '--wait'], { timeoutMs: Math.max(1000, deadline - Date.now()) });
       const state = r.stdout.trim();
       if (state === 'running' || state === 'degraded') return state;
-      if (Date.now() > deadline) throw new Error(`the container did not finish booting: ${state} ${r.stderr.trim()}`);
+      if (Date.now() > deadline) {
+        throw new Error(
+          `the container did not finish booting within ${timeoutMs} ms (${state || 'no state'}; ${this.stuckSummary()})\n${this.diagnostics([])}`,
+        );
+      }
       await sleep(100);
     }
+  }
+
+  /** The jobs systemd is working on ("running"), the units everything else waits for; null when they cannot be read. */
+  runningJobs(): string[] | null {
+    if (!this.pid1) return null;
+    let r: RunResult;
+    this.diagnosing = true;
+    try {
+      r = this.run(['systemctl', 'list-jobs', '--no-legend', '--no-pager', '--plain'], { timeoutMs: 10_000 });
+    } catch {
+      return null;
+    } finally {
+      this.diagnosing = false;
+    }
+    // "JOB UNIT TYPE STATE"
+    return r.stdout
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f.length >= 4 && f[3] === 'running')
+      .map((f) => `${f[1]} (${f[2]} running)`);
+  }
+
+  /** One phrase for a failure message: which units the boot is stuck on. */
+  stuckSummary(): string {
+    const running = this.runningJobs();
+    if (running === null) return 'systemd did not list its jobs';
+    return running.length ? `stuck on ${running.join(', ')}` : 'no job running';
+  }
+
+  /**
+   * What explains a stuck or failed boot, for a failure message: the job queue, failed units, `systemctl status` and
+   * the journal of the running jobs' units and of `units`, and the console's tail. Never throws.
+   */
+  diagnostics(units: string[]): string {
+    if (!this.pid1) return `--- container not running; console ---\n${this.consoleTail()}`;
+    const stuck = (this.runningJobs() ?? []).map((j) => j.split(' ')[0]!);
+    const all = [...new Set([...stuck, ...units])];
+    const q = (u: string) => `'${u.replace(/'/g, '')}'`;
+    const script = [
+      'echo "--- systemctl list-jobs"; systemctl list-jobs --no-pager',
+      'echo "--- systemctl --failed"; systemctl --failed --no-pager',
+      all.length ? `echo "--- systemctl status"; systemctl status --no-pager --lines=0 ${all.map(q).join(' ')}` : 'true',
+      `echo "--- journal"; journalctl -b --no-pager -n 150 -o short-monotonic ${all.map((u) => `-u ${q(u)}`).join(' ')}`,
+    ].join('; ');
+    let out = '';
+    this.diagnosing = true;
+    try {
+      const r = this.run(['sh', '-c', script], { timeoutMs: 30_000 });
+      out = `${r.stdout}${r.stderr}`;
+    } catch (e) {
+      out = `(diagnostics failed: ${(e as Error).message})`;
+    } finally {
+      this.diagnosing = false;
+    }
+    return `${out}\n--- console ---\n${this.consoleTail()}`;
+  }
+
+  private consoleTail(): string {
+    return this.console.slice(-4000);
   }
 
   /** Runs a command inside (all of PID 1's namespaces, its root), synchronously. */
@@ -143,7 +210,13 @@ export class BootedContainer {
         maxBuffer: 64 * 1024 * 1024,
       },
     );
-    if (r.error) throw new Error(`${argv.join(' ')} in the container: ${r.error.message}`);
+    if (r.error) {
+      // a command that hangs inside usually waits on a job: say which, and show the units' state and journal
+      const why = (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT' ? `timed out after ${o.timeoutMs ?? 60_000} ms` : r.error.message;
+      // (not while diagnosing: the diagnostics' own commands failing must not diagnose again)
+      if (this.diagnosing) throw new Error(`${argv.join(' ')} in the container: ${why}`);
+      throw new Error(`${argv.join(' ')} in the container: ${why} (${this.stuckSummary()})\n${this.diagnostics([])}`);
+    }
     return { code: r.status ?? 128, stdout: r.stdout, stderr: r.stderr };
   }
 

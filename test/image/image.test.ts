@@ -12,10 +12,15 @@
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DIST, REPO_ROOT } from '../helpers/paths.ts';
+import { DEBOOTSTRAP_TIMEOUT_MS, ensureRootfsTarball } from './rootfs.ts';
 import { FABRIC_KEYS, ImageVm, type VmIdentity } from './vm.ts';
+
+// Hard bounds, so a stuck boot fails with its diagnostics instead of holding CI: every wait inside has its own
+// (boot 60 s, Ready and ssh 90 s, a command 60 s) and names the stuck unit; these catch anything they miss.
+const TEST_TIMEOUT_MS = 8 * 60_000;
 
 const started = Date.now();
 const timings: string[] = [];
@@ -39,6 +44,9 @@ function identity(vm: ImageVm, n: number, user: string): VmIdentity {
 const SECRETS =
   'ls /var/lib/waagent/TransportPrivate.pem /var/lib/waagent/*.prv /var/lib/waagent/Certificates.xml /var/lib/waagent/SharedConfig.xml 2>/dev/null; true';
 
+// the cached root file system, made by debootstrap on first use (a few minutes), outside the timed tests
+before(() => ensureRootfsTarball((l) => process.stderr.write(`${l}\n`)), { timeout: DEBOOTSTRAP_TIMEOUT_MS + 5 * 60_000 });
+
 after(() => {
   note(`wall time of the image tests: ${((Date.now() - started) / 1000).toFixed(1)} s`);
   process.stderr.write(`image: timings\n  ${timings.join('\n  ')}\n`);
@@ -48,7 +56,9 @@ describe('a Debian image on a booted systemd', () => {
   let vm: ImageVm;
   after(async () => vm?.close());
 
-  test('install, register, start, stop, reboot, deprovision, and the golden image first boot as a new VM', async () => {
+  test('install, register, start, stop, reboot, deprovision, and the golden image first boot as a new VM', {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
     vm = new ImageVm();
     const first = identity(vm, 1, 'alice');
     vm.setIdentity(first);
@@ -124,7 +134,9 @@ describe('a Flatcar image with the system extension on a booted systemd', () => 
   let vm: ImageVm;
   after(async () => vm?.close());
 
-  test('merge, start, stop stays stopped, mask holds, deprovision leaves no key and the agent stopped, next boot provisions', async () => {
+  test('merge, start, stop stays stopped, mask holds, deprovision leaves no key and the agent stopped, next boot provisions', {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
     const tree = join(DIST, 'sysext-x86-64', 'waagent');
     assert.ok(existsSync(tree), `${tree} is made by npm run build`);
     // the agent's unit runs only on Azure's Flatcar: systemd in a container reads its own arguments as the kernel

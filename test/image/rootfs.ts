@@ -10,6 +10,8 @@ import { join } from 'node:path';
 
 export const CACHE_DIR = process.env.WAAGENT_IMAGE_CACHE ?? '/var/cache/waagent-ts-test';
 const SUITE = 'bookworm';
+/** debootstrap downloads about 100 MB from the mirror; a mirror that stalls fails the test instead of hanging it */
+export const DEBOOTSTRAP_TIMEOUT_MS = 20 * 60_000;
 // systemd as init, sshd and the tools the agent runs (useradd, visudo, ip), openssl for the fabric emulator that
 // runs inside (its certificate work), procps for pgrep.
 const PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'sudo', 'passwd', 'iproute2', 'openssl', 'procps'];
@@ -57,8 +59,16 @@ export function debianMirror(): string {
   return 'http://deb.debian.org/debian';
 }
 
-function run(argv: string[], what: string): void {
-  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+function run(argv: string[], what: string, timeoutMs = 5 * 60_000): void {
+  const r = spawnSync(argv[0]!, argv.slice(1), {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+    timeout: timeoutMs,
+    killSignal: 'SIGKILL',
+  });
+  if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT') {
+    throw new Error(`${what} did not finish within ${timeoutMs / 60_000} min (${argv.join(' ')}): ${(r.stderr ?? '').slice(-4000)}`);
+  }
   if (r.status !== 0) throw new Error(`${what} failed (${argv.join(' ')}): ${(r.stderr || String(r.error ?? '')).slice(-4000)}`);
 }
 
@@ -93,6 +103,7 @@ export function ensureRootfsTarball(log: (line: string) => void = () => {}): str
         mirror,
       ],
       'debootstrap',
+      DEBOOTSTRAP_TIMEOUT_MS,
     );
     run(
       ['unshare', '--mount', '--propagation', 'private', 'chroot', join(work, 'root'), '/bin/sh', '-c', SETUP],

@@ -38,21 +38,42 @@ export const FABRIC_KEYS: Record<string, string> = {
   'DVD.Device': `${HOST_DIR_INSIDE}/media.iso`,
 };
 
+// Early (no default dependencies), so it is up before the agent whatever the agent is ordered after; but after
+// systemd-tmpfiles-setup.service: Debian's tmp.conf (`D /tmp`) empties /tmp at boot, and the emulator decrypts
+// the recorded certificates through a temporary directory there at start. Started alongside, it lost its files
+// whenever the clean-up ran during its start-up (a Flatcar boot, where ensure-sysext's daemon-reload delays
+// systemd-tmpfiles-setup by seconds, about one boot in four), exited, and everything ordered after it waited.
 const EMULATOR_UNIT = `[Unit]
 Description=Azure fabric emulator (waagent-ts image test)
 DefaultDependencies=no
-After=local-fs.target
+After=local-fs.target systemd-tmpfiles-setup.service
 Before=network-online.target walinuxagent.service waagent.service
 
 [Service]
 Type=exec
 ExecStartPre=/bin/rm -f ${HOST_DIR_INSIDE}/fabric.ports.json ${HOST_DIR_INSIDE}/fabric.sock
 ExecStart=${REPO_INSIDE}/node_modules/.bin/node ${REPO_INSIDE}/test/fabric/emulator.ts --port-file ${HOST_DIR_INSIDE}/fabric.ports.json --control-socket ${HOST_DIR_INSIDE}/fabric.sock
-ExecStartPost=/bin/sh -c 'until [ -e ${HOST_DIR_INSIDE}/fabric.ports.json ]; do sleep 0.05; done'
+# ready when the port file appears; the main process dying first fails the start (systemd would otherwise keep
+# the unit in start-post, and everything ordered after it waiting, until the start timeout)
+ExecStartPost=/bin/sh -c 'until [ -e ${HOST_DIR_INSIDE}/fabric.ports.json ]; do kill -0 $$MAINPID 2>/dev/null || { echo "the emulator exited before it was ready" >&2; exit 1; }; sleep 0.05; done'
+TimeoutStartSec=30s
 
 [Install]
 WantedBy=multi-user.target
 `;
+
+/** the units whose state and journal a failure message shows (beside the jobs systemd is stuck on) */
+const DIAGNOSED_UNITS = [
+  'fabric-emulator.service',
+  'walinuxagent.service',
+  'waagent.service',
+  'waagent-sysext.target',
+  'network-online.target',
+  'multi-user.target',
+  'ssh.service',
+  'systemd-sysext.service',
+  'ensure-sysext.service',
+];
 
 export interface SshKey {
   privateKeyPath: string;
@@ -72,7 +93,6 @@ export class ImageVm {
   readonly hostDir: string;
   readonly container: BootedContainer;
   readonly control: ControlClient;
-  console = '';
 
   constructor(opts: { initArgs?: string[] } = {}) {
     const tarball = ensureRootfsTarball((l) => process.stderr.write(`${l}\n`));
@@ -102,7 +122,6 @@ export class ImageVm {
       binds,
       bindsRo,
       initArgs: opts.initArgs,
-      consoleLog: (s) => (this.console = (this.console + s).slice(-200_000)),
     });
     this.control = new ControlClient(join(this.hostDir, 'fabric.sock'));
   }
@@ -174,7 +193,9 @@ export class ImageVm {
       const failed = reports.find((r) => r.subStatus === 'ProvisioningFailed');
       if (failed) throw new Error(`provisioning failed: ${failed.description}\n${this.agentLog()}`);
       if (Date.now() > deadline)
-        throw new Error(`no Ready within ${timeoutMs} ms; reports: ${JSON.stringify(reports)}\n${this.agentLog()}`);
+        throw new Error(
+          `no Ready within ${timeoutMs} ms (${this.container.stuckSummary()}); reports: ${JSON.stringify(reports)}\n${this.agentLog()}`,
+        );
       await sleep(100);
     }
   }
@@ -187,7 +208,8 @@ export class ImageVm {
         const uploads = await this.control.statusUploads().catch(() => []);
         if (uploads.length > 0) return Date.now();
       }
-      if (Date.now() > deadline) throw new Error(`no status upload within ${timeoutMs} ms\n${this.agentLog()}`);
+      if (Date.now() > deadline)
+        throw new Error(`no status upload within ${timeoutMs} ms (${this.container.stuckSummary()})\n${this.agentLog()}`);
       await sleep(200);
     }
   }
@@ -225,20 +247,17 @@ export class ImageVm {
       const r = this.ssh(user, key);
       if (r.code === 0 && r.stdout.trim() === user) return Date.now();
       last = `${r.code} ${r.stderr.trim()}`;
-      if (Date.now() > deadline) throw new Error(`no ssh login as ${user} within ${timeoutMs} ms: ${last}\n${this.agentLog()}`);
+      if (Date.now() > deadline)
+        throw new Error(`no ssh login as ${user} within ${timeoutMs} ms (${this.container.stuckSummary()}): ${last}\n${this.agentLog()}`);
       await sleep(100);
     }
   }
 
-  /** The agent's log file and its journal, for failure messages. */
+  /** The agent's log file, and the state and journal of the units an image boot waits on, for failure messages. */
   agentLog(): string {
-    if (!this.container.pid) return `(not running)\n${this.console.slice(-4000)}`;
-    const log = this.container.run([
-      'sh',
-      '-c',
-      'tail -n 40 /var/log/waagent.log; systemctl list-jobs --no-pager; systemctl --no-pager --lines=0 status multi-user.target waagent-sysext.target systemd-sysext ensure-sysext; journalctl -b -n 80 --no-pager -u walinuxagent -u waagent -u ssh -u systemd-sysext -u ensure-sysext -u waagent-sysext.target -u multi-user.target',
-    ]);
-    return `--- agent log and journal ---\n${log.stdout}${log.stderr}`;
+    if (!this.container.pid) return this.container.diagnostics([]);
+    const log = this.container.run(['sh', '-c', 'tail -n 40 /var/log/waagent.log 2>&1'], { timeoutMs: 10_000 });
+    return `--- /var/log/waagent.log (tail)\n${log.stdout}${log.stderr}\n${this.container.diagnostics(DIAGNOSED_UNITS)}`;
   }
 
   async close(): Promise<void> {
