@@ -44,18 +44,26 @@ if (selected.length === 0) {
   process.exit(1);
 }
 
-function runTests(list, concurrency) {
-  const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, ...list], {
-    stdio: 'inherit',
-    env: { ...process.env, WAAGENT_ROOT: ROOT },
-  });
+/**
+ * Every test file but the image test runs in a network namespace of its own with only loopback up, so no test —
+ * in-process ones included — can reach the platform's addresses (168.63.129.16, 169.254.169.254) or any other host
+ * (docs/development.md, "The sandbox"). The image test needs the network once, for debootstrap, and keeps its
+ * containers off it with systemd-nspawn --private-network.
+ */
+function runTests(list, concurrency, isolateNetwork) {
+  const argv = [process.execPath, '--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, ...list];
+  const isolated = isolateNetwork && process.getuid?.() === 0;
+  if (isolateNetwork && !isolated) console.error('test: not root, so the tests share the host network namespace');
+  const [cmd, ...args] = isolated ? ['unshare', '--net', '--', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', ...argv] : argv;
+  const r = spawnSync(cmd, args, { stdio: 'inherit', env: { ...process.env, WAAGENT_ROOT: ROOT } });
+  if (r.error) console.error(`test: cannot start ${cmd}: ${r.error.message}`);
   return r.status ?? 1;
 }
 
 let status = 0;
-if (files.length) status = runTests(files, process.env.TEST_CONCURRENCY ?? 3);
+if (files.length) status = runTests(files, process.env.TEST_CONCURRENCY ?? 3, true);
 if (imageFiles.length) {
   if (files.length) console.log(`\ntest: the image test (${imageFiles.join(' ')})`);
-  status = runTests(imageFiles, 1) || status;
+  status = runTests(imageFiles, 1, false) || status;
 }
 process.exit(status);
