@@ -38,7 +38,7 @@ export function recordProvisioning(result: ProvisionResult): void {
   if (result.outcome === 'ready') {
     telemetry.addEvent(
       { op: OPERATION.provision, isSuccess: true, message: `Provisioning succeeded (${uptimeSeconds()}s)`, durationMs: result.elapsedMs },
-      'Daemon',
+      { taskName: 'Daemon' },
     );
   } else {
     telemetry.addEvent(
@@ -48,7 +48,7 @@ export function recordProvisioning(result: ProvisionResult): void {
         message: `Provisioning failed: ${result.reason} (${uptimeSeconds()}s)`,
         durationMs: result.elapsedMs,
       },
-      'Daemon',
+      { taskName: 'Daemon' },
     );
   }
 }
@@ -62,7 +62,7 @@ export function heartbeatEventTask(config: Config): PeriodicTask {
     periodMs: TELEMETRY_HEARTBEAT_PERIOD_MS,
     async run() {
       const msg = `HeartbeatCounter: ${counter};HeartbeatId: ${heartbeatId};UpdateGSErrors: 0;AutoUpdate: ${autoUpdate};UpdateMode: SelfUpdate;`;
-      telemetry.addEvent({ op: OPERATION.heartbeat, isSuccess: true, message: msg });
+      telemetry.addEvent({ op: OPERATION.heartbeat, isSuccess: true, message: msg }, { logEvent: false });
       log.info(`[HEARTBEAT] Agent WALinuxAgent-2.15.0.1 is running as the goal state agent [DEBUG ${msg}]`);
       counter++;
     },
