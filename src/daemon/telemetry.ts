@@ -1,5 +1,6 @@
 // The daemon's telemetry duties (docs/protocol.md §2.11): the provisioning event, the agent's heartbeat event every
-// 30 minutes (upstream ga/update.py _send_heartbeat_telemetry) and the sending of the queue every minute.
+// 30 minutes (upstream ga/update.py _send_heartbeat_telemetry), the extensions' events every
+// Debug.EtpCollectionPeriod (sent at once from memory) and the sending of the queue every minute.
 import { readFileSync } from 'node:fs';
 import { libDirOf, type Config } from '../config/index.ts';
 import { fetchImdsCompute, type ImdsCompute } from '../fabric/imds-compute.ts';
@@ -11,7 +12,7 @@ import { OPERATION } from '../telemetry/event.ts';
 import { collectExtensionEvents } from '../telemetry/extension-events.ts';
 import { eventsDirOf } from '../telemetry/queue.ts';
 import { telemetry } from '../telemetry/recorder.ts';
-import { osVersionParam, telemetrySendTask, type SysInfo, type TelemetryPorts } from '../telemetry/send.ts';
+import { ExtensionEventBuffer, osVersionParam, telemetrySendTask, type SysInfo, type TelemetryPorts } from '../telemetry/send.ts';
 import { describeError } from '../util/errors.ts';
 import type { PeriodicTask } from '../util/periodic.ts';
 
@@ -74,14 +75,23 @@ export function telemetryTasks(config: Config, profile: DistroProfile, ports: ()
   const dir = eventsDirOf(libDirOf(config));
   const osVersion = osVersionParam(profile.distro.id, profile.distro.version, '');
   let compute: ImdsCompute | null = null;
-  const send = telemetrySendTask(dir, ports, (): SysInfo => ({ osVersion, ...telemetry.vm, ...(compute ?? {}) }));
+  const sysInfo = (): SysInfo => ({ osVersion, ...telemetry.vm, ...(compute ?? {}) });
+  // the extensions' events wait in memory, never in the agent's capped queue on disk (upstream's sender queue)
+  const buffer = new ExtensionEventBuffer();
+  const send = telemetrySendTask(dir, buffer, ports, sysInfo);
   const tasks: PeriodicTask[] = [heartbeatEventTask(config)];
   // upstream collects the extensions' events only while it advertises the pipeline to them (HandlerEnvironment.json)
   if (SUPPORTED_FEATURES.some((f) => f.Key === 'ExtensionTelemetryPipeline')) {
     tasks.push({
       name: 'extension telemetry',
       periodMs: config.int('Debug.EtpCollectionPeriod') * 1000,
-      run: async () => void collectExtensionEvents(config.str('Extension.LogDir'), dir, telemetry.vm.containerId),
+      async run() {
+        const { events } = await collectExtensionEvents(config.str('Extension.LogDir'), telemetry.vm.containerId);
+        buffer.push(events);
+        // upstream's sender sends as soon as events are queued
+        const p = ports();
+        if (p && buffer.length > 0) await buffer.send(p, sysInfo());
+      },
     });
   }
   tasks.push({
