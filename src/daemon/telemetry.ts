@@ -1,6 +1,6 @@
 // The daemon's telemetry duties (docs/protocol.md §2.11): the provisioning event, the agent's heartbeat event every
 // 30 minutes (upstream ga/update.py _send_heartbeat_telemetry), the extensions' events every
-// Debug.EtpCollectionPeriod (sent at once from memory) and the sending of the queue every minute.
+// Debug.EtpCollectionPeriod (held in memory) and the sending of both every minute.
 import { readFileSync } from 'node:fs';
 import { libDirOf, type Config } from '../config/index.ts';
 import { fetchImdsCompute, type ImdsCompute } from '../fabric/imds-compute.ts';
@@ -85,13 +85,9 @@ export function telemetryTasks(config: Config, profile: DistroProfile, ports: ()
     tasks.push({
       name: 'extension telemetry',
       periodMs: config.int('Debug.EtpCollectionPeriod') * 1000,
-      async run() {
-        const { events } = await collectExtensionEvents(config.str('Extension.LogDir'), telemetry.vm.containerId);
-        buffer.push(events);
-        // upstream's sender sends as soon as events are queued
-        const p = ports();
-        if (p && buffer.length > 0) await buffer.send(p, sysInfo());
-      },
+      // upstream's sender sends as soon as events are queued; here the send task below, due every minute and run
+      // right after this one when both are due, takes them
+      run: async () => buffer.push((await collectExtensionEvents(config.str('Extension.LogDir'), telemetry.vm.containerId)).events),
     });
   }
   tasks.push({

@@ -81,7 +81,10 @@ export class GoalStateEvents {
   }
 
   newVmSettings(correlationId: string, etag: string, source: string): void {
-    this.#info(OPERATION.goalState, `Fetched new vmSettings [HostGAPlugin correlation ID: ${correlationId} eTag: ${etag} source: ${source}]`);
+    this.#info(
+      OPERATION.goalState,
+      `Fetched new vmSettings [HostGAPlugin correlation ID: ${correlationId} eTag: ${etag} source: ${source}]`,
+    );
   }
 
   vmSettingsFromFabric(): void {

@@ -188,6 +188,7 @@ function buildCycle(
 
   return new ExtHandlerCycle({
     events,
+    onHold: (gs) => gs.onHold && config.bool('EnableOverProvisioning'),
     fetch,
     process: async (gs) => {
       await waitForCloudInit();
@@ -380,7 +381,9 @@ async function reportStatus(s: StatusReport, d: ReportDeps): Promise<void> {
 
 /** upstream's certs.summary in its events: [{'thumbprint': '…', 'hasPrivateKey': True}, …] (Python's repr). */
 function certificatesSummary(cur: FullGoalState | null): string {
-  const items = (cur?.certificates ?? []).map((c) => `{'thumbprint': '${c.thumbprint}', 'hasPrivateKey': ${c.hasPrivateKey ? 'True' : 'False'}}`);
+  const items = (cur?.certificates ?? []).map(
+    (c) => `{'thumbprint': '${c.thumbprint}', 'hasPrivateKey': ${c.hasPrivateKey ? 'True' : 'False'}}`,
+  );
   return `[${items.join(', ')}]`;
 }
 

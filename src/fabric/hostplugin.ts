@@ -25,7 +25,7 @@ export interface HostPluginContext {
 }
 
 export type VmSettingsResult =
-  | { kind: 'updated'; etag: string; vmSettings: VmSettings; text: string; /** the x-ms-client-correlationid sent */ correlationId: string }
+  | { kind: 'updated'; etag: string; vmSettings: VmSettings; text: string /** the x-ms-client-correlationid sent */; correlationId: string }
   | { kind: 'unchanged'; etag: string }
   | { kind: 'not-supported'; retryAfter: number };
 

@@ -138,7 +138,11 @@ export async function readEventFile(path: string, within: string, delayMs = EVEN
 }
 
 /** One collection over every handler's events folder under `extensionLogDir`. */
-export async function collectExtensionEvents(extensionLogDir: string, containerId: string, opts: CollectOptions = {}): Promise<CollectResult> {
+export async function collectExtensionEvents(
+  extensionLogDir: string,
+  containerId: string,
+  opts: CollectOptions = {},
+): Promise<CollectResult> {
   const result: CollectResult = { collected: {}, dropped: {}, events: [] };
   for (const handler of listDir(extensionLogDir)) {
     const eventsDir = join(extensionLogDir, handler, 'events');
@@ -202,7 +206,9 @@ async function collectHandler(
           if (count >= MAX_EVENTS_PER_EXTENSION_PER_PERIOD) break;
         }
         if (count >= MAX_EVENTS_PER_EXTENSION_PER_PERIOD) {
-          warnAndSend(`Reached max count for the extension: ${handler}; Max Limit: ${MAX_EVENTS_PER_EXTENSION_PER_PERIOD}. Skipping the rest.`);
+          warnAndSend(
+            `Reached max count for the extension: ${handler}; Max Limit: ${MAX_EVENTS_PER_EXTENSION_PER_PERIOD}. Skipping the rest.`,
+          );
           break;
         }
       } catch (e) {

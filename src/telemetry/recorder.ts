@@ -82,7 +82,10 @@ export class TelemetryRecorder {
     }
     if (!this.#shouldEmit(name, input)) return null;
     if (!input.isSuccess && (opts.logEvent ?? true)) this.#logFailure(input, name);
-    return saveEvent(this.#dir, agentEvent(input, { containerId: this.#vm.containerId, taskName: opts.taskName, now: new Date(this.#now()) }));
+    return saveEvent(
+      this.#dir,
+      agentEvent(input, { containerId: this.#vm.containerId, taskName: opts.taskName, now: new Date(this.#now()) }),
+    );
   }
 
   /** upstream add_periodic: queued unless the same event was queued less than `periodMs` ago. */
@@ -129,7 +132,8 @@ function loadEventStatus(path: string): Record<string, boolean> {
   try {
     text = readFileNoFollow(path, { maxBytes: 64 * 1024 }).toString('utf8');
   } catch (e) {
-    if (!(e instanceof UnsafeFileError && e.reason === 'missing')) log.warn(`Exception occurred loading event status: ${(e as Error).message}`);
+    if (!(e instanceof UnsafeFileError && e.reason === 'missing'))
+      log.warn(`Exception occurred loading event status: ${(e as Error).message}`);
     return {};
   }
   try {

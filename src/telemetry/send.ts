@@ -262,7 +262,8 @@ export class ExtensionEventBuffer {
       this.#bytes -= this.#events.shift()!.bytes;
       dropped++;
     }
-    if (dropped > 0) log.warn(`telemetry: ${dropped} extension events dropped, the oldest, to keep ${this.#maxBytes} bytes waiting at most`);
+    if (dropped > 0)
+      log.warn(`telemetry: ${dropped} extension events dropped, the oldest, to keep ${this.#maxBytes} bytes waiting at most`);
   }
 
   /** Sends what is held; what is refused is kept (in order) for the next run. */
@@ -282,7 +283,8 @@ export class ExtensionEventBuffer {
     // refused events go back in front of anything collected meanwhile
     this.#events = [...left, ...this.#events];
     this.#bytes = this.#events.reduce((n, h) => n + h.bytes, 0);
-    if (r.failedBatches > 0) log.warn(`telemetry: ${r.failedBatches} batch(es) of extension events not accepted; ${left.length} events wait in memory`);
+    if (r.failedBatches > 0)
+      log.warn(`telemetry: ${r.failedBatches} batch(es) of extension events not accepted; ${left.length} events wait in memory`);
     const { done: _done, ...result } = r;
     return result;
   }

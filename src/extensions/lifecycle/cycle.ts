@@ -37,6 +37,8 @@ export interface CycleDeps {
   onNewGoalState?(gs: ExtensionsGoalState): void;
   /** The telemetry events of the cycle (default: upstream's, through the agent's recorder). */
   events?: GoalStateEvents;
+  /** Whether `process` will leave this goal state on hold (default: its onHold flag); no "started" event then. */
+  onHold?(gs: ExtensionsGoalState): boolean;
 }
 
 export class ExtHandlerCycle {
@@ -97,7 +99,7 @@ export class ExtHandlerCycle {
     this.#d.onNewGoalState?.(gs);
     const started = performance.now();
     // on hold: upstream returns before its "started" event (exthandlers.py run, _extensions_on_hold)
-    if (!gs.onHold) this.#events.processingStarted(gs);
+    if (!(this.#d.onHold?.(gs) ?? gs.onHold)) this.#events.processingStarted(gs);
     let r: ProcessResult;
     try {
       r = await this.#d.process(gs);

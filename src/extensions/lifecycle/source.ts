@@ -1,6 +1,12 @@
 // Which document is the extensions goal state (docs/protocol.md §2.10, §3.4): ExtensionsConfig from the
 // WireServer (id incarnation_<N>) or vmSettings from the HostGAPlugin (Fast Track, id etag_<ETag>).
-import { GUID_ZERO, type ExtensionHandler, type ExtensionsConfig, type StatusUploadBlob, type VmSettings } from '../../fabric/documents/index.ts';
+import {
+  GUID_ZERO,
+  type ExtensionHandler,
+  type ExtensionsConfig,
+  type StatusUploadBlob,
+  type VmSettings,
+} from '../../fabric/documents/index.ts';
 import { log } from '../../log/logger.ts';
 
 export interface ExtensionsGoalState {

@@ -165,14 +165,16 @@ test('the collector\'s warnings go out as forced "Log" events (upstream add_log_
   }
 });
 
-test('10 extensions × 360 events in one period: all collected into memory, none of the agent\'s queued events dropped', async () => {
+test("10 extensions × 360 events in one period: all collected into memory, none of the agent's queued events dropped", async () => {
   const { logDir, queue } = setup();
   const agentEvents = MAX_EVENT_FILES - 1;
-  for (let i = 0; i < agentEvents; i++) saveEvent(queue, agentEvent({ op: 'Enable', isSuccess: true, message: `agent ${i}` }, { containerId: 'c' }));
+  for (let i = 0; i < agentEvents; i++)
+    saveEvent(queue, agentEvent({ op: 'Enable', isSuccess: true, message: `agent ${i}` }, { containerId: 'c' }));
   for (let h = 0; h < 10; h++) {
     const dir = join(logDir, `Publisher.Ext${h}`, 'events');
     mkdirSync(dir, { recursive: true });
-    for (let f = 0; f < 4; f++) writeFileSync(join(dir, `${1000 + f}.json`), JSON.stringify(Array.from({ length: 90 }, (_, i) => good(f * 90 + i))));
+    for (let f = 0; f < 4; f++)
+      writeFileSync(join(dir, `${1000 + f}.json`), JSON.stringify(Array.from({ length: 90 }, (_, i) => good(f * 90 + i))));
   }
   const r = await collectExtensionEvents(logDir, 'c');
   assert.equal(r.events.length, 3600);
@@ -185,7 +187,12 @@ test('10 extensions × 360 events in one period: all collected into memory, none
 });
 
 test('the buffer in memory is bounded: beyond its size the oldest extension events are dropped', () => {
-  const ev = (i: number) => ({ eventId: 7, providerId: 'p', parameters: [{ name: 'Context1', value: `${i}`.padStart(100, '0') }], file_type: 'json' });
+  const ev = (i: number) => ({
+    eventId: 7,
+    providerId: 'p',
+    parameters: [{ name: 'Context1', value: `${i}`.padStart(100, '0') }],
+    file_type: 'json',
+  });
   const buffer = new ExtensionEventBuffer(10 * 108);
   buffer.push(Array.from({ length: 25 }, (_, i) => ev(i)));
   assert.equal(buffer.length, 10);

@@ -180,7 +180,13 @@ test('the cycle: a new goal state is "started" and "completed" with its duration
     process: async (gs) => {
       await new Promise((r) => setTimeout(r, 20));
       return {
-        outcome: { status: 'Success', code: 0, message: 'GoalState executed successfully', inSvdSeqNo: gs.inSvdSeqNo, timestamp: new Date(0) },
+        outcome: {
+          status: 'Success',
+          code: 0,
+          message: 'GoalState executed successfully',
+          inSvdSeqNo: gs.inSvdSeqNo,
+          timestamp: new Date(0),
+        },
         handlers: [],
       };
     },
@@ -195,7 +201,10 @@ test('the cycle: a new goal state is "started" and "completed" with its duration
   const e = queued(dir).map((x) => x.params);
   assert.equal(e.length, 4, JSON.stringify(e.map((x) => x.Message)));
   assert.equal(e[0]!.Operation, 'ExtensionProcessing');
-  assert.match(String(e[0]!.Message), /^ProcessExtensionsGoalState started \[incarnation_5 channel: WireServer source: Fabric activity: 0{8}-/);
+  assert.match(
+    String(e[0]!.Message),
+    /^ProcessExtensionsGoalState started \[incarnation_5 channel: WireServer source: Fabric activity: 0{8}-/,
+  );
   assert.equal(e[1]!.Operation, 'ExtensionProcessing');
   assert.equal(e[1]!.OperationSuccess, true);
   assert.match(String(e[1]!.Message), /^ProcessExtensionsGoalState completed \[incarnation_5 \d+ ms\]\n$/);

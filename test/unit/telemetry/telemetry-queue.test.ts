@@ -130,7 +130,7 @@ test('send: an event queued before the goal state was known gets the container i
   );
 });
 
-test('send from memory: the extensions\' events go out in batches; refused ones wait in memory (in order) for the next run', async () => {
+test("send from memory: the extensions' events go out in batches; refused ones wait in memory (in order) for the next run", async () => {
   const ext = (i: number) => ({
     eventId: 7,
     providerId: 'FFF0196F-EE4C-4EAF-9AA5-776F622DEB4F',
@@ -151,7 +151,10 @@ test('send from memory: the extensions\' events go out in batches; refused ones 
   assert.equal(again.sent, 100 - r.sent);
   assert.equal(buffer.length, 0);
   const firstBody = Buffer.from(accept.sent[0]!.body!).toString('utf8');
-  assert.match(firstBody, /^<\?xml version="1.0"\?><TelemetryData version="1.0"><Provider id="FFF0196F-EE4C-4EAF-9AA5-776F622DEB4F"><Event id="7">/);
+  assert.match(
+    firstBody,
+    /^<\?xml version="1.0"\?><TelemetryData version="1.0"><Provider id="FFF0196F-EE4C-4EAF-9AA5-776F622DEB4F"><Event id="7">/,
+  );
   const second = Buffer.from(some.sent[1]!.body!).toString('utf8');
   const firstRefused = /Value="(ext \d+) /.exec(second)![1];
   assert.equal(/Value="(ext \d+) /.exec(firstBody)![1], firstRefused, 'the refused events come first next time');
