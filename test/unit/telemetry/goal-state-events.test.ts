@@ -39,7 +39,12 @@ function setup() {
   const lib = mkdtempSync(join(tmpdir(), 'gs-events-'));
   const dir = join(lib, 'events');
   let now = Date.UTC(2026, 11, 2, 12, 0, 0);
-  const clock = { now: () => now, advance: (ms: number) => void (now += ms) };
+  const clock = {
+    now: () => now,
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
   const rec = new TelemetryRecorder(clock.now);
   rec.start(dir);
   return { lib, dir, clock, rec, events: new GoalStateEvents(rec, clock.now) };
