@@ -11,6 +11,7 @@ import { SUPPORTED_FEATURES } from '../extensions/command-env.ts';
 import { OPERATION } from '../telemetry/event.ts';
 import { collectExtensionEvents } from '../telemetry/extension-events.ts';
 import { eventsDirOf } from '../telemetry/queue.ts';
+import { AVAILABLE_MEM, MEMORY_CATEGORY, readSystemMemory, SYSTEM_METRICS_PERIOD_MS, USED_MEM } from '../telemetry/system-metrics.ts';
 import { telemetry } from '../telemetry/recorder.ts';
 import { ExtensionEventBuffer, osVersionParam, telemetrySendTask, type SysInfo, type TelemetryPorts } from '../telemetry/send.ts';
 import { describeError } from '../util/errors.ts';
@@ -70,6 +71,23 @@ export function heartbeatEventTask(config: Config): PeriodicTask {
   };
 }
 
+/** upstream PollSystemWideResourceUsage: the VM's used and available memory every hour (no cgroups needed). */
+export function systemMetricsTask(): PeriodicTask {
+  return {
+    name: 'system metrics',
+    periodMs: SYSTEM_METRICS_PERIOD_MS,
+    async run() {
+      const m = readSystemMemory();
+      if (!m) {
+        log.verbose('system metrics: /proc/meminfo has no MemTotal/MemAvailable');
+        return;
+      }
+      telemetry.addMetric(MEMORY_CATEGORY, USED_MEM, '', m.usedMb);
+      telemetry.addMetric(MEMORY_CATEGORY, AVAILABLE_MEM, '', m.availableMb);
+    },
+  };
+}
+
 /** The sender, with the VM's identity from the goal state and, once IMDS answered, its compute metadata. */
 export function telemetryTasks(config: Config, profile: DistroProfile, ports: () => TelemetryPorts | null): PeriodicTask[] {
   const dir = eventsDirOf(libDirOf(config));
@@ -79,7 +97,7 @@ export function telemetryTasks(config: Config, profile: DistroProfile, ports: ()
   // the extensions' events wait in memory, never in the agent's capped queue on disk (upstream's sender queue)
   const buffer = new ExtensionEventBuffer();
   const send = telemetrySendTask(dir, buffer, ports, sysInfo);
-  const tasks: PeriodicTask[] = [heartbeatEventTask(config)];
+  const tasks: PeriodicTask[] = [heartbeatEventTask(config), systemMetricsTask()];
   // upstream collects the extensions' events only while it advertises the pipeline to them (HandlerEnvironment.json)
   if (SUPPORTED_FEATURES.some((f) => f.Key === 'ExtensionTelemetryPipeline')) {
     tasks.push({

@@ -15,6 +15,8 @@ export type ParamValue = string | number | boolean;
 export interface TelemetryParam {
   name: string;
   value: ParamValue;
+  /** A Python float (mt:float64) even when the number is whole: a metric's Value. */
+  float?: boolean;
 }
 
 export interface TelemetryEvent {
@@ -95,6 +97,26 @@ export function agentEvent(input: AgentEventInput, ctx: EventContext): Telemetry
       // upstream adds these two to the agent/extension events (provider 69B669B9…, id 1) only
       { name: 'ExtensionType', value: '' },
       { name: 'IsInternal', value: false },
+    ],
+    file_type: '',
+  };
+}
+
+/** upstream TELEMETRY_METRICS_EVENT_ID: performance counters, in the agent's provider. */
+export const METRICS_EVENT_ID = 4;
+
+/** upstream EventLogger.add_metric: one performance counter (category, counter, instance, value as a float). */
+export function metricEvent(category: string, counter: string, instance: string, value: number, ctx: EventContext): TelemetryEvent {
+  const now = ctx.now ?? new Date();
+  return {
+    eventId: METRICS_EVENT_ID,
+    providerId: AGENT_EVENTS_PROVIDER,
+    parameters: [
+      { name: 'Category', value: category },
+      { name: 'Counter', value: counter },
+      { name: 'Instance', value: instance },
+      { name: 'Value', value, float: true },
+      ...commonParams(ctx, now),
     ],
     file_type: '',
   };

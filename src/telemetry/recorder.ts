@@ -16,7 +16,7 @@ import { writeFileAtomic } from '../os/atomic-file.ts';
 import { readFileNoFollow, UnsafeFileError } from '../os/safe-read.ts';
 import { AGENT_NAME, COMPAT_AGENT_VERSION } from '../util/version.ts';
 import type { AgentEventInput } from './event.ts';
-import { agentEvent, logEvent, OPERATION } from './event.ts';
+import { agentEvent, logEvent, metricEvent, OPERATION } from './event.ts';
 import { saveEvent } from './queue.ts';
 
 export interface VmIdentity {
@@ -102,6 +102,15 @@ export class TelemetryRecorder {
   addLogEvent(level: 'WARNING' | 'ERROR', message: string, forced = false, sendLogs = SEND_LOGS_TO_TELEMETRY): string | null {
     if (!this.#dir || !(forced || sendLogs)) return null;
     return saveEvent(this.#dir, logEvent(level, message, { containerId: this.#vm.containerId, now: new Date(this.#now()) }));
+  }
+
+  /** upstream report_metric: one performance counter. */
+  addMetric(category: string, counter: string, instance: string, value: number, taskName = 'MonitorHandler'): string | null {
+    if (!this.#dir || !Number.isFinite(value)) return null;
+    return saveEvent(
+      this.#dir,
+      metricEvent(category, counter, instance, value, { containerId: this.#vm.containerId, taskName, now: new Date(this.#now()) }),
+    );
   }
 
   #logFailure(input: AgentEventInput, name: string): void {

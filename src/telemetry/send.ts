@@ -78,7 +78,9 @@ function withSendTimeParams(event: TelemetryEvent, common: TelemetryParam[], con
 function isParam(x: unknown): x is TelemetryParam {
   if (typeof x !== 'object' || x === null) return false;
   const p = x as Record<string, unknown>;
-  return typeof p.name === 'string' && ['string', 'number', 'boolean'].includes(typeof p.value);
+  return (
+    typeof p.name === 'string' && ['string', 'number', 'boolean'].includes(typeof p.value) && (p.float === undefined || p.float === true)
+  );
 }
 
 /** Parses an event file; null when it is not upstream's event JSON. */
