@@ -120,7 +120,8 @@ test("daemon: provisioning and heartbeat events queued as .waagent.tld files, he
       sent.providers.map((p) => p.id),
       ['69B669B9-4AF8-4C50-BDC4-6006FA76E975'],
     );
-    assert.ok(sent.providers[0]!.events.every((e) => e.id === '1'));
+    // agent events (1) and upstream's hourly memory counters (4, queued at start)
+    assert.ok(sent.providers[0]!.events.every((e) => e.id === '1' || e.id === '4'));
     const events = eventsOf(sent);
     const provision = events.find((e) => e.Operation?.value === 'Provision');
     assert.ok(provision, 'the provisioning event was sent');
@@ -170,6 +171,13 @@ test("daemon: provisioning and heartbeat events queued as .waagent.tld files, he
     const completed = agentEvents.find((e) => /^ProcessExtensionsGoalState completed \[\S+ \d+ ms\]/.test(e.Message?.value ?? ''))!;
     assert.equal(completed.Operation!.value, 'ExtensionProcessing');
     assert.equal(completed.Duration!.type, 'mt:uint64');
+    const memory = agentEvents.filter((e) => e.Category?.value === 'Memory');
+    assert.deepEqual(memory.map((e) => e.Counter!.value).sort(), ['Available Memory (MB)', 'Used Memory (MB)']);
+    for (const m of memory) {
+      assert.equal(m.Value!.type, 'mt:float64');
+      assert.ok(Number(m.Value!.value) > 0);
+      assert.equal(m.TaskName!.value, 'MonitorHandler');
+    }
     const heartbeat = events.find((e) => e.Operation?.value === 'HeartBeat');
     assert.ok(heartbeat);
     assert.match(
