@@ -23,6 +23,11 @@ export { LOG_EVENT_ID, LOG_EVENTS_PROVIDER };
 /** upstream NUM_OF_EVENT_FILE_RETRIES and EVENT_FILE_RETRY_DELAY */
 export const EVENT_FILE_READ_ATTEMPTS = 3;
 export const EVENT_FILE_RETRY_DELAY_MS = 1000;
+/**
+ * At most this long waiting between read attempts in one collection run (ours: the daemon's duties share one loop,
+ * and 1,000 broken files would otherwise hold it for over half an hour); past it a file is read once.
+ */
+export const RETRY_WAIT_BUDGET_MS = 10_000;
 export const MAX_EVENTS_PER_EXTENSION_PER_PERIOD = 360;
 export const EXTENSION_EVENT_FILE_MAX_SIZE = 4 * 1024 * 1024;
 export const EXTENSION_EVENT_MAX_SIZE = 1024 * 6;
@@ -112,6 +117,13 @@ export interface CollectResult {
 export interface CollectOptions {
   /** upstream's delay between the attempts to read a file being written (1 s). */
   retryDelayMs?: number;
+  /** RETRY_WAIT_BUDGET_MS */
+  retryBudgetMs?: number;
+}
+
+/** What is left of one run's waiting time between read attempts. */
+interface RetryBudget {
+  leftMs: number;
 }
 
 /** upstream's warning that is also sent as a "Log" event (add_log_event(..., forced=True)). */
@@ -124,15 +136,21 @@ function warnAndSend(message: string): void {
  * upstream _read_event_file: the parsed JSON of an event file, read again (up to 3 attempts in all, `delayMs` apart)
  * when it is gone or not valid JSON — the extension may be writing it. Never follows a link an extension planted.
  */
-export async function readEventFile(path: string, within: string, delayMs = EVENT_FILE_RETRY_DELAY_MS): Promise<unknown> {
+export async function readEventFile(
+  path: string,
+  within: string,
+  delayMs = EVENT_FILE_RETRY_DELAY_MS,
+  budget: RetryBudget = { leftMs: Number.POSITIVE_INFINITY },
+): Promise<unknown> {
   for (let attempt = 1; ; attempt++) {
     try {
       const text = readFileNoFollow(path, { maxBytes: EXTENSION_EVENT_FILE_MAX_SIZE, within }).toString('utf8');
       return JSON.parse(text) as unknown;
     } catch (e) {
       const retriable = e instanceof SyntaxError || (e instanceof UnsafeFileError && e.reason === 'missing');
-      if (!retriable || attempt >= EVENT_FILE_READ_ATTEMPTS) throw e;
+      if (!retriable || attempt >= EVENT_FILE_READ_ATTEMPTS || budget.leftMs < delayMs) throw e;
     }
+    budget.leftMs -= delayMs;
     await sleep(delayMs);
   }
 }
@@ -144,6 +162,7 @@ export async function collectExtensionEvents(
   opts: CollectOptions = {},
 ): Promise<CollectResult> {
   const result: CollectResult = { collected: {}, dropped: {}, events: [] };
+  const retry = { delayMs: opts.retryDelayMs ?? EVENT_FILE_RETRY_DELAY_MS, budget: { leftMs: opts.retryBudgetMs ?? RETRY_WAIT_BUDGET_MS } };
   for (const handler of listDir(extensionLogDir)) {
     const eventsDir = join(extensionLogDir, handler, 'events');
     try {
@@ -153,7 +172,7 @@ export async function collectExtensionEvents(
       continue;
     }
     try {
-      await collectHandler(handler, eventsDir, extensionLogDir, containerId, result, opts.retryDelayMs);
+      await collectHandler(handler, eventsDir, extensionLogDir, containerId, result, retry);
     } catch (e) {
       // upstream _operation: an unexpected error of the run is an ExtensionTelemetryEventProcessing event
       telemetry.addEvent({
@@ -175,7 +194,7 @@ async function collectHandler(
   extensionLogDir: string,
   containerId: string,
   result: CollectResult,
-  retryDelayMs: number | undefined,
+  retry: { delayMs: number; budget: RetryBudget },
 ): Promise<void> {
   const dropped: Record<string, number> = {};
   let count = 0;
@@ -194,7 +213,7 @@ async function collectHandler(
           );
           continue;
         }
-        const parsed = await readEventFile(path, extensionLogDir, retryDelayMs);
+        const parsed = await readEventFile(path, extensionLogDir, retry.delayMs, retry.budget);
         for (const raw of Array.isArray(parsed) ? parsed : [parsed]) {
           try {
             result.events.push(extensionTelemetryEvent(handler, validateExtensionEvent(raw), st.mtime, containerId));

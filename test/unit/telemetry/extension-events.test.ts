@@ -144,6 +144,17 @@ test('a file being written is read again: 3 attempts, 1 s apart by default, as u
   await assert.rejects(readEventFile(join(events, '200.json'), logDir, 1000), /symbolic link/);
 });
 
+test('one run waits at most its retry budget: 20 broken files are each read once after it is spent', async () => {
+  const { logDir, events } = setup();
+  for (let i = 0; i < 20; i++) writeFileSync(join(events, `${100 + i}.json`), '{broken');
+  const started = Date.now();
+  await collectExtensionEvents(logDir, 'c', { retryDelayMs: 50, retryBudgetMs: 200 });
+  const took = Date.now() - started;
+  // 4 waits of 50 ms fit the budget; without it 20 files × 2 waits would take 2 s
+  assert.ok(took >= 200 && took < 1500, `${took} ms`);
+  assert.deepEqual(readdirSync(events), []);
+});
+
 test('the collector\'s warnings go out as forced "Log" events (upstream add_log_event(..., forced=True))', async () => {
   const { logDir, queue, events } = setup();
   telemetry.start(queue);
