@@ -63,7 +63,8 @@ export function heartbeatEventTask(config: Config): PeriodicTask {
     name: 'telemetry heartbeat',
     periodMs: TELEMETRY_HEARTBEAT_PERIOD_MS,
     async run() {
-      const msg = `HeartbeatCounter: ${counter};HeartbeatId: ${heartbeatId};UpdateGSErrors: 0;AutoUpdate: ${autoUpdate};UpdateMode: SelfUpdate;`;
+      const errors = telemetry.takeGoalStateErrors();
+      const msg = `HeartbeatCounter: ${counter};HeartbeatId: ${heartbeatId};UpdateGSErrors: ${errors};AutoUpdate: ${autoUpdate};UpdateMode: SelfUpdate;`;
       telemetry.addEvent({ op: OPERATION.heartbeat, isSuccess: true, message: msg }, { logEvent: false });
       log.info(`[HEARTBEAT] Agent WALinuxAgent-2.15.0.1 is running as the goal state agent [DEBUG ${msg}]`);
       counter++;

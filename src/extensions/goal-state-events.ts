@@ -57,6 +57,7 @@ export class GoalStateEvents {
 
   fetchFailed(e: unknown): void {
     this.#fetchErrors++;
+    this.#rec.noteGoalStateError();
     if (this.#fetchErrors <= FETCH_ERRORS_REPORTED_AT_ONCE) {
       this.#nextFetchErrorReport = this.#now();
       this.#error(OPERATION.fetchGoalState, `Error fetching the goal state: ${describeError(e)}`);

@@ -48,6 +48,8 @@ export class TelemetryRecorder {
   readonly #periodic = new Map<string, number>();
   /** EventStatus: `<name>-<version>-<op>` → the success last sent. */
   #status: Record<string, boolean> = {};
+  /** upstream _heartbeat_update_goal_state_error_count: goal-state fetch errors since the last heartbeat event. */
+  #goalStateErrors = 0;
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
@@ -96,6 +98,18 @@ export class TelemetryRecorder {
     if (last !== undefined && last + periodMs > this.#now()) return null;
     this.#periodic.set(key, this.#now());
     return this.addEvent(input, opts);
+  }
+
+  /** A goal-state fetch failed (counted for the next heartbeat's UpdateGSErrors). */
+  noteGoalStateError(): void {
+    this.#goalStateErrors++;
+  }
+
+  /** The goal-state fetch errors since the last call (the heartbeat's UpdateGSErrors), and the count starts again. */
+  takeGoalStateErrors(): number {
+    const n = this.#goalStateErrors;
+    this.#goalStateErrors = 0;
+    return n;
   }
 
   /** upstream add_log_event: WARNING and ERROR lines, only when forced while SEND_LOGS_TO_TELEMETRY is off. */

@@ -53,7 +53,7 @@ function setup() {
 const MINUTE = 60_000;
 
 test('fetch errors: the first 3 in a row at once, then one per 6 hours while it keeps failing, then "recovered"', () => {
-  const { dir, clock, events } = setup();
+  const { dir, clock, events, rec } = setup();
   for (let i = 0; i < 120; i++) {
     events.fetchFailed(new Error('connect ECONNREFUSED 127.0.0.1:80'));
     clock.advance(MINUTE);
@@ -65,6 +65,8 @@ test('fetch errors: the first 3 in a row at once, then one per 6 hours while it 
     'FetchGoalState|false|Error fetching the goal state',
     'FetchGoalState|false|Fetching the goal state is still failing',
   ]);
+  assert.equal(rec.takeGoalStateErrors(), 120, "every error counts for the heartbeat's UpdateGSErrors");
+  assert.equal(rec.takeGoalStateErrors(), 0, 'counted again from zero after each heartbeat');
   // two hours of failures so far; the next report is 6 hours after the 4th failure (minute 3)
   clock.advance(4 * 60 * MINUTE + 2 * MINUTE);
   events.fetchFailed(new Error('still down'));
