@@ -1,5 +1,6 @@
 // The daemon's telemetry duties (docs/protocol.md §2.11): the provisioning event, the agent's heartbeat event every
-// 30 minutes (upstream ga/update.py _send_heartbeat_telemetry) and the sending of the queue every minute.
+// 30 minutes (upstream ga/update.py _send_heartbeat_telemetry), the extensions' events every
+// Debug.EtpCollectionPeriod (held in memory) and the sending of both every minute.
 import { readFileSync } from 'node:fs';
 import { libDirOf, type Config } from '../config/index.ts';
 import { fetchImdsCompute, type ImdsCompute } from '../fabric/imds-compute.ts';
@@ -10,8 +11,9 @@ import { SUPPORTED_FEATURES } from '../extensions/command-env.ts';
 import { OPERATION } from '../telemetry/event.ts';
 import { collectExtensionEvents } from '../telemetry/extension-events.ts';
 import { eventsDirOf } from '../telemetry/queue.ts';
+import { AVAILABLE_MEM, MEMORY_CATEGORY, readSystemMemory, SYSTEM_METRICS_PERIOD_MS, USED_MEM } from '../telemetry/system-metrics.ts';
 import { telemetry } from '../telemetry/recorder.ts';
-import { osVersionParam, telemetrySendTask, type SysInfo, type TelemetryPorts } from '../telemetry/send.ts';
+import { ExtensionEventBuffer, osVersionParam, telemetrySendTask, type SysInfo, type TelemetryPorts } from '../telemetry/send.ts';
 import { describeError } from '../util/errors.ts';
 import type { PeriodicTask } from '../util/periodic.ts';
 
@@ -38,7 +40,7 @@ export function recordProvisioning(result: ProvisionResult): void {
   if (result.outcome === 'ready') {
     telemetry.addEvent(
       { op: OPERATION.provision, isSuccess: true, message: `Provisioning succeeded (${uptimeSeconds()}s)`, durationMs: result.elapsedMs },
-      'Daemon',
+      { taskName: 'Daemon' },
     );
   } else {
     telemetry.addEvent(
@@ -48,7 +50,7 @@ export function recordProvisioning(result: ProvisionResult): void {
         message: `Provisioning failed: ${result.reason} (${uptimeSeconds()}s)`,
         durationMs: result.elapsedMs,
       },
-      'Daemon',
+      { taskName: 'Daemon' },
     );
   }
 }
@@ -61,10 +63,28 @@ export function heartbeatEventTask(config: Config): PeriodicTask {
     name: 'telemetry heartbeat',
     periodMs: TELEMETRY_HEARTBEAT_PERIOD_MS,
     async run() {
-      const msg = `HeartbeatCounter: ${counter};HeartbeatId: ${heartbeatId};UpdateGSErrors: 0;AutoUpdate: ${autoUpdate};UpdateMode: SelfUpdate;`;
-      telemetry.addEvent({ op: OPERATION.heartbeat, isSuccess: true, message: msg });
+      const errors = telemetry.takeGoalStateErrors();
+      const msg = `HeartbeatCounter: ${counter};HeartbeatId: ${heartbeatId};UpdateGSErrors: ${errors};AutoUpdate: ${autoUpdate};UpdateMode: SelfUpdate;`;
+      telemetry.addEvent({ op: OPERATION.heartbeat, isSuccess: true, message: msg }, { logEvent: false });
       log.info(`[HEARTBEAT] Agent WALinuxAgent-2.15.0.1 is running as the goal state agent [DEBUG ${msg}]`);
       counter++;
+    },
+  };
+}
+
+/** upstream PollSystemWideResourceUsage: the VM's used and available memory every hour (no cgroups needed). */
+export function systemMetricsTask(): PeriodicTask {
+  return {
+    name: 'system metrics',
+    periodMs: SYSTEM_METRICS_PERIOD_MS,
+    async run() {
+      const m = readSystemMemory();
+      if (!m) {
+        log.verbose('system metrics: /proc/meminfo has no MemTotal/MemAvailable');
+        return;
+      }
+      telemetry.addMetric(MEMORY_CATEGORY, USED_MEM, '', m.usedMb);
+      telemetry.addMetric(MEMORY_CATEGORY, AVAILABLE_MEM, '', m.availableMb);
     },
   };
 }
@@ -74,14 +94,19 @@ export function telemetryTasks(config: Config, profile: DistroProfile, ports: ()
   const dir = eventsDirOf(libDirOf(config));
   const osVersion = osVersionParam(profile.distro.id, profile.distro.version, '');
   let compute: ImdsCompute | null = null;
-  const send = telemetrySendTask(dir, ports, (): SysInfo => ({ osVersion, ...telemetry.vm, ...(compute ?? {}) }));
-  const tasks: PeriodicTask[] = [heartbeatEventTask(config)];
+  const sysInfo = (): SysInfo => ({ osVersion, ...telemetry.vm, ...(compute ?? {}) });
+  // the extensions' events wait in memory, never in the agent's capped queue on disk (upstream's sender queue)
+  const buffer = new ExtensionEventBuffer();
+  const send = telemetrySendTask(dir, buffer, ports, sysInfo);
+  const tasks: PeriodicTask[] = [heartbeatEventTask(config), systemMetricsTask()];
   // upstream collects the extensions' events only while it advertises the pipeline to them (HandlerEnvironment.json)
   if (SUPPORTED_FEATURES.some((f) => f.Key === 'ExtensionTelemetryPipeline')) {
     tasks.push({
       name: 'extension telemetry',
       periodMs: config.int('Debug.EtpCollectionPeriod') * 1000,
-      run: async () => void collectExtensionEvents(config.str('Extension.LogDir'), dir, telemetry.vm.containerId),
+      // upstream's sender sends as soon as events are queued; here the send task below, due every minute and run
+      // right after this one when both are due, takes them
+      run: async () => buffer.push((await collectExtensionEvents(config.str('Extension.LogDir'), telemetry.vm.containerId)).events),
     });
   }
   tasks.push({

@@ -306,6 +306,7 @@ function recordRun(o: HandlerCommandOptions, reason: string | null, output: stri
   else log.info(`${summary} in ${durationMs} ms`);
   telemetry.addEvent(
     extensionOperationEvent({ ...o, success: reason === null, message: reason === null ? output : `${reason}\n${output}`, durationMs }),
+    { logEvent: false }, // the reason was logged just above
   );
 }
 

@@ -3,6 +3,8 @@
 // extensions summary) and switches to Extensions.GoalStatePeriod. A new goal state that arrives before the first
 // one converged also completes it, as upstream does. The file survives restarts: with it present, the loop starts
 // on the regular period.
+import { OPERATION } from '../telemetry/event.ts';
+import { telemetry } from '../telemetry/recorder.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/index.ts';
@@ -66,11 +68,12 @@ export class InitialGoalState {
 
   /** A new extensions goal state is about to be processed. */
   onNewGoalState(): void {
-    if (this.#pending && this.#last && !this.#last.converged) {
-      log.warn(
-        `a new goal state was received, but not all the extensions in the previous goal state have completed: ${formatSummary(this.#last)}`,
-      );
-      this.#complete(this.#last);
+    if (this.#last && !this.#last.converged) {
+      const message = `A new goal state was received, but not all the extensions in the previous goal state have completed: ${formatSummary(this.#last)}`;
+      log.warn(message);
+      // upstream ga/update.py _process_goal_state
+      telemetry.addEvent({ op: OPERATION.goalState, isSuccess: false, message }, { logEvent: false });
+      if (this.#pending) this.#complete(this.#last);
     }
     this.#last = null;
     this.#processed = true;
@@ -83,9 +86,16 @@ export class InitialGoalState {
     const text = formatSummary(s);
     if (this.#last && formatSummary(this.#last) === text) return;
     this.#last = s;
+    // upstream ga/update.py _report_extensions_summary: each change of the summary is a GoalState event
     log.info(`extension status: ${text}`);
+    telemetry.addEvent({ op: OPERATION.goalState, isSuccess: true, message: `Extension status: ${text}` });
     if (!s.converged) return;
     log.info(`all extensions in the goal state have reached a terminal state: ${text}`);
+    telemetry.addEvent({
+      op: OPERATION.goalState,
+      isSuccess: true,
+      message: `All extensions in the goal state have reached a terminal state: ${text}`,
+    });
     if (this.#pending) this.#complete(s);
   }
 

@@ -30,6 +30,7 @@ import { missingCertificates } from './fast-track-certs.ts';
 import { holdBackForCertificates } from './certificate-gate.ts';
 import { cloudInitGate } from './wait-for-cloud-init.ts';
 import { telemetry } from '../telemetry/recorder.ts';
+import { GoalStateEvents } from './goal-state-events.ts';
 
 export interface ExtensionsLoop {
   /** One cycle; true when the goal state was fetched. Never throws. */
@@ -75,6 +76,7 @@ export function openExtensionsLoop(config: Config, opts: ExtensionsLoopOptions):
   let cycle: ExtHandlerCycle | null = null;
   let hostPlugin: HostPluginClient | null = null;
   const initial = new InitialGoalState(config, libDirOf(config));
+  const events = new GoalStateEvents();
   return {
     async cycle() {
       if (!cycle) {
@@ -90,9 +92,11 @@ export function openExtensionsLoop(config: Config, opts: ExtensionsLoopOptions):
             initial,
             opts.remoteAccess ?? true,
             () => stop?.stopped === true,
+            events,
           );
         } catch (e) {
           log.warn(`the platform cannot be reached: ${describeError(e)}`);
+          events.fetchFailed(e);
           await session?.close();
           session = null;
           return false;
@@ -147,6 +151,7 @@ function buildCycle(
   initial: InitialGoalState,
   manageRemoteAccess: boolean,
   stopping: () => boolean,
+  events: GoalStateEvents,
 ): ExtHandlerCycle {
   const { config, http, fetcher, libDir } = session;
   const roots = layoutRoots(config);
@@ -162,20 +167,28 @@ function buildCycle(
     const { goalState, changed } = await fetcher.fetch();
     let fabric: ExtensionsGoalState | null = null;
     if (changed) {
+      events.newIncarnation(goalState.incarnation);
       fabric = await fabricGoalState(goalState, config, http, hostPlugin);
       remoteAccess.expect(goalState.remoteAccessXml);
     }
-    let vmSettings = fastTrack.enabled ? await fetchVmSettings(fastTrack, hostPlugin, session) : null;
+    let vmSettings = fastTrack.enabled ? await fetchVmSettings(fastTrack, hostPlugin, session, events) : null;
     if (fabric) fabric = unlessOutdated(fastTrack, fabric, libDir);
     const certificatesError = fetcher.current?.certificatesError ?? null;
     if (certificatesError !== null) {
       if (fabric) fabric = holdBackForCertificates(fabric, libDir, certificatesError);
       if (vmSettings) vmSettings = holdBackForCertificates(vmSettings, libDir, certificatesError);
     }
-    return { fabric, vmSettings, fabricStatusBlob: goalState.extensionsConfig?.statusUploadBlob ?? null };
+    return {
+      fabric,
+      vmSettings,
+      fabricStatusBlob: goalState.extensionsConfig?.statusUploadBlob ?? null,
+      certificatesSummary: certificatesSummary(fetcher.current),
+    };
   };
 
   return new ExtHandlerCycle({
+    events,
+    onHold: (gs) => gs.onHold && config.bool('EnableOverProvisioning'),
     fetch,
     process: async (gs) => {
       await waitForCloudInit();
@@ -191,6 +204,7 @@ function buildCycle(
         initial,
         history,
         distro,
+        events,
       });
       await remoteAccess.apply();
     },
@@ -241,6 +255,7 @@ async function fetchVmSettings(
   ft: FastTrackState,
   hostPlugin: HostPluginClient,
   session: PlatformSession,
+  events: GoalStateEvents,
 ): Promise<ExtensionsGoalState | null> {
   let vmSettings: ExtensionsGoalState | null = null;
   try {
@@ -251,7 +266,9 @@ async function fetchVmSettings(
     }
     ft.supported = r.kind !== 'not-supported';
     if (r.kind === 'updated') {
+      events.newVmSettings(r.correlationId, r.etag, r.vmSettings.source);
       vmSettings = fromVmSettings(r.etag, r.vmSettings);
+      if (vmSettings.source === 'Fabric') events.vmSettingsFromFabric();
       if (vmSettings.source === 'FastTrack') await refreshForCertificates(vmSettings, session);
       if (vmSettings.source === 'FastTrack') {
         ft.lastVmSettings = { etag: r.etag, text: r.text };
@@ -328,6 +345,7 @@ interface ReportDeps {
   initial: InitialGoalState;
   history: GoalStateHistory;
   distro: Distro;
+  events: GoalStateEvents;
 }
 
 /** The status blob of §6.1 from the handlers' status files, kept in the history and uploaded (§6.2). */
@@ -356,8 +374,17 @@ async function reportStatus(s: StatusReport, d: ReportDeps): Promise<void> {
     onHostPluginGone: async () => {
       await fetcher.fetch(true);
     },
+    onStatusEvent: (message, isSuccess) => d.events.statusUploadEvent(message, isSuccess),
   });
   if (outcome.uploaded) log.verbose(`status uploaded through ${outcome.channel}`);
+}
+
+/** upstream's certs.summary in its events: [{'thumbprint': '…', 'hasPrivateKey': True}, …] (Python's repr). */
+function certificatesSummary(cur: FullGoalState | null): string {
+  const items = (cur?.certificates ?? []).map(
+    (c) => `{'thumbprint': '${c.thumbprint}', 'hasPrivateKey': ${c.hasPrivateKey ? 'True' : 'False'}}`,
+  );
+  return `[${items.join(', ')}]`;
 }
 
 /** RemoteAccess (JIT) accounts (§2.9): the document of a new incarnation, applied after the status report (§7.1 step 7). */

@@ -26,7 +26,7 @@ export interface HostPluginContext {
 }
 
 export type VmSettingsResult =
-  | { kind: 'updated'; etag: string; vmSettings: VmSettings; text: string }
+  | { kind: 'updated'; etag: string; vmSettings: VmSettings; text: string /** the x-ms-client-correlationid sent */; correlationId: string }
   | { kind: 'unchanged'; etag: string }
   | { kind: 'not-supported'; retryAfter: number };
 
@@ -122,10 +122,11 @@ export class HostPluginClient {
    */
   async vmSettings(force = false): Promise<VmSettingsResult> {
     if (this.#now() < this.#notSupportedUntil) return { kind: 'not-supported', retryAfter: this.#notSupportedUntil };
+    const correlationId = randomUUID();
     const res = await this.#send(() => ({
       url: hostPluginUrl(this.#o.endpoints, '/vmSettings'),
       headers: this.#headers({
-        'x-ms-client-correlationid': randomUUID(),
+        'x-ms-client-correlationid': correlationId,
         ...(this.#etag && !force ? { 'if-none-match': this.#etag } : {}),
       }),
       maxAttempts: 1,
@@ -143,7 +144,7 @@ export class HostPluginClient {
       return this.#notSupported(`HostGAPlugin ${version} is older than ${MIN_VMSETTINGS_HGAP_VERSION}`);
     }
     this.#etag = etag;
-    return { kind: 'updated', etag, vmSettings, text };
+    return { kind: 'updated', etag, vmSettings, text, correlationId };
   }
 
   #notSupported(why: string): VmSettingsResult {

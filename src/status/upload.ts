@@ -34,6 +34,8 @@ export interface UploadStatusOptions {
   refreshBlob?: () => Promise<StatusUploadBlob>;
   /** After an HGAP 410: refresh the container id / config name for the next cycle (§3.5). */
   onHostPluginGone?: () => Promise<void>;
+  /** upstream report_status_event (ReportStatus telemetry): the fallback to the direct route, its failure. */
+  onStatusEvent?: (message: string, isSuccess: boolean) => void;
   now?: () => Date;
 }
 
@@ -100,6 +102,7 @@ export async function uploadStatus(json: string, opts: UploadStatusOptions): Pro
       }
       hgapError = describeError(e);
       log.info(`Falling back to direct upload: ${hgapError}`);
+      opts.onStatusEvent?.(`Falling back to direct upload: ${hgapError}`, true);
     }
   }
   try {
@@ -108,6 +111,7 @@ export async function uploadStatus(json: string, opts: UploadStatusOptions): Pro
     return { uploaded: true, channel: 'direct' };
   } catch (e) {
     const url = redactUrl(blob.url);
+    opts.onStatusEvent?.(`Exception uploading status blob: ${describeError(e)}`, false);
     throw new AgentError(
       'http',
       `failed to upload the status blob via either channel (HostGAPlugin: ${hgapError}; direct: ${describeError(e)})`,

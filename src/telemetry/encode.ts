@@ -7,15 +7,18 @@ import type { ParamValue, TelemetryEvent, TelemetryParam } from './event.ts';
 /** 2^16 − 2^10: a batch's events stay below this many bytes (upstream MAX_EVENT_BUFFER_SIZE). */
 export const MAX_EVENT_BUFFER_SIZE = 2 ** 16 - 2 ** 10;
 
-export function paramType(value: ParamValue): string {
+export function paramType(value: ParamValue, float = false): string {
   if (typeof value === 'boolean') return 'mt:bool';
+  if (float && typeof value === 'number') return 'mt:float64';
   if (typeof value === 'number') return Number.isInteger(value) ? 'mt:uint64' : 'mt:float64';
   return 'mt:wstr';
 }
 
 /** Python's str() of the value: True/False for booleans, repr-like for floats. */
-function pythonStr(value: ParamValue): string {
+function pythonStr(value: ParamValue, float = false): string {
   if (typeof value === 'boolean') return value ? 'True' : 'False';
+  // a Python float that happens to be whole prints as 590.0
+  if (float && typeof value === 'number' && Number.isInteger(value)) return `${value}.0`;
   return String(value);
 }
 
@@ -31,7 +34,7 @@ export function quoteAttr(text: string): string {
 }
 
 export function paramToV1(p: TelemetryParam): string {
-  return `<Param Name="${p.name}" Value=${quoteAttr(pythonStr(p.value))} T="${paramType(p.value)}" />`;
+  return `<Param Name="${p.name}" Value=${quoteAttr(pythonStr(p.value, p.float))} T="${paramType(p.value, p.float)}" />`;
 }
 
 export function eventToV1(event: TelemetryEvent): Buffer {

@@ -15,6 +15,8 @@ export type ParamValue = string | number | boolean;
 export interface TelemetryParam {
   name: string;
   value: ParamValue;
+  /** A Python float (mt:float64) even when the number is whole: a metric's Value. */
+  float?: boolean;
 }
 
 export interface TelemetryEvent {
@@ -24,11 +26,18 @@ export interface TelemetryEvent {
   file_type: string;
 }
 
-/** upstream's WALAEventOperation names for the events we emit. */
+/** upstream's WALAEventOperation names (common/event.py) for the events we emit. */
 export const OPERATION = {
   provision: 'Provision',
   heartbeat: 'HeartBeat',
-  goalStateProcessing: 'GoalStateProcessing',
+  goalState: 'GoalState',
+  fetchGoalState: 'FetchGoalState',
+  extensionProcessing: 'ExtensionProcessing',
+  goalStateUnsupportedFeatures: 'GoalStateUnsupportedFeatures',
+  reportStatus: 'ReportStatus',
+  reportStatusExtended: 'ReportStatusExtended',
+  extensionTelemetryEventProcessing: 'ExtensionTelemetryEventProcessing',
+  log: 'Log',
   install: 'Install',
   enable: 'Enable',
   disable: 'Disable',
@@ -59,6 +68,19 @@ export function utcTimestamp(d: Date): string {
   return `${d.toISOString().slice(0, 23)}000Z`;
 }
 
+/** upstream add_common_event_parameters: what every event the agent makes carries after its own parameters. */
+function commonParams(ctx: EventContext, now: Date): TelemetryParam[] {
+  return [
+    { name: 'GAVersion', value: GA_VERSION },
+    { name: 'ContainerId', value: ctx.containerId },
+    { name: 'OpcodeName', value: utcTimestamp(now) },
+    // one process, one thread: the pid stands for upstream's thread id as well
+    { name: 'EventTid', value: process.pid },
+    { name: 'EventPid', value: process.pid },
+    { name: 'TaskName', value: ctx.taskName ?? 'ExtHandler' },
+  ];
+}
+
 export function agentEvent(input: AgentEventInput, ctx: EventContext): TelemetryEvent {
   const now = ctx.now ?? new Date();
   return {
@@ -71,16 +93,64 @@ export function agentEvent(input: AgentEventInput, ctx: EventContext): Telemetry
       { name: 'OperationSuccess', value: input.isSuccess },
       { name: 'Message', value: input.message ?? '' },
       { name: 'Duration', value: Math.max(0, Math.round(input.durationMs ?? 0)) },
-      { name: 'GAVersion', value: GA_VERSION },
-      { name: 'ContainerId', value: ctx.containerId },
-      { name: 'OpcodeName', value: utcTimestamp(now) },
-      // one process, one thread: the pid stands for upstream's thread id as well
-      { name: 'EventTid', value: process.pid },
-      { name: 'EventPid', value: process.pid },
-      { name: 'TaskName', value: ctx.taskName ?? 'ExtHandler' },
+      ...commonParams(ctx, now),
       // upstream adds these two to the agent/extension events (provider 69B669B9…, id 1) only
       { name: 'ExtensionType', value: '' },
       { name: 'IsInternal', value: false },
+    ],
+    file_type: '',
+  };
+}
+
+/** upstream TELEMETRY_METRICS_EVENT_ID: performance counters, in the agent's provider. */
+export const METRICS_EVENT_ID = 4;
+
+/** upstream EventLogger.add_metric: one performance counter (category, counter, instance, value as a float). */
+export function metricEvent(category: string, counter: string, instance: string, value: number, ctx: EventContext): TelemetryEvent {
+  const now = ctx.now ?? new Date();
+  return {
+    eventId: METRICS_EVENT_ID,
+    providerId: AGENT_EVENTS_PROVIDER,
+    parameters: [
+      { name: 'Category', value: category },
+      { name: 'Counter', value: counter },
+      { name: 'Instance', value: instance },
+      { name: 'Value', value, float: true },
+      ...commonParams(ctx, now),
+    ],
+    file_type: '',
+  };
+}
+
+/** docs/protocol.md §2.11: the generic-logs table (upstream TELEMETRY_LOG_PROVIDER_ID / TELEMETRY_LOG_EVENT_ID). */
+export const LOG_EVENTS_PROVIDER = 'FFF0196F-EE4C-4EAF-9AA5-776F622DEB4F';
+export const LOG_EVENT_ID = 7;
+
+/**
+ * upstream EventLogger._clean_up_message: a log line's timestamp and level are dropped, the message is kept (the
+ * level is a column of its own).
+ */
+export function cleanUpLogMessage(message: string): string {
+  if (!message) return message;
+  const withLevel = /^.*(INFO|WARNING|ERROR|VERBOSE)\s*(.*)$/s.exec(message);
+  if (withLevel) return withLevel[2]!;
+  const withTime = /^[0-9:/\-TZ\s.]*\s(.*)$/s.exec(message);
+  return withTime ? withTime[1]! : message;
+}
+
+/** upstream EventLogger.add_log_event: a log line as a "Log" event of the generic-logs table. */
+export function logEvent(level: 'WARNING' | 'ERROR', message: string, ctx: EventContext): TelemetryEvent {
+  const now = ctx.now ?? new Date();
+  return {
+    eventId: LOG_EVENT_ID,
+    providerId: LOG_EVENTS_PROVIDER,
+    parameters: [
+      { name: 'EventName', value: OPERATION.log },
+      { name: 'CapabilityUsed', value: level },
+      { name: 'Context1', value: cleanUpLogMessage(message) },
+      { name: 'Context2', value: utcTimestamp(now) },
+      { name: 'Context3', value: '' },
+      ...commonParams(ctx, now),
     ],
     file_type: '',
   };

@@ -3,8 +3,9 @@
 // processors, VM name, role instance, region and VM id from IMDS when known, …), batches them (encode.ts) and POSTs
 // each batch to the WireServer (docs/protocol.md §2.11): 3 attempts, throttling not raising the cap. A file is removed
 // once its batch was accepted, or when it cannot be parsed or is too large to send alone (both logged); while the
-// WireServer refuses, the files wait on disk (the queue's cap drops the oldest). One run is bounded in time so that it
-// never holds up the goal-state cycle for long.
+// WireServer refuses, the files wait on disk (the queue's cap drops the oldest). The extensions' events are sent from
+// memory (ExtensionEventBuffer), after the agent's own. One run is bounded in time so that it never holds up the
+// goal-state cycle for long.
 import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { cpus, machine, release, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -78,7 +79,9 @@ function withSendTimeParams(event: TelemetryEvent, common: TelemetryParam[], con
 function isParam(x: unknown): x is TelemetryParam {
   if (typeof x !== 'object' || x === null) return false;
   const p = x as Record<string, unknown>;
-  return typeof p.name === 'string' && ['string', 'number', 'boolean'].includes(typeof p.value);
+  return (
+    typeof p.name === 'string' && ['string', 'number', 'boolean'].includes(typeof p.value) && (p.float === undefined || p.float === true)
+  );
 }
 
 /** Parses an event file; null when it is not upstream's event JSON. */
@@ -159,25 +162,29 @@ export interface SendResult {
   failedBatches: number;
 }
 
-/** One pass over the queue. */
-export async function sendQueuedEvents(
-  dir: string,
+interface SendOutcome extends SendResult {
+  /** indexes of the events sent (accepted) or dropped (too large): done with */
+  done: number[];
+}
+
+/** Batches `events` and POSTs them; reports which were accepted or dropped. */
+async function postEvents(
+  events: readonly TelemetryEvent[],
   ports: TelemetryPorts,
   sysInfo: SysInfo,
-  now: () => number = monotonicNow,
-): Promise<SendResult> {
-  const queued = readQueue(dir);
-  const result: SendResult = { sent: 0, batches: 0, dropped: 0, failedBatches: 0 };
-  if (queued.length === 0) return result;
+  deadline: number,
+  describe: (i: number) => TelemetryEvent,
+): Promise<SendOutcome> {
+  const result: SendOutcome = { sent: 0, batches: 0, dropped: 0, failedBatches: 0, done: [] };
+  if (events.length === 0) return result;
   const common = sysInfoParams(sysInfo);
-  const { batches, oversize } = makeBatches(queued.map((q) => withSendTimeParams(q.event, common, sysInfo.containerId)));
+  const { batches, oversize } = makeBatches(events.map((e) => withSendTimeParams(e, common, sysInfo.containerId)));
   for (const i of oversize) {
-    const names = queued[i]!.event.parameters.filter((p) => ['Name', 'Version', 'Operation', 'OperationSuccess'].includes(p.name));
+    const names = describe(i).parameters.filter((p) => ['Name', 'Version', 'Operation', 'OperationSuccess'].includes(p.name));
     log.warn(`Single event too large: ${names.map((p) => `${p.name}:${p.value}`).join(', ')}, dropped`);
-    remove(queued[i]!.path);
+    result.done.push(i);
     result.dropped++;
   }
-  const deadline = now() + SEND_RUN_BUDGET_MS;
   for (const batch of batches) {
     try {
       await ports.http.request({
@@ -195,23 +202,116 @@ export async function sendQueuedEvents(
       log.verbose(`Failed to send events: ${describeError(e)}`);
       continue;
     }
-    for (const i of batch.items) remove(queued[i]!.path);
+    result.done.push(...batch.items);
     result.sent += batch.items.length;
     result.batches++;
   }
-  if (result.failedBatches > 0) log.warn(`telemetry: ${result.failedBatches} batch(es) not accepted; their events wait in ${dir}`);
   return result;
 }
 
-export function telemetrySendTask(dir: string, ports: () => TelemetryPorts | null, sysInfo: () => SysInfo): PeriodicTask {
+/** One pass over the queue on disk: a file is removed once its event was accepted (or dropped as too large). */
+export async function sendQueuedEvents(
+  dir: string,
+  ports: TelemetryPorts,
+  sysInfo: SysInfo,
+  now: () => number = monotonicNow,
+  deadline = now() + SEND_RUN_BUDGET_MS,
+): Promise<SendResult> {
+  const queued = readQueue(dir);
+  const r = await postEvents(
+    queued.map((q) => q.event),
+    ports,
+    sysInfo,
+    deadline,
+    (i) => queued[i]!.event,
+  );
+  for (const i of r.done) remove(queued[i]!.path);
+  if (r.failedBatches > 0) log.warn(`telemetry: ${r.failedBatches} batch(es) not accepted; their events wait in ${dir}`);
+  const { done: _done, ...result } = r;
+  return result;
+}
+
+/**
+ * The extensions' events, held in memory between their collection and their sending (upstream's collector hands
+ * them to its sender's in-memory queue; they never share the agent's capped queue on disk). What the WireServer
+ * refuses waits here for the next run, up to MAX_BYTES of event text: beyond it the oldest are dropped (logged).
+ */
+export class ExtensionEventBuffer {
+  static readonly MAX_BYTES = 8 * 1024 * 1024;
+  #events: Array<{ event: TelemetryEvent; bytes: number }> = [];
+  #bytes = 0;
+  readonly #maxBytes: number;
+
+  constructor(maxBytes = ExtensionEventBuffer.MAX_BYTES) {
+    this.#maxBytes = maxBytes;
+  }
+
+  get length(): number {
+    return this.#events.length;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  push(events: readonly TelemetryEvent[]): void {
+    for (const event of events) {
+      const bytes = event.parameters.reduce((n, p) => n + p.name.length + String(p.value).length, 0);
+      this.#events.push({ event, bytes });
+      this.#bytes += bytes;
+    }
+    let dropped = 0;
+    while (this.#bytes > this.#maxBytes && this.#events.length > 0) {
+      this.#bytes -= this.#events.shift()!.bytes;
+      dropped++;
+    }
+    if (dropped > 0)
+      log.warn(`telemetry: ${dropped} extension events dropped, the oldest, to keep ${this.#maxBytes} bytes waiting at most`);
+  }
+
+  /** Sends what is held; what is refused is kept (in order) for the next run. */
+  async send(ports: TelemetryPorts, sysInfo: SysInfo, deadline = monotonicNow() + SEND_RUN_BUDGET_MS): Promise<SendResult> {
+    const held = this.#events;
+    this.#events = [];
+    this.#bytes = 0;
+    const r = await postEvents(
+      held.map((h) => h.event),
+      ports,
+      sysInfo,
+      deadline,
+      (i) => held[i]!.event,
+    );
+    const done = new Set(r.done);
+    const left = held.filter((_, i) => !done.has(i));
+    // refused events go back in front of anything collected meanwhile
+    this.#events = [...left, ...this.#events];
+    this.#bytes = this.#events.reduce((n, h) => n + h.bytes, 0);
+    if (r.failedBatches > 0)
+      log.warn(`telemetry: ${r.failedBatches} batch(es) of extension events not accepted; ${left.length} events wait in memory`);
+    const { done: _done, ...result } = r;
+    return result;
+  }
+}
+
+/** Every minute: the agent's queue on disk first, then the extensions' events waiting in memory, in one time budget. */
+export function telemetrySendTask(
+  dir: string,
+  buffer: ExtensionEventBuffer,
+  ports: () => TelemetryPorts | null,
+  sysInfo: () => SysInfo,
+): PeriodicTask {
   return {
     name: 'telemetry',
     periodMs: SEND_PERIOD_MS,
     async run() {
       const p = ports();
       if (!p) return;
-      const r = await sendQueuedEvents(dir, p, sysInfo());
-      if (r.sent > 0) log.verbose(`telemetry: ${r.sent} events in ${r.batches} batches`);
+      const deadline = monotonicNow() + SEND_RUN_BUDGET_MS;
+      const info = sysInfo();
+      const r = await sendQueuedEvents(dir, p, info, monotonicNow, deadline);
+      const x = buffer.length > 0 ? await buffer.send(p, info, deadline) : null;
+      const sent = r.sent + (x?.sent ?? 0);
+      if (sent > 0) log.verbose(`telemetry: ${sent} events in ${r.batches + (x?.batches ?? 0)} batches`);
     },
   };
 }

@@ -4,6 +4,8 @@
 import type { StatusUploadBlob } from '../../fabric/documents/index.ts';
 import { describeError } from '../../util/errors.ts';
 import { log } from '../../log/logger.ts';
+import { GoalStateEvents } from '../goal-state-events.ts';
+import { CODE } from './codes.ts';
 import type { GoalStateOutcome, ProcessResult, ReportedHandler } from './process.ts';
 import { ExtensionsGoalStateSelector, type ExtensionsGoalState } from './source.ts';
 
@@ -14,6 +16,8 @@ export interface FetchedGoalState {
   vmSettings: ExtensionsGoalState | null;
   /** The WireServer goal state's status blob (used when the selected goal state names none). */
   fabricStatusBlob: StatusUploadBlob | null;
+  /** The goal state's certificates as upstream summarises them (for the "recovered" telemetry event). */
+  certificatesSummary?: string;
 }
 
 export interface StatusReport {
@@ -31,6 +35,10 @@ export interface CycleDeps {
   report(status: StatusReport): Promise<void>;
   /** A new extensions goal state is about to be processed (goal-state history). */
   onNewGoalState?(gs: ExtensionsGoalState): void;
+  /** The telemetry events of the cycle (default: upstream's, through the agent's recorder). */
+  events?: GoalStateEvents;
+  /** Whether `process` will leave this goal state on hold (default: its onHold flag); no "started" event then. */
+  onHold?(gs: ExtensionsGoalState): boolean;
 }
 
 export class ExtHandlerCycle {
@@ -40,9 +48,11 @@ export class ExtHandlerCycle {
   #outcome: GoalStateOutcome | null = null;
   #handlers: readonly ReportedHandler[] = [];
   #blob: StatusUploadBlob = { url: null, type: 'BlockBlob' };
+  readonly #events: GoalStateEvents;
 
   constructor(deps: CycleDeps) {
     this.#d = deps;
+    this.#events = deps.events ?? new GoalStateEvents();
   }
 
   /** The id of the last extensions goal state processed. */
@@ -61,15 +71,24 @@ export class ExtHandlerCycle {
     }
     try {
       await this.#d.report({ handlers: this.#handlers, goalState: this.#outcome, blob: this.#blob, current: this.#selector.current });
+      this.#events.statusReported();
     } catch (e) {
       log.error(`the status could not be reported: ${describeError(e)}`);
+      this.#events.statusFailed(e);
     }
     return fetched;
   }
 
   async #goalState(): Promise<void> {
-    const fetched = await this.#d.fetch();
+    let fetched: FetchedGoalState;
+    try {
+      fetched = await this.#d.fetch();
+    } catch (e) {
+      this.#events.fetchFailed(e);
+      throw e;
+    }
     const gs = this.#selector.select(fetched.fabric, fetched.vmSettings);
+    this.#events.fetched((gs ?? this.#selector.current)?.id ?? null, fetched.certificatesSummary ?? '[]');
     if (!gs) return;
     const blob = gs.statusUploadBlob.url !== null ? gs.statusUploadBlob : fetched.fabricStatusBlob;
     if (blob) this.#blob = blob;
@@ -78,7 +97,23 @@ export class ExtHandlerCycle {
     // new extensions goal state id triggers processing once); its errors are in the status.
     this.#processedId = gs.id;
     this.#d.onNewGoalState?.(gs);
-    const r = await this.#d.process(gs);
+    const started = performance.now();
+    // on hold: upstream returns before its "started" event (exthandlers.py run, _extensions_on_hold)
+    if (!(this.#d.onHold?.(gs) ?? gs.onHold)) this.#events.processingStarted(gs);
+    let r: ProcessResult;
+    try {
+      r = await this.#d.process(gs);
+    } catch (e) {
+      this.#events.processingDone(gs, performance.now() - started, e);
+      throw e;
+    }
+    if (r.outcome) {
+      if (r.outcome.status === 'Failed') {
+        if (r.outcome.code === CODE.unsupportedFeatures) this.#events.unsupportedFeatures(r.outcome.message);
+        else this.#events.processingError(r.outcome.message);
+      }
+      this.#events.processingDone(gs, performance.now() - started, null);
+    }
     this.#handlers = r.handlers;
     if (r.outcome) this.#outcome = r.outcome;
   }

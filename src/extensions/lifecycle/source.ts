@@ -1,12 +1,23 @@
 // Which document is the extensions goal state (docs/protocol.md §2.10, §3.4): ExtensionsConfig from the
 // WireServer (id incarnation_<N>) or vmSettings from the HostGAPlugin (Fast Track, id etag_<ETag>).
-import type { ExtensionHandler, ExtensionsConfig, StatusUploadBlob, VmSettings } from '../../fabric/documents/index.ts';
+import {
+  GUID_ZERO,
+  type ExtensionHandler,
+  type ExtensionsConfig,
+  type StatusUploadBlob,
+  type VmSettings,
+} from '../../fabric/documents/index.ts';
 import { log } from '../../log/logger.ts';
 
 export interface ExtensionsGoalState {
   /** incarnation_<N> or etag_<ETag>; a new id triggers extension processing. */
   id: string;
   source: 'Fabric' | 'FastTrack';
+  /** Where it came from: the WireServer (ExtensionsConfig) or the HostGAPlugin (vmSettings). */
+  channel: 'WireServer' | 'HostGAPlugin';
+  /** The goal state's activity and correlation ids (GUID_ZERO when absent), for the telemetry events. */
+  activityId: string;
+  correlationId: string;
   /** What goalStateAggregateStatus.inSvdSeqNo reports: the incarnation, or vmSettings' inSvdSeqNo (§6.1). */
   inSvdSeqNo: string;
   createdOnTicks: bigint;
@@ -23,6 +34,9 @@ export function fromExtensionsConfig(incarnation: string, ec: ExtensionsConfig |
   return {
     id: `incarnation_${incarnation}`,
     source: 'Fabric',
+    channel: 'WireServer',
+    activityId: ec?.metadata.activityId ?? GUID_ZERO,
+    correlationId: ec?.metadata.correlationId ?? GUID_ZERO,
     inSvdSeqNo: incarnation,
     createdOnTicks: ec?.metadata.createdOnTicks ?? 0n,
     handlers: ec?.handlers ?? [],
@@ -38,6 +52,9 @@ export function fromVmSettings(etag: string, vm: VmSettings): ExtensionsGoalStat
     id: `etag_${etag}`,
     // A vmSettings document whose source is Fabric only mirrors ExtensionsConfig: the selector ignores it.
     source: vm.source === 'Fabric' ? 'Fabric' : 'FastTrack',
+    channel: 'HostGAPlugin',
+    activityId: vm.metadata.activityId,
+    correlationId: vm.metadata.correlationId,
     inSvdSeqNo: String(vm.metadata.inSvdSeqNo ?? 0),
     createdOnTicks: vm.metadata.createdOnTicks,
     handlers: vm.handlers,

@@ -11,7 +11,7 @@ import type { HttpClient, HttpRequest, HttpResponse } from '../../../src/fabric/
 import { Config } from '../../../src/config/index.ts';
 import { agentEvent } from '../../../src/telemetry/event.ts';
 import { capEventFolder, saveEvent } from '../../../src/telemetry/queue.ts';
-import { sendQueuedEvents } from '../../../src/telemetry/send.ts';
+import { ExtensionEventBuffer, sendQueuedEvents } from '../../../src/telemetry/send.ts';
 import { AgentError } from '../../../src/util/errors.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'events-'));
@@ -128,4 +128,34 @@ test('send: an event queued before the goal state was known gets the container i
     [...body.matchAll(/<Param Name="ContainerId" Value="([^"]*)"/g)].map((m) => m[1]),
     ['c-42', 'older'],
   );
+});
+
+test("send from memory: the extensions' events go out in batches; refused ones wait in memory (in order) for the next run", async () => {
+  const ext = (i: number) => ({
+    eventId: 7,
+    providerId: 'FFF0196F-EE4C-4EAF-9AA5-776F622DEB4F',
+    parameters: [{ name: 'Context1', value: `ext ${i} ${'x'.repeat(1000)}` }],
+    file_type: 'json',
+  });
+  const buffer = new ExtensionEventBuffer();
+  buffer.push(Array.from({ length: 100 }, (_, i) => ext(i)));
+  let n = 0;
+  // the second batch is refused
+  const some = fakeHttp(() => (++n === 2 ? new AgentError('http', 'HTTP 503', { status: 503 }) : ok));
+  const r = await buffer.send({ http: some.http, endpoints }, sysInfo);
+  assert.equal(r.failedBatches, 1);
+  assert.ok(r.batches >= 1 && r.sent > 0 && r.sent < 100, JSON.stringify(r));
+  assert.equal(buffer.length, 100 - r.sent);
+  const accept = fakeHttp(() => ok);
+  const again = await buffer.send({ http: accept.http, endpoints }, sysInfo);
+  assert.equal(again.sent, 100 - r.sent);
+  assert.equal(buffer.length, 0);
+  const firstBody = Buffer.from(accept.sent[0]!.body!).toString('utf8');
+  assert.match(
+    firstBody,
+    /^<\?xml version="1.0"\?><TelemetryData version="1.0"><Provider id="FFF0196F-EE4C-4EAF-9AA5-776F622DEB4F"><Event id="7">/,
+  );
+  const second = Buffer.from(some.sent[1]!.body!).toString('utf8');
+  const firstRefused = /Value="(ext \d+) /.exec(second)![1];
+  assert.equal(/Value="(ext \d+) /.exec(firstBody)![1], firstRefused, 'the refused events come first next time');
 });
