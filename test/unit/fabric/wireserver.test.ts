@@ -252,7 +252,7 @@ test('health report: POST with the XML content type and the §3.1 body', async (
   assert.match(h.body, /<State>NotReady<\/State><Details><SubStatus>Provisioning<\/SubStatus><Description>a &lt; b<\/Description>/);
 });
 
-test('health report retries follow §3.1 (Fibonacci × 15 s) and stop at the deadline', async (t) => {
+test('health report retries: 0.5 s, then §3.1 (Fibonacci × 15 s), and stop at the deadline', async (t) => {
   const f = await fabric(t, (_h, res) => void res.writeHead(500).end());
   let clock = 0;
   const waits: number[] = [];
@@ -270,8 +270,8 @@ test('health report retries follow §3.1 (Fibonacci × 15 s) and stop at the dea
     .catch((e: unknown) => e);
   assert.ok(isAgentError(err, 'http'));
   assert.match(err.message, /no time left to retry/);
-  // 30 s and 45 s fit in 100 s; the next wait (75 s) would pass it
-  assert.deepEqual(waits, [30_000, 45_000]);
+  // 0.5 s and 45 s fit in 100 s; the next wait (75 s) would pass it
+  assert.deepEqual(waits, [500, 45_000]);
   assert.equal(f.hits.length, 3);
 });
 
