@@ -4,7 +4,7 @@
 import { transportCertHeader } from '../crypto/index.ts';
 import { describeError, isAgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
-import { writeFileAtomic } from '../os/atomic-file.ts';
+import { writeFileAtomic, writeFileAtomicIfChanged } from '../os/atomic-file.ts';
 import type { CertificateSummary } from './certificates.ts';
 import {
   isPfxPackage,
@@ -222,7 +222,7 @@ export class GoalStateFetcher {
  */
 function saveCopy(path: string, text: string): void {
   try {
-    writeFileAtomic(path, text, { mode: 0o644, mkdir: true });
+    writeFileAtomicIfChanged(path, text, { mode: 0o644, mkdir: true });
   } catch (e) {
     log.error(`the goal state is used without saving ${path}: ${describeError(e)}`);
   }
