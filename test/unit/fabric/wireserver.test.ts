@@ -167,6 +167,19 @@ test('incarnation rule: same string → no documents (context still refreshed); 
   assert.equal((await fetcher.fetch(true)).changed, true);
 });
 
+test('the goal state text of the last fetch again: the same parsed result, not parsed anew; a new text is parsed', async (t) => {
+  const f = await fabric(t);
+  const a = await f.wire.fetchGoalState();
+  const b = await f.wire.fetchGoalState();
+  assert.equal(b.goalState, a.goalState, 'the same object for the same text');
+  assert.equal(f.hits.length, 2, 'still fetched every time');
+  f.state.goalState = doc('goal_state.xml').replace('<Incarnation>1</Incarnation>', '<Incarnation>2</Incarnation>');
+  const c = await f.wire.fetchGoalState();
+  assert.notEqual(c.goalState, a.goalState);
+  assert.equal(c.goalState.incarnation, '2');
+  assert.equal(a.goalState.incarnation, '1');
+});
+
 test('a goal state without RoleInstance is asked for again 6 × 0.5 s, then a clear error', async (t) => {
   let missing = 2;
   const noRole = doc('goal_state.xml').replace(/<RoleInstanceList>[\s\S]*<\/RoleInstanceList>/, '<RoleInstanceList/>');
