@@ -97,7 +97,7 @@ async function main(): Promise<void> {
     fail(`the Python agent (${PYTHON_WAAGENT}) is not installed: run "bash scripts/bootstrap.sh --bench"`);
   }
   const notes: string[] = [];
-  if (agents.includes('ours') && !existsSync(WAAGENT)) {
+  if (agents.includes('ours') && !existsSync(process.env.BENCH_WAAGENT ?? WAAGENT)) {
     notes.push('dist/waagent is missing (npm run build): our agent was not measured');
     agents = agents.filter((a) => a !== 'ours');
   }

@@ -30,7 +30,8 @@ let cold: string | null = null;
 function oursBinary(): string {
   if (cold === null) {
     mkdirSync(join(dirname(WAAGENT), '.bench'), { recursive: true });
-    cold = coldCopy(WAAGENT, join(dirname(WAAGENT), '.bench', 'waagent'));
+    // BENCH_WAAGENT: another build of ours (e.g. the previous dist/waagent, for before/after in one sitting)
+    cold = coldCopy(process.env.BENCH_WAAGENT ?? WAAGENT, join(dirname(WAAGENT), '.bench', 'waagent'));
   }
   return cold;
 }
