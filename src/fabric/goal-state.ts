@@ -200,7 +200,8 @@ export class GoalStateFetcher {
     const { libDir, transport } = this.#o;
     return this.#o.wire.fetchCertificates(url, transportCertHeader(transport.certPem), async (xml) => {
       const doc = parseCertificates(xml);
-      writeFileAtomic(`${libDir}/${CERTIFICATES_XML}`, xml, { mode: 0o600, mkdir: true });
+      // a copy for the record (nothing reads it back): atomic, not fsynced — it differs on every fetch (re-encrypted)
+      writeFileAtomic(`${libDir}/${CERTIFICATES_XML}`, xml, { mode: 0o600, mkdir: true, durable: false });
       if (!isPfxPackage(doc)) {
         log.info(`the Certificates document holds no PFX package (format ${doc.format ?? 'none'}); no certificates`);
         return [];
