@@ -21,7 +21,7 @@ import { benchOvfEnv } from './provision/ovf-env.ts';
 import { provisionOnce, PYTHON_WAAGENT, type AgentKind, type RunInput, type RunResult } from './provision/measure.ts';
 import { WAAGENT } from '../test/sandbox/sandbox.ts';
 import { LABELS, median, provisionTable } from './provision/table.ts';
-import { documentedMaxWait, FAULT_SCENARIO, FAULT_SUMMARY } from './provision/faults.ts';
+import { documentedMaxWait, FAULT_SCENARIO, FAULT_SUMMARY, type RetryWait } from './provision/faults.ts';
 
 const ALL: AgentKind[] = ['python', 'python-stubbed', 'ours'];
 
@@ -178,7 +178,8 @@ async function faultRuns(agents: AgentKind[], input: RunInput, runs: number, not
     const cap = `not Ready in ${input.timeoutMs / 1000} s`;
     const firstMs = ready.length ? median(ready.map((r) => r.firstRequestMs!)).toFixed(0) : cap;
     const startMs = ready.length ? median(ready.map((r) => r.ms!)).toFixed(0) : '-';
-    const waits = rs.map((r) => r.retryWaits).filter((w) => w !== undefined);
+    // none logged: an agent (or an older build of ours) that does not log its waits
+    const waits = rs.map((r) => r.retryWaits).filter((w) => w !== undefined && w.length > 0) as RetryWait[][];
     const sums = waits.map((w) => w.reduce((x, y) => x + y.ms, 0));
     const over = waits.flat().filter((w) => w.ms > documentedMaxWait(w.url, w.retry));
     console.log(

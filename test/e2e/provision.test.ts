@@ -253,9 +253,16 @@ describe('waagent -provision: every failure ends in ProvisioningFailed with a re
     assert.match(kvp[0]!.value, /^result=error\|reason=[^|]*\|agent=[^|]+\|kind=[a-z-]+\|/);
     assert.equal((await sb.exec(['test', '-e', '/var/lib/waagent/provisioned'])).code, 1, 'no provisioned marker');
     assert.equal(await leftovers(sb), '', 'no half-written file');
+    // the host keys generated ahead (src/provisioning/host-keys.ts) leave no temporary directory, whatever failed
+    assert.equal(await sh(sb, 'ls -d /var/lib/waagent/hostkeys-* 2>/dev/null || true'), '', 'no temporary host-key directory');
   }
 
-  test('no media', () => expectFailure({ 'DVD.Device': '/dev/no-such-sr9' }, /the provisioning media \/dev\/no-such-sr9 does not exist/));
+  test('no media: and the host keys are left as they were (the new ones, made ahead, are thrown away)', async () => {
+    const keys = 'cat /etc/ssh/ssh_host_*key /etc/ssh/ssh_host_*key.pub 2>/dev/null | sha256sum';
+    const before = await sh(sb, keys);
+    await expectFailure({ 'DVD.Device': '/dev/no-such-sr9' }, /the provisioning media \/dev\/no-such-sr9 does not exist/);
+    assert.equal(await sh(sb, keys), before);
+  });
 
   test('unreadable media (neither UDF nor ISO9660)', async () => {
     sb.writeFile(join(sb.dir, 'garbage.img'), Buffer.alloc(1 << 20, 0x5a));
