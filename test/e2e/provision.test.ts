@@ -215,6 +215,31 @@ describe('waagent -provision: a VM provisioned against the emulator', () => {
   });
 });
 
+describe('waagent -provision with Provisioning.Agent=cloud-init', () => {
+  test('cloud-init owns the host keys: they stay as they were, the ones made ahead are thrown away; Ready', async () => {
+    const sb = await createSandbox();
+    try {
+      await fakeVmId(sb, VM_ID);
+      const emu = await sb.startEmulator();
+      // what cloud-init leaves: its copy of ovf-env.xml in Lib.Dir and the host keys (made here, before the agent)
+      sb.writeFile('/var/lib/waagent/ovf-env.xml', ovfEnvXml({}), 0o600);
+      await sh(sb, "rm -f /etc/ssh/ssh_host_*key* && ssh-keygen -q -t rsa -b 2048 -N '' -C '' -f /etc/ssh/ssh_host_rsa_key");
+      const keys = 'cat /etc/ssh/ssh_host_*key /etc/ssh/ssh_host_*key.pub | sha256sum';
+      const before = await sh(sb, keys);
+      sb.writeConfig({ 'Provisioning.Agent': 'cloud-init' });
+      const r = await provision(sb);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /Ready reported \(cloud-init/);
+      assert.equal((await emu.healthReports()).at(-1)?.state, 'Ready');
+      assert.equal(await sh(sb, keys), before, "the host keys are cloud-init's");
+      assert.equal(await sh(sb, 'ls /etc/ssh | grep -c "^ssh_host_" || true'), '2');
+      assert.equal(await sh(sb, 'ls -d /var/lib/waagent/hostkeys-* 2>/dev/null || true'), '', 'no temporary host-key directory');
+    } finally {
+      await sb.close();
+    }
+  });
+});
+
 describe('waagent -provision: every failure ends in ProvisioningFailed with a reason, a KVP record and exit 1', () => {
   let sb: Sandbox;
   let emu: EmulatorHandle;
