@@ -51,6 +51,9 @@ const ARM64_SYSROOT = '/usr/aarch64-linux-gnu';
 const args = new Set(process.argv.slice(2));
 const archArg = [...args].find((a) => a.startsWith('--arch='))?.slice(7) ?? 'all';
 const arches = archArg === 'all' ? ['x64', 'arm64'] : [archArg];
+// Measurements only (bench/README.md "V8 flags"): WAAGENT_V8_FLAGS="--jitless" builds an executable that runs with
+// these V8 flags too, its code cache made under them. The shipped build sets none.
+const EXTRA_V8_FLAGS = (process.env.WAAGENT_V8_FLAGS ?? '').split(/\s+/).filter(Boolean);
 const say = (m) => process.stdout.write(`build: ${m}\n`);
 
 function onPath(cmd) {
@@ -126,10 +129,13 @@ function seaBlob(name, nodeCmd, codeCache) {
       useCodeCache: codeCache,
       // V8's young generation grows to 16+ MiB per semi-space under the daemon's steady allocation; 1 MiB keeps
       // the agent's private memory ~30 MiB lower over thousands of cycles at the same speed (bench/README.md).
-      execArgv: ['--max-semi-space-size=1'],
+      execArgv: ['--max-semi-space-size=1', ...EXTRA_V8_FLAGS],
     }),
   );
-  execFileSync(nodeCmd[0], [...nodeCmd.slice(1), '--experimental-sea-config', cfg], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // The code cache is made under the same V8 flags the executable runs with: V8 rejects a cache made under others.
+  execFileSync(nodeCmd[0], [...nodeCmd.slice(1), ...EXTRA_V8_FLAGS, '--experimental-sea-config', cfg], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   say(`SEA blob ${name}${codeCache ? ' (with code cache)' : ''}`);
   return out;
 }

@@ -10,9 +10,10 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSandbox, WAAGENT, type EmulatorHandle, type Sandbox } from '../../test/sandbox/sandbox.ts';
-import type { HealthReport } from '../../test/fabric/types.ts';
+import type { FaultRule, HealthReport } from '../../test/fabric/types.ts';
 import { REPO_ROOT } from '../../test/helpers/paths.ts';
 import { cmdline, coldCopy, MemoryWatch, processTree } from '../memory.ts';
+import { retryWaitsOf, type RetryWait } from './faults.ts';
 
 const PYTHON_AGENT_DIR = join(REPO_ROOT, 'bench', 'python-agent');
 const PREPARE = join(PYTHON_AGENT_DIR, 'prepare.sh');
@@ -29,7 +30,8 @@ let cold: string | null = null;
 function oursBinary(): string {
   if (cold === null) {
     mkdirSync(join(dirname(WAAGENT), '.bench'), { recursive: true });
-    cold = coldCopy(WAAGENT, join(dirname(WAAGENT), '.bench', 'waagent'));
+    // BENCH_WAAGENT: another build of ours (e.g. the previous dist/waagent, for before/after in one sitting)
+    cold = coldCopy(process.env.BENCH_WAAGENT ?? WAAGENT, join(dirname(WAAGENT), '.bench', 'waagent'));
   }
   return cold;
 }
@@ -54,6 +56,10 @@ export interface RunResult {
   phases?: Record<string, number>;
   /** the binary answered that -provision is not implemented (yet) */
   notImplemented?: boolean;
+  /** ms from the first request the emulator recorded to the terminal health report (null when none came) */
+  firstRequestMs?: number | null;
+  /** ours: the retry waits it logged (bench/provision/faults.ts) */
+  retryWaits?: RetryWait[];
 }
 
 export interface RunInput {
@@ -64,6 +70,8 @@ export interface RunInput {
   timeoutMs: number;
   /** return the agent's log even when it reached Ready */
   keepLog?: boolean;
+  /** fault rules set on the emulator before the agent starts (bench/provision/faults.ts) */
+  faults?: FaultRule[];
 }
 
 // Fast Track off (HostGAPlugin answers 404 to /vmSettings): the recorded vmSettings and ExtensionsConfig are not the
@@ -204,6 +212,7 @@ export async function provisionOnce(agent: AgentKind, input: RunInput): Promise<
   const sb = await createSandbox({ hostname: 'bench-image' });
   try {
     const emu = await sb.startEmulator(EMULATOR_ARGS);
+    if (input.faults) await emu.setFaults(input.faults);
     const ovf = join(sb.dir, 'ovf-env.xml');
     copyFileSync(input.ovfEnv, ovf);
     const image = join(sb.dir, 'ovf-env.udf');
@@ -252,9 +261,15 @@ export async function provisionOnce(agent: AgentKind, input: RunInput): Promise<
     const peaks = watch.memory?.stop();
     const anonKiB = peaks && peaks.processes > 0 ? peaks.anon : null;
     const result: RunResult = { agent, ms, rssKiB: readRss(rssFile), hwmKiB: watch.hwmKiB, anonKiB, outcome };
+    if (input.faults) {
+      const first = (await emu.requests())[0];
+      result.firstRequestMs = typeof report === 'string' || !first ? null : Date.parse(report.time) - Date.parse(first.time);
+    }
     if (agent === 'ours') {
       try {
-        result.phases = phasesOf(sb.readFile('/var/log/waagent.log'));
+        const text = sb.readFile('/var/log/waagent.log');
+        result.phases = phasesOf(text);
+        result.retryWaits = retryWaitsOf(text);
       } catch {
         // no log written
       }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { decodeCertificates, toPem, thumbprint, type CertificatesDecoder, type Pkcs12Contents } from '../crypto/index.ts';
 import { AgentError, describeError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
-import { writeFileAtomic } from '../os/atomic-file.ts';
+import { writeFileAtomicIfChanged } from '../os/atomic-file.ts';
 import { decodeWithOpenssl } from './openssl-fallback.ts';
 
 export interface CertificateSummary {
@@ -63,11 +63,14 @@ export async function installCertificates(opts: InstallCertificatesOptions): Pro
     } catch (e) {
       throw new AgentError('crypto', `a tenant certificate is not a valid X.509 certificate: ${describeError(e)}`, {}, e);
     }
-    writeFileAtomic(join(opts.libDir, `${tp}.crt`), toPem('CERTIFICATE', der), { mode: 0o644 });
+    // the same certificates come with every goal state: unchanged files are not rewritten (two fsyncs each)
+    writeFileAtomicIfChanged(join(opts.libDir, `${tp}.crt`), toPem('CERTIFICATE', der), { mode: 0o644 });
     const match = keys.find((k) => k.spki.equals(spki));
     if (match) {
       match.used = true;
-      writeFileAtomic(join(opts.libDir, `${tp}.prv`), match.key.export({ type: 'pkcs8', format: 'pem' }).toString(), { mode: 0o600 });
+      writeFileAtomicIfChanged(join(opts.libDir, `${tp}.prv`), match.key.export({ type: 'pkcs8', format: 'pem' }).toString(), {
+        mode: 0o600,
+      });
     }
     summary.push({ thumbprint: tp, hasPrivateKey: !!match });
   }

@@ -4,7 +4,7 @@
 import { transportCertHeader } from '../crypto/index.ts';
 import { describeError, isAgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
-import { writeFileAtomic } from '../os/atomic-file.ts';
+import { writeFileAtomic, writeFileAtomicIfChanged } from '../os/atomic-file.ts';
 import type { CertificateSummary } from './certificates.ts';
 import {
   isPfxPackage,
@@ -200,7 +200,8 @@ export class GoalStateFetcher {
     const { libDir, transport } = this.#o;
     return this.#o.wire.fetchCertificates(url, transportCertHeader(transport.certPem), async (xml) => {
       const doc = parseCertificates(xml);
-      writeFileAtomic(`${libDir}/${CERTIFICATES_XML}`, xml, { mode: 0o600, mkdir: true });
+      // a copy for the record (nothing reads it back): atomic, not fsynced — it differs on every fetch (re-encrypted)
+      writeFileAtomic(`${libDir}/${CERTIFICATES_XML}`, xml, { mode: 0o600, mkdir: true, durable: false });
       if (!isPfxPackage(doc)) {
         log.info(`the Certificates document holds no PFX package (format ${doc.format ?? 'none'}); no certificates`);
         return [];
@@ -222,7 +223,7 @@ export class GoalStateFetcher {
  */
 function saveCopy(path: string, text: string): void {
   try {
-    writeFileAtomic(path, text, { mode: 0o644, mkdir: true });
+    writeFileAtomicIfChanged(path, text, { mode: 0o644, mkdir: true });
   } catch (e) {
     log.error(`the goal state is used without saving ${path}: ${describeError(e)}`);
   }

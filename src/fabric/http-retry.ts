@@ -1,10 +1,17 @@
 // The retry policy of the one HTTP client (docs/protocol.md §2.1), with no I/O: which statuses are retried, how many
-// attempts are made (throttling raises the cap), how long to wait before each (the Fibonacci back-off, a fixed delay
-// once throttled, both times the client's delay scale), and when an overall deadline leaves no room for another.
+// attempts are made (throttling raises the cap), how long to wait before each (a short first retry, then the Fibonacci
+// back-off; a fixed delay once throttled; all times the client's delay scale), and when an overall deadline leaves no
+// room for another.
 // src/fabric/http.ts drives it around the real attempts.
 
 export const DEFAULT_ATTEMPTS = 6;
 export const DEFAULT_RETRY_DELAY_MS = 1_000;
+/**
+ * The wait before the first retry of any request that was not throttled (issue 14): a fault is mostly a single one (a
+ * reset connection, a truncated body, one 5xx), and the next request is answered. Upstream waits 2 s (30 s for a
+ * health report) there; from the second retry on the waits are upstream's.
+ */
+export const FIRST_RETRY_DELAY_MS = 500;
 export const THROTTLE_DELAY_MS = 1_000;
 export const THROTTLE_MIN_ATTEMPTS = 25;
 
@@ -21,7 +28,7 @@ export function backoffDelay(retry: number, delayMs: number): number {
 /** The retry fields of one request (see HttpRequest in http.ts). */
 export interface RetryRules {
   maxAttempts?: number;
-  /** The Fibonacci base: attempt n waits retryDelayMs × 2, 3, 5, 8, 13 … */
+  /** The Fibonacci base: retry n ≥ 2 waits retryDelayMs × 3, 5, 8, 13 … (the first retry FIRST_RETRY_DELAY_MS) */
   retryDelayMs?: number;
   /** false: throttling does not raise the attempt cap (§2.1). */
   throttleRaisesAttempts?: boolean;
@@ -64,7 +71,11 @@ export class RetryPolicy {
   next(now: number): NextStep {
     if (this.#attempts >= this.#maxAttempts) return { stop: 'exhausted' };
     if (this.#attempts === 0) return { waitMs: 0 };
-    const base = this.#throttled ? THROTTLE_DELAY_MS : backoffDelay(this.#attempts, this.#rules.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS);
+    const base = this.#throttled
+      ? THROTTLE_DELAY_MS
+      : this.#attempts === 1
+        ? Math.min(FIRST_RETRY_DELAY_MS, backoffDelay(1, this.#rules.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS))
+        : backoffDelay(this.#attempts, this.#rules.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS);
     const waitMs = Math.round(base * this.#delayScale);
     if (this.#rules.deadline !== undefined && now + waitMs >= this.#rules.deadline) return { stop: 'out-of-time' };
     return { waitMs };

@@ -39,7 +39,7 @@ export interface HttpRequest {
   /** Per attempt, connect to last body byte. */
   timeoutMs?: number;
   maxAttempts?: number;
-  /** The Fibonacci base: attempt n waits retryDelayMs × 2, 3, 5, 8, 13 … */
+  /** The Fibonacci base: retry n ≥ 2 waits retryDelayMs × 3, 5, 8, 13 … (the first retry 0.5 s; docs/contract.md §4) */
   retryDelayMs?: number;
   /** false for telemetry: throttling does not raise the attempt cap (§2.1). */
   throttleRaisesAttempts?: boolean;
@@ -318,7 +318,11 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
         end = step.stop;
         break;
       }
-      if (policy.attempts > 0) await sleep(step.waitMs);
+      if (policy.attempts > 0) {
+        // one line per wait: what the back-off chose is visible in the log (and summed by bench/provision.ts --faults)
+        log.info(`HTTP ${method} ${shown}: retry ${policy.attempts} in ${step.waitMs} ms`);
+        await sleep(step.waitMs);
+      }
       if (policy.expired(now())) {
         end = 'out-of-time';
         break;

@@ -54,6 +54,7 @@ export class WireServerClient {
   readonly #http: HttpClient;
   readonly #sleep: (ms: number) => Promise<void>;
   readonly #now: () => number;
+  #lastGoalState: FetchedGoalState | null = null;
 
   constructor(opts: WireServerClientOptions) {
     this.#http = opts.http;
@@ -88,8 +89,12 @@ export class WireServerClient {
     const url = wireServerUrl(this.endpoints, '/machine/?comp=goalstate');
     for (let attempt = 1; ; attempt++) {
       const xml = await this.#get(url);
+      // The same text as last time (every cycle between goal states): the same (read-only) result, not parsed again.
+      if (this.#lastGoalState?.xml === xml) return this.#lastGoalState;
       try {
-        return { goalState: parseGoalState(xml), xml };
+        const fetched = { goalState: parseGoalState(xml), xml };
+        this.#lastGoalState = fetched;
+        return fetched;
       } catch (e) {
         if (!isMissingRoleInstance(e)) throw e;
         if (attempt >= ROLE_INSTANCE_ATTEMPTS) {

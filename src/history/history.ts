@@ -115,7 +115,8 @@ export class GoalStateHistory {
     }
     if (this.#current === null) return false;
     try {
-      writeFileAtomic(join(this.#current, fileName), redact(content), { mode: 0o600, mkdir: true });
+      // atomic, not durable: diagnostics, written on every new goal state (a crash may lose the last copy)
+      writeFileAtomic(join(this.#current, fileName), redact(content), { mode: 0o600, mkdir: true, durable: false });
       return true;
     } catch (e) {
       log.warn(`cannot save ${fileName} to the goal-state history: ${describeError(e)}`);

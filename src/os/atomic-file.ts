@@ -4,6 +4,7 @@ import {
   closeSync,
   fchownSync,
   fsyncSync,
+  lstatSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -25,6 +26,12 @@ export interface AtomicWriteOptions {
    * (Lib.Dir and below), which no other user needs to list; Lib.Dir holds private keys (as upstream, 0700).
    */
   mkdir?: boolean;
+  /**
+   * false: atomic but not durable — no fsync of the file or the directory (issue 14). For copies kept for diagnostics
+   * (the goal-state history): a crash may leave the old file, or an empty new one, never half of one; each fsync costs
+   * milliseconds on a VM's disk (tens when it is busy) and a new goal state wrote a dozen of them.
+   */
+  durable?: boolean;
 }
 
 export function writeFileAtomic(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): void {
@@ -40,7 +47,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, opts: A
     // the owner is set on the open descriptor, never by path: in a directory its user can write (~/.ssh), the
     // temporary name could be swapped for a link between close and a chown by path
     if (opts.uid !== undefined || opts.gid !== undefined) fchownSync(fd, opts.uid ?? -1, opts.gid ?? -1);
-    fsyncSync(fd);
+    if (opts.durable !== false) fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
     renameSync(tmp, path);
@@ -55,8 +62,32 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, opts: A
     const why = err.code === 'ENOSPC' ? 'the disk is full' : err.message;
     throw new AgentError('io', `cannot write ${path}: ${why}`, { path, code: err.code }, e);
   }
-  fsyncDir(dir);
+  if (opts.durable !== false) fsyncDir(dir);
   sweepStaleTemps(dir);
+}
+
+/**
+ * writeFileAtomic unless the file already holds exactly `data` as a regular file (not a link) with the mode and owner
+ * asked for: then nothing is written (no fsyncs). Returns whether it wrote. For state rewritten with the same content
+ * on every goal state (the tenant certificates, SharedConfig.xml).
+ */
+export function writeFileAtomicIfChanged(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): boolean {
+  const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  try {
+    const st = lstatSync(path);
+    const same =
+      st.isFile() &&
+      st.size === buf.length &&
+      (st.mode & 0o7777) === (opts.mode ?? 0o644) &&
+      (opts.uid === undefined || st.uid === opts.uid) &&
+      (opts.gid === undefined || st.gid === opts.gid) &&
+      readFileSync(path).equals(buf);
+    if (same) return false;
+  } catch {
+    /* missing or unreadable: written below */
+  }
+  writeFileAtomic(path, buf, opts);
+  return true;
 }
 
 /**

@@ -63,7 +63,7 @@ function checkWithin(fd: number, path: string, within: string): void {
   let root: string;
   let actual: string;
   try {
-    root = realpathSync(within);
+    root = realpathSync.native(within); // one realpath(3), not an lstat per component (every cycle, issue 14)
     actual = readlinkSync(`/proc/self/fd/${fd}`);
   } catch (e) {
     throw new UnsafeFileError('unreadable', `${path} cannot be located: ${(e as Error).message}`, path, e);

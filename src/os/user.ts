@@ -80,23 +80,43 @@ function ensureHome(user: UserInfo): void {
   }
 }
 
-/** Creates the user with a home directory unless it exists. */
-export async function ensureUser(name: string): Promise<{ user: UserInfo; created: boolean }> {
+/**
+ * Creates the user with a home directory unless it exists. `passwordHash` (called only for a new user; a crypt(3)
+ * hash, never the password) goes to useradd -p, as setUserPassword gives it to usermod -p: user and password in one command.
+ */
+export async function ensureUser(name: string, passwordHash?: () => string): Promise<{ user: UserInfo; created: boolean }> {
   const existing = await lookupUser(name);
   if (existing) {
     log.info(`user ${name} exists already`);
     ensureHome(existing);
     return { user: existing, created: false };
   }
+  const hash = passwordHash?.();
   try {
-    await run(['useradd', '-m', name], { timeoutMs: 30_000 });
+    await run(['useradd', '-m', ...(hash === undefined ? [] : ['-p', hash]), name], { timeoutMs: 30_000 });
   } catch (e) {
     throw new AgentError('provisioning', `cannot create the user ${name}: ${(e as Error).message}`, { user: name }, e);
   }
   const user = await lookupUser(name);
   if (!user) throw new AgentError('provisioning', `useradd reported success but the user ${name} does not exist`, { user: name });
   log.info(`user ${name} created (uid ${user.uid})`);
+  if (hash !== undefined) log.info(`password of ${name} set`);
   return { user, created: true };
+}
+
+/**
+ * The user with its password (§4.4 step 8): a new user is made with it (useradd -p), an existing one gets it through
+ * setUserPassword (which refuses system users). The same end state as ensureUser then setUserPassword, one command less.
+ */
+export async function ensureUserWithPassword(config: Config, name: string, password: string): Promise<UserInfo> {
+  registerSecret(password);
+  const { user, created } = await ensureUser(name, () => {
+    const hash = hashPassword(config, password);
+    registerSecret(hash);
+    return hash;
+  });
+  if (!created) await setUserPassword(config, user, password);
+  return user;
 }
 
 /** The crypt(3) hash of the password per Provisioning.PasswordCryptId (6 SHA-512, 5 SHA-256, 1 MD5) and salt length. */

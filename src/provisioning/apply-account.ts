@@ -7,14 +7,24 @@ import type { OvfEnv } from './ovf-env.ts';
 import { configureSshd } from './sshd-apply.ts';
 import { deployKeyPair, deployPublicKey, type Owner } from './ssh-keys.ts';
 import { grantSudo } from '../os/sudoers.ts';
-import { ensureUser, setUserPassword } from '../os/user.ts';
+import { ensureUser, ensureUserWithPassword } from '../os/user.ts';
 
 /** User, password, sudoers, sshd_config and the keys given inline; returns the owner for the keys that follow. */
 export async function applyAccount(config: Config, env: OvfEnv): Promise<Owner> {
-  const { user } = await ensureUser(env.username);
-  if (env.password !== null && env.password !== '') await setUserPassword(config, user, env.password);
-  await grantSudo(config, user.name, env.password !== null && env.password !== '');
-  await configureSshd(config, env.disableSshPasswordAuthentication);
+  const hasPassword = env.password !== null && env.password !== '';
+  // sshd's settings do not depend on the user: its checks (sshd -V, a throw-away key, sshd -t) run beside useradd.
+  // Both end before this returns, and the user's failure is the one reported when both fail, as in sequence.
+  const [userResult, sshdResult] = await Promise.allSettled([
+    (async () => {
+      const user = hasPassword ? await ensureUserWithPassword(config, env.username, env.password!) : (await ensureUser(env.username)).user;
+      await grantSudo(config, user.name, hasPassword);
+      return user;
+    })(),
+    configureSshd(config, env.disableSshPasswordAuthentication),
+  ]);
+  if (userResult.status === 'rejected') throw userResult.reason;
+  if (sshdResult.status === 'rejected') throw sshdResult.reason;
+  const user = userResult.value;
   const owner: Owner = { name: user.name, uid: user.uid, gid: user.gid, home: user.home };
   for (const k of env.publicKeys) if (k.value) await deployPublicKey(config, owner, k);
   return owner;

@@ -16,7 +16,7 @@ import { decideProvisioner, type Provisioner } from './cloud-init.ts';
 import { waitForCloudInit } from './cloud-init-wait.ts';
 import { handleCustomData } from './custom-data.ts';
 import { describeFailure, failureReport } from './failure-report.ts';
-import { hostKeyFingerprint, regenerateHostKeys } from './host-keys.ts';
+import { hostKeyFingerprint, prepareHostKeys } from './host-keys.ts';
 import { publishHostname, setHostname } from './hostname.ts';
 import { readOvfEnv, type MediaOptions } from './media/read-ovf-env.ts';
 import { parseOvfEnv, redactOvfEnv, type OvfEnv } from './ovf-env.ts';
@@ -85,10 +85,12 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
   const reporter = deps.reporter ?? createReporter();
-  const vmId = await vmIdOrEmpty(deps);
-
   const marker = readProvisionedMarker(config);
-  if (provisionedState(config, vmId) === 'same-vm') {
+  // No marker: a new VM. Its host keys (the long pole) start now, into a private directory, before anything is
+  // known of the media or who provisions; they go into place only when this agent provisions (prepareHostKeys).
+  const earlyKeys = marker === null ? prepareHostKeys(config) : null;
+  const vmIdP = vmIdOrEmpty(deps);
+  if (marker !== null && provisionedState(config, await vmIdP) === 'same-vm') {
     if (!isReadyPending(config)) {
       log.info('provisioning already completed for this VM; nothing to do');
       return { outcome: 'already-provisioned' };
@@ -136,6 +138,7 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
   try {
     if (marker !== null) {
       // §4.4 step 1: an image captured without deprovisioning. Forget the old VM, then Ready for this one.
+      const vmId = await vmIdP;
       log.info(`the provisioned marker names VM ${marker}, this is VM ${vmId}`);
       changedVmCleanup(config);
       const c = await connect();
@@ -147,9 +150,10 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
 
     const provisioner = await decideProvisioner(config, deps.cloudInitEnabled);
     log.info(`provisioning by ${provisioner}`);
+    if (provisioner !== 'waagent') await earlyKeys?.discard();
     if (provisioner === 'disabled') {
       const c = await connect();
-      writeProvisionedMarker(config, vmId);
+      writeProvisionedMarker(config, await vmIdP);
       await reporter.ready(c.session, c.gs);
       return { outcome: 'ready', provisioner, elapsedMs: elapsed() };
     }
@@ -158,12 +162,12 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
       const c = await connect();
       const notReady = tasks.start(reporter.notReady(c.session, c.gs));
       await waitForCloudInit(config, 'host-key', deps.cloudInitWaitMs);
-      writeProvisionedMarker(config, vmId, { readyPending: true });
+      writeProvisionedMarker(config, await vmIdP, { readyPending: true });
       if (env && !env.provisionGuestAgent) writeDisableAgent(config);
       await notReady;
       await reporter.ready(c.session, c.gs);
       clearReadyPending(config);
-      await reporter.kvpSuccess(vmId);
+      await reporter.kvpSuccess(await vmIdP);
       return { outcome: 'ready', provisioner, elapsedMs: elapsed() };
     }
 
@@ -175,15 +179,18 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
         phases.push([name, Math.round(performance.now())]);
         return v;
       };
+    // The platform chain does not depend on the media: it starts first (a failure of the media is reported
+    // through it anyway). NotReady/Provisioning waits for the media, as before.
+    const platform = tasks.start(connect().then(mark('platform chain')));
     const media = mark('media')(await readOvfEnv(config, deps.media));
     log.info(`ovf-env.xml read from ${media.source}`);
     const env: OvfEnv = parseOvfEnv(media.xml);
     saveOvfEnvCopy(config, media.xml);
 
-    // Independent work first: the platform, host keys, the hostname and the account, side by side.
-    const platform = tasks.start(connect().then(mark('platform chain')));
+    // Independent work: the platform, host keys, the hostname and the account, side by side.
     const notReady = tasks.start(platform.then((c) => reporter.notReady(c.session, c.gs)));
-    const hostKeys = tasks.start(regenerateHostKeys(config).then(mark('host keys')));
+    const keys = earlyKeys ?? prepareHostKeys(config);
+    const hostKeys = tasks.start(keys.install().then(mark('host keys')));
     const hostname = tasks.start(
       (async () => {
         await setHostname(env.hostname, { profile });
@@ -205,6 +212,7 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
     await reloadSshd({ profile });
     await hostname;
 
+    const vmId = await vmIdP;
     writeProvisionedMarker(config, vmId, { readyPending: true });
     if (!env.provisionGuestAgent) {
       log.info('ProvisionGuestAgent is false: the agent stops after provisioning (disable_agent)');
@@ -232,10 +240,11 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
         log.warn(`the WireServer cannot be reached to report the failure: ${describeError(ce)}`);
       }
     }
-    await reporter.failed(known.session, known.gs, error, vmId);
+    await reporter.failed(known.session, known.gs, error, await vmIdP);
     return { outcome: 'failed', error, reason: report.reason, elapsedMs: elapsed() };
   } finally {
     await tasks.drain();
+    await earlyKeys?.discard(); // removes the temporary keys whatever happened; installed ones are in OS.SshDir
     await known.session?.close();
   }
 }

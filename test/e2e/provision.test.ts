@@ -220,6 +220,31 @@ describe('waagent -provision: a VM provisioned against the emulator', () => {
   });
 });
 
+describe('waagent -provision with Provisioning.Agent=cloud-init', () => {
+  test('cloud-init owns the host keys: they stay as they were, the ones made ahead are thrown away; Ready', async () => {
+    const sb = await createSandbox();
+    try {
+      await fakeVmId(sb, VM_ID);
+      const emu = await sb.startEmulator();
+      // what cloud-init leaves: its copy of ovf-env.xml in Lib.Dir and the host keys (made here, before the agent)
+      sb.writeFile('/var/lib/waagent/ovf-env.xml', ovfEnvXml({}), 0o600);
+      await sh(sb, "rm -f /etc/ssh/ssh_host_*key* && ssh-keygen -q -t rsa -b 2048 -N '' -C '' -f /etc/ssh/ssh_host_rsa_key");
+      const keys = 'cat /etc/ssh/ssh_host_*key /etc/ssh/ssh_host_*key.pub | sha256sum';
+      const before = await sh(sb, keys);
+      sb.writeConfig({ 'Provisioning.Agent': 'cloud-init' });
+      const r = await provision(sb);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /Ready reported \(cloud-init/);
+      assert.equal((await emu.healthReports()).at(-1)?.state, 'Ready');
+      assert.equal(await sh(sb, keys), before, "the host keys are cloud-init's");
+      assert.equal(await sh(sb, 'ls /etc/ssh | grep -c "^ssh_host_" || true'), '2');
+      assert.equal(await sh(sb, 'ls -d /var/lib/waagent/hostkeys-* 2>/dev/null || true'), '', 'no temporary host-key directory');
+    } finally {
+      await sb.close();
+    }
+  });
+});
+
 describe('waagent -provision: every failure ends in ProvisioningFailed with a reason, a KVP record and exit 1', () => {
   let sb: Sandbox;
   let emu: EmulatorHandle;
@@ -258,9 +283,16 @@ describe('waagent -provision: every failure ends in ProvisioningFailed with a re
     assert.match(kvp[0]!.value, /^result=error\|reason=[^|]*\|agent=[^|]+\|kind=[a-z-]+\|/);
     assert.equal((await sb.exec(['test', '-e', '/var/lib/waagent/provisioned'])).code, 1, 'no provisioned marker');
     assert.equal(await leftovers(sb), '', 'no half-written file');
+    // the host keys generated ahead (src/provisioning/host-keys.ts) leave no temporary directory, whatever failed
+    assert.equal(await sh(sb, 'ls -d /var/lib/waagent/hostkeys-* 2>/dev/null || true'), '', 'no temporary host-key directory');
   }
 
-  test('no media', () => expectFailure({ 'DVD.Device': '/dev/no-such-sr9' }, /the provisioning media \/dev\/no-such-sr9 does not exist/));
+  test('no media: and the host keys are left as they were (the new ones, made ahead, are thrown away)', async () => {
+    const keys = 'cat /etc/ssh/ssh_host_*key /etc/ssh/ssh_host_*key.pub 2>/dev/null | sha256sum';
+    const before = await sh(sb, keys);
+    await expectFailure({ 'DVD.Device': '/dev/no-such-sr9' }, /the provisioning media \/dev\/no-such-sr9 does not exist/);
+    assert.equal(await sh(sb, keys), before);
+  });
 
   test('unreadable media (neither UDF nor ISO9660)', async () => {
     sb.writeFile(join(sb.dir, 'garbage.img'), Buffer.alloc(1 << 20, 0x5a));
@@ -307,7 +339,7 @@ describe('waagent -provision: every failure ends in ProvisioningFailed with a re
     }
   });
 
-  test('the WireServer down, with the real back-off: 6 attempts over 31 s, then the failure in the KVP pool', async () => {
+  test('the WireServer down, with the real back-off: 6 attempts over 29.5 s, then the failure in the KVP pool', async () => {
     // The one provisioning run that sits out the protocol's real timing (no Debug.RetryDelayPercent).
     const media = udfMedia(sb, good);
     const reportsBefore = (await emu.healthReports()).length;
@@ -316,7 +348,7 @@ describe('waagent -provision: every failure ends in ProvisioningFailed with a re
     const r = await provision(sb, 240_000);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^waagent: provisioning failed: .*127\.0\.0\.1:9.*failed after 6 attempts/);
-    assert.ok(r.ms >= 31_000, `${r.ms} ms: the back-off of 2 + 3 + 5 + 8 + 13 s was not waited`);
+    assert.ok(r.ms >= 29_500, `${r.ms} ms: the back-off of 0.5 + 3 + 5 + 8 + 13 s was not waited`);
     assert.equal((await emu.healthReports()).length, reportsBefore);
     const kvp = kvpRecords(sb).slice(kvpBefore);
     assert.equal(kvp.length, 1);

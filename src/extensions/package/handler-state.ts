@@ -18,7 +18,7 @@ import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AgentError, describeError } from '../../util/errors.ts';
 import { log } from '../../log/logger.ts';
-import { writeFileAtomic } from '../../os/atomic-file.ts';
+import { writeFileAtomicIfChanged } from '../../os/atomic-file.ts';
 import { checkRealDirectory, readTextNoFollow } from '../../os/safe-read.ts';
 import type { HandlerLayout } from './layout.ts';
 import { pythonJsonDumps } from '../../util/python-json.ts';
@@ -64,7 +64,7 @@ function writeState(layout: HandlerLayout, path: string, text: string): void {
   checkRealDirectory(layout.configDir, dirname(layout.baseDir));
   // config/ is created 0700 by the package installer; create it the same way if a caller got here first.
   mkdirSync(layout.configDir, { recursive: true, mode: 0o700 });
-  writeFileAtomic(path, text, { mode: 0o600 });
+  writeFileAtomicIfChanged(path, text, { mode: 0o600 }); // the same state again (a re-enable) writes nothing
 }
 
 /**

@@ -53,7 +53,7 @@ test('backoffDelay is the Fibonacci series 2, 3, 5, 8, 13 times the delay', () =
   assert.equal(backoffDelay(2, 15_000), 45_000);
 });
 
-test('a retryable status is tried 6 times with the Fibonacci back-off, then a clear http error', async (t) => {
+test('a retryable status is tried 6 times (0.5 s, then the Fibonacci back-off), then a clear http error', async (t) => {
   const srv = await serve((_q, res) => res.writeHead(500).end('boom'));
   t.after(() => srv.close());
   const { client, sleeps } = fakeClient();
@@ -64,7 +64,7 @@ test('a retryable status is tried 6 times with the Fibonacci back-off, then a cl
   assert.match(err.message, /failed after 6 attempts: HTTP status 500/);
   assert.equal(srv.hits.length, 6);
   assert.equal(client.requestCount, 6);
-  assert.deepEqual(sleeps, [2000, 3000, 5000, 8000, 13000]);
+  assert.deepEqual(sleeps, [500, 3000, 5000, 8000, 13000]);
 });
 
 test('a throttle status switches to the fixed throttle delay and at least 25 attempts', async (t) => {
@@ -75,8 +75,8 @@ test('a throttle status switches to the fixed throttle delay and at least 25 att
   assert.ok(isAgentError(err, 'http'));
   assert.equal(srv.hits.length, 25);
   assert.equal(err.context.status, 429);
-  // first retry after the 500 uses the back-off, every one after the 429s the throttle delay
-  assert.deepEqual(sleeps, [2000, ...Array(23).fill(1000)]);
+  // first retry after the 500 uses the back-off (0.5 s), every one after the 429s the throttle delay
+  assert.deepEqual(sleeps, [500, ...Array(23).fill(1000)]);
 });
 
 test('throttling does not raise the attempt cap when the caller says so (telemetry)', async (t) => {
@@ -188,7 +188,7 @@ test('an endpoint that never answers times out per attempt and is retried', asyn
   assert.ok(isAgentError(err, 'http'));
   assert.match(err.message, /failed after 2 attempts: no complete answer within 150 ms/);
   assert.equal(srv.hits.length, 2);
-  assert.deepEqual(sleeps, [2000]);
+  assert.deepEqual(sleeps, [500]);
   assert.ok(Date.now() - started < 3000);
 });
 
@@ -224,8 +224,8 @@ test('the overall deadline stops the retries early', async (t) => {
   const { client, sleeps, now } = fakeClient();
   const err = await client.request({ url: srv.url, deadline: now() + 6_000 }).catch((e: unknown) => e);
   assert.ok(isAgentError(err, 'http'));
-  // 2 s then 3 s fit in 6 s; the next 5 s wait would pass the deadline
-  assert.deepEqual(sleeps, [2000, 3000]);
+  // 0.5 s then 3 s fit in 6 s; the next 5 s wait would pass the deadline
+  assert.deepEqual(sleeps, [500, 3000]);
   assert.equal(srv.hits.length, 3);
 });
 
@@ -240,7 +240,7 @@ test('cancelled (the daemon stopping) ends the retries before the next attempt, 
   const err = await req.catch((e: unknown) => e);
   assert.ok(isAgentError(err, 'http'));
   assert.match(err.message, /failed after 1 attempt: the agent is stopping \(last: HTTP status 500\)$/);
-  assert.deepEqual(sleeps, [2000]);
+  assert.deepEqual(sleeps, [500]);
   assert.equal(srv.hits.length, 1);
   const after = await client.request({ url: srv.url }).catch((e: unknown) => e);
   assert.ok(isAgentError(after, 'http'));

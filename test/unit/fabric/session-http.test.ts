@@ -48,14 +48,14 @@ async function waitsOf(config: Config, status: number): Promise<{ sleeps: number
 
 test('by default the session client waits the protocol back-off (scale 1)', async () => {
   assert.equal(sessionHttpOptions(Config.defaults()).retryDelayScale, 1);
-  assert.deepEqual(await waitsOf(Config.defaults(), 500), { sleeps: [2000, 3000, 5000, 8000, 13_000], attempts: 6 });
+  assert.deepEqual(await waitsOf(Config.defaults(), 500), { sleeps: [500, 3000, 5000, 8000, 13_000], attempts: 6 });
 });
 
 test('Debug.RetryDelayPercent=10 makes every wait a tenth, back-off and throttle alike; the attempts stay the same', async () => {
   const config = parseConfig('Debug.RetryDelayPercent=10\n', '/etc/waagent.conf');
   assert.deepEqual(config.warnings, []);
   assert.equal(sessionHttpOptions(config).retryDelayScale, 0.1);
-  assert.deepEqual(await waitsOf(config, 500), { sleeps: [200, 300, 500, 800, 1300], attempts: 6 });
+  assert.deepEqual(await waitsOf(config, 500), { sleeps: [50, 300, 500, 800, 1300], attempts: 6 });
   assert.deepEqual(await waitsOf(config, 503), { sleeps: Array(24).fill(100), attempts: 25 });
 });
 

@@ -167,6 +167,19 @@ test('incarnation rule: same string → no documents (context still refreshed); 
   assert.equal((await fetcher.fetch(true)).changed, true);
 });
 
+test('the goal state text of the last fetch again: the same parsed result, not parsed anew; a new text is parsed', async (t) => {
+  const f = await fabric(t);
+  const a = await f.wire.fetchGoalState();
+  const b = await f.wire.fetchGoalState();
+  assert.equal(b.goalState, a.goalState, 'the same object for the same text');
+  assert.equal(f.hits.length, 2, 'still fetched every time');
+  f.state.goalState = doc('goal_state.xml').replace('<Incarnation>1</Incarnation>', '<Incarnation>2</Incarnation>');
+  const c = await f.wire.fetchGoalState();
+  assert.notEqual(c.goalState, a.goalState);
+  assert.equal(c.goalState.incarnation, '2');
+  assert.equal(a.goalState.incarnation, '1');
+});
+
 test('a goal state without RoleInstance is asked for again 6 × 0.5 s, then a clear error', async (t) => {
   let missing = 2;
   const noRole = doc('goal_state.xml').replace(/<RoleInstanceList>[\s\S]*<\/RoleInstanceList>/, '<RoleInstanceList/>');
@@ -252,7 +265,7 @@ test('health report: POST with the XML content type and the §3.1 body', async (
   assert.match(h.body, /<State>NotReady<\/State><Details><SubStatus>Provisioning<\/SubStatus><Description>a &lt; b<\/Description>/);
 });
 
-test('health report retries follow §3.1 (Fibonacci × 15 s) and stop at the deadline', async (t) => {
+test('health report retries: 0.5 s, then §3.1 (Fibonacci × 15 s), and stop at the deadline', async (t) => {
   const f = await fabric(t, (_h, res) => void res.writeHead(500).end());
   let clock = 0;
   const waits: number[] = [];
@@ -270,8 +283,8 @@ test('health report retries follow §3.1 (Fibonacci × 15 s) and stop at the dea
     .catch((e: unknown) => e);
   assert.ok(isAgentError(err, 'http'));
   assert.match(err.message, /no time left to retry/);
-  // 30 s and 45 s fit in 100 s; the next wait (75 s) would pass it
-  assert.deepEqual(waits, [30_000, 45_000]);
+  // 0.5 s and 45 s fit in 100 s; the next wait (75 s) would pass it
+  assert.deepEqual(waits, [500, 45_000]);
   assert.equal(f.hits.length, 3);
 });
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { writeFileAtomic } from '../../../src/os/atomic-file.ts';
+import { writeFileAtomic, writeFileAtomicIfChanged } from '../../../src/os/atomic-file.ts';
 
 test('writeFileAtomic: the mode asked for, missing directories made 0700, no temporary file left', () => {
   const root = mkdtempSync(join(tmpdir(), 'atomic-'));
@@ -46,5 +46,46 @@ test('writeFileAtomic: the temporary file of a zombie writer is removed as well'
     assert.deepEqual(readdirSync(dir), ['state']);
   } finally {
     parent.kill('SIGKILL');
+  }
+});
+
+test('writeFileAtomicIfChanged: the same bytes, mode and owner write nothing; any difference writes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'atomic-if-'));
+  const p = join(dir, 'a.crt');
+  assert.equal(writeFileAtomicIfChanged(p, 'cert', { mode: 0o644 }), true, 'a missing file is written');
+  const ino = statSync(p).ino;
+  assert.equal(writeFileAtomicIfChanged(p, 'cert', { mode: 0o644 }), false);
+  assert.equal(statSync(p).ino, ino, 'not replaced');
+  assert.equal(writeFileAtomicIfChanged(p, 'cert', { mode: 0o600 }), true, 'another mode');
+  assert.equal(statSync(p).mode & 0o777, 0o600);
+  assert.equal(writeFileAtomicIfChanged(p, 'cerT', { mode: 0o600 }), true, 'other bytes of the same length');
+  assert.equal(readFileSync(p, 'utf8'), 'cerT');
+  // a link in the file's place is replaced by a regular file, never followed or kept
+  const target = join(dir, 'target');
+  writeFileSync(target, 'cert');
+  const link = join(dir, 'b.crt');
+  symlinkSync(target, link);
+  assert.equal(writeFileAtomicIfChanged(link, 'cert', { mode: 0o644 }), true);
+  assert.ok(lstatSync(link).isFile());
+  assert.equal(readFileSync(target, 'utf8'), 'cert');
+});
+
+test('writeFileAtomic durable:false: the same atomic replacement, without fsync', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'atomic-nd-'));
+  const p = join(dir, 'GoalState.xml');
+  writeFileAtomic(p, 'one', { mode: 0o600, durable: false });
+  writeFileAtomic(p, 'two', { mode: 0o600, durable: false });
+  assert.equal(readFileSync(p, 'utf8'), 'two');
+  assert.deepEqual(readdirSync(dir), ['GoalState.xml']);
+  // the system calls, where strace is installed (this machine; scripts/bootstrap.sh does not install it)
+  const fsyncs = (durable: boolean) => {
+    const code = `require(${JSON.stringify(join(import.meta.dirname, '../../../src/os/atomic-file.ts'))}).writeFileAtomic(${JSON.stringify(p)}, 'x', { durable: ${durable} })`;
+    const r = spawnSync('strace', ['-f', '-e', 'trace=fsync', process.execPath, '-e', code], { encoding: 'utf8' });
+    return r.error === undefined && r.status === 0 ? (r.stderr.match(/fsync\(/g) ?? []).length : null;
+  };
+  const durable = fsyncs(true);
+  if (durable !== null) {
+    assert.equal(durable, 2, 'the durable write fsyncs the file and the directory');
+    assert.equal(fsyncs(false), 0);
   }
 });

@@ -5,7 +5,16 @@ import { describe, it } from 'node:test';
 import { Config } from '../../../src/config/index.ts';
 import { log } from '../../../src/log/logger.ts';
 import { run } from '../../../src/os/exec.ts';
-import { ensureUser, hashPassword, lookupUser, parseUidMin, readUidMin, setUserPassword, validateUserName } from '../../../src/os/user.ts';
+import {
+  ensureUser,
+  ensureUserWithPassword,
+  hashPassword,
+  lookupUser,
+  parseUidMin,
+  readUidMin,
+  setUserPassword,
+  validateUserName,
+} from '../../../src/os/user.ts';
 import { fakeTools, rejectsWith, tempRoot } from '../provisioning/prov-helpers.ts';
 
 // Fake account tools on a fake passwd database: useradd adds the line getent prints (never the host's useradd).
@@ -17,7 +26,8 @@ mkdirSync(HOME);
 writeFileSync(db, 'daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n');
 const tools = fakeTools({
   getent: `grep "^$2:" '${db}' || exit 2`,
-  useradd: `[ "$2" = broken ] && { echo "useradd: cannot lock /etc/passwd; try again later." >&2; exit 1; }; mkdir -p '${HOME}'/$2; echo "$2:x:1001:1001::${HOME}/$2:/bin/sh" >> '${db}'`,
+  // the name is the last argument (useradd -m [-p HASH] NAME)
+  useradd: `for n; do :; done; [ "$n" = broken ] && { echo "useradd: cannot lock /etc/passwd; try again later." >&2; exit 1; }; mkdir -p '${HOME}'/$n; echo "$n:x:1001:1001::${HOME}/$n:/bin/sh" >> '${db}'`,
   usermod: '',
 });
 
@@ -78,6 +88,28 @@ describe('the user account (§4.4 step 8)', () => {
     } finally {
       log.reset();
     }
+  });
+
+  it('a new user gets its password hash from useradd -p (one command, no usermod); an existing one through usermod -p', async () => {
+    const before = tools.calls().length;
+    const dave = await ensureUserWithPassword(Config.defaults(), 'dave', 'Dave pass 2');
+    assert.equal(dave.name, 'dave');
+    const calls = tools.calls().slice(before);
+    const add = calls.filter((c) => c.startsWith('useradd') || c.startsWith('usermod'));
+    assert.equal(add.length, 1, calls.join('\n'));
+    const hash = add[0]!.split(' ')[3]!;
+    assert.equal(add[0], `useradd -m -p ${hash} dave`);
+    assert.equal((await run(['openssl', 'passwd', '-6', '-salt', hash.split('$')[2]!, 'Dave pass 2'])).stdout.trim(), hash);
+    assert.ok(
+      calls.every((c) => !c.includes('Dave pass 2')),
+      'the password is never in argv',
+    );
+
+    const mid = tools.calls().length;
+    await ensureUserWithPassword(Config.defaults(), 'dave', 'Dave pass 3');
+    const again = tools.calls().slice(mid);
+    assert.equal(again.filter((c) => c.startsWith('useradd')).length, 0, again.join('\n'));
+    assert.match(again.filter((c) => c.startsWith('usermod')).join(), /^usermod -p \$6\$\S+ dave$/);
   });
 
   it('refuses a system user unless AllowResetSysUser', async () => {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { run } from '../../../src/os/exec.ts';
-import { hostKeyFingerprint, isHostKeyFile, regenerateHostKeys } from '../../../src/provisioning/host-keys.ts';
+import { hostKeyFingerprint, isHostKeyFile, prepareHostKeys, regenerateHostKeys } from '../../../src/provisioning/host-keys.ts';
 import { configOn, rejectsWith, tempRoot } from './prov-helpers.ts';
 
 function sshRoot(): string {
@@ -52,6 +52,31 @@ describe('SSH host keys (§4.4 step 11)', () => {
     assert.notEqual(readFileSync(join(root, 'ssh', 'ssh_host_rsa_key'), 'utf8'), 'old');
     const rsa = (await run(['ssh-keygen', '-lf', join(root, 'ssh', 'ssh_host_rsa_key.pub')])).stdout;
     assert.ok(rsa.includes(hostKeyFingerprint(config)) && rsa.includes('(RSA)'));
+  });
+
+  it('prepared keys are made outside OS.SshDir: install puts them in place (0600 / 0644) and removes the temporary directory', async () => {
+    const root = sshRoot();
+    const config = configOn(root, { 'Provisioning.SshHostKeyPairType': 'ed25519' });
+    const keys = prepareHostKeys(config);
+    // generation runs outside OS.SshDir: until install(), the old keys stay
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(readFileSync(join(root, 'ssh', 'ssh_host_rsa_key'), 'utf8'), 'old');
+    assert.equal(await keys.install(), true);
+    assert.deepEqual(readdirSync(join(root, 'ssh')).filter(isHostKeyFile).sort(), ['ssh_host_ed25519_key', 'ssh_host_ed25519_key.pub']);
+    assert.equal(statSync(join(root, 'ssh', 'ssh_host_ed25519_key')).mode & 0o777, 0o600);
+    assert.equal(statSync(join(root, 'ssh', 'ssh_host_ed25519_key.pub')).mode & 0o777, 0o644);
+    assert.match(hostKeyFingerprint(config), /^SHA256:/);
+    assert.deepEqual(readdirSync(join(root, 'lib')), [], 'no temporary key directory is left in Lib.Dir');
+  });
+
+  it('discarded prepared keys change nothing in OS.SshDir and leave no temporary files', async () => {
+    const root = sshRoot();
+    const before = readdirSync(join(root, 'ssh')).sort();
+    const keys = prepareHostKeys(configOn(root, { 'Provisioning.SshHostKeyPairType': 'ed25519' }));
+    await keys.discard();
+    assert.deepEqual(readdirSync(join(root, 'ssh')).sort(), before);
+    assert.equal(readFileSync(join(root, 'ssh', 'ssh_host_rsa_key'), 'utf8'), 'old');
+    assert.deepEqual(readdirSync(join(root, 'lib')), []);
   });
 
   it('leaves the keys alone when regeneration is off', async () => {
