@@ -37,6 +37,20 @@ export interface PreparedHostKeys {
   discard(): Promise<void>;
 }
 
+const HOST_KEYS_TEMP_PREFIX = 'hostkeys-';
+
+/**
+ * The private key directories a run killed before install() or discard() left in Lib.Dir (issue 11: a SIGKILL at any
+ * step converges): keys that never went into use, removed before a new one is made. rmSync does not follow links.
+ */
+function removeStaleKeyDirs(libDir: string): void {
+  for (const e of readdirSync(libDir, { withFileTypes: true })) {
+    if (!e.name.startsWith(HOST_KEYS_TEMP_PREFIX)) continue;
+    log.info(`removing ${e.name}, host keys a killed run left in ${libDir}`);
+    rmSync(join(libDir, e.name), { recursive: true, force: true });
+  }
+}
+
 /**
  * Starts `ssh-keygen` for the configured type(s) at once, into a fresh private directory (mkdtemp: 0700, owned by
  * the agent) under Lib.Dir, never OS.SshDir: RSA-3072 takes 0.2–1 s and is the long pole of provisioning, so it
@@ -49,7 +63,8 @@ export function prepareHostKeys(config: Config): PreparedHostKeys {
     const type = hostKeyType(config);
     const libDir = libDirOf(config, 'the SSH host keys cannot be generated');
     mkdirSync(libDir, { recursive: true, mode: 0o700 });
-    tmp = mkdtempSync(join(libDir, 'hostkeys-'));
+    removeStaleKeyDirs(libDir);
+    tmp = mkdtempSync(join(libDir, HOST_KEYS_TEMP_PREFIX));
     // `ssh-keygen -A` writes under <prefix>/etc/ssh; the same types one by one keep OS.SshDir honoured anywhere.
     const types = type === 'auto' ? ['rsa', 'ecdsa', 'ed25519'] : [type];
     // side by side: with `auto` the RSA key alone takes as long as the other two together

@@ -40,7 +40,7 @@ function kvpRecords(sb: Sandbox): Array<{ key: string; value: string }> {
 
 /** Files a killed or failed atomic write would leave behind. */
 async function leftovers(sb: Sandbox): Promise<string> {
-  const r = await sb.exec(['sh', '-c', 'find /etc /var/lib/waagent /home /root -name ".*.tmp" 2>/dev/null']);
+  const r = await sb.exec(['sh', '-c', 'find /etc /var/lib/waagent /home /root \\( -name ".*.tmp" -o -name "hostkeys-*" \\) 2>/dev/null']);
   return r.stdout.trim();
 }
 
@@ -444,12 +444,18 @@ describe('waagent -provision killed part-way and run again', () => {
 // restart must end Ready with the right user, keys, sudoers and marker, no duplicate key line, no temporary file
 // left, and must not redo a step that was already complete when it is the last one (host keys before Ready).
 describe('waagent -provision killed with SIGKILL at each step, then run again', () => {
-  /** A stand-in that stalls `name` (when the call's arguments match `when`) while /run/stall-<name> exists. */
-  async function stallable(sb: Sandbox, name: string, when = '*'): Promise<void> {
+  /**
+   * A stand-in that stalls `name` (when the call's arguments match `when`) while /run/stall-<name> exists: before
+   * the real command runs, or with `after`, once it has done its work (it then stalls in place of exiting).
+   */
+  async function stallable(sb: Sandbox, name: string, when = '*', after = false): Promise<void> {
     const real = await sh(sb, `PATH=/usr/sbin:/usr/bin:/sbin:/bin command -v ${name}`);
+    const stall = `if [ -e /run/stall-${name} ]; then echo $$ > /run/stalled-${name}; exec sleep 600; fi`;
     sb.writeFile(
       `/usr/local/sbin/${name}`,
-      `#!/bin/sh\ncase "$*" in ${when}) if [ -e /run/stall-${name} ]; then echo $$ > /run/stalled-${name}; exec sleep 600; fi;; esac\nexec ${real} "$@"\n`,
+      after
+        ? `#!/bin/sh\n${real} "$@"; rc=$?\ncase "$*" in ${when}) ${stall};; esac\nexit $rc\n`
+        : `#!/bin/sh\ncase "$*" in ${when}) ${stall};; esac\nexec ${real} "$@"\n`,
       0o755,
     );
   }
@@ -480,8 +486,10 @@ describe('waagent -provision killed with SIGKILL at each step, then run again', 
         }),
       );
       sb.writeConfig({ 'DVD.Device': media, ...FAST_RETRIES });
-      await stallable(sb, 'usermod', '-p*');
-      await stallable(sb, 'ssh-keygen', '*/etc/ssh/ssh_host_*');
+      // the user and its password are made by one command (useradd -m -p … alice), which stalls once it has made them
+      await stallable(sb, 'useradd', '*-p*', true);
+      // the host keys are generated from the start into a private directory under Lib.Dir (…/ssh_host_<type>_key)
+      await stallable(sb, 'ssh-keygen', '*ssh_host_*');
       if (step.stall) sb.writeFile(`/run/stall-${step.stall}`, '');
       if (step.ready) {
         // The health reports are refused (503: the agent retries them), so the run stays between the marker and Ready.
@@ -523,10 +531,10 @@ describe('waagent -provision killed with SIGKILL at each step, then run again', 
     }
   }
 
-  test('after the user is made (usermod -p stalled): converges', async () => {
+  test('after the user is made (useradd -p stalled once done): converges', async () => {
     await killAt({
-      stall: 'usermod',
-      reached: (sb) => exists(sb, '/run/stalled-usermod') && sb.readFile('/etc/passwd').includes('alice:'),
+      stall: 'useradd',
+      reached: (sb) => exists(sb, '/run/stalled-useradd') && sb.readFile('/etc/passwd').includes('alice:'),
     });
   });
 
