@@ -44,6 +44,13 @@ export const OPERATION = {
   uninstall: 'UnInstall',
   update: 'Update',
   download: 'Download',
+  hostPluginHeartbeat: 'HostPluginHeartbeat',
+  hostPluginHeartbeatExtended: 'HostPluginHeartbeatExtended',
+  imdsHeartbeat: 'ImdsHeartbeat',
+  healthObservation: 'HealthObservation',
+  osInfo: 'OSInfo',
+  configurationChange: 'ConfigurationChange',
+  protocolEndpoint: 'ProtocolEndpoint',
 } as const;
 
 export interface AgentEventInput {
