@@ -20,6 +20,7 @@ import { runCycleLoop } from './cycle-loop.ts';
 import { dhcpWatchApplies, machineDhcpWatchTask } from './dhcp-watch.ts';
 import { firewallTask } from './firewall.ts';
 import { heartbeatTasks } from './heartbeats.ts';
+import { startupEventsTask } from './startup-events.ts';
 import { hostnameMonitorTask } from './hostname-monitor.ts';
 import { MonitorRole } from './monitor-role.ts';
 import { collectLogs } from './log-collector.ts';
@@ -77,7 +78,9 @@ export function periodicTasks(
       () => monitor.claim(),
     ),
   );
-  // upstream queues and sends telemetry whatever the configuration (docs/protocol.md §2.11)
+  // upstream queues and sends telemetry whatever the configuration (docs/protocol.md §2.11); the start-up events
+  // first, so that the first batch after the first goal state carries them
+  tasks.push(startupEventsTask(config, profile, () => loop.platform()?.endpoints ?? null));
   tasks.push(...telemetryTasks(config, profile, () => loop.platform()));
   return tasks;
 }

@@ -51,6 +51,7 @@ export const OPERATION = {
   osInfo: 'OSInfo',
   configurationChange: 'ConfigurationChange',
   protocolEndpoint: 'ProtocolEndpoint',
+  cloudInit: 'CloudInit',
 } as const;
 
 export interface AgentEventInput {
