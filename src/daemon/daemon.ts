@@ -30,7 +30,7 @@ import { acquirePidFile } from './pid-file.ts';
 import { rdmaTask } from './rdma-task.ts';
 import { detectScvmm, SCVMM_EXIT_DELAY_MS } from './scvmm.ts';
 import { StopSignal } from './stop-signal.ts';
-import { recordProvisioning, startTelemetry, telemetryTasks } from './telemetry.ts';
+import { networkErrorsTask, recordProvisioning, startTelemetry, telemetryTasks } from './telemetry.ts';
 
 export interface DaemonDeps {
   openExtensionsLoop(config: Config, stop: StopSignal): Promise<ExtensionsLoop>;
@@ -81,6 +81,7 @@ export function periodicTasks(
   // upstream queues and sends telemetry whatever the configuration (docs/protocol.md §2.11); the start-up events
   // first, so that the first batch after the first goal state carries them
   tasks.push(startupEventsTask(config, profile, () => loop.platform()?.endpoints ?? null));
+  tasks.push(networkErrorsTask(() => loop.platform()?.endpoints ?? null));
   tasks.push(...telemetryTasks(config, profile, () => loop.platform()));
   return tasks;
 }

@@ -52,6 +52,7 @@ export const OPERATION = {
   configurationChange: 'ConfigurationChange',
   protocolEndpoint: 'ProtocolEndpoint',
   cloudInit: 'CloudInit',
+  httpErrors: 'HttpErrors',
 } as const;
 
 export interface AgentEventInput {
