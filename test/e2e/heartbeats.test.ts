@@ -1,6 +1,7 @@
 // The heartbeats of upstream's monitor thread, sent by the built daemon against the emulator: GET /health on the
 // HostGAPlugin and GET /metadata/instance on IMDS, each followed by a HealthService observation on the WireServer;
-// a HostGAPlugin that answers 500 is still reported healthy (its grace is 5 minutes: test/unit/daemon/heartbeats.test.ts).
+// a HostGAPlugin that answers 500 is still reported healthy (its grace is 5 minutes: test/unit/daemon/heartbeats.test.ts);
+// one that does not answer at all is reported as telemetry (HostPluginHeartbeat, HttpErrors), with the start-up events.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -157,7 +158,7 @@ function agentEvents(batches: TelemetryBatch[]): Array<Record<string, string>> {
     .flatMap((p) => p.events.map((e) => Object.fromEntries(e.params.map((x) => [x.name, String(x.value)]))));
 }
 
-test("daemon: a /health that gets no answer is sent as upstream's HostPluginHeartbeat event; OSInfo and ConfigurationChange once at start", {
+test("daemon: a /health that gets no answer is sent as upstream's HostPluginHeartbeat and HttpErrors events; OSInfo, ConfigurationChange and ProtocolEndpoint once at start", {
   timeout: 180_000,
 }, async () => {
   const sb = await createSandbox();
@@ -169,10 +170,11 @@ test("daemon: a /health that gets no answer is sent as upstream's HostPluginHear
     child.stdout!.resume();
     child.stderr!.resume();
     const events = await waitFor(
-      'the HostPluginHeartbeat and OSInfo events in an accepted telemetry batch',
+      'the HostPluginHeartbeat, HttpErrors and OSInfo events in an accepted telemetry batch',
       async () => {
         const all = agentEvents(await emu.control.telemetryBatches());
-        return all.some((e) => e.Operation === 'HostPluginHeartbeat') && all.some((e) => e.Operation === 'OSInfo') ? all : null;
+        const has = (op: string) => all.some((e) => e.Operation === op);
+        return has('HostPluginHeartbeat') && has('OSInfo') && has('HttpErrors') ? all : null;
       },
       150_000,
     ).catch(async (e: unknown) => {
@@ -188,6 +190,10 @@ test("daemon: a /health that gets no answer is sent as upstream's HostPluginHear
       hb[0]!.Message!,
       /^Exception sending host plugin heartbeat: GET http:\/\/[\d.]+:\d+\/health failed after 1 attempt: read ECONNRESET$/,
     );
+    // upstream's ReportNetworkErrors: the reset /health counted under the HostGAPlugin, summed at once (first run at start)
+    const httpErrors = events.filter((e) => e.Operation === 'HttpErrors');
+    assert.equal(httpErrors.length, 1);
+    assert.match(httpErrors[0]!.Message!, /^hostplugin:1;protocol:\d+;other:\d+$/);
     // no answer at all is not an unhealthy observation: none was sent for the HostGAPlugin this minute
     const observations = (await emu.control.healthObservations()).map((r) => r.observations[0]?.name);
     assert.ok(!observations.includes('GuestAgentPluginHeartbeat'), observations.join(','));
