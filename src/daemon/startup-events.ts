@@ -1,10 +1,10 @@
 // The telemetry events upstream's ExtHandler sends once at start (ga/update.py run(), docs/protocol.md §2.11), once the
 // first goal state gave the events their container id: ProtocolEndpoint when the WireServer is not at its known address,
-// OSInfo (distribution, service, architecture, systemd, LIS drivers, logrotate) and ConfigurationChange for each
+// OSInfo (distribution, service, architecture, systemd, LIS drivers, logrotate), OpenSsl (the openssl command's version
+// and pkey support: the certificates fall back to it) and ConfigurationChange for each
 // setting upstream reports as changed from its default (_emit_changes_in_default_configuration). They go into the
 // normal batches. Not sent, as they do not apply: AgentUpgrade (no self-update), Restart (upstream's sentinel file of
-// a crashed Python agent), the cgroup events, OpenSsl (this agent does its crypto in-process, not with the openssl
-// command); Firewall's set-up messages come from the firewall task as log lines.
+// a crashed Python agent), the cgroup events; Firewall's set-up messages come from the firewall task as log lines.
 import { existsSync } from 'node:fs';
 import { machine } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import { versionAtLeast } from '../os/distro-profile.ts';
 import { run } from '../os/exec.ts';
 import { OPERATION } from '../telemetry/event.ts';
 import { telemetry, type TelemetryRecorder } from '../telemetry/recorder.ts';
+import { describeError } from '../util/errors.ts';
 import type { PeriodicTask } from '../util/periodic.ts';
 import { COMPAT_AGENT_VERSION } from '../util/version.ts';
 import { WIRESERVER_IP } from '../util/wireserver-ip.ts';
@@ -98,6 +99,41 @@ export async function hostFacts(root = '/'): Promise<HostFacts> {
   };
 }
 
+export interface StartupNote {
+  isSuccess: boolean;
+  message: string;
+}
+
+/** What upstream's `'<command>' failed: <code> (<stderr>)` CommandError says. */
+function commandFailed(argv: string[], code: number, stderr: string): string {
+  return `'${argv[0]}' failed: ${code} (${stderr.trimEnd()})`;
+}
+
+/**
+ * upstream _log_openssl_info: the `openssl version` line, or why it could not be had, and whether `openssl help pkey`
+ * works (the certificates' openssl fallback, src/fabric/openssl-fallback.ts, uses the command).
+ */
+export async function openSslNotes(): Promise<StartupNote[]> {
+  const notes: StartupNote[] = [];
+  const tryRun = async (argv: string[]): Promise<{ ok: true; stdout: string } | { ok: false; why: string }> => {
+    try {
+      const r = await run(argv, { timeoutMs: 10_000, allowFailure: true, maxOutput: 64 * 1024 });
+      return r.code === 0 ? { ok: true, stdout: r.stdout } : { ok: false, why: commandFailed(argv, r.code, r.stderr) };
+    } catch (e) {
+      return { ok: false, why: describeError(e) };
+    }
+  };
+  const v = await tryRun(['openssl', 'version']);
+  notes.push(
+    v.ok
+      ? { isSuccess: true, message: `OpenSSL version: ${v.stdout}` }
+      : { isSuccess: false, message: `Failed to get OpenSSL version: ${v.why}` },
+  );
+  const pkey = await tryRun(['openssl', 'help', 'pkey']);
+  if (!pkey.ok) notes.push({ isSuccess: false, message: `OpenSSL does not support the pkey command: ${pkey.why}` });
+  return notes;
+}
+
 /** upstream's OSInfo message, field for field; "Python" names the runtime this agent has instead. */
 export function osInfoMessage(profile: DistroProfile, facts: HostFacts, arch = machine()): string {
   const py = (s: boolean) => (s ? 'True' : 'False');
@@ -161,6 +197,7 @@ export function startupEventsTask(
   endpoints: () => PlatformEndpoints | null,
   events: TelemetryRecorder = telemetry,
   facts: () => Promise<HostFacts> = () => hostFacts(),
+  openssl: () => Promise<StartupNote[]> = openSslNotes,
 ): PeriodicTask {
   let done = false;
   return {
@@ -178,6 +215,10 @@ export function startupEventsTask(
       const osInfo = osInfoMessage(profile, await facts());
       log.info(osInfo);
       events.addEvent({ op: OPERATION.osInfo, isSuccess: true, message: osInfo });
+      for (const n of await openssl()) {
+        log.info(n.message);
+        events.addEvent({ op: OPERATION.openSsl, ...n }, { logEvent: false });
+      }
       for (const msg of configurationChanges(config)) {
         log.info(`******** ${msg} ********`);
         events.addEvent({ op: OPERATION.configurationChange, isSuccess: true, message: msg });

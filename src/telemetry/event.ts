@@ -53,6 +53,7 @@ export const OPERATION = {
   protocolEndpoint: 'ProtocolEndpoint',
   cloudInit: 'CloudInit',
   httpErrors: 'HttpErrors',
+  openSsl: 'OpenSsl',
 } as const;
 
 export interface AgentEventInput {

@@ -206,6 +206,8 @@ test("daemon: a /health that gets no answer is sent as upstream's HostPluginHear
       os[0]!.Message!,
       /^Distro: \S+-\S*; OSUtil: \w+; AgentService: [\w.-]+; Python: none \(Node\.js [\d.]+\); Arch: \w+; systemd: (True|False); systemd_version: .*; LISDrivers: .+; logrotate: .+;$/,
     );
+    const openssl = events.filter((e) => e.Operation === 'OpenSsl');
+    assert.ok(openssl.length >= 1 && /^(OpenSSL version: |Failed to get OpenSSL version: )/.test(openssl[0]!.Message ?? ''));
     const changes = events.filter((e) => e.Operation === 'ConfigurationChange').map((e) => e.Message);
     assert.ok(
       changes.some((m) => m?.startsWith('Extensions.GoalStatePeriod changed from its default: 6. New value: 1. ')),

@@ -11,6 +11,7 @@ import {
   configurationChanges,
   hostFacts,
   osInfoMessage,
+  openSslNotes,
   osUtilName,
   protocolEndpointMessage,
   startupEventsTask,
@@ -19,6 +20,7 @@ import {
 import { platformEndpoints } from '../../../src/fabric/endpoints.ts';
 import { profileFor } from '../../../src/os/distro-profile.ts';
 import { TelemetryRecorder } from '../../../src/telemetry/recorder.ts';
+import { fakeTools } from '../provisioning/prov-helpers.ts';
 
 const FACTS: HostFacts = {
   systemd: true,
@@ -118,6 +120,7 @@ test('start-up events: queued once, only once a goal state gave the container id
       factsAsked++;
       return FACTS;
     },
+    async () => [{ isSuccess: true, message: 'OpenSSL version: OpenSSL 3.0.13 30 Jan 2024 (Library: OpenSSL 3.0.13 30 Jan 2024)\n' }],
   );
   const queued = () => {
     try {
@@ -143,6 +146,27 @@ test('start-up events: queued once, only once a goal state gave the container id
   assert.deepEqual(queued().sort(), [
     'ConfigurationChange|true|c-1|Extensions.Enabled is set to False, not ',
     'OSInfo|true|c-1|Distro: ubuntu-24.04; OSUtil: Ubuntu18OS',
+    'OpenSsl|true|c-1|OpenSSL version: OpenSSL 3.0.13 30 Jan 2',
     'ProtocolEndpoint|true|c-1|Protocol endpoint (10.1.2.3) is not know',
   ]);
+});
+
+test("OpenSsl: the version line, and the pkey command when it fails, with upstream's CommandError text", async () => {
+  const path = process.env.PATH;
+  try {
+    fakeTools({
+      openssl: 'case "$1" in version) echo "OpenSSL 1.0.2k-fips  26 Jan 2017";; *) echo "unknown command pkey" >&2; exit 1;; esac',
+    });
+    assert.deepEqual(await openSslNotes(), [
+      { isSuccess: true, message: 'OpenSSL version: OpenSSL 1.0.2k-fips  26 Jan 2017\n' },
+      { isSuccess: false, message: "OpenSSL does not support the pkey command: 'openssl' failed: 1 (unknown command pkey)" },
+    ]);
+    process.env.PATH = '/nonexistent';
+    const missing = await openSslNotes();
+    assert.equal(missing.length, 2);
+    assert.ok(missing.every((n) => !n.isSuccess));
+    assert.match(missing[0]!.message, /^Failed to get OpenSSL version: .*openssl/);
+  } finally {
+    process.env.PATH = path;
+  }
 });
