@@ -79,6 +79,10 @@ export class Config {
   str<K extends StringKey>(key: K): StringOf<K> {
     return this.value(key) as StringOf<K>;
   }
+  /** upstream conf.is_present: the key is set (to something other than None) in waagent.conf. */
+  isPresent(key: ConfigKey): boolean {
+    return (this.values.get(key) ?? null) !== null;
+  }
   /** Every key with its effective value, sorted by key (code-unit order, as Python sorts), as -show-configuration prints it. */
   entries(): Array<[ConfigKey, Value]> {
     return (Object.keys(SCHEMA) as ConfigKey[]).sort().map((k) => [k, this.raw(k)]);

@@ -20,6 +20,7 @@ import { runCycleLoop } from './cycle-loop.ts';
 import { dhcpWatchApplies, machineDhcpWatchTask } from './dhcp-watch.ts';
 import { firewallTask } from './firewall.ts';
 import { heartbeatTasks } from './heartbeats.ts';
+import { startupEventsTask } from './startup-events.ts';
 import { hostnameMonitorTask } from './hostname-monitor.ts';
 import { MonitorRole } from './monitor-role.ts';
 import { collectLogs } from './log-collector.ts';
@@ -29,7 +30,7 @@ import { acquirePidFile } from './pid-file.ts';
 import { rdmaTask } from './rdma-task.ts';
 import { detectScvmm, SCVMM_EXIT_DELAY_MS } from './scvmm.ts';
 import { StopSignal } from './stop-signal.ts';
-import { recordProvisioning, startTelemetry, telemetryTasks } from './telemetry.ts';
+import { networkErrorsTask, recordProvisioning, startTelemetry, telemetryTasks } from './telemetry.ts';
 
 export interface DaemonDeps {
   openExtensionsLoop(config: Config, stop: StopSignal): Promise<ExtensionsLoop>;
@@ -77,7 +78,10 @@ export function periodicTasks(
       () => monitor.claim(),
     ),
   );
-  // upstream queues and sends telemetry whatever the configuration (docs/protocol.md §2.11)
+  // upstream queues and sends telemetry whatever the configuration (docs/protocol.md §2.11); the start-up events
+  // first, so that the first batch after the first goal state carries them
+  tasks.push(startupEventsTask(config, profile, () => loop.platform()?.endpoints ?? null));
+  tasks.push(networkErrorsTask(() => loop.platform()?.endpoints ?? null));
   tasks.push(...telemetryTasks(config, profile, () => loop.platform()));
   return tasks;
 }

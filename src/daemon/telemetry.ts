@@ -12,7 +12,10 @@ import { OPERATION } from '../telemetry/event.ts';
 import { collectExtensionEvents } from '../telemetry/extension-events.ts';
 import { eventsDirOf } from '../telemetry/queue.ts';
 import { AVAILABLE_MEM, MEMORY_CATEGORY, readSystemMemory, SYSTEM_METRICS_PERIOD_MS, USED_MEM } from '../telemetry/system-metrics.ts';
-import { telemetry } from '../telemetry/recorder.ts';
+import { telemetry, type TelemetryRecorder } from '../telemetry/recorder.ts';
+import type { PlatformEndpoints } from '../fabric/endpoints.ts';
+import { takeIoErrors } from '../fabric/io-error-counter.ts';
+import { WIRESERVER_IP } from '../util/wireserver-ip.ts';
 import { ExtensionEventBuffer, osVersionParam, telemetrySendTask, type SysInfo, type TelemetryPorts } from '../telemetry/send.ts';
 import { describeError } from '../util/errors.ts';
 import type { PeriodicTask } from '../util/periodic.ts';
@@ -85,6 +88,38 @@ export function systemMetricsTask(): PeriodicTask {
       }
       telemetry.addMetric(MEMORY_CATEGORY, USED_MEM, '', m.usedMb);
       telemetry.addMetric(MEMORY_CATEGORY, AVAILABLE_MEM, '', m.availableMb);
+    },
+  };
+}
+
+/** upstream ReportNetworkErrors: the requests that got no answer, summed every 30 minutes. */
+export const NETWORK_ERRORS_PERIOD_MS = 30 * 60_000;
+
+/** upstream IOErrorCounter.increment's buckets: the HostGAPlugin, the WireServer ("protocol"), anything else. */
+export function networkErrorsMessage(counts: Map<string, number>, endpoints: PlatformEndpoints | null): string | null {
+  const wireServerHost = (endpoints?.wireServer ?? WIRESERVER_IP).replace(/:\d+$/, '');
+  const hostPlugin = endpoints?.hostPlugin ?? `${WIRESERVER_IP}:32526`;
+  const n = { hostplugin: 0, protocol: 0, other: 0 };
+  for (const [authority, count] of counts) {
+    if (authority === hostPlugin) n.hostplugin += count;
+    else if (authority.replace(/:\d+$/, '') === wireServerHost) n.protocol += count;
+    else n.other += count;
+  }
+  if (n.hostplugin + n.protocol + n.other === 0) return null;
+  return `hostplugin:${n.hostplugin};protocol:${n.protocol};other:${n.other}`;
+}
+
+export function networkErrorsTask(
+  endpoints: () => PlatformEndpoints | null,
+  events: TelemetryRecorder = telemetry,
+  take: () => Map<string, number> = takeIoErrors,
+): PeriodicTask {
+  return {
+    name: 'network errors',
+    periodMs: NETWORK_ERRORS_PERIOD_MS,
+    async run() {
+      const msg = networkErrorsMessage(take(), endpoints());
+      if (msg) events.addEvent({ op: OPERATION.httpErrors, isSuccess: true, message: msg }, { taskName: 'MonitorHandler' });
     },
   };
 }

@@ -67,7 +67,8 @@ function supportedFeatures(config: Config): string[] {
   return f;
 }
 
-function versioningGovernance(config: Config): boolean {
+/** upstream _GAVersioningGovernanceFeature.supported: what the agent advertises to CRP. */
+export function versioningGovernance(config: Config): boolean {
   return config.bool('AutoUpdate.UpdateToLatestVersion') && config.bool('Debug.EnableGAVersioning');
 }
 

@@ -6,6 +6,12 @@ import type { Config } from '../config/index.ts';
 import { describeError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { run } from '../os/exec.ts';
+import { OPERATION } from '../telemetry/event.ts';
+import { telemetry } from '../telemetry/recorder.ts';
+
+/** upstream _wait_for_cloud_init's CloudInit event when the wait did not end well. */
+const CLOUD_INIT_FAILED =
+  'An error occurred while waiting for cloud-init; will proceed to execute VM extensions. Extensions that have conflicts with cloud-init may fail.';
 
 /** A function to await before each extension processing: it waits the first time only, and only when enabled. */
 export function cloudInitGate(config: Config): () => Promise<void> {
@@ -15,6 +21,9 @@ export function cloudInitGate(config: Config): () => Promise<void> {
     done = true;
     const timeoutS = config.int('Extensions.WaitForCloudInitTimeout');
     log.info(`waiting for cloud-init to complete (at most ${timeoutS} s)...`);
+    telemetry.addEvent({ op: OPERATION.cloudInit, isSuccess: true, message: 'Waiting for cloud-init to complete...' });
+    const failed = (why: string) =>
+      telemetry.addEvent({ op: OPERATION.cloudInit, isSuccess: false, message: `${CLOUD_INIT_FAILED}\n${why}` }, { logEvent: false });
     try {
       const r = await run(['cloud-init', 'status', '--wait'], {
         timeoutMs: timeoutS * 1000,
@@ -23,19 +32,25 @@ export function cloudInitGate(config: Config): () => Promise<void> {
         processGroup: true,
       });
       const output = `${r.stdout}${r.stderr}`.trim();
-      if (r.timedOut)
+      if (r.timedOut) {
         log.error(
           `cloud-init did not complete within ${timeoutS} s; processing extensions anyway (those that conflict with cloud-init may fail)`,
         );
-      else if (r.code !== 0)
+        failed(`cloud-init status --wait did not complete within ${timeoutS} s`);
+      } else if (r.code !== 0) {
         log.error(
           `cloud-init status --wait exited with code ${r.code}; processing extensions anyway (those that conflict with cloud-init may fail): ${output}`,
         );
-      else log.info(`cloud-init completed: ${output}`);
+        failed(`cloud-init status --wait exited with code ${r.code}: ${output}`);
+      } else {
+        log.info(`cloud-init completed: ${output}`);
+        telemetry.addEvent({ op: OPERATION.cloudInit, isSuccess: true, message: `cloud-init completed\n${output}` });
+      }
     } catch (e) {
       log.error(
         `cannot wait for cloud-init (${describeError(e)}); processing extensions anyway (those that conflict with cloud-init may fail)`,
       );
+      failed(describeError(e));
     }
   };
 }

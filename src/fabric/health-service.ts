@@ -24,13 +24,18 @@ export function healthServiceBody(observations: readonly Observation[]): string 
     Api: 'reporttargethealth',
     Version: '1.0',
     Source: 'WALinuxAgent',
-    Observations: observations.map((o) => ({
-      ObservationName: o.name.slice(0, 64),
-      IsHealthy: o.isHealthy,
-      Description: (o.description ?? '').slice(0, 128),
-      Value: (o.value ?? '').slice(0, 128),
-    })),
+    Observations: observations.map(observationObject),
   });
+}
+
+/** upstream Observation.as_obj: the observation as sent, its fields capped. */
+export function observationObject(o: Observation): { ObservationName: string; IsHealthy: boolean; Description: string; Value: string } {
+  return {
+    ObservationName: o.name.slice(0, 64),
+    IsHealthy: o.isHealthy,
+    Description: (o.description ?? '').slice(0, 128),
+    Value: (o.value ?? '').slice(0, 128),
+  };
 }
 
 /** POSTs one observation; one attempt (the next heartbeat comes a minute later). Throws when the POST fails. */

@@ -109,10 +109,23 @@ export class HostPluginClient {
   /** GET /health, one attempt: true on 200. */
   async isHealthy(): Promise<boolean> {
     try {
-      await this.#o.http.request({ url: hostPluginUrl(this.#o.endpoints, '/health'), maxAttempts: 1, maxBodyBytes: 64 * 1024 });
-      return true;
+      return await this.health();
     } catch {
       return false;
+    }
+  }
+
+  /**
+   * GET /health as upstream's get_health: true on 2xx, false when the HostGAPlugin answers with another status; a
+   * request that gets no answer at all (refused, reset, timed out) throws, as upstream's http_get raises then.
+   */
+  async health(): Promise<boolean> {
+    try {
+      await this.#o.http.request({ url: hostPluginUrl(this.#o.endpoints, '/health'), maxAttempts: 1, maxBodyBytes: 64 * 1024 });
+      return true;
+    } catch (e) {
+      if (isAgentError(e) && Number(e.context.status ?? 0) > 0) return false;
+      throw e;
     }
   }
 

@@ -2,6 +2,7 @@
 // rules (the policy itself is in http-retry.ts), 410 and InvalidContainerConfiguration as 'resource-gone', a size cap
 // on every response body, and a proxy only for blob/artifact requests. The attempt on the wire is http-wire.ts
 // (node:http; undici only for proxied https, loaded then).
+import { countIoError } from './io-error-counter.ts';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
@@ -345,6 +346,7 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
           });
         }
         if (!(e instanceof Retryable)) throw e;
+        countIoError(url.host);
         last = { error: e.message, status: 0 };
         log.verbose(`HTTP ${method} ${shown} failed (attempt ${policy.attempts}): ${e.message}`);
         if (!policy.retriesError(e.unreachable)) break;

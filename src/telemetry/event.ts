@@ -44,6 +44,16 @@ export const OPERATION = {
   uninstall: 'UnInstall',
   update: 'Update',
   download: 'Download',
+  hostPluginHeartbeat: 'HostPluginHeartbeat',
+  hostPluginHeartbeatExtended: 'HostPluginHeartbeatExtended',
+  imdsHeartbeat: 'ImdsHeartbeat',
+  healthObservation: 'HealthObservation',
+  osInfo: 'OSInfo',
+  configurationChange: 'ConfigurationChange',
+  protocolEndpoint: 'ProtocolEndpoint',
+  cloudInit: 'CloudInit',
+  httpErrors: 'HttpErrors',
+  openSsl: 'OpenSsl',
 } as const;
 
 export interface AgentEventInput {

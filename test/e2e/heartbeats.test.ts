@@ -1,10 +1,12 @@
 // The heartbeats of upstream's monitor thread, sent by the built daemon against the emulator: GET /health on the
 // HostGAPlugin and GET /metadata/instance on IMDS, each followed by a HealthService observation on the WireServer;
-// a HostGAPlugin that answers 500 is still reported healthy (its grace is 5 minutes: test/unit/daemon/heartbeats.test.ts).
+// a HostGAPlugin that answers 500 is still reported healthy (its grace is 5 minutes: test/unit/daemon/heartbeats.test.ts);
+// one that does not answer at all is reported as telemetry (HostPluginHeartbeat, HttpErrors), with the start-up events.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSandbox, WAAGENT } from '../sandbox/sandbox.ts';
+import type { TelemetryBatch } from '../fabric/types.ts';
 
 async function waitFor<T>(what: string, probe: () => Promise<T | null | false>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -143,6 +145,82 @@ test('heartbeats once per VM: -run-exthandlers on its own sends them; beside a r
     await stopInside('/run/worker.pid');
     await stopInside('/var/run/waagent.pid');
     assert.deepEqual([await secondExit, await daemonExit], [0, 0]);
+  } finally {
+    await sb.close();
+  }
+});
+
+/** The agent events (provider 69B669B9…) the emulator's WireServer accepted, as "Operation|OperationSuccess|Message". */
+function agentEvents(batches: TelemetryBatch[]): Array<Record<string, string>> {
+  return batches
+    .filter((b) => b.status === 200)
+    .flatMap((b) => b.providers.filter((p) => p.id === '69B669B9-4AF8-4C50-BDC4-6006FA76E975'))
+    .flatMap((p) => p.events.map((e) => Object.fromEntries(e.params.map((x) => [x.name, String(x.value)]))));
+}
+
+test("daemon: a /health that gets no answer is sent as upstream's HostPluginHeartbeat and HttpErrors events; OSInfo, ConfigurationChange and ProtocolEndpoint once at start", {
+  timeout: 180_000,
+}, async () => {
+  const sb = await createSandbox();
+  try {
+    const emu = await sb.startEmulator();
+    await emu.setFaults([{ kind: 'reset', service: 'hostplugin', path: '^/health$' }]);
+    sb.writeConfig({ 'Provisioning.Agent': 'disabled', 'Extensions.GoalStatePeriod': '1', 'Extensions.InitialGoalStatePeriod': '1' });
+    const child = sb.spawn([WAAGENT, '-daemon']);
+    child.stdout!.resume();
+    child.stderr!.resume();
+    const events = await waitFor(
+      'the HostPluginHeartbeat, HttpErrors and OSInfo events in an accepted telemetry batch',
+      async () => {
+        const all = agentEvents(await emu.control.telemetryBatches());
+        const has = (op: string) => all.some((e) => e.Operation === op);
+        return has('HostPluginHeartbeat') && has('OSInfo') && has('HttpErrors') ? all : null;
+      },
+      150_000,
+    ).catch(async (e: unknown) => {
+      process.stderr.write((await sb.exec(['sh', '-c', 'grep -v VERBOSE /var/log/waagent.log | tail -40'])).stdout);
+      throw e;
+    });
+    const hb = events.filter((e) => e.Operation === 'HostPluginHeartbeat');
+    assert.equal(hb.length, 1, 'one /health, one event');
+    assert.equal(hb[0]!.OperationSuccess, 'False');
+    assert.equal(hb[0]!.TaskName, 'MonitorHandler');
+    assert.equal(hb[0]!.Name, 'WALinuxAgent');
+    assert.match(
+      hb[0]!.Message!,
+      /^Exception sending host plugin heartbeat: GET http:\/\/[\d.]+:\d+\/health failed after 1 attempt: read ECONNRESET$/,
+    );
+    // upstream's ReportNetworkErrors: the reset /health counted under the HostGAPlugin, summed at once (first run at start)
+    const httpErrors = events.filter((e) => e.Operation === 'HttpErrors');
+    assert.equal(httpErrors.length, 1);
+    assert.match(httpErrors[0]!.Message!, /^hostplugin:1;protocol:\d+;other:\d+$/);
+    // no answer at all is not an unhealthy observation: none was sent for the HostGAPlugin this minute
+    const observations = (await emu.control.healthObservations()).map((r) => r.observations[0]?.name);
+    assert.ok(!observations.includes('GuestAgentPluginHeartbeat'), observations.join(','));
+
+    const os = events.filter((e) => e.Operation === 'OSInfo');
+    assert.equal(os.length, 1);
+    assert.equal(os[0]!.OperationSuccess, 'True');
+    assert.notEqual(os[0]!.ContainerId, '', 'sent after the first goal state, with its container id');
+    assert.match(
+      os[0]!.Message!,
+      /^Distro: \S+-\S*; OSUtil: \w+; AgentService: [\w.-]+; Python: none \(Node\.js [\d.]+\); Arch: \w+; systemd: (True|False); systemd_version: .*; LISDrivers: .+; logrotate: .+;$/,
+    );
+    const openssl = events.filter((e) => e.Operation === 'OpenSsl');
+    assert.ok(openssl.length >= 1 && /^(OpenSSL version: |Failed to get OpenSSL version: )/.test(openssl[0]!.Message ?? ''));
+    const changes = events.filter((e) => e.Operation === 'ConfigurationChange').map((e) => e.Message);
+    assert.ok(
+      changes.some((m) => m?.startsWith('Extensions.GoalStatePeriod changed from its default: 6. New value: 1. ')),
+      changes.join('\n'),
+    );
+    // the emulator's WireServer is on loopback, not at the known address
+    assert.ok(
+      events.some(
+        (e) =>
+          e.Operation === 'ProtocolEndpoint' &&
+          /^Protocol endpoint \(127\.[\d.]+\) is not known wireserver ip: 168\.63\.129\.16$/.test(e.Message ?? ''),
+      ),
+    );
   } finally {
     await sb.close();
   }

@@ -10,6 +10,10 @@ import type { HttpClient, HttpRequest, HttpResponse } from '../../../src/fabric/
 import { validateInstanceMetadata } from '../../../src/fabric/imds-health.ts';
 import { Config } from '../../../src/config/index.ts';
 import { AgentError } from '../../../src/util/errors.ts';
+import { TelemetryRecorder } from '../../../src/telemetry/recorder.ts';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 test('HealthService body: the field names, order and separators of upstream json.dumps, fields capped at 64/128/128', () => {
   assert.equal(
@@ -56,7 +60,7 @@ test('IMDS validation: JSON with the primary interface MAC and private IP is hea
 });
 
 /** A fake platform: /health answers per `hgapUp`, IMDS per `imds`, and every request is kept. */
-function fakePorts(state: { hgapUp: boolean; imds: () => HttpResponse | Error }) {
+function fakePorts(state: { hgapUp: boolean; hgapNoAnswer?: boolean; imds: () => HttpResponse | Error }) {
   const sent: HttpRequest[] = [];
   const ok = (text: string): HttpResponse => ({
     status: 200,
@@ -79,7 +83,12 @@ function fakePorts(state: { hgapUp: boolean; imds: () => HttpResponse | Error })
     requestCount: 0,
     close: async () => {},
   };
-  const hostPlugin = { isHealthy: async () => state.hgapUp } as unknown as HostPluginClient;
+  const hostPlugin = {
+    async health() {
+      if (state.hgapNoAnswer) throw new AgentError('http', 'GET http://127.0.0.1:32526/health failed: socket hang up', { status: 0 });
+      return state.hgapUp;
+    },
+  } as unknown as HostPluginClient;
   const endpoints = platformEndpoints(Config.from({ 'Protocol.WireServerEndpoint': '127.0.0.1:8080' }), '168.63.129.16');
   const ports: HeartbeatPorts = { http, endpoints, hostPlugin };
   return { sent, ports, ok };
@@ -148,4 +157,115 @@ test('heartbeats: every minute; the HostGAPlugin down for 5 minutes and IMDS fai
 test('heartbeats: nothing is sent before the platform was reached', async () => {
   const tasks = heartbeatTasks(() => null);
   for (const task of tasks) await task.run();
+});
+
+test('ErrorState.failTime: upstream fail_time, minutes with up to 2 decimals, hours from 60 minutes, "unknown" when healthy', () => {
+  let t = 0;
+  const s = new ErrorState(5 * 60_000, () => t);
+  assert.equal(s.failTime, 'unknown');
+  s.record(false);
+  assert.equal(s.failTime, '0.0 min');
+  t = 5 * 60_000 + 20_000;
+  assert.equal(s.failTime, '5.33 min');
+  t = 90 * 60_000;
+  assert.equal(s.failTime, '1.5 hr');
+  s.record(true);
+  assert.equal(s.failTime, 'unknown');
+});
+
+/** The events a recorder queued, as "Operation|OperationSuccess|Message|TaskName", in the order they were written. */
+function queuedEvents(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir).sort();
+  } catch {
+    return [];
+  }
+  return names.map((n) => {
+    const e = JSON.parse(readFileSync(join(dir, n), 'utf8')) as { parameters: Array<{ name: string; value: unknown }> };
+    const p = Object.fromEntries(e.parameters.map((x) => [x.name, x.value]));
+    return `${p.Operation}|${p.OperationSuccess}|${p.Message}|${p.TaskName}`;
+  });
+}
+
+test('heartbeat events: HostPluginHeartbeatExtended each minute once unhealthy, exceptions as HostPluginHeartbeat/ImdsHeartbeat, unhealthy observations as HealthObservation', async () => {
+  let t = 0;
+  const dir = join(mkdtempSync(join(tmpdir(), 'hb-events-')), 'events');
+  const rec = new TelemetryRecorder(() => 1_700_000_000_000 + t);
+  rec.start(dir);
+  const doc = JSON.stringify({ network: { interface: [{ macAddress: 'm', ipv4: { ipAddress: [{ privateIpAddress: '10.0.0.4' }] } }] } });
+  const state = { hgapUp: false, hgapNoAnswer: false, imds: (): HttpResponse | Error => ok(doc) };
+  const { ports, ok } = fakePorts(state);
+  const [hgap, imds] = heartbeatTasks(
+    () => ports,
+    () => t,
+    () => true,
+    rec,
+  );
+  const minute = async () => {
+    await hgap!.run();
+    await imds!.run();
+    t += 60_000;
+  };
+  // failing /health, but within the 5-minute grace: no event at all (minutes 0..4)
+  for (let i = 0; i < 5; i++) await minute();
+  assert.deepEqual(queuedEvents(dir), []);
+  // minute 5: unhealthy, so the observation is sent as a HealthObservation event and the failure time as Extended
+  await minute();
+  const unhealthy = [
+    'HealthObservation|false|{"ObservationName": "GuestAgentPluginHeartbeat", "IsHealthy": false, "Description": "", "Value": ""}|MonitorHandler',
+    'HostPluginHeartbeatExtended|false|5.0 min since successful heartbeat|MonitorHandler',
+  ];
+  assert.deepEqual(queuedEvents(dir), unhealthy);
+  await minute();
+  assert.deepEqual(queuedEvents(dir).slice(2), [
+    unhealthy[0],
+    'HostPluginHeartbeatExtended|false|6.0 min since successful heartbeat|MonitorHandler',
+  ]);
+  // healthy again: nothing more
+  state.hgapUp = true;
+  await minute();
+  assert.equal(queuedEvents(dir).length, 4);
+  // no answer at all: upstream's exception event, the run fails (the task runner logs it)
+  state.hgapNoAnswer = true;
+  await assert.rejects(hgap!.run(), /socket hang up/);
+  assert.deepEqual(queuedEvents(dir).slice(4), [
+    'HostPluginHeartbeat|false|Exception sending host plugin heartbeat: GET http://127.0.0.1:32526/health failed: socket hang up|MonitorHandler',
+  ]);
+  // IMDS answering 5xx for 3 minutes: its observation is unhealthy, with the reason as the value
+  state.imds = () => new AgentError('http', 'GET failed: HTTP status 503', { status: 503 });
+  for (let i = 0; i < 4; i++) await imds!.run().then(() => (t += 60_000));
+  assert.deepEqual(queuedEvents(dir).slice(5), [
+    'HealthObservation|false|{"ObservationName": "InstanceMetadataHeartbeat", "IsHealthy": false, "Description": "", "Value": "IMDS error in /metadata/instance: HTTP status 503"}|MonitorHandler',
+  ]);
+});
+
+test('heartbeat events: a HealthService that cannot be reached is a warning, the unhealthy observation is still an event', async () => {
+  let t = 0;
+  const dir = join(mkdtempSync(join(tmpdir(), 'hb-events-')), 'events');
+  const rec = new TelemetryRecorder(() => 1_700_000_000_000 + t);
+  rec.start(dir);
+  const state = { hgapUp: false, imds: (): HttpResponse | Error => new Error('unused') };
+  const { ports } = fakePorts(state);
+  const http = ports.http;
+  ports.http = {
+    ...http,
+    async request(req) {
+      if (req.url.endsWith('/HealthService')) throw new AgentError('http', 'POST /HealthService failed: HTTP status 500', { status: 500 });
+      return http.request(req);
+    },
+  };
+  const [hgap] = heartbeatTasks(
+    () => ports,
+    () => t,
+    () => true,
+    rec,
+  );
+  await hgap!.run();
+  t = 5 * 60_000;
+  await hgap!.run();
+  assert.deepEqual(
+    queuedEvents(dir).map((e) => e.split('|')[0]),
+    ['HealthObservation', 'HostPluginHeartbeatExtended'],
+  );
 });

@@ -2,7 +2,7 @@
 // state period and its initial_goal_state file, the Extensions.WaitForCloudInit gate, and the HandlerManifest
 // resource limits handed to the command's systemd scope.
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Config } from '../../../src/config/index.ts';
@@ -23,6 +23,7 @@ import {
 import { createLifecyclePorts } from '../../../src/extensions/lifecycle/adapters.ts';
 import { handlerLayout } from '../../../src/extensions/package/index.ts';
 import { cloudInitGate } from '../../../src/extensions/wait-for-cloud-init.ts';
+import { telemetry } from '../../../src/telemetry/recorder.ts';
 import { log } from '../../../src/log/logger.ts';
 import type { HandlerStatus } from '../../../src/status/types.ts';
 import { fakeTools, tempRoot } from '../provisioning/prov-helpers.ts';
@@ -168,6 +169,32 @@ describe('Extensions.WaitForCloudInit (§7.1 step 4)', () => {
       logged.some((l) => /exited with code 1; processing extensions anyway/.test(l)),
       logged.join('\n'),
     );
+  });
+
+  it("sends upstream's CloudInit events: waiting, completed with the output, or the error", async () => {
+    const dir = join(tempRoot(), 'events');
+    telemetry.start(dir);
+    try {
+      writeFileSync(join(state, 'mode'), 'done');
+      await cloudInitGate(Config.from({ 'Extensions.WaitForCloudInit': true }))();
+      writeFileSync(join(state, 'mode'), 'fail');
+      await cloudInitGate(Config.from({ 'Extensions.WaitForCloudInit': true }))();
+    } finally {
+      telemetry.start(null);
+    }
+    const events = readdirSync(dir)
+      .sort()
+      .map((n) => {
+        const e = JSON.parse(readFileSync(join(dir, n), 'utf8')) as { parameters: Array<{ name: string; value: unknown }> };
+        const p = Object.fromEntries(e.parameters.map((x) => [x.name, x.value]));
+        return `${p.Operation}|${p.OperationSuccess}|${p.Message}`;
+      });
+    assert.deepEqual(events, [
+      'CloudInit|true|Waiting for cloud-init to complete...',
+      'CloudInit|true|cloud-init completed\nstatus: done',
+      'CloudInit|true|Waiting for cloud-init to complete...',
+      'CloudInit|false|An error occurred while waiting for cloud-init; will proceed to execute VM extensions. Extensions that have conflicts with cloud-init may fail.\ncloud-init status --wait exited with code 1: status: error',
+    ]);
   });
 
   it('gives up after Extensions.WaitForCloudInitTimeout seconds and goes on', async () => {
