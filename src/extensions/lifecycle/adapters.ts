@@ -131,7 +131,13 @@ function packageStore(o: AdapterOptions): PackageStore {
       let signatureOk = false;
       if (validate) {
         try {
-          validatePackageSignature(zip, signature, full, o.trustedRoots ?? DEFAULT_TRUSTED_ROOTS);
+          validatePackageSignature(
+            zip,
+            signature,
+            full,
+            o.trustedRoots ?? DEFAULT_TRUSTED_ROOTS,
+            opts.signatureRequired ? 'error' : 'warning',
+          );
           signatureOk = true;
         } catch (e) {
           failed(e);
@@ -146,7 +152,7 @@ function packageStore(o: AdapterOptions): PackageStore {
       }
       if (!validate) return;
       try {
-        validateSigningInfo(l.manifestFile, handler.name, version);
+        validateSigningInfo(l.manifestFile, handler.name, version, opts.signatureRequired ? 'error' : 'warning');
       } catch (e) {
         failed(e);
         return;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
@@ -11,6 +11,8 @@ import {
   validatePackageSignature,
   validateSigningInfo,
 } from '../../../src/extensions/package-signature.ts';
+import type { TelemetryEvent } from '../../../src/telemetry/event.ts';
+import { telemetry } from '../../../src/telemetry/recorder.ts';
 import { isAgentError } from '../../../src/util/errors.ts';
 import { FIXTURES } from '../../helpers/paths.ts';
 import { makeTestPki, signFile } from '../../helpers/signing.ts';
@@ -80,4 +82,64 @@ test('package_validated marks a validated package in its base dir', () => {
   markPackageValidated(dir);
   assert.equal(readFileSync(join(dir, PACKAGE_VALIDATED_FILE), 'utf8'), '');
   assert.equal(packageValidated(dir), true);
+});
+
+// upstream's _report_validation_event: the start of each step, then its result with the duration; a failure as a
+// warning ("can be safely ignored") when nothing is enforced, as an error when the policy requires the signature.
+test('telemetry: SignatureValidation when a step starts, PackageSignatureResult / PackageSigningInfoResult when it ends', () => {
+  const queue = mkdtempSync(join(dir, 'events-'));
+  const events = () =>
+    readdirSync(queue)
+      .sort()
+      .map((n) => JSON.parse(readFileSync(join(queue, n), 'utf8')) as TelemetryEvent)
+      .map((e) => Object.fromEntries(e.parameters.map((p) => [p.name, p.value])));
+  telemetry.start(queue);
+  try {
+    validatePackageSignature(ZIP, signature('vm_access_signature.txt'), FULL);
+    assert.deepEqual(
+      events().map((e) => [e.Operation, e.OperationSuccess, e.Name, e.Version, e.Message]),
+      [
+        [
+          'SignatureValidation',
+          true,
+          'Microsoft.OSTCExtensions.Edp.VMAccessForLinux',
+          '1.7.0',
+          `Validating signature for package '${FULL}'`,
+        ],
+        [
+          'PackageSignatureResult',
+          true,
+          'Microsoft.OSTCExtensions.Edp.VMAccessForLinux',
+          '1.7.0',
+          `Successfully validated signature for package '${FULL}'`,
+        ],
+      ],
+    );
+    for (const n of readdirSync(queue)) rmSync(join(queue, n));
+
+    assert.throws(() => validatePackageSignature(ZIP, signature('invalid_signature.txt'), FULL, undefined, 'warning'));
+    const [, warned, sig] = events();
+    assert.equal(warned!.Operation, 'PackageSignatureResult');
+    assert.equal(warned!.OperationSuccess, false);
+    assert.match(
+      String(warned!.Message),
+      /^\[WARNING\] Signature validation failed for package '.*'\. Error: .*\nThis failure can be safely ignored; will continue processing the package\.$/s,
+    );
+    assert.equal(sig!.Message, `Package encoded signature: '${signature('invalid_signature.txt')}'`);
+    for (const n of readdirSync(queue)) rmSync(join(queue, n));
+
+    const manifest = join(dir, 'HandlerManifest-telemetry.json');
+    writeFileSync(
+      manifest,
+      JSON.stringify([{ signingInfo: { type: 'VMAccessForLinux', publisher: 'Microsoft.OSTCExtensions.Edp', version: '9.9' } }]),
+    );
+    assert.throws(() => validateSigningInfo(manifest, 'Microsoft.OSTCExtensions.Edp.VMAccessForLinux', '1.7.0', 'error'));
+    const [, failed] = events();
+    assert.deepEqual(
+      [failed!.Operation, failed!.OperationSuccess, failed!.Message],
+      ['PackageSigningInfoResult', false, "expected extension version '1.7.0' does not match downloaded package version '9.9'"],
+    );
+  } finally {
+    telemetry.start(null);
+  }
 });
