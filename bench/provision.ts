@@ -18,12 +18,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchOvfEnv } from './provision/ovf-env.ts';
-import { provisionOnce, PYTHON_WAAGENT, type AgentKind, type RunInput, type RunResult } from './provision/measure.ts';
+import { isOurs, provisionOnce, PYTHON_WAAGENT, type AgentKind, type RunInput, type RunResult } from './provision/measure.ts';
 import { WAAGENT } from '../test/sandbox/sandbox.ts';
 import { LABELS, median, provisionTable } from './provision/table.ts';
 import { documentedMaxWait, FAULT_SCENARIO, FAULT_SUMMARY, type RetryWait } from './provision/faults.ts';
 
-const ALL: AgentKind[] = ['python', 'python-stubbed', 'ours'];
+const ALL: AgentKind[] = ['python', 'python-stubbed', 'ours', 'ours-before'];
+const DEFAULT_AGENTS: AgentKind[] = ['python', 'python-stubbed', 'ours'];
 
 function fail(message: string, code = 1): never {
   console.error(`bench: ${message}`);
@@ -42,7 +43,7 @@ function options(): { runs: number; agents: AgentKind[]; timeoutMs: number; faul
   }
   const runs = Number(v.runs ?? process.env.BENCH_RUNS ?? 5);
   if (!Number.isInteger(runs) || runs < 1) fail(`--runs needs a positive whole number, not "${v.runs}"`, 2);
-  const agents = (v.agents ?? ALL.join(',')).split(',') as AgentKind[];
+  const agents = (v.agents ?? DEFAULT_AGENTS.join(',')).split(',') as AgentKind[];
   for (const a of agents) if (!ALL.includes(a)) fail(`--agents takes a list of ${ALL.join(', ')}, not "${a}"`, 2);
   const timeout = Number(v.timeout ?? (v.faults ? 180 : 120));
   if (!(timeout > 0)) fail(`--timeout needs a number of seconds, not "${v.timeout}"`, 2);
@@ -93,7 +94,7 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) fail('the benchmark needs root (it creates namespaces and mounts)');
   for (const t of ['/usr/bin/time', '/usr/bin/genisoimage']) if (!existsSync(t)) fail(`${t} is missing: run "bash scripts/bootstrap.sh"`);
   let agents = opts.agents;
-  if (agents.some((a) => a !== 'ours') && !existsSync(PYTHON_WAAGENT)) {
+  if (agents.some((a) => !isOurs(a)) && !existsSync(PYTHON_WAAGENT)) {
     fail(`the Python agent (${PYTHON_WAAGENT}) is not installed: run "bash scripts/bootstrap.sh --bench"`);
   }
   const notes: string[] = [];
@@ -132,10 +133,13 @@ async function main(): Promise<void> {
 
   console.log(`\n== provisioning: process start → Ready received by the emulator; peak RSS — median of ${opts.runs} runs, ${process.arch}`);
   console.log(provisionTable(results));
-  const oursRuns = (results.get('ours') ?? []).filter((r) => r.phases);
-  if (oursRuns.length) {
+  for (const kind of ['ours', 'ours-before'] as const) {
+    const oursRuns = (results.get(kind) ?? []).filter((r) => r.phases);
+    if (!oursRuns.length) continue;
     const names = [...new Set(oursRuns.flatMap((r) => Object.keys(r.phases!)))];
-    console.log(`\nours, when each phase ended (ms since the process started; the chains run side by side), median of ${oursRuns.length}:`);
+    console.log(
+      `\n${kind}, when each phase ended (ms since the process started; the chains run side by side), median of ${oursRuns.length}:`,
+    );
     console.log(
       `  ${names.map((n) => `${n} ${median(oursRuns.map((r) => r.phases![n]).filter((x): x is number => x !== undefined)).toFixed(0)}`).join(', ')}`,
     );
@@ -165,7 +169,7 @@ async function faultRuns(agents: AgentKind[], input: RunInput, runs: number, not
     for (const a of agents) {
       process.stderr.write(`faults, run ${i + 1}/${runs}: ${a}\n`);
       const r = await provisionOnce(a, { ...input, faults: FAULT_SCENARIO });
-      if (a === 'ours' && r.outcome !== 'Ready') check(r); // ours must recover; the table says how the others did
+      if (isOurs(a) && r.outcome !== 'Ready') check(r); // ours must recover; the table says how the others did
       results.get(a)!.push(r);
     }
   }

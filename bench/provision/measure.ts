@@ -21,22 +21,32 @@ const CONFIG = join(PYTHON_AGENT_DIR, 'waagent.conf');
 const STUB_BIN = join(PYTHON_AGENT_DIR, 'bin');
 export const PYTHON_WAAGENT = '/usr/sbin/waagent';
 
-let cold: string | null = null;
+const cold = new Map<string, string>();
 /**
  * dist/waagent copied once per benchmark in the page-cache state a VM has it in (bench/memory.ts coldCopy; the
  * warm-up run reads it back in), so its peak RSS is not inflated by how the build wrote the file (bench/README.md
  * "Memory"). Under dist/, which the sandbox sees.
  */
-function oursBinary(): string {
-  if (cold === null) {
-    mkdirSync(join(dirname(WAAGENT), '.bench'), { recursive: true });
-    // BENCH_WAAGENT: another build of ours (e.g. the previous dist/waagent, for before/after in one sitting)
-    cold = coldCopy(process.env.BENCH_WAAGENT ?? WAAGENT, join(dirname(WAAGENT), '.bench', 'waagent'));
+function oursBinary(agent: AgentKind): string {
+  // BENCH_WAAGENT: another build of ours; BENCH_WAAGENT_BEFORE: the build 'ours-before' runs (before/after in one sitting)
+  const source = agent === 'ours-before' ? process.env.BENCH_WAAGENT_BEFORE : (process.env.BENCH_WAAGENT ?? WAAGENT);
+  if (!source) throw new Error('ours-before needs BENCH_WAAGENT_BEFORE=<path of the other build>');
+  if (!cold.has(agent)) {
+    // named waagent either way: the memory watch finds the agent's processes by that name
+    const dir = join(dirname(WAAGENT), '.bench', agent === 'ours' ? '' : 'before');
+    mkdirSync(dir, { recursive: true });
+    cold.set(agent, coldCopy(source, join(dir, 'waagent')));
   }
-  return cold;
+  return cold.get(agent)!;
 }
 
-export type AgentKind = 'python' | 'python-stubbed' | 'ours';
+/** 'ours-before': another build of ours (BENCH_WAAGENT_BEFORE), interleaved with 'ours' for before/after figures. */
+export type AgentKind = 'python' | 'python-stubbed' | 'ours' | 'ours-before';
+
+/** Our agent in either build. */
+export function isOurs(agent: AgentKind): boolean {
+  return agent === 'ours' || agent === 'ours-before';
+}
 
 export interface RunResult {
   agent: AgentKind;
@@ -134,7 +144,7 @@ function readRss(file: string): number | null {
 
 function configFor(agent: AgentKind, sb: Sandbox, udfImage: string): string {
   let text = readFileSync(CONFIG, 'utf8');
-  if (agent === 'ours') {
+  if (isOurs(agent)) {
     // ours is told where things are instead of discovering them: the lease file read and /dev scan it skips cost
     // microseconds, and DVD.Device is how it reads media the kernel here cannot mount (no udf/iso9660)
     text += [
@@ -224,7 +234,7 @@ export async function provisionOnce(agent: AgentKind, input: RunInput): Promise<
     if (cp.code !== 0) throw new Error(`cannot install the configuration: ${cp.stderr.trim()}`);
 
     const rssFile = join(sb.dir, 'time.out');
-    const argv = agent === 'ours' ? [oursBinary(), '-provision'] : [PYTHON_WAAGENT, '-daemon'];
+    const argv = isOurs(agent) ? [oursBinary(agent), '-provision'] : [PYTHON_WAAGENT, '-daemon'];
     const env: Record<string, string> =
       agent === 'python-stubbed' ? { PATH: `${STUB_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` } : {};
     const t0 = Date.now();
@@ -236,7 +246,7 @@ export async function provisionOnce(agent: AgentKind, input: RunInput): Promise<
     const report = await waitForReport(emu, child, input.timeoutMs, watch);
 
     // ours exits after Ready (and logs its phases just before): give it the moment
-    if (agent === 'ours') await exited(child, 2000);
+    if (isOurs(agent)) await exited(child, 2000);
     // the Python daemon goes on to the extension handler after Ready: stop it, and let GNU time report
     if (child.exitCode === null && child.signalCode === null) {
       const pid = watch.pid ?? (child.pid === undefined ? null : agentPid(child.pid));
@@ -265,7 +275,7 @@ export async function provisionOnce(agent: AgentKind, input: RunInput): Promise<
       const first = (await emu.requests())[0];
       result.firstRequestMs = typeof report === 'string' || !first ? null : Date.parse(report.time) - Date.parse(first.time);
     }
-    if (agent === 'ours') {
+    if (isOurs(agent)) {
       try {
         const text = sb.readFile('/var/log/waagent.log');
         result.phases = phasesOf(text);

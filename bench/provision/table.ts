@@ -6,6 +6,7 @@ export const LABELS: Record<AgentKind, string> = {
   ours: 'dist/waagent -provision',
   python: 'Python waagent -daemon (as packaged)',
   'python-stubbed': 'Python waagent -daemon (ifup stubbed)',
+  'ours-before': 'before: $BENCH_WAAGENT_BEFORE',
 };
 
 export function median(xs: readonly number[]): number {
