@@ -11,9 +11,10 @@ import { validateInstanceMetadata } from '../../../src/fabric/imds-health.ts';
 import { Config } from '../../../src/config/index.ts';
 import { AgentError } from '../../../src/util/errors.ts';
 import { TelemetryRecorder } from '../../../src/telemetry/recorder.ts';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readQueuedEvents } from '../../helpers/telemetry-queue.ts';
 
 test('HealthService body: the field names, order and separators of upstream json.dumps, fields capped at 64/128/128', () => {
   assert.equal(
@@ -175,17 +176,7 @@ test('ErrorState.failTime: upstream fail_time, minutes with up to 2 decimals, ho
 
 /** The events a recorder queued, as "Operation|OperationSuccess|Message|TaskName", in the order they were written. */
 function queuedEvents(dir: string): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir).sort();
-  } catch {
-    return [];
-  }
-  return names.map((n) => {
-    const e = JSON.parse(readFileSync(join(dir, n), 'utf8')) as { parameters: Array<{ name: string; value: unknown }> };
-    const p = Object.fromEntries(e.parameters.map((x) => [x.name, x.value]));
-    return `${p.Operation}|${p.OperationSuccess}|${p.Message}|${p.TaskName}`;
-  });
+  return readQueuedEvents(dir).map(({ params: p }) => `${p.Operation}|${p.OperationSuccess}|${p.Message}|${p.TaskName}`);
 }
 
 test('heartbeat events: HostPluginHeartbeatExtended each minute once unhealthy, exceptions as HostPluginHeartbeat/ImdsHeartbeat, unhealthy observations as HealthObservation', async () => {

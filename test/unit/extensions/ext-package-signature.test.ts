@@ -11,11 +11,11 @@ import {
   validatePackageSignature,
   validateSigningInfo,
 } from '../../../src/extensions/package-signature.ts';
-import type { TelemetryEvent } from '../../../src/telemetry/event.ts';
 import { telemetry } from '../../../src/telemetry/recorder.ts';
 import { isAgentError } from '../../../src/util/errors.ts';
 import { FIXTURES } from '../../helpers/paths.ts';
 import { makeTestPki, signFile } from '../../helpers/signing.ts';
+import { readQueuedEvents } from '../../helpers/telemetry-queue.ts';
 
 const SIGNING = join(FIXTURES, 'tests', 'data', 'signing');
 const ZIP = join(SIGNING, 'Microsoft.OSTCExtensions.Edp.VMAccessForLinux__1.7.0.zip');
@@ -88,11 +88,7 @@ test('package_validated marks a validated package in its base dir', () => {
 // warning ("can be safely ignored") when nothing is enforced, as an error when the policy requires the signature.
 test('telemetry: SignatureValidation when a step starts, PackageSignatureResult / PackageSigningInfoResult when it ends', () => {
   const queue = mkdtempSync(join(dir, 'events-'));
-  const events = () =>
-    readdirSync(queue)
-      .sort()
-      .map((n) => JSON.parse(readFileSync(join(queue, n), 'utf8')) as TelemetryEvent)
-      .map((e) => Object.fromEntries(e.parameters.map((p) => [p.name, p.value])));
+  const events = () => readQueuedEvents(queue).map((e) => e.params);
   telemetry.start(queue);
   try {
     validatePackageSignature(ZIP, signature('vm_access_signature.txt'), FULL);

@@ -3,7 +3,7 @@
 // fetch errors at once then one per 6 hours, ReportStatus only when its outcome changes (across a restart too),
 // "Failed to report vm agent status" at most every 15 minutes and ReportStatusExtended after 15 minutes of failures.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -11,29 +11,9 @@ import { GoalStateEvents } from '../../../src/extensions/goal-state-events.ts';
 import { ExtHandlerCycle } from '../../../src/extensions/lifecycle/cycle.ts';
 import { fromExtensionsConfig } from '../../../src/extensions/lifecycle/source.ts';
 import { TelemetryRecorder } from '../../../src/telemetry/recorder.ts';
+import { readQueuedEvents } from '../../helpers/telemetry-queue.ts';
 
-interface Queued {
-  eventId: number;
-  providerId: string;
-  params: Record<string, string | number | boolean>;
-}
-
-function queued(dir: string): Queued[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir).sort();
-  } catch {
-    return [];
-  }
-  return names.map((n) => {
-    const e = JSON.parse(readFileSync(join(dir, n), 'utf8')) as {
-      eventId: number;
-      providerId: string;
-      parameters: Array<{ name: string; value: string | number | boolean }>;
-    };
-    return { eventId: e.eventId, providerId: e.providerId, params: Object.fromEntries(e.parameters.map((p) => [p.name, p.value])) };
-  });
-}
+const queued = readQueuedEvents;
 
 function setup() {
   const lib = mkdtempSync(join(tmpdir(), 'gs-events-'));
