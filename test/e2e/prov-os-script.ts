@@ -103,7 +103,10 @@ out.pairPubMatches = (out.pairPub as string[])
   .every((s, _, all) => s.startsWith('ssh-rsa ') && s === all[0]);
 
 // a running sshd picks the configuration up on reload; then log in with both keys
-await run(['/usr/sbin/sshd', '-p', '2222', '-o', 'ListenAddress=127.0.0.1'], { timeoutMs: 10_000 });
+// sshd writes its pid file once its SIGHUP handler is set (OpenSSH's main()); a SIGHUP before that, which the
+// background sshd could get on a loaded machine right after the parent exits, would kill it instead of reloading it.
+await run(['/usr/sbin/sshd', '-p', '2222', '-o', 'ListenAddress=127.0.0.1', '-o', 'PidFile=/run/sshd-2222.pid'], { timeoutMs: 10_000 });
+await sh('for i in $(seq 100); do [ -s /run/sshd-2222.pid ] && break; sleep 0.1; done');
 out.reload = await reloadSshd({ systemdMarker: '/nonexistent', profile });
 // sshd re-executes itself on SIGHUP: its port is closed for a moment, longer on a loaded machine. A login is tried
 // until sshd listens again (up to 10 s); a refused key still fails, since that sshd answers.
