@@ -390,8 +390,12 @@ function certificatesSummary(cur: FullGoalState | null): string {
 
 /** RemoteAccess (JIT) accounts (§2.9): the document of a new incarnation, applied after the status report (§7.1 step 7). */
 function remoteAccessAfterReport(session: PlatformSession, manage: boolean): { expect(xml: string | null): void; apply(): Promise<void> } {
-  const { config, transport } = session;
-  const remoteAccess = new RemoteAccessHandler(config, { transportKeyPem: transport.keyPem, transportCertPem: transport.certPem });
+  let remoteAccess: RemoteAccessHandler | null = null; // one for the session: it remembers what it cleaned up
+  const handler = async () => {
+    const transport = await session.transport;
+    remoteAccess ??= new RemoteAccessHandler(session.config, { transportKeyPem: transport.keyPem, transportCertPem: transport.certPem });
+    return remoteAccess;
+  };
   let pending: { xml: string | null } | null = null;
   return {
     expect(xml) {
@@ -403,7 +407,7 @@ function remoteAccessAfterReport(session: PlatformSession, manage: boolean): { e
       pending = null;
       if (!p || !manage) return;
       try {
-        await remoteAccess.apply(p.xml);
+        await (await handler()).apply(p.xml);
       } catch (e) {
         log.error(`the remote access users could not be processed: ${describeError(e)}`);
       }

@@ -62,7 +62,8 @@ export interface FullGoalState {
 export interface GoalStateFetcherOptions {
   wire: WireServerClient;
   libDir: string;
-  transport: TransportCertPair;
+  /** A promise while the pair is still being made (a new VM): only the certificates need it. */
+  transport: TransportCertPair | Promise<TransportCertPair>;
   installCertificates: InstallCertificates;
   opensslPath?: string | null;
 }
@@ -131,23 +132,28 @@ export class GoalStateFetcher {
     };
   }
 
-  /** §2.4 order: ExtensionsConfig, HostingEnvironmentConfig, SharedConfig, Certificates, RemoteAccessInfo. */
+  /**
+   * §2.4 lists ExtensionsConfig, HostingEnvironmentConfig, SharedConfig, Certificates, RemoteAccessInfo in this
+   * order; they are independent, so they are asked for side by side (issue 14: four round trips and the
+   * WireServer's encryption of the certificates no longer add up). A failure is reported as the sequence would
+   * have: the first in that order.
+   */
   async #fetchDocuments(g: GoalState, goalStateXml: string): Promise<FullGoalState> {
     const wire = this.#o.wire;
-    let extensionsConfig: ExtensionsConfig | null = null;
-    let extensionsConfigXml: string | null = null;
-    if (g.extensionsConfigUrl) {
-      extensionsConfigXml = await wire.fetchDocument(g.extensionsConfigUrl);
-      extensionsConfig = parseExtensionsConfig(extensionsConfigXml);
-    }
-    const hosting = parseHostingEnvironment(await wire.fetchDocument(g.hostingEnvironmentConfigUrl));
-    const sharedConfigXml = await wire.fetchDocument(g.sharedConfigUrl);
+    const transportP = Promise.resolve(this.#o.transport);
+    const [extensionsConfigXml, hostingXml, sharedConfigXml, certs, remoteAccessXml] = await firstFailureInOrder([
+      g.extensionsConfigUrl ? wire.fetchDocument(g.extensionsConfigUrl) : Promise.resolve(null),
+      wire.fetchDocument(g.hostingEnvironmentConfigUrl),
+      wire.fetchDocument(g.sharedConfigUrl),
+      transportP.then((t) => this.#certificatesOf(g.certificatesUrl, t)),
+      g.remoteAccessInfoUrl
+        ? transportP.then((t) => wire.fetchDocumentWithCert(g.remoteAccessInfoUrl!, transportCertHeader(t.certPem)))
+        : Promise.resolve(null),
+    ]);
+    const extensionsConfig: ExtensionsConfig | null = extensionsConfigXml === null ? null : parseExtensionsConfig(extensionsConfigXml);
+    const hosting = parseHostingEnvironment(hostingXml);
     saveCopy(`${this.#o.libDir}/${SHARED_CONFIG_XML}`, sharedConfigXml);
-    const { certificates, certificatesError } = await this.#certificatesOf(g.certificatesUrl);
-    let remoteAccessXml: string | null = null;
-    if (g.remoteAccessInfoUrl) {
-      remoteAccessXml = await wire.fetchDocumentWithCert(g.remoteAccessInfoUrl, transportCertHeader(this.#o.transport.certPem));
-    }
+    const { certificates, certificatesError } = certs;
     return {
       ...this.#ids(g),
       vmName: hosting.vmName,
@@ -171,10 +177,13 @@ export class GoalStateFetcher {
   }
 
   /** The certificates, or none and why: only a 410 (the goal state moved on) fails the whole fetch. */
-  async #certificatesOf(url: string | null): Promise<Pick<FullGoalState, 'certificates' | 'certificatesError'>> {
+  async #certificatesOf(
+    url: string | null,
+    transport: TransportCertPair,
+  ): Promise<Pick<FullGoalState, 'certificates' | 'certificatesError'>> {
     if (!url) return { certificates: [], certificatesError: null };
     try {
-      return { certificates: await this.#fetchCertificates(url), certificatesError: null };
+      return { certificates: await this.#fetchCertificates(url, transport), certificatesError: null };
     } catch (e) {
       if (isAgentError(e, 'resource-gone')) throw e;
       const why = describeError(e);
@@ -187,7 +196,7 @@ export class GoalStateFetcher {
   async #certificatesAgain(prev: FullGoalState): Promise<Partial<Pick<FullGoalState, 'certificates' | 'certificatesError'>>> {
     if (prev.certificatesError === null || !prev.urls.certificatesUrl) return {};
     try {
-      const certificates = await this.#fetchCertificates(prev.urls.certificatesUrl);
+      const certificates = await this.#fetchCertificates(prev.urls.certificatesUrl, await this.#o.transport);
       log.info(`the certificates of incarnation ${prev.incarnation} were retrieved after all (${certificates.length})`);
       return { certificates, certificatesError: null };
     } catch (e) {
@@ -196,8 +205,8 @@ export class GoalStateFetcher {
   }
 
   /** §2.8: save Certificates.xml; no Data or a non-PFX format means no certificates; else decrypt and install. */
-  #fetchCertificates(url: string): Promise<CertificateSummary[]> {
-    const { libDir, transport } = this.#o;
+  #fetchCertificates(url: string, transport: TransportCertPair): Promise<CertificateSummary[]> {
+    const { libDir } = this.#o;
     return this.#o.wire.fetchCertificates(url, transportCertHeader(transport.certPem), async (xml) => {
       const doc = parseCertificates(xml);
       // a copy for the record (nothing reads it back): atomic, not fsynced — it differs on every fetch (re-encrypted)
@@ -215,6 +224,15 @@ export class GoalStateFetcher {
       });
     });
   }
+}
+
+/** Waits for all; throws the failure of the first that failed in the given order, else their values. */
+async function firstFailureInOrder<T extends readonly unknown[]>(
+  ps: readonly [...T],
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const settled = await Promise.allSettled(ps);
+  for (const r of settled) if (r.status === 'rejected') throw r.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
 }
 
 /**

@@ -34,7 +34,8 @@ export interface PlatformSession {
   endpoint: DiscoveredEndpoint;
   endpoints: PlatformEndpoints;
   wire: WireServerClient;
-  transport: TransportCertFiles;
+  /** Still being made on a new VM while the first goal state is fetched: only the certificates wait for it. */
+  transport: Promise<TransportCertFiles>;
   fetcher: GoalStateFetcher;
   close(): Promise<void>;
 }
@@ -59,11 +60,13 @@ export async function openPlatformSession(config: Config, opts: SessionOptions):
     log.verbose(`WireServer ${endpoint.endpoint} (from ${endpoint.source})`);
     const endpoints = platformEndpoints(config, endpoint.endpoint);
     const wire = new WireServerClient({ http, endpoints });
-    // The key pair is made while the versions request is in flight: both take a while on a fresh VM.
-    const transportP = opts.newTransportCert
+    // The key pair (RSA-2048: 50–300 ms on a fresh VM) is made while the versions, the goal state and its other
+    // documents are fetched; a failure to make it fails the goal-state fetch that needs it (issue 14).
+    const transport = opts.newTransportCert
       ? regenerateTransportCert(libDir, generateTransportCertificateAsync)
       : loadOrCreateTransportCert(libDir, generateTransportCertificateAsync);
-    const [, transport] = await Promise.all([wire.checkVersions(), transportP]);
+    transport.catch(() => undefined); // seen by the fetch; not an unhandled rejection when the session ends first
+    await wire.checkVersions();
     const fetcher = new GoalStateFetcher({ wire, libDir, transport, installCertificates, opensslPath: config.str('OS.OpensslPath') });
     return { config, libDir, http, endpoint, endpoints, wire, transport, fetcher, close: () => http.close() };
   } catch (e) {

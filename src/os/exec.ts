@@ -1,6 +1,7 @@
 // The one place that runs system commands. Every external tool goes through run(), which logs a
 // failure the same way and turns it into an AgentError of kind 'command'.
 import { spawn } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { AgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 
@@ -26,6 +27,8 @@ export interface RunOptions {
   outputFds?: { stdout: number; stderr: number };
   /** On timeout resolve with `timedOut: true` (after killing) instead of rejecting. */
   allowTimeout?: boolean;
+  /** The child's nice value (set right after it starts; -20..19): background work that must not slow the rest. */
+  niceness?: number;
 }
 
 export interface RunResult {
@@ -54,6 +57,13 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', opts.outputFds?.stdout ?? 'pipe', opts.outputFds?.stderr ?? 'pipe'],
       detached: opts.processGroup === true,
     });
+    if (opts.niceness !== undefined && child.pid !== undefined) {
+      try {
+        setPriority(child.pid, opts.niceness);
+      } catch (e) {
+        log.verbose(`cannot set the priority of ${cmd}: ${(e as Error).message}`);
+      }
+    }
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let outLen = 0;

@@ -16,12 +16,14 @@ import { decideProvisioner, type Provisioner } from './cloud-init.ts';
 import { waitForCloudInit } from './cloud-init-wait.ts';
 import { handleCustomData } from './custom-data.ts';
 import { describeFailure, failureReport } from './failure-report.ts';
-import { hostKeyFingerprint, prepareHostKeys } from './host-keys.ts';
+import { fingerprintKeyType, hostKeyFingerprint, prepareHostKeys } from './host-keys.ts';
 import { publishHostname, setHostname } from './hostname.ts';
 import { readOvfEnv, type MediaOptions } from './media/read-ovf-env.ts';
 import { parseOvfEnv, redactOvfEnv, type OvfEnv } from './ovf-env.ts';
 import {
+  clearHostKeysPending,
   clearReadyPending,
+  pendingHostKeyTypes,
   isReadyPending,
   provisionedState,
   readProvisionedMarker,
@@ -81,6 +83,22 @@ function saveOvfEnvCopy(config: Config, xml: string): void {
   writeFileAtomic(join(libDirOf(config), OVF_ENV_COPY), redactOvfEnv(xml), { mode: 0o600, mkdir: true });
 }
 
+/** Makes the host keys a stopped provisioning left pending, puts them in place and reloads sshd; a failure is logged. */
+async function finishPendingHostKeys(config: Config, profile: DistroProfile, types: string[]): Promise<void> {
+  log.info(`the SSH host keys ${types.join(', ')} were not made before the agent stopped; making them now`);
+  const keys = prepareHostKeys(config, types);
+  try {
+    await keys.install();
+    await reloadSshd({ profile });
+    clearHostKeysPending(config);
+    if (types.includes(fingerprintKeyType(config))) log.info(`SSH host key fingerprint ${hostKeyFingerprint(config)}`);
+  } catch (e) {
+    log.error(`the pending SSH host keys (${types.join(', ')}) could not be made: ${describeError(e)}`);
+  } finally {
+    await keys.discard();
+  }
+}
+
 export async function runProvisioning(config: Config, profile: DistroProfile, deps: ProvisionDeps = {}): Promise<ProvisionResult> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
@@ -91,7 +109,11 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
   const earlyKeys = marker === null ? prepareHostKeys(config) : null;
   const vmIdP = vmIdOrEmpty(deps);
   if (marker !== null && provisionedState(config, await vmIdP) === 'same-vm') {
+    // Host keys a provisioning left to make (stopped after Ready, before its RSA key was in place): made now.
+    const pendingKeys = pendingHostKeyTypes(config);
+    if (pendingKeys.length > 0) await finishPendingHostKeys(config, profile, pendingKeys);
     if (!isReadyPending(config)) {
+      if (pendingKeys.length > 0) return { outcome: 'ready', provisioner: 'resumed', elapsedMs: elapsed() };
       log.info('provisioning already completed for this VM; nothing to do');
       return { outcome: 'already-provisioned' };
     }
@@ -205,15 +227,17 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
     await handleCustomData(config, env.customData);
     if (config.bool('Provisioning.DeleteRootPassword')) deleteRootPassword(config);
     await hostKeys;
-    const fingerprint = hostKeyFingerprint(config);
-    log.info(`SSH host key fingerprint ${fingerprint}`);
+    // with `auto` the RSA key (the fingerprint's type) follows after Ready: its fingerprint is logged then
+    const fingerprintLater = keys.deferred.includes(fingerprintKeyType(config));
+    let fingerprint = fingerprintLater ? undefined : hostKeyFingerprint(config);
+    if (fingerprint) log.info(`SSH host key fingerprint ${fingerprint}`);
     // An sshd that cannot be brought up with the new host keys leaves a VM nobody can log in to: that fails
     // provisioning (ProvisioningFailed with systemd's reason), it is not reported Ready (docs/image-building.md).
     await reloadSshd({ profile });
     await hostname;
 
     const vmId = await vmIdP;
-    writeProvisionedMarker(config, vmId, { readyPending: true });
+    writeProvisionedMarker(config, vmId, { readyPending: true, hostKeysPending: keys.deferred });
     if (!env.provisionGuestAgent) {
       log.info('ProvisionGuestAgent is false: the agent stops after provisioning (disable_agent)');
       writeDisableAgent(config);
@@ -223,6 +247,23 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
     await reporter.ready(c.session, c.gs);
     clearReadyPending(config);
     mark('Ready')(null);
+    if (keys.deferred.length > 0) {
+      // the keys left out of Ready (host-keys.ts DEFERRED_WITH_AUTO): in place, sshd reloaded, no longer pending
+      try {
+        await keys.installDeferred();
+        await reloadSshd({ profile });
+        clearHostKeysPending(config);
+        mark(`${keys.deferred.join(', ')} host key after Ready`)(null);
+        if (fingerprintLater) {
+          fingerprint = hostKeyFingerprint(config);
+          log.info(`SSH host key fingerprint ${fingerprint}`);
+        }
+      } catch (e) {
+        log.error(
+          `the SSH host keys that follow Ready (${keys.deferred.join(', ')}) failed, the next start tries again: ${describeError(e)}`,
+        );
+      }
+    }
     await reporter.kvpSuccess(vmId);
     log.info(`provisioning finished in ${elapsed()} ms`);
     log.info(`provisioning phases, ms since the process started: ${phases.map(([n, t]) => `${n} ${t}`).join(', ')}`);

@@ -44,13 +44,44 @@ export function provisionedState(config: Config, vmId: string): ProvisionedState
  * once restarted, find the marker, skip provisioning and never report Ready (upstream has that gap: §4.4 step 1
  * sends no report for the same VM). clearReadyPending removes it once Ready was reported.
  */
-export function writeProvisionedMarker(config: Config, vmId: string, opts: { readyPending?: boolean } = {}): void {
+export function writeProvisionedMarker(
+  config: Config,
+  vmId: string,
+  opts: { readyPending?: boolean; hostKeysPending?: readonly string[] } = {},
+): void {
   if (opts.readyPending) writeFileAtomic(readyPendingPath(config), vmId.trim(), { mode: 0o600, mkdir: true });
+  if (opts.hostKeysPending?.length) {
+    writeFileAtomic(hostKeysPendingPath(config), `${opts.hostKeysPending.join('\n')}\n`, { mode: 0o600, mkdir: true });
+  }
   writeFileAtomic(provisionedMarkerPath(config), vmId.trim(), { mode: 0o644, mkdir: true });
 }
 
 function readyPendingPath(config: Config): string {
   return join(libDirOf(config, 'the provisioning markers have no place'), 'provisioned.ready-pending');
+}
+
+/**
+ * <Lib.Dir>/provisioned.hostkeys-pending: the host key types still being generated when Ready was sent (with `auto`,
+ * rsa: host-keys.ts); removed once they are in place, and finished by the next start when the agent was stopped first.
+ */
+function hostKeysPendingPath(config: Config): string {
+  return join(libDirOf(config, 'the provisioning markers have no place'), 'provisioned.hostkeys-pending');
+}
+
+/** The host key types a provisioning left to make (only known type names; anything else in the file is ignored). */
+export function pendingHostKeyTypes(config: Config): string[] {
+  try {
+    return readFileSync(hostKeysPendingPath(config), 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((t) => ['rsa', 'dsa', 'ecdsa', 'ed25519'].includes(t));
+  } catch {
+    return [];
+  }
+}
+
+export function clearHostKeysPending(config: Config): void {
+  rmSync(hostKeysPendingPath(config), { force: true });
 }
 
 /** Whether a provisioning finished its work but was stopped before the Ready report reached the platform. */

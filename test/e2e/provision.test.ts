@@ -4,7 +4,7 @@
 // heard (NotReady before Ready, for the goal state's incarnation, container and role instance).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -561,6 +561,61 @@ describe('waagent -provision killed with SIGKILL at each step, then run again', 
       ['Ready'],
       'only Ready, no second NotReady/Provisioning',
     );
+  });
+
+  // With Provisioning.SshHostKeyPairType=auto, Ready waits for the ed25519 and ECDSA keys, not for RSA-3072 (a slow
+  // random prime search, issue 14): the RSA key follows Ready; killed before it is in place, the restart makes it
+  // (provisioned.hostkeys-pending) without reporting or redoing anything else.
+  test('auto: Ready comes before the RSA host key; killed then, the restart makes the RSA key and nothing else', async () => {
+    const sb = await createSandbox();
+    try {
+      await fakeVmId(sb, VM_ID);
+      const emu = await sb.startEmulator();
+      sb.writeConfig({ 'DVD.Device': udfMedia(sb, ovfEnvXml({})), 'Provisioning.SshHostKeyPairType': 'auto', ...FAST_RETRIES });
+      await stallable(sb, 'ssh-keygen', '*ssh_host_rsa_key*');
+      sb.writeFile('/run/stall-ssh-keygen', '');
+      const child = sb.spawn([WAAGENT, '-provision']);
+      const closed = new Promise((r) => child.once('close', r));
+      await until('Ready with the RSA key still being made', async () =>
+        (await emu.healthReports()).some((h) => h.state === 'Ready'),
+      ).catch((e: Error) => {
+        throw new Error(
+          `${e.message}\n${exists(sb, '/var/log/waagent.log') ? sb.readFile('/var/log/waagent.log').slice(-3000) : 'no log'}`,
+        );
+      });
+      assert.ok(exists(sb, '/run/stalled-ssh-keygen'), 'the RSA key generation is what is still running');
+      const ssh = () =>
+        readdirSync(join(sb.root, 'etc/ssh'))
+          .filter((n) => n.startsWith('ssh_host_'))
+          .sort();
+      assert.deepEqual(ssh(), ['ssh_host_ecdsa_key', 'ssh_host_ecdsa_key.pub', 'ssh_host_ed25519_key', 'ssh_host_ed25519_key.pub']);
+      assert.equal(sb.readFile('/var/lib/waagent/provisioned.hostkeys-pending'), 'rsa\n');
+      assert.equal(sb.readFile('/var/lib/waagent/provisioned'), VM_ID);
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      await closed;
+      await sh(sb, 'kill -9 $(cat /run/stalled-ssh-keygen) 2>/dev/null; rm -f /run/stall-ssh-keygen /run/stalled-ssh-keygen');
+      const ecdsaBefore = sb.readFile('/etc/ssh/ssh_host_ecdsa_key.pub');
+      const reportsBefore = (await emu.healthReports()).length;
+
+      const r = await provision(sb);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(ssh(), [
+        'ssh_host_ecdsa_key',
+        'ssh_host_ecdsa_key.pub',
+        'ssh_host_ed25519_key',
+        'ssh_host_ed25519_key.pub',
+        'ssh_host_rsa_key',
+        'ssh_host_rsa_key.pub',
+      ]);
+      assert.match(await sh(sb, 'ssh-keygen -lf /etc/ssh/ssh_host_rsa_key.pub'), /^3072 SHA256:\S+ .*\(RSA\)$/);
+      assert.equal(sb.readFile('/etc/ssh/ssh_host_ecdsa_key.pub'), ecdsaBefore, 'the other keys were not made again');
+      assert.ok(!exists(sb, '/var/lib/waagent/provisioned.hostkeys-pending'));
+      assert.equal((await emu.healthReports()).length, reportsBefore, 'nothing reported again');
+      assert.match(sb.readFile('/var/log/waagent.log'), /SSH host key fingerprint SHA256:/);
+      assert.equal(await leftovers(sb), '', 'no temporary file left');
+    } finally {
+      await sb.close();
+    }
   });
 
   // The marker is written atomically (a temporary file renamed into place): killed in the middle of that write, a

@@ -69,6 +69,36 @@ describe('SSH host keys (§4.4 step 11)', () => {
     assert.deepEqual(readdirSync(join(root, 'lib')), [], 'no temporary key directory is left in Lib.Dir');
   });
 
+  it('auto: install() puts ed25519 and ECDSA in place and leaves RSA to installDeferred(), which adds it beside them', async () => {
+    const root = sshRoot();
+    const config = configOn(root, { 'Provisioning.SshHostKeyPairType': 'auto' });
+    const keys = prepareHostKeys(config);
+    assert.deepEqual(keys.deferred, ['rsa']);
+    assert.equal(await keys.install(), true);
+    const listed = () => readdirSync(join(root, 'ssh')).filter(isHostKeyFile).sort();
+    assert.deepEqual(listed(), ['ssh_host_ecdsa_key', 'ssh_host_ecdsa_key.pub', 'ssh_host_ed25519_key', 'ssh_host_ed25519_key.pub']);
+    const ed25519 = readFileSync(join(root, 'ssh', 'ssh_host_ed25519_key.pub'), 'utf8');
+    assert.deepEqual(await keys.installDeferred(), ['rsa']);
+    assert.equal(listed().length, 6);
+    assert.equal(readFileSync(join(root, 'ssh', 'ssh_host_ed25519_key.pub'), 'utf8'), ed25519, 'the others stay');
+    assert.equal(statSync(join(root, 'ssh', 'ssh_host_rsa_key')).mode & 0o777, 0o600);
+    assert.match((await run(['ssh-keygen', '-lf', join(root, 'ssh', 'ssh_host_rsa_key.pub')])).stdout, /^3072 .*\(RSA\)/);
+    assert.deepEqual(readdirSync(join(root, 'lib')), [], 'no temporary key directory is left in Lib.Dir');
+  });
+
+  it('a single configured type defers nothing; `only` replaces just those types (a restart finishing pending keys)', async () => {
+    const root = sshRoot();
+    assert.deepEqual(prepareHostKeys(configOn(root, { 'Provisioning.SshHostKeyPairType': 'rsa' })).deferred, []);
+    const config = configOn(root, { 'Provisioning.SshHostKeyPairType': 'auto' });
+    const keys = prepareHostKeys(config, ['rsa']);
+    assert.deepEqual(keys.deferred, []);
+    assert.equal(await keys.install(), true);
+    const names = readdirSync(join(root, 'ssh')).filter(isHostKeyFile).sort();
+    // the old DSA key and its certificate stay: only rsa was asked for
+    assert.deepEqual(names, ['ssh_host_dsa_key', 'ssh_host_dsa_key-cert.pub', 'ssh_host_rsa_key', 'ssh_host_rsa_key.pub']);
+    assert.notEqual(readFileSync(join(root, 'ssh', 'ssh_host_rsa_key'), 'utf8'), 'old');
+  });
+
   it('discarded prepared keys change nothing in OS.SshDir and leave no temporary files', async () => {
     const root = sshRoot();
     const before = readdirSync(join(root, 'ssh')).sort();
