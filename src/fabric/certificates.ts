@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { decodeCertificates, toPem, thumbprint, type CertificatesDecoder, type Pkcs12Contents } from '../crypto/index.ts';
 import { AgentError, describeError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
-import { writeFileAtomicIfChanged } from '../os/atomic-file.ts';
+import { writeFileAtomicIfChangedAsync } from '../os/atomic-file.ts';
 import { decodeWithOpenssl } from './openssl-fallback.ts';
 
 export interface CertificateSummary {
@@ -54,6 +54,7 @@ export async function installCertificates(opts: InstallCertificatesOptions): Pro
   const { certificates, privateKeys } = await decode(opts, decodeBase64(opts.dataBase64));
   const keys = privateKeys.map((k) => ({ key: k, spki: spkiOf(k), used: false }));
   const summary: CertificateSummary[] = [];
+  const writes: Promise<boolean>[] = []; // side by side on the thread pool, all done before this returns
   for (const der of certificates) {
     const tp = thumbprint(der);
     if (summary.some((s) => s.thumbprint === tp)) continue;
@@ -64,16 +65,20 @@ export async function installCertificates(opts: InstallCertificatesOptions): Pro
       throw new AgentError('crypto', `a tenant certificate is not a valid X.509 certificate: ${describeError(e)}`, {}, e);
     }
     // the same certificates come with every goal state: unchanged files are not rewritten (two fsyncs each)
-    writeFileAtomicIfChanged(join(opts.libDir, `${tp}.crt`), toPem('CERTIFICATE', der), { mode: 0o644 });
+    writes.push(writeFileAtomicIfChangedAsync(join(opts.libDir, `${tp}.crt`), toPem('CERTIFICATE', der), { mode: 0o644 }));
     const match = keys.find((k) => k.spki.equals(spki));
     if (match) {
       match.used = true;
-      writeFileAtomicIfChanged(join(opts.libDir, `${tp}.prv`), match.key.export({ type: 'pkcs8', format: 'pem' }).toString(), {
-        mode: 0o600,
-      });
+      writes.push(
+        writeFileAtomicIfChangedAsync(join(opts.libDir, `${tp}.prv`), match.key.export({ type: 'pkcs8', format: 'pem' }).toString(), {
+          mode: 0o600,
+        }),
+      );
     }
     summary.push({ thumbprint: tp, hasPrivateKey: !!match });
   }
+  const written = await Promise.allSettled(writes);
+  for (const w of written) if (w.status === 'rejected') throw w.reason;
   const orphans = keys.filter((k) => !k.used).length;
   if (orphans) log.warn(`${orphans} private key(s) in the tenant certificates match no certificate and were not installed`);
   log.info(

@@ -13,6 +13,7 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
+import { open as openAsync, rename as renameAsync, unlink as unlinkAsync } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { AgentError } from '../util/errors.ts';
@@ -58,12 +59,44 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, opts: A
     } catch {
       /* already gone */
     }
-    const err = e as NodeJS.ErrnoException;
-    const why = err.code === 'ENOSPC' ? 'the disk is full' : err.message;
-    throw new AgentError('io', `cannot write ${path}: ${why}`, { path, code: err.code }, e);
+    throw writeError(path, e);
   }
   if (opts.durable !== false) fsyncDir(dir);
   sweepStaleTemps(dir);
+}
+
+/**
+ * writeFileAtomic with every step on libuv's thread pool: the same temporary file, fsync, rename and directory fsync,
+ * in the same order, but the event loop runs meanwhile. For the writes on the way to Ready (issue 14): each fsync
+ * costs the main thread milliseconds, and provisioning's dozen of them otherwise add up on its critical path.
+ */
+export async function writeFileAtomicAsync(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): Promise<void> {
+  const dir = dirname(path);
+  if (opts.mkdir) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const tmp = tempPathBeside(path);
+  try {
+    const fh = await openAsync(tmp, 'wx', opts.mode ?? 0o644);
+    try {
+      await fh.writeFile(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+      // on the descriptor, never by path (see writeFileAtomic)
+      if (opts.uid !== undefined || opts.gid !== undefined) await fh.chown(opts.uid ?? -1, opts.gid ?? -1);
+      if (opts.durable !== false) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await renameAsync(tmp, path);
+  } catch (e) {
+    await unlinkAsync(tmp).catch(() => undefined);
+    throw writeError(path, e);
+  }
+  if (opts.durable !== false) await fsyncDirAsync(dir);
+  sweepStaleTemps(dir);
+}
+
+function writeError(path: string, e: unknown): AgentError {
+  const err = e as NodeJS.ErrnoException;
+  const why = err.code === 'ENOSPC' ? 'the disk is full' : err.message;
+  return new AgentError('io', `cannot write ${path}: ${why}`, { path, code: err.code }, e);
 }
 
 /**
@@ -73,21 +106,38 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, opts: A
  */
 export function writeFileAtomicIfChanged(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): boolean {
   const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  if (holdsAlready(path, buf, opts)) return false;
+  writeFileAtomic(path, buf, opts);
+  return true;
+}
+
+/** writeFileAtomicIfChanged through writeFileAtomicAsync. */
+export async function writeFileAtomicIfChangedAsync(
+  path: string,
+  data: string | Uint8Array,
+  opts: AtomicWriteOptions = {},
+): Promise<boolean> {
+  const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  if (holdsAlready(path, buf, opts)) return false;
+  await writeFileAtomicAsync(path, buf, opts);
+  return true;
+}
+
+/** The file is a regular file (not a link) holding exactly `buf` with the mode and owner asked for. */
+function holdsAlready(path: string, buf: Uint8Array, opts: AtomicWriteOptions): boolean {
   try {
     const st = lstatSync(path);
-    const same =
+    return (
       st.isFile() &&
       st.size === buf.length &&
       (st.mode & 0o7777) === (opts.mode ?? 0o644) &&
       (opts.uid === undefined || st.uid === opts.uid) &&
       (opts.gid === undefined || st.gid === opts.gid) &&
-      readFileSync(path).equals(buf);
-    if (same) return false;
+      readFileSync(path).equals(buf)
+    );
   } catch {
-    /* missing or unreadable: written below */
+    return false; // missing or unreadable: written
   }
-  writeFileAtomic(path, buf, opts);
-  return true;
 }
 
 /**
@@ -169,6 +219,19 @@ export function renameIntoPlace(tmp: string, path: string): void {
   }
   fsyncDir(dirname(path));
   sweepStaleTemps(dirname(path));
+}
+
+async function fsyncDirAsync(dir: string): Promise<void> {
+  try {
+    const dh = await openAsync(dir, 'r');
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  } catch {
+    /* as fsyncDir */
+  }
 }
 
 function fsyncDir(dir: string): void {

@@ -72,13 +72,10 @@ function keyTypesOf(type: string): string[] {
 }
 
 /** Copies the generated files of `types` from `from` into OS.SshDir with the atomic writer (Lib.Dir may be another file system). */
-function putInPlace(config: Config, from: string, types: readonly string[]): void {
+async function putInPlace(config: Config, from: string, types: readonly string[]): Promise<void> {
   const dir = sshDirOf(config);
-  for (const t of types) {
-    for (const n of [`ssh_host_${t}_key`, `ssh_host_${t}_key.pub`]) {
-      writeFileAtomic(join(dir, n), readFileSync(join(from, n)), { mode: statSync(join(from, n)).mode & 0o777 });
-    }
-  }
+  const names = types.flatMap((t) => [`ssh_host_${t}_key`, `ssh_host_${t}_key.pub`]);
+  for (const n of names) writeFileAtomic(join(dir, n), readFileSync(join(from, n)), { mode: statSync(join(from, n)).mode & 0o777 });
 }
 
 /**
@@ -137,7 +134,7 @@ export function prepareHostKeys(config: Config, only?: readonly string[]): Prepa
         const dir = sshDirOf(config);
         const replaced = only ? (n: string) => types.some((t) => n.startsWith(`ssh_host_${t}_key`)) : isHostKeyFile;
         for (const n of readdirSync(dir).filter((n) => isHostKeyFile(n) && replaced(n))) unlinkSync(join(dir, n));
-        putInPlace(config, from, now);
+        await putInPlace(config, from, now);
         log.info(`SSH host keys regenerated (${now.join(', ')}) in ${dir}${deferred.length ? `; ${deferred.join(', ')} follows` : ''}`);
         return true;
       } finally {
@@ -148,7 +145,7 @@ export function prepareHostKeys(config: Config, only?: readonly string[]): Prepa
       if (deferred.length === 0) return [];
       try {
         await Promise.all(deferred.map((t) => generated.get(t)));
-        putInPlace(config, await dirReady, deferred);
+        await putInPlace(config, await dirReady, deferred);
         log.info(`SSH host key${deferred.length > 1 ? 's' : ''} ${deferred.join(', ')} generated in ${sshDirOf(config)}`);
         return [...deferred];
       } finally {

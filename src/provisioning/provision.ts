@@ -8,7 +8,7 @@ import { describeError, toAgentError, type AgentError } from '../util/errors.ts'
 import type { FullGoalState } from '../fabric/goal-state.ts';
 import { openPlatformSession, type PlatformSession } from '../fabric/session.ts';
 import { log } from '../log/logger.ts';
-import { writeFileAtomic } from '../os/atomic-file.ts';
+import { writeFileAtomicAsync } from '../os/atomic-file.ts';
 import type { DistroProfile } from '../os/distro-profile.ts';
 import { applyAccount, applyCertificateKeys } from './apply-account.ts';
 import { changedVmCleanup } from './changed-vm-cleanup.ts';
@@ -78,9 +78,9 @@ class Tasks {
   }
 }
 
-function saveOvfEnvCopy(config: Config, xml: string): void {
+function saveOvfEnvCopy(config: Config, xml: string): Promise<void> {
   // 0600 and without the password (§4.3, §10 item 29): -deprovision+user and cloud-init read it later.
-  writeFileAtomic(join(libDirOf(config), OVF_ENV_COPY), redactOvfEnv(xml), { mode: 0o600, mkdir: true });
+  return writeFileAtomicAsync(join(libDirOf(config), OVF_ENV_COPY), redactOvfEnv(xml), { mode: 0o600, mkdir: true });
 }
 
 /** Makes the host keys a stopped provisioning left pending, puts them in place and reloads sshd; a failure is logged. */
@@ -207,7 +207,7 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
     const media = mark('media')(await readOvfEnv(config, deps.media));
     log.info(`ovf-env.xml read from ${media.source}`);
     const env: OvfEnv = parseOvfEnv(media.xml);
-    saveOvfEnvCopy(config, media.xml);
+    const ovfEnvCopy = tasks.start(saveOvfEnvCopy(config, media.xml));
 
     // Independent work: the platform, host keys, the hostname and the account, side by side.
     const notReady = tasks.start(platform.then((c) => reporter.notReady(c.session, c.gs)));
@@ -235,6 +235,7 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
     // provisioning (ProvisioningFailed with systemd's reason), it is not reported Ready (docs/image-building.md).
     await reloadSshd({ profile });
     await hostname;
+    await ovfEnvCopy;
 
     const vmId = await vmIdP;
     writeProvisionedMarker(config, vmId, { readyPending: true, hostKeysPending: keys.deferred });

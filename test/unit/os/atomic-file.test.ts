@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { writeFileAtomic, writeFileAtomicIfChanged } from '../../../src/os/atomic-file.ts';
+import {
+  writeFileAtomic,
+  writeFileAtomicAsync,
+  writeFileAtomicIfChanged,
+  writeFileAtomicIfChangedAsync,
+} from '../../../src/os/atomic-file.ts';
 
 test('writeFileAtomic: the mode asked for, missing directories made 0700, no temporary file left', () => {
   const root = mkdtempSync(join(tmpdir(), 'atomic-'));
@@ -88,4 +93,32 @@ test('writeFileAtomic durable:false: the same atomic replacement, without fsync'
     assert.equal(durable, 2, 'the durable write fsyncs the file and the directory');
     assert.equal(fsyncs(false), 0);
   }
+});
+
+test('writeFileAtomicAsync: the same replacement as writeFileAtomic (mode, dirs 0700, link replaced not followed), fsyncs on the thread pool', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'atomic-async-'));
+  const p = join(root, 'lib/ovf-env.xml');
+  await writeFileAtomicAsync(p, 'one', { mode: 0o600, mkdir: true });
+  assert.equal(readFileSync(p, 'utf8'), 'one');
+  assert.equal(statSync(p).mode & 0o7777, 0o600);
+  assert.equal(statSync(join(root, 'lib')).mode & 0o7777, 0o700);
+  const target = join(root, 'target');
+  writeFileSync(target, 'keep');
+  const link = join(root, 'lib/link');
+  symlinkSync(target, link);
+  await writeFileAtomicAsync(link, 'new', { mode: 0o644 });
+  assert.ok(lstatSync(link).isFile());
+  assert.equal(readFileSync(target, 'utf8'), 'keep');
+  assert.deepEqual(readdirSync(join(root, 'lib')).sort(), ['link', 'ovf-env.xml']);
+  assert.equal(await writeFileAtomicIfChangedAsync(p, 'one', { mode: 0o600 }), false, 'unchanged: not written');
+  assert.equal(await writeFileAtomicIfChangedAsync(p, 'two', { mode: 0o600 }), true);
+  assert.equal(readFileSync(p, 'utf8'), 'two');
+  // a failure names the file and leaves no temporary file: a directory in the file's place cannot be replaced
+  const dirInPlace = join(root, 'lib/dir');
+  mkdirSync(dirInPlace);
+  await assert.rejects(writeFileAtomicAsync(dirInPlace, 'x'), (e: Error) => e.message.startsWith(`cannot write ${dirInPlace}: `));
+  assert.deepEqual(readdirSync(join(root, 'lib')).sort(), ['dir', 'link', 'ovf-env.xml']);
+  const code = `require(${JSON.stringify(join(import.meta.dirname, '../../../src/os/atomic-file.ts'))}).writeFileAtomicAsync(${JSON.stringify(join(root, 'x'))}, 'x')`;
+  const r = spawnSync('strace', ['-f', '-e', 'trace=fsync', process.execPath, '-e', code], { encoding: 'utf8' });
+  if (r.error === undefined && r.status === 0) assert.equal((r.stderr.match(/fsync\(/g) ?? []).length, 2, 'the file and the directory');
 });
