@@ -14,6 +14,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { generateKeyPairSync } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/index.ts';
@@ -21,7 +22,6 @@ import { AgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 import { run, which } from '../os/exec.ts';
-import { readFileNoFollow } from '../os/safe-read.ts';
 import {
   DROP_IN_NAME,
   opensshVersionInBinary,
@@ -43,12 +43,35 @@ export interface SshdResult {
 /** Larger than any sshd executable (about 1 MiB; a static build a few); a bigger file is asked with `sshd -V`. */
 const MAX_SSHD_BYTES = 16 * 1024 * 1024;
 
+/**
+ * The sshd executable's bytes, read off the main thread (a 1 MiB read is milliseconds on a busy machine, as long as
+ * the fork it replaces); null when it is not a regular file or larger than MAX_SSHD_BYTES.
+ */
+async function readExecutable(path: string): Promise<Buffer | null> {
+  const fh = await open(realpathSync.native(path), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const st = await fh.stat();
+    if (!st.isFile() || st.size > MAX_SSHD_BYTES) return null;
+    const buf = Buffer.allocUnsafe(st.size); // filled by the reads; only the bytes read are used
+    let n = 0;
+    while (n < buf.length) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    return buf.subarray(0, n);
+  } finally {
+    await fh.close();
+  }
+}
+
 async function opensshVersion(sshd: string): Promise<[number, number] | null> {
   try {
-    const v = opensshVersionInBinary(readFileNoFollow(realpathSync.native(sshd), { maxBytes: MAX_SSHD_BYTES }));
+    const bytes = await readExecutable(sshd);
+    const v = bytes === null ? null : opensshVersionInBinary(bytes);
     if (v !== null) return v;
   } catch {
-    /* unreadable, too large: ask it */
+    /* unreadable: ask it */
   }
   try {
     const r = await run([sshd, '-V'], { allowFailure: true, timeoutMs: 3000 });

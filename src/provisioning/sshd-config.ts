@@ -168,9 +168,11 @@ export function parseOpensshVersion(text: string): [number, number] | null {
  * binary also holds compat.c's patterns of peer versions ("OpenSSH_7.4*", "OpenSSH_2*,OpenSSH_3*"), which always
  * have a `*`: only whole strings of the version form count, and they must all agree, else null (`sshd -V` decides).
  */
+const OPENSSH = Buffer.from('OpenSSH_', 'latin1');
+
 export function opensshVersionInBinary(binary: Buffer): [number, number] | null {
   let found: [number, number] | null = null;
-  for (let at = binary.indexOf('OpenSSH_'); at >= 0; at = binary.indexOf('OpenSSH_', at + 1)) {
+  for (let at = binary.indexOf(OPENSSH); at >= 0; at = binary.indexOf(OPENSSH, at + 1)) {
     if (at > 0 && binary[at - 1] !== 0) continue; // inside a longer string
     const end = binary.indexOf(0, at);
     const text = binary.subarray(at, end < 0 ? binary.length : Math.min(end, at + 128)).toString('latin1');
