@@ -13,7 +13,7 @@ import { log } from '../log/logger.ts';
 import { registerSecret } from '../log/redact.ts';
 import { run } from '../os/exec.ts';
 import { grantSudo, revokeSudo } from '../os/sudoers.ts';
-import { lookupUser, readUidMin, setUserPassword, validateUserName, type PasswordOptions } from '../os/user.ts';
+import { lookupUser, readUidMin, setUserPassword, validateUserName, type PasswdSources, type PasswordOptions } from '../os/user.ts';
 
 export const JIT_COMMENT = 'JIT_Account';
 
@@ -22,6 +22,8 @@ export interface RemoteAccessOptions extends PasswordOptions {
   transportKeyPem: string;
   transportCertPem: string;
   now?: () => Date;
+  /** where a user is looked up (default /etc/nsswitch.conf and /etc/passwd, see lookupUser) */
+  passwd?: PasswdSources;
 }
 
 /** §2.9: base64 → CMS EnvelopedData decrypted with the transport key → UTF-16 text (BOM honoured, else little-endian). */
@@ -118,14 +120,14 @@ export class RemoteAccessHandler {
     const expiry = accountExpiryDate(u.expiration);
     if (isJit) {
       log.info(`updating the remote access user ${u.name} (expires ${expiry})`);
-      const user = await lookupUser(u.name);
+      const user = await lookupUser(u.name, this.#o.passwd);
       if (!user) throw new AgentError('provisioning', `the JIT user ${u.name} disappeared while being updated`, { user: u.name });
       await run(['usermod', '-e', expiry, u.name], { timeoutMs: 30_000 });
       await setUserPassword(this.#config, user, password, this.#o);
       await grantSudo(this.#config, u.name, true);
       return;
     }
-    if ((await lookupUser(u.name)) !== null) {
+    if ((await lookupUser(u.name, this.#o.passwd)) !== null) {
       throw new AgentError(
         'provisioning',
         `an account named ${u.name} exists and is not a JIT account (comment ${JIT_COMMENT}); it is left alone`,
@@ -135,7 +137,7 @@ export class RemoteAccessHandler {
     log.info(`adding the remote access user ${u.name} (expires ${expiry})`);
     await run(['useradd', '-m', u.name, '-e', expiry, '-c', JIT_COMMENT], { timeoutMs: 30_000 });
     try {
-      const user = await lookupUser(u.name);
+      const user = await lookupUser(u.name, this.#o.passwd);
       if (!user) throw new AgentError('provisioning', `useradd reported success but the user ${u.name} does not exist`, { user: u.name });
       await setUserPassword(this.#config, user, password, this.#o);
       await grantSudo(this.#config, u.name, true);
@@ -163,7 +165,7 @@ export class RemoteAccessHandler {
 
   /** userdel -f -r, and the sudo rule; never a system account (uid below UID_MIN). */
   async #remove(name: string): Promise<void> {
-    const user = await lookupUser(name);
+    const user = await lookupUser(name, this.#o.passwd);
     if (user) {
       const uidMin = readUidMin(this.#o.loginDefs);
       if (user.uid < uidMin) {

@@ -2,13 +2,14 @@
 // the password — hashed in-process with crypt(3) per Provisioning.PasswordCryptId / PasswordCryptSaltLength and set
 // with `usermod -p` — refused for system users (uid below UID_MIN) unless Provisioning.AllowResetSysUser is set.
 // In os because provisioning, the RemoteAccess JIT accounts (§2.9) and -deprovision+user all use it.
-import { lstatSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Config } from '../config/index.ts';
 import { AgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { registerSecret } from '../log/redact.ts';
 import { run } from './exec.ts';
-import { setOwnerAndModeNoFollow } from './safe-read.ts';
+import { readTextNoFollow, setOwnerAndModeNoFollow } from './safe-read.ts';
 import { cryptPassword } from '../crypto/index.ts';
 
 export interface UserInfo {
@@ -43,9 +44,89 @@ export function readUidMin(loginDefsPath: string = DEFAULT_LOGIN_DEFS): number {
   }
 }
 
-/** The passwd entry through NSS (`getent passwd`), or null when there is none. */
-export async function lookupUser(name: string): Promise<UserInfo | null> {
-  const r = await run(['getent', 'passwd', validateUserName(name)], { allowFailure: true, timeoutMs: 5000 });
+export interface PasswdSources {
+  /** default /etc/nsswitch.conf */
+  nsswitchConf?: string;
+  /** default /etc/passwd */
+  passwdFile?: string;
+  /** default /run/systemd/userdb/io.systemd.Home (systemd-homed's userdb socket) */
+  homedSocket?: string;
+  /** default the userdb drop-in directories of nss-systemd (/etc/userdb, /run/userdb, /run/host/userdb, /usr/local/lib/userdb, /usr/lib/userdb) */
+  userdbDirs?: readonly string[];
+}
+
+const USERDB_DIRS = ['/etc/userdb', '/run/userdb', '/run/host/userdb', '/usr/local/lib/userdb', '/usr/lib/userdb'];
+/** Larger than any real passwd file; a bigger one is left to getent. */
+const MAX_PASSWD_BYTES = 32 * 1024 * 1024;
+
+/**
+ * The sources of the `passwd:` line of nsswitch.conf, in order (`[NOTFOUND=return]`-style actions kept as written),
+ * or null when there is no such line (glibc then has defaults of its own) or more than one (which one glibc takes
+ * has changed between versions).
+ */
+export function passwdSources(nsswitch: string): string[] | null {
+  const lines = nsswitch
+    .split('\n')
+    .map((raw) => /^\s*passwd\s*:([^#]*)/.exec(raw))
+    .filter((m) => m !== null);
+  if (lines.length !== 1) return null;
+  return lines[0]![1]!.trim().split(/\s+/).filter(Boolean);
+}
+
+/**
+ * True when `getent passwd NAME` would read nothing but /etc/passwd for this name: the `passwd:` sources are `files`
+ * and/or `systemd`, with no actions. After files, nss-systemd adds only: root and nobody (every distro's
+ * /etc/passwd has both, so files answers first), DynamicUser= service users (named after running services, not
+ * admin accounts), and userdb records — systemd-homed users and JSON drop-ins, which are checked here: homed's
+ * socket, or a drop-in named after the user, sends the lookup to getent. So for an admin user name the platform
+ * gives, the file says what getent would; were a name ever served by nss-systemd alone, useradd (which asks NSS)
+ * refuses it as existing and provisioning fails with that message, never with a wrong account.
+ */
+export function filesAnswerFor(name: string, nsswitch: string | null, opts: PasswdSources = {}): boolean {
+  if (nsswitch === null) return false;
+  const sources = passwdSources(nsswitch);
+  if (sources === null || sources.length === 0 || !sources.every((s) => s === 'files' || s === 'systemd')) return false;
+  if (!sources.includes('systemd')) return true;
+  if (existsSync(opts.homedSocket ?? '/run/systemd/userdb/io.systemd.Home')) return false;
+  return !(opts.userdbDirs ?? USERDB_DIRS).some((d) => existsSync(join(d, `${name}.user`)));
+}
+
+/**
+ * The first entry for `name` in passwd(5) text, as the files backend reads it; `undefined` when the text holds
+ * something that backend treats specially (NIS +/- lines) or a malformed entry for the name, so getent decides.
+ */
+export function findPasswdEntry(text: string, name: string): UserInfo | null | undefined {
+  for (const line of text.split('\n')) {
+    if (line.startsWith('+') || line.startsWith('-')) return undefined;
+    if (!line.startsWith(name + ':')) continue;
+    const f = line.split(':');
+    if (f.length < 7 || !/^\d+$/.test(f[2]!) || !/^\d+$/.test(f[3]!)) return undefined;
+    return { name, uid: Number(f[2]), gid: Number(f[3]), home: f[5]! };
+  }
+  return null;
+}
+
+/** The entry from /etc/passwd itself when NSS would read only that (see filesAnswerFor); `undefined`: ask getent. */
+function lookupInFiles(name: string, opts: PasswdSources): UserInfo | null | undefined {
+  try {
+    const nsswitch = readTextNoFollow(opts.nsswitchConf ?? '/etc/nsswitch.conf', { maxBytes: 1024 * 1024 });
+    if (!filesAnswerFor(name, nsswitch, opts)) return undefined;
+    const passwd = readTextNoFollow(opts.passwdFile ?? '/etc/passwd', { maxBytes: MAX_PASSWD_BYTES });
+    return passwd === null ? undefined : findPasswdEntry(passwd, name);
+  } catch {
+    return undefined; // a link, a FIFO, too large: getent reads it its own way
+  }
+}
+
+/**
+ * The passwd entry, or null when there is none. Read straight from /etc/passwd where NSS would read only that
+ * (issue 14: each getent is a fork of the whole agent, 20–40 ms on a busy machine); through `getent passwd`
+ * otherwise (LDAP, SSSD, NIS compat, no nsswitch.conf).
+ */
+export async function lookupUser(name: string, opts: PasswdSources = {}): Promise<UserInfo | null> {
+  const fromFiles = lookupInFiles(validateUserName(name), opts);
+  if (fromFiles !== undefined) return fromFiles;
+  const r = await run(['getent', 'passwd', name], { allowFailure: true, timeoutMs: 5000 });
   if (r.code === 2) return null; // "key not found"
   const f = r.stdout.trim().split('\n')[0]?.split(':') ?? [];
   if (r.code !== 0 || f.length < 7) {
@@ -84,8 +165,12 @@ function ensureHome(user: UserInfo): void {
  * Creates the user with a home directory unless it exists. `passwordHash` (called only for a new user; a crypt(3)
  * hash, never the password) goes to useradd -p, as setUserPassword gives it to usermod -p: user and password in one command.
  */
-export async function ensureUser(name: string, passwordHash?: () => string): Promise<{ user: UserInfo; created: boolean }> {
-  const existing = await lookupUser(name);
+export async function ensureUser(
+  name: string,
+  passwordHash?: () => string,
+  sources: PasswdSources = {},
+): Promise<{ user: UserInfo; created: boolean }> {
+  const existing = await lookupUser(name, sources);
   if (existing) {
     log.info(`user ${name} exists already`);
     ensureHome(existing);
@@ -97,7 +182,7 @@ export async function ensureUser(name: string, passwordHash?: () => string): Pro
   } catch (e) {
     throw new AgentError('provisioning', `cannot create the user ${name}: ${(e as Error).message}`, { user: name }, e);
   }
-  const user = await lookupUser(name);
+  const user = await lookupUser(name, sources);
   if (!user) throw new AgentError('provisioning', `useradd reported success but the user ${name} does not exist`, { user: name });
   log.info(`user ${name} created (uid ${user.uid})`);
   if (hash !== undefined) log.info(`password of ${name} set`);
@@ -108,13 +193,22 @@ export async function ensureUser(name: string, passwordHash?: () => string): Pro
  * The user with its password (§4.4 step 8): a new user is made with it (useradd -p), an existing one gets it through
  * setUserPassword (which refuses system users). The same end state as ensureUser then setUserPassword, one command less.
  */
-export async function ensureUserWithPassword(config: Config, name: string, password: string): Promise<UserInfo> {
+export async function ensureUserWithPassword(
+  config: Config,
+  name: string,
+  password: string,
+  sources: PasswdSources = {},
+): Promise<UserInfo> {
   registerSecret(password);
-  const { user, created } = await ensureUser(name, () => {
-    const hash = hashPassword(config, password);
-    registerSecret(hash);
-    return hash;
-  });
+  const { user, created } = await ensureUser(
+    name,
+    () => {
+      const hash = hashPassword(config, password);
+      registerSecret(hash);
+      return hash;
+    },
+    sources,
+  );
   if (!created) await setUserPassword(config, user, password);
   return user;
 }

@@ -4,7 +4,7 @@
 // NetworkManager or wicked, whichever the profile's dhcpClient is.
 // Publishing is bounded (3 s by default, all steps together): unlike the Python agent's ifdown/ifup retries
 // (up to 15 s), a missing tool or a slow NIC only costs a warning, never a late Ready.
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/index.ts';
 import { AgentError } from '../util/errors.ts';
@@ -24,6 +24,8 @@ export interface HostnameOptions {
   hostnameFile?: string;
   /** present when systemd is PID 1; default /run/systemd/system */
   systemdMarker?: string;
+  /** the kernel's host name of this UTS namespace; default /proc/sys/kernel/hostname */
+  kernelHostname?: string;
 }
 
 /** RFC 1123 labels, at most 64 characters in all (Linux HOST_NAME_MAX). */
@@ -46,6 +48,27 @@ export function validateHostname(name: string): string {
  */
 const SET_HOSTNAME_TIMEOUT_MS = 10_000;
 
+/**
+ * The kernel host name, as `hostname NAME` sets it (sethostname(2)), by writing /proc/sys/kernel/hostname: the same
+ * per-UTS-namespace value and the same CAP_SYS_ADMIN check, without forking the agent for a command (issue 14).
+ * No O_CREAT: without /proc nothing is created. The command is the fall-back (no /proc, a read-only /proc/sys, a
+ * security module that allows the sethostname call but not the write).
+ */
+async function setKernelHostname(host: string, path: string): Promise<void> {
+  try {
+    const fd = openSync(path, constants.O_WRONLY | constants.O_TRUNC | constants.O_NOFOLLOW);
+    try {
+      writeSync(fd, host);
+    } finally {
+      closeSync(fd);
+    }
+    return;
+  } catch (e) {
+    log.verbose(`cannot write ${path} (${(e as Error).message}); setting the hostname with the hostname command`);
+  }
+  await run(['hostname', host], { timeoutMs: SET_HOSTNAME_TIMEOUT_MS });
+}
+
 export async function setHostname(name: string, opts: HostnameOptions): Promise<void> {
   const host = validateHostname(name);
   const hostnamed = existsSync(opts.systemdMarker ?? '/run/systemd/system') && (await which('hostnamectl'));
@@ -60,7 +83,7 @@ export async function setHostname(name: string, opts: HostnameOptions): Promise<
     }
   }
   if (!viaHostnamed) writeFileAtomic(opts.hostnameFile ?? '/etc/hostname', host + '\n', { mode: 0o644 });
-  await run(['hostname', host], { timeoutMs: SET_HOSTNAME_TIMEOUT_MS });
+  await setKernelHostname(host, opts.kernelHostname ?? '/proc/sys/kernel/hostname');
   if (hostnamed && opts.profile.hostname === 'etc-hostname') {
     // Keeps systemd-hostnamed's idea in step; the file and the kernel name are already set if this fails.
     await setStatic().catch((e: Error) => log.warn(e.message));

@@ -11,7 +11,10 @@ import {
   rmSync,
   statSync,
   unlinkSync,
+  writeFileSync,
 } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/index.ts';
@@ -19,7 +22,15 @@ import { AgentError } from '../util/errors.ts';
 import { log } from '../log/logger.ts';
 import { writeFileAtomic } from '../os/atomic-file.ts';
 import { run, which } from '../os/exec.ts';
-import { DROP_IN_NAME, parseOpensshVersion, parseSshdLines, planSshdConfig, sshdSettings, type SshdSetting } from './sshd-config.ts';
+import {
+  DROP_IN_NAME,
+  opensshVersionInBinary,
+  parseOpensshVersion,
+  parseSshdLines,
+  planSshdConfig,
+  sshdSettings,
+  type SshdSetting,
+} from './sshd-config.ts';
 
 export interface SshdResult {
   mainPath: string;
@@ -29,15 +40,51 @@ export interface SshdResult {
   check: 'ok' | 'unverified';
 }
 
-async function opensshAtLeast87(): Promise<boolean> {
+/** Larger than any sshd executable (about 1 MiB; a static build a few); a bigger file is asked with `sshd -V`. */
+const MAX_SSHD_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The sshd executable's bytes, read off the main thread (a 1 MiB read is milliseconds on a busy machine, as long as
+ * the fork it replaces); null when it is not a regular file or larger than MAX_SSHD_BYTES.
+ */
+async function readExecutable(path: string): Promise<Buffer | null> {
+  const fh = await open(realpathSync.native(path), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
-    const r = await run(['sshd', '-V'], { allowFailure: true, timeoutMs: 3000 });
-    const v = parseOpensshVersion(r.stdout + r.stderr);
-    // Unknown version: the old name, which every OpenSSH still accepts.
-    return v !== null && (v[0] > 8 || (v[0] === 8 && v[1] >= 7));
-  } catch {
-    return false;
+    const st = await fh.stat();
+    if (!st.isFile() || st.size > MAX_SSHD_BYTES) return null;
+    const buf = Buffer.allocUnsafe(st.size); // filled by the reads; only the bytes read are used
+    let n = 0;
+    while (n < buf.length) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    return buf.subarray(0, n);
+  } finally {
+    await fh.close();
   }
+}
+
+async function opensshVersion(sshd: string): Promise<[number, number] | null> {
+  try {
+    const bytes = await readExecutable(sshd);
+    const v = bytes === null ? null : opensshVersionInBinary(bytes);
+    if (v !== null) return v;
+  } catch {
+    /* unreadable: ask it */
+  }
+  try {
+    const r = await run([sshd, '-V'], { allowFailure: true, timeoutMs: 3000 });
+    return parseOpensshVersion(r.stdout + r.stderr);
+  } catch {
+    return null;
+  }
+}
+
+/** Unknown version (no sshd, not recognised): false, the old name, which every OpenSSH still accepts. */
+async function opensshAtLeast87(sshd: string | null): Promise<boolean> {
+  const v = sshd === null ? null : await opensshVersion(sshd);
+  return v !== null && (v[0] > 8 || (v[0] === 8 && v[1] >= 7));
 }
 
 /** Writable in place: not a link into /usr (Flatcar ships it there, read-only) and on a writable file system. */
@@ -81,15 +128,18 @@ function warnShadowingDropIns(dropInDir: string, settings: readonly SshdSetting[
 
 /**
  * `sshd -t` with a throw-away host key, so the check works before the host keys exist (they are regenerated later).
+ * The key is an ECDSA P-256 key made in-process (SEC1 PEM, which every OpenSSH reads as a host key; mode 0600, or sshd
+ * refuses it) in a private temporary directory: no ssh-keygen fork (issue 14).
  * 'ok', the configuration errors sshd printed, or null when sshd -t could not judge.
  */
-async function sshdCheck(mainPath: string): Promise<'ok' | string | null> {
-  if (!(await which('sshd'))) return null;
+async function sshdCheck(sshd: string | null, mainPath: string): Promise<'ok' | string | null> {
+  if (sshd === null) return null;
   const dir = mkdtempSync(join(tmpdir(), 'waagent-sshd-'));
   try {
     const key = join(dir, 'hostkey');
-    await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', key], { timeoutMs: 5000 });
-    const r = await run(['sshd', '-t', '-f', mainPath, '-h', key], { allowFailure: true, timeoutMs: 5000 });
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    writeFileSync(key, privateKey.export({ type: 'sec1', format: 'pem' }), { mode: 0o600, flag: 'wx' });
+    const r = await run([sshd, '-t', '-f', mainPath, '-h', key], { allowFailure: true, timeoutMs: 5000 });
     if (r.code === 0) return 'ok';
     const errors = r.stderr
       .split('\n')
@@ -109,7 +159,8 @@ export async function configureSshd(config: Config, disablePasswordAuth: boolean
   const mainPath = config.str('OS.SshdConfigPath') ?? join(sshDir, 'sshd_config');
   const mainText = readOrNull(mainPath);
   if (mainText === null) throw new AgentError('provisioning', `cannot read the sshd configuration ${mainPath}`, { path: mainPath });
-  const settings = sshdSettings(disablePasswordAuth, config.int('OS.SshClientAliveInterval'), await opensshAtLeast87());
+  const sshd = await which('sshd');
+  const settings = sshdSettings(disablePasswordAuth, config.int('OS.SshClientAliveInterval'), await opensshAtLeast87(sshd));
   const plan = planSshdConfig(mainText, sshDir, settings, isWritableInPlace(mainPath));
   for (const s of plan.ineffective) log.warn(`${s.names[0]} ${s.value} cannot take effect: ${mainPath} is read-only and sets it first`);
 
@@ -128,7 +179,7 @@ export async function configureSshd(config: Config, disablePasswordAuth: boolean
     written.push(dropInPath);
     warnShadowingDropIns(dropInDir, settings);
   }
-  const check = await sshdCheck(mainPath);
+  const check = await sshdCheck(sshd, mainPath);
   if (check !== 'ok' && check !== null) {
     if (plan.main !== null) writeFileAtomic(mainTarget, mainText, { mode: statSync(mainTarget).mode & 0o7777 });
     if (plan.dropIn !== null) {

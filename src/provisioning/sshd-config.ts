@@ -160,3 +160,27 @@ export function parseOpensshVersion(text: string): [number, number] | null {
   const m = /OpenSSH_(\d+)\.(\d+)/.exec(text);
   return m ? [Number(m[1]), Number(m[2])] : null;
 }
+
+/**
+ * The OpenSSH version compiled into the sshd executable (its bytes), so it is known without running `sshd -V`
+ * (issue 14: each command is a fork of the whole agent). version.h's strings are NUL-terminated C strings:
+ * SSH_VERSION "OpenSSH_9.2", SSH_RELEASE "OpenSSH_9.2p1", on Debian also "OpenSSH_9.2p1 Debian-2+deb12u10". The
+ * binary also holds compat.c's patterns of peer versions ("OpenSSH_7.4*", "OpenSSH_2*,OpenSSH_3*"), which always
+ * have a `*`: only whole strings of the version form count, and they must all agree, else null (`sshd -V` decides).
+ */
+const OPENSSH = Buffer.from('OpenSSH_', 'latin1');
+
+export function opensshVersionInBinary(binary: Buffer): [number, number] | null {
+  let found: [number, number] | null = null;
+  for (let at = binary.indexOf(OPENSSH); at >= 0; at = binary.indexOf(OPENSSH, at + 1)) {
+    if (at > 0 && binary[at - 1] !== 0) continue; // inside a longer string
+    const end = binary.indexOf(0, at);
+    const text = binary.subarray(at, end < 0 ? binary.length : Math.min(end, at + 128)).toString('latin1');
+    const m = /^OpenSSH_(\d+)\.(\d+)(?:p\d+)?(?: [^*,\x00-\x1f\x7f-\xff]+)?$/.exec(text);
+    if (!m) continue;
+    const v: [number, number] = [Number(m[1]), Number(m[2])];
+    if (found !== null && (found[0] !== v[0] || found[1] !== v[1])) return null;
+    found = v;
+  }
+  return found;
+}

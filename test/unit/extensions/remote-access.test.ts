@@ -33,6 +33,9 @@ const tools = fakeTools({
 });
 const loginDefs = join(root, 'login.defs');
 writeFileSync(loginDefs, 'UID_MIN 1000\n');
+// users are looked up in the fake database itself, as on a machine whose NSS reads files only
+writeFileSync(join(root, 'nsswitch.conf'), 'passwd: files\n');
+const passwd = { nsswitchConf: join(root, 'nsswitch.conf'), passwdFile: db };
 const config = configOn(root);
 const sudoers = join(root, 'sudoers.d', 'waagent');
 
@@ -124,6 +127,7 @@ describe('JIT accounts (§2.9)', () => {
       transportKeyPem: t.keyPem,
       transportCertPem: t.certPem,
       loginDefs,
+      passwd,
       now: () => new Date('2025-06-01T00:00:00Z'),
     });
   });
@@ -217,7 +221,7 @@ describe('JIT accounts (§2.9)', () => {
       `j1:x:1001:100:${JIT_COMMENT}:/home/j1:/bin/sh`,
       `j2:x:1002:100:${JIT_COMMENT}:/home/j2:/bin/sh`,
     ]);
-    const fresh = new RemoteAccessHandler(config, { transportKeyPem: t.keyPem, transportCertPem: t.certPem, loginDefs });
+    const fresh = new RemoteAccessHandler(config, { transportKeyPem: t.keyPem, transportCertPem: t.certPem, loginDefs, passwd });
     await fresh.apply(null);
     assert.deepEqual(names(), ['alice']);
     const listings = calls('getent').filter((c) => c === 'getent passwd').length;

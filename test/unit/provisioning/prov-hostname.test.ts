@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
@@ -29,50 +29,93 @@ describe('hostname', () => {
     }
   });
 
-  it('etc-hostname (Debian): writes the hostname file, runs hostname, and hostnamectl only under systemd', async () => {
+  // The kernel name goes to a file standing in for /proc/sys/kernel/hostname (never the host's): written when it can
+  // be, else the `hostname` command (a fake here) sets it.
+  function kernelFile(root: string): string {
+    const k = join(root, 'kernel-hostname');
+    writeFileSync(k, 'old-name-longer-than-the-new');
+    return k;
+  }
+
+  it('etc-hostname (Debian): writes the hostname file and the kernel name, and runs hostnamectl only under systemd', async () => {
     const root = tempRoot();
     const tools = fakeTools({ hostname: '', hostnamectl: '' });
     const file = join(root, 'hostname');
-    await setHostname('vm-01', { profile: DEBIAN, hostnameFile: file, systemdMarker: join(root, 'no-systemd') });
+    const kernelHostname = kernelFile(root);
+    await setHostname('vm-01', { profile: DEBIAN, hostnameFile: file, systemdMarker: join(root, 'no-systemd'), kernelHostname });
     assert.equal(readFileSync(file, 'utf8'), 'vm-01\n');
-    assert.deepEqual(tools.calls(), ['hostname vm-01']);
+    assert.equal(readFileSync(kernelHostname, 'utf8'), 'vm-01', 'the whole old name replaced');
+    assert.deepEqual(tools.calls(), [], 'no hostname command');
     mkdirSync(join(root, 'systemd'));
-    await setHostname('vm-02', { profile: DEBIAN, hostnameFile: file, systemdMarker: join(root, 'systemd') });
-    assert.deepEqual(tools.calls().slice(1), ['hostname vm-02', 'hostnamectl set-hostname --static vm-02']);
+    await setHostname('vm-02', { profile: DEBIAN, hostnameFile: file, systemdMarker: join(root, 'systemd'), kernelHostname });
+    assert.equal(readFileSync(kernelHostname, 'utf8'), 'vm-02');
+    assert.deepEqual(tools.calls(), ['hostnamectl set-hostname --static vm-02']);
+  });
+
+  it('runs the hostname command when the kernel name cannot be written, never creating the file', async () => {
+    const root = tempRoot();
+    const tools = fakeTools({ hostname: '', hostnamectl: '' });
+    const kernelHostname = join(root, 'proc', 'sys', 'kernel', 'hostname');
+    await setHostname('vm-01', { profile: DEBIAN, hostnameFile: join(root, 'h'), systemdMarker: join(root, 'x'), kernelHostname });
+    assert.deepEqual(tools.calls(), ['hostname vm-01']);
+    const missing = join(root, 'missing');
+    await setHostname('vm-02', { profile: DEBIAN, hostnameFile: join(root, 'h'), systemdMarker: join(root, 'x'), kernelHostname: missing });
+    assert.equal(existsSync(missing), false, 'no O_CREAT');
+    // a link in its place is not followed
+    const target = join(root, 'target');
+    writeFileSync(target, 'keep');
+    symlinkSync(target, join(root, 'link'));
+    await setHostname('vm-03', {
+      profile: DEBIAN,
+      hostnameFile: join(root, 'h'),
+      systemdMarker: join(root, 'x'),
+      kernelHostname: join(root, 'link'),
+    });
+    assert.equal(readFileSync(target, 'utf8'), 'keep');
+    assert.deepEqual(tools.calls(), ['hostname vm-01', 'hostname vm-02', 'hostname vm-03']);
   });
 
   it('hostnamectl (RHEL): hostnamed writes the file; the agent writes it only without systemd or when hostnamectl fails', async () => {
     const root = tempRoot();
     const tools = fakeTools({ hostname: '', hostnamectl: '' });
     const file = join(root, 'hostname');
+    const kernelHostname = kernelFile(root);
     mkdirSync(join(root, 'systemd'));
     const rhel = fixtureProfile('rhel-9.4');
     assert.equal(rhel.hostname, 'hostnamectl');
-    await setHostname('vm-01', { profile: rhel, hostnameFile: file, systemdMarker: join(root, 'systemd') });
+    await setHostname('vm-01', { profile: rhel, hostnameFile: file, systemdMarker: join(root, 'systemd'), kernelHostname });
     assert.equal(existsSync(file), false, 'the file is left to systemd-hostnamed');
-    assert.deepEqual(tools.calls(), ['hostnamectl set-hostname --static vm-01', 'hostname vm-01']);
+    assert.deepEqual(tools.calls(), ['hostnamectl set-hostname --static vm-01']);
+    assert.equal(readFileSync(kernelHostname, 'utf8'), 'vm-01');
     // the same profile field on a made-up distro: it is the field, not the distro, that decides
     await setHostname('vm-02', {
       profile: { ...DEBIAN, hostname: 'hostnamectl' },
       hostnameFile: file,
       systemdMarker: join(root, 'systemd'),
+      kernelHostname,
     });
     assert.equal(existsSync(file), false);
-    assert.deepEqual(tools.calls().slice(2), ['hostnamectl set-hostname --static vm-02', 'hostname vm-02']);
-    await setHostname('vm-03', { profile: rhel, hostnameFile: file, systemdMarker: join(root, 'no-systemd') });
+    assert.deepEqual(tools.calls().slice(1), ['hostnamectl set-hostname --static vm-02']);
+    await setHostname('vm-03', { profile: rhel, hostnameFile: file, systemdMarker: join(root, 'no-systemd'), kernelHostname });
     assert.equal(readFileSync(file, 'utf8'), 'vm-03\n');
-    assert.deepEqual(tools.calls().slice(4), ['hostname vm-03']);
+    assert.deepEqual(tools.calls().slice(2), []);
     const failing = fakeTools({ hostname: '', hostnamectl: 'exit 1' });
-    await setHostname('vm-04', { profile: rhel, hostnameFile: file, systemdMarker: join(root, 'systemd') });
+    await setHostname('vm-04', { profile: rhel, hostnameFile: file, systemdMarker: join(root, 'systemd'), kernelHostname });
     assert.equal(readFileSync(file, 'utf8'), 'vm-04\n', 'written by the agent after hostnamectl failed');
-    assert.deepEqual(failing.calls(), ['hostnamectl set-hostname --static vm-04', 'hostname vm-04']);
+    assert.equal(readFileSync(kernelHostname, 'utf8'), 'vm-04');
+    assert.deepEqual(failing.calls(), ['hostnamectl set-hostname --static vm-04']);
   });
 
-  it('fails with the command when hostname fails', async () => {
+  it('fails with the command when the kernel name cannot be written and hostname fails', async () => {
     const root = tempRoot();
     fakeTools({ hostname: 'echo "hostname: you must be root to change the host name" >&2; exit 1' });
     await rejectsWith(
-      setHostname('vm-01', { profile: DEBIAN, hostnameFile: join(root, 'h'), systemdMarker: join(root, 'x') }),
+      setHostname('vm-01', {
+        profile: DEBIAN,
+        hostnameFile: join(root, 'h'),
+        systemdMarker: join(root, 'x'),
+        kernelHostname: join(root, 'no', 'hostname'),
+      }),
       'command',
       /hostname vm-01 failed .*must be root/,
     );

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type { AgentError } from '../../../src/util/errors.ts';
 import type { HealthReport } from '../../../src/fabric/documents/health-report.ts';
@@ -10,7 +10,13 @@ import { run } from '../../../src/os/exec.ts';
 import { decodeRecords } from '../../../src/provisioning/kvp.ts';
 import { createReporter } from '../../../src/provisioning/reporter.ts';
 import { configureSshd } from '../../../src/provisioning/sshd-apply.ts';
-import { editSshdConfig, parseOpensshVersion, planSshdConfig, sshdSettings } from '../../../src/provisioning/sshd-config.ts';
+import {
+  editSshdConfig,
+  opensshVersionInBinary,
+  parseOpensshVersion,
+  planSshdConfig,
+  sshdSettings,
+} from '../../../src/provisioning/sshd-config.ts';
 import { findSshdListeners, reloadSshd } from '../../../src/provisioning/sshd-reload.ts';
 import { parseOsRelease } from '../../../src/os/distro.ts';
 import { profileFor } from '../../../src/os/distro-profile.ts';
@@ -63,6 +69,24 @@ describe('sshd_config edits (§4.5, §10 item 30)', () => {
     assert.deepEqual(parseOpensshVersion('OpenSSH_9.2p1 Debian-2+deb12u10, OpenSSL 3.0.19'), [9, 2]);
     assert.deepEqual(parseOpensshVersion('usage: sshd\nOpenSSH_7.4p1, OpenSSL'), [7, 4]);
     assert.equal(parseOpensshVersion('sshd: command not found'), null);
+  });
+
+  it('reads the OpenSSH version from the sshd executable: whole version strings only, all agreeing', async () => {
+    const bin = (...strings: string[]) => Buffer.from(`\x7fELF\0${strings.join('\0')}\0`, 'latin1');
+    const compat = ['OpenSSH_2*,OpenSSH_3*,OpenSSH_4*', 'OpenSSH_7.4*', 'OpenSSH_6.6.1*', 'OpenSSH_3.*'];
+    assert.deepEqual(opensshVersionInBinary(bin(...compat, 'OpenSSH_9.2', 'OpenSSH_9.2p1 Debian-2+deb12u10', 'OpenSSH_9.2p1')), [9, 2]);
+    assert.deepEqual(opensshVersionInBinary(bin('OpenSSH_8.7p1', ...compat)), [8, 7]);
+    assert.deepEqual(opensshVersionInBinary(bin('OpenSSH_10.0p2 Ubuntu-5ubuntu1')), [10, 0]);
+    assert.equal(opensshVersionInBinary(bin(...compat)), null, 'compat patterns are not a version');
+    assert.equal(opensshVersionInBinary(bin('OpenSSH_9.2', 'OpenSSH_8.4p1')), null, 'two versions: not sure');
+    assert.equal(opensshVersionInBinary(bin('SSH-2.0-OpenSSH_9.9', 'xOpenSSH_9.9')), null, 'inside longer strings');
+    assert.equal(opensshVersionInBinary(bin('OpenSSH_%d.%d')), null);
+    assert.equal(opensshVersionInBinary(Buffer.from('#!/bin/sh\nexec /usr/sbin/sshd "$@"\n')), null);
+    // this machine's sshd: the bytes say what `sshd -V` says
+    const r = await run(['/usr/sbin/sshd', '-V'], { allowFailure: true });
+    const said = parseOpensshVersion(r.stderr + r.stdout);
+    assert.notEqual(said, null, r.stderr);
+    assert.deepEqual(opensshVersionInBinary(readFileSync('/usr/sbin/sshd')), said);
   });
 });
 
@@ -123,9 +147,12 @@ describe('drop-in or main file', () => {
 
 describe('configureSshd with the real sshd -t', () => {
   let hostKey = '';
+  let sshdCalls: () => string[] = () => [];
+  // sshd -t needs its privilege separation directory: give it one in a private mount namespace, not on the host.
+  const wrapper = `exec unshare -m sh -c 'mount -t tmpfs none /run && mkdir /run/sshd && exec /usr/sbin/sshd "$@"' sh "$@"`;
   before(async () => {
-    // sshd -t needs its privilege separation directory: give it one in a private mount namespace, not on the host.
-    fakeTools({ sshd: `exec unshare -m sh -c 'mount -t tmpfs none /run && mkdir /run/sshd && exec /usr/sbin/sshd "$@"' sh "$@"` });
+    const tools = fakeTools({ sshd: wrapper });
+    sshdCalls = tools.calls;
     hostKey = join(tempRoot(), 'hostkey');
     await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
   });
@@ -143,9 +170,44 @@ describe('configureSshd with the real sshd -t', () => {
     mkdirSync(join(root, 'ssh'));
     const main = join(root, 'ssh', 'sshd_config');
     writeFileSync(main, readFileSync(FIXTURE));
+    const before = sshdCalls().length;
     const r = await configureSshd(configOn(root, { 'OS.SshClientAliveInterval': 120 }), true);
-    assert.deepEqual(r, { mainPath: main, written: [main], check: 'ok' });
+    assert.deepEqual(r, { mainPath: main, written: [main], check: 'ok' }, 'sshd -t took the throw-away ECDSA host key');
     assert.deepEqual(await effective(main), ['clientaliveinterval 120', 'kbdinteractiveauthentication no', 'passwordauthentication no']);
+    // the wrapper script holds no version string: sshd -V is asked; the check key was made in-process
+    const calls = sshdCalls().slice(before);
+    assert.equal(calls[0], 'sshd -V');
+    assert.match(calls[1]!, /^sshd -t -f \S+ -h \/\S+\/waagent-sshd-\w+\/hostkey$/);
+    assert.equal(existsSync(dirname(calls[1]!.split(' -h ')[1]!)), false, 'the temporary key is gone');
+  });
+
+  it('takes the version from the sshd executable when it holds one, without sshd -V', async () => {
+    const root = tempRoot();
+    mkdirSync(join(root, 'ssh'));
+    const main = join(root, 'ssh', 'sshd_config');
+    writeFileSync(main, 'Port 22\n');
+    // a stand-in sshd whose bytes say 8.4 (the real one, run behind it, is newer): never parsed by sh, after exec
+    const bin = tempRoot();
+    const log = join(bin, 'calls.log');
+    writeFileSync(join(bin, 'sshd'), `#!/bin/sh\necho "sshd $*" >> '${log}'\n${wrapper}\n\0OpenSSH_8.4\0OpenSSH_8.4p1\0`, { mode: 0o755 });
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    try {
+      const r = await configureSshd(configOn(root), true);
+      assert.equal(r.check, 'ok');
+    } finally {
+      process.env.PATH = path;
+    }
+    const calls = readFileSync(log, 'utf8').trim().split('\n');
+    assert.equal(calls.length, 1, calls.join('\n'));
+    assert.match(calls[0]!, /^sshd -t /);
+    // before 8.7 the old name is written
+    assert.deepEqual(live(readFileSync(main, 'utf8')), [
+      'Port 22',
+      'PasswordAuthentication no',
+      'ChallengeResponseAuthentication no',
+      'ClientAliveInterval 180',
+    ]);
   });
 
   it('OS.SshdConfigPath names an sshd_config outside OS.SshDir (legacy key): that file is edited', async () => {
