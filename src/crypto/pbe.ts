@@ -3,6 +3,7 @@
 // PBKDF2 + AES/3DES-CBC), which OpenSSL 3 writes by default.
 import { createHash, hash as oneShotHash, pbkdf2Sync } from 'node:crypto';
 import { AgentError } from '../util/errors.ts';
+import { optimizingTiersOn } from '../util/jit-tiers.ts';
 import { algorithm, expect, octets, seq, smallInt, TAG, type Asn1 } from './der.ts';
 import { cipherForOid, decryptCbc, decryptWith, keyLength, type CipherName } from './ciphers.ts';
 import { OID } from './oids.ts';
@@ -40,8 +41,9 @@ export function pkcs12Kdf(hash: string, password: Buffer, salt: Buffer, id: 1 | 
   let got = 0;
   while (got < n) {
     let A: Buffer = createHash(hash).update(D).update(I).digest();
-    if (hash === 'sha1')
-      A = sha1Iterate(A, iterations - 1); // Azure's PFX: JavaScript beats 2,047 calls into C++
+    // Azure's PFX (SHA-1): JavaScript beats 2,047 calls into C++, but only while V8 may optimize it (Sparkplug runs
+    // it ~4x slower than node:crypto; src/util/jit-tiers.ts)
+    if (hash === 'sha1' && optimizingTiersOn()) A = sha1Iterate(A, iterations - 1);
     // the one-shot hash: no Hash object per iteration (2,048 of them per key: ~2.5x faster, issue 14)
     else for (let r = 1; r < iterations; r++) A = oneShotHash(hash, A, 'buffer');
     parts.push(A);
