@@ -20,29 +20,30 @@ export const DES_EDE3_CBC: ContentCipher = { node: 'des-ede3-cbc', oid: '1.2.840
 const OID_ENVELOPED_DATA = '1.2.840.113549.1.7.3';
 const OID_DATA = '1.2.840.113549.1.7.1';
 const OID_RSA_ENCRYPTION = '1.2.840.113549.1.1.1';
+const CERT = 'the transport certificate';
 const SKI_EXTENSION = oid('2.5.29.14');
 
 /** How the recipient certificate is named: [0] IMPLICIT SubjectKeyIdentifier, or IssuerAndSerialNumber. */
 function recipientIdentifier(cert: X509Certificate): { rid: Buffer; version: number } {
   // Certificate ::= SEQUENCE { tbsCertificate, ... }; tbsCertificate ::= SEQUENCE { [0] version OPTIONAL,
   // serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo, [1], [2], [3] extensions OPTIONAL }
-  const tbs = children(readTlv(cert.raw, 0).value)[0]!;
-  const fields = children(tbs.value);
+  const tbs = children(readTlv(cert.raw, 0, CERT).value, CERT)[0]!;
+  const fields = children(tbs.value, CERT);
   const rest = fields[0]!.tag === 0xa0 ? fields.slice(1) : fields;
   const [serial, , issuer] = rest;
   const extensions = rest.find((f) => f.tag === 0xa3);
-  const ski = extensions ? subjectKeyIdentifier(children(extensions.value)[0]!) : undefined;
+  const ski = extensions ? subjectKeyIdentifier(children(extensions.value, CERT)[0]!) : undefined;
   if (ski) return { rid: der(0x80, ski), version: 2 };
   return { rid: der(0x30, issuer!.raw, serial!.raw), version: 0 };
 }
 
 /** The key identifier of the subjectKeyIdentifier extension (RFC 5280 §4.2.1.2), if the certificate has one. */
 function subjectKeyIdentifier(extensions: Tlv): Buffer | undefined {
-  for (const ext of children(extensions.value)) {
-    const parts = children(ext.value); // extnID, critical BOOLEAN OPTIONAL, extnValue OCTET STRING
+  for (const ext of children(extensions.value, CERT)) {
+    const parts = children(ext.value, CERT); // extnID, critical BOOLEAN OPTIONAL, extnValue OCTET STRING
     if (!parts[0]!.raw.equals(SKI_EXTENSION)) continue;
     const extnValue = parts[parts.length - 1]!;
-    return readTlv(extnValue.value, 0).value; // KeyIdentifier ::= OCTET STRING
+    return readTlv(extnValue.value, 0, CERT).value; // KeyIdentifier ::= OCTET STRING
   }
   return undefined;
 }

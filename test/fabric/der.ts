@@ -10,26 +10,27 @@ export interface Tlv {
   value: Buffer;
 }
 
-export function readTlv(buf: Buffer, offset: number): Tlv {
-  if (offset + 2 > buf.length) throw new Error('truncated DER element');
+/** The element at `offset`; `what` names the data in the error ("truncated DER element in PKCS#12 data"). */
+export function readTlv(buf: Buffer, offset: number, what = 'DER data'): Tlv {
+  if (offset + 2 > buf.length) throw new Error(`truncated DER element in ${what}`);
   const tag = buf[offset]!;
   let len = buf[offset + 1]!;
   let header = 2;
   if (len & 0x80) {
     const n = len & 0x7f;
-    if (n === 0 || n > 4) throw new Error('unsupported DER length');
+    if (n === 0 || n > 4) throw new Error(`unsupported DER length in ${what}`);
     len = 0;
     for (let i = 0; i < n; i++) len = len * 256 + buf[offset + 2 + i]!;
     header += n;
   }
-  if (offset + header + len > buf.length) throw new Error('truncated DER element');
+  if (offset + header + len > buf.length) throw new Error(`truncated DER element in ${what}`);
   return { tag, raw: buf.subarray(offset, offset + header + len), value: buf.subarray(offset + header, offset + header + len) };
 }
 
-export function children(value: Buffer): Tlv[] {
+export function children(value: Buffer, what = 'DER data'): Tlv[] {
   const out: Tlv[] = [];
   for (let off = 0; off < value.length; ) {
-    const t = readTlv(value, off);
+    const t = readTlv(value, off, what);
     out.push(t);
     off += t.raw.length;
   }

@@ -6,14 +6,15 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { children, der, readTlv } from './der.ts';
 
 const OID_DATA = Buffer.from('06092a864886f70d010701', 'hex');
+const PFX = 'PKCS#12 data';
 const OID_SHA1_ALG = Buffer.from('300906052b0e03021a0500', 'hex');
 
 /** The ContentInfos of a PFX's AuthenticatedSafe. */
 function safeContents(pfx: Buffer): Buffer[] {
-  const [, authSafe] = children(readTlv(pfx, 0).value); // version, authSafe ContentInfo, macData
-  const [, explicit] = children(authSafe!.value); // contentType data, [0] content
-  const octets = children(explicit!.value)[0]!; // OCTET STRING holding the AuthenticatedSafe
-  return children(readTlv(octets.value, 0).value).map((t) => t.raw);
+  const [, authSafe] = children(readTlv(pfx, 0, PFX).value, PFX); // version, authSafe ContentInfo, macData
+  const [, explicit] = children(authSafe!.value, PFX); // contentType data, [0] content
+  const octets = children(explicit!.value, PFX)[0]!; // OCTET STRING holding the AuthenticatedSafe
+  return children(readTlv(octets.value, 0, PFX).value, PFX).map((t) => t.raw);
 }
 
 /** PKCS#12 key derivation (RFC 7292 B.2) with SHA-1, for the MAC key (id 3), 20 bytes. */
