@@ -4,12 +4,20 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openssl, opensslSync } from './openssl.ts';
+import { AES128_CBC, type ContentCipher, DES_EDE3_CBC, encryptEnvelopedData } from './cms.ts';
+import { opensslSync } from './openssl.ts';
 import { mergePfx } from './pkcs12.ts';
 import type { TransportKeyPair } from './scenario.ts';
 
-/** x-ms-cipher-name values (§2.3) and the openssl cms cipher options they mean. */
-export const CIPHERS: Record<string, string> = { AES128_CBC: '-aes128', DES_EDE3_CBC: '-des3' };
+/** x-ms-cipher-name values (§2.3) and the content encryption algorithms they mean. */
+export const CIPHERS: Record<string, ContentCipher> = { AES128_CBC, DES_EDE3_CBC };
+
+/** The cipher an x-ms-cipher-name value names (own keys only: "toString" is no cipher), else a request error. */
+function cipherNamed(name: string | undefined): ContentCipher {
+  const key = name?.trim();
+  if (key !== undefined && Object.hasOwn(CIPHERS, key)) return CIPHERS[key]!;
+  throw new CertificateRequestError(`unsupported x-ms-cipher-name "${name ?? ''}" (AES128_CBC or DES_EDE3_CBC)`);
+}
 
 export interface TenantCert {
   thumbprint: string;
@@ -124,31 +132,20 @@ export async function certificateFile(
   cipherName: string | undefined,
   incarnation: string,
 ): Promise<string> {
-  const cipher = cipherName === undefined ? undefined : CIPHERS[cipherName.trim()];
-  if (!cipher) throw new CertificateRequestError(`unsupported x-ms-cipher-name "${cipherName ?? ''}" (AES128_CBC or DES_EDE3_CBC)`);
-  const dir = mkdtempSync(join(tmpdir(), 'fabric-cms-'));
-  try {
-    const recip = join(dir, 'transport.pem');
-    writeFileSync(recip, transportPem);
-    const args = ['cms', '-encrypt', '-binary', cipher, '-outform', 'DER', '-recip', recip];
-    // -keyid fails for a certificate without a subject key identifier: then name it by issuer and serial.
-    const der = await openssl([...args, '-keyid'], pfx).catch(() => openssl(args, pfx));
-    const data = der
-      .toString('base64')
-      .match(/.{1,64}/g)!
-      .join('\n');
-    return (
-      '<?xml version="1.0" encoding="utf-8"?>\n' +
-      '<CertificateFile xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:noNamespaceSchemaLocation="certificates10.xsd">\n' +
-      '  <Version>2012-11-30</Version>\n' +
-      `  <Incarnation>${incarnation}</Incarnation>\n` +
-      '  <Format>Pkcs7BlobWithPfxContents</Format>\n' +
-      `  <Data>${data}</Data>\n` +
-      '</CertificateFile>\n'
-    );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const cipher = cipherNamed(cipherName);
+  const data = encryptEnvelopedData(pfx, transportPem, cipher)
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n');
+  return (
+    '<?xml version="1.0" encoding="utf-8"?>\n' +
+    '<CertificateFile xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:noNamespaceSchemaLocation="certificates10.xsd">\n' +
+    '  <Version>2012-11-30</Version>\n' +
+    `  <Incarnation>${incarnation}</Incarnation>\n` +
+    '  <Format>Pkcs7BlobWithPfxContents</Format>\n' +
+    `  <Data>${data}</Data>\n` +
+    '</CertificateFile>\n'
+  );
 }
 
 /** The plaintext of a recorded <Password> element (XML entities resolved). */
@@ -167,21 +164,11 @@ function xmlText(t: string): string {
  * encrypted to the transport certificate with the requested cipher (AES128_CBC when none is named).
  */
 export async function encryptRemoteAccessPasswords(xml: string, transportPem: string, cipherName: string | undefined): Promise<string> {
-  const cipher = CIPHERS[(cipherName ?? 'AES128_CBC').trim()];
-  if (!cipher) throw new CertificateRequestError(`unsupported x-ms-cipher-name "${cipherName ?? ''}" (AES128_CBC or DES_EDE3_CBC)`);
+  const cipher = cipherNamed(cipherName ?? 'AES128_CBC');
   const parts = xml.split(/(<Password>[^<]*<\/Password>)/);
-  const dir = mkdtempSync(join(tmpdir(), 'fabric-jit-'));
-  try {
-    const recip = join(dir, 'transport.pem');
-    writeFileSync(recip, transportPem);
-    const args = ['cms', '-encrypt', '-binary', cipher, '-outform', 'DER', '-recip', recip];
-    for (let i = 1; i < parts.length; i += 2) {
-      const plain = Buffer.from(xmlText(/<Password>([^<]*)<\/Password>/.exec(parts[i]!)![1]!), 'utf16le');
-      const der = await openssl([...args, '-keyid'], plain).catch(() => openssl(args, plain));
-      parts[i] = `<Password>${der.toString('base64')}</Password>`;
-    }
-    return parts.join('');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  for (let i = 1; i < parts.length; i += 2) {
+    const plain = Buffer.from(xmlText(/<Password>([^<]*)<\/Password>/.exec(parts[i]!)![1]!), 'utf16le');
+    parts[i] = `<Password>${encryptEnvelopedData(plain, transportPem, cipher).toString('base64')}</Password>`;
   }
+  return parts.join('');
 }

@@ -3,60 +3,18 @@
 // AuthenticatedSafe) plus a MAC over it, so several PFXs with the same (empty) password merge by concatenating
 // their ContentInfos and recomputing the SHA-1 HMAC with the PKCS#12 key derivation (RFC 7292 B.2).
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-
-interface Tlv {
-  tag: number;
-  /** whole element */
-  raw: Buffer;
-  /** contents */
-  value: Buffer;
-}
-
-function readTlv(buf: Buffer, offset: number): Tlv {
-  const tag = buf[offset]!;
-  let len = buf[offset + 1]!;
-  let header = 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + buf[offset + 2 + i]!;
-    header += n;
-  }
-  if (offset + header + len > buf.length) throw new Error('truncated DER element in PKCS#12 data');
-  return { tag, raw: buf.subarray(offset, offset + header + len), value: buf.subarray(offset + header, offset + header + len) };
-}
-
-function children(value: Buffer): Tlv[] {
-  const out: Tlv[] = [];
-  for (let off = 0; off < value.length; ) {
-    const t = readTlv(value, off);
-    out.push(t);
-    off += t.raw.length;
-  }
-  return out;
-}
-
-function der(tag: number, value: Buffer): Buffer {
-  const len = value.length;
-  let header: Buffer;
-  if (len < 0x80) header = Buffer.from([tag, len]);
-  else {
-    const bytes: number[] = [];
-    for (let n = len; n > 0; n = Math.floor(n / 256)) bytes.unshift(n % 256);
-    header = Buffer.from([tag, 0x80 | bytes.length, ...bytes]);
-  }
-  return Buffer.concat([header, value]);
-}
+import { children, der, readTlv } from './der.ts';
 
 const OID_DATA = Buffer.from('06092a864886f70d010701', 'hex');
+const PFX = 'PKCS#12 data';
 const OID_SHA1_ALG = Buffer.from('300906052b0e03021a0500', 'hex');
 
 /** The ContentInfos of a PFX's AuthenticatedSafe. */
 function safeContents(pfx: Buffer): Buffer[] {
-  const [, authSafe] = children(readTlv(pfx, 0).value); // version, authSafe ContentInfo, macData
-  const [, explicit] = children(authSafe!.value); // contentType data, [0] content
-  const octets = children(explicit!.value)[0]!; // OCTET STRING holding the AuthenticatedSafe
-  return children(readTlv(octets.value, 0).value).map((t) => t.raw);
+  const [, authSafe] = children(readTlv(pfx, 0, PFX).value, PFX); // version, authSafe ContentInfo, macData
+  const [, explicit] = children(authSafe!.value, PFX); // contentType data, [0] content
+  const octets = children(explicit!.value, PFX)[0]!; // OCTET STRING holding the AuthenticatedSafe
+  return children(readTlv(octets.value, 0, PFX).value, PFX).map((t) => t.raw);
 }
 
 /** PKCS#12 key derivation (RFC 7292 B.2) with SHA-1, for the MAC key (id 3), 20 bytes. */
