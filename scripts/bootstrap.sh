@@ -10,14 +10,15 @@ if [ "${1:-}" = --bench ]; then bench=1; fi
 # Debian packages: build (strip for x64 and arm64, mksquashfs for the Flatcar system extension), arm64 checks
 # (qemu), benchmarks, the real tools the end-to-end tests run in the sandbox, and for the image test
 # (test/image/image.test.ts) debootstrap and systemd-nspawn, which boot a Debian root with systemd in a container;
-# libfaketime moves the agent's wall clock in the clock-jump test (test/e2e/hostile-input.test.ts).
+# libfaketime moves the agent's wall clock in the clock-jump test (test/e2e/hostile-input.test.ts); strace counts the
+# fsyncs of the atomic writer (test/unit/os/atomic-file.test.ts).
 PKGS=(
   ca-certificates xz-utils zstd binutils binutils-aarch64-linux-gnu
   qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross
   hyperfine time
   iproute2 util-linux curl iptables openssl openssh-client openssh-server passwd sudo
   e2fsprogs fdisk parted genisoimage udftools dosfstools unzip zip mount faketime
-  squashfs-tools debootstrap systemd-container
+  squashfs-tools debootstrap systemd-container strace
 )
 missing=()
 for p in "${PKGS[@]}"; do

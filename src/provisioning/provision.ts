@@ -8,7 +8,7 @@ import { describeError, toAgentError, type AgentError } from '../util/errors.ts'
 import type { FullGoalState } from '../fabric/goal-state.ts';
 import { openPlatformSession, type PlatformSession } from '../fabric/session.ts';
 import { log } from '../log/logger.ts';
-import { writeFileAtomicAsync } from '../os/atomic-file.ts';
+import { deferDirectorySyncs, flushDirectorySyncs, writeFileAtomicAsync } from '../os/atomic-file.ts';
 import type { DistroProfile } from '../os/distro-profile.ts';
 import { applyAccount, applyCertificateKeys } from './apply-account.ts';
 import { changedVmCleanup } from './changed-vm-cleanup.ts';
@@ -203,6 +203,8 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
       };
     // The platform chain does not depend on the media: it starts first (a failure of the media is reported
     // through it anyway). NotReady/Provisioning waits for the media, as before.
+    // the directories' fsyncs all at once, on the thread pool, before the marker (the commit point) is written
+    deferDirectorySyncs();
     const platform = tasks.start(connect().then(mark('platform chain')));
     const media = mark('media')(await readOvfEnv(config, deps.media));
     log.info(`ovf-env.xml read from ${media.source}`);
@@ -238,6 +240,7 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
     await ovfEnvCopy;
 
     const vmId = await vmIdP;
+    await flushDirectorySyncs();
     writeProvisionedMarker(config, vmId, { readyPending: true, hostKeysPending: keys.deferred });
     if (!env.provisionGuestAgent) {
       log.info('ProvisionGuestAgent is false: the agent stops after provisioning (disable_agent)');
@@ -286,6 +289,7 @@ export async function runProvisioning(config: Config, profile: DistroProfile, de
     return { outcome: 'failed', error, reason: report.reason, elapsedMs: elapsed() };
   } finally {
     await tasks.drain();
+    await flushDirectorySyncs();
     await earlyKeys?.discard(); // removes the temporary keys whatever happened; installed ones are in OS.SshDir
     await known.session?.close();
   }

@@ -122,3 +122,37 @@ test('writeFileAtomicAsync: the same replacement as writeFileAtomic (mode, dirs 
   const r = spawnSync('strace', ['-f', '-e', 'trace=fsync', process.execPath, '-e', code], { encoding: 'utf8' });
   if (r.error === undefined && r.status === 0) assert.equal((r.stderr.match(/fsync\(/g) ?? []).length, 2, 'the file and the directory');
 });
+
+test('deferDirectorySyncs: files still fsynced before their rename; each directory once, at flushDirectorySyncs, then back to per write', () => {
+  const root = mkdtempSync(join(tmpdir(), 'atomic-defer-'));
+  const mod = JSON.stringify(join(import.meta.dirname, '../../../src/os/atomic-file.ts'));
+  const [a, b] = [join(root, 'a'), join(root, 'b')];
+  mkdirSync(a);
+  mkdirSync(b);
+  const code = `const m = require(${mod});
+    m.deferDirectorySyncs();
+    m.writeFileAtomic(${JSON.stringify(join(a, '1'))}, 'one');
+    m.writeFileAtomic(${JSON.stringify(join(a, '2'))}, 'two');
+    m.writeFileAtomicAsync(${JSON.stringify(join(b, '3'))}, 'three').then(async () => {
+      process.stderr.write('FLUSH\\n');
+      await m.flushDirectorySyncs();
+      process.stderr.write('AFTER\\n');
+      m.writeFileAtomic(${JSON.stringify(join(b, '4'))}, 'four');
+    });`;
+  const r = spawnSync('strace', ['-f', '-e', 'trace=fsync,write', process.execPath, '-e', code], { encoding: 'utf8' });
+  assert.equal(r.error, undefined, 'strace runs (scripts/bootstrap.sh installs it)');
+  assert.equal(r.status, 0, r.stderr);
+  const [before, flush, after] = r.stderr.split(/write\(2, "(?:FLUSH|AFTER)\\n"/);
+  const count = (s: string | undefined) => (s?.match(/fsync\(/g) ?? []).length;
+  assert.equal(count(before), 3, 'the three files, no directory');
+  assert.equal(count(flush), 2, 'the two directories, once each');
+  assert.equal(count(after), 2, 'no longer deferred: the file and its directory');
+  for (const [f, want] of [
+    [join(a, '1'), 'one'],
+    [join(a, '2'), 'two'],
+    [join(b, '3'), 'three'],
+    [join(b, '4'), 'four'],
+  ] as const) {
+    assert.equal(readFileSync(f, 'utf8'), want);
+  }
+});
