@@ -51,9 +51,13 @@ const ARM64_SYSROOT = '/usr/aarch64-linux-gnu';
 const args = new Set(process.argv.slice(2));
 const archArg = [...args].find((a) => a.startsWith('--arch='))?.slice(7) ?? 'all';
 const arches = archArg === 'all' ? ['x64', 'arm64'] : [archArg];
-// Measurements only (bench/README.md "V8 flags"): WAAGENT_V8_FLAGS="--jitless" builds an executable that runs with
-// these V8 flags too, its code cache made under them. The shipped build sets none.
-const EXTRA_V8_FLAGS = (process.env.WAAGENT_V8_FLAGS ?? '').split(/\s+/).filter(Boolean);
+// V8 flags the executable runs with and its code cache is made under (V8 rejects a cache made under other flags).
+// No optimizing compilers (Maglev, TurboFan): Ignition and Sparkplug run the agent at the same speed (provisioning,
+// the loop; bench/README.md "V8 flags") and the compilers' code pages of the executable are never touched: ~9 MiB
+// less RSS for the life of the VM. Set at start, not at run time: a flag changed after start changes V8's flag hash,
+// so every code cache (node's built-in modules' included) would be rejected from then on.
+// WAAGENT_V8_FLAGS (measurements only) adds flags after these: "--jitless", or "--opt --maglev" to turn them back on.
+const V8_FLAGS = ['--no-opt', '--no-maglev', ...(process.env.WAAGENT_V8_FLAGS ?? '').split(/\s+/).filter(Boolean)];
 const say = (m) => process.stdout.write(`build: ${m}\n`);
 
 function onPath(cmd) {
@@ -129,11 +133,11 @@ function seaBlob(name, nodeCmd, codeCache) {
       useCodeCache: codeCache,
       // V8's young generation grows to 16+ MiB per semi-space under the daemon's steady allocation; 1 MiB keeps
       // the agent's private memory ~30 MiB lower over thousands of cycles at the same speed (bench/README.md).
-      execArgv: ['--max-semi-space-size=1', ...EXTRA_V8_FLAGS],
+      execArgv: ['--max-semi-space-size=1', ...V8_FLAGS],
     }),
   );
   // The code cache is made under the same V8 flags the executable runs with: V8 rejects a cache made under others.
-  execFileSync(nodeCmd[0], [...nodeCmd.slice(1), ...EXTRA_V8_FLAGS, '--experimental-sea-config', cfg], {
+  execFileSync(nodeCmd[0], [...nodeCmd.slice(1), ...V8_FLAGS, '--experimental-sea-config', cfg], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   say(`SEA blob ${name}${codeCache ? ' (with code cache)' : ''}`);

@@ -9,7 +9,6 @@ import { DEFAULT_CONFIG_PATH, libDirOf, type Config } from '../config/index.ts';
 import { heartbeatTasks } from '../daemon/heartbeats.ts';
 import { MonitorRole } from '../daemon/monitor-role.ts';
 import { StopSignal } from '../daemon/stop-signal.ts';
-import { dropOptimizingTiers } from '../util/jit-tiers.ts';
 import { PeriodicTasks } from '../util/periodic.ts';
 import { openExtensionsLoop } from '../extensions/loop.ts';
 import type { DistroProfile } from '../os/distro-profile.ts';
@@ -29,7 +28,6 @@ export async function runExtHandlersCommand(
   profile: DistroProfile,
   opts: RunExtHandlersOptions = {},
 ): Promise<number> {
-  dropOptimizingTiers(); // a long-lived idle loop, as the daemon's after provisioning (src/util/jit-tiers.ts)
   const stop = new StopSignal();
   stop.install();
   const onAbort = () => stop.stop();

@@ -14,7 +14,6 @@ import { ensureResourceDisk } from '../os/resource-disk/index.ts';
 import { applyScsiTimeoutConfig } from '../os/scsi-timeout.ts';
 import { isAgentDisabled } from '../provisioning/provisioned-marker.ts';
 import { runProvisioning, type ProvisionResult } from '../provisioning/provision.ts';
-import { dropOptimizingTiers } from '../util/jit-tiers.ts';
 import { PeriodicTasks, type PeriodicTask } from '../util/periodic.ts';
 import { OUR_VERSION } from '../util/version.ts';
 import { runCycleLoop } from './cycle-loop.ts';
@@ -130,8 +129,6 @@ export async function runDaemon(config: Config, profile: DistroProfile, deps: Da
     startTelemetry(config);
     const provisioned = await (deps.provision ?? runProvisioning)(config, profile).finally(() => log.closeConsole());
     recordProvisioning(provisioned);
-    // the rest of the VM's life is the idle loop: no optimizing compilers (~9 MiB RSS; src/util/jit-tiers.ts)
-    dropOptimizingTiers();
     if (provisioned.outcome === 'failed') log.error('provisioning failed; the daemon goes on with the extensions loop');
     if (stop.stopped) return 0;
 

@@ -1,22 +1,12 @@
-// V8's optimizing compilers (Maglev, TurboFan) switched off for the rest of the process once the daemon has
-// provisioned (issue 14, bench/README.md "V8 flags"): the idle loop runs in Ignition and Sparkplug, which leaves the
-// compilers' code pages of the executable and their zones untouched — ~9 MiB less RSS for the life of the VM, no
-// more CPU per cycle. Provisioning, the one CPU-bound burst, keeps them. Node keeps V8's flags writable after
-// start-up (it does not freeze them), and flags read at tiering time take effect for every later decision; functions
-// already optimized stay so.
-import { setFlagsFromString } from 'node:v8';
+// Whether V8 may optimize (Maglev or TurboFan) in this process. The executable runs without them (build.mjs V8_FLAGS,
+// issue 14: the same speed and ~9 MiB less RSS); `node dist/waagent.js` and the tests run with them unless told.
+// Code that chooses between a JavaScript loop and a call into node:crypto asks: Sparkplug alone runs tight loops
+// several times slower than the call (bench/README.md "V8 flags").
 
-let optimizing = true;
-
-/** From now on, no function is optimized by Maglev or TurboFan. Idempotent. */
-export function dropOptimizingTiers(): void {
-  if (!optimizing) return;
-  setFlagsFromString('--no-opt');
-  setFlagsFromString('--no-maglev');
-  optimizing = false;
-}
-
-/** false once dropOptimizingTiers() ran: tight JavaScript loops are then slower than a call into node:crypto. */
-export function optimizingTiersOn(): boolean {
-  return optimizing;
+/** false when V8 runs without its optimizing tiers: --jitless, or both --no-opt and --no-maglev (the last spelling wins). */
+export function optimizingTiersOn(argv: readonly string[] = process.execArgv): boolean {
+  /** flag a comes after flag b, or b is absent */
+  const later = (a: string, b: string): boolean => argv.lastIndexOf(a) > argv.lastIndexOf(b);
+  if (later('--jitless', '--no-jitless')) return false;
+  return !later('--no-opt', '--opt') || !later('--no-maglev', '--maglev');
 }
