@@ -1,13 +1,15 @@
 // One HTTP attempt on the wire, for http.ts (the one place that does HTTP): the request sent and its response head,
-// the body left to the caller as a stream. Direct requests (every platform request, and storage without a proxy) and
-// http:// storage through a plain HTTP proxy (absolute-form target, docs/protocol.md §2.1) go through node:http, one
-// connection per request as `Connection: close` asks. undici is loaded (one dynamic import, on first need) only for
+// the body left to the caller as a stream. Direct http:// requests (every platform request, and storage without a
+// proxy) go over a plain socket (http1-socket.ts); https:// and http:// storage through a plain HTTP proxy
+// (absolute-form target, docs/protocol.md §2.1) through node:http; one connection per request as `Connection: close`
+// asks. undici is loaded (one dynamic import, on first need) only for
 // what node:http cannot do simply: https:// storage through a proxy (CONNECT tunnel) and any https:// proxy.
 // Keeping undici off the platform path spares its WebAssembly parser (~10 MiB private) and its per-response error
 // objects for every `Connection: close` answer (issue 14).
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import type { Dispatcher } from 'undici';
+import { sendHttp1 } from './http1-socket.ts';
 import { proxyFor, type ProxySettings } from './proxy.ts';
 
 /** What http.ts needs of a response: status, headers (names in lower case) and the body as a stream of chunks. */
@@ -83,10 +85,7 @@ export function createWireTransport(proxy: ProxySettings): WireTransport {
 
   async function direct(req: WireRequest): Promise<WireResponse> {
     const headers = withContentLength(req);
-    if (req.url.protocol === 'http:') {
-      httpAgent ??= new HttpAgent({ keepAlive: false });
-      return sendNode(httpRequest, req.url, { agent: httpAgent, headers }, req);
-    }
+    if (req.url.protocol === 'http:') return sendHttp1({ ...req, headers });
     httpsModule ??= import('node:https');
     const https = await httpsModule;
     httpsAgent ??= new https.Agent({ keepAlive: false });
