@@ -149,7 +149,8 @@ export class Logger {
   }
 
   log(level: Level, msg: string): void {
-    if (this.#sinks.length === 0) return;
+    // no sink takes this level (VERBOSE unless Logs.Verbose): nothing to redact or format
+    if (!this.#sinks.some(({ min }) => RANK[level] >= RANK[min])) return;
     const body = escapeNonAscii(redact(msg));
     const line = `${timestamp()} ${level} ${this.thread} ${this.prefix ? this.prefix + ' ' : ''}${body}`;
     for (const { sink, min } of this.#sinks) if (RANK[level] >= RANK[min]) sink.write(line, level);
