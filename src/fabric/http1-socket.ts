@@ -1,9 +1,9 @@
 // HTTP/1.1 over a plain TCP socket for http-wire.ts's direct http:// requests (every platform request, storage without
 // a proxy): the request written in one piece with `Connection: close`, the response head parsed here, the body
 // framed by Content-Length, chunked transfer coding or the end of the connection. node:http did the same with a
-// ClientRequest, an agent, an IncomingMessage and the stream machinery around them: ~40 % of the idle daemon's CPU per
-// goal-state cycle (two requests) went there (issue 14, bench/README.md). What the wire carries is unchanged: the
-// caller's headers in order, then Host and Connection: close, as node:http wrote them.
+// ClientRequest, an agent, an IncomingMessage and the stream machinery around them: about half of the idle daemon's
+// JavaScript time per goal-state cycle (two requests) went there (issue 14, bench/README.md). The wire carries the
+// headers node:http wrote: the caller's in order, then Host (unless given) and Connection: close.
 import { connect, type Socket } from 'node:net';
 
 /** The largest response head accepted (node:http's default, --max-http-header-size). */

@@ -56,9 +56,14 @@ export async function flushDirectorySyncs(): Promise<void> {
   if (dirs) await Promise.all([...dirs].map(fsyncDirAsync));
 }
 
+/** true when the directory's fsync is left to flushDirectorySyncs() (recorded), false when the caller makes it. */
+function deferDirectorySync(dir: string): boolean {
+  deferredDirs?.add(dir);
+  return deferredDirs !== null;
+}
+
 function syncDirectory(dir: string): void {
-  if (deferredDirs) deferredDirs.add(dir);
-  else fsyncDir(dir);
+  if (!deferDirectorySync(dir)) fsyncDir(dir);
 }
 
 export function writeFileAtomic(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): void {
@@ -115,10 +120,7 @@ export async function writeFileAtomicAsync(path: string, data: string | Uint8Arr
     await unlinkAsync(tmp).catch(() => undefined);
     throw writeError(path, e);
   }
-  if (opts.durable !== false) {
-    if (deferredDirs) deferredDirs.add(dir);
-    else await fsyncDirAsync(dir);
-  }
+  if (opts.durable !== false && !deferDirectorySync(dir)) await fsyncDirAsync(dir);
   sweepStaleTemps(dir);
 }
 
