@@ -5,7 +5,7 @@
 
 /** false when V8 runs without its optimizing tiers: --jitless, or both --no-opt and --no-maglev (the last spelling wins). */
 export function optimizingTiersOn(argv: readonly string[] = process.execArgv): boolean {
-  /** flag a comes after flag b, or b is absent */
+  /** flag a is given, and after flag b if b is given too */
   const later = (a: string, b: string): boolean => argv.lastIndexOf(a) > argv.lastIndexOf(b);
   if (later('--jitless', '--no-jitless')) return false;
   return !later('--no-opt', '--opt') || !later('--no-maglev', '--maglev');
